@@ -1,0 +1,43 @@
+/* Internal header of the ppnn command-line tool: one file per subcommand (cmd_*.c). */
+#ifndef PPNN_CLI_H
+#define PPNN_CLI_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "ppnn/util.h"
+
+typedef struct cli_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
+} cli_command;
+
+/* Prints "ppnn CMD: error: <msg>" (one line) to stderr and returns the exit code 1. */
+int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Same, for a failed library call: prints ppnn_last_error(). Exit code 1. */
+int cli_fail(const char *cmd, ppnn_status st);
+
+/* Strict numeric option parsing: the whole string must be a number in [lo, hi]. */
+int cli_parse_size(const char *cmd, const char *opt, const char *s, size_t lo, size_t hi,
+                   size_t *out);
+int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi,
+                     double *out);
+
+/* A progress bar on stderr (only redrawn when stderr is a terminal or every ~2 s otherwise). */
+typedef struct cli_progress {
+    const char *label;
+    size_t total, done;
+    double start, last_draw;
+    int tty;
+} cli_progress;
+void cli_progress_start(cli_progress *p, const char *label, size_t total);
+/* extra: optional text after the bar (loss, accuracy...). */
+void cli_progress_update(cli_progress *p, size_t done, const char *extra);
+void cli_progress_finish(cli_progress *p, const char *extra);
+
+/* Subcommands. */
+int cmd_data(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+
+#endif

@@ -1,0 +1,94 @@
+/* Error reporting, strict number parsing and the progress bar shared by the subcommands. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int cli_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "ppnn %s: error: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+int cli_fail(const char *cmd, ppnn_status st)
+{
+    const char *msg = ppnn_last_error();
+    return cli_error(cmd, "%s", msg[0] ? msg : ppnn_status_name(st));
+}
+
+int cli_parse_size(const char *cmd, const char *opt, const char *s, size_t lo, size_t hi,
+                   size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi)
+        return cli_error(cmd, "%s: '%s' is not an integer in [%zu, %zu]", opt, s, lo, hi);
+    *out = (size_t)v;
+    return 0;
+}
+
+int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi,
+                     double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
+        return cli_error(cmd, "%s: '%s' is not a number in [%g, %g]", opt, s, lo, hi);
+    *out = v;
+    return 0;
+}
+
+void cli_progress_start(cli_progress *p, const char *label, size_t total)
+{
+    memset(p, 0, sizeof *p);
+    p->label = label;
+    p->total = total;
+    p->start = ppnn_now();
+    p->tty = isatty(STDERR_FILENO);
+}
+
+static void draw(cli_progress *p, const char *extra, int final)
+{
+    double el = ppnn_now() - p->start;
+    double frac = p->total ? (double)p->done / (double)p->total : 1.0;
+    double eta = frac > 0 ? el * (1 - frac) / frac : 0;
+    char bar[31];
+    int fill = (int)(frac * 30);
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[30] = 0;
+    fprintf(stderr, "%s%s [%s] %zu/%zu %5.1f%% %s elapsed %.1fs ETA %.1fs%s", p->tty ? "\r" : "",
+            p->label, bar, p->done, p->total, 100 * frac, extra ? extra : "", el, eta,
+            p->tty && !final ? "\033[K" : "\n");
+    if (final && p->tty)
+        fputc('\n', stderr);
+    fflush(stderr);
+}
+
+void cli_progress_update(cli_progress *p, size_t done, const char *extra)
+{
+    p->done = done;
+    double now = ppnn_now();
+    double every = p->tty ? 0.1 : 2.0;
+    if (now - p->last_draw >= every) {
+        p->last_draw = now;
+        draw(p, extra, 0);
+    }
+}
+
+void cli_progress_finish(cli_progress *p, const char *extra)
+{
+    p->done = p->total;
+    draw(p, extra, 1);
+}

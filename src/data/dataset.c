@@ -1,0 +1,170 @@
+/* Named datasets, splits, offset/count selection and pixel normalisation. */
+#include "ppnn/data.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#ifndef PPNN_SOURCE_DATA_DIR
+#define PPNN_SOURCE_DATA_DIR "data"
+#endif
+#define FASHION_DIR "/usr/share/datasets/fashion-mnist"
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int is_file(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+ppnn_status data_resolve_dir(char *buf, size_t buflen, const char *name)
+{
+    if (strcmp(name, "fashion") == 0) {
+        snprintf(buf, buflen, "%s", FASHION_DIR);
+        if (!is_dir(buf))
+            return ppnn_fail(PPNN_ERR_IO,
+                             "dataset fashion: %s not found (install the Debian package "
+                             "dataset-fashion-mnist, or run scripts/setup.sh)", FASHION_DIR);
+        return PPNN_OK;
+    }
+    if (strcmp(name, "mnist") == 0) {
+        const char *env = getenv("PPNN_DATA_DIR");
+        const char *cands[3] = {NULL, "data", PPNN_SOURCE_DATA_DIR};
+        char envbuf[512];
+        if (env && *env) {
+            snprintf(envbuf, sizeof envbuf, "%s", env);
+            cands[0] = envbuf;
+        }
+        for (int i = 0; i < 3; i++) {
+            if (!cands[i])
+                continue;
+            snprintf(buf, buflen, "%s/mnist", cands[i]);
+            if (is_dir(buf))
+                return PPNN_OK;
+            if (env && *env)
+                break; /* an explicit PPNN_DATA_DIR is not second-guessed */
+        }
+        return ppnn_fail(PPNN_ERR_IO, "dataset mnist: %s not found (run scripts/setup.sh, or set "
+                                      "PPNN_DATA_DIR to the directory that holds mnist/)", buf);
+    }
+    if (!is_dir(name))
+        return ppnn_fail(PPNN_ERR_PARAM,
+                         "dataset '%s': not 'mnist', 'fashion' or a directory of IDX files", name);
+    snprintf(buf, buflen, "%s", name);
+    return PPNN_OK;
+}
+
+ppnn_status data_split_parse(data_split *out, const char *s)
+{
+    if (strcmp(s, "train") == 0)
+        *out = DATA_SPLIT_TRAIN;
+    else if (strcmp(s, "test") == 0)
+        *out = DATA_SPLIT_TEST;
+    else
+        return ppnn_fail(PPNN_ERR_PARAM, "unknown split '%s' (use train or test)", s);
+    return PPNN_OK;
+}
+
+/* Finds <dir>/<base> or <dir>/<base>.gz. */
+static ppnn_status find_file(char *buf, size_t buflen, const char *dir, const char *base)
+{
+    snprintf(buf, buflen, "%s/%s", dir, base);
+    if (is_file(buf))
+        return PPNN_OK;
+    snprintf(buf, buflen, "%s/%s.gz", dir, base);
+    if (is_file(buf))
+        return PPNN_OK;
+    return ppnn_fail(PPNN_ERR_IO, "%s/%s[.gz]: not found", dir, base);
+}
+
+ppnn_status data_load(data_set *out, const char *name, data_split split, size_t offset,
+                      size_t count)
+{
+    memset(out, 0, sizeof *out);
+    char dir[512], ipath[600], lpath[600];
+    ppnn_status st = data_resolve_dir(dir, sizeof dir, name);
+    if (st)
+        return st;
+    const char *prefix = split == DATA_SPLIT_TRAIN ? "train" : "t10k";
+    char base[64];
+    snprintf(base, sizeof base, "%s-images-idx3-ubyte", prefix);
+    if ((st = find_file(ipath, sizeof ipath, dir, base)))
+        return st;
+    snprintf(base, sizeof base, "%s-labels-idx1-ubyte", prefix);
+    if ((st = find_file(lpath, sizeof lpath, dir, base)))
+        return st;
+
+    data_idx im, lb;
+    if ((st = data_idx_read(&im, ipath)))
+        return st;
+    if ((st = data_idx_read(&lb, lpath))) {
+        data_idx_free(&im);
+        return st;
+    }
+    if (im.ndims != 3 || im.dims[1] == 0 || im.dims[2] == 0) {
+        st = ppnn_fail(PPNN_ERR_FORMAT, "%s: expected a 3-dimensional image file (count, rows, cols)",
+                       ipath);
+        goto done;
+    }
+    if (lb.ndims != 1) {
+        st = ppnn_fail(PPNN_ERR_FORMAT, "%s: expected a 1-dimensional label file", lpath);
+        goto done;
+    }
+    if (im.count != lb.count) {
+        st = ppnn_fail(PPNN_ERR_FORMAT, "%s has %zu images but %s has %zu labels", ipath, im.count,
+                       lpath, lb.count);
+        goto done;
+    }
+    for (size_t i = 0; i < lb.count; i++) {
+        if (lb.values[i] >= DATA_NUM_CLASSES) {
+            st = ppnn_fail(PPNN_ERR_FORMAT, "%s: label %u at index %zu is out of range 0..9", lpath,
+                           lb.values[i], i);
+            goto done;
+        }
+    }
+    if (offset > im.count || (count && count > im.count - offset)) {
+        st = ppnn_fail(PPNN_ERR_PARAM, "%s split of %s has %zu images; offset %zu + count %zu is out "
+                                       "of range", prefix, name, im.count, offset, count);
+        goto done;
+    }
+    if (count == 0)
+        count = im.count - offset;
+    out->count = count;
+    out->rows = im.dims[1];
+    out->cols = im.dims[2];
+    size_t isz = out->rows * out->cols;
+    out->pixels = malloc(count * isz + 1);
+    out->labels = malloc(count + 1);
+    if (!out->pixels || !out->labels) {
+        data_set_free(out);
+        st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory loading %s", ipath);
+        goto done;
+    }
+    memcpy(out->pixels, im.values + offset * isz, count * isz);
+    memcpy(out->labels, lb.values + offset, count);
+    snprintf(out->source, sizeof out->source, "%s", ipath);
+done:
+    data_idx_free(&im);
+    data_idx_free(&lb);
+    return st;
+}
+
+void data_set_free(data_set *ds)
+{
+    if (!ds)
+        return;
+    free(ds->pixels);
+    free(ds->labels);
+    memset(ds, 0, sizeof *ds);
+}
+
+void data_normalize(float *out, const uint8_t *pixels, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = (float)pixels[i] * (1.0f / 255.0f);
+}

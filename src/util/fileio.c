@@ -1,0 +1,128 @@
+/* Atomic file writes (temp file + fsync + rename) and bounded whole-file reads. */
+#include "ppnn/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+ppnn_status ppnn_wfile_open(ppnn_wfile *w, const char *path, unsigned mode)
+{
+    memset(w, 0, sizeof *w);
+    size_t n = strlen(path);
+    w->path = malloc(n + 1);
+    w->tmp_path = malloc(n + 16);
+    if (!w->path || !w->tmp_path) {
+        free(w->path);
+        free(w->tmp_path);
+        memset(w, 0, sizeof *w);
+        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    }
+    memcpy(w->path, path, n + 1);
+    snprintf(w->tmp_path, n + 16, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(w->tmp_path);
+    if (fd < 0) {
+        ppnn_status st = ppnn_fail(PPNN_ERR_IO, "%s: cannot create file: %s", path, strerror(errno));
+        free(w->path);
+        free(w->tmp_path);
+        memset(w, 0, sizeof *w);
+        return st;
+    }
+    /* mkstemp creates 0600; widen only when asked (public files), never narrow secrets. */
+    if (fchmod(fd, (mode_t)mode) != 0 || !(w->fp = fdopen(fd, "wb"))) {
+        ppnn_status st = ppnn_fail(PPNN_ERR_IO, "%s: cannot open file: %s", path, strerror(errno));
+        close(fd);
+        unlink(w->tmp_path);
+        free(w->path);
+        free(w->tmp_path);
+        memset(w, 0, sizeof *w);
+        return st;
+    }
+    return PPNN_OK;
+}
+
+ppnn_status ppnn_wfile_write(ppnn_wfile *w, const void *buf, size_t len)
+{
+    if (len && fwrite(buf, 1, len, w->fp) != len)
+        return ppnn_fail(PPNN_ERR_IO, "%s: write failed: %s", w->path, strerror(errno));
+    return PPNN_OK;
+}
+
+static void wfile_release(ppnn_wfile *w)
+{
+    free(w->path);
+    free(w->tmp_path);
+    memset(w, 0, sizeof *w);
+}
+
+void ppnn_wfile_abort(ppnn_wfile *w)
+{
+    if (!w || !w->tmp_path)
+        return;
+    if (w->fp)
+        fclose(w->fp);
+    unlink(w->tmp_path);
+    wfile_release(w);
+}
+
+ppnn_status ppnn_wfile_commit(ppnn_wfile *w)
+{
+    int bad = fflush(w->fp) != 0 || fsync(fileno(w->fp)) != 0;
+    int err = errno;
+    bad |= fclose(w->fp) != 0;
+    w->fp = NULL;
+    if (bad || rename(w->tmp_path, w->path) != 0) {
+        if (!bad)
+            err = errno;
+        ppnn_status st = ppnn_fail(PPNN_ERR_IO, "%s: cannot write file: %s", w->path, strerror(err));
+        unlink(w->tmp_path);
+        wfile_release(w);
+        return st;
+    }
+    wfile_release(w);
+    return PPNN_OK;
+}
+
+ppnn_status ppnn_read_file(uint8_t **out, size_t *out_len, const char *path, size_t max_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return ppnn_fail(PPNN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat stbuf;
+    if (fstat(fileno(fp), &stbuf) != 0 || !S_ISREG(stbuf.st_mode)) {
+        fclose(fp);
+        return ppnn_fail(PPNN_ERR_IO, "%s: not a regular file", path);
+    }
+    if ((uint64_t)stbuf.st_size > (uint64_t)max_len) {
+        fclose(fp);
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: file too large (%lld bytes, limit %zu)", path,
+                         (long long)stbuf.st_size, max_len);
+    }
+    size_t len = (size_t)stbuf.st_size;
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf) {
+        fclose(fp);
+        return ppnn_fail(PPNN_ERR_NOMEM, "%s: out of memory reading %zu bytes", path, len);
+    }
+    if (fread(buf, 1, len, fp) != len) {
+        free(buf);
+        fclose(fp);
+        return ppnn_fail(PPNN_ERR_IO, "%s: read failed", path);
+    }
+    fclose(fp);
+    *out = buf;
+    *out_len = len;
+    return PPNN_OK;
+}
+
+double ppnn_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
