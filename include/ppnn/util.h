@@ -17,6 +17,9 @@ extern "C" {
 
 #define PPNN_MUST_CHECK __attribute__((warn_unused_result))
 
+/* 128-bit unsigned integer (a GCC/Clang extension; __extension__ keeps -Wpedantic quiet). */
+__extension__ typedef unsigned __int128 ppnn_u128;
+
 typedef enum {
     PPNN_OK = 0,
     PPNN_ERR_IO = 1,        /* cannot open / read / write a file */
@@ -59,6 +62,86 @@ PPNN_MUST_CHECK ppnn_status ppnn_wfile_write(ppnn_wfile *w, const void *buf, siz
  * (the check happens before allocating). */
 PPNN_MUST_CHECK ppnn_status ppnn_read_file(uint8_t **out, size_t *out_len, const char *path,
                                            size_t max_len);
+
+/* ---- the ppnn file container (DESIGN.md section 7) ---------------------------------------
+ * Every ppnn file (parameters, keys, ciphertexts, models) has the same frame, little-endian:
+ *   0   8  magic "PPNN\0\r\n\x1a" (the \r\n and ^Z catch text-mode and truncating transfers)
+ *   8   4  kind: a four-character code, e.g. "PARM", "SKEY", "PKEY", "RKEY", "GKEY", "CTXT"
+ *   12  4  format version of that kind
+ *   16 32  parameter id (BLAKE2b-256 of the CKKS parameters; zero when not applicable)
+ *   48  8  payload length L in bytes
+ *   56  L  payload (kind-specific)
+ *   56+L 32 BLAKE2b-256 (libsodium crypto_generichash) of bytes [0, 56+L)
+ * Readers check magic, kind, version, that L matches the file size exactly, and the checksum,
+ * before the payload is parsed; payload parsers then bounds-check every field. */
+#define PPNN_FILE_HEADER_BYTES 56
+#define PPNN_FILE_TRAILER_BYTES 32
+#define PPNN_PARAM_ID_BYTES 32
+
+typedef struct ppnn_file_writer {
+    ppnn_wfile w;
+    void *hash_state; /* crypto_generichash_state, heap-allocated */
+    uint64_t declared, written;
+} ppnn_file_writer;
+
+/* Opens path for an atomic write of a payload of exactly payload_len bytes. */
+PPNN_MUST_CHECK ppnn_status ppnn_file_create(ppnn_file_writer *fw, const char *path, unsigned mode,
+                                             const char kind[4], uint32_t version,
+                                             const uint8_t param_id[PPNN_PARAM_ID_BYTES],
+                                             uint64_t payload_len);
+PPNN_MUST_CHECK ppnn_status ppnn_file_put(ppnn_file_writer *fw, const void *buf, size_t len);
+/* Appends the checksum and renames into place; fails if the payload length differs. */
+PPNN_MUST_CHECK ppnn_status ppnn_file_finish(ppnn_file_writer *fw);
+void ppnn_file_abort(ppnn_file_writer *fw);
+
+typedef struct ppnn_file_view {
+    uint8_t *buf;          /* whole file, owned */
+    size_t buf_len;
+    uint32_t version;
+    uint8_t param_id[PPNN_PARAM_ID_BYTES];
+    const uint8_t *payload; /* points into buf */
+    size_t payload_len;
+} ppnn_file_view;
+
+/* Reads and verifies a file of the given kind (versions 1..max_version accepted, files larger
+ * than max_bytes refused before reading). Errors name the path and what is wrong. */
+PPNN_MUST_CHECK ppnn_status ppnn_file_open(ppnn_file_view *v, const char *path, const char kind[4],
+                                           uint32_t max_version, size_t max_bytes);
+/* The same checks on a file already in memory (takes ownership of buf on success and failure). */
+PPNN_MUST_CHECK ppnn_status ppnn_file_parse(ppnn_file_view *v, uint8_t *buf, size_t len,
+                                            const char *name, const char kind[4],
+                                            uint32_t max_version);
+void ppnn_file_close(ppnn_file_view *v);
+
+/* Bounds-checked little-endian cursor over a payload. Every read fails cleanly (PPNN_ERR_FORMAT,
+ * "truncated") instead of reading past the end. */
+typedef struct ppnn_reader {
+    const uint8_t *p;
+    size_t len, pos;
+    const char *name; /* for messages */
+} ppnn_reader;
+void ppnn_reader_init(ppnn_reader *r, const uint8_t *p, size_t len, const char *name);
+PPNN_MUST_CHECK ppnn_status ppnn_read_u32(ppnn_reader *r, uint32_t *v);
+PPNN_MUST_CHECK ppnn_status ppnn_read_u64(ppnn_reader *r, uint64_t *v);
+PPNN_MUST_CHECK ppnn_status ppnn_read_f64(ppnn_reader *r, double *v);
+PPNN_MUST_CHECK ppnn_status ppnn_read_bytes(ppnn_reader *r, void *out, size_t n);
+/* Returns a pointer to the next n bytes without copying. */
+PPNN_MUST_CHECK ppnn_status ppnn_read_span(ppnn_reader *r, const uint8_t **out, size_t n);
+/* Fails unless every byte has been consumed (trailing garbage is an error). */
+PPNN_MUST_CHECK ppnn_status ppnn_reader_end(const ppnn_reader *r);
+
+/* Little-endian encoders for writers. */
+void ppnn_put_u32(uint8_t *p, uint32_t v);
+void ppnn_put_u64(uint8_t *p, uint64_t v);
+void ppnn_put_f64(uint8_t *p, double v);
+
+/* Bit packing: n values of `bits` bits (1..64) each, LSB first, into ceil(n*bits/8) bytes.
+ * Unpack fails (PPNN_ERR_FORMAT) if any value is >= bound (e.g. a prime q), so corrupted
+ * coefficients are caught even when the checksum was recomputed by an attacker. */
+size_t ppnn_packed_bytes(size_t n, unsigned bits);
+void ppnn_bitpack(uint8_t *out, const uint64_t *v, size_t n, unsigned bits);
+PPNN_MUST_CHECK ppnn_status ppnn_bitunpack(uint64_t *v, const uint8_t *in, size_t n,
+                                           unsigned bits, uint64_t bound, const char *name);
 
 /* Monotonic wall-clock seconds. */
 double ppnn_now(void);

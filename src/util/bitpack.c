@@ -1,0 +1,56 @@
+/* Bit packing of coefficient arrays: ceil(log2 q) bits per value instead of 64. */
+#include <string.h>
+
+#include "ppnn/util.h"
+
+size_t ppnn_packed_bytes(size_t n, unsigned bits)
+{
+    /* n * bits may not overflow: callers pass n <= 2^40 and bits <= 64. */
+    return (n * bits + 7) / 8;
+}
+
+void ppnn_bitpack(uint8_t *out, const uint64_t *v, size_t n, unsigned bits)
+{
+    /* A 128-bit window: at most 63 pending bits + 64 new bits = 127 < 128. */
+    ppnn_u128 acc = 0;
+    unsigned have = 0;
+    size_t o = 0;
+    uint64_t mask = bits == 64 ? ~(uint64_t)0 : (((uint64_t)1 << bits) - 1);
+    for (size_t i = 0; i < n; i++) {
+        acc |= (ppnn_u128)(v[i] & mask) << have;
+        have += bits;
+        while (have >= 8) {
+            out[o++] = (uint8_t)acc;
+            acc >>= 8;
+            have -= 8;
+        }
+    }
+    if (have)
+        out[o++] = (uint8_t)acc;
+}
+
+ppnn_status ppnn_bitunpack(uint64_t *v, const uint8_t *in, size_t n, unsigned bits,
+                           uint64_t bound, const char *name)
+{
+    ppnn_u128 acc = 0;
+    unsigned have = 0;
+    size_t p = 0;
+    uint64_t mask = bits == 64 ? ~(uint64_t)0 : (((uint64_t)1 << bits) - 1);
+    for (size_t i = 0; i < n; i++) {
+        while (have < bits) {
+            acc |= (ppnn_u128)in[p++] << have;
+            have += 8;
+        }
+        uint64_t x = (uint64_t)acc & mask;
+        acc >>= bits;
+        have -= bits;
+        if (x >= bound)
+            return ppnn_fail(PPNN_ERR_FORMAT, "%s: coefficient %zu out of range (corrupted data)",
+                             name, i);
+        v[i] = x;
+    }
+    /* Padding bits of the last byte must be zero: a canonical encoding has one form. */
+    if (have && (uint64_t)acc != 0)
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: non-zero padding bits (corrupted data)", name);
+    return PPNN_OK;
+}

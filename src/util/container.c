@@ -1,0 +1,249 @@
+/* The ppnn file container: header, payload, BLAKE2b checksum (layout in ppnn/util.h). */
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ppnn/util.h"
+
+static const uint8_t MAGIC[8] = {'P', 'P', 'N', 'N', 0, '\r', '\n', 0x1a};
+
+void ppnn_put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+void ppnn_put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+void ppnn_put_f64(uint8_t *p, double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    ppnn_put_u64(p, u);
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
+}
+
+ppnn_status ppnn_file_create(ppnn_file_writer *fw, const char *path, unsigned mode,
+                             const char kind[4], uint32_t version,
+                             const uint8_t param_id[PPNN_PARAM_ID_BYTES], uint64_t payload_len)
+{
+    memset(fw, 0, sizeof *fw);
+    if (sodium_init() < 0)
+        return ppnn_fail(PPNN_ERR_UNSUPPORTED, "libsodium failed to initialise");
+    fw->hash_state = malloc(sizeof(crypto_generichash_state));
+    if (!fw->hash_state)
+        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    ppnn_status st = ppnn_wfile_open(&fw->w, path, mode);
+    if (st) {
+        free(fw->hash_state);
+        fw->hash_state = NULL;
+        return st;
+    }
+    crypto_generichash_init(fw->hash_state, NULL, 0, 32);
+    uint8_t h[PPNN_FILE_HEADER_BYTES];
+    memcpy(h, MAGIC, 8);
+    memcpy(h + 8, kind, 4);
+    ppnn_put_u32(h + 12, version);
+    if (param_id)
+        memcpy(h + 16, param_id, PPNN_PARAM_ID_BYTES);
+    else
+        memset(h + 16, 0, PPNN_PARAM_ID_BYTES);
+    ppnn_put_u64(h + 48, payload_len);
+    fw->declared = payload_len;
+    crypto_generichash_update(fw->hash_state, h, sizeof h);
+    if ((st = ppnn_wfile_write(&fw->w, h, sizeof h))) {
+        ppnn_file_abort(fw);
+        return st;
+    }
+    return PPNN_OK;
+}
+
+ppnn_status ppnn_file_put(ppnn_file_writer *fw, const void *buf, size_t len)
+{
+    if (fw->written + len > fw->declared)
+        return ppnn_fail(PPNN_ERR_PARAM, "%s: payload larger than declared (internal error)",
+                         fw->w.path);
+    crypto_generichash_update(fw->hash_state, buf, len);
+    fw->written += len;
+    return ppnn_wfile_write(&fw->w, buf, len);
+}
+
+void ppnn_file_abort(ppnn_file_writer *fw)
+{
+    if (!fw)
+        return;
+    ppnn_wfile_abort(&fw->w);
+    free(fw->hash_state);
+    fw->hash_state = NULL;
+}
+
+ppnn_status ppnn_file_finish(ppnn_file_writer *fw)
+{
+    if (fw->written != fw->declared) {
+        ppnn_status st = ppnn_fail(PPNN_ERR_PARAM, "%s: payload length %llu != declared %llu",
+                                   fw->w.path, (unsigned long long)fw->written,
+                                   (unsigned long long)fw->declared);
+        ppnn_file_abort(fw);
+        return st;
+    }
+    uint8_t sum[PPNN_FILE_TRAILER_BYTES];
+    crypto_generichash_final(fw->hash_state, sum, sizeof sum);
+    ppnn_status st = ppnn_wfile_write(&fw->w, sum, sizeof sum);
+    if (st) {
+        ppnn_file_abort(fw);
+        return st;
+    }
+    free(fw->hash_state);
+    fw->hash_state = NULL;
+    return ppnn_wfile_commit(&fw->w);
+}
+
+ppnn_status ppnn_file_parse(ppnn_file_view *v, uint8_t *buf, size_t len, const char *name,
+                            const char kind[4], uint32_t max_version)
+{
+    memset(v, 0, sizeof *v);
+    ppnn_status st = PPNN_OK;
+    if (len < PPNN_FILE_HEADER_BYTES + PPNN_FILE_TRAILER_BYTES) {
+        st = ppnn_fail(PPNN_ERR_FORMAT, "%s: truncated file (%zu bytes)", name, len);
+        goto fail;
+    }
+    if (memcmp(buf, MAGIC, 8) != 0) {
+        st = ppnn_fail(PPNN_ERR_FORMAT, "%s: not a ppnn file (bad magic)", name);
+        goto fail;
+    }
+    if (memcmp(buf + 8, kind, 4) != 0) {
+        char got[5] = {0};
+        for (int i = 0; i < 4; i++)
+            got[i] = (buf[8 + i] >= 32 && buf[8 + i] < 127) ? (char)buf[8 + i] : '?';
+        st = ppnn_fail(PPNN_ERR_FORMAT, "%s: holds a '%s' object, expected '%.4s'", name, got, kind);
+        goto fail;
+    }
+    uint32_t version = get_u32(buf + 12);
+    if (version < 1 || version > max_version) {
+        st = ppnn_fail(PPNN_ERR_FORMAT, "%s: unsupported format version %u (this ppnn reads 1..%u)",
+                       name, version, max_version);
+        goto fail;
+    }
+    uint64_t plen = get_u64(buf + 48);
+    if (plen != len - PPNN_FILE_HEADER_BYTES - PPNN_FILE_TRAILER_BYTES) {
+        st = ppnn_fail(PPNN_ERR_FORMAT, "%s: %s (header says %llu payload bytes, file has %zu)", name,
+                       plen > len - PPNN_FILE_HEADER_BYTES - PPNN_FILE_TRAILER_BYTES
+                           ? "truncated file" : "trailing data",
+                       (unsigned long long)plen,
+                       len - PPNN_FILE_HEADER_BYTES - PPNN_FILE_TRAILER_BYTES);
+        goto fail;
+    }
+    uint8_t sum[PPNN_FILE_TRAILER_BYTES];
+    crypto_generichash(sum, sizeof sum, buf, len - PPNN_FILE_TRAILER_BYTES, NULL, 0);
+    if (sodium_memcmp(sum, buf + len - PPNN_FILE_TRAILER_BYTES, sizeof sum) != 0) {
+        st = ppnn_fail(PPNN_ERR_FORMAT, "%s: checksum mismatch (file corrupted)", name);
+        goto fail;
+    }
+    v->buf = buf;
+    v->buf_len = len;
+    v->version = version;
+    memcpy(v->param_id, buf + 16, PPNN_PARAM_ID_BYTES);
+    v->payload = buf + PPNN_FILE_HEADER_BYTES;
+    v->payload_len = (size_t)plen;
+    return PPNN_OK;
+fail:
+    free(buf);
+    return st;
+}
+
+ppnn_status ppnn_file_open(ppnn_file_view *v, const char *path, const char kind[4],
+                           uint32_t max_version, size_t max_bytes)
+{
+    memset(v, 0, sizeof *v);
+    if (sodium_init() < 0)
+        return ppnn_fail(PPNN_ERR_UNSUPPORTED, "libsodium failed to initialise");
+    uint8_t *buf;
+    size_t len;
+    ppnn_status st = ppnn_read_file(&buf, &len, path, max_bytes);
+    if (st)
+        return st;
+    return ppnn_file_parse(v, buf, len, path, kind, max_version);
+}
+
+void ppnn_file_close(ppnn_file_view *v)
+{
+    if (!v)
+        return;
+    free(v->buf);
+    memset(v, 0, sizeof *v);
+}
+
+void ppnn_reader_init(ppnn_reader *r, const uint8_t *p, size_t len, const char *name)
+{
+    r->p = p;
+    r->len = len;
+    r->pos = 0;
+    r->name = name;
+}
+
+ppnn_status ppnn_read_span(ppnn_reader *r, const uint8_t **out, size_t n)
+{
+    if (n > r->len - r->pos)
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: truncated payload (need %zu bytes at offset %zu)",
+                         r->name, n, r->pos);
+    *out = r->p + r->pos;
+    r->pos += n;
+    return PPNN_OK;
+}
+
+ppnn_status ppnn_read_bytes(ppnn_reader *r, void *out, size_t n)
+{
+    const uint8_t *s;
+    ppnn_status st = ppnn_read_span(r, &s, n);
+    if (!st && n)
+        memcpy(out, s, n);
+    return st;
+}
+
+ppnn_status ppnn_read_u32(ppnn_reader *r, uint32_t *v)
+{
+    const uint8_t *s;
+    ppnn_status st = ppnn_read_span(r, &s, 4);
+    if (!st)
+        *v = get_u32(s);
+    return st;
+}
+
+ppnn_status ppnn_read_u64(ppnn_reader *r, uint64_t *v)
+{
+    const uint8_t *s;
+    ppnn_status st = ppnn_read_span(r, &s, 8);
+    if (!st)
+        *v = get_u64(s);
+    return st;
+}
+
+ppnn_status ppnn_read_f64(ppnn_reader *r, double *v)
+{
+    uint64_t u;
+    ppnn_status st = ppnn_read_u64(r, &u);
+    if (!st)
+        memcpy(v, &u, sizeof *v);
+    return st;
+}
+
+ppnn_status ppnn_reader_end(const ppnn_reader *r)
+{
+    if (r->pos != r->len)
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: %zu unexpected trailing payload bytes", r->name,
+                         r->len - r->pos);
+    return PPNN_OK;
+}

@@ -1,0 +1,147 @@
+/* The file container and bit packing: round trips and every kind of corruption. */
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "testutil.h"
+
+static const uint8_t PID[PPNN_PARAM_ID_BYTES] = {1, 2, 3};
+
+static void test_round_trip_and_corruption(void)
+{
+    uint8_t payload[1000];
+    randombytes_buf(payload, sizeof payload);
+    char path[512];
+    snprintf(path, sizeof path, "%s/obj.bin", tu_tmpdir());
+    ppnn_file_writer fw;
+    CHECK_OK(ppnn_file_create(&fw, path, 0600, "TEST", 1, PID, sizeof payload));
+    CHECK_OK(ppnn_file_put(&fw, payload, 400));
+    CHECK_OK(ppnn_file_put(&fw, payload + 400, 600));
+    CHECK_OK(ppnn_file_finish(&fw));
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+
+    ppnn_file_view v;
+    CHECK_OK(ppnn_file_open(&v, path, "TEST", 1, 1 << 20));
+    CHECK(v.payload_len == sizeof payload && memcmp(v.payload, payload, sizeof payload) == 0);
+    CHECK(memcmp(v.param_id, PID, sizeof PID) == 0 && v.version == 1);
+    uint8_t *whole = malloc(v.buf_len);
+    size_t len = v.buf_len;
+    memcpy(whole, v.buf, len);
+    ppnn_file_close(&v);
+    ppnn_file_close(NULL);
+
+    CHECK_ERR(ppnn_file_open(&v, path, "KEYS", 1, 1 << 20), PPNN_ERR_FORMAT);
+    CHECK_ERR(ppnn_file_open(&v, path, "TEST", 1, 100), PPNN_ERR_FORMAT);
+    CHECK_ERR(ppnn_file_open(&v, "/nonexistent/x", "TEST", 1, 100), PPNN_ERR_IO);
+
+    /* every truncation is refused */
+    for (size_t cut = 0; cut < len; cut += 37) {
+        uint8_t *b = malloc(len);
+        memcpy(b, whole, cut);
+        CHECK_ERR(ppnn_file_parse(&v, b, cut, "mem", "TEST", 1), PPNN_ERR_FORMAT);
+    }
+    /* every single-byte corruption is refused */
+    for (size_t pos = 0; pos < len; pos += 13) {
+        uint8_t *b = malloc(len);
+        memcpy(b, whole, len);
+        b[pos] ^= 0x40;
+        CHECK_ERR(ppnn_file_parse(&v, b, len, "mem", "TEST", 1), PPNN_ERR_FORMAT);
+    }
+    /* trailing garbage */
+    uint8_t *b = malloc(len + 1);
+    memcpy(b, whole, len);
+    b[len] = 0;
+    CHECK_ERR(ppnn_file_parse(&v, b, len + 1, "mem", "TEST", 1), PPNN_ERR_FORMAT);
+    /* future version (checksum recomputed so only the version is wrong) */
+    b = malloc(len);
+    memcpy(b, whole, len);
+    b[12] = 2;
+    crypto_generichash(b + len - 32, 32, b, len - 32, NULL, 0);
+    CHECK_ERR(ppnn_file_parse(&v, b, len, "mem", "TEST", 1), PPNN_ERR_FORMAT);
+    CHECK(strstr(ppnn_last_error(), "version") != NULL);
+    free(whole);
+
+    /* a writer that does not deliver its declared payload leaves no file */
+    char p2[512];
+    snprintf(p2, sizeof p2, "%s/short.bin", tu_tmpdir());
+    CHECK_OK(ppnn_file_create(&fw, p2, 0644, "TEST", 1, NULL, 10));
+    CHECK_OK(ppnn_file_put(&fw, payload, 5));
+    CHECK_ERR(ppnn_file_finish(&fw), PPNN_ERR_PARAM);
+    CHECK(stat(p2, &st) != 0);
+    CHECK_OK(ppnn_file_create(&fw, p2, 0644, "TEST", 1, NULL, 10));
+    ppnn_file_abort(&fw);
+    CHECK(stat(p2, &st) != 0);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "ls %s | grep -c tmp >/dev/null", tu_tmpdir());
+    CHECK(system(cmd) != 0); /* no temp files left behind */
+}
+
+static void test_reader(void)
+{
+    uint8_t buf[20];
+    ppnn_put_u32(buf, 0xdeadbeef);
+    ppnn_put_u64(buf + 4, 0x0123456789abcdefull);
+    ppnn_put_f64(buf + 12, -2.5);
+    ppnn_reader r;
+    ppnn_reader_init(&r, buf, sizeof buf, "mem");
+    uint32_t a;
+    uint64_t b;
+    double c;
+    CHECK_OK(ppnn_read_u32(&r, &a));
+    CHECK_OK(ppnn_read_u64(&r, &b));
+    CHECK_OK(ppnn_read_f64(&r, &c));
+    CHECK(a == 0xdeadbeef && b == 0x0123456789abcdefull && c == -2.5);
+    CHECK_OK(ppnn_reader_end(&r));
+    CHECK_ERR(ppnn_read_u32(&r, &a), PPNN_ERR_FORMAT);
+    ppnn_reader_init(&r, buf, sizeof buf, "mem");
+    CHECK_OK(ppnn_read_u32(&r, &a));
+    CHECK_ERR(ppnn_reader_end(&r), PPNN_ERR_FORMAT);
+    const uint8_t *span;
+    CHECK_ERR(ppnn_read_span(&r, &span, SIZE_MAX), PPNN_ERR_FORMAT);
+}
+
+static void test_bitpack(void)
+{
+    enum { N = 1000 };
+    uint64_t v[N], w[N];
+    uint8_t packed[N * 8 + 8];
+    for (unsigned bits = 1; bits <= 64; bits++) {
+        uint64_t bound = bits == 64 ? ~(uint64_t)0 : ((uint64_t)1 << bits) - 1;
+        randombytes_buf(v, sizeof v);
+        for (size_t i = 0; i < N; i++)
+            v[i] = bits == 64 ? v[i] % bound : v[i] & bound; /* < bound except bits==64 edge */
+        for (size_t i = 0; i < N; i++)
+            if (v[i] >= bound)
+                v[i] = bound - 1;
+        size_t nb = ppnn_packed_bytes(N, bits);
+        CHECK(nb == (N * bits + 7) / 8);
+        ppnn_bitpack(packed, v, N, bits);
+        CHECK_OK(ppnn_bitunpack(w, packed, N, bits, bound, "mem"));
+        CHECK(memcmp(v, w, sizeof v) == 0);
+    }
+    /* a value >= bound is refused */
+    uint64_t q = 1000003;
+    for (size_t i = 0; i < N; i++)
+        v[i] = i * 997 % q;
+    v[N - 1] = q;
+    ppnn_bitpack(packed, v, N, 20);
+    CHECK_ERR(ppnn_bitunpack(w, packed, N, 20, q, "mem"), PPNN_ERR_FORMAT);
+    /* non-zero padding bits are refused: 3 values of 5 bits = 15 bits, 1 padding bit */
+    uint64_t s[3] = {1, 2, 3};
+    ppnn_bitpack(packed, s, 3, 5);
+    CHECK_OK(ppnn_bitunpack(w, packed, 3, 5, 32, "mem"));
+    packed[1] |= 0x80;
+    CHECK_ERR(ppnn_bitunpack(w, packed, 3, 5, 32, "mem"), PPNN_ERR_FORMAT);
+}
+
+int main(void)
+{
+    if (sodium_init() < 0)
+        return 2;
+    test_round_trip_and_corruption();
+    test_reader();
+    test_bitpack();
+    return tu_finish("test_container");
+}
