@@ -1,0 +1,33 @@
+/* Internal helpers of the hnn layer (not part of the public API). */
+#ifndef PPNN_HNN_INNER_H
+#define PPNN_HNN_INNER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ppnn/hnn.h"
+
+/* A tile of a linear layer: outputs [o0, o1) x coefficients [j0, j1). The sparse form has
+ * row_start/col non-NULL and w = the value array; the dense form has row_start = col = NULL and
+ * w = the n_out x n_in matrix. */
+typedef struct hnn_tile_args {
+    uint64_t *const *y;
+    const uint64_t *w;
+    const uint32_t *row_start, *col;
+    const uint64_t *bias;
+    size_t n_in;
+    const uint64_t *const *x;
+    const hnn_modulus *m;
+} hnn_tile_args;
+
+/* Largest number of outputs in one tile. */
+/* (a multiple of the AVX-512 register block of 5 rows; 120 rows of W stay in L2) */
+#define HNN_TILE_OUT 120
+
+/* AVX-512 IFMA tile kernels (linear_avx512.c). Only call after hnn_avx512_available();
+ * require (j1 - j0) % 16 == 0 and j0 % 8 == 0. */
+void _hnn_tile_dense_avx512(const hnn_tile_args *a, size_t o0, size_t o1, size_t j0, size_t j1);
+void _hnn_tile_sparse_avx512(const hnn_tile_args *a, size_t o0, size_t o1, size_t j0,
+                             size_t j1);
+
+#endif

@@ -1,0 +1,214 @@
+/* AVX-512 IFMA tile kernels for the linear layers (compiled with -mavx512ifma; called only
+ * after hnn_avx512_available()). Same results as the portable kernel, bit for bit.
+ *
+ * Accumulation. vpmadd52luq / vpmadd52huq add the low / high 52 bits of the 104-bit product of
+ * the low 52 bits of two lanes. Inputs are residues < q < 2^50, so they fit and the product
+ * w·x <= (q-1)^2 < 2^100 is represented exactly as lo52 + 2^52·hi52 with lo52 < 2^52 and
+ * hi52 < 2^48. We keep two 64-bit accumulators per lane, LO and HI, value = LO + 2^52·HI.
+ *   - LO starts at bias < 2^50. After every block of at most IB <= CHUNK = 4095 products we
+ *     normalise: HI += LO >> 52, LO &= 2^52 - 1. Between normalisations
+ *     LO <= (2^52 - 1) + 4095·(2^52 - 1) = 2^12·(2^52 - 1) < 2^64: no overflow.
+ *   - HI receives < 2^48 per product plus < 2^12 per normalisation (at most one per product).
+ *     With at most HNN_LINEAR_MAX_TERMS = 2^14 products, HI < 2^14·(2^48 + 2^12) < 2^63.
+ * Reduction, once per output value. After the final normalisation value = l + 2^52·h with
+ * l < 2^52, h < 2^63; write h = h0 + 2^52·h1 (h0 < 2^52, h1 < 2^11). Then
+ *   value ≡ l·1 + h0·(2^52 mod q) + h1·(2^104 mod q)   (mod q),
+ * and each product x·c with x < 2^52 and constant c < q is reduced by Shoup's method in 52-bit
+ * words: c' = floor(c·2^52/q), qhat = hi52(x·c') satisfies x·c/q - 2 < qhat <= x·c/q (because
+ * c·2^52/q - 1 < c' <= c·2^52/q and x < 2^52), so r = x·c - qhat·q lies in [0, 2q) and, as
+ * 2q < 2^52, equals (lo52(x·c) - lo52(qhat·q)) mod 2^52. The three terms sum to < 6q < 2^53;
+ * three conditional subtractions (of 4q, 2q, q; unsigned min(s, s - k·q)) give [0, q). */
+#include <assert.h>
+#include <immintrin.h>
+
+#include "hnn/inner.h"
+
+#define CHUNK 4095u
+
+typedef struct {
+    __m512i q, q2, q4, m52, one_s, r52, r52_s, r104, r104_s;
+} red_consts;
+
+static inline red_consts make_consts(const hnn_modulus *m)
+{
+    red_consts c;
+    c.q = _mm512_set1_epi64((long long)m->q);
+    c.q2 = _mm512_set1_epi64((long long)(2 * m->q));
+    c.q4 = _mm512_set1_epi64((long long)(4 * m->q));
+    c.m52 = _mm512_set1_epi64((long long)((1ull << 52) - 1));
+    c.one_s = _mm512_set1_epi64((long long)m->one_shoup);
+    c.r52 = _mm512_set1_epi64((long long)m->r52);
+    c.r52_s = _mm512_set1_epi64((long long)m->r52_shoup);
+    c.r104 = _mm512_set1_epi64((long long)m->r104);
+    c.r104_s = _mm512_set1_epi64((long long)m->r104_shoup);
+    return c;
+}
+
+/* x·c mod q in [0, 2q) for x < 2^52, c < q, cs = floor(c·2^52/q). */
+static inline __m512i shoup52(__m512i x, __m512i c, __m512i cs, const red_consts *k)
+{
+    const __m512i z = _mm512_setzero_si512();
+    __m512i qhat = _mm512_madd52hi_epu64(z, x, cs);
+    __m512i a = _mm512_madd52lo_epu64(z, x, c);
+    __m512i b = _mm512_madd52lo_epu64(z, qhat, k->q);
+    return _mm512_and_si512(_mm512_sub_epi64(a, b), k->m52);
+}
+
+static inline void normalise(__m512i *lo, __m512i *hi, const red_consts *k)
+{
+    *hi = _mm512_add_epi64(*hi, _mm512_srli_epi64(*lo, 52));
+    *lo = _mm512_and_si512(*lo, k->m52);
+}
+
+/* (lo + 2^52·hi) mod q, given lo < 2^52 and hi < 2^63 (see the proof above). */
+static inline __m512i reduce(__m512i lo, __m512i hi, const red_consts *k)
+{
+    const __m512i one = _mm512_set1_epi64(1);
+    __m512i h0 = _mm512_and_si512(hi, k->m52), h1 = _mm512_srli_epi64(hi, 52);
+    __m512i s = shoup52(lo, one, k->one_s, k);
+    s = _mm512_add_epi64(s, shoup52(h0, k->r52, k->r52_s, k));
+    s = _mm512_add_epi64(s, shoup52(h1, k->r104, k->r104_s, k));
+    s = _mm512_min_epu64(s, _mm512_sub_epi64(s, k->q4));
+    s = _mm512_min_epu64(s, _mm512_sub_epi64(s, k->q2));
+    return _mm512_min_epu64(s, _mm512_sub_epi64(s, k->q));
+}
+
+#define RO 5   /* outputs per register block (RO x 2 vectors x {lo,hi} = 20 zmm of 32) */
+#define IB 128 /* terms per block: a 16-lane X slice of IB rows (16 KB) stays in L1 */
+
+/* Accumulators of one output x 16 lanes kept between input blocks: lo[2][8], hi[2][8]. */
+typedef struct {
+    uint64_t v[4][8];
+} acc16;
+
+/* Register block: outputs [o, o+ro) x coefficients [j, j+16), terms [i0, i1) of rows that read
+ * the same inputs (dense: input i; sparse: input cols[i]) with weights wr[r][i]. Starts from
+ * the bias when i0 == 0, else from acc; reduces into y when i1 == len, else saves to acc.
+ * i1 - i0 <= IB <= CHUNK, so one normalisation per block keeps the bound. */
+static inline __attribute__((always_inline)) void
+mac_block(const hnn_tile_args *a, size_t ro, size_t o, size_t j, const uint32_t *cols,
+          const uint64_t *const *wr, size_t i0, size_t i1, size_t len, acc16 *acc,
+          const red_consts *k)
+{
+    __m512i lo[RO][2], hi[RO][2];
+#pragma GCC unroll 5
+    for (size_t r = 0; r < ro; r++) {
+        if (i0 == 0) {
+            __m512i b = _mm512_set1_epi64((long long)(a->bias ? a->bias[o + r] : 0));
+            lo[r][0] = lo[r][1] = b;
+            hi[r][0] = hi[r][1] = _mm512_setzero_si512();
+        } else {
+            lo[r][0] = _mm512_load_si512(acc[r].v[0]);
+            lo[r][1] = _mm512_load_si512(acc[r].v[1]);
+            hi[r][0] = _mm512_load_si512(acc[r].v[2]);
+            hi[r][1] = _mm512_load_si512(acc[r].v[3]);
+        }
+    }
+    for (size_t i = i0; i < i1; i++) {
+        const uint64_t *xr = a->x[cols ? cols[i] : i] + j;
+        __m512i x0 = _mm512_loadu_si512(xr), x1 = _mm512_loadu_si512(xr + 8);
+#pragma GCC unroll 5
+        for (size_t r = 0; r < ro; r++) {
+            __m512i wv = _mm512_set1_epi64((long long)wr[r][i]);
+            lo[r][0] = _mm512_madd52lo_epu64(lo[r][0], x0, wv);
+            hi[r][0] = _mm512_madd52hi_epu64(hi[r][0], x0, wv);
+            lo[r][1] = _mm512_madd52lo_epu64(lo[r][1], x1, wv);
+            hi[r][1] = _mm512_madd52hi_epu64(hi[r][1], x1, wv);
+        }
+    }
+#pragma GCC unroll 5
+    for (size_t r = 0; r < ro; r++) {
+        normalise(&lo[r][0], &hi[r][0], k);
+        normalise(&lo[r][1], &hi[r][1], k);
+        if (i1 == len) {
+            _mm512_storeu_si512(a->y[o + r] + j, reduce(lo[r][0], hi[r][0], k));
+            _mm512_storeu_si512(a->y[o + r] + j + 8, reduce(lo[r][1], hi[r][1], k));
+        } else {
+            _mm512_store_si512(acc[r].v[0], lo[r][0]);
+            _mm512_store_si512(acc[r].v[1], lo[r][1]);
+            _mm512_store_si512(acc[r].v[2], hi[r][0]);
+            _mm512_store_si512(acc[r].v[3], hi[r][1]);
+        }
+    }
+}
+
+/* Runs rows [o, o + ro) (ro <= RO) through mac_block with a compile-time row count. */
+static void mac_rows(const hnn_tile_args *a, size_t ro, size_t o, size_t j, const uint32_t *cols,
+                     const uint64_t *const *wr, size_t i0, size_t i1, size_t len, acc16 *acc,
+                     const red_consts *k)
+{
+    switch (ro) {
+    case 5: mac_block(a, 5, o, j, cols, wr, i0, i1, len, acc, k); break;
+    case 4: mac_block(a, 4, o, j, cols, wr, i0, i1, len, acc, k); break;
+    case 3: mac_block(a, 3, o, j, cols, wr, i0, i1, len, acc, k); break;
+    case 2: mac_block(a, 2, o, j, cols, wr, i0, i1, len, acc, k); break;
+    case 1: mac_block(a, 1, o, j, cols, wr, i0, i1, len, acc, k); break;
+    default: assert(0);
+    }
+}
+
+/* Dense. Loop order: 16-lane column step, then input block, then output groups, so the X
+ * slice of one input block is loaded from L2 once and reused from L1 by every output of the
+ * tile (the rows of X are a page apart, out of reach of the hardware prefetchers). */
+void _hnn_tile_dense_avx512(const hnn_tile_args *a, size_t o0, size_t o1, size_t j0, size_t j1)
+{
+    assert((j1 - j0) % 16 == 0 && o1 - o0 <= HNN_TILE_OUT);
+    const red_consts k = make_consts(a->m);
+    _Alignas(64) acc16 acc[HNN_TILE_OUT];
+    const size_t n_in = a->n_in;
+    for (size_t j = j0; j < j1; j += 16) {
+        size_t i0 = 0;
+        do {
+            size_t i1 = n_in - i0 > IB ? i0 + IB : n_in;
+            for (size_t o = o0; o < o1; o += RO) {
+                size_t ro = o1 - o < RO ? o1 - o : RO;
+                const uint64_t *wr[RO];
+                for (size_t r = 0; r < ro; r++)
+                    wr[r] = a->w + (o + r) * n_in;
+                mac_rows(a, ro, o, j, NULL, wr, i0, i1, n_in, acc + (o - o0), &k);
+            }
+            i0 = i1;
+        } while (i0 < n_in);
+    }
+}
+
+static int same_cols(const hnn_tile_args *a, size_t o, size_t p)
+{
+    size_t s = a->row_start[o], n = a->row_start[o + 1] - s;
+    size_t sp = a->row_start[p];
+    if (a->row_start[p + 1] - sp != n)
+        return 0;
+    for (size_t t = 0; t < n; t++)
+        if (a->col[s + t] != a->col[sp + t])
+            return 0;
+    return 1;
+}
+
+/* Sparse. Consecutive rows that read the same inputs (the channels of a conv at one position,
+ * when the caller orders rows position-major) share every X load, like dense rows. */
+void _hnn_tile_sparse_avx512(const hnn_tile_args *a, size_t o0, size_t o1, size_t j0,
+                             size_t j1)
+{
+    assert((j1 - j0) % 16 == 0);
+    const red_consts k = make_consts(a->m);
+    _Alignas(64) acc16 acc[RO];
+    for (size_t o = o0; o < o1;) {
+        size_t ro = 1;
+        while (ro < RO && o + ro < o1 && same_cols(a, o, o + ro))
+            ro++;
+        const size_t len = a->row_start[o + 1] - a->row_start[o];
+        const uint64_t *wr[RO];
+        for (size_t r = 0; r < ro; r++)
+            wr[r] = a->w + a->row_start[o + r];
+        const uint32_t *cols = a->col + a->row_start[o];
+        for (size_t j = j0; j < j1; j += 16) {
+            size_t i0 = 0;
+            do {
+                size_t i1 = len - i0 > IB ? i0 + IB : len;
+                mac_rows(a, ro, o, j, cols, wr, i0, i1, len, acc, &k);
+                i0 = i1;
+            } while (i0 < len);
+        }
+        o += ro;
+    }
+}
