@@ -96,7 +96,7 @@ ppnn_status ring_prime_init_impl(ring_prime *p, uint64_t q, unsigned logn, ring_
     p->n_inv = mq_inv(n % q, &p->mod);
     p->n_inv_shoup = mq_shoup(p->n_inv, q);
     p->n_inv_shoup52 = (uint64_t)(((mq_u128)p->n_inv << 52) / q);
-    p->kern = &ring_kernels_portable; /* AVX-512 kernels: next commit */
+    p->kern = avx ? &ring_kernels_avx512 : &ring_kernels_portable;
     return PPNN_OK;
 }
 
