@@ -94,7 +94,10 @@ ppnn_status ckks_negate(ckks_ciphertext *out, const ckks_ciphertext *a)
     ppnn_status st = ckks_ct_shape(out, a->params, a->level, a->size, a->scale);
     if (st)
         return st;
-    ring_poly_neg(out->data, alias ? out->data : a->data, out->params->ring, np * out->size);
+    size_t cw = np * out->params->n;
+    const uint64_t *src = alias ? out->data : a->data;
+    for (size_t k = 0; k < out->size; k++)
+        ring_poly_neg(out->data + k * cw, src + k * cw, out->params->ring, np);
     return PPNN_OK;
 }
 
@@ -256,7 +259,7 @@ ppnn_status ckks_rescale(ckks_ciphertext *ct)
                          "computation is deeper than the parameters allow)");
     const ckks_params *params = ct->params;
     size_t n = params->n, l = ct->level, cw = (l + 1) * n;
-    uint64_t *tmp = malloc(n * sizeof *tmp);
+    uint64_t *tmp = malloc(2 * n * sizeof *tmp);
     if (!tmp)
         return ppnn_fail(PPNN_ERR_NOMEM, "rescale: out of memory");
     for (size_t k = 0; k < ct->size; k++) {

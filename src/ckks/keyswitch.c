@@ -52,8 +52,9 @@ static void key_switch(uint64_t *out_b, uint64_t *out_a, const uint64_t *c, size
             }
         }
     }
-    ring_rescale_ntt(acc_b, k, acc_b + k * n, nq, ctx, tmp);
-    ring_rescale_ntt(acc_a, k, acc_a + k * n, nq, ctx, tmp);
+    /* digit and tmp are contiguous: the 2N words of scratch the mod-down needs. */
+    ring_rescale_ntt(acc_b, k, acc_b + k * n, nq, ctx, digit);
+    ring_rescale_ntt(acc_a, k, acc_a + k * n, nq, ctx, digit);
     memcpy(out_b, acc_b, k * n * sizeof *out_b);
     memcpy(out_a, acc_a, k * n * sizeof *out_a);
 }

@@ -23,12 +23,12 @@ unsigned ckks_max_logqp(unsigned logn)
 
 /* ---- presets ---------------------------------------------------------------------------------
  * n13 — N = 8192, batch 4096, depth 5 (the CryptoNets-size net: conv, square, dense, square,
- *        dense = 5 rescales). log2(Q*P) = 40 + 5*28 + 38 = 218 = the 128-bit limit.
- *   q_0      40 bits  final decryption prime: holds scale 2^28 results with 11 bits of
- *                     headroom (|value| < 2^11 at the final scale) — logits fit easily.
+ *        dense = 5 rescales). log2(Q*P) = 38 + 5*28 + 40 = 218 = the 128-bit limit.
+ *   q_0      38 bits  final decryption prime: holds scale 2^28 results with 9 bits of
+ *                     headroom (|value| < 2^9 = 512 at the final scale) — logits fit easily.
  *   q_1..q_5 28 bits  rescale primes, one per multiplicative level, ~ the default scale 2^28.
- *   P        38 bits  special key-switching prime (>= every q_i except q_0, whose digit adds
- *                     only ~2^(40-38) times the usual key-switching noise before a rescale).
+ *   P        40 bits  special key-switching prime, larger than every q_i: the key-switching
+ *                     noise sum_j [c]_{q_j} e_j / P stays ~2^5 per coefficient.
  * n14 — N = 16384, batch 8192, depth 10. log2(Q*P) = 46 + 10*34 + 50 = 436 <= 438.
  *   q_0       46 bits final decryption prime (12 bits of headroom over the scale 2^34).
  *   q_1..q_10 34 bits rescale primes ~ the default scale 2^34.
@@ -39,10 +39,10 @@ ppnn_status ckks_preset(ckks_spec *spec, const char *name)
     if (!strcmp(name, "n13")) {
         spec->logn = 13;
         spec->nq = 6;
-        spec->q_bits[0] = 40;
+        spec->q_bits[0] = 38;
         for (size_t i = 1; i < 6; i++)
             spec->q_bits[i] = 28;
-        spec->p_bits = 38;
+        spec->p_bits = 40;
         spec->scale = 0x1p28;
         return PPNN_OK;
     }
