@@ -7,6 +7,7 @@
 static const cli_command commands[] = {
     {"demo", "run the main job end to end on a built-in default", cmd_demo},
     {"data", "load a dataset split and print its statistics", cmd_data},
+    {"bench", "single-thread micro-benchmarks (ppnn bench ckks)", cmd_bench},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
