@@ -204,24 +204,27 @@ void ring_prg_init(ring_prg *g, const uint8_t seed[RING_SEED_BYTES], uint64_t no
 /* Fills seed with OS entropy (randombytes_buf). */
 void ring_seed_random(uint8_t seed[RING_SEED_BYTES]);
 void ring_prg_bytes(ring_prg *g, void *out, size_t len);
-uint64_t ring_prg_u64(ring_prg *g);
+uint64_t ring_prg_u64(ring_prg *g); /* next 8 stream bytes, little-endian */
 void ring_prg_wipe(ring_prg *g); /* sodium_memzero */
 
 /* Uniform RNS polynomial over the first nprimes primes: each residue independently uniform in
- * [0, q_i) by rejection sampling of bits(q_i)-bit words (unbiased). Uniform in either domain;
+ * [0, q_i) by rejection sampling (unbiased): each candidate is the next ceil(bits(q_i)/8) stream
+ * bytes, little-endian, masked to bits(q_i) bits, accepted if < q_i. Uniform in either domain;
  * ckks treats it as NTT-domain. Deterministic in (seed, nonce): the ChaCha20 stream is consumed
- * prime by prime, coefficient by coefficient. */
+ * prime by prime, coefficient by coefficient, so the first k primes of a sample do not depend on
+ * nprimes >= k. */
 void ring_sample_uniform(uint64_t *r, const ring_context *ctx, size_t nprimes,
                          const uint8_t seed[RING_SEED_BYTES], uint64_t nonce);
 /* Same, drawing from an existing PRG state. */
 void ring_sample_uniform_prg(uint64_t *r, const ring_context *ctx, size_t nprimes, ring_prg *g);
 /* Ternary secret: each coefficient independently uniform in {-1, 0, 1} (probability 1/3 each,
- * as in SEAL; bytes >= 255 are rejected so that b mod 3 is unbiased). n coefficients. */
+ * as in SEAL; stream bytes >= 255 are rejected so that b mod 3 is unbiased). n coefficients. */
 void ring_sample_ternary(int64_t *s, size_t n, ring_prg *g);
 /* Error: centered binomial with k = 21, e = popcount(21 random bits) - popcount(21 random bits):
  * mean 0, variance k/2 = 10.5 (sigma = 3.24, the sigma ~= 3.2 of the HE standard), |e| <= 21.
  * Chosen over a discrete Gaussian because it is exact, constant-time and needs no tables or
- * floating point. n coefficients. */
+ * floating point. Each coefficient uses the next 8 stream bytes (little-endian; bits 0..20 and
+ * 21..41). n coefficients. */
 #define RING_CBD_K 21
 void ring_sample_cbd(int64_t *e, size_t n, ring_prg *g);
 
