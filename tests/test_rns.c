@@ -134,31 +134,38 @@ static void test_extend(void)
 {
     const unsigned logn = 5;
     const size_t n = 32;
-    uint64_t q[3];
+    uint64_t q[4];
     CHECK_OK(mq_find_ntt_primes(q, 1, 60, 2 * n, NULL, 0));
     CHECK_OK(mq_find_ntt_primes(q + 1, 1, 25, 2 * n, NULL, 0));
     CHECK_OK(mq_find_ntt_primes(q + 2, 1, 45, 2 * n, NULL, 0));
-    ring_context *ctx;
-    CHECK_OK(ring_context_new(&ctx, logn, q, 3, RING_IMPL_AUTO));
-    if (!ctx)
-        return;
-    uint64_t a[32], r[32], s = 8;
-    int bad = 0;
-    for (size_t from = 0; from < 3; from++)
-        for (size_t to = 0; to < 3; to++) {
-            for (size_t j = 0; j < n; j++)
-                a[j] = trng_mod(&s, q[from]);
-            a[0] = q[from] / 2;     /* largest positive */
-            a[1] = q[from] / 2 + 1; /* most negative */
-            _ring_extend_single(r, a, &ctx->primes[from], &ctx->primes[to]);
-            for (size_t j = 0; j < n; j++) {
-                s128 v = (s128)a[j] > (s128)(q[from] / 2) ? (s128)a[j] - (s128)q[from] : (s128)a[j];
-                s128 ref = v % (s128)q[to];
-                bad += r[j] != (uint64_t)(ref < 0 ? ref + q[to] : ref);
+    CHECK_OK(mq_find_ntt_primes(q + 3, 1, 49, 2 * n, NULL, 0));
+    for (int impl = RING_IMPL_AUTO; impl <= RING_IMPL_PORTABLE; impl++) {
+        ring_context *ctx;
+        CHECK_OK(ring_context_new(&ctx, logn, q, 4, (ring_impl)impl));
+        if (!ctx)
+            return;
+        uint64_t a[32], r[32], s = 8;
+        int bad = 0;
+        for (size_t from = 0; from < 4; from++)
+            for (size_t to = 0; to < 4; to++) {
+                for (size_t j = 0; j < n; j++)
+                    a[j] = trng_mod(&s, q[from]);
+                a[0] = q[from] / 2;     /* largest positive */
+                a[1] = q[from] / 2 + 1; /* most negative */
+                /* -q_to and +q_to (multiples of q_to: the result must be 0, not q_to). */
+                a[2] = q[from] > q[to] ? q[from] - q[to] : q[from] - 1;
+                a[3] = q[to] <= q[from] / 2 ? q[to] : 1;
+                _ring_extend_single(r, a, &ctx->primes[from], &ctx->primes[to]);
+                for (size_t j = 0; j < n; j++) {
+                    s128 v = (s128)a[j] > (s128)(q[from] / 2) ? (s128)a[j] - (s128)q[from]
+                                                             : (s128)a[j];
+                    s128 ref = v % (s128)q[to];
+                    bad += r[j] != (uint64_t)(ref < 0 ? ref + q[to] : ref);
+                }
             }
-        }
-    CHECK(bad == 0);
-    ring_context_free(ctx);
+        CHECK_MSG(bad == 0, "impl %d: %d wrong", impl, bad);
+        ring_context_free(ctx);
+    }
 }
 
 /* Poly-level helpers against the per-prime kernels and a negacyclic product at N = 16. */

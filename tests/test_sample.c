@@ -64,6 +64,23 @@ static void test_uniform(void)
     seed1[31] ^= 1;
     ring_sample_uniform(c, ctx, 3, seed1, 7);
     CHECK(memcmp(a, c, 3 * n * 8) != 0);
+    /* The documented stream format, re-derived from crypto_stream_chacha20 directly: prime 0
+     * (20 bits) takes 3-byte little-endian candidates masked to 20 bits. */
+    {
+        size_t len = 3 * 2 * n; /* acceptance > 1/2: enough for n accepted candidates */
+        uint8_t *ks = malloc(len), nonce[8] = {7};
+        if (!ks)
+            abort();
+        crypto_stream_chacha20(ks, len, nonce, seed0);
+        size_t j = 0, bad = 0;
+        for (size_t k = 0; k + 3 <= len && j < n; k += 3) {
+            uint64_t x = (ks[k] | (uint64_t)ks[k + 1] << 8 | (uint64_t)ks[k + 2] << 16) & 0xfffff;
+            if (x < q[0])
+                bad += a[j++] != x;
+        }
+        CHECK(j == n && bad == 0);
+        free(ks);
+    }
     /* Prefix property: level-1 sampling equals the first prime of the level-2 sample. */
     ring_sample_uniform(c, ctx, 1, seed0, 7);
     CHECK(memcmp(a, c, n * 8) == 0);
