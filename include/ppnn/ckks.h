@@ -30,18 +30,22 @@
  * one prime per digit the key-switching noise is about q_i*sqrt(N)*sigma/P, negligible when P is
  * at least as large as the largest q_i. Cost: (l+2)(l+3) NTTs at level l.
  *
- * IND-CPA-D (Li-Micciancio 2021): a decrypted CKKS value contains the decryption error, which is
- * a function of the secret key; releasing decrypted values to a party that can choose the
- * computations leaks the key. ckks_decode_release() therefore floods every released slot
- * value with fresh Gaussian noise of standard deviation 2^-release_bits (real and imaginary
- * part independently) and rounds the result to a multiple of 2^-(release_bits+4). The noise is
- * drawn from libsodium entropy. Cost: the released values carry only about release_bits bits
- * of absolute precision (e.g. 2^-20 absolute error for the default 20), which is far more than a
- * classifier's logits need; the hiding is statistical as long as the homomorphic error in
- * the slots is much smaller than the flooding (error <= 2^-(release_bits + s/2) for s bits
- * of statistical security, by the Renyi-divergence argument of Li-Micciancio-Schultz-Sorrell
- * 2022). ckks_decode() without flooding is for tests and for values that never leave the
- * client. */
+ * IND-CPA-D (Li-Micciancio 2021): a decrypted CKKS value carries the decryption error, a
+ * function of the secret key; releasing decrypted values to a party that chose the computation
+ * lets it recover the key. Choice: NOISE FLOODING of every value that leaves the client.
+ * ckks_decrypt_release() (= decrypt + ckks_decode_release) adds to each released slot value
+ * fresh Gaussian noise of standard deviation sigma = 2^-release_bits (libsodium randomness)
+ * and rounds to a multiple of 2^-(release_bits+4) (post-processing, cannot hurt).
+ * Guarantee: if the homomorphic error of each released value is at most 2^-e, the statistical
+ * distance between the release and one computed from the exact values is at most
+ * 2^-(e - release_bits) * sqrt(count) / 2 (KL divergence of two Gaussians shifted by
+ * delta <= 2^-e is delta^2 / (2 sigma^2) per value, summed, then Pinsker).
+ * Cost in bits: released values keep only ~release_bits bits of absolute precision, and
+ * s bits of security need release_bits <= e - s - log2(sqrt(count)). Example: 10 logits with
+ * error 2^-20 (final scale 2^34) released at 8 bits: distance <= 2^-11. At the n13 default
+ * scale 2^28 the error is ~2^-13, so the default 8 bits gives only ~2^-5 per value: the CLI
+ * therefore releases just the argmax label of the flooded logits (a far coarser function).
+ * ckks_decode() (no flooding) is for tests and for values that never leave the client. */
 #ifndef PPNN_CKKS_H
 #define PPNN_CKKS_H
 
@@ -64,7 +68,7 @@ extern "C" {
 #define CKKS_MAX_PRIME_BITS 50 /* keeps every prime < 2^50: the AVX-512 IFMA kernels apply */
 #define CKKS_PARAM_ID_BYTES 32
 #define CKKS_SEED_BYTES 32
-#define CKKS_DEFAULT_RELEASE_BITS 20
+#define CKKS_DEFAULT_RELEASE_BITS 8
 
 /* ---- parameters ---------------------------------------------------------------------------
  * User-facing description. Primes are generated from bit sizes: q_i = 1 mod 2N, prime, with
@@ -179,7 +183,7 @@ PPNN_MUST_CHECK ppnn_status ckks_decode(double *values, size_t count, const ckks
 PPNN_MUST_CHECK ppnn_status ckks_decode_complex(double complex *values, size_t count,
                                                 const ckks_plaintext *pt);
 /* Decode for values that leave the client (IND-CPA-D protection, see the top of this file):
- * real parts flooded with N(0, 2^-2*release_bits) noise and rounded to 2^-(release_bits+4).
+ * real parts flooded with N(0, 2^(-2*release_bits)) noise and rounded to 2^-(release_bits+4).
  * release_bits in 1..40 (PPNN_ERR_PARAM otherwise). */
 PPNN_MUST_CHECK ppnn_status ckks_decode_release(double *values, size_t count,
                                                 const ckks_plaintext *pt, unsigned release_bits);
@@ -249,9 +253,16 @@ PPNN_MUST_CHECK ppnn_status ckks_encrypt_sk(ckks_ciphertext *ct, const ckks_secr
  * NTT form). ckks_encrypt_sk uses this function, so a loader can rebuild c1 from the seed. */
 void ckks_expand_seed(uint64_t *out, const ckks_params *params, size_t level,
                       const uint8_t seed[CKKS_SEED_BYTES]);
-/* pt = c0 + c1*s (+ c2*s^2). Errors: PPNN_ERR_MISMATCH (different parameters). */
+/* pt = c0 + c1*s (+ c2*s^2). Errors: PPNN_ERR_MISMATCH (different parameters). The result
+ * contains the raw decryption error: decode it with ckks_decode_release before it leaves the
+ * client. */
 PPNN_MUST_CHECK ppnn_status ckks_decrypt(ckks_plaintext *pt, const ckks_secret_key *sk,
                                          const ckks_ciphertext *ct);
+/* Decrypt + ckks_decode_release: the client-side path for values that are released. */
+PPNN_MUST_CHECK ppnn_status ckks_decrypt_release(double *values, size_t count,
+                                                 const ckks_secret_key *sk,
+                                                 const ckks_ciphertext *ct,
+                                                 unsigned release_bits);
 
 /* ---- evaluator ------------------------------------------------------------------------------
  * ct+ct, ct-ct: same params, level and scale (relative 2^-30). Sizes may differ (result size =
@@ -296,7 +307,7 @@ PPNN_MUST_CHECK ppnn_status ckks_mod_switch(ckks_ciphertext *ct, size_t level);
 /* Same for plaintexts. */
 PPNN_MUST_CHECK ppnn_status ckks_pt_mod_switch(ckks_plaintext *pt, size_t level);
 /* Rotates the slots left by step (needs the Galois key of that step); conjugates the slots.
- * Inputs of size 2. Errors: PPNN_ERR_PARAM if the key is missing. out must not alias a. */
+ * Inputs of size 2. Errors: PPNN_ERR_PARAM if the key is missing. out may alias a. */
 PPNN_MUST_CHECK ppnn_status ckks_rotate(ckks_ciphertext *out, const ckks_ciphertext *a, int step,
                                         const ckks_galois_keys *gk);
 PPNN_MUST_CHECK ppnn_status ckks_conjugate(ckks_ciphertext *out, const ckks_ciphertext *a,

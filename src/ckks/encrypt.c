@@ -121,3 +121,16 @@ ppnn_status ckks_decrypt(ckks_plaintext *pt, const ckks_secret_key *sk, const ck
     }
     return PPNN_OK;
 }
+
+ppnn_status ckks_decrypt_release(double *values, size_t count, const ckks_secret_key *sk,
+                                 const ckks_ciphertext *ct, unsigned release_bits)
+{
+    ckks_plaintext pt = {0};
+    ppnn_status st = ckks_decrypt(&pt, sk, ct);
+    if (!st)
+        st = ckks_decode_release(values, count, &pt, release_bits);
+    if (pt.data)
+        sodium_memzero(pt.data, pt.cap * sizeof *pt.data);
+    ckks_pt_free(&pt);
+    return st;
+}

@@ -87,7 +87,6 @@ ppnn_status ckks_relinearize(ckks_ciphertext *ct, const ckks_relin_key *rk)
 static ppnn_status apply_galois(ckks_ciphertext *out, const ckks_ciphertext *a, uint64_t g,
                                 const ckks_galois_keys *gk, const char *what, int step)
 {
-    assert(out != a);
     ppnn_status st = ckks_check_params(a->params, gk->params, what);
     if (st)
         return st;
@@ -107,31 +106,32 @@ static ppnn_status apply_galois(ckks_ciphertext *out, const ckks_ciphertext *a, 
     const ckks_params *params = a->params;
     size_t n = params->n, np = a->level + 1, cw = np * n;
     size_t sw = ks_scratch_words(params, a->level);
-    uint64_t *scratch = malloc((sw + 3 * cw) * sizeof *scratch);
+    uint64_t *scratch = malloc((sw + 4 * cw) * sizeof *scratch);
     uint32_t *perm = malloc(n * sizeof *perm);
     if (!scratch || !perm) {
         free(scratch);
         free(perm);
         return ppnn_fail(PPNN_ERR_NOMEM, "%s: out of memory", what);
     }
-    st = ckks_ct_shape(out, params, a->level, 2, a->scale);
-    if (st) {
-        free(scratch);
-        free(perm);
-        return st;
-    }
-    uint64_t *c1g = scratch + sw, *kb = c1g + cw, *ka = kb + cw;
+    /* Permuted components go to scratch first, so out may alias a. */
+    uint64_t *c0g = scratch + sw, *c1g = c0g + cw, *kb = c1g + cw, *ka = kb + cw;
     ckks_galois_perm(perm, params, g);
     for (size_t i = 0; i < np; i++) {
         const uint64_t *s0 = a->data + i * n, *s1 = a->data + cw + i * n;
-        uint64_t *d0 = out->data + i * n, *d1 = c1g + i * n;
+        uint64_t *d0 = c0g + i * n, *d1 = c1g + i * n;
         for (size_t x = 0; x < n; x++) {
             d0[x] = s0[perm[x]];
             d1[x] = s1[perm[x]];
         }
     }
     key_switch(kb, ka, c1g, a->level, &gk->keys[idx], params, scratch);
-    ring_poly_add(out->data, out->data, kb, params->ring, np);
+    st = ckks_ct_shape(out, params, a->level, 2, a->scale);
+    if (st) {
+        free(scratch);
+        free(perm);
+        return st;
+    }
+    ring_poly_add(out->data, c0g, kb, params->ring, np);
     memcpy(out->data + cw, ka, cw * sizeof *ka);
     free(scratch);
     free(perm);
