@@ -148,12 +148,19 @@ static void test_roundtrip(void)
                 ring_prime p;
                 if (!init_impl(&p, q, logn, impls[ii]))
                     continue;
-                random_poly(a, n, q, &s);
-                memcpy(b, a, n * sizeof *a);
-                _ring_ntt_forward(b, &p);
-                _ring_ntt_inverse(b, &p);
-                CHECK_MSG(memcmp(a, b, n * sizeof *a) == 0, "logn %u q %llu %s", logn,
-                          (unsigned long long)q, p.kern->name);
+                for (int edge = 0; edge < 2; edge++) {
+                    random_poly(a, n, q, &s);
+                    for (size_t j = 0; edge && j < n; j++)
+                        a[j] = q - 1; /* largest inputs: widest lazy ranges */
+                    memcpy(b, a, n * sizeof *a);
+                    _ring_ntt_forward(b, &p);
+                    int canon = 1;
+                    for (size_t j = 0; j < n; j++)
+                        canon &= b[j] < q;
+                    _ring_ntt_inverse(b, &p);
+                    CHECK_MSG(canon && memcmp(a, b, n * sizeof *a) == 0, "logn %u q %llu %s",
+                              logn, (unsigned long long)q, p.kern->name);
+                }
                 ring_prime_free(&p);
             }
         }
@@ -203,6 +210,8 @@ static void test_avx_identical(void)
             SAME(_ring_mul_scalar(r1, a, q - 1, &pp), _ring_mul_scalar(r2, a, q - 1, &pa));
             SAME((memcpy(r1, b, n * 8), _ring_muladd(r1, a, a, &pp)),
                  (memcpy(r2, b, n * 8), _ring_muladd(r2, a, a, &pa)));
+            SAME((memcpy(r1, b, n * 8), _ring_muladd_scalar(r1, a, w, &pp)),
+                 (memcpy(r2, b, n * 8), _ring_muladd_scalar(r2, a, w, &pa)));
 #undef SAME
             CHECK_MSG(bad == 0, "logn %u q %llu: %d kernels differ", logn, (unsigned long long)q,
                       bad);
@@ -250,6 +259,10 @@ static void test_pointwise(void)
             _ring_muladd(r, a, b, &p);
             for (size_t j = 0; j < n; j++)
                 bad += r[j] != mq_add(acc[j], mq_mul(a[j], b[j], &p.mod), q);
+            memcpy(r, acc, sizeof r);
+            _ring_muladd_scalar(r, a, w, &p);
+            for (size_t j = 0; j < n; j++)
+                bad += r[j] != mq_add(acc[j], mq_mul(a[j], w, &p.mod), q);
             memcpy(r, a, sizeof r); /* r aliases a */
             _ring_add(r, r, b, &p);
             for (size_t j = 0; j < n; j++)

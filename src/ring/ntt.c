@@ -196,3 +196,14 @@ void _ring_mul_scalar(uint64_t *r, const uint64_t *a, uint64_t w, const ring_pri
     assert(w < p->q);
     p->kern->mul_scalar(r, a, w, p);
 }
+void _ring_muladd_scalar(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p)
+{
+    assert(r != a && w < p->q);
+    p->kern->muladd_scalar(r, a, w, p);
+}
+void _ring_extend_single(uint64_t *r, const uint64_t *a, const ring_prime *from,
+                         const ring_prime *to)
+{
+    assert(from->n == to->n);
+    to->kern->extend_single(r, a, from, to);
+}

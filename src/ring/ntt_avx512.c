@@ -308,6 +308,46 @@ static void mul_scalar_avx512(uint64_t *r, const uint64_t *a, uint64_t w, const 
         r[j] = mq_mul_shoup(a[j], w, ws, p->q);
 }
 
+/* r + w*a: the lazy product is < 2q, the sum < 3q. */
+static void muladd_scalar_avx512(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p)
+{
+    const vconst c = vconst_make(p->q);
+    const __m512i vw = _mm512_set1_epi64((long long)w);
+    const __m512i vws = _mm512_set1_epi64((long long)(uint64_t)(((mq_u128)w << 52) / p->q));
+    size_t j = 0;
+    for (; j + 8 <= p->n; j += 8) {
+        __m512i s = _mm512_add_epi64(LD(r + j), shoup_lazy(LD(a + j), vw, vws, &c));
+        ST(r + j, csub(csub(s, c.q2), c.q));
+    }
+    const uint64_t ws = mq_shoup(w, p->q);
+    for (; j < p->n; j++)
+        r[j] = mq_add(r[j], mq_mul_shoup(a[j], w, ws, p->q), p->q);
+}
+
+/* Centered lift from `from` (q_f < 2^50) then reduction mod q_t: y = |centered x| < 2^49,
+ * y mod q_t by Barrett with mu = floor(2^52 / q_t) (quotient estimate short by < 2, so the
+ * remainder is < 2q_t before one conditional subtraction), negated where x stood for x - q_f. */
+static void extend_single_avx512(uint64_t *r, const uint64_t *a, const ring_prime *from,
+                                 const ring_prime *to)
+{
+    if (from->q >= ((uint64_t)1 << RING_IFMA_MAX_BITS) || from->n < 8) {
+        ring_extend_single_portable(r, a, from, to);
+        return;
+    }
+    const vconst c = vconst_make(to->q);
+    const __m512i vqf = _mm512_set1_epi64((long long)from->q);
+    const __m512i half = _mm512_set1_epi64((long long)(from->q >> 1));
+    const __m512i mu = _mm512_set1_epi64((long long)(uint64_t)(((uint64_t)1 << 52) / to->q));
+    for (size_t j = 0; j < from->n; j += 8) {
+        __m512i x = LD(a + j);
+        __mmask8 neg = _mm512_cmpgt_epu64_mask(x, half);
+        __m512i y = _mm512_mask_sub_epi64(x, neg, vqf, x);
+        __m512i qh = _mm512_madd52hi_epu64(c.zero, y, mu);
+        __m512i t = csub(_mm512_and_si512(_mm512_madd52lo_epu64(y, qh, c.negq), c.mask), c.q);
+        ST(r + j, csub(_mm512_mask_sub_epi64(t, neg, c.q, t), c.q));
+    }
+}
+
 const ring_kernels ring_kernels_avx512 = {
     .name = "avx512ifma",
     .impl = RING_IMPL_AVX512,
@@ -319,4 +359,6 @@ const ring_kernels ring_kernels_avx512 = {
     .mul = mul_avx512,
     .muladd = muladd_avx512,
     .mul_scalar = mul_scalar_avx512,
+    .extend_single = extend_single_avx512,
+    .muladd_scalar = muladd_scalar_avx512,
 };
