@@ -7,6 +7,9 @@
 static const cli_command commands[] = {
     {"demo", "run the main job end to end on a built-in default", cmd_demo},
     {"data", "load a dataset split and print its statistics", cmd_data},
+    {"keygen", "client: make a secret key and the server's evaluation keys", cmd_keygen},
+    {"encrypt", "client: encrypt a batch of images (one image per slot)", cmd_encrypt},
+    {"decrypt", "client: decrypt encrypted logits into predictions", cmd_decrypt},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
