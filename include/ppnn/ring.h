@@ -58,6 +58,10 @@ typedef struct ring_kernels {
     void (*mul)(uint64_t *r, const uint64_t *a, const uint64_t *b, const struct ring_prime *p);
     void (*muladd)(uint64_t *r, const uint64_t *a, const uint64_t *b, const struct ring_prime *p);
     void (*mul_scalar)(uint64_t *r, const uint64_t *a, uint64_t w, const struct ring_prime *p);
+    /* Called through to->kern; the kernel falls back to portable code for a wide `from`. */
+    void (*extend_single)(uint64_t *r, const uint64_t *a, const struct ring_prime *from,
+                          const struct ring_prime *to);
+    void (*muladd_scalar)(uint64_t *r, const uint64_t *a, uint64_t w, const struct ring_prime *p);
 } ring_kernels;
 
 /* Per-prime NTT tables (Lattigo SubRing, SEAL NTTTables). Built by ring_prime_init, freed by
@@ -114,6 +118,8 @@ void _ring_mul(uint64_t *r, const uint64_t *a, const uint64_t *b, const ring_pri
 void _ring_muladd(uint64_t *r, const uint64_t *a, const uint64_t *b, const ring_prime *p);
 /* r = w * a (mod q), w canonical (Shoup multiplication; the companion is computed per call). */
 void _ring_mul_scalar(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p);
+/* r += w * a (mod q), w canonical (Shoup). r must not alias a. */
+void _ring_muladd_scalar(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p);
 /* Single-prime basis extension: r[j] = centered(a[j] mod from) mod to, i.e. the residue mod
  * `to` of the representative of a[j] in (-q_from/2, q_from/2]. Exact. Coefficient domain
  * (it is not linear in the NTT domain). from and to must have the same N; r may alias a. */
@@ -165,7 +171,8 @@ void ring_poly_from_int64(uint64_t *r, const int64_t *a, const ring_context *ctx
 /* Exact divide-and-round by one prime, dropping it: for every coefficient x of the polynomial
  * over primes {q_0..q_{nkeep-1}, q_last} (x taken in [0, Q*q_last)),
  *     a_i <- round(x / q_last) mod q_i  for i < nkeep      (q_last odd: no ties)
- * computed as (a_i - ([x + (q_last-1)/2]_{q_last} - (q_last-1)/2)) * q_last^-1 mod q_i.
+ * computed as (a_i - [c]_{q_i}) * q_last^-1 mod q_i with c the centered residue of x mod q_last
+ * (so x - c = q_last * round(x / q_last)), [c]_{q_i} by _ring_extend_single.
  * a holds the nkeep kept components (primes ctx->primes[0..nkeep-1]); `last` is the N-word
  * component modulo ctx->primes[last_idx] (last_idx >= nkeep; it may be a + nkeep*N). This is
  * CKKS rescale (last_idx = nkeep) and also key-switching mod-down by a special prime P
@@ -197,24 +204,27 @@ void ring_prg_init(ring_prg *g, const uint8_t seed[RING_SEED_BYTES], uint64_t no
 /* Fills seed with OS entropy (randombytes_buf). */
 void ring_seed_random(uint8_t seed[RING_SEED_BYTES]);
 void ring_prg_bytes(ring_prg *g, void *out, size_t len);
-uint64_t ring_prg_u64(ring_prg *g);
+uint64_t ring_prg_u64(ring_prg *g); /* next 8 stream bytes, little-endian */
 void ring_prg_wipe(ring_prg *g); /* sodium_memzero */
 
 /* Uniform RNS polynomial over the first nprimes primes: each residue independently uniform in
- * [0, q_i) by rejection sampling of bits(q_i)-bit words (unbiased). Uniform in either domain;
+ * [0, q_i) by rejection sampling (unbiased): each candidate is the next ceil(bits(q_i)/8) stream
+ * bytes, little-endian, masked to bits(q_i) bits, accepted if < q_i. Uniform in either domain;
  * ckks treats it as NTT-domain. Deterministic in (seed, nonce): the ChaCha20 stream is consumed
- * prime by prime, coefficient by coefficient. */
+ * prime by prime, coefficient by coefficient, so the first k primes of a sample do not depend on
+ * nprimes >= k. */
 void ring_sample_uniform(uint64_t *r, const ring_context *ctx, size_t nprimes,
                          const uint8_t seed[RING_SEED_BYTES], uint64_t nonce);
 /* Same, drawing from an existing PRG state. */
 void ring_sample_uniform_prg(uint64_t *r, const ring_context *ctx, size_t nprimes, ring_prg *g);
 /* Ternary secret: each coefficient independently uniform in {-1, 0, 1} (probability 1/3 each,
- * as in SEAL; bytes >= 255 are rejected so that b mod 3 is unbiased). n coefficients. */
+ * as in SEAL; stream bytes >= 255 are rejected so that b mod 3 is unbiased). n coefficients. */
 void ring_sample_ternary(int64_t *s, size_t n, ring_prg *g);
 /* Error: centered binomial with k = 21, e = popcount(21 random bits) - popcount(21 random bits):
  * mean 0, variance k/2 = 10.5 (sigma = 3.24, the sigma ~= 3.2 of the HE standard), |e| <= 21.
  * Chosen over a discrete Gaussian because it is exact, constant-time and needs no tables or
- * floating point. n coefficients. */
+ * floating point. Each coefficient uses the next 8 stream bytes (little-endian; bits 0..20 and
+ * 21..41). n coefficients. */
 #define RING_CBD_K 21
 void ring_sample_cbd(int64_t *e, size_t n, ring_prg *g);
 

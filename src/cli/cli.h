@@ -52,5 +52,6 @@ int cmd_demo(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_encrypt(int argc, char **argv);
 int cmd_decrypt(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

@@ -10,6 +10,7 @@ static const cli_command commands[] = {
     {"keygen", "client: make a secret key and the server's evaluation keys", cmd_keygen},
     {"encrypt", "client: encrypt a batch of images (one image per slot)", cmd_encrypt},
     {"decrypt", "client: decrypt encrypted logits into predictions", cmd_decrypt},
+    {"bench", "single-thread micro-benchmarks (ppnn bench ckks)", cmd_bench},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -13,5 +13,7 @@ extern const ring_kernels ring_kernels_avx512;
 /* Portable kernels, exposed so that the AVX-512 file can fall back for tails / small N. */
 void ring_ntt_forward_portable(uint64_t *a, const ring_prime *p);
 void ring_ntt_inverse_portable(uint64_t *a, const ring_prime *p);
+void ring_extend_single_portable(uint64_t *r, const uint64_t *a, const ring_prime *from,
+                                 const ring_prime *to);
 
 #endif

@@ -96,7 +96,7 @@ ppnn_status ring_prime_init_impl(ring_prime *p, uint64_t q, unsigned logn, ring_
     p->n_inv = mq_inv(n % q, &p->mod);
     p->n_inv_shoup = mq_shoup(p->n_inv, q);
     p->n_inv_shoup52 = (uint64_t)(((mq_u128)p->n_inv << 52) / q);
-    p->kern = &ring_kernels_portable; /* AVX-512 kernels: next commit */
+    p->kern = avx ? &ring_kernels_avx512 : &ring_kernels_portable;
     return PPNN_OK;
 }
 
@@ -195,4 +195,15 @@ void _ring_mul_scalar(uint64_t *r, const uint64_t *a, uint64_t w, const ring_pri
 {
     assert(w < p->q);
     p->kern->mul_scalar(r, a, w, p);
+}
+void _ring_muladd_scalar(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p)
+{
+    assert(r != a && w < p->q);
+    p->kern->muladd_scalar(r, a, w, p);
+}
+void _ring_extend_single(uint64_t *r, const uint64_t *a, const ring_prime *from,
+                         const ring_prime *to)
+{
+    assert(from->n == to->n);
+    to->kern->extend_single(r, a, from, to);
 }

@@ -44,8 +44,17 @@ static void mul_scalar_portable(uint64_t *r, const uint64_t *a, uint64_t w, cons
         r[j] = mq_mul_shoup(a[j], w, ws, q);
 }
 
-void _ring_extend_single(uint64_t *r, const uint64_t *a, const ring_prime *from,
-                         const ring_prime *to)
+/* r += w*a: mq_mul_shoup is canonical, one conditional subtraction for the sum. */
+static void muladd_scalar_portable(uint64_t *r, const uint64_t *a, uint64_t w,
+                                   const ring_prime *p)
+{
+    const uint64_t q = p->q, ws = mq_shoup(w, q);
+    for (size_t j = 0; j < p->n; j++)
+        r[j] = mq_add(r[j], mq_mul_shoup(a[j], w, ws, q), q);
+}
+
+void ring_extend_single_portable(uint64_t *r, const uint64_t *a, const ring_prime *from,
+                                 const ring_prime *to)
 {
     const uint64_t qf = from->q, half = qf >> 1, qt = to->q;
     for (size_t j = 0; j < from->n; j++) {
@@ -66,4 +75,6 @@ const ring_kernels ring_kernels_portable = {
     .mul = mul_portable,
     .muladd = muladd_portable,
     .mul_scalar = mul_scalar_portable,
+    .extend_single = ring_extend_single_portable,
+    .muladd_scalar = muladd_scalar_portable,
 };

@@ -143,27 +143,26 @@ void ring_poly_from_int64(uint64_t *r, const int64_t *a, const ring_context *ctx
 }
 
 /* ---- rescale / mod-down ----
- * With h = (q_l - 1)/2 and y = [x + h]_{q_l} (computed from the last component alone),
- * x + h - y = q_l * floor((x + h) / q_l), so (x - (y - h)) * q_l^-1 = floor((x + h)/q_l) =
- * round(x / q_l) exactly, modulo every kept q_i. Only y - h needs converting to each q_i. */
+ * With c = the centered representative of x mod q_l (in (-q_l/2, q_l/2], computed from the
+ * last component alone), x - c is divisible by q_l and (x - c) / q_l = round(x / q_l) exactly
+ * (q_l is odd, so there are no ties). Modulo each kept q_i that is (a_i - [c]_{q_i}) * q_l^-1,
+ * and [c]_{q_i} is the single-prime basis extension of the last component. */
 static void rescale(uint64_t *a, size_t nkeep, const uint64_t *last, size_t last_idx,
                     const ring_context *ctx, uint64_t *tmp, int ntt)
 {
     assert(nkeep <= last_idx && last_idx < ctx->nprimes);
     const size_t n = ctx->n, np = ctx->nprimes;
     const ring_prime *pl = &ctx->primes[last_idx];
-    const uint64_t ql = pl->q, h = (ql - 1) / 2;
     uint64_t *y = tmp, *e = tmp + n;
-    memcpy(y, last, n * sizeof *y);
-    if (ntt)
+    const uint64_t *lc = last;
+    if (ntt) {
+        memcpy(y, last, n * sizeof *y);
         _ring_ntt_inverse(y, pl);
-    for (size_t j = 0; j < n; j++)
-        y[j] = mq_add(y[j], h, ql);
+        lc = y;
+    }
     for (size_t i = 0; i < nkeep; i++) {
         const ring_prime *pi = &ctx->primes[i];
-        const uint64_t hi = mq_reduce64(h, &pi->mod);
-        for (size_t j = 0; j < n; j++)
-            e[j] = mq_sub(mq_reduce64(y[j], &pi->mod), hi, pi->q);
+        _ring_extend_single(e, lc, pl, pi);
         if (ntt)
             _ring_ntt_forward(e, pi);
         uint64_t *ai = a + i * n;
