@@ -36,11 +36,24 @@ void cli_progress_start(cli_progress *p, const char *label, size_t total);
 void cli_progress_update(cli_progress *p, size_t done, const char *extra);
 void cli_progress_finish(cli_progress *p, const char *extra);
 
+/* Key directory layout: KEYDIR/secret.key (0600, client only), public.key, relin.key,
+ * galois.key (channel-wise packing only). */
+#define CLI_SECRET_KEY "secret.key"
+#define CLI_PUBLIC_KEY "public.key"
+#define CLI_RELIN_KEY "relin.key"
+#define CLI_GALOIS_KEY "galois.key"
+void cli_key_path(char *buf, size_t len, const char *dir, const char *file);
+/* Creates dir (mode) unless it exists as a directory; prints an error and returns 1 otherwise. */
+int cli_make_dir(const char *cmd, const char *dir, unsigned mode);
+
 /* Subcommands. */
 int cmd_data(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_encrypt(int argc, char **argv);
+int cmd_decrypt(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
 #endif

@@ -9,6 +9,9 @@ static const cli_command commands[] = {
     {"data", "load a dataset split and print its statistics", cmd_data},
     {"train", "train a plaintext model (ReLU teacher or polynomial student, distillation)", cmd_train},
     {"eval", "plaintext accuracy of a model file on a dataset split", cmd_eval},
+    {"keygen", "client: make a secret key and the server's evaluation keys", cmd_keygen},
+    {"encrypt", "client: encrypt a batch of images (one image per slot)", cmd_encrypt},
+    {"decrypt", "client: decrypt encrypted logits into predictions", cmd_decrypt},
     {"bench", "single-thread micro-benchmarks (ppnn bench ckks)", cmd_bench},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

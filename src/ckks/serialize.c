@@ -1,0 +1,675 @@
+/* ckks file formats (layout in ppnn/ckks_io.h and docs/file-formats.md). */
+#include <math.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ppnn/ckks_io.h"
+
+#define KIND_SECRET "SKEY"
+#define KIND_PUBLIC "PKEY"
+#define KIND_RELIN "RKEY"
+#define KIND_GALOIS "GKEY"
+#define KIND_BATCH "CBAT"
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+static unsigned bits_of(uint64_t q) { return 64u - (unsigned)__builtin_clzll(q); }
+
+/* Modulus of RNS row i: q_0..q_{nq-1}, then the special prime P. */
+static uint64_t modulus(const ckks_params *p, size_t i) { return i < p->nq ? p->q[i] : p->p; }
+
+static size_t params_block_bytes(const ckks_params *p) { return 4 + 4 + 4 * p->nq + 4 + 8 + 8 * p->nq + 8; }
+
+static void put_params(uint8_t *b, const ckks_params *p)
+{
+    size_t o = 0;
+    ppnn_put_u32(b + o, p->logn), o += 4;
+    ppnn_put_u32(b + o, (uint32_t)p->nq), o += 4;
+    for (size_t i = 0; i < p->nq; i++)
+        ppnn_put_u32(b + o, bits_of(p->q[i])), o += 4;
+    ppnn_put_u32(b + o, bits_of(p->p)), o += 4;
+    ppnn_put_f64(b + o, p->scale), o += 8;
+    for (size_t i = 0; i < p->nq; i++)
+        ppnn_put_u64(b + o, p->q[i]), o += 8;
+    ppnn_put_u64(b + o, p->p);
+}
+
+/* Reads the params block; rebuilds (validating security) or checks against *params. */
+static ppnn_status read_params(ppnn_reader *r, const ppnn_file_view *v, ckks_params **params,
+                               int *created, const char *path)
+{
+    *created = 0;
+    uint32_t logn, nq, pbits, qbits[CKKS_MAX_PRIMES];
+    uint64_t q[CKKS_MAX_PRIMES], pp;
+    double scale;
+    ppnn_status st;
+    if ((st = ppnn_read_u32(r, &logn)) || (st = ppnn_read_u32(r, &nq)))
+        return st;
+    if (logn < CKKS_MIN_LOGN || logn > CKKS_MAX_LOGN || nq < 1 || nq > CKKS_MAX_PRIMES)
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: invalid parameters (logn %u, %u primes)", path, logn,
+                         nq);
+    for (uint32_t i = 0; i < nq; i++)
+        if ((st = ppnn_read_u32(r, &qbits[i])))
+            return st;
+    if ((st = ppnn_read_u32(r, &pbits)) || (st = ppnn_read_f64(r, &scale)))
+        return st;
+    for (uint32_t i = 0; i < nq; i++)
+        if ((st = ppnn_read_u64(r, &q[i])))
+            return st;
+    if ((st = ppnn_read_u64(r, &pp)))
+        return st;
+    if (*params) {
+        const ckks_params *have = *params;
+        int same = memcmp(have->id, v->param_id, CKKS_PARAM_ID_BYTES) == 0 && have->nq == nq &&
+                   have->logn == logn && have->p == pp;
+        for (uint32_t i = 0; same && i < nq; i++)
+            same = have->q[i] == q[i];
+        if (!same)
+            return ppnn_fail(PPNN_ERR_MISMATCH,
+                             "%s was made for different CKKS parameters (N = 2^%u, %u primes) than "
+                             "the keys in use (N = 2^%u, %zu primes)", path, logn, nq, have->logn,
+                             have->nq);
+        return PPNN_OK;
+    }
+    ckks_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.logn = logn;
+    spec.nq = nq;
+    for (uint32_t i = 0; i < nq; i++)
+        spec.q_bits[i] = qbits[i];
+    spec.p_bits = pbits;
+    spec.scale = scale;
+    spec.insecure_for_testing = 0; /* files never carry insecure parameters */
+    ckks_params *np;
+    if ((st = ckks_params_new(&np, &spec))) {
+        ppnn_error_context("%s", path);
+        return st;
+    }
+    int same = memcmp(np->id, v->param_id, CKKS_PARAM_ID_BYTES) == 0 && np->p == pp;
+    for (uint32_t i = 0; same && i < nq; i++)
+        same = np->q[i] == q[i];
+    if (!same) {
+        ckks_params_free(np);
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: stored primes do not match the parameter set", path);
+    }
+    *params = np;
+    *created = 1;
+    return PPNN_OK;
+}
+
+/* Bytes of `rows` RNS rows starting at row `first` (rows index modulus()). */
+static size_t rows_bytes(const ckks_params *p, size_t first, size_t rows)
+{
+    size_t b = 0;
+    for (size_t i = first; i < first + rows; i++)
+        b += ppnn_packed_bytes(p->n, bits_of(modulus(p, i)));
+    return b;
+}
+
+/* Packs rows first..first+rows-1 of a (rows consecutive N-word rows) into out. */
+static size_t put_rows(uint8_t *out, const uint64_t *a, const ckks_params *p, size_t first,
+                       size_t rows)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < rows; i++) {
+        unsigned b = bits_of(modulus(p, first + i));
+        ppnn_bitpack(out + o, a + i * p->n, p->n, b);
+        o += ppnn_packed_bytes(p->n, b);
+    }
+    return o;
+}
+
+static ppnn_status get_rows(uint64_t *a, ppnn_reader *r, const ckks_params *p, size_t first,
+                            size_t rows)
+{
+    for (size_t i = 0; i < rows; i++) {
+        uint64_t q = modulus(p, first + i);
+        unsigned b = bits_of(q);
+        const uint8_t *s;
+        ppnn_status st = ppnn_read_span(r, &s, ppnn_packed_bytes(p->n, b));
+        if (st)
+            return st;
+        if ((st = ppnn_bitunpack(a + i * p->n, s, p->n, b, q, r->name)))
+            return st;
+    }
+    return PPNN_OK;
+}
+
+/* Writes a whole small object (header blocks + body in one buffer) atomically. */
+static ppnn_status write_object(const char *path, unsigned mode, const char *kind,
+                                const ckks_params *p, const uint8_t *buf, size_t len)
+{
+    ppnn_file_writer fw;
+    ppnn_status st = ppnn_file_create(&fw, path, mode, kind, CKKS_FILE_VERSION, p->id, len);
+    if (st)
+        return st;
+    if ((st = ppnn_file_put(&fw, buf, len))) {
+        ppnn_file_abort(&fw);
+        return st;
+    }
+    return ppnn_file_finish(&fw);
+}
+
+/* Starts a payload buffer with the params block and key id; returns the offset after them. */
+static uint8_t *begin_payload(size_t *off, size_t body, const ckks_params *p,
+                              const uint8_t key_id[CKKS_KEY_ID_BYTES])
+{
+    size_t head = params_block_bytes(p) + CKKS_KEY_ID_BYTES;
+    uint8_t *b = malloc(head + body);
+    if (!b)
+        return NULL;
+    put_params(b, p);
+    memcpy(b + params_block_bytes(p), key_id, CKKS_KEY_ID_BYTES);
+    *off = head;
+    return b;
+}
+
+/* Opens a file, reads params + key id. On success *created says whether *params is new. */
+static ppnn_status open_object(ppnn_file_view *v, ppnn_reader *r, ckks_params **params,
+                               int *created, uint8_t key_id[CKKS_KEY_ID_BYTES], const char *path,
+                               const char *kind)
+{
+    ppnn_status st = ppnn_file_open(v, path, kind, CKKS_FILE_VERSION, CKKS_MAX_FILE_BYTES);
+    if (st)
+        return st;
+    ppnn_reader_init(r, v->payload, v->payload_len, path);
+    uint8_t kid[CKKS_KEY_ID_BYTES];
+    if ((st = read_params(r, v, params, created, path)) ||
+        (st = ppnn_read_bytes(r, kid, CKKS_KEY_ID_BYTES))) {
+        if (*created) {
+            ckks_params_free(*params);
+            *params = NULL;
+            *created = 0;
+        }
+        ppnn_file_close(v);
+        return st;
+    }
+    if (key_id)
+        memcpy(key_id, kid, CKKS_KEY_ID_BYTES);
+    return PPNN_OK;
+}
+
+static void close_object(ppnn_file_view *v, ckks_params **params, int created, ppnn_status st)
+{
+    if (st && created) {
+        ckks_params_free(*params);
+        *params = NULL;
+    }
+    ppnn_file_close(v);
+}
+
+/* ---- key id ----------------------------------------------------------------------------- */
+
+void ckks_key_id(uint8_t id[CKKS_KEY_ID_BYTES], const ckks_secret_key *sk)
+{
+    static const char domain[] = "ppnn ckks key id v1";
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, NULL, 0, CKKS_KEY_ID_BYTES);
+    crypto_generichash_update(&h, (const uint8_t *)domain, sizeof domain);
+    crypto_generichash_update(&h, sk->params->id, CKKS_PARAM_ID_BYTES);
+    crypto_generichash_update(&h, (const uint8_t *)sk->s, sk->params->n * sizeof(uint64_t));
+    crypto_generichash_final(&h, id, CKKS_KEY_ID_BYTES);
+}
+
+/* ---- secret key: ternary coefficients, 2 bits each (00 = 0, 01 = 1, 10 = -1) ------------- */
+
+ppnn_status ckks_secret_key_save(const char *path, const ckks_secret_key *sk)
+{
+    const ckks_params *p = sk->params;
+    size_t n = p->n, off, body = n / 4;
+    uint8_t kid[CKKS_KEY_ID_BYTES];
+    ckks_key_id(kid, sk);
+    uint8_t *buf = begin_payload(&off, body, p, kid);
+    uint64_t *row = sodium_malloc(n * sizeof *row);
+    if (!buf || !row) {
+        free(buf);
+        if (row)
+            sodium_free(row);
+        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    }
+    memcpy(row, sk->s, n * sizeof *row);
+    _ring_ntt_inverse(row, &p->ring->primes[0]);
+    uint64_t q0 = p->q[0];
+    memset(buf + off, 0, body);
+    for (size_t j = 0; j < n; j++) {
+        unsigned code = row[j] == 0 ? 0 : row[j] == 1 ? 1 : 2;
+        /* A secret key is ternary by construction; anything else is a programming error. */
+        if (!(row[j] == 0 || row[j] == 1 || row[j] == q0 - 1))
+            abort();
+        buf[off + j / 4] |= (uint8_t)(code << (2 * (j % 4)));
+    }
+    sodium_free(row); /* wipes */
+    ppnn_status st = write_object(path, 0600, KIND_SECRET, p, buf, off + body);
+    sodium_memzero(buf, off + body);
+    free(buf);
+    return st;
+}
+
+ppnn_status ckks_secret_key_load(ckks_secret_key *sk, ckks_params **params, const char *path)
+{
+    memset(sk, 0, sizeof *sk);
+    ppnn_file_view v;
+    ppnn_reader r;
+    int created;
+    uint8_t kid[CKKS_KEY_ID_BYTES];
+    ppnn_status st = open_object(&v, &r, params, &created, kid, path, KIND_SECRET);
+    if (st)
+        return st;
+    const ckks_params *p = *params;
+    size_t n = p->n, rows = p->nq + 1;
+    const uint8_t *codes;
+    if ((st = ppnn_read_span(&r, &codes, n / 4)) || (st = ppnn_reader_end(&r)))
+        goto out;
+    uint64_t *s = sodium_malloc(rows * n * sizeof *s);
+    if (!s) {
+        st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t j = 0; j < n; j++) {
+        unsigned code = (codes[j / 4] >> (2 * (j % 4))) & 3;
+        if (code == 3) {
+            sodium_free(s);
+            st = ppnn_fail(PPNN_ERR_FORMAT, "%s: invalid secret-key coefficient", path);
+            goto out;
+        }
+        for (size_t i = 0; i < rows; i++)
+            s[i * n + j] = code == 0 ? 0 : code == 1 ? 1 : modulus(p, i) - 1;
+    }
+    for (size_t i = 0; i < rows; i++)
+        _ring_ntt_forward(s + i * n, &p->ring->primes[i]);
+    sk->params = p;
+    sk->s = s;
+    uint8_t check[CKKS_KEY_ID_BYTES];
+    ckks_key_id(check, sk);
+    if (sodium_memcmp(check, kid, CKKS_KEY_ID_BYTES) != 0) {
+        ckks_secret_key_free(sk);
+        st = ppnn_fail(PPNN_ERR_FORMAT, "%s: key id does not match the key (corrupted file)", path);
+    }
+out:
+    sodium_memzero(v.buf, v.buf_len);
+    close_object(&v, params, created, st);
+    return st;
+}
+
+/* ---- public key: b and a, nq rows each --------------------------------------------------- */
+
+ppnn_status ckks_public_key_save(const char *path, const ckks_public_key *pk,
+                                 const uint8_t key_id[CKKS_KEY_ID_BYTES])
+{
+    const ckks_params *p = pk->params;
+    size_t off, rb = rows_bytes(p, 0, p->nq), body = CKKS_SEED_BYTES + 2 * rb;
+    uint8_t *buf = begin_payload(&off, body, p, key_id);
+    if (!buf)
+        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    memcpy(buf + off, pk->seed, CKKS_SEED_BYTES);
+    off += CKKS_SEED_BYTES;
+    off += put_rows(buf + off, pk->b, p, 0, p->nq);
+    off += put_rows(buf + off, pk->a, p, 0, p->nq);
+    ppnn_status st = write_object(path, 0644, KIND_PUBLIC, p, buf, off);
+    free(buf);
+    return st;
+}
+
+ppnn_status ckks_public_key_load(ckks_public_key *pk, ckks_params **params,
+                                 uint8_t key_id[CKKS_KEY_ID_BYTES], const char *path)
+{
+    memset(pk, 0, sizeof *pk);
+    ppnn_file_view v;
+    ppnn_reader r;
+    int created;
+    ppnn_status st = open_object(&v, &r, params, &created, key_id, path, KIND_PUBLIC);
+    if (st)
+        return st;
+    const ckks_params *p = *params;
+    size_t words = p->nq * p->n;
+    if ((st = ppnn_read_bytes(&r, pk->seed, CKKS_SEED_BYTES)))
+        goto out;
+    pk->b = malloc(words * sizeof(uint64_t));
+    pk->a = malloc(words * sizeof(uint64_t));
+    if (!pk->b || !pk->a) {
+        st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((st = get_rows(pk->b, &r, p, 0, p->nq)) || (st = get_rows(pk->a, &r, p, 0, p->nq)) ||
+        (st = ppnn_reader_end(&r)))
+        goto out;
+    pk->params = p;
+out:
+    if (st) {
+        free(pk->b);
+        free(pk->a);
+        memset(pk, 0, sizeof *pk);
+    }
+    close_object(&v, params, created, st);
+    return st;
+}
+
+/* ---- key-switching keys: nq digits x (nq+1) rows, b then a -------------------------------- */
+
+static size_t switch_key_bytes(const ckks_params *p)
+{
+    return 2 * p->nq * rows_bytes(p, 0, p->nq + 1);
+}
+
+static size_t put_switch_key(uint8_t *out, const ckks_switch_key *k, const ckks_params *p)
+{
+    size_t o = 0, digit = (p->nq + 1) * p->n;
+    for (size_t d = 0; d < p->nq; d++)
+        o += put_rows(out + o, k->b + d * digit, p, 0, p->nq + 1);
+    for (size_t d = 0; d < p->nq; d++)
+        o += put_rows(out + o, k->a + d * digit, p, 0, p->nq + 1);
+    return o;
+}
+
+static ppnn_status get_switch_key(ckks_switch_key *k, ppnn_reader *r, const ckks_params *p)
+{
+    size_t digit = (p->nq + 1) * p->n, words = p->nq * digit;
+    k->b = malloc(words * sizeof(uint64_t));
+    k->a = malloc(words * sizeof(uint64_t));
+    if (!k->b || !k->a)
+        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    ppnn_status st = PPNN_OK;
+    for (size_t d = 0; !st && d < p->nq; d++)
+        st = get_rows(k->b + d * digit, r, p, 0, p->nq + 1);
+    for (size_t d = 0; !st && d < p->nq; d++)
+        st = get_rows(k->a + d * digit, r, p, 0, p->nq + 1);
+    return st;
+}
+
+ppnn_status ckks_relin_key_save(const char *path, const ckks_relin_key *rk,
+                                const uint8_t key_id[CKKS_KEY_ID_BYTES])
+{
+    const ckks_params *p = rk->params;
+    size_t off;
+    uint8_t *buf = begin_payload(&off, switch_key_bytes(p), p, key_id);
+    if (!buf)
+        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    off += put_switch_key(buf + off, &rk->k, p);
+    ppnn_status st = write_object(path, 0644, KIND_RELIN, p, buf, off);
+    free(buf);
+    return st;
+}
+
+ppnn_status ckks_relin_key_load(ckks_relin_key *rk, ckks_params **params,
+                                uint8_t key_id[CKKS_KEY_ID_BYTES], const char *path)
+{
+    memset(rk, 0, sizeof *rk);
+    ppnn_file_view v;
+    ppnn_reader r;
+    int created;
+    ppnn_status st = open_object(&v, &r, params, &created, key_id, path, KIND_RELIN);
+    if (st)
+        return st;
+    rk->params = *params;
+    if ((st = get_switch_key(&rk->k, &r, *params)) || (st = ppnn_reader_end(&r))) {
+        free(rk->k.a);
+        free(rk->k.b);
+        memset(rk, 0, sizeof *rk);
+    }
+    close_object(&v, params, created, st);
+    return st;
+}
+
+ppnn_status ckks_galois_keys_save(const char *path, const ckks_galois_keys *gk,
+                                  const uint8_t key_id[CKKS_KEY_ID_BYTES])
+{
+    const ckks_params *p = gk->params;
+    size_t off, body = 8 + gk->count * (8 + switch_key_bytes(p));
+    uint8_t *buf = begin_payload(&off, body, p, key_id);
+    if (!buf)
+        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    ppnn_put_u64(buf + off, gk->count), off += 8;
+    for (size_t g = 0; g < gk->count; g++)
+        ppnn_put_u64(buf + off, gk->elements[g]), off += 8;
+    for (size_t g = 0; g < gk->count; g++)
+        off += put_switch_key(buf + off, &gk->keys[g], p);
+    ppnn_status st = write_object(path, 0644, KIND_GALOIS, p, buf, off);
+    free(buf);
+    return st;
+}
+
+ppnn_status ckks_galois_keys_load(ckks_galois_keys *gk, ckks_params **params,
+                                  uint8_t key_id[CKKS_KEY_ID_BYTES], const char *path)
+{
+    memset(gk, 0, sizeof *gk);
+    ppnn_file_view v;
+    ppnn_reader r;
+    int created;
+    ppnn_status st = open_object(&v, &r, params, &created, key_id, path, KIND_GALOIS);
+    if (st)
+        return st;
+    const ckks_params *p = *params;
+    uint64_t count;
+    if ((st = ppnn_read_u64(&r, &count)))
+        goto out;
+    /* Each key occupies switch_key_bytes: bound the count by the bytes present first. */
+    if (count == 0 || count > (r.len - r.pos) / (8 + switch_key_bytes(p))) {
+        st = ppnn_fail(PPNN_ERR_FORMAT, "%s: invalid Galois key count %llu", path,
+                       (unsigned long long)count);
+        goto out;
+    }
+    gk->params = p;
+    gk->elements = calloc(count, sizeof *gk->elements);
+    gk->keys = calloc(count, sizeof *gk->keys);
+    if (!gk->elements || !gk->keys) {
+        st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    gk->count = count;
+    for (size_t g = 0; !st && g < count; g++) {
+        if ((st = ppnn_read_u64(&r, &gk->elements[g])))
+            break;
+        uint64_t e = gk->elements[g];
+        if (e % 2 == 0 || e >= 2 * p->n)
+            st = ppnn_fail(PPNN_ERR_FORMAT, "%s: invalid Galois element %llu", path,
+                           (unsigned long long)e);
+    }
+    for (size_t g = 0; !st && g < count; g++)
+        st = get_switch_key(&gk->keys[g], &r, p);
+    if (!st)
+        st = ppnn_reader_end(&r);
+out:
+    if (st && gk->params)
+        ckks_galois_keys_free(gk);
+    if (st)
+        memset(gk, 0, sizeof *gk);
+    close_object(&v, params, created, st);
+    return st;
+}
+
+/* ---- ciphertext batches ------------------------------------------------------------------- *
+ * body: u32 packing, u64 images, u32 shape[3], u32 role, u64 count, then per ciphertext:
+ *   u32 level, u32 size, f64 scale, u32 seeded, [32-byte seed if seeded],
+ *   components (all, or c0 only when seeded), each (level+1) packed rows. */
+#define BATCH_INFO_BYTES (4 + 8 + 12 + 4 + 8)
+#define CT_HEAD_BYTES (4 + 4 + 8 + 4)
+
+static int stored_seeded(const ckks_ciphertext *ct) { return ct->has_seed && ct->size == 2; }
+
+static size_t ct_bytes(const ckks_ciphertext *ct)
+{
+    size_t comps = stored_seeded(ct) ? 1 : ct->size;
+    return CT_HEAD_BYTES + (stored_seeded(ct) ? CKKS_SEED_BYTES : 0) +
+           comps * rows_bytes(ct->params, 0, ct->level + 1);
+}
+
+uint64_t ckks_batch_file_bytes(const ckks_ciphertext *cts, size_t count)
+{
+    if (!count)
+        return 0;
+    uint64_t b = PPNN_FILE_HEADER_BYTES + PPNN_FILE_TRAILER_BYTES +
+                 params_block_bytes(cts[0].params) + CKKS_KEY_ID_BYTES + BATCH_INFO_BYTES;
+    for (size_t i = 0; i < count; i++)
+        b += ct_bytes(&cts[i]);
+    return b;
+}
+
+ppnn_status ckks_batch_save(const char *path, const ckks_ciphertext *cts, size_t count,
+                            const ckks_batch_info *info)
+{
+    if (count == 0)
+        return ppnn_fail(PPNN_ERR_PARAM, "%s: no ciphertexts to write", path);
+    const ckks_params *p = cts[0].params;
+    for (size_t i = 1; i < count; i++)
+        if (!ckks_params_same(cts[i].params, p))
+            return ppnn_fail(PPNN_ERR_MISMATCH, "%s: ciphertexts of different parameter sets", path);
+    uint64_t total = ckks_batch_file_bytes(cts, count) - PPNN_FILE_HEADER_BYTES -
+                     PPNN_FILE_TRAILER_BYTES;
+    size_t head = params_block_bytes(p) + CKKS_KEY_ID_BYTES + BATCH_INFO_BYTES;
+    size_t scratch = head;
+    for (size_t i = 0; i < count; i++)
+        if (ct_bytes(&cts[i]) > scratch)
+            scratch = ct_bytes(&cts[i]);
+    uint8_t *buf = malloc(scratch);
+    if (!buf)
+        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    ppnn_file_writer fw;
+    ppnn_status st = ppnn_file_create(&fw, path, 0644, KIND_BATCH, CKKS_FILE_VERSION, p->id, total);
+    if (st) {
+        free(buf);
+        return st;
+    }
+    size_t o = params_block_bytes(p);
+    put_params(buf, p);
+    memcpy(buf + o, info->key_id, CKKS_KEY_ID_BYTES), o += CKKS_KEY_ID_BYTES;
+    ppnn_put_u32(buf + o, info->packing), o += 4;
+    ppnn_put_u64(buf + o, info->images), o += 8;
+    for (int k = 0; k < 3; k++)
+        ppnn_put_u32(buf + o, info->shape[k]), o += 4;
+    ppnn_put_u32(buf + o, info->role), o += 4;
+    ppnn_put_u64(buf + o, count), o += 8;
+    st = ppnn_file_put(&fw, buf, o);
+    for (size_t i = 0; !st && i < count; i++) {
+        const ckks_ciphertext *ct = &cts[i];
+        int seeded = stored_seeded(ct);
+        o = 0;
+        ppnn_put_u32(buf + o, (uint32_t)ct->level), o += 4;
+        ppnn_put_u32(buf + o, (uint32_t)ct->size), o += 4;
+        ppnn_put_f64(buf + o, ct->scale), o += 8;
+        ppnn_put_u32(buf + o, (uint32_t)seeded), o += 4;
+        if (seeded)
+            memcpy(buf + o, ct->seed, CKKS_SEED_BYTES), o += CKKS_SEED_BYTES;
+        size_t comps = seeded ? 1 : ct->size;
+        for (size_t k = 0; k < comps; k++)
+            o += put_rows(buf + o, ckks_ct_poly(ct, k, 0), p, 0, ct->level + 1);
+        st = ppnn_file_put(&fw, buf, o);
+    }
+    free(buf);
+    if (st) {
+        ppnn_file_abort(&fw);
+        return st;
+    }
+    return ppnn_file_finish(&fw);
+}
+
+static ppnn_status parse_batch_body(ckks_ciphertext **out, size_t *out_count, ckks_batch_info *info,
+                                    ppnn_reader *r, const ckks_params *p, const char *path)
+{
+    ppnn_status st;
+    uint64_t count;
+    if ((st = ppnn_read_u32(r, &info->packing)) || (st = ppnn_read_u64(r, &info->images)))
+        return st;
+    for (int k = 0; k < 3; k++)
+        if ((st = ppnn_read_u32(r, &info->shape[k])))
+            return st;
+    if ((st = ppnn_read_u32(r, &info->role)) || (st = ppnn_read_u64(r, &count)))
+        return st;
+    if (info->packing != CKKS_PACKING_ELEMENT && info->packing != CKKS_PACKING_CHANNEL)
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: unknown packing %u", path, info->packing);
+    if (info->role != CKKS_BATCH_INPUT && info->role != CKKS_BATCH_LOGITS)
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: unknown batch role %u", path, info->role);
+    if (info->images == 0 || (info->packing == CKKS_PACKING_ELEMENT && info->images > p->slots))
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: %llu images do not fit %zu slots", path,
+                         (unsigned long long)info->images, p->slots);
+    /* The smallest stored ciphertext (seeded, level 0) bounds the count before allocating. */
+    size_t min_ct = CT_HEAD_BYTES + CKKS_SEED_BYTES + rows_bytes(p, 0, 1);
+    if (count == 0 || count > (r->len - r->pos) / min_ct)
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: invalid ciphertext count %llu for %zu bytes", path,
+                         (unsigned long long)count, r->len - r->pos);
+    ckks_ciphertext *cts = calloc(count, sizeof *cts);
+    if (!cts)
+        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    size_t i;
+    for (i = 0; i < count; i++) {
+        uint32_t level, size, seeded;
+        double scale;
+        if ((st = ppnn_read_u32(r, &level)) || (st = ppnn_read_u32(r, &size)) ||
+            (st = ppnn_read_f64(r, &scale)) || (st = ppnn_read_u32(r, &seeded)))
+            break;
+        if (level >= p->nq || size < 1 || size > 3 || seeded > 1 || (seeded && size != 2) ||
+            !isfinite(scale) || !(scale >= 1.0)) {
+            st = ppnn_fail(PPNN_ERR_FORMAT, "%s: ciphertext %zu has an invalid header", path, i);
+            break;
+        }
+        size_t comps = seeded ? 1 : size;
+        if (rows_bytes(p, 0, level + 1) * comps > r->len - r->pos) {
+            st = ppnn_fail(PPNN_ERR_FORMAT, "%s: truncated at ciphertext %zu", path, i);
+            break;
+        }
+        if ((st = ckks_ct_init(&cts[i], p, level, size, scale)))
+            break;
+        if (seeded && (st = ppnn_read_bytes(r, cts[i].seed, CKKS_SEED_BYTES)))
+            break;
+        for (size_t k = 0; !st && k < comps; k++)
+            st = get_rows(ckks_ct_poly(&cts[i], k, 0), r, p, 0, level + 1);
+        if (st)
+            break;
+        if (seeded) {
+            ckks_expand_seed(ckks_ct_poly(&cts[i], 1, 0), p, level, cts[i].seed);
+            cts[i].has_seed = 1;
+        }
+    }
+    if (!st)
+        st = ppnn_reader_end(r);
+    if (st) {
+        for (size_t j = 0; j <= i && j < count; j++)
+            ckks_ct_free(&cts[j]);
+        free(cts);
+        return st;
+    }
+    *out = cts;
+    *out_count = count;
+    return PPNN_OK;
+}
+
+static ppnn_status batch_from_view(ckks_ciphertext **cts, size_t *count, ckks_batch_info *info,
+                                   ckks_params **params, ppnn_file_view *v, const char *path)
+{
+    ppnn_reader r;
+    ppnn_reader_init(&r, v->payload, v->payload_len, path);
+    int created;
+    ppnn_status st = read_params(&r, v, params, &created, path);
+    if (!st)
+        st = ppnn_read_bytes(&r, info->key_id, CKKS_KEY_ID_BYTES);
+    if (!st)
+        st = parse_batch_body(cts, count, info, &r, *params, path);
+    close_object(v, params, created, st);
+    return st;
+}
+
+ppnn_status ckks_batch_load(ckks_ciphertext **cts, size_t *count, ckks_batch_info *info,
+                            ckks_params **params, const char *path)
+{
+    *cts = NULL;
+    *count = 0;
+    memset(info, 0, sizeof *info);
+    ppnn_file_view v;
+    ppnn_status st = ppnn_file_open(&v, path, KIND_BATCH, CKKS_FILE_VERSION, CKKS_MAX_FILE_BYTES);
+    if (st)
+        return st;
+    return batch_from_view(cts, count, info, params, &v, path);
+}
+
+ppnn_status ckks_batch_parse(ckks_ciphertext **cts, size_t *count, ckks_batch_info *info,
+                             ckks_params **params, uint8_t *buf, size_t len, const char *name)
+{
+    *cts = NULL;
+    *count = 0;
+    memset(info, 0, sizeof *info);
+    ppnn_file_view v;
+    ppnn_status st = ppnn_file_parse(&v, buf, len, name, KIND_BATCH, CKKS_FILE_VERSION);
+    if (st)
+        return st;
+    return batch_from_view(cts, count, info, params, &v, name);
+}

@@ -1,0 +1,166 @@
+/* ppnn decrypt: client side. Decrypts the server's encrypted logits (one ciphertext per class,
+ * slot b = image b), writes one prediction per image and, given the labels, the accuracy.
+ * Released values are noise-flooded (ckks_decode_release, IND-CPA-D protection). */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ppnn/ckks_io.h"
+#include "ppnn/data.h"
+
+static const char *usage_text =
+    "usage: ppnn decrypt --keys KEYDIR --in result.ct --out pred.csv\n"
+    "                    [--data mnist|fashion|DIR --split test --offset K]\n"
+    "Writes 'image,prediction,logit_0,...' per image. With --data, compares with the labels of\n"
+    "the same images (the --split/--offset given to encrypt) and prints the accuracy.\n";
+
+static ppnn_status write_csv(const char *path, const double *logits, size_t images,
+                             size_t classes, const int *pred)
+{
+    ppnn_wfile w;
+    ppnn_status st = ppnn_wfile_open(&w, path, 0644);
+    if (st)
+        return st;
+    fprintf(w.fp, "image,prediction");
+    for (size_t c = 0; c < classes; c++)
+        fprintf(w.fp, ",logit_%zu", c);
+    fputc('\n', w.fp);
+    for (size_t b = 0; b < images; b++) {
+        fprintf(w.fp, "%zu,%d", b, pred[b]);
+        for (size_t c = 0; c < classes; c++)
+            fprintf(w.fp, ",%.6f", logits[b * classes + c]);
+        fputc('\n', w.fp);
+    }
+    if (ferror(w.fp)) {
+        ppnn_wfile_abort(&w);
+        return ppnn_fail(PPNN_ERR_IO, "%s: write failed", path);
+    }
+    return ppnn_wfile_commit(&w);
+}
+
+int cmd_decrypt(int argc, char **argv)
+{
+    const char *keys = NULL, *in = NULL, *out = NULL, *data = NULL, *split_s = "test";
+    size_t offset = 0;
+    static const struct option opts[] = {{"keys", 1, 0, 'k'},  {"in", 1, 0, 'i'},
+                                         {"out", 1, 0, 'O'},   {"data", 1, 0, 'd'},
+                                         {"split", 1, 0, 's'}, {"offset", 1, 0, 'o'},
+                                         {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'k': keys = optarg; break;
+        case 'i': in = optarg; break;
+        case 'O': out = optarg; break;
+        case 'd': data = optarg; break;
+        case 's': split_s = optarg; break;
+        case 'o':
+            if (cli_parse_size("decrypt", "--offset", optarg, 0, 1u << 30, &offset))
+                return 1;
+            break;
+        case 'h': fputs(usage_text, stdout); return 0;
+        default: fputs(usage_text, stderr); return 2;
+        }
+    }
+    if (optind != argc)
+        return cli_error("decrypt", "unexpected argument '%s'", argv[optind]);
+    if (!keys || !in || !out)
+        return cli_error("decrypt", "--keys KEYDIR, --in FILE and --out FILE are required");
+    data_split split;
+    ppnn_status st = data_split_parse(&split, split_s);
+    if (st)
+        return cli_fail("decrypt", st);
+
+    char path[1024];
+    cli_key_path(path, sizeof path, keys, CLI_SECRET_KEY);
+    ckks_params *params = NULL;
+    ckks_secret_key sk;
+    if ((st = ckks_secret_key_load(&sk, &params, path)))
+        return cli_fail("decrypt", st);
+    int rc = 1;
+    ckks_ciphertext *cts = NULL;
+    size_t count = 0;
+    double *logits = NULL, *slot = NULL;
+    int *pred = NULL;
+    data_set ds;
+    memset(&ds, 0, sizeof ds);
+    ckks_plaintext pt;
+    memset(&pt, 0, sizeof pt);
+    ckks_batch_info info;
+    if ((st = ckks_batch_load(&cts, &count, &info, &params, in))) {
+        cli_fail("decrypt", st);
+        goto done;
+    }
+    uint8_t kid[CKKS_KEY_ID_BYTES];
+    ckks_key_id(kid, &sk);
+    if (memcmp(kid, info.key_id, CKKS_KEY_ID_BYTES) != 0) {
+        cli_error("decrypt", "%s was computed under different keys than %s; use the key "
+                  "directory whose public keys made it", in, keys);
+        goto done;
+    }
+    if (info.role != CKKS_BATCH_LOGITS) {
+        cli_error("decrypt", "%s holds encrypted inputs, not results; run `ppnn infer` on it first",
+                  in);
+        goto done;
+    }
+    size_t images = (size_t)info.images, classes = count;
+    logits = malloc(images * classes * sizeof *logits);
+    slot = malloc(images * sizeof *slot);
+    pred = malloc(images * sizeof *pred);
+    if (!logits || !slot || !pred) {
+        cli_error("decrypt", "out of memory");
+        goto done;
+    }
+    for (size_t k = 0; k < classes; k++) {
+        if ((st = ckks_decrypt(&pt, &sk, &cts[k])) ||
+            (st = ckks_decode_release(slot, images, &pt, CKKS_DEFAULT_RELEASE_BITS))) {
+            cli_fail("decrypt", st);
+            goto done;
+        }
+        for (size_t b = 0; b < images; b++)
+            logits[b * classes + k] = slot[b];
+    }
+    for (size_t b = 0; b < images; b++) {
+        int best = 0;
+        for (size_t k = 1; k < classes; k++)
+            if (logits[b * classes + k] > logits[b * classes + (size_t)best])
+                best = (int)k;
+        pred[b] = best;
+    }
+    if (data) {
+        if ((st = data_load(&ds, data, split, offset, images))) {
+            cli_fail("decrypt", st);
+            goto done;
+        }
+    }
+    if ((st = write_csv(out, logits, images, classes, pred))) {
+        cli_fail("decrypt", st);
+        goto done;
+    }
+    printf("decrypt: %zu predictions written to %s\n", images, out);
+    if (data) {
+        size_t correct = 0;
+        for (size_t b = 0; b < images; b++)
+            correct += pred[b] == ds.labels[b];
+        printf("decrypt: accuracy %.2f %% (%zu / %zu) on %s/%s images %zu..%zu\n",
+               100.0 * (double)correct / (double)images, correct, images, data, split_s, offset,
+               offset + images - 1);
+    }
+    rc = 0;
+done:
+    if (cts) {
+        for (size_t k = 0; k < count; k++)
+            ckks_ct_free(&cts[k]);
+        free(cts);
+    }
+    ckks_pt_free(&pt);
+    free(logits);
+    free(slot);
+    free(pred);
+    data_set_free(&ds);
+    ckks_secret_key_free(&sk);
+    ckks_params_free(params);
+    return rc;
+}

@@ -1,0 +1,163 @@
+/* ppnn encrypt: client side. Element-wise (BEAA) packing: ciphertext k holds pixel k of every
+ * image of the batch, image b in slot b. Seeded secret-key encryption: each ciphertext travels
+ * as (c0, 32-byte seed), half the size of (c0, c1). */
+#include <getopt.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ppnn/ckks_io.h"
+#include "ppnn/data.h"
+
+static const char *usage_text =
+    "usage: ppnn encrypt --keys KEYDIR --data mnist|fashion|DIR [--split test] [--offset K]\n"
+    "                    [--count B] [--threads T] --out batch.ct\n"
+    "Encrypts B images (default and maximum: N/2 = the number of slots) with the secret key in\n"
+    "KEYDIR. Pixels are sent as p/255 in [0,1]; the server folds the model's normalisation\n"
+    "into its first layer.\n";
+
+int cmd_encrypt(int argc, char **argv)
+{
+    const char *keys = NULL, *data = "mnist", *split_s = "test", *out = NULL;
+    size_t offset = 0, count = 0, threads = 0;
+    static const struct option opts[] = {
+        {"keys", 1, 0, 'k'},  {"data", 1, 0, 'd'},    {"split", 1, 0, 's'}, {"offset", 1, 0, 'o'},
+        {"count", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"out", 1, 0, 'O'},   {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'k': keys = optarg; break;
+        case 'd': data = optarg; break;
+        case 's': split_s = optarg; break;
+        case 'o':
+            if (cli_parse_size("encrypt", "--offset", optarg, 0, 1u << 30, &offset))
+                return 1;
+            break;
+        case 'n':
+            if (cli_parse_size("encrypt", "--count", optarg, 1, 1u << 30, &count))
+                return 1;
+            break;
+        case 't':
+            if (cli_parse_size("encrypt", "--threads", optarg, 1, 1024, &threads))
+                return 1;
+            break;
+        case 'O': out = optarg; break;
+        case 'h': fputs(usage_text, stdout); return 0;
+        default: fputs(usage_text, stderr); return 2;
+        }
+    }
+    if (optind != argc)
+        return cli_error("encrypt", "unexpected argument '%s'", argv[optind]);
+    if (!keys || !out)
+        return cli_error("encrypt", "--keys KEYDIR and --out FILE are required");
+    data_split split;
+    ppnn_status st = data_split_parse(&split, split_s);
+    if (st)
+        return cli_fail("encrypt", st);
+
+    char path[1024];
+    cli_key_path(path, sizeof path, keys, CLI_SECRET_KEY);
+    ckks_params *params = NULL;
+    ckks_secret_key sk;
+    if ((st = ckks_secret_key_load(&sk, &params, path)))
+        return cli_fail("encrypt", st);
+    int rc = 1;
+    data_set ds;
+    memset(&ds, 0, sizeof ds);
+    ckks_ciphertext *cts = NULL;
+    size_t npix = 0;
+    if (count > params->slots) {
+        cli_error("encrypt", "--count %zu is more than the %zu slots of these parameters; "
+                  "split the images into batches of at most %zu", count, params->slots,
+                  params->slots);
+        goto done;
+    }
+    if ((st = data_load(&ds, data, split, offset, count ? count : 0))) {
+        cli_fail("encrypt", st);
+        goto done;
+    }
+    if (ds.count > params->slots) {
+        cli_error("encrypt", "%zu images are more than the %zu slots; pass --count <= %zu",
+                  ds.count, params->slots, params->slots);
+        goto done;
+    }
+    npix = ds.rows * ds.cols;
+    cts = calloc(npix, sizeof *cts);
+    if (!cts) {
+        cli_error("encrypt", "out of memory");
+        goto done;
+    }
+    double t0 = ppnn_now();
+    cli_progress prog;
+    cli_progress_start(&prog, "encrypt", npix);
+    ppnn_status first = PPNN_OK;
+    char first_msg[512] = "";
+    size_t done_n = 0;
+    size_t level = params->nq - 1;
+#pragma omp parallel num_threads(threads ? (int)threads : omp_get_max_threads())
+    {
+        double *v = malloc(ds.count * sizeof *v);
+        ckks_plaintext pt;
+        memset(&pt, 0, sizeof pt);
+#pragma omp for schedule(dynamic, 4)
+        for (size_t k = 0; k < npix; k++) {
+            ppnn_status s = v ? PPNN_OK : ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+            for (size_t b = 0; !s && b < ds.count; b++)
+                v[b] = ds.pixels[b * npix + k] * (1.0 / 255.0);
+            if (!s)
+                s = ckks_encode(&pt, params, v, ds.count, level, params->scale);
+            if (!s)
+                s = ckks_encrypt_sk(&cts[k], &sk, &pt);
+#pragma omp critical
+            {
+                if (s && !first) {
+                    first = s;
+                    snprintf(first_msg, sizeof first_msg, "%s", ppnn_last_error());
+                }
+                done_n++;
+                cli_progress_update(&prog, done_n, "");
+            }
+        }
+        ckks_pt_free(&pt);
+        free(v);
+    }
+    if (first) {
+        cli_error("encrypt", "%s", first_msg);
+        goto done;
+    }
+    double t_enc = ppnn_now() - t0;
+    cli_progress_finish(&prog, "");
+    ckks_batch_info info;
+    memset(&info, 0, sizeof info);
+    ckks_key_id(info.key_id, &sk);
+    info.packing = CKKS_PACKING_ELEMENT;
+    info.images = ds.count;
+    info.shape[0] = 1;
+    info.shape[1] = (uint32_t)ds.rows;
+    info.shape[2] = (uint32_t)ds.cols;
+    info.role = CKKS_BATCH_INPUT;
+    if ((st = ckks_batch_save(out, cts, npix, &info))) {
+        cli_fail("encrypt", st);
+        goto done;
+    }
+    uint64_t bytes = ckks_batch_file_bytes(cts, npix);
+    fprintf(stderr,
+            "encrypt: %zu images -> %s: %zu ciphertexts, %.1f MB (%.1f KB per image), "
+            "%.2f s (%.3f ms per image)\n",
+            ds.count, out, npix, bytes / 1e6, bytes / 1e3 / (double)ds.count, t_enc,
+            1e3 * t_enc / (double)ds.count);
+    rc = 0;
+done:
+    if (cts) {
+        for (size_t k = 0; k < npix; k++)
+            ckks_ct_free(&cts[k]);
+        free(cts);
+    }
+    data_set_free(&ds);
+    ckks_secret_key_free(&sk);
+    ckks_params_free(params);
+    return rc;
+}

@@ -1,0 +1,131 @@
+/* ppnn keygen: the client's keys. secret.key stays with the client (mode 0600, directory 0700);
+ * public.key and relin.key (and galois.key for channel-wise packing) go to the server. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ppnn/ckks_io.h"
+
+static const char *usage_text =
+    "usage: ppnn keygen [--params n13|n14] --out KEYDIR [--rotations S1,S2,...]\n"
+    "Creates KEYDIR/secret.key (mode 0600: never give it to the server), public.key and\n"
+    "relin.key. --rotations also creates galois.key for those slot rotations (channel-wise\n"
+    "packing). Parameters: n13 = N 8192, 5 levels, 4096 images per batch (default);\n"
+    "n14 = N 16384, deeper networks, 8192 images per batch. All presets are 128-bit secure.\n";
+
+/* Parses "1,-2,3" into at most max steps. */
+static int parse_steps(const char *s, int *steps, size_t max, size_t *n)
+{
+    *n = 0;
+    while (*s) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || *n == max || v == 0 || v > 65535 || v < -65535)
+            return -1;
+        steps[(*n)++] = (int)v;
+        s = end;
+        if (*s == ',')
+            s++;
+        else if (*s)
+            return -1;
+    }
+    return 0;
+}
+
+int cmd_keygen(int argc, char **argv)
+{
+    const char *preset = "n13", *out = NULL, *rot = NULL;
+    static const struct option opts[] = {{"params", 1, 0, 'p'}, {"out", 1, 0, 'o'},
+                                         {"rotations", 1, 0, 'r'}, {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p': preset = optarg; break;
+        case 'o': out = optarg; break;
+        case 'r': rot = optarg; break;
+        case 'h': fputs(usage_text, stdout); return 0;
+        default: fputs(usage_text, stderr); return 2;
+        }
+    }
+    if (optind != argc)
+        return cli_error("keygen", "unexpected argument '%s'", argv[optind]);
+    if (!out)
+        return cli_error("keygen", "--out KEYDIR is required");
+    int steps[256];
+    size_t nsteps = 0;
+    if (rot && parse_steps(rot, steps, 256, &nsteps))
+        return cli_error("keygen", "--rotations: '%s' is not a list of non-zero integers", rot);
+
+    ckks_spec spec;
+    ppnn_status st = ckks_preset(&spec, preset);
+    if (st)
+        return cli_fail("keygen", st);
+    ckks_params *params = NULL;
+    if ((st = ckks_params_new(&params, &spec)))
+        return cli_fail("keygen", st);
+    if (cli_make_dir("keygen", out, 0700)) {
+        ckks_params_free(params);
+        return 1;
+    }
+    double t0 = ppnn_now();
+    ckks_secret_key sk;
+    ckks_public_key pk;
+    ckks_relin_key rk;
+    ckks_galois_keys gk;
+    memset(&pk, 0, sizeof pk);
+    memset(&rk, 0, sizeof rk);
+    memset(&gk, 0, sizeof gk);
+    uint8_t kid[CKKS_KEY_ID_BYTES];
+    char path[1024];
+    int rc = 1;
+    if ((st = ckks_keygen_secret(&sk, params))) {
+        ckks_params_free(params);
+        return cli_fail("keygen", st);
+    }
+    ckks_key_id(kid, &sk);
+    if ((st = ckks_keygen_public(&pk, &sk)) || (st = ckks_keygen_relin(&rk, &sk)) ||
+        (nsteps && (st = ckks_keygen_galois(&gk, &sk, steps, nsteps, 0)))) {
+        cli_fail("keygen", st);
+        goto done;
+    }
+    /* Evaluation keys first, the secret key last: a failure never leaves a secret key whose
+     * evaluation keys are missing. */
+    cli_key_path(path, sizeof path, out, CLI_PUBLIC_KEY);
+    if ((st = ckks_public_key_save(path, &pk, kid))) {
+        cli_fail("keygen", st);
+        goto done;
+    }
+    cli_key_path(path, sizeof path, out, CLI_RELIN_KEY);
+    if ((st = ckks_relin_key_save(path, &rk, kid))) {
+        cli_fail("keygen", st);
+        goto done;
+    }
+    if (nsteps) {
+        cli_key_path(path, sizeof path, out, CLI_GALOIS_KEY);
+        if ((st = ckks_galois_keys_save(path, &gk, kid))) {
+            cli_fail("keygen", st);
+            goto done;
+        }
+    }
+    cli_key_path(path, sizeof path, out, CLI_SECRET_KEY);
+    if ((st = ckks_secret_key_save(path, &sk))) {
+        cli_fail("keygen", st);
+        goto done;
+    }
+    fprintf(stderr, "keygen: %s (N = %zu, %zu primes, log2(QP) = %u <= %u), keys in %s/ (%.2f s)\n",
+            preset, params->n, params->nq + 1, params->logqp, ckks_max_logqp(params->logn), out,
+            ppnn_now() - t0);
+    fprintf(stderr, "keygen: give the server %s and %s%s; keep %s private\n", CLI_PUBLIC_KEY,
+            CLI_RELIN_KEY, nsteps ? " and " CLI_GALOIS_KEY : "", CLI_SECRET_KEY);
+    rc = 0;
+done:
+    ckks_galois_keys_free(&gk);
+    ckks_relin_key_free(&rk);
+    ckks_public_key_free(&pk);
+    ckks_secret_key_free(&sk);
+    ckks_params_free(params);
+    return rc;
+}

@@ -1,0 +1,24 @@
+/* Key directory conventions shared by keygen / encrypt / infer / decrypt. */
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+void cli_key_path(char *buf, size_t len, const char *dir, const char *file)
+{
+    snprintf(buf, len, "%s/%s", dir, file);
+}
+
+int cli_make_dir(const char *cmd, const char *dir, unsigned mode)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            return cli_error(cmd, "%s exists and is not a directory", dir);
+        return 0;
+    }
+    if (mkdir(dir, (mode_t)mode) != 0)
+        return cli_error(cmd, "cannot create directory %s: %s", dir, strerror(errno));
+    return 0;
+}
