@@ -39,5 +39,7 @@ void cli_progress_finish(cli_progress *p, const char *extra);
 /* Subcommands. */
 int cmd_data(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 #endif

@@ -7,6 +7,8 @@
 static const cli_command commands[] = {
     {"demo", "run the main job end to end on a built-in default", cmd_demo},
     {"data", "load a dataset split and print its statistics", cmd_data},
+    {"train", "train a plaintext model (ReLU teacher or polynomial student, distillation)", cmd_train},
+    {"eval", "plaintext accuracy of a model file on a dataset split", cmd_eval},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

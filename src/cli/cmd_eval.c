@@ -1,0 +1,100 @@
+/* ppnn eval: plaintext accuracy of a model file on a dataset split. */
+#include <getopt.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ppnn/nn.h"
+
+static const char *usage_text =
+    "usage: ppnn eval --model M.ppnn [--data mnist|fashion|DIR] [--split test|train]\n"
+    "                 [--offset K] [--count N] [--json] [--threads T]\n"
+    "Prints the plaintext accuracy (overall and per class). --json prints one JSON object:\n"
+    "{\"accuracy\": fraction, \"per_class\": [fractions], \"correct\", \"images\", ...}.\n";
+
+int cmd_eval(int argc, char **argv)
+{
+    const char *model = NULL, *data = "mnist", *split_s = "test";
+    size_t offset = 0, count = 0, threads = 0;
+    int json = 0;
+    static const struct option opts[] = {
+        {"model", 1, 0, 'm'}, {"data", 1, 0, 'd'},    {"split", 1, 0, 's'},
+        {"offset", 1, 0, 'o'}, {"count", 1, 0, 'n'},  {"json", 0, 0, 'J'},
+        {"threads", 1, 0, 'j'}, {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        int bad = 0;
+        switch (c) {
+        case 'm': model = optarg; break;
+        case 'd': data = optarg; break;
+        case 's': split_s = optarg; break;
+        case 'J': json = 1; break;
+        case 'o': bad = cli_parse_size("eval", "--offset", optarg, 0, 1u << 30, &offset); break;
+        case 'n': bad = cli_parse_size("eval", "--count", optarg, 1, 1u << 30, &count); break;
+        case 'j': bad = cli_parse_size("eval", "--threads", optarg, 1, 256, &threads); break;
+        case 'h': fputs(usage_text, stdout); return 0;
+        default:
+            return cli_error("eval", "unknown or incomplete option '%s' (see ppnn eval --help)",
+                             argv[optind - 1]);
+        }
+        if (bad)
+            return 1;
+    }
+    if (optind != argc)
+        return cli_error("eval", "unexpected argument '%s'", argv[optind]);
+    if (!model)
+        return cli_error("eval", "--model is required");
+    nn_set_threads((int)threads);
+    data_split split;
+    ppnn_status st = data_split_parse(&split, split_s);
+    if (st)
+        return cli_fail("eval", st);
+    nn_model m;
+    if ((st = nn_model_load(&m, model)))
+        return cli_fail("eval", st);
+    data_set ds;
+    if ((st = data_load(&ds, data, split, offset, count))) {
+        nn_model_free(&m);
+        return cli_fail("eval", st);
+    }
+    size_t correct[DATA_NUM_CLASSES], total[DATA_NUM_CLASSES], sc = 0, st_total = 0;
+    if (m.nclasses != DATA_NUM_CLASSES)
+        st = ppnn_fail(PPNN_ERR_MISMATCH, "model has %u classes, the data %d", m.nclasses,
+                       DATA_NUM_CLASSES);
+    else
+        st = nn_evaluate(&m, &ds, correct, total);
+    if (st) {
+        nn_model_free(&m);
+        data_set_free(&ds);
+        return cli_fail("eval", st);
+    }
+    for (int k = 0; k < DATA_NUM_CLASSES; k++)
+        sc += correct[k], st_total += total[k];
+    double acc = st_total ? (double)sc / (double)st_total : 0;
+    size_t depth = nn_model_depth(&m);
+    if (json) {
+        printf("{\"model\": \"%s\", \"arch\": \"%s\", \"data\": \"%s\", \"split\": \"%s\", "
+               "\"images\": %zu, \"correct\": %zu, \"accuracy\": %.6f, \"per_class\": [",
+               model, m.arch, data, split_s, st_total, sc, acc);
+        for (int k = 0; k < DATA_NUM_CLASSES; k++)
+            printf("%s%.6f", k ? ", " : "",
+                   total[k] ? (double)correct[k] / (double)total[k] : 0.0);
+        printf("], \"depth\": ");
+        if (depth == SIZE_MAX)
+            printf("null}\n");
+        else
+            printf("%zu}\n", depth);
+    } else {
+        printf("%s (%s): accuracy %.2f%% (%zu/%zu) on %s/%s\n", model, m.arch, 100 * acc, sc,
+               st_total, data, split_s);
+        printf("  per class:");
+        for (int k = 0; k < DATA_NUM_CLASSES; k++)
+            printf(" %d:%.2f%%", k,
+                   total[k] ? 100.0 * (double)correct[k] / (double)total[k] : 0.0);
+        printf("\n");
+    }
+    nn_model_free(&m);
+    data_set_free(&ds);
+    return 0;
+}
