@@ -9,6 +9,7 @@ static const cli_command commands[] = {
     {"data", "load a dataset split and print its statistics", cmd_data},
     {"train", "train a plaintext model (ReLU teacher or polynomial student, distillation)", cmd_train},
     {"eval", "plaintext accuracy of a model file on a dataset split", cmd_eval},
+    {"bench", "single-thread micro-benchmarks (ppnn bench ckks)", cmd_bench},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

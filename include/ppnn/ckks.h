@@ -1,0 +1,308 @@
+/* ppnn ckks layer: RNS-CKKS approximate homomorphic encryption.
+ *
+ *   spec (user-facing, plain data) --ckks_params_new--> ckks_params (validated, immutable)
+ *   ckks_encode / ckks_decode       vectors of doubles or complex numbers <-> plaintexts
+ *   ckks_keygen_*                   secret, public, relinearization and Galois keys
+ *   ckks_encrypt_pk / _sk           encryption (secret-key ciphertexts carry a 32-byte seed)
+ *   ckks_decrypt                    ciphertext -> plaintext (client side only)
+ *   ckks_add, ckks_mul, ...         the evaluator (server side, never sees the secret)
+ *
+ * Conventions of the whole layer
+ * - Every polynomial is stored in RNS form, one row of N words per prime, and ALWAYS in NTT
+ *   (evaluation) form, coefficients canonical in [0, q_i).
+ * - A ciphertext or plaintext at level l uses the primes q_0..q_l (l+1 rows). Rescaling divides
+ *   by q_l and drops it; level 0 cannot be rescaled any more.
+ * - Objects remember the parameter set they belong to (a pointer; equality of the 32-byte
+ *   parameter id is what counts), their level and their scale. Every binary operation checks
+ *   them: parameter sets must match (PPNN_ERR_MISMATCH), levels must match (PPNN_ERR_MISMATCH;
+ *   call ckks_mod_switch first), scales must agree to a relative 2^-30 for additions
+ *   (PPNN_ERR_MISMATCH), and an operation that needs a prime that is not there fails with
+ *   PPNN_ERR_DEPTH. Nothing ever silently produces garbage.
+ * - Output parameters come first; outputs may alias inputs unless stated otherwise.
+ * - Randomness: libsodium only (randombytes_buf for seeds, ChaCha20 expansion of seeds).
+ *   Secret key ternary, uniform in {-1,0,1}; errors from the centered binomial distribution
+ *   with 21 coin pairs (sigma = sqrt(21/2) = 3.24), chosen over a discrete Gaussian because it
+ *   is constant time, needs no tables and has the variance the security table assumes.
+ *
+ * Key switching (relinearization, rotation, conjugation) uses SEAL's scheme: one special prime
+ * P and RNS digit decomposition with one digit per ciphertext prime (dnum = L+1). With the
+ * security budget of N = 8192 (218 bits) there is no room for a second special prime, and with
+ * one prime per digit the key-switching noise is about q_i*sqrt(N)*sigma/P, negligible when P is
+ * at least as large as the largest q_i. Cost: (l+2)(l+3) NTTs at level l.
+ *
+ * IND-CPA-D (Li-Micciancio 2021): a decrypted CKKS value contains the decryption error, which is
+ * a function of the secret key; releasing decrypted values to a party that can choose the
+ * computations leaks the key. ckks_decode_release() therefore floods every released slot
+ * value with fresh Gaussian noise of standard deviation 2^-release_bits (real and imaginary
+ * part independently) and rounds the result to a multiple of 2^-(release_bits+4). The noise is
+ * drawn from libsodium entropy. Cost: the released values carry only about release_bits bits
+ * of absolute precision (e.g. 2^-20 absolute error for the default 20), which is far more than a
+ * classifier's logits need; the hiding is statistical as long as the homomorphic error in
+ * the slots is much smaller than the flooding (error <= 2^-(release_bits + s/2) for s bits
+ * of statistical security, by the Renyi-divergence argument of Li-Micciancio-Schultz-Sorrell
+ * 2022). ckks_decode() without flooding is for tests and for values that never leave the
+ * client. */
+#ifndef PPNN_CKKS_H
+#define PPNN_CKKS_H
+
+#include <complex.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ppnn/ring.h"
+#include "ppnn/util.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CKKS_MAX_PRIMES 48     /* ciphertext primes q_0..q_L (L+1 <= CKKS_MAX_PRIMES) */
+#define CKKS_MIN_LOGN 12       /* secure ring degrees: 2^12 .. 2^16 */
+#define CKKS_MAX_LOGN 16
+#define CKKS_TEST_MIN_LOGN 4   /* smallest ring for insecure unit-test parameters */
+#define CKKS_MIN_PRIME_BITS 20
+#define CKKS_MAX_PRIME_BITS 50 /* keeps every prime < 2^50: the AVX-512 IFMA kernels apply */
+#define CKKS_PARAM_ID_BYTES 32
+#define CKKS_SEED_BYTES 32
+#define CKKS_DEFAULT_RELEASE_BITS 20
+
+/* ---- parameters ---------------------------------------------------------------------------
+ * User-facing description. Primes are generated from bit sizes: q_i = 1 mod 2N, prime, with
+ * exactly q_bits[i] bits, the largest such value not already used (searching downward from
+ * 2^bits, like SEAL's CoeffModulus::Create). q_0 is the last prime left after all rescales (it
+ * must hold the final result: scale * max|value| < q_0/2); q_1..q_L are the rescale primes
+ * (about log2(scale) bits each); p is the special key-switching prime. */
+typedef struct ckks_spec {
+    unsigned logn;                    /* ring degree N = 2^logn */
+    size_t nq;                        /* number of ciphertext primes (L+1) */
+    unsigned q_bits[CKKS_MAX_PRIMES]; /* bit size of q_0..q_{nq-1} */
+    unsigned p_bits;                  /* bit size of the special prime P */
+    double scale;                     /* default scale; 0 = 2^q_bits[nq-1] (or 2^(q_bits[0]/2) if nq = 1) */
+    int insecure_for_testing;         /* 1 = skip the 128-bit security check (unit tests ONLY) */
+} ckks_spec;
+
+/* The 128-bit security limit on log2(Q*P) for ring degree 2^logn (HomomorphicEncryption.org
+ * standard, Table 1, ternary secret, classical): 109, 218, 438, 881, 1747 for logn = 12..16;
+ * 0 for unsupported logn. */
+unsigned ckks_max_logqp(unsigned logn);
+
+/* Fills *spec with a named preset ("n13", "n14"; see params.c for every prime's role). Errors
+ * (PPNN_ERR_PARAM): unknown name. */
+PPNN_MUST_CHECK ppnn_status ckks_preset(ckks_spec *spec, const char *name);
+
+struct ckks_params_inner;
+/* A validated, immutable parameter set. Read-only after ckks_params_new. */
+typedef struct ckks_params {
+    unsigned logn;
+    size_t n;                      /* ring degree */
+    size_t slots;                  /* N/2 complex slots */
+    size_t nq;                     /* ciphertext primes; the top level is nq-1 */
+    uint64_t q[CKKS_MAX_PRIMES];   /* q_0..q_{nq-1} */
+    uint64_t p;                    /* special prime */
+    unsigned logqp;                /* sum of the bit sizes of all primes (>= log2(Q*P)) */
+    double scale;                  /* default scale */
+    uint8_t id[CKKS_PARAM_ID_BYTES]; /* BLAKE2b-256 of N and the primes (file formats) */
+    /* RNS basis q_0..q_{nq-1}, P (nq+1 primes): per-prime NTT tables, q_j^-1 mod q_i. A
+     * polynomial at level l uses ring->primes[0..l]; ring->primes[nq] is P. */
+    ring_context *ring;
+    struct ckks_params_inner *inner; /* encoder and key-switching precomputations */
+} ckks_params;
+
+/* Validates spec and builds the context. Errors: PPNN_ERR_PARAM (logn, nq or bit sizes out of
+ * range, scale invalid, not enough primes), PPNN_ERR_INSECURE (log2(Q*P) over the limit, the
+ * message names the limit), PPNN_ERR_NOMEM. */
+PPNN_MUST_CHECK ppnn_status ckks_params_new(ckks_params **out, const ckks_spec *spec);
+void ckks_params_free(ckks_params *params); /* NULL is a no-op */
+/* 1 if a and b are the same parameter set (same id). */
+int ckks_params_same(const ckks_params *a, const ckks_params *b);
+
+/* ---- plaintexts and ciphertexts -------------------------------------------------------------
+ * Plaintext: (level+1) x N words in NTT form, prime-major. */
+typedef struct ckks_plaintext {
+    const ckks_params *params;
+    size_t level;
+    double scale;
+    uint64_t *data; /* (level+1) * N words, row i mod q_i, NTT form */
+    size_t cap;     /* allocated words */
+} ckks_plaintext;
+
+/* Ciphertext: size components c_0..c_{size-1} (2, or 3 after an unrelinearized multiply),
+ * decrypting to sum_k c_k * s^k. ONE contiguous buffer, component-major then prime-major:
+ * word (k*(level+1) + i)*N + j is coefficient j (NTT order) of c_k mod q_i. The hnn layer runs
+ * its GEMM kernels directly on this layout.
+ * has_seed: set by ckks_encrypt_sk; c_1 equals the uniform polynomial expanded from seed at
+ * this level, so a serializer may write (c_0, seed) only. Every evaluator operation clears it. */
+typedef struct ckks_ciphertext {
+    const ckks_params *params;
+    size_t level; /* primes in use = level + 1 */
+    size_t size;  /* components */
+    double scale;
+    uint64_t *data; /* size * (level+1) * N words */
+    size_t cap;     /* allocated words (>= size*(level+1)*N) */
+    int has_seed;
+    uint8_t seed[CKKS_SEED_BYTES];
+} ckks_ciphertext;
+
+/* Word offset of component k, prime i in a ciphertext. */
+static inline uint64_t *ckks_ct_poly(const ckks_ciphertext *ct, size_t k, size_t i)
+{
+    return ct->data + (k * (ct->level + 1) + i) * ct->params->n;
+}
+
+/* Allocate / free. _init sets up an object with zeroed data at the given shape; the buffer is
+ * reused (no allocation) when it is already large enough, so one object can be re-targeted in a
+ * loop. level <= nq-1, size in 1..3 (asserted). */
+PPNN_MUST_CHECK ppnn_status ckks_ct_init(ckks_ciphertext *ct, const ckks_params *params,
+                                         size_t level, size_t size, double scale);
+void ckks_ct_free(ckks_ciphertext *ct); /* frees data, zeroes the struct; NULL ok */
+PPNN_MUST_CHECK ppnn_status ckks_ct_copy(ckks_ciphertext *dst, const ckks_ciphertext *src);
+PPNN_MUST_CHECK ppnn_status ckks_pt_init(ckks_plaintext *pt, const ckks_params *params,
+                                         size_t level, double scale);
+void ckks_pt_free(ckks_plaintext *pt);
+
+/* ---- encoder --------------------------------------------------------------------------------
+ * Encodes values[0..count-1] (count <= slots; missing slots are 0) at `scale` and `level`:
+ * m = round(scale * iFFT(values)), each coefficient reduced mod q_0..q_level, then NTT.
+ * Errors: PPNN_ERR_PARAM (count > slots, level too high, scale not positive/finite),
+ * PPNN_ERR_NUMERIC (NaN/Inf input, or a scaled coefficient whose magnitude reaches Q_level/2,
+ * i.e. it would wrap around the modulus). Reuses pt's buffer when large enough. */
+PPNN_MUST_CHECK ppnn_status ckks_encode(ckks_plaintext *pt, const ckks_params *params,
+                                        const double *values, size_t count, size_t level,
+                                        double scale);
+PPNN_MUST_CHECK ppnn_status ckks_encode_complex(ckks_plaintext *pt, const ckks_params *params,
+                                                const double complex *values, size_t count,
+                                                size_t level, double scale);
+/* Decodes the first count slots (real parts / complex values). Uses the CRT over q_0..q_level
+ * in exact multi-word arithmetic, so any level decodes correctly. NOT flooded: see
+ * ckks_decode_release. Errors: PPNN_ERR_PARAM (count > slots). */
+PPNN_MUST_CHECK ppnn_status ckks_decode(double *values, size_t count, const ckks_plaintext *pt);
+PPNN_MUST_CHECK ppnn_status ckks_decode_complex(double complex *values, size_t count,
+                                                const ckks_plaintext *pt);
+/* Decode for values that leave the client (IND-CPA-D protection, see the top of this file):
+ * real parts flooded with N(0, 2^-2*release_bits) noise and rounded to 2^-(release_bits+4).
+ * release_bits in 1..40 (PPNN_ERR_PARAM otherwise). */
+PPNN_MUST_CHECK ppnn_status ckks_decode_release(double *values, size_t count,
+                                                const ckks_plaintext *pt, unsigned release_bits);
+
+/* ---- keys -----------------------------------------------------------------------------------
+ * Secret key: ternary s, kept in NTT form over all nq+1 primes, in sodium_malloc'd memory
+ * (guard pages, wiped on free). */
+typedef struct ckks_secret_key {
+    const ckks_params *params;
+    uint64_t *s; /* (nq+1) x N, NTT form, rows q_0..q_{nq-1}, P */
+} ckks_secret_key;
+
+/* Public key (b, a) = (-a*s + e, a) over q_0..q_{nq-1} (NTT form), a expanded from seed. */
+typedef struct ckks_public_key {
+    const ckks_params *params;
+    uint64_t *b, *a; /* nq x N each */
+    uint8_t seed[CKKS_SEED_BYTES];
+} ckks_public_key;
+
+/* A key-switching key from s' to s: for each digit j = 0..nq-1, the pair
+ * (b_j, a_j) = (-a_j*s + e_j + P*[Q/q_j]^{-1}_{q_j}*[Q/q_j]*s' restricted to the primes, a_j)
+ * over q_0..q_{nq-1},P in NTT form — i.e. P*s' appears only in row j (SEAL's layout).
+ * Stored as b then a, each nq x (nq+1) x N words, digit-major then prime-major. */
+typedef struct ckks_switch_key {
+    uint64_t *b, *a;
+} ckks_switch_key;
+
+typedef struct ckks_relin_key {
+    const ckks_params *params;
+    ckks_switch_key k; /* s^2 -> s */
+} ckks_relin_key;
+
+/* Galois keys for a set of Galois elements (5^k mod 2N for rotations by k, 2N-1 for
+ * conjugation). */
+typedef struct ckks_galois_keys {
+    const ckks_params *params;
+    size_t count;
+    uint64_t *elements;    /* Galois elements, count entries */
+    ckks_switch_key *keys; /* s(X^g) -> s */
+} ckks_galois_keys;
+
+PPNN_MUST_CHECK ppnn_status ckks_keygen_secret(ckks_secret_key *sk, const ckks_params *params);
+void ckks_secret_key_free(ckks_secret_key *sk);
+PPNN_MUST_CHECK ppnn_status ckks_keygen_public(ckks_public_key *pk, const ckks_secret_key *sk);
+void ckks_public_key_free(ckks_public_key *pk);
+PPNN_MUST_CHECK ppnn_status ckks_keygen_relin(ckks_relin_key *rk, const ckks_secret_key *sk);
+void ckks_relin_key_free(ckks_relin_key *rk);
+/* Keys for rotations by steps[0..nsteps-1] (left rotation by k slots; negative = right; reduced
+ * mod slots, 0 ignored) and, if conjugate, for complex conjugation. */
+PPNN_MUST_CHECK ppnn_status ckks_keygen_galois(ckks_galois_keys *gk, const ckks_secret_key *sk,
+                                               const int *steps, size_t nsteps, int conjugate);
+void ckks_galois_keys_free(ckks_galois_keys *gk);
+/* Galois element of a left rotation by `step` slots (5^step mod 2N), or of conjugation. */
+uint64_t ckks_galois_rotation(const ckks_params *params, int step);
+uint64_t ckks_galois_conjugation(const ckks_params *params);
+
+/* ---- encryption -----------------------------------------------------------------------------
+ * Public-key encryption of pt (any level; the ciphertext has pt's level and scale):
+ * (v*b + e0 + m, v*a + e1) with ternary v. */
+PPNN_MUST_CHECK ppnn_status ckks_encrypt_pk(ckks_ciphertext *ct, const ckks_public_key *pk,
+                                            const ckks_plaintext *pt);
+/* Secret-key encryption: c1 = a uniform polynomial expanded from a fresh 32-byte seed (kept in
+ * ct->seed, has_seed = 1), c0 = -a*s + e + m. */
+PPNN_MUST_CHECK ppnn_status ckks_encrypt_sk(ckks_ciphertext *ct, const ckks_secret_key *sk,
+                                            const ckks_plaintext *pt);
+/* Expands the uniform c1 of a seeded ciphertext at the given level into out ((level+1) x N,
+ * NTT form). ckks_encrypt_sk uses this function, so a loader can rebuild c1 from the seed. */
+void ckks_expand_seed(uint64_t *out, const ckks_params *params, size_t level,
+                      const uint8_t seed[CKKS_SEED_BYTES]);
+/* pt = c0 + c1*s (+ c2*s^2). Errors: PPNN_ERR_MISMATCH (different parameters). */
+PPNN_MUST_CHECK ppnn_status ckks_decrypt(ckks_plaintext *pt, const ckks_secret_key *sk,
+                                         const ckks_ciphertext *ct);
+
+/* ---- evaluator ------------------------------------------------------------------------------
+ * ct+ct, ct-ct: same params, level and scale (relative 2^-30). Sizes may differ (result size =
+ * max). */
+PPNN_MUST_CHECK ppnn_status ckks_add(ckks_ciphertext *out, const ckks_ciphertext *a,
+                                     const ckks_ciphertext *b);
+PPNN_MUST_CHECK ppnn_status ckks_sub(ckks_ciphertext *out, const ckks_ciphertext *a,
+                                     const ckks_ciphertext *b);
+/* In place: acc += b. */
+PPNN_MUST_CHECK ppnn_status ckks_add_inplace(ckks_ciphertext *acc, const ckks_ciphertext *b);
+PPNN_MUST_CHECK ppnn_status ckks_negate(ckks_ciphertext *out, const ckks_ciphertext *a);
+/* ct + pt, ct * pt (pt at the same level; for mul the scales multiply). */
+PPNN_MUST_CHECK ppnn_status ckks_add_plain(ckks_ciphertext *out, const ckks_ciphertext *a,
+                                           const ckks_plaintext *pt);
+PPNN_MUST_CHECK ppnn_status ckks_mul_plain(ckks_ciphertext *out, const ckks_ciphertext *a,
+                                           const ckks_plaintext *pt);
+/* Adds the real constant c to every slot (adds round(c*scale) to c_0). Errors: PPNN_ERR_NUMERIC
+ * if |c*scale| does not fit Q_level/2. */
+PPNN_MUST_CHECK ppnn_status ckks_add_const(ckks_ciphertext *out, const ckks_ciphertext *a,
+                                           double c);
+/* Multiplies by an integer scalar (scale unchanged). */
+PPNN_MUST_CHECK ppnn_status ckks_mul_int(ckks_ciphertext *out, const ckks_ciphertext *a,
+                                         int64_t k);
+/* Multiplies by the real w encoded as round(w*wscale); the output scale is a->scale*wscale.
+ * Use wscale = q_level (ckks_params.q[level]) so that the next rescale returns exactly to the
+ * input scale. Errors: PPNN_ERR_NUMERIC if |w*wscale| >= 2^62 or not finite. */
+PPNN_MUST_CHECK ppnn_status ckks_mul_scalar(ckks_ciphertext *out, const ckks_ciphertext *a,
+                                            double w, double wscale);
+/* ct x ct: (a0b0, a0b1+a1b0, a1b1), size 3, scale a*b. Both inputs of size 2, same level.
+ * ckks_square(out, a) = ckks_mul(out, a, a) with one product less. */
+PPNN_MUST_CHECK ppnn_status ckks_mul(ckks_ciphertext *out, const ckks_ciphertext *a,
+                                     const ckks_ciphertext *b);
+PPNN_MUST_CHECK ppnn_status ckks_square(ckks_ciphertext *out, const ckks_ciphertext *a);
+/* In place: size 3 -> 2 by key switching c_2 with the relinearization key. Size 2 is a no-op. */
+PPNN_MUST_CHECK ppnn_status ckks_relinearize(ckks_ciphertext *ct, const ckks_relin_key *rk);
+/* In place: divides by q_level with rounding, drops it; scale /= q_level. Works on any size.
+ * Errors: PPNN_ERR_DEPTH at level 0. */
+PPNN_MUST_CHECK ppnn_status ckks_rescale(ckks_ciphertext *ct);
+/* In place: drops primes down to `level` (no division, scale unchanged). Errors: PPNN_ERR_PARAM
+ * when level > ct->level. */
+PPNN_MUST_CHECK ppnn_status ckks_mod_switch(ckks_ciphertext *ct, size_t level);
+/* Same for plaintexts. */
+PPNN_MUST_CHECK ppnn_status ckks_pt_mod_switch(ckks_plaintext *pt, size_t level);
+/* Rotates the slots left by step (needs the Galois key of that step); conjugates the slots.
+ * Inputs of size 2. Errors: PPNN_ERR_PARAM if the key is missing. out must not alias a. */
+PPNN_MUST_CHECK ppnn_status ckks_rotate(ckks_ciphertext *out, const ckks_ciphertext *a, int step,
+                                        const ckks_galois_keys *gk);
+PPNN_MUST_CHECK ppnn_status ckks_conjugate(ckks_ciphertext *out, const ckks_ciphertext *a,
+                                           const ckks_galois_keys *gk);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

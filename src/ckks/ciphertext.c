@@ -1,0 +1,69 @@
+/* Ciphertext objects: allocation, shape changes, copies. Layout in ckks.h. */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckks/inner.h"
+
+ppnn_status ckks_ct_shape(ckks_ciphertext *ct, const ckks_params *params, size_t level,
+                          size_t size, double scale)
+{
+    assert(level < params->nq && size >= 1 && size <= 3);
+    size_t words = size * (level + 1) * params->n;
+    if (!ct->data || ct->cap < words) {
+        uint64_t *d = realloc(ct->data, words * sizeof *d);
+        if (!d)
+            return ppnn_fail(PPNN_ERR_NOMEM, "out of memory for a ciphertext (%zu words)", words);
+        ct->data = d;
+        ct->cap = words;
+    }
+    ct->params = params;
+    ct->level = level;
+    ct->size = size;
+    ct->scale = scale;
+    ct->has_seed = 0;
+    return PPNN_OK;
+}
+
+ppnn_status ckks_ct_init(ckks_ciphertext *ct, const ckks_params *params, size_t level,
+                         size_t size, double scale)
+{
+    ppnn_status st = ckks_ct_shape(ct, params, level, size, scale);
+    if (st)
+        return st;
+    memset(ct->data, 0, size * (level + 1) * params->n * sizeof *ct->data);
+    memset(ct->seed, 0, sizeof ct->seed);
+    return PPNN_OK;
+}
+
+void ckks_ct_free(ckks_ciphertext *ct)
+{
+    if (!ct)
+        return;
+    free(ct->data);
+    memset(ct, 0, sizeof *ct);
+}
+
+ppnn_status ckks_ct_copy(ckks_ciphertext *dst, const ckks_ciphertext *src)
+{
+    if (dst == src)
+        return PPNN_OK;
+    ppnn_status st = ckks_ct_shape(dst, src->params, src->level, src->size, src->scale);
+    if (st)
+        return st;
+    memcpy(dst->data, src->data, src->size * (src->level + 1) * src->params->n * sizeof(uint64_t));
+    dst->has_seed = src->has_seed;
+    memcpy(dst->seed, src->seed, sizeof dst->seed);
+    return PPNN_OK;
+}
+
+void ckks_ct_drop_rows(ckks_ciphertext *ct, size_t level)
+{
+    assert(level <= ct->level);
+    size_t n = ct->params->n, old = ct->level + 1, keep = level + 1;
+    /* Component k moves from k*old*N to k*keep*N; destinations lie below sources and moving
+     * in increasing k never overwrites a component that is still to be moved. */
+    for (size_t k = 1; k < ct->size; k++)
+        memmove(ct->data + k * keep * n, ct->data + k * old * n, keep * n * sizeof(uint64_t));
+    ct->level = level;
+}

@@ -1,0 +1,303 @@
+/* CKKS encoder: complex slot vectors <-> plaintext polynomials (canonical embedding via the
+ * special FFT of fft.c), scaled and rounded to integers, in RNS/NTT form. */
+#include <assert.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckks/inner.h"
+
+ppnn_status ckks_pt_init(ckks_plaintext *pt, const ckks_params *params, size_t level,
+                         double scale)
+{
+    assert(level < params->nq);
+    size_t words = (level + 1) * params->n;
+    if (!pt->data || pt->cap < words) {
+        uint64_t *d = malloc(words * sizeof *d);
+        if (!d)
+            return ppnn_fail(PPNN_ERR_NOMEM, "out of memory for a plaintext");
+        free(pt->data);
+        pt->data = d;
+        pt->cap = words;
+    }
+    pt->params = params;
+    pt->level = level;
+    pt->scale = scale;
+    return PPNN_OK;
+}
+
+void ckks_pt_free(ckks_plaintext *pt)
+{
+    if (!pt)
+        return;
+    free(pt->data);
+    memset(pt, 0, sizeof *pt);
+}
+
+ppnn_status ckks_pt_mod_switch(ckks_plaintext *pt, size_t level)
+{
+    if (level > pt->level)
+        return ppnn_fail(PPNN_ERR_PARAM, "mod switch: target level %zu above plaintext level %zu",
+                         level, pt->level);
+    pt->level = level; /* prime-major rows: dropping the top rows needs no data movement */
+    return PPNN_OK;
+}
+
+/* x mod q for a double x holding an integer, any magnitude: x = mant * 2^e with |mant| < 2^53
+ * (frexp), so x mod q = mant * 2^e mod q, exact. */
+static uint64_t double_mod(double x, const mq_modulus *m)
+{
+    if (fabs(x) < 0x1p62)
+        return mq_from_int64((int64_t)x, m);
+    int e;
+    double f = frexp(x, &e); /* x = f * 2^e, 0.5 <= |f| < 1 */
+    int64_t mant = (int64_t)ldexp(f, 53);
+    uint64_t r = mq_from_int64(mant, m);
+    return mq_mul(r, mq_pow(2, (uint64_t)(e - 53), m), m);
+}
+
+static ppnn_status check_encode_args(const ckks_params *params, size_t count, size_t level,
+                                     double scale)
+{
+    if (count > params->slots)
+        return ppnn_fail(PPNN_ERR_PARAM, "encode: %zu values exceed the %zu slots", count,
+                         params->slots);
+    if (level >= params->nq)
+        return ppnn_fail(PPNN_ERR_PARAM, "encode: level %zu above the top level %zu", level,
+                         params->nq - 1);
+    if (!(isfinite(scale) && scale > 0))
+        return ppnn_fail(PPNN_ERR_PARAM, "encode: scale %g must be positive and finite", scale);
+    return PPNN_OK;
+}
+
+/* Scales and rounds the packed coefficients in buf, writes them into pt (RNS, NTT form). */
+static ppnn_status encode_packed(ckks_plaintext *pt, const ckks_params *params,
+                                 double complex *buf, size_t level, double scale)
+{
+    size_t n = params->n, h = params->slots;
+    ckks_fft_inverse(&params->inner->fft, buf);
+    /* Largest |coefficient| must stay below Q_level/2 so that the centered lift in decode
+     * recovers it; checked before writing anything. */
+    double maxabs = 0;
+    for (size_t i = 0; i < h; i++) {
+        double re = fabs(creal(buf[i]) * scale), im = fabs(cimag(buf[i]) * scale);
+        if (!(re < INFINITY && im < INFINITY))
+            return ppnn_fail(PPNN_ERR_NUMERIC, "encode: value times scale is not finite");
+        maxabs = fmax(maxabs, fmax(re, im));
+    }
+    double log2q = params->inner->crt[level].log2_q;
+    if (maxabs >= 1 && log2(maxabs) + 1.0 >= log2q)
+        return ppnn_fail(PPNN_ERR_NUMERIC,
+                         "encode: scaled coefficient of magnitude 2^%.1f does not fit the "
+                         "modulus Q_%zu of 2^%.1f (reduce the scale or the values)",
+                         log2(maxabs), level, log2q);
+    ppnn_status st = ckks_pt_init(pt, params, level, scale);
+    if (st)
+        return st;
+    for (size_t i = 0; i <= level; i++) {
+        const ring_prime *pr = &params->ring->primes[i];
+        uint64_t *row = pt->data + i * n;
+        if (maxabs < 0x1p62) {
+            for (size_t j = 0; j < h; j++) {
+                row[j] = mq_from_int64((int64_t)llrint(creal(buf[j]) * scale), &pr->mod);
+                row[j + h] = mq_from_int64((int64_t)llrint(cimag(buf[j]) * scale), &pr->mod);
+            }
+        } else {
+            for (size_t j = 0; j < h; j++) {
+                row[j] = double_mod(nearbyint(creal(buf[j]) * scale), &pr->mod);
+                row[j + h] = double_mod(nearbyint(cimag(buf[j]) * scale), &pr->mod);
+            }
+        }
+        _ring_ntt_forward(row, pr);
+    }
+    return PPNN_OK;
+}
+
+/* Exactly one of re (real values) and cv (complex values) is non-NULL. */
+static ppnn_status encode_values(ckks_plaintext *pt, const ckks_params *params, const double *re,
+                                 const double complex *cv, size_t count, size_t level,
+                                 double scale)
+{
+    ppnn_status st = check_encode_args(params, count, level, scale);
+    if (st)
+        return st;
+    double complex *buf = malloc(params->slots * sizeof *buf);
+    if (!buf)
+        return ppnn_fail(PPNN_ERR_NOMEM, "encode: out of memory");
+    for (size_t i = 0; i < params->slots; i++) {
+        buf[i] = i >= count ? 0 : re ? re[i] : cv[i];
+        if (!isfinite(creal(buf[i])) || !isfinite(cimag(buf[i]))) {
+            free(buf);
+            return ppnn_fail(PPNN_ERR_NUMERIC, "encode: value %zu is not finite", i);
+        }
+    }
+    st = encode_packed(pt, params, buf, level, scale);
+    free(buf);
+    return st;
+}
+
+ppnn_status ckks_encode_complex(ckks_plaintext *pt, const ckks_params *params,
+                                const double complex *values, size_t count, size_t level,
+                                double scale)
+{
+    return encode_values(pt, params, NULL, values, count, level, scale);
+}
+
+ppnn_status ckks_encode(ckks_plaintext *pt, const ckks_params *params, const double *values,
+                        size_t count, size_t level, double scale)
+{
+    return encode_values(pt, params, values, NULL, count, level, scale);
+}
+
+/* ---- decoding ---- */
+double ckks_crt_to_double(const ckks_params *params, size_t level, const uint64_t *poly,
+                          size_t j, uint64_t *acc)
+{
+    const ckks_crt_level *c = &params->inner->crt[level];
+    size_t n = params->n, w = c->words;
+    /* acc = sum_i [a_i * qhat_inv_i]_{q_i} * qhat_i  <  (l+1) * Q_l  (w+1 words). */
+    memset(acc, 0, (w + 1) * sizeof *acc);
+    for (size_t i = 0; i <= level; i++) {
+        const ring_prime *pr = &params->ring->primes[i];
+        uint64_t y = mq_mul(poly[i * n + j], c->qhat_inv[i], &pr->mod);
+        const uint64_t *qh = c->qhat + i * (w + 1);
+        mq_u128 carry = 0;
+        for (size_t k = 0; k <= w; k++) {
+            mq_u128 t = (mq_u128)qh[k] * y + acc[k] + carry;
+            acc[k] = (uint64_t)t;
+            carry = t >> 64;
+        }
+    }
+    /* Reduce mod Q_l: at most l subtractions. */
+    for (;;) {
+        int ge = 1;
+        for (size_t k = w + 1; k-- > 0;) {
+            uint64_t qk = c->big_q[k];
+            if (acc[k] != qk) {
+                ge = acc[k] > qk;
+                break;
+            }
+        }
+        if (!ge)
+            break;
+        uint64_t borrow = 0;
+        for (size_t k = 0; k <= w; k++) {
+            mq_u128 t = (mq_u128)acc[k] - c->big_q[k] - borrow;
+            acc[k] = (uint64_t)t;
+            borrow = (uint64_t)(t >> 64) & 1;
+        }
+    }
+    /* Centered lift: x > (Q-1)/2 (Q odd) -> the value is x - Q. */
+    int neg = 0;
+    for (size_t k = w + 1; k-- > 0;)
+        if (acc[k] != c->half_q[k]) {
+            neg = acc[k] > c->half_q[k];
+            break;
+        }
+    if (neg) { /* acc = Q - acc */
+        uint64_t borrow = 0;
+        for (size_t k = 0; k <= w; k++) {
+            mq_u128 t = (mq_u128)c->big_q[k] - acc[k] - borrow;
+            acc[k] = (uint64_t)t;
+            borrow = (uint64_t)(t >> 64) & 1;
+        }
+    }
+    double v = 0;
+    for (size_t k = w + 1; k-- > 0;)
+        v = v * 0x1p64 + (double)acc[k];
+    return neg ? -v : v;
+}
+
+/* Decodes pt into buf (slots complex values): inverse NTT, CRT, special FFT. */
+static ppnn_status decode_packed(double complex *buf, const ckks_plaintext *pt)
+{
+    const ckks_params *params = pt->params;
+    size_t n = params->n, h = params->slots, np = pt->level + 1;
+    uint64_t *tmp = malloc((np * n + 2 * (np + 2)) * sizeof *tmp);
+    if (!tmp)
+        return ppnn_fail(PPNN_ERR_NOMEM, "decode: out of memory");
+    memcpy(tmp, pt->data, np * n * sizeof *tmp);
+    ring_poly_ntt_inverse(tmp, params->ring, np);
+    double inv = 1.0 / pt->scale;
+    if (np == 1) {
+        uint64_t q = params->q[0];
+        for (size_t j = 0; j < h; j++)
+            buf[j] = CMPLX((double)mq_center(tmp[j], q) * inv,
+                           (double)mq_center(tmp[j + h], q) * inv);
+    } else {
+        uint64_t *scratch = tmp + np * n;
+        for (size_t j = 0; j < h; j++) {
+            double re = ckks_crt_to_double(params, pt->level, tmp, j, scratch);
+            double im = ckks_crt_to_double(params, pt->level, tmp, j + h, scratch);
+            buf[j] = CMPLX(re * inv, im * inv);
+        }
+    }
+    free(tmp);
+    ckks_fft_forward(&params->inner->fft, buf);
+    return PPNN_OK;
+}
+
+static ppnn_status decode_common(double complex **buf, size_t count, const ckks_plaintext *pt)
+{
+    if (count > pt->params->slots)
+        return ppnn_fail(PPNN_ERR_PARAM, "decode: %zu values requested, only %zu slots", count,
+                         pt->params->slots);
+    *buf = malloc(pt->params->slots * sizeof **buf);
+    if (!*buf)
+        return ppnn_fail(PPNN_ERR_NOMEM, "decode: out of memory");
+    ppnn_status st = decode_packed(*buf, pt);
+    if (st) {
+        free(*buf);
+        *buf = NULL;
+    }
+    return st;
+}
+
+ppnn_status ckks_decode_complex(double complex *values, size_t count, const ckks_plaintext *pt)
+{
+    double complex *buf;
+    ppnn_status st = decode_common(&buf, count, pt);
+    if (st)
+        return st;
+    memcpy(values, buf, count * sizeof *values);
+    free(buf);
+    return PPNN_OK;
+}
+
+ppnn_status ckks_decode(double *values, size_t count, const ckks_plaintext *pt)
+{
+    double complex *buf;
+    ppnn_status st = decode_common(&buf, count, pt);
+    if (st)
+        return st;
+    for (size_t i = 0; i < count; i++)
+        values[i] = creal(buf[i]);
+    free(buf);
+    return PPNN_OK;
+}
+
+/* Standard normal from two uniform 53-bit doubles (Box-Muller) drawn with randombytes_buf. */
+static double gaussian(void)
+{
+    uint64_t r[2];
+    randombytes_buf(r, sizeof r);
+    double u1 = ((double)(r[0] >> 11) + 1.0) * 0x1p-53; /* (0, 1] */
+    double u2 = (double)(r[1] >> 11) * 0x1p-53;
+    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+ppnn_status ckks_decode_release(double *values, size_t count, const ckks_plaintext *pt,
+                                unsigned release_bits)
+{
+    if (release_bits < 1 || release_bits > 40)
+        return ppnn_fail(PPNN_ERR_PARAM, "decode: release precision %u bits out of range 1..40",
+                         release_bits);
+    ppnn_status st = ckks_decode(values, count, pt);
+    if (st)
+        return st;
+    double sigma = ldexp(1.0, -(int)release_bits), grid = ldexp(1.0, -(int)release_bits - 4);
+    for (size_t i = 0; i < count; i++)
+        values[i] = nearbyint((values[i] + sigma * gaussian()) / grid) * grid;
+    return PPNN_OK;
+}

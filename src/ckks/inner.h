@@ -1,0 +1,71 @@
+/* Internal helpers of the ckks layer (not part of the public API). */
+#ifndef PPNN_CKKS_INNER_H
+#define PPNN_CKKS_INNER_H
+
+#include <complex.h>
+
+#include "ppnn/ckks.h"
+
+/* ---- special FFT (fft.c) ---- */
+typedef struct ckks_fft {
+    size_t n, slots;
+    double complex *roots; /* exp(2 pi i k / 2N), k = 0..2N */
+    size_t *rot_group;     /* 5^j mod 2N, j < slots */
+} ckks_fft;
+
+PPNN_MUST_CHECK ppnn_status ckks_fft_init(ckks_fft *f, size_t n);
+void ckks_fft_free(ckks_fft *f);
+/* Packed coefficients w_i = m_i + i*m_{i+N/2} -> slots m(zeta^(5^j)), in place (slots values). */
+void ckks_fft_forward(const ckks_fft *f, double complex *v);
+/* Exact inverse of ckks_fft_forward. */
+void ckks_fft_inverse(const ckks_fft *f, double complex *v);
+
+/* ---- CRT reconstruction tables (params.c), one set per level l ----
+ * For Q_l = q_0*...*q_l (words little-endian, `words` = l+1 64-bit words suffice since every
+ * q_i < 2^64): qhat[i] = Q_l/q_i (l+1 words each), qhat_inv[i] = (Q_l/q_i)^-1 mod q_i. */
+typedef struct ckks_crt_level {
+    size_t words;
+    uint64_t *big_q;    /* Q_l, words+1 words (top word 0) */
+    uint64_t *half_q;   /* (Q_l-1)/2, words+1 words */
+    uint64_t *qhat;     /* (l+1) x words */
+    uint64_t *qhat_inv; /* l+1 */
+    double log2_q;      /* log2(Q_l) */
+} ckks_crt_level;
+
+struct ckks_params_inner {
+    ckks_fft fft;
+    ckks_crt_level *crt; /* nq levels */
+    uint32_t *brv;       /* logn-bit reversal of 0..N-1 */
+};
+
+/* ---- keys (keys.c) ---- */
+/* NTT form of a fresh centered-binomial error over the first np primes. e_int: N scratch. */
+void ckks_sample_error_ntt(uint64_t *out, const ckks_params *params, size_t np, ring_prg *g,
+                           int64_t *e_int);
+/* Permutation of NTT positions realising X -> X^g: (sigma_g a)[k] = a[perm[k]]. */
+void ckks_galois_perm(uint32_t *perm, const ckks_params *params, uint64_t g);
+
+/* Checks that a and b belong to the same parameter set; records a MISMATCH message naming op. */
+PPNN_MUST_CHECK ppnn_status ckks_check_params(const ckks_params *a, const ckks_params *b,
+                                              const char *op);
+
+/* Centered integer (multi-word two's complement) of coefficient j of an RNS polynomial given in
+ * COEFFICIENT form over q_0..q_l, converted to double. scratch: 2*(l+2) words. */
+double ckks_crt_to_double(const ckks_params *params, size_t level, const uint64_t *poly,
+                          size_t j, uint64_t *scratch);
+
+
+
+/* ---- ciphertext helpers (ciphertext.c) ---- */
+/* Sets the shape, growing the buffer with realloc (the existing prefix is kept, so an output
+ * that aliases an input of the same level keeps its components). Clears has_seed. */
+PPNN_MUST_CHECK ppnn_status ckks_ct_shape(ckks_ciphertext *ct, const ckks_params *params,
+                                          size_t level, size_t size, double scale);
+/* Drops rows above `level` of every component, compacting the buffer in place. */
+void ckks_ct_drop_rows(ckks_ciphertext *ct, size_t level);
+
+/* Checks params, levels and (if check_scale) scales of two operands (eval.c). */
+PPNN_MUST_CHECK ppnn_status ckks_check_same(const ckks_params *pa, size_t la, double sa,
+                                            const ckks_params *pb, size_t lb, double sb,
+                                            int check_scale, const char *op);
+#endif

@@ -1,0 +1,154 @@
+/* Key switching (SEAL's scheme, see ckks.h): relinearization, rotation, conjugation.
+ *
+ * To switch a polynomial c (NTT form, primes q_0..q_l) from key s' to s with the key
+ * {(b_j, a_j)}: for each digit j, d_j = [c]_{q_j} lifted to (-q_j/2, q_j/2] and extended to
+ * every other prime of q_0..q_l, P; then (B, A) = sum_j d_j * (b_j, a_j) over Q_l*P, which
+ * satisfies B + A*s = P*c*s' + sum_j d_j e_j; finally (B, A) are divided by P with rounding
+ * (mod-down), leaving c*s' + (small) modulo Q_l.
+ * NTT count at level l (k = l+1 primes): k inverse (digits) + k*k forward (extensions) +
+ * 2 inverse + 2k forward (mod-down) = (k+1)(k+2). */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckks/inner.h"
+
+/* Scratch of one key-switch: acc 2*(k+1)*N, digit N, tmp N words (k = level+1). */
+static size_t ks_scratch_words(const ckks_params *params, size_t level)
+{
+    return (2 * (level + 2) + 2) * params->n;
+}
+
+/* out_b, out_a: (level+1) rows each (NTT form), the switched pair of c. */
+static void key_switch(uint64_t *out_b, uint64_t *out_a, const uint64_t *c, size_t level,
+                       const ckks_switch_key *key, const ckks_params *params, uint64_t *scratch)
+{
+    size_t n = params->n, k = level + 1, nq = params->nq, dw = (nq + 1) * n;
+    const ring_context *ctx = params->ring;
+    uint64_t *acc_b = scratch, *acc_a = scratch + (k + 1) * n;
+    uint64_t *digit = scratch + 2 * (k + 1) * n, *tmp = digit + n;
+    for (size_t j = 0; j < k; j++) {
+        const ring_prime *pj = &ctx->primes[j];
+        memcpy(digit, c + j * n, n * sizeof *digit);
+        _ring_ntt_inverse(digit, pj);
+        const uint64_t *kb = key->b + j * dw, *ka = key->a + j * dw;
+        for (size_t t = 0; t <= k; t++) {
+            size_t kt = t < k ? t : nq; /* row t of the accumulator is prime kt */
+            const ring_prime *pt = &ctx->primes[kt];
+            const uint64_t *src;
+            if (t == j) {
+                src = c + j * n;
+            } else {
+                _ring_extend_single(tmp, digit, pj, pt);
+                _ring_ntt_forward(tmp, pt);
+                src = tmp;
+            }
+            if (j == 0) {
+                _ring_mul(acc_b + t * n, src, kb + kt * n, pt);
+                _ring_mul(acc_a + t * n, src, ka + kt * n, pt);
+            } else {
+                _ring_muladd(acc_b + t * n, src, kb + kt * n, pt);
+                _ring_muladd(acc_a + t * n, src, ka + kt * n, pt);
+            }
+        }
+    }
+    /* digit and tmp are contiguous: the 2N words of scratch the mod-down needs. */
+    ring_rescale_ntt(acc_b, k, acc_b + k * n, nq, ctx, digit);
+    ring_rescale_ntt(acc_a, k, acc_a + k * n, nq, ctx, digit);
+    memcpy(out_b, acc_b, k * n * sizeof *out_b);
+    memcpy(out_a, acc_a, k * n * sizeof *out_a);
+}
+
+ppnn_status ckks_relinearize(ckks_ciphertext *ct, const ckks_relin_key *rk)
+{
+    ppnn_status st = ckks_check_params(ct->params, rk->params, "relinearize");
+    if (st)
+        return st;
+    if (ct->size == 2)
+        return PPNN_OK;
+    if (ct->size != 3)
+        return ppnn_fail(PPNN_ERR_PARAM, "relinearize: ciphertext has %zu components (need 3)",
+                         ct->size);
+    const ckks_params *params = ct->params;
+    size_t n = params->n, np = ct->level + 1, cw = np * n;
+    uint64_t *scratch = malloc((ks_scratch_words(params, ct->level) + 2 * cw) * sizeof *scratch);
+    if (!scratch)
+        return ppnn_fail(PPNN_ERR_NOMEM, "relinearize: out of memory");
+    uint64_t *kb = scratch + ks_scratch_words(params, ct->level), *ka = kb + cw;
+    key_switch(kb, ka, ct->data + 2 * cw, ct->level, &rk->k, params, scratch);
+    ring_poly_add(ct->data, ct->data, kb, params->ring, np);
+    ring_poly_add(ct->data + cw, ct->data + cw, ka, params->ring, np);
+    free(scratch);
+    ct->size = 2;
+    ct->has_seed = 0;
+    return PPNN_OK;
+}
+
+static ppnn_status apply_galois(ckks_ciphertext *out, const ckks_ciphertext *a, uint64_t g,
+                                const ckks_galois_keys *gk, const char *what, int step)
+{
+    assert(out != a);
+    ppnn_status st = ckks_check_params(a->params, gk->params, what);
+    if (st)
+        return st;
+    if (a->size != 2)
+        return ppnn_fail(PPNN_ERR_PARAM, "%s: ciphertext has %zu components; relinearize first",
+                         what, a->size);
+    size_t idx = gk->count;
+    for (size_t i = 0; i < gk->count; i++)
+        if (gk->elements[i] == g)
+            idx = i;
+    if (idx == gk->count) {
+        if (g == ckks_galois_conjugation(a->params))
+            return ppnn_fail(PPNN_ERR_PARAM, "conjugate: no conjugation key in the Galois keys");
+        return ppnn_fail(PPNN_ERR_PARAM, "rotate: no Galois key for a rotation by %d slots",
+                         step);
+    }
+    const ckks_params *params = a->params;
+    size_t n = params->n, np = a->level + 1, cw = np * n;
+    size_t sw = ks_scratch_words(params, a->level);
+    uint64_t *scratch = malloc((sw + 3 * cw) * sizeof *scratch);
+    uint32_t *perm = malloc(n * sizeof *perm);
+    if (!scratch || !perm) {
+        free(scratch);
+        free(perm);
+        return ppnn_fail(PPNN_ERR_NOMEM, "%s: out of memory", what);
+    }
+    st = ckks_ct_shape(out, params, a->level, 2, a->scale);
+    if (st) {
+        free(scratch);
+        free(perm);
+        return st;
+    }
+    uint64_t *c1g = scratch + sw, *kb = c1g + cw, *ka = kb + cw;
+    ckks_galois_perm(perm, params, g);
+    for (size_t i = 0; i < np; i++) {
+        const uint64_t *s0 = a->data + i * n, *s1 = a->data + cw + i * n;
+        uint64_t *d0 = out->data + i * n, *d1 = c1g + i * n;
+        for (size_t x = 0; x < n; x++) {
+            d0[x] = s0[perm[x]];
+            d1[x] = s1[perm[x]];
+        }
+    }
+    key_switch(kb, ka, c1g, a->level, &gk->keys[idx], params, scratch);
+    ring_poly_add(out->data, out->data, kb, params->ring, np);
+    memcpy(out->data + cw, ka, cw * sizeof *ka);
+    free(scratch);
+    free(perm);
+    return PPNN_OK;
+}
+
+ppnn_status ckks_rotate(ckks_ciphertext *out, const ckks_ciphertext *a, int step,
+                        const ckks_galois_keys *gk)
+{
+    uint64_t g = ckks_galois_rotation(a->params, step);
+    if (g == 1)
+        return ckks_ct_copy(out, a);
+    return apply_galois(out, a, g, gk, "rotate", step);
+}
+
+ppnn_status ckks_conjugate(ckks_ciphertext *out, const ckks_ciphertext *a,
+                           const ckks_galois_keys *gk)
+{
+    return apply_galois(out, a, ckks_galois_conjugation(a->params), gk, "conjugate", 0);
+}

@@ -1,0 +1,149 @@
+/* Key switching: relinearization at every level, rotations by several steps (left, right,
+ * wrap-around), conjugation of complex slots, missing keys. Small insecure ring for speed plus
+ * one rotation on n13. */
+#include <complex.h>
+#include <string.h>
+
+#include "ckks_tu.h"
+
+/* Rotation and conjugation add one key-switching noise, sum_j [c]_{q_j} e_j / P, dominated by
+ * the q_0 digit: ~2^(bits(q_0) - bits(P) + 8) per coefficient. N = 2^10, q_0 = P = 50 bits,
+ * scale 2^30: ~18 bits measured, floor 16 (fresh is ~22). n13 (q_0 38, P 40 bits, scale 2^28):
+ * ~14 bits expected, floor 12. */
+#define FLOOR_SMALL 16.0
+#define FLOOR_N13 12.0
+
+static void rotate_check(const ckks_params *p, const ckks_secret_key *sk,
+                         const ckks_galois_keys *gk, int step, double floor_bits)
+{
+    size_t h = p->slots;
+    double *x = malloc(h * sizeof *x), *want = malloc(h * sizeof *want),
+           *got = malloc(h * sizeof *got);
+    ctu_values(x, h, (uint64_t)(step + 100));
+    ckks_ciphertext ct = {0}, r = {0};
+    ctu_encrypt(&ct, sk, x, h, p->nq - 1, p->scale);
+    CHECK_OK(ckks_rotate(&r, &ct, step, gk));
+    long hs = (long)h;
+    for (size_t i = 0; i < h; i++)
+        want[i] = x[(size_t)((((long)i + step) % hs + hs) % hs)];
+    ctu_decrypt(got, h, sk, &r);
+    double bits = ctu_bits(got, want, h);
+    printf("  N=%zu rotate %+d: %.1f bits (floor %.0f)\n", p->n, step, bits, floor_bits);
+    CHECK_MSG(bits >= floor_bits, "rotate %d: %.1f bits", step, bits);
+    ckks_ct_free(&ct);
+    ckks_ct_free(&r);
+    free(x);
+    free(want);
+    free(got);
+}
+
+static void conjugate_check(const ckks_params *p, const ckks_secret_key *sk,
+                            const ckks_galois_keys *gk)
+{
+    size_t h = p->slots;
+    double *re = malloc(h * sizeof *re), *im = malloc(h * sizeof *im);
+    double complex *v = malloc(h * sizeof *v), *out = malloc(h * sizeof *out);
+    ctu_values(re, h, 5);
+    ctu_values(im, h, 6);
+    for (size_t i = 0; i < h; i++)
+        v[i] = CMPLX(re[i], im[i]);
+    ckks_plaintext pt = {0};
+    ckks_ciphertext ct = {0}, r = {0};
+    CHECK_OK(ckks_encode_complex(&pt, p, v, h, p->nq - 1, p->scale));
+    CHECK_OK(ckks_encrypt_sk(&ct, sk, &pt));
+    CHECK_OK(ckks_conjugate(&r, &ct, gk));
+    CHECK_OK(ckks_decrypt(&pt, sk, &r));
+    CHECK_OK(ckks_decode_complex(out, h, &pt));
+    double err = 0;
+    for (size_t i = 0; i < h; i++)
+        err = fmax(err, cabs(out[i] - conj(v[i])));
+    printf("  N=%zu conjugate: %.1f bits\n", p->n, -log2(err));
+    CHECK_MSG(-log2(err) >= FLOOR_SMALL, "conjugate %.1f bits", -log2(err));
+    ckks_pt_free(&pt);
+    ckks_ct_free(&ct);
+    ckks_ct_free(&r);
+    free(re);
+    free(im);
+    free(v);
+    free(out);
+}
+
+/* Relinearization at every level of a 4-prime ring, against x*y. */
+static void relin_levels(const ckks_params *p, const ckks_secret_key *sk)
+{
+    ckks_relin_key rk;
+    CHECK_OK(ckks_keygen_relin(&rk, sk));
+    size_t h = p->slots;
+    double *x = malloc(h * sizeof *x), *y = malloc(h * sizeof *y), *want = malloc(h * sizeof *want),
+           *got = malloc(h * sizeof *got);
+    ctu_values(x, h, 8);
+    ctu_values(y, h, 9);
+    for (size_t i = 0; i < h; i++)
+        want[i] = x[i] * y[i];
+    ckks_ciphertext a = {0}, b = {0};
+    for (size_t level = 1; level < p->nq; level++) { /* scale^2 > q_0 at level 0 */
+        ctu_encrypt(&a, sk, x, h, level, p->scale);
+        ctu_encrypt(&b, sk, y, h, level, p->scale);
+        CHECK_OK(ckks_mul(&a, &a, &b));
+        CHECK_OK(ckks_relinearize(&a, &rk));
+        CHECK_OK(ckks_relinearize(&a, &rk)); /* size 2: no-op */
+        a.scale = p->scale;                   /* decode at scale^2 by hand below */
+        ctu_decrypt(got, h, sk, &a);
+        for (size_t i = 0; i < h; i++)
+            got[i] /= p->scale;
+        double bits = ctu_bits(got, want, h);
+        printf("  N=%zu relin level %zu: %.1f bits\n", p->n, level, bits);
+        CHECK_MSG(bits >= FLOOR_SMALL, "relin level %zu: %.1f bits", level, bits);
+    }
+    ckks_ct_free(&a);
+    ckks_ct_free(&b);
+    ckks_relin_key_free(&rk);
+    free(x);
+    free(y);
+    free(want);
+    free(got);
+}
+
+int main(void)
+{
+    /* N = 2^10, primes 50 (q_0), 3 x 30, P 50; scale 2^30. */
+    ckks_params *p = ctu_params(10, 4, 50, 30, 50);
+    ckks_secret_key sk;
+    CHECK_OK(ckks_keygen_secret(&sk, p));
+    int steps[] = {1, 2, 5, -1, -7, 511};
+    ckks_galois_keys gk;
+    CHECK_OK(ckks_keygen_galois(&gk, &sk, steps, 6, 1));
+    CHECK(gk.count == 6); /* -1 and 511 are the same rotation mod 512 slots */
+    for (size_t i = 0; i < 6; i++)
+        rotate_check(p, &sk, &gk, steps[i], FLOOR_SMALL);
+    rotate_check(p, &sk, &gk, 0, FLOOR_SMALL); /* no key needed: a copy */
+    conjugate_check(p, &sk, &gk);
+    /* Missing keys. */
+    ckks_ciphertext ct = {0}, r = {0};
+    double v[1] = {1};
+    ctu_encrypt(&ct, &sk, v, 1, 0, p->scale);
+    CHECK_ERR(ckks_rotate(&r, &ct, 3, &gk), PPNN_ERR_PARAM);
+    CHECK(strstr(ppnn_last_error(), "3") != NULL);
+    ckks_galois_keys none;
+    CHECK_OK(ckks_keygen_galois(&none, &sk, NULL, 0, 0));
+    CHECK_ERR(ckks_conjugate(&r, &ct, &none), PPNN_ERR_PARAM);
+    ckks_galois_keys_free(&none);
+    ckks_ct_free(&ct);
+    ckks_ct_free(&r);
+    relin_levels(p, &sk);
+    ckks_galois_keys_free(&gk);
+    ckks_secret_key_free(&sk);
+    ckks_params_free(p);
+
+    ckks_spec s;
+    CHECK_OK(ckks_preset(&s, "n13"));
+    CHECK_OK(ckks_params_new(&p, &s));
+    CHECK_OK(ckks_keygen_secret(&sk, p));
+    int st13[] = {3};
+    CHECK_OK(ckks_keygen_galois(&gk, &sk, st13, 1, 0));
+    rotate_check(p, &sk, &gk, 3, FLOOR_N13);
+    ckks_galois_keys_free(&gk);
+    ckks_secret_key_free(&sk);
+    ckks_params_free(p);
+    return tu_finish("test_ckks_keyswitch");
+}
