@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ppnn/ckks.h"
 #include "ppnn/nn.h"
 #include "ppnn/util.h"
 
@@ -136,6 +137,31 @@ void hnn_plan_free(hnn_plan *p); /* NULL is a no-op */
 /* Runs the plan in double precision (folded math, no encryption) on one input vector of
  * n_inputs values; writes n_outputs logits. Tests compare it with the model's forward pass. */
 void hnn_plan_forward(const hnn_plan *p, double *logits, const double *x);
+
+/* The budget a parameter set offers (levels = nq - 1, log2 of scale, q_0 and N). */
+void hnn_budget_from_params(hnn_budget *b, const ckks_params *params, const char *name);
+
+/* ---- execution ------------------------------------------------------------------------------
+ * Element-wise packing: the client encrypts B <= N/2 images so that input ciphertext k holds
+ * element k (CHW order, normalised) of every image in slot b = image b (other slots 0). The
+ * server runs the plan with the relinearization key only; output ciphertext c holds logit c of
+ * every image. No rotation is used. */
+typedef struct hnn_exec_opts {
+    int threads;       /* OpenMP threads (0 = default: all cores) */
+    hnn_kernel kernel; /* linear kernels (AUTO in production; tests force each path) */
+    /* Called after each step with its index and wall-clock seconds (may be NULL). */
+    void (*progress)(void *ctx, size_t step, const hnn_step *s, double seconds);
+    void *progress_ctx;
+} hnn_exec_opts;
+
+/* Runs plan p on in[0 .. p->n_inputs) (size 2, all at level p->top_level and the same scale)
+ * and writes out[0 .. p->n_outputs) (caller-provided, zero-initialised or previously used
+ * ciphertext structs; their buffers are reused or reallocated). Inputs are not modified.
+ * Errors: PPNN_ERR_MISMATCH (inputs of other parameters, levels or sizes than the plan),
+ * PPNN_ERR_NUMERIC (a weight too large to encode), PPNN_ERR_NOMEM, and any ckks error. */
+PPNN_MUST_CHECK ppnn_status hnn_infer(ckks_ciphertext *out, const hnn_plan *p,
+                                      const ckks_ciphertext *in, const ckks_relin_key *rk,
+                                      const hnn_exec_opts *opts);
 
 #ifdef __cplusplus
 }
