@@ -39,7 +39,7 @@ static void on_progress(void *ctx, const nn_train_progress *p)
     char extra[128];
     double el = ppnn_now() - ui->start;
     snprintf(extra, sizeof extra, " loss %.4f acc %.2f%% %.0f img/s", p->loss,
-             100 * p->accuracy, el > 0 ? (double)p->images / el : 0.0);
+             100 * p->accuracy, el > 0.01 ? (double)p->images / el : 0.0);
     if (p->batch == p->batches)
         cli_progress_finish(&ui->bar, extra);
     else
