@@ -108,6 +108,19 @@ static void test_mul(fixture *f)
     for (size_t i = 0; i < h; i++)
         f->want[i] = f->x[i] * f->x[i] - 2 * f->y[i] * f->y[i];
     check_bits(f, &f->cz, FLOOR_MUL - 1, "x^2 - 2y^2, relin, rescale");
+    /* Mixed sizes: x^2 (3 components, scale^2) + y brought to scale^2 by a real scalar. */
+    CHECK_OK(ckks_square(&f->cz, &f->cx));
+    CHECK_OK(ckks_mul_scalar(&sq, &f->cy, 1.0, f->cx.scale));
+    CHECK(sq.size == 2);
+    CHECK_OK(ckks_add(&f->cz, &sq, &f->cz));
+    CHECK(f->cz.size == 3);
+    CHECK_OK(ckks_sub(&f->cz, &f->cz, &sq));
+    CHECK_OK(ckks_sub(&f->cz, &sq, &f->cz)); /* y - x^2 */
+    CHECK_OK(ckks_relinearize(&f->cz, &f->rk));
+    CHECK_OK(ckks_rescale(&f->cz));
+    for (size_t i = 0; i < h; i++)
+        f->want[i] = f->y[i] - f->x[i] * f->x[i];
+    check_bits(f, &f->cz, FLOOR_MUL, "y - x^2 (mixed sizes)");
     /* Rescaling a 3-component ciphertext works, at a cost: the rounding error of c_2 is
      * multiplied by s^2 (~2^6 per coefficient), about 6 bits: floor FLOOR_MUL - 7. */
     CHECK_OK(ckks_square(&f->cz, &f->cx));
@@ -193,6 +206,55 @@ static void test_errors(fixture *f)
     ckks_ct_free(&low);
 }
 
+/* n14 (scale 2^34): x * y^10 through all 10 levels. Each rescale adds ~2^-21 (see
+ * FLOOR_MUL with 6 more bits of scale), ten of them ~2^-19.4; ~18.6 measured, floor 17. */
+static void test_n14_depth(void)
+{
+    ckks_spec s;
+    ckks_params *p = NULL;
+    CHECK_OK(ckks_preset(&s, "n14"));
+    CHECK_OK(ckks_params_new(&p, &s));
+    if (!p)
+        return;
+    fixture f = {0};
+    f.p = p;
+    f.h = p->slots;
+    CHECK_OK(ckks_keygen_secret(&f.sk, p));
+    CHECK_OK(ckks_keygen_relin(&f.rk, &f.sk));
+    f.x = malloc(f.h * sizeof(double));
+    f.y = malloc(f.h * sizeof(double));
+    f.want = malloc(f.h * sizeof(double));
+    f.got = malloc(f.h * sizeof(double));
+    ctu_values(f.x, f.h, 31);
+    ctu_values(f.y, f.h, 32);
+    for (size_t i = 0; i < f.h; i++)
+        f.y[i] = 0.5 + 0.5 * fabs(f.y[i]);
+    ctu_encrypt(&f.cx, &f.sk, f.x, f.h, p->nq - 1, p->scale);
+    memcpy(f.want, f.x, f.h * sizeof *f.want);
+    size_t levels = 0;
+    while (f.cx.level > 0) {
+        ctu_encrypt(&f.cy, &f.sk, f.y, f.h, f.cx.level, f.cx.scale);
+        CHECK_OK(ckks_mul(&f.cx, &f.cx, &f.cy));
+        CHECK_OK(ckks_relinearize(&f.cx, &f.rk));
+        CHECK_OK(ckks_rescale(&f.cx));
+        for (size_t i = 0; i < f.h; i++)
+            f.want[i] *= f.y[i];
+        levels++;
+    }
+    CHECK(levels >= 9);
+    check_bits(&f, &f.cx, 17, "n14: 10 products");
+    CHECK_ERR(ckks_rescale(&f.cx), PPNN_ERR_DEPTH);
+    ckks_ct_free(&f.cx);
+    ckks_ct_free(&f.cy);
+    ckks_relin_key_free(&f.rk);
+    ckks_secret_key_free(&f.sk);
+    free(f.x);
+    free(f.y);
+    free(f.want);
+    free(f.got);
+    ckks_params_free(p);
+}
+
 int main(void)
 {
     fixture f = {0};
@@ -227,5 +289,6 @@ int main(void)
     free(f.y);
     free(f.want);
     free(f.got);
+    test_n14_depth();
     return tu_finish("test_ckks_eval");
 }
