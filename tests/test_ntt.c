@@ -176,7 +176,7 @@ static void test_avx_identical(void)
         return;
     }
     uint64_t s = 17;
-    static const unsigned logns[] = {2, 3, 4, 5, 10, 13};
+    static const unsigned logns[] = {2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14};
     static const unsigned bits[] = {20, 31, 42, 49, 50};
     for (size_t li = 0; li < sizeof logns / sizeof logns[0]; li++) {
         unsigned logn = logns[li];
