@@ -63,14 +63,20 @@ static void test_context(void)
             small[j] = (int64_t)trng_next(&s) >> (j % 64);
         small[0] = INT64_MIN;
         small[1] = -1;
-        ring_poly_from_int64(r, small, ctx, 3);
-        int badv = 0;
-        for (size_t i = 0; i < 3; i++)
-            for (size_t j = 0; j < 1024; j++) {
-                s128 ref = (s128)small[j] % (s128)q[i];
-                badv += r[i * 1024 + j] != (uint64_t)(ref < 0 ? ref + q[i] : ref);
-            }
-        CHECK(badv == 0);
+        /* Pass 0: full int64 range (Barrett path); pass 1: |a_j| < q (fast path). */
+        for (int pass = 0; pass < 2; pass++) {
+            if (pass == 1)
+                for (size_t j = 0; j < 1024; j++)
+                    small[j] = (int64_t)(trng_next(&s) % (2 * q[2] - 1)) - (int64_t)(q[2] - 1);
+            ring_poly_from_int64(r, small, ctx, 3);
+            int badv = 0;
+            for (size_t i = 0; i < 3; i++)
+                for (size_t j = 0; j < 1024; j++) {
+                    s128 ref = (s128)small[j] % (s128)q[i];
+                    badv += r[i * 1024 + j] != (uint64_t)(ref < 0 ? ref + q[i] : ref);
+                }
+            CHECK_MSG(badv == 0, "pass %d", pass);
+        }
         free(r);
     }
     ring_context_free(ctx);

@@ -63,6 +63,8 @@ static inline void inv_bfly(__m512i *x, __m512i *y, __m512i w, __m512i ws, const
 
 #define LD(p) _mm512_loadu_si512((const void *)(p))
 #define ST(p, v) _mm512_storeu_si512((void *)(p), v)
+/* Broadcast of table entry tab[k]. */
+#define BC(tab, k) _mm512_set1_epi64((long long)(tab)[k])
 #define IDX(a, b, c_, d, e, f, g, h) _mm512_set_epi64(h, g, f, e, d, c_, b, a)
 
 /* Twiddles for the 8 lanes of a 16-coefficient chunk in the small-t stages; tab points at the
@@ -107,13 +109,66 @@ static inline perm4 perms(size_t t)
     return p;
 }
 
+/* Memory passes dominate once N * 8 bytes exceeds L1 (N = 8192 is 64 KiB), so stages are
+ * fused: pairs of large stages (radix-4 passes) and the four stages with t <= 8 in registers. */
+
+/* Stage pair for the forward transform: stage m (distance t) then stage 2m (distance h = t/2),
+ * h >= 8. Block i of stage m covers [2ti, 2ti + 2t); its halves are blocks 2i, 2i+1 of 2m. */
+static inline void fwd_radix4(uint64_t *a, const uint64_t *w, const uint64_t *ws, size_t m,
+                              size_t t, const vconst *c)
+{
+    const size_t h = t / 2;
+    for (size_t i = 0; i < m; i++) {
+        const size_t k1 = m + i, k2 = 2 * m + 2 * i, k3 = k2 + 1;
+        const __m512i w1 = BC(w, k1), s1 = BC(ws, k1), w2 = BC(w, k2), s2 = BC(ws, k2);
+        const __m512i w3 = BC(w, k3), s3 = BC(ws, k3);
+        uint64_t *b = a + 2 * t * i;
+        for (size_t j = 0; j < h; j += 8) {
+            __m512i x0 = LD(b + j), x1 = LD(b + j + h), x2 = LD(b + j + t), x3 = LD(b + j + t + h);
+            fwd_bfly(&x0, &x2, w1, s1, c);
+            fwd_bfly(&x1, &x3, w1, s1, c);
+            fwd_bfly(&x0, &x1, w2, s2, c);
+            fwd_bfly(&x2, &x3, w3, s3, c);
+            ST(b + j, x0);
+            ST(b + j + h, x1);
+            ST(b + j + t, x2);
+            ST(b + j + t + h, x3);
+        }
+    }
+}
+
+/* Stage pair for the inverse transform: stage m (distance t, blocks 2i and 2i+1) then stage
+ * m/2 (distance 2t, block i covering [4ti, 4ti + 4t)), t >= 8. */
+static inline void inv_radix4(uint64_t *a, const uint64_t *w, const uint64_t *ws, size_t m,
+                              size_t t, const vconst *c)
+{
+    for (size_t i = 0; i < m / 2; i++) {
+        const size_t k1 = m + 2 * i, k2 = k1 + 1, k3 = m / 2 + i;
+        const __m512i w1 = BC(w, k1), s1 = BC(ws, k1), w2 = BC(w, k2), s2 = BC(ws, k2);
+        const __m512i w3 = BC(w, k3), s3 = BC(ws, k3);
+        uint64_t *b = a + 4 * t * i;
+        for (size_t j = 0; j < t; j += 8) {
+            __m512i x0 = LD(b + j), x1 = LD(b + j + t), x2 = LD(b + j + 2 * t),
+                    x3 = LD(b + j + 3 * t);
+            inv_bfly(&x0, &x1, w1, s1, c);
+            inv_bfly(&x2, &x3, w2, s2, c);
+            inv_bfly(&x0, &x2, w3, s3, c);
+            inv_bfly(&x1, &x3, w3, s3, c);
+            ST(b + j, x0);
+            ST(b + j + t, x1);
+            ST(b + j + 2 * t, x2);
+            ST(b + j + 3 * t, x3);
+        }
+    }
+}
+
 /* One stage with distance t >= 8: blocks i < m of 2t coefficients, one twiddle per block. */
 static inline void stage_large(uint64_t *a, const uint64_t *w, const uint64_t *ws, size_t m,
                                size_t t, int inverse, const vconst *c)
 {
     for (size_t i = 0; i < m; i++) {
-        const __m512i vw = _mm512_set1_epi64((long long)w[m + i]);
-        const __m512i vws = _mm512_set1_epi64((long long)ws[m + i]);
+        const __m512i vw = BC(w, m + i);
+        const __m512i vws = BC(ws, m + i);
         uint64_t *x = a + 2 * i * t, *y = x + t;
         for (size_t j = 0; j < t; j += 8) {
             __m512i vx = LD(x + j), vy = LD(y + j);
@@ -127,29 +182,53 @@ static inline void stage_large(uint64_t *a, const uint64_t *w, const uint64_t *w
     }
 }
 
-/* One stage with t in {4, 2, 1}: each 16-coefficient chunk holds 8 / t whole blocks. The last
- * forward stage (t = 1) also maps its [0, 4q) outputs to canonical residues. */
-static inline void stage_small(uint64_t *a, size_t n, const uint64_t *w, const uint64_t *ws,
-                               size_t m, size_t t, int inverse, const vconst *c)
+/* Stage with t in {4, 2, 1} on one 16-coefficient chunk (v0 = a[k..k+7], v1 = a[k+8..k+15]),
+ * whose 8/t blocks start at block index `first` of the stage (m = n / (2t)). */
+static inline void chunk_stage(__m512i *v0, __m512i *v1, const uint64_t *w, const uint64_t *ws,
+                               size_t first, size_t t, int inverse, const vconst *c)
 {
     const perm4 pm = perms(t);
-    const size_t blocks = 8 / t;
-    for (size_t k = 0, i = 0; k < n; k += 16, i += blocks) {
+    __m512i vx = _mm512_permutex2var_epi64(*v0, pm.x, *v1);
+    __m512i vy = _mm512_permutex2var_epi64(*v0, pm.y, *v1);
+    __m512i vw = tw_small(w + first, t), vws = tw_small(ws + first, t);
+    if (inverse)
+        inv_bfly(&vx, &vy, vw, vws, c);
+    else
+        fwd_bfly(&vx, &vy, vw, vws, c);
+    *v0 = _mm512_permutex2var_epi64(vx, pm.lo, vy);
+    *v1 = _mm512_permutex2var_epi64(vx, pm.hi, vy);
+}
+
+/* The forward stages t = 8, 4, 2, 1 in one pass over 16-coefficient chunks (chunk c is block c
+ * of the t = 8 stage), ending with the map of [0, 4q) to canonical residues. */
+static void fwd_tail(uint64_t *a, size_t n, const uint64_t *w, const uint64_t *ws,
+                     const vconst *c)
+{
+    for (size_t k = 0, ch = 0; k < n; k += 16, ch++) {
         __m512i v0 = LD(a + k), v1 = LD(a + k + 8);
-        __m512i vx = _mm512_permutex2var_epi64(v0, pm.x, v1);
-        __m512i vy = _mm512_permutex2var_epi64(v0, pm.y, v1);
-        __m512i vw = tw_small(w + m + i, t), vws = tw_small(ws + m + i, t);
-        if (inverse) {
-            inv_bfly(&vx, &vy, vw, vws, c);
-        } else {
-            fwd_bfly(&vx, &vy, vw, vws, c);
-            if (t == 1) {
-                vx = csub(csub(vx, c->q2), c->q);
-                vy = csub(csub(vy, c->q2), c->q);
-            }
-        }
-        ST(a + k, _mm512_permutex2var_epi64(vx, pm.lo, vy));
-        ST(a + k + 8, _mm512_permutex2var_epi64(vx, pm.hi, vy));
+        fwd_bfly(&v0, &v1, BC(w, n / 16 + ch), BC(ws, n / 16 + ch), c);
+        chunk_stage(&v0, &v1, w, ws, n / 8 + 2 * ch, 4, 0, c);
+        chunk_stage(&v0, &v1, w, ws, n / 4 + 4 * ch, 2, 0, c);
+        chunk_stage(&v0, &v1, w, ws, n / 2 + 8 * ch, 1, 0, c);
+        ST(a + k, csub(csub(v0, c->q2), c->q));
+        ST(a + k + 8, csub(csub(v1, c->q2), c->q));
+    }
+}
+
+/* The inverse stages t = 1, 2, 4 (and 8 when n >= 32; for n = 16 the t = 8 stage is the last
+ * one, fused with the scaling by N^-1) in one pass. */
+static void inv_head(uint64_t *a, size_t n, const uint64_t *w, const uint64_t *ws,
+                     const vconst *c)
+{
+    for (size_t k = 0, ch = 0; k < n; k += 16, ch++) {
+        __m512i v0 = LD(a + k), v1 = LD(a + k + 8);
+        chunk_stage(&v0, &v1, w, ws, n / 2 + 8 * ch, 1, 1, c);
+        chunk_stage(&v0, &v1, w, ws, n / 4 + 4 * ch, 2, 1, c);
+        chunk_stage(&v0, &v1, w, ws, n / 8 + 2 * ch, 4, 1, c);
+        if (n >= 32)
+            inv_bfly(&v0, &v1, BC(w, n / 16 + ch), BC(ws, n / 16 + ch), c);
+        ST(a + k, v0);
+        ST(a + k + 8, v1);
     }
 }
 
@@ -162,13 +241,14 @@ static void ntt_forward_avx512(uint64_t *a, const ring_prime *p)
     }
     const vconst c = vconst_make(p->q);
     const uint64_t *w = p->psi_rev, *ws = p->psi_rev_shoup52;
-    size_t m = 1;
-    for (size_t t = n >> 1; t >= 1; t >>= 1, m <<= 1) {
-        if (t >= 8)
-            stage_large(a, w, ws, m, t, 0, &c);
-        else
-            stage_small(a, n, w, ws, m, t, 0, &c);
+    size_t m = 1, t = n >> 1;
+    for (; t >= 32; m <<= 2, t >>= 2)
+        fwd_radix4(a, w, ws, m, t, &c);
+    if (t == 16) {
+        stage_large(a, w, ws, m, t, 0, &c);
+        m <<= 1, t >>= 1;
     }
+    fwd_tail(a, n, w, ws, &c);
 }
 
 static void ntt_inverse_avx512(uint64_t *a, const ring_prime *p)
@@ -180,12 +260,15 @@ static void ntt_inverse_avx512(uint64_t *a, const ring_prime *p)
     }
     const vconst c = vconst_make(p->q);
     const uint64_t *w = p->ipsi_rev, *ws = p->ipsi_rev_shoup52;
-    size_t t = 1, m = n >> 1;
-    for (; m > 1; t <<= 1, m >>= 1) {
-        if (t >= 8)
-            stage_large(a, w, ws, m, t, 1, &c);
-        else
-            stage_small(a, n, w, ws, m, t, 1, &c);
+    inv_head(a, n, w, ws, &c);
+    size_t m = n / 32, t = 16; /* next stage; m = 0 when n = 16 */
+    if (n == 16)
+        m = 1, t = 8;
+    for (; m >= 4; m >>= 2, t <<= 2)
+        inv_radix4(a, w, ws, m, t, &c);
+    if (m == 2) {
+        stage_large(a, w, ws, m, t, 1, &c);
+        m >>= 1, t <<= 1;
     }
     /* Last stage (m = 1, t = n/2) fused with the scaling by N^-1: X' = (X + Y) N^-1 and
      * Y' = (X - Y + 2q) (W N^-1), both Shoup-lazy from inputs < 4q, then made canonical. */
