@@ -28,7 +28,10 @@
  * P and RNS digit decomposition with one digit per ciphertext prime (dnum = L+1). With the
  * security budget of N = 8192 (218 bits) there is no room for a second special prime, and with
  * one prime per digit the key-switching noise is about q_i*sqrt(N)*sigma/P, negligible when P is
- * at least as large as the largest q_i. Cost: (l+2)(l+3) NTTs at level l.
+ * at least as large as the largest q_i. Cost: (l+2)(l+3) NTTs at level l; size of one key:
+ * 2*(L+1)*(L+2)*N words (n13: 5.5 MiB, n14: 34 MiB). Keys above 2 GiB are refused
+ * (PPNN_ERR_UNSUPPORTED): very long chains at N = 2^15..2^16 would need hybrid key switching
+ * (dnum < L+1 digits with several special primes), not implemented.
  *
  * IND-CPA-D (Li-Micciancio 2021): a decrypted CKKS value carries the decryption error, a
  * function of the secret key; releasing decrypted values to a party that chose the computation
