@@ -301,7 +301,9 @@ PPNN_MUST_CHECK ppnn_status ckks_mul(ckks_ciphertext *out, const ckks_ciphertext
 PPNN_MUST_CHECK ppnn_status ckks_square(ckks_ciphertext *out, const ckks_ciphertext *a);
 /* In place: size 3 -> 2 by key switching c_2 with the relinearization key. Size 2 is a no-op. */
 PPNN_MUST_CHECK ppnn_status ckks_relinearize(ckks_ciphertext *ct, const ckks_relin_key *rk);
-/* In place: divides by q_level with rounding, drops it; scale /= q_level. Works on any size.
+/* In place: divides by q_level with rounding, drops it; scale /= q_level. Works on any size,
+ * but rescaling a 3-component ciphertext multiplies the rounding error of c_2 by s^2 (about 6
+ * bits of precision lost at N = 8192): relinearize first, then rescale.
  * Errors: PPNN_ERR_DEPTH at level 0. */
 PPNN_MUST_CHECK ppnn_status ckks_rescale(ckks_ciphertext *ct);
 /* In place: drops primes down to `level` (no division, scale unchanged). Errors: PPNN_ERR_PARAM

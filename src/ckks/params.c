@@ -165,11 +165,14 @@ static ppnn_status build_crt(ckks_params *p)
         c->half_q = calloc(w + 1, sizeof(uint64_t));
         c->qhat = calloc(np * (w + 1), sizeof(uint64_t));
         c->qhat_inv = calloc(np, sizeof(uint64_t));
-        if (!c->big_q || !c->half_q || !c->qhat || !c->qhat_inv)
+        c->inv_q = calloc(np, sizeof(double));
+        if (!c->big_q || !c->half_q || !c->qhat || !c->qhat_inv || !c->inv_q)
             return ppnn_fail(PPNN_ERR_NOMEM, "out of memory for CRT tables");
         c->log2_q = 0;
-        for (size_t i = 0; i < np; i++)
+        for (size_t i = 0; i < np; i++) {
             c->log2_q += log2((double)p->q[i]);
+            c->inv_q[i] = 1.0 / (double)p->q[i];
+        }
         /* Q_l = product; qhat_i = product of the others (computed the same way). */
         uint64_t *tmp = calloc(w + 1, sizeof(uint64_t));
         if (!tmp)
@@ -208,6 +211,7 @@ static void free_crt(ckks_params *p)
         free(p->inner->crt[l].half_q);
         free(p->inner->crt[l].qhat);
         free(p->inner->crt[l].qhat_inv);
+        free(p->inner->crt[l].inv_q);
     }
     free(p->inner->crt);
 }
