@@ -164,6 +164,12 @@ static void test_chain(fixture *f)
     }
     check_bits(f, &acc, FLOOR_CHAIN, "chain of products");
     CHECK_ERR(ckks_rescale(&acc), PPNN_ERR_DEPTH);
+    /* At level 0 a product's scale 2^56 exceeds q_0 (38 bits): refused, not garbage. */
+    ctu_encrypt(&fy, &f->sk, yy, h, 0, acc.scale);
+    CHECK_ERR(ckks_mul(&acc, &acc, &fy), PPNN_ERR_DEPTH);
+    CHECK(strstr(ppnn_last_error(), "level 0") != NULL);
+    CHECK_ERR(ckks_mul_scalar(&acc, &acc, 0.5, (double)f->p->q[0]), PPNN_ERR_DEPTH);
+    CHECK(acc.level == 0 && acc.size == 2);
     CHECK(acc.level == 0);
     ckks_ct_free(&acc);
     ckks_ct_free(&fy);

@@ -17,7 +17,8 @@
  *   them: parameter sets must match (PPNN_ERR_MISMATCH), levels must match (PPNN_ERR_MISMATCH;
  *   call ckks_mod_switch first), scales must agree to a relative 2^-30 for additions
  *   (PPNN_ERR_MISMATCH), and an operation that needs a prime that is not there fails with
- *   PPNN_ERR_DEPTH. Nothing ever silently produces garbage.
+ *   PPNN_ERR_DEPTH, as does a product whose scale would reach Q_level/2 (every value of
+ *   magnitude >= 1 would wrap around). Nothing ever silently produces garbage.
  * - Output parameters come first; outputs may alias inputs unless stated otherwise.
  * - Randomness: libsodium only (randombytes_buf for seeds, ChaCha20 expansion of seeds).
  *   Secret key ternary, uniform in {-1,0,1}; errors from the centered binomial distribution

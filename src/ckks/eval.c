@@ -35,6 +35,20 @@ ppnn_status ckks_check_same(const ckks_params *pa, size_t la, double sa, const c
     return PPNN_OK;
 }
 
+/* A product whose scale reaches Q_level/2 wraps every value of magnitude >= 1 around the
+ * modulus: refuse it instead of returning garbage (the computation needs more levels). */
+static ppnn_status check_product_scale(const ckks_params *params, size_t level, double scale,
+                                       const char *op)
+{
+    double log2q = params->inner->crt[level].log2_q;
+    if (log2(scale) + 1.0 < log2q)
+        return PPNN_OK;
+    return ppnn_fail(PPNN_ERR_DEPTH,
+                     "%s: result scale 2^%.1f does not fit the modulus 2^%.1f left at level %zu "
+                     "(rescale earlier or use parameters with more levels)",
+                     op, log2(scale), log2q, level);
+}
+
 static ppnn_status add_sub(ckks_ciphertext *out, const ckks_ciphertext *a,
                            const ckks_ciphertext *b, int sub, const char *op)
 {
@@ -111,6 +125,8 @@ static ppnn_status plain_op(ckks_ciphertext *out, const ckks_ciphertext *a,
                                      pt->scale, !mul, op);
     if (st)
         return st;
+    if (mul && (st = check_product_scale(a->params, a->level, a->scale * pt->scale, op)))
+        return st;
     st = ckks_ct_copy(out, a);
     if (st)
         return st;
@@ -168,7 +184,10 @@ ppnn_status ckks_mul_scalar(ckks_ciphertext *out, const ckks_ciphertext *a, doub
         return ppnn_fail(PPNN_ERR_NUMERIC,
                          "mul_scalar: %g at scale 2^%.1f does not fit a 62-bit integer", w,
                          log2(wscale));
-    ppnn_status st = ckks_ct_copy(out, a);
+    ppnn_status st = check_product_scale(a->params, a->level, a->scale * wscale, "mul_scalar");
+    if (st)
+        return st;
+    st = ckks_ct_copy(out, a);
     if (st)
         return st;
     out->has_seed = 0;
@@ -213,6 +232,8 @@ ppnn_status ckks_mul(ckks_ciphertext *out, const ckks_ciphertext *a, const ckks_
     const ckks_params *params = a->params;
     size_t n = params->n, level = a->level, np = level + 1, cw = np * n;
     double scale = a->scale * b->scale;
+    if ((st = check_product_scale(params, level, scale, "mul")))
+        return st;
     int out_is_a = out == a, out_is_b = out == b, square = a == b;
     uint64_t *tmp = malloc(n * sizeof *tmp);
     if (!tmp)
