@@ -135,6 +135,14 @@ int main(void)
     ckks_ct_free(&ct);
     ckks_ct_free(&r);
     relin_levels(p, &sk);
+    /* The a part of a key is the expansion of its seed. */
+    size_t kw = p->nq * (p->nq + 1) * p->n;
+    uint64_t *a = malloc(kw * sizeof *a);
+    ckks_switch_key copy = gk.keys[0];
+    copy.a = a;
+    ckks_switch_key_expand_a(&copy, p);
+    CHECK(!memcmp(a, gk.keys[0].a, kw * sizeof *a));
+    free(a);
     ckks_galois_keys_free(&gk);
     ckks_secret_key_free(&sk);
     ckks_params_free(p);

@@ -213,7 +213,13 @@ typedef struct ckks_public_key {
  * Stored as b then a, each nq x (nq+1) x N words, digit-major then prime-major. */
 typedef struct ckks_switch_key {
     uint64_t *b, *a;
+    /* a_j = ring_sample_uniform(ctx, nq+1 primes, seed, nonce j): a serializer may store the
+     * seed instead of a (half size) and rebuild a with ckks_switch_key_expand_a. */
+    uint8_t seed[CKKS_SEED_BYTES];
 } ckks_switch_key;
+
+/* Rebuilds k->a (already allocated, nq*(nq+1)*N words) from k->seed. */
+void ckks_switch_key_expand_a(ckks_switch_key *k, const ckks_params *params);
 
 typedef struct ckks_relin_key {
     const ckks_params *params;
