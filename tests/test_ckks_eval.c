@@ -194,7 +194,7 @@ static void test_errors(fixture *f)
     CHECK_ERR(ckks_add(&f->cz, &f->cz, &f->cx), PPNN_ERR_MISMATCH);
     CHECK(strstr(ppnn_last_error(), "scale") != NULL);
     CHECK_ERR(ckks_mul(&low, &f->cz, &f->cz), PPNN_ERR_PARAM); /* 3 components */
-    CHECK_ERR(ckks_mul_scalar(&f->cz, &f->cx, 1e30, 0x1p40), PPNN_ERR_NUMERIC);
+    CHECK_ERR(ckks_mul_scalar(&f->cz, &f->cx, 1e45, 0x1p40), PPNN_ERR_NUMERIC); /* > Q_5/2 */
     CHECK_ERR(ckks_add_const(&f->cz, &f->cx, 1e300), PPNN_ERR_NUMERIC);
     /* Different parameter sets. */
     ckks_params *other = ctu_params(5, 2, 30, 30, 30);

@@ -180,6 +180,12 @@ PPNN_MUST_CHECK ppnn_status ckks_encode(ckks_plaintext *pt, const ckks_params *p
 PPNN_MUST_CHECK ppnn_status ckks_encode_complex(ckks_plaintext *pt, const ckks_params *params,
                                                 const double complex *values, size_t count,
                                                 size_t level, double scale);
+/* The residues mod q_0..q_level of the integer round(value * scale) (the encoding of a real
+ * constant, e.g. a weight at scale q_level): residues[i] canonical mod q_i. For kernels that
+ * work on the ciphertext layout directly. Errors: PPNN_ERR_NUMERIC if value*scale is not
+ * finite or its magnitude reaches Q_level/2; PPNN_ERR_PARAM if level is too high. */
+PPNN_MUST_CHECK ppnn_status ckks_encode_scalar(uint64_t *residues, const ckks_params *params,
+                                               size_t level, double value, double scale);
 /* Decodes the first count slots (real parts / complex values). Uses the CRT over q_0..q_level
  * in exact multi-word arithmetic, so any level decodes correctly. NOT flooded: see
  * ckks_decode_release. Errors: PPNN_ERR_PARAM (count > slots). */
@@ -289,8 +295,9 @@ PPNN_MUST_CHECK ppnn_status ckks_add_plain(ckks_ciphertext *out, const ckks_ciph
                                            const ckks_plaintext *pt);
 PPNN_MUST_CHECK ppnn_status ckks_mul_plain(ckks_ciphertext *out, const ckks_ciphertext *a,
                                            const ckks_plaintext *pt);
-/* Adds the real constant c to every slot (adds round(c*scale) to c_0). Errors: PPNN_ERR_NUMERIC
- * if |c*scale| does not fit Q_level/2. */
+/* Adds the real constant c to every slot (adds round(c*scale) to c_0: the NTT of a constant
+ * polynomial is that constant everywhere). Errors: PPNN_ERR_NUMERIC if |c*scale| does not fit
+ * Q_level/2. */
 PPNN_MUST_CHECK ppnn_status ckks_add_const(ckks_ciphertext *out, const ckks_ciphertext *a,
                                            double c);
 /* Multiplies by an integer scalar (scale unchanged). */
@@ -298,7 +305,8 @@ PPNN_MUST_CHECK ppnn_status ckks_mul_int(ckks_ciphertext *out, const ckks_cipher
                                          int64_t k);
 /* Multiplies by the real w encoded as round(w*wscale); the output scale is a->scale*wscale.
  * Use wscale = q_level (ckks_params.q[level]) so that the next rescale returns exactly to the
- * input scale. Errors: PPNN_ERR_NUMERIC if |w*wscale| >= 2^62 or not finite. */
+ * input scale. Errors: PPNN_ERR_NUMERIC if w*wscale is not finite or reaches Q_level/2;
+ * PPNN_ERR_DEPTH if the product scale does not fit the modulus left. */
 PPNN_MUST_CHECK ppnn_status ckks_mul_scalar(ckks_ciphertext *out, const ckks_ciphertext *a,
                                             double w, double wscale);
 /* ct x ct: (a0b0, a0b1+a1b0, a1b1), size 3, scale a*b. Both inputs of size 2, same level.

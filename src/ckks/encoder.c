@@ -57,6 +57,23 @@ static uint64_t double_mod(double x, const mq_modulus *m)
     return mq_mul(r, mq_pow(2, (uint64_t)(e - 53), m), m);
 }
 
+ppnn_status ckks_encode_scalar(uint64_t *residues, const ckks_params *params, size_t level,
+                               double value, double scale)
+{
+    if (level >= params->nq)
+        return ppnn_fail(PPNN_ERR_PARAM, "encode: level %zu above the top level %zu", level,
+                         params->nq - 1);
+    double v = nearbyint(value * scale), log2q = params->inner->crt[level].log2_q;
+    if (!isfinite(v) || (fabs(v) >= 1 && log2(fabs(v)) + 1.0 >= log2q))
+        return ppnn_fail(PPNN_ERR_NUMERIC,
+                         "encode: constant %g at scale 2^%.1f does not fit the modulus Q_%zu of "
+                         "2^%.1f",
+                         value, log2(scale), level, log2q);
+    for (size_t i = 0; i <= level; i++)
+        residues[i] = double_mod(v, &params->ring->primes[i].mod);
+    return PPNN_OK;
+}
+
 static ppnn_status check_encode_args(const ckks_params *params, size_t count, size_t level,
                                      double scale)
 {
