@@ -87,6 +87,10 @@ typedef struct ckks_spec {
     unsigned p_bits;                  /* bit size of the special prime P */
     double scale;                     /* default scale; 0 = 2^q_bits[nq-1] (or 2^(q_bits[0]/2) if nq = 1) */
     int insecure_for_testing;         /* 1 = skip the 128-bit security check (unit tests ONLY) */
+    /* Optional explicit primes q_0..q_{nq-1}, P (e.g. read from a parameter file): when
+     * primes[0] != 0 they are used as given (checked: prime, = 1 mod 2N, distinct) and q_bits,
+     * p_bits are ignored and recomputed from them. All zero = generate from the bit sizes. */
+    uint64_t primes[CKKS_MAX_PRIMES + 1];
 } ckks_spec;
 
 /* The 128-bit security limit on log2(Q*P) for ring degree 2^logn (HomomorphicEncryption.org
@@ -114,6 +118,9 @@ typedef struct ckks_params {
      * polynomial at level l uses ring->primes[0..l]; ring->primes[nq] is P. */
     ring_context *ring;
     struct ckks_params_inner *inner; /* encoder and key-switching precomputations */
+    /* The spec this context was built from, with primes[] and the bit sizes filled in:
+     * ckks_params_new(&copy, &params->spec) rebuilds the same parameter set (same id). */
+    ckks_spec spec;
 } ckks_params;
 
 /* Validates spec and builds the context. Errors: PPNN_ERR_PARAM (logn, nq or bit sizes out of
