@@ -1,48 +1,6 @@
-/* AVX-512 IFMA kernels (compiled with -mavx512f/dq/vl/bw/ifma; selected only after
- * ring_cpu_has_avx512ifma() and for q < 2^50).
- *
- * IFMA multiplies the low 52 bits of two lanes and adds the low (madd52lo) or high (madd52hi)
- * 52 bits of the 104-bit product. Every operand below is < 2^52: residues and lazy values are
- * < 4q < 2^52 (q < 2^50), Shoup companions floor(w*2^52/q) < 2^52, Barrett quotients < q.
- *
- * Products "modulo 2^52" trick: when the true result r = x - qhat*q is known to lie in
- * [0, 2^52), r = (lo52(x) + lo52(qhat * (2^52 - q))) mod 2^52, i.e. one madd52lo with the
- * precomputed negq = 2^52 - q and a mask, with no subtraction.
- *
- * All outputs are canonical, hence bit-identical to the portable kernels. */
-#include <immintrin.h>
-
-#include "inner.h"
-
-#define MASK52 (((uint64_t)1 << 52) - 1)
-
-typedef struct {
-    __m512i q, q2, negq, mask, zero;
-} vconst;
-
-static inline vconst vconst_make(uint64_t q)
-{
-    vconst c;
-    c.q = _mm512_set1_epi64((long long)q);
-    c.q2 = _mm512_set1_epi64((long long)(2 * q));
-    c.negq = _mm512_set1_epi64((long long)(((uint64_t)1 << 52) - q));
-    c.mask = _mm512_set1_epi64((long long)MASK52);
-    c.zero = _mm512_setzero_si512();
-    return c;
-}
-
-/* x >= m ? x - m : x, for x < 2^63: if x < m the subtraction wraps above x and min keeps x. */
-static inline __m512i csub(__m512i x, __m512i m) { return _mm512_min_epu64(x, _mm512_sub_epi64(x, m)); }
-
-/* y*w mod q in [0, 2q) for y < 2^52, w < q, ws = floor(w * 2^52 / q) (Shoup with beta = 2^52:
- * qh = floor(y*ws / 2^52) > y*w/q - 2, so y*w - qh*q is in [0, 2q)). */
-static inline __m512i shoup_lazy(__m512i y, __m512i w, __m512i ws, const vconst *c)
-{
-    __m512i qh = _mm512_madd52hi_epu64(c->zero, y, ws);
-    __m512i r = _mm512_madd52lo_epu64(c->zero, y, w);
-    r = _mm512_madd52lo_epu64(r, qh, c->negq);
-    return _mm512_and_si512(r, c->mask);
-}
+/* AVX-512 IFMA negacyclic NTT (Harvey lazy butterflies, 52-bit Shoup) and the AVX-512 kernel
+ * table. Bounds and the IFMA conventions: see avx512_inner.h. */
+#include "avx512_inner.h"
 
 /* Harvey forward butterfly: X, Y in [0, 4q) -> X + WY, X - WY + 2q, both in [0, 4q). */
 static inline void fwd_bfly(__m512i *x, __m512i *y, __m512i w, __m512i ws, const vconst *c)
@@ -60,12 +18,6 @@ static inline void inv_bfly(__m512i *x, __m512i *y, __m512i w, __m512i ws, const
     *x = csub(_mm512_add_epi64(u, v), c->q2);
     *y = shoup_lazy(_mm512_add_epi64(_mm512_sub_epi64(u, v), c->q2), w, ws, c);
 }
-
-#define LD(p) _mm512_loadu_si512((const void *)(p))
-#define ST(p, v) _mm512_storeu_si512((void *)(p), v)
-/* Broadcast of table entry tab[k]. */
-#define BC(tab, k) _mm512_set1_epi64((long long)(tab)[k])
-#define IDX(a, b, c_, d, e, f, g, h) _mm512_set_epi64(h, g, f, e, d, c_, b, a)
 
 /* Twiddles for the 8 lanes of a 16-coefficient chunk in the small-t stages; tab points at the
  * twiddle of the chunk's first block. t = 4: 2 blocks of 4 lanes; t = 2: 4 blocks of 2 lanes;
@@ -288,160 +240,17 @@ static void ntt_inverse_avx512(uint64_t *a, const ring_prime *p)
     }
 }
 
-/* ---- pointwise kernels: 8 lanes at a time, scalar tail for N = 4 ---- */
-static void add_avx512(uint64_t *r, const uint64_t *a, const uint64_t *b, const ring_prime *p)
-{
-    const vconst c = vconst_make(p->q);
-    size_t j = 0;
-    for (; j + 8 <= p->n; j += 8)
-        ST(r + j, csub(_mm512_add_epi64(LD(a + j), LD(b + j)), c.q));
-    for (; j < p->n; j++)
-        r[j] = mq_add(a[j], b[j], p->q);
-}
-
-static void sub_avx512(uint64_t *r, const uint64_t *a, const uint64_t *b, const ring_prime *p)
-{
-    const vconst c = vconst_make(p->q);
-    size_t j = 0;
-    for (; j + 8 <= p->n; j += 8) /* a + q - b in (0, 2q) */
-        ST(r + j, csub(_mm512_sub_epi64(_mm512_add_epi64(LD(a + j), c.q), LD(b + j)), c.q));
-    for (; j < p->n; j++)
-        r[j] = mq_sub(a[j], b[j], p->q);
-}
-
-static void neg_avx512(uint64_t *r, const uint64_t *a, const ring_prime *p)
-{
-    const vconst c = vconst_make(p->q);
-    size_t j = 0;
-    for (; j + 8 <= p->n; j += 8) /* q - a in (0, q]; q itself (a = 0) maps to 0 */
-        ST(r + j, csub(_mm512_sub_epi64(c.q, LD(a + j)), c.q));
-    for (; j < p->n; j++)
-        r[j] = mq_neg(a[j], p->q);
-}
-
-/* Barrett for x = hi*2^52 + lo < 2^(2b), b = bits(q) <= 50, mu = floor(2^(2b) / q) < 2^(b+1):
- * c1 = floor(x / 2^(b-1)) < 2^(b+1), qhat = floor(c1 * mu / 2^(b+1)). The two floors and the
- * truncated mu lose less than 2 in total (2^(b-1)/q < 1 and x/2^(2b) < 1), so
- * floor(x/q) - 2 <= qhat <= x/q and r = x - qhat*q < 3q < 2^52: two conditional subtractions. */
-typedef struct {
-    __m512i mu;
-    unsigned b;
-} vbarrett;
-
-static inline vbarrett vbarrett_make(const ring_prime *p)
-{
-    vbarrett br;
-    br.b = p->mod.bits;
-    br.mu = _mm512_set1_epi64((long long)(uint64_t)(((mq_u128)1 << (2 * br.b)) / p->q));
-    return br;
-}
-
-static inline __m512i barrett(__m512i hi, __m512i lo, const vbarrett *br, const vconst *c)
-{
-    __m512i c1 = _mm512_or_si512(_mm512_slli_epi64(hi, 53 - br->b), _mm512_srli_epi64(lo, br->b - 1));
-    __m512i plo = _mm512_madd52lo_epu64(c->zero, c1, br->mu);
-    __m512i phi = _mm512_madd52hi_epu64(c->zero, c1, br->mu);
-    __m512i qhat = _mm512_or_si512(_mm512_slli_epi64(phi, 52 - (br->b + 1)),
-                                   _mm512_srli_epi64(plo, br->b + 1));
-    __m512i r = _mm512_and_si512(_mm512_madd52lo_epu64(lo, qhat, c->negq), c->mask);
-    return csub(csub(r, c->q), c->q);
-}
-
-static void mul_avx512(uint64_t *r, const uint64_t *a, const uint64_t *b, const ring_prime *p)
-{
-    const vconst c = vconst_make(p->q);
-    const vbarrett br = vbarrett_make(p);
-    size_t j = 0;
-    for (; j + 8 <= p->n; j += 8) {
-        __m512i va = LD(a + j), vb = LD(b + j);
-        __m512i lo = _mm512_madd52lo_epu64(c.zero, va, vb);
-        __m512i hi = _mm512_madd52hi_epu64(c.zero, va, vb);
-        ST(r + j, barrett(hi, lo, &br, &c));
-    }
-    for (; j < p->n; j++)
-        r[j] = mq_mul(a[j], b[j], &p->mod);
-}
-
-/* x = r + a*b <= (q-1) + (q-1)^2 < 2^(2b). lo52(a*b) + r < 2^53: its carry goes into hi. */
-static void muladd_avx512(uint64_t *r, const uint64_t *a, const uint64_t *b, const ring_prime *p)
-{
-    const vconst c = vconst_make(p->q);
-    const vbarrett br = vbarrett_make(p);
-    size_t j = 0;
-    for (; j + 8 <= p->n; j += 8) {
-        __m512i va = LD(a + j), vb = LD(b + j);
-        __m512i lo = _mm512_madd52lo_epu64(LD(r + j), va, vb);
-        __m512i hi = _mm512_madd52hi_epu64(_mm512_srli_epi64(lo, 52), va, vb);
-        ST(r + j, barrett(hi, _mm512_and_si512(lo, c.mask), &br, &c));
-    }
-    for (; j < p->n; j++)
-        r[j] = mq_reduce128((mq_u128)a[j] * b[j] + r[j], &p->mod);
-}
-
-static void mul_scalar_avx512(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p)
-{
-    const vconst c = vconst_make(p->q);
-    const __m512i vw = _mm512_set1_epi64((long long)w);
-    const __m512i vws = _mm512_set1_epi64((long long)(uint64_t)(((mq_u128)w << 52) / p->q));
-    size_t j = 0;
-    for (; j + 8 <= p->n; j += 8)
-        ST(r + j, csub(shoup_lazy(LD(a + j), vw, vws, &c), c.q));
-    const uint64_t ws = mq_shoup(w, p->q);
-    for (; j < p->n; j++)
-        r[j] = mq_mul_shoup(a[j], w, ws, p->q);
-}
-
-/* r + w*a: the lazy product is < 2q, the sum < 3q. */
-static void muladd_scalar_avx512(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p)
-{
-    const vconst c = vconst_make(p->q);
-    const __m512i vw = _mm512_set1_epi64((long long)w);
-    const __m512i vws = _mm512_set1_epi64((long long)(uint64_t)(((mq_u128)w << 52) / p->q));
-    size_t j = 0;
-    for (; j + 8 <= p->n; j += 8) {
-        __m512i s = _mm512_add_epi64(LD(r + j), shoup_lazy(LD(a + j), vw, vws, &c));
-        ST(r + j, csub(csub(s, c.q2), c.q));
-    }
-    const uint64_t ws = mq_shoup(w, p->q);
-    for (; j < p->n; j++)
-        r[j] = mq_add(r[j], mq_mul_shoup(a[j], w, ws, p->q), p->q);
-}
-
-/* Centered lift from `from` (q_f < 2^50) then reduction mod q_t: y = |centered x| < 2^49,
- * y mod q_t by Barrett with mu = floor(2^52 / q_t) (quotient estimate short by < 2, so the
- * remainder is < 2q_t before one conditional subtraction), negated where x stood for x - q_f. */
-static void extend_single_avx512(uint64_t *r, const uint64_t *a, const ring_prime *from,
-                                 const ring_prime *to)
-{
-    if (from->q >= ((uint64_t)1 << RING_IFMA_MAX_BITS) || from->n < 8) {
-        ring_extend_single_portable(r, a, from, to);
-        return;
-    }
-    const vconst c = vconst_make(to->q);
-    const __m512i vqf = _mm512_set1_epi64((long long)from->q);
-    const __m512i half = _mm512_set1_epi64((long long)(from->q >> 1));
-    const __m512i mu = _mm512_set1_epi64((long long)(uint64_t)(((uint64_t)1 << 52) / to->q));
-    for (size_t j = 0; j < from->n; j += 8) {
-        __m512i x = LD(a + j);
-        __mmask8 neg = _mm512_cmpgt_epu64_mask(x, half);
-        __m512i y = _mm512_mask_sub_epi64(x, neg, vqf, x);
-        __m512i qh = _mm512_madd52hi_epu64(c.zero, y, mu);
-        __m512i t = csub(_mm512_and_si512(_mm512_madd52lo_epu64(y, qh, c.negq), c.mask), c.q);
-        ST(r + j, csub(_mm512_mask_sub_epi64(t, neg, c.q, t), c.q));
-    }
-}
-
 const ring_kernels ring_kernels_avx512 = {
     .name = "avx512ifma",
     .impl = RING_IMPL_AVX512,
     .ntt_forward = ntt_forward_avx512,
     .ntt_inverse = ntt_inverse_avx512,
-    .add = add_avx512,
-    .sub = sub_avx512,
-    .neg = neg_avx512,
-    .mul = mul_avx512,
-    .muladd = muladd_avx512,
-    .mul_scalar = mul_scalar_avx512,
-    .extend_single = extend_single_avx512,
-    .muladd_scalar = muladd_scalar_avx512,
+    .add = ring_add_avx512,
+    .sub = ring_sub_avx512,
+    .neg = ring_neg_avx512,
+    .mul = ring_mul_avx512,
+    .muladd = ring_muladd_avx512,
+    .mul_scalar = ring_mul_scalar_avx512,
+    .extend_single = ring_extend_single_avx512,
+    .muladd_scalar = ring_muladd_scalar_avx512,
 };

@@ -1,0 +1,69 @@
+/* ring layer internals for the AVX-512 IFMA kernels: shared vector helpers and the kernels
+ * defined in pointwise_avx512.c. Include ONLY from files named *_avx512.c (compiled with
+ * -mavx512f/dq/vl/bw/ifma); their functions run only after ring_cpu_has_avx512ifma().
+ *
+ * IFMA multiplies the low 52 bits of two lanes and adds the low (madd52lo) or high (madd52hi)
+ * 52 bits of the 104-bit product. Every operand below is < 2^52: residues and lazy values are
+ * < 4q < 2^52 (q < 2^50), Shoup companions floor(w*2^52/q) < 2^52, Barrett quotients < q.
+ *
+ * Products "modulo 2^52" trick: when the true result r = x - qhat*q is known to lie in
+ * [0, 2^52), r = (lo52(x) + lo52(qhat * (2^52 - q))) mod 2^52, i.e. one madd52lo with the
+ * precomputed negq = 2^52 - q and a mask, with no subtraction.
+ *
+ * All outputs are canonical, hence bit-identical to the portable kernels. */
+#ifndef PPNN_RING_AVX512_INNER_H
+#define PPNN_RING_AVX512_INNER_H
+
+#include <immintrin.h>
+
+#include "inner.h"
+
+#define MASK52 (((uint64_t)1 << 52) - 1)
+
+typedef struct {
+    __m512i q, q2, negq, mask, zero;
+} vconst;
+
+static inline vconst vconst_make(uint64_t q)
+{
+    vconst c;
+    c.q = _mm512_set1_epi64((long long)q);
+    c.q2 = _mm512_set1_epi64((long long)(2 * q));
+    c.negq = _mm512_set1_epi64((long long)(((uint64_t)1 << 52) - q));
+    c.mask = _mm512_set1_epi64((long long)MASK52);
+    c.zero = _mm512_setzero_si512();
+    return c;
+}
+
+/* x >= m ? x - m : x, for x < 2^63: if x < m the subtraction wraps above x and min keeps x. */
+static inline __m512i csub(__m512i x, __m512i m) { return _mm512_min_epu64(x, _mm512_sub_epi64(x, m)); }
+
+/* y*w mod q in [0, 2q) for y < 2^52, w < q, ws = floor(w * 2^52 / q) (Shoup with beta = 2^52:
+ * qh = floor(y*ws / 2^52) > y*w/q - 2, so y*w - qh*q is in [0, 2q)). */
+static inline __m512i shoup_lazy(__m512i y, __m512i w, __m512i ws, const vconst *c)
+{
+    __m512i qh = _mm512_madd52hi_epu64(c->zero, y, ws);
+    __m512i r = _mm512_madd52lo_epu64(c->zero, y, w);
+    r = _mm512_madd52lo_epu64(r, qh, c->negq);
+    return _mm512_and_si512(r, c->mask);
+}
+
+#define LD(p) _mm512_loadu_si512((const void *)(p))
+#define ST(p, v) _mm512_storeu_si512((void *)(p), v)
+/* Broadcast of table entry tab[k]. */
+#define BC(tab, k) _mm512_set1_epi64((long long)(tab)[k])
+#define IDX(a, b, c_, d, e, f, g, h) _mm512_set_epi64(h, g, f, e, d, c_, b, a)
+
+
+/* Pointwise kernels (pointwise_avx512.c); semantics of the ring_kernels members. */
+void ring_add_avx512(uint64_t *r, const uint64_t *a, const uint64_t *b, const ring_prime *p);
+void ring_sub_avx512(uint64_t *r, const uint64_t *a, const uint64_t *b, const ring_prime *p);
+void ring_neg_avx512(uint64_t *r, const uint64_t *a, const ring_prime *p);
+void ring_mul_avx512(uint64_t *r, const uint64_t *a, const uint64_t *b, const ring_prime *p);
+void ring_muladd_avx512(uint64_t *r, const uint64_t *a, const uint64_t *b, const ring_prime *p);
+void ring_mul_scalar_avx512(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p);
+void ring_muladd_scalar_avx512(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p);
+void ring_extend_single_avx512(uint64_t *r, const uint64_t *a, const ring_prime *from,
+                               const ring_prime *to);
+
+#endif
