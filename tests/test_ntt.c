@@ -36,7 +36,7 @@ static void test_schoolbook(void)
         size_t n = (size_t)1 << logn;
         for (size_t bi = 0; bi < NBITS; bi++) {
             uint64_t q = first_prime(test_bits[bi], logn);
-            for (size_t ii = 0; ii < 2; ii++) {
+            for (size_t ii = 0; ii < RT_NIMPLS; ii++) {
                 ring_prime p;
                 if (!init_impl(&p, q, logn, rt_impls[ii]))
                     continue;
@@ -108,7 +108,7 @@ static void test_roundtrip(void)
         static const unsigned bits[] = {30, 49, 60};
         for (size_t bi = 0; bi < 3; bi++) {
             uint64_t q = first_prime(bits[bi], logn);
-            for (size_t ii = 0; ii < 2; ii++) {
+            for (size_t ii = 0; ii < RT_NIMPLS; ii++) {
                 ring_prime p;
                 if (!init_impl(&p, q, logn, rt_impls[ii]))
                     continue;
@@ -133,42 +133,46 @@ static void test_roundtrip(void)
 }
 
 /* Every kernel of the AVX-512 table gives exactly the portable result. */
+/* Every AVX-512 implementation gives exactly the portable transforms (incl. 55/60-bit primes
+ * for the F/DQ flavour). */
 static void test_avx_identical(void)
 {
-    if (!have_avx) {
-        printf("note: CPU lacks avx512ifma, AVX-512 bit-identity tests skipped\n");
+    if (!ring_cpu_has_avx512dq()) {
+        printf("note: CPU lacks AVX-512, AVX-512 bit-identity tests skipped\n");
         return;
     }
+    if (!have_avx)
+        printf("note: CPU lacks avx512ifma, only the AVX-512 F/DQ NTT is compared\n");
     uint64_t s = 17;
     static const unsigned logns[] = {2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14};
-    static const unsigned bits[] = {20, 31, 42, 49, 50};
+    static const unsigned bits[] = {20, 31, 42, 49, 50, 55, 60};
     for (size_t li = 0; li < sizeof logns / sizeof logns[0]; li++) {
         unsigned logn = logns[li];
         size_t n = (size_t)1 << logn;
         for (size_t bi = 0; bi < sizeof bits / sizeof bits[0]; bi++) {
             uint64_t q = first_prime(bits[bi], logn);
-            ring_prime pp, pa;
+            ring_prime pp;
             CHECK_OK(ring_prime_init_impl(&pp, q, logn, RING_IMPL_PORTABLE));
-            CHECK_OK(ring_prime_init_impl(&pa, q, logn, RING_IMPL_AVX512));
             uint64_t *a = alloc_words(n), *r1 = alloc_words(n), *r2 = alloc_words(n);
             random_poly(a, n, q, &s);
-            int bad = 0;
-#define SAME(call1, call2)                                                                     \
-    do {                                                                                       \
-        call1;                                                                                 \
-        call2;                                                                                 \
-        bad += memcmp(r1, r2, n * sizeof *r1) != 0;                                            \
-    } while (0)
-            SAME((memcpy(r1, a, n * 8), _ring_ntt_forward(r1, &pp)),
-                 (memcpy(r2, a, n * 8), _ring_ntt_forward(r2, &pa)));
-            SAME((memcpy(r1, a, n * 8), _ring_ntt_inverse(r1, &pp)),
-                 (memcpy(r2, a, n * 8), _ring_ntt_inverse(r2, &pa)));
-#undef SAME
-            CHECK_MSG(bad == 0, "logn %u q %llu: %d transforms differ", logn, (unsigned long long)q,
-                      bad);
+            for (size_t ii = 1; ii < RT_NIMPLS; ii++) {
+                ring_prime pa;
+                if (!init_impl(&pa, q, logn, rt_impls[ii]))
+                    continue;
+                int bad = 0;
+                for (int inv = 0; inv < 2; inv++) {
+                    memcpy(r1, a, n * sizeof *a);
+                    memcpy(r2, a, n * sizeof *a);
+                    (inv ? _ring_ntt_inverse : _ring_ntt_forward)(r1, &pp);
+                    (inv ? _ring_ntt_inverse : _ring_ntt_forward)(r2, &pa);
+                    bad += memcmp(r1, r2, n * sizeof *r1) != 0;
+                }
+                CHECK_MSG(bad == 0, "logn %u q %llu %s: %d transforms differ", logn,
+                          (unsigned long long)q, pa.kern->name, bad);
+                ring_prime_free(&pa);
+            }
             free(a), free(r1), free(r2);
             ring_prime_free(&pp);
-            ring_prime_free(&pa);
         }
     }
 }
@@ -184,6 +188,15 @@ static void test_refusals(void)
     CHECK_ERR(ring_prime_init_impl(&p, first_prime(55, 13), 13, RING_IMPL_AVX512),
               PPNN_ERR_UNSUPPORTED);
     CHECK(p.kern == NULL);
+    if (!ring_cpu_has_avx512dq())
+        CHECK_ERR(ring_prime_init_impl(&p, q, 13, RING_IMPL_AVX512DQ), PPNN_ERR_UNSUPPORTED);
+    CHECK_ERR(ring_prime_init_impl(&p, q, 13, (ring_impl)7), PPNN_ERR_PARAM);
+    /* AUTO: IFMA for narrow primes, F/DQ for wide ones, when the CPU has them. */
+    CHECK(ring_best_impl(first_prime(55, 13)) ==
+          (ring_cpu_has_avx512dq() ? RING_IMPL_AVX512DQ : RING_IMPL_PORTABLE));
+    CHECK(ring_best_impl(q) == (ring_cpu_has_avx512ifma() ? RING_IMPL_AVX512
+                                : ring_cpu_has_avx512dq() ? RING_IMPL_AVX512DQ
+                                                          : RING_IMPL_PORTABLE));
     ring_prime_free(&p);
     ring_prime_free(NULL);
     CHECK_OK(ring_prime_init(&p, 12289, 11)); /* 2N = 2^12 divides 12288 */

@@ -23,7 +23,7 @@ static void test_pointwise(void)
         const size_t n = (size_t)1 << logn;
         for (size_t bi = 0; bi < sizeof bits / sizeof bits[0]; bi++) {
             uint64_t q = first_prime(bits[bi], logn);
-            for (size_t ii = 0; ii < 2; ii++) {
+            for (size_t ii = 0; ii < RT_NIMPLS; ii++) {
                 ring_prime p;
                 if (!init_impl(&p, q, logn, rt_impls[ii]))
                     continue;

@@ -20,8 +20,11 @@
 
 #define MASK52 (((uint64_t)1 << 52) - 1)
 
+/* Per-prime vector constants. wide = 1 selects 64-bit Shoup arithmetic (F/DQ only, any
+ * q < 2^61) in the NTT instead of 52-bit IFMA; it is a compile-time constant after inlining. */
 typedef struct {
     __m512i q, q2, negq, mask, zero;
+    int wide;
 } vconst;
 
 static inline vconst vconst_make(uint64_t q)
@@ -32,10 +35,11 @@ static inline vconst vconst_make(uint64_t q)
     c.negq = _mm512_set1_epi64((long long)(((uint64_t)1 << 52) - q));
     c.mask = _mm512_set1_epi64((long long)MASK52);
     c.zero = _mm512_setzero_si512();
+    c.wide = 0;
     return c;
 }
 
-/* x >= m ? x - m : x, for x < 2^63: if x < m the subtraction wraps above x and min keeps x. */
+/* x >= m ? x - m : x: if x < m the subtraction wraps above x and min keeps x. */
 static inline __m512i csub(__m512i x, __m512i m) { return _mm512_min_epu64(x, _mm512_sub_epi64(x, m)); }
 
 /* y*w mod q in [0, 2q) for y < 2^52, w < q, ws = floor(w * 2^52 / q) (Shoup with beta = 2^52:

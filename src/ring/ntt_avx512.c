@@ -1,28 +1,58 @@
-/* AVX-512 IFMA negacyclic NTT (Harvey lazy butterflies, 52-bit Shoup) and the AVX-512 kernel
- * table. Bounds and the IFMA conventions: see avx512_inner.h. */
+/* AVX-512 negacyclic NTT (Harvey lazy butterflies) in two flavours sharing one stage plan:
+ *   IFMA (c->wide = 0): 52-bit Shoup with madd52lo/hi, q < 2^50 (bounds: avx512_inner.h);
+ *   F/DQ (c->wide = 1): 64-bit Shoup, the high product word from four 32x32 multiplies,
+ *        q < 2^61 (values < 4q < 2^63), for CPUs without IFMA and for wide primes.
+ * Also the two AVX-512 kernel tables. */
 #include "avx512_inner.h"
 
+/* Every helper is force-inlined so that c->wide is a constant in each specialised body. */
+#define INLINE static inline __attribute__((always_inline))
+
+/* floor(a * b / 2^64) per lane: a*b = hh 2^64 + (lh + hl) 2^32 + ll with 32x32 products. */
+INLINE __m512i mulhi64(__m512i a, __m512i b)
+{
+    const __m512i lo32 = _mm512_set1_epi64(0xffffffff);
+    __m512i ah = _mm512_srli_epi64(a, 32), bh = _mm512_srli_epi64(b, 32);
+    __m512i ll = _mm512_mul_epu32(a, b), lh = _mm512_mul_epu32(a, bh);
+    __m512i hl = _mm512_mul_epu32(ah, b), hh = _mm512_mul_epu32(ah, bh);
+    __m512i mid = _mm512_add_epi64(_mm512_srli_epi64(ll, 32),
+                                   _mm512_add_epi64(_mm512_and_si512(lh, lo32),
+                                                    _mm512_and_si512(hl, lo32)));
+    return _mm512_add_epi64(_mm512_add_epi64(hh, _mm512_srli_epi64(mid, 32)),
+                            _mm512_add_epi64(_mm512_srli_epi64(lh, 32), _mm512_srli_epi64(hl, 32)));
+}
+
+/* y*w mod q in [0, 2q): IFMA 52-bit Shoup, or 64-bit Shoup (ws = floor(w 2^64 / q), any 64-bit
+ * y; y*w - floor(y*ws/2^64)*q < 2q is exact modulo 2^64). */
+INLINE __m512i mulmod_lazy(__m512i y, __m512i w, __m512i ws, const vconst *c)
+{
+    if (!c->wide)
+        return shoup_lazy(y, w, ws, c);
+    __m512i qh = mulhi64(y, ws);
+    return _mm512_sub_epi64(_mm512_mullo_epi64(y, w), _mm512_mullo_epi64(qh, c->q));
+}
+
 /* Harvey forward butterfly: X, Y in [0, 4q) -> X + WY, X - WY + 2q, both in [0, 4q). */
-static inline void fwd_bfly(__m512i *x, __m512i *y, __m512i w, __m512i ws, const vconst *c)
+INLINE void fwd_bfly(__m512i *x, __m512i *y, __m512i w, __m512i ws, const vconst *c)
 {
     __m512i u = csub(*x, c->q2);
-    __m512i t = shoup_lazy(*y, w, ws, c);
+    __m512i t = mulmod_lazy(*y, w, ws, c);
     *x = _mm512_add_epi64(u, t);
     *y = _mm512_add_epi64(_mm512_sub_epi64(u, t), c->q2);
 }
 
 /* Gentleman-Sande inverse butterfly: X, Y in [0, 2q) -> X + Y, (X - Y + 2q) W, in [0, 2q). */
-static inline void inv_bfly(__m512i *x, __m512i *y, __m512i w, __m512i ws, const vconst *c)
+INLINE void inv_bfly(__m512i *x, __m512i *y, __m512i w, __m512i ws, const vconst *c)
 {
     __m512i u = *x, v = *y;
     *x = csub(_mm512_add_epi64(u, v), c->q2);
-    *y = shoup_lazy(_mm512_add_epi64(_mm512_sub_epi64(u, v), c->q2), w, ws, c);
+    *y = mulmod_lazy(_mm512_add_epi64(_mm512_sub_epi64(u, v), c->q2), w, ws, c);
 }
 
 /* Twiddles for the 8 lanes of a 16-coefficient chunk in the small-t stages; tab points at the
  * twiddle of the chunk's first block. t = 4: 2 blocks of 4 lanes; t = 2: 4 blocks of 2 lanes;
  * t = 1: 8 blocks of 1 lane. Loads read exactly the chunk's 8/t twiddles, never past them. */
-static inline __m512i tw_small(const uint64_t *tab, size_t t)
+INLINE __m512i tw_small(const uint64_t *tab, size_t t)
 {
     if (t == 4)
         return _mm512_permutexvar_epi64(IDX(0, 0, 0, 0, 1, 1, 1, 1),
@@ -39,7 +69,7 @@ typedef struct {
     __m512i x, y, lo, hi;
 } perm4;
 
-static inline perm4 perms(size_t t)
+INLINE perm4 perms(size_t t)
 {
     perm4 p;
     if (t == 4) {
@@ -66,7 +96,7 @@ static inline perm4 perms(size_t t)
 
 /* Stage pair for the forward transform: stage m (distance t) then stage 2m (distance h = t/2),
  * h >= 8. Block i of stage m covers [2ti, 2ti + 2t); its halves are blocks 2i, 2i+1 of 2m. */
-static inline void fwd_radix4(uint64_t *a, const uint64_t *w, const uint64_t *ws, size_t m,
+INLINE void fwd_radix4(uint64_t *a, const uint64_t *w, const uint64_t *ws, size_t m,
                               size_t t, const vconst *c)
 {
     const size_t h = t / 2;
@@ -91,7 +121,7 @@ static inline void fwd_radix4(uint64_t *a, const uint64_t *w, const uint64_t *ws
 
 /* Stage pair for the inverse transform: stage m (distance t, blocks 2i and 2i+1) then stage
  * m/2 (distance 2t, block i covering [4ti, 4ti + 4t)), t >= 8. */
-static inline void inv_radix4(uint64_t *a, const uint64_t *w, const uint64_t *ws, size_t m,
+INLINE void inv_radix4(uint64_t *a, const uint64_t *w, const uint64_t *ws, size_t m,
                               size_t t, const vconst *c)
 {
     for (size_t i = 0; i < m / 2; i++) {
@@ -115,7 +145,7 @@ static inline void inv_radix4(uint64_t *a, const uint64_t *w, const uint64_t *ws
 }
 
 /* One stage with distance t >= 8: blocks i < m of 2t coefficients, one twiddle per block. */
-static inline void stage_large(uint64_t *a, const uint64_t *w, const uint64_t *ws, size_t m,
+INLINE void stage_large(uint64_t *a, const uint64_t *w, const uint64_t *ws, size_t m,
                                size_t t, int inverse, const vconst *c)
 {
     for (size_t i = 0; i < m; i++) {
@@ -136,7 +166,7 @@ static inline void stage_large(uint64_t *a, const uint64_t *w, const uint64_t *w
 
 /* Stage with t in {4, 2, 1} on one 16-coefficient chunk (v0 = a[k..k+7], v1 = a[k+8..k+15]),
  * whose 8/t blocks start at block index `first` of the stage (m = n / (2t)). */
-static inline void chunk_stage(__m512i *v0, __m512i *v1, const uint64_t *w, const uint64_t *ws,
+INLINE void chunk_stage(__m512i *v0, __m512i *v1, const uint64_t *w, const uint64_t *ws,
                                size_t first, size_t t, int inverse, const vconst *c)
 {
     const perm4 pm = perms(t);
@@ -153,7 +183,7 @@ static inline void chunk_stage(__m512i *v0, __m512i *v1, const uint64_t *w, cons
 
 /* The forward stages t = 8, 4, 2, 1 in one pass over 16-coefficient chunks (chunk c is block c
  * of the t = 8 stage), ending with the map of [0, 4q) to canonical residues. */
-static void fwd_tail(uint64_t *a, size_t n, const uint64_t *w, const uint64_t *ws,
+INLINE void fwd_tail(uint64_t *a, size_t n, const uint64_t *w, const uint64_t *ws,
                      const vconst *c)
 {
     for (size_t k = 0, ch = 0; k < n; k += 16, ch++) {
@@ -169,7 +199,7 @@ static void fwd_tail(uint64_t *a, size_t n, const uint64_t *w, const uint64_t *w
 
 /* The inverse stages t = 1, 2, 4 (and 8 when n >= 32; for n = 16 the t = 8 stage is the last
  * one, fused with the scaling by N^-1) in one pass. */
-static void inv_head(uint64_t *a, size_t n, const uint64_t *w, const uint64_t *ws,
+INLINE void inv_head(uint64_t *a, size_t n, const uint64_t *w, const uint64_t *ws,
                      const vconst *c)
 {
     for (size_t k = 0, ch = 0; k < n; k += 16, ch++) {
@@ -184,15 +214,16 @@ static void inv_head(uint64_t *a, size_t n, const uint64_t *w, const uint64_t *w
     }
 }
 
-static void ntt_forward_avx512(uint64_t *a, const ring_prime *p)
+INLINE void ntt_forward_body(uint64_t *a, const ring_prime *p, int wide)
 {
     const size_t n = p->n;
     if (n < 16) {
         ring_ntt_forward_portable(a, p);
         return;
     }
-    const vconst c = vconst_make(p->q);
-    const uint64_t *w = p->psi_rev, *ws = p->psi_rev_shoup52;
+    vconst c = vconst_make(p->q);
+    c.wide = wide;
+    const uint64_t *w = p->psi_rev, *ws = wide ? p->psi_rev_shoup : p->psi_rev_shoup52;
     size_t m = 1, t = n >> 1;
     for (; t >= 32; m <<= 2, t >>= 2)
         fwd_radix4(a, w, ws, m, t, &c);
@@ -203,15 +234,16 @@ static void ntt_forward_avx512(uint64_t *a, const ring_prime *p)
     fwd_tail(a, n, w, ws, &c);
 }
 
-static void ntt_inverse_avx512(uint64_t *a, const ring_prime *p)
+INLINE void ntt_inverse_body(uint64_t *a, const ring_prime *p, int wide)
 {
     const size_t n = p->n;
     if (n < 16) {
         ring_ntt_inverse_portable(a, p);
         return;
     }
-    const vconst c = vconst_make(p->q);
-    const uint64_t *w = p->ipsi_rev, *ws = p->ipsi_rev_shoup52;
+    vconst c = vconst_make(p->q);
+    c.wide = wide;
+    const uint64_t *w = p->ipsi_rev, *ws = wide ? p->ipsi_rev_shoup : p->ipsi_rev_shoup52;
     inv_head(a, n, w, ws, &c);
     size_t m = n / 32, t = 16; /* next stage; m = 0 when n = 16 */
     if (n == 16)
@@ -227,18 +259,23 @@ static void ntt_inverse_avx512(uint64_t *a, const ring_prime *p)
     const uint64_t q = p->q;
     const uint64_t wn = mq_mul(w[1], p->n_inv, &p->mod);
     const __m512i vn = _mm512_set1_epi64((long long)p->n_inv);
-    const __m512i vns = _mm512_set1_epi64((long long)p->n_inv_shoup52);
+    const __m512i vns = _mm512_set1_epi64((long long)(wide ? p->n_inv_shoup : p->n_inv_shoup52));
     const __m512i vwn = _mm512_set1_epi64((long long)wn);
-    const __m512i vwns = _mm512_set1_epi64((long long)(((mq_u128)wn << 52) / q));
+    const __m512i vwns = _mm512_set1_epi64((long long)(((mq_u128)wn << (wide ? 64 : 52)) / q));
     uint64_t *x = a, *y = a + t;
     for (size_t j = 0; j < t; j += 8) {
         __m512i u = LD(x + j), v = LD(y + j);
-        __m512i s = shoup_lazy(_mm512_add_epi64(u, v), vn, vns, &c);
-        __m512i d = shoup_lazy(_mm512_add_epi64(_mm512_sub_epi64(u, v), c.q2), vwn, vwns, &c);
+        __m512i s = mulmod_lazy(_mm512_add_epi64(u, v), vn, vns, &c);
+        __m512i d = mulmod_lazy(_mm512_add_epi64(_mm512_sub_epi64(u, v), c.q2), vwn, vwns, &c);
         ST(x + j, csub(s, c.q));
         ST(y + j, csub(d, c.q));
     }
 }
+
+static void ntt_forward_avx512(uint64_t *a, const ring_prime *p) { ntt_forward_body(a, p, 0); }
+static void ntt_inverse_avx512(uint64_t *a, const ring_prime *p) { ntt_inverse_body(a, p, 0); }
+static void ntt_forward_avx512dq(uint64_t *a, const ring_prime *p) { ntt_forward_body(a, p, 1); }
+static void ntt_inverse_avx512dq(uint64_t *a, const ring_prime *p) { ntt_inverse_body(a, p, 1); }
 
 const ring_kernels ring_kernels_avx512 = {
     .name = "avx512ifma",
@@ -253,4 +290,12 @@ const ring_kernels ring_kernels_avx512 = {
     .mul_scalar = ring_mul_scalar_avx512,
     .extend_single = ring_extend_single_avx512,
     .muladd_scalar = ring_muladd_scalar_avx512,
+};
+
+const ring_kernels ring_kernels_avx512dq = {
+    .name = "avx512dq",
+    .impl = RING_IMPL_AVX512DQ,
+    .ntt_forward = ntt_forward_avx512dq,
+    .ntt_inverse = ntt_inverse_avx512dq,
+    RING_PORTABLE_POINTWISE,
 };
