@@ -42,8 +42,9 @@ typedef enum ring_impl {
     RING_IMPL_AUTO = 0,     /* best available for this CPU and prime */
     RING_IMPL_PORTABLE = 1, /* plain C */
     RING_IMPL_AVX512 = 2,   /* AVX-512 IFMA (needs avx512ifma and q < 2^50) */
-    RING_IMPL_AVX512DQ = 3  /* AVX-512 F/DQ NTT without IFMA (any q < 2^61), portable
-                               pointwise kernels: CPUs without IFMA, wide primes */
+    RING_IMPL_AVX512DQ = 3  /* AVX-512 F/DQ without IFMA (any q < 2^61): NTT, add/sub/neg,
+                               scalar Shoup kernels; general products portable. For CPUs
+                               without IFMA and for primes >= 2^50 */
 } ring_impl;
 
 struct ring_prime;

@@ -52,6 +52,30 @@ static inline __m512i shoup_lazy(__m512i y, __m512i w, __m512i ws, const vconst 
     return _mm512_and_si512(r, c->mask);
 }
 
+/* floor(a * b / 2^64) per lane: a*b = hh 2^64 + (lh + hl) 2^32 + ll with 32x32 products. */
+static inline __attribute__((always_inline)) __m512i mulhi64(__m512i a, __m512i b)
+{
+    const __m512i lo32 = _mm512_set1_epi64(0xffffffff);
+    __m512i ah = _mm512_srli_epi64(a, 32), bh = _mm512_srli_epi64(b, 32);
+    __m512i ll = _mm512_mul_epu32(a, b), lh = _mm512_mul_epu32(a, bh);
+    __m512i hl = _mm512_mul_epu32(ah, b), hh = _mm512_mul_epu32(ah, bh);
+    __m512i mid = _mm512_add_epi64(_mm512_srli_epi64(ll, 32),
+                                   _mm512_add_epi64(_mm512_and_si512(lh, lo32),
+                                                    _mm512_and_si512(hl, lo32)));
+    return _mm512_add_epi64(_mm512_add_epi64(hh, _mm512_srli_epi64(mid, 32)),
+                            _mm512_add_epi64(_mm512_srli_epi64(lh, 32), _mm512_srli_epi64(hl, 32)));
+}
+
+/* y*w mod q in [0, 2q): IFMA 52-bit Shoup, or 64-bit Shoup (ws = floor(w 2^64 / q), any 64-bit
+ * y; y*w - floor(y*ws/2^64)*q < 2q is exact modulo 2^64). */
+static inline __attribute__((always_inline)) __m512i mulmod_lazy(__m512i y, __m512i w, __m512i ws, const vconst *c)
+{
+    if (!c->wide)
+        return shoup_lazy(y, w, ws, c);
+    __m512i qh = mulhi64(y, ws);
+    return _mm512_sub_epi64(_mm512_mullo_epi64(y, w), _mm512_mullo_epi64(qh, c->q));
+}
+
 #define LD(p) _mm512_loadu_si512((const void *)(p))
 #define ST(p, v) _mm512_storeu_si512((void *)(p), v)
 /* Broadcast of table entry tab[k]. */
@@ -69,5 +93,9 @@ void ring_mul_scalar_avx512(uint64_t *r, const uint64_t *a, uint64_t w, const ri
 void ring_muladd_scalar_avx512(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p);
 void ring_extend_single_avx512(uint64_t *r, const uint64_t *a, const ring_prime *from,
                                const ring_prime *to);
+/* F/DQ-only variants (64-bit Shoup), any q < 2^61; add/sub/neg above use F only and serve both
+ * tables. */
+void ring_mul_scalar_avx512dq(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p);
+void ring_muladd_scalar_avx512dq(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p);
 
 #endif

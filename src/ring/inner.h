@@ -10,9 +10,9 @@ extern const ring_kernels ring_kernels_portable;
  * ring_cpu_has_avx512ifma() and for q < 2^RING_IFMA_MAX_BITS. */
 extern const ring_kernels ring_kernels_avx512;
 
-/* AVX-512 F/DQ NTT without IFMA (ntt_avx512.c, 64-bit Shoup via 32-bit multiplies; any
- * q < 2^61), with the portable pointwise kernels: for CPUs with AVX-512 but no IFMA and for
- * primes of 50 bits and more. Only select after ring_cpu_has_avx512dq() (ring.h). */
+/* AVX-512 F/DQ kernels without IFMA (ntt_avx512.c, pointwise_avx512.c: 64-bit Shoup via
+ * 32-bit multiplies; any q < 2^61; general products stay portable): for CPUs with AVX-512 but
+ * no IFMA and for primes of 50 bits and more. Only select after ring_cpu_has_avx512dq() (ring.h). */
 extern const ring_kernels ring_kernels_avx512dq;
 
 /* Portable kernels, exposed for the AVX-512 tables (fallbacks for small N, wide primes). */
@@ -27,12 +27,5 @@ void ring_mul_scalar_portable(uint64_t *r, const uint64_t *a, uint64_t w, const 
 void ring_muladd_scalar_portable(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p);
 void ring_extend_single_portable(uint64_t *r, const uint64_t *a, const ring_prime *from,
                                  const ring_prime *to);
-/* Designated initialisers of the portable pointwise members, shared by the portable and the
- * AVX-512 F/DQ tables. */
-#define RING_PORTABLE_POINTWISE                                                                 \
-    .add = ring_add_portable, .sub = ring_sub_portable, .neg = ring_neg_portable,               \
-    .mul = ring_mul_portable, .muladd = ring_muladd_portable,                                    \
-    .mul_scalar = ring_mul_scalar_portable, .extend_single = ring_extend_single_portable,       \
-    .muladd_scalar = ring_muladd_scalar_portable
 
 #endif

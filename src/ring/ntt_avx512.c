@@ -8,30 +8,6 @@
 /* Every helper is force-inlined so that c->wide is a constant in each specialised body. */
 #define INLINE static inline __attribute__((always_inline))
 
-/* floor(a * b / 2^64) per lane: a*b = hh 2^64 + (lh + hl) 2^32 + ll with 32x32 products. */
-INLINE __m512i mulhi64(__m512i a, __m512i b)
-{
-    const __m512i lo32 = _mm512_set1_epi64(0xffffffff);
-    __m512i ah = _mm512_srli_epi64(a, 32), bh = _mm512_srli_epi64(b, 32);
-    __m512i ll = _mm512_mul_epu32(a, b), lh = _mm512_mul_epu32(a, bh);
-    __m512i hl = _mm512_mul_epu32(ah, b), hh = _mm512_mul_epu32(ah, bh);
-    __m512i mid = _mm512_add_epi64(_mm512_srli_epi64(ll, 32),
-                                   _mm512_add_epi64(_mm512_and_si512(lh, lo32),
-                                                    _mm512_and_si512(hl, lo32)));
-    return _mm512_add_epi64(_mm512_add_epi64(hh, _mm512_srli_epi64(mid, 32)),
-                            _mm512_add_epi64(_mm512_srli_epi64(lh, 32), _mm512_srli_epi64(hl, 32)));
-}
-
-/* y*w mod q in [0, 2q): IFMA 52-bit Shoup, or 64-bit Shoup (ws = floor(w 2^64 / q), any 64-bit
- * y; y*w - floor(y*ws/2^64)*q < 2q is exact modulo 2^64). */
-INLINE __m512i mulmod_lazy(__m512i y, __m512i w, __m512i ws, const vconst *c)
-{
-    if (!c->wide)
-        return shoup_lazy(y, w, ws, c);
-    __m512i qh = mulhi64(y, ws);
-    return _mm512_sub_epi64(_mm512_mullo_epi64(y, w), _mm512_mullo_epi64(qh, c->q));
-}
-
 /* Harvey forward butterfly: X, Y in [0, 4q) -> X + WY, X - WY + 2q, both in [0, 4q). */
 INLINE void fwd_bfly(__m512i *x, __m512i *y, __m512i w, __m512i ws, const vconst *c)
 {
@@ -297,5 +273,12 @@ const ring_kernels ring_kernels_avx512dq = {
     .impl = RING_IMPL_AVX512DQ,
     .ntt_forward = ntt_forward_avx512dq,
     .ntt_inverse = ntt_inverse_avx512dq,
-    RING_PORTABLE_POINTWISE,
+    .add = ring_add_avx512,
+    .sub = ring_sub_avx512,
+    .neg = ring_neg_avx512,
+    .mul = ring_mul_portable, /* a 64x64 -> 128-bit Barrett does not pay off without IFMA */
+    .muladd = ring_muladd_portable,
+    .mul_scalar = ring_mul_scalar_avx512dq,
+    .extend_single = ring_extend_single_portable,
+    .muladd_scalar = ring_muladd_scalar_avx512dq,
 };

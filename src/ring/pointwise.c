@@ -69,5 +69,12 @@ const ring_kernels ring_kernels_portable = {
     .impl = RING_IMPL_PORTABLE,
     .ntt_forward = ring_ntt_forward_portable,
     .ntt_inverse = ring_ntt_inverse_portable,
-    RING_PORTABLE_POINTWISE,
+    .add = ring_add_portable,
+    .sub = ring_sub_portable,
+    .neg = ring_neg_portable,
+    .mul = ring_mul_portable,
+    .muladd = ring_muladd_portable,
+    .mul_scalar = ring_mul_scalar_portable,
+    .extend_single = ring_extend_single_portable,
+    .muladd_scalar = ring_muladd_scalar_portable,
 };

@@ -92,33 +92,49 @@ void ring_muladd_avx512(uint64_t *r, const uint64_t *a, const uint64_t *b, const
         r[j] = mq_reduce128((mq_u128)a[j] * b[j] + r[j], &p->mod);
 }
 
-void ring_mul_scalar_avx512(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p)
+/* r = w*a (acc = 0) or r + w*a (acc = 1): the lazy product is < 2q, the sum < 3q.
+ * wide selects 64-bit Shoup (F/DQ only, any q < 2^61) instead of 52-bit IFMA Shoup. */
+static inline __attribute__((always_inline)) void
+scalar_kernel(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p, int wide, int acc)
 {
-    const vconst c = vconst_make(p->q);
+    vconst c = vconst_make(p->q);
+    c.wide = wide;
     const __m512i vw = _mm512_set1_epi64((long long)w);
-    const __m512i vws = _mm512_set1_epi64((long long)(uint64_t)(((mq_u128)w << 52) / p->q));
-    size_t j = 0;
-    for (; j + 8 <= p->n; j += 8)
-        ST(r + j, csub(shoup_lazy(LD(a + j), vw, vws, &c), c.q));
     const uint64_t ws = mq_shoup(w, p->q);
-    for (; j < p->n; j++)
-        r[j] = mq_mul_shoup(a[j], w, ws, p->q);
-}
-
-/* r + w*a: the lazy product is < 2q, the sum < 3q. */
-void ring_muladd_scalar_avx512(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p)
-{
-    const vconst c = vconst_make(p->q);
-    const __m512i vw = _mm512_set1_epi64((long long)w);
-    const __m512i vws = _mm512_set1_epi64((long long)(uint64_t)(((mq_u128)w << 52) / p->q));
+    const __m512i vws =
+        _mm512_set1_epi64((long long)(wide ? ws : (uint64_t)(((mq_u128)w << 52) / p->q)));
     size_t j = 0;
     for (; j + 8 <= p->n; j += 8) {
-        __m512i s = _mm512_add_epi64(LD(r + j), shoup_lazy(LD(a + j), vw, vws, &c));
-        ST(r + j, csub(csub(s, c.q2), c.q));
+        __m512i t = mulmod_lazy(LD(a + j), vw, vws, &c);
+        if (acc)
+            ST(r + j, csub(csub(_mm512_add_epi64(LD(r + j), t), c.q2), c.q));
+        else
+            ST(r + j, csub(t, c.q));
     }
-    const uint64_t ws = mq_shoup(w, p->q);
-    for (; j < p->n; j++)
-        r[j] = mq_add(r[j], mq_mul_shoup(a[j], w, ws, p->q), p->q);
+    for (; j < p->n; j++) {
+        uint64_t t = mq_mul_shoup(a[j], w, ws, p->q);
+        r[j] = acc ? mq_add(r[j], t, p->q) : t;
+    }
+}
+
+void ring_mul_scalar_avx512(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p)
+{
+    scalar_kernel(r, a, w, p, 0, 0);
+}
+
+void ring_muladd_scalar_avx512(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p)
+{
+    scalar_kernel(r, a, w, p, 0, 1);
+}
+
+void ring_mul_scalar_avx512dq(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p)
+{
+    scalar_kernel(r, a, w, p, 1, 0);
+}
+
+void ring_muladd_scalar_avx512dq(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p)
+{
+    scalar_kernel(r, a, w, p, 1, 1);
 }
 
 /* Centered lift from `from` (q_f < 2^50) then reduction mod q_t: y = |centered x| < 2^49,
