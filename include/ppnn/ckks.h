@@ -54,6 +54,11 @@
 #define PPNN_CKKS_H
 
 #include <complex.h>
+/* C11's CMPLX: glibc defines it only for GCC >= 4.7 and clang reports an older __GNUC__. For the
+ * finite values used here the arithmetic form is exact. */
+#ifndef CMPLX
+#define CMPLX(x, y) ((double complex)((double)(x) + I * (double)(y)))
+#endif
 #include <stddef.h>
 #include <stdint.h>
 
