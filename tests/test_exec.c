@@ -18,6 +18,7 @@ static void seed_params(nn_model *m)
     randombytes_buf_deterministic(r, m->nparams * sizeof *r, seed);
     for (size_t i = 0; i < m->nparams; i++)
         m->params[i] = (float)(r[i] / 4294967296.0 - 0.5);
+    free(r);
     for (size_t k = 0; k < m->nlayers; k++) {
         nn_layer *l = &m->layers[k];
         for (size_t i = 0; i < l->nweight; i++)
