@@ -76,6 +76,7 @@ void _hnn_linear_sparse(uint64_t *const *y, const uint32_t *row_start, const uin
  *           scale returns exactly; 3-component inputs are summed as they are and only the
  *           outputs are relinearized (lazy relinearization), then rescaled.
  *   ACT     z[i] = (x[i] + beta[i])^2  (square[i] = 1), or z[i] = x[i] when |a| ≈ 0
+ *           (beta is 0 when a linear step precedes: the shift is folded into its bias)
  *           (square[i] = 0: the element is linear, b·x + c, and is carried at the scale of the
  *           squares by an integer multiply), then rescale.
  * The activation a·x²+b·x+c = a·(x+β)² + γ (β = b/(2a), γ = c − b²/(4a)) is depth-optimal:

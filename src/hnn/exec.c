@@ -121,8 +121,13 @@ static ppnn_status run_linear(ckks_ciphertext *out, const ckks_ciphertext *in, c
         st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory in layer %zu (%s)", s->layer, s->name);
     if (!st)
         st = encode_linear(wq, bq, s, prm, l, scale);
-    for (size_t r = 0; r < s->n_out && !st; r++)
-        st = ckks_ct_init(&out[r], prm, l, size, scale * (double)prm->q[l]);
+    /* One allocation per output, large enough for the 3-component square the next step may
+     * compute in place (3 x l rows); the kernels then write every word of the real shape. */
+    const int reserve = l >= 1 && 3 * l > size * (l + 1);
+    for (size_t r = 0; r < s->n_out && !st; r++) {
+        st = ckks_ct_init(&out[r], prm, reserve ? l - 1 : l, reserve ? 3 : size, 1.0);
+        out[r].level = l, out[r].size = size, out[r].scale = scale * (double)prm->q[l];
+    }
     for (size_t i = 0; i <= l && !st; i++) {
         hnn_modulus m;
         hnn_modulus_init(&m, prm->q[i]);
@@ -161,9 +166,9 @@ static ppnn_status run_act(ckks_ciphertext *out, const ckks_ciphertext *in, cons
     for (size_t i = 0; i < s->n_in; i++) {
         ppnn_status e;
         if (s->square[i]) {
-            e = ckks_add_const(&out[i], &in[i], s->beta[i]);
+            e = s->beta[i] != 0 ? ckks_add_const(&out[i], &in[i], s->beta[i]) : PPNN_OK;
             if (!e)
-                e = ckks_square(&out[i], &out[i]);
+                e = ckks_square(&out[i], s->beta[i] != 0 ? &out[i] : &in[i]);
         } else {
             e = ckks_mul_int(&out[i], &in[i], k);
             out[i].scale = scale * scale;
@@ -195,6 +200,13 @@ static ppnn_status check_inputs(const hnn_plan *p, const ckks_ciphertext *in)
     return PPNN_OK;
 }
 
+static void free_vector(ckks_ciphertext *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        ckks_ct_free(&v[i]);
+    free(v);
+}
+
 ppnn_status hnn_infer(ckks_ciphertext *out, const hnn_plan *p, const ckks_ciphertext *in,
                       const ckks_relin_key *rk, const hnn_exec_opts *opts)
 {
@@ -205,35 +217,36 @@ ppnn_status hnn_infer(ckks_ciphertext *out, const hnn_plan *p, const ckks_cipher
         return st;
     if (rk && !ckks_params_same(rk->params, in[0].params))
         return ppnn_fail(PPNN_ERR_MISMATCH, "relinearization key of other parameters");
-    /* Two ping-pong vectors of intermediate ciphertexts; the last step writes into out. */
-    size_t maxn = 0;
-    for (size_t k = 0; k < p->nsteps; k++)
-        maxn = p->steps[k].n_out > maxn ? p->steps[k].n_out : maxn;
-    ckks_ciphertext *buf[2] = {calloc(maxn, sizeof(ckks_ciphertext)),
-                               calloc(maxn, sizeof(ckks_ciphertext))};
-    if (!buf[0] || !buf[1])
-        st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory for intermediate ciphertexts");
+    /* vec: the intermediate vector this function owns (NULL while the inputs are current).
+     * Activations run in place; a linear step writes a fresh vector (or out, at the end) and
+     * frees the one it consumed, so at most two vectors are alive. */
+    ckks_ciphertext *vec = NULL;
     const ckks_ciphertext *cur = in;
     size_t cur_n = p->n_inputs;
     for (size_t k = 0; k < p->nsteps && !st; k++) {
         const hnn_step *s = &p->steps[k];
-        ckks_ciphertext *dst = k + 1 == p->nsteps ? out : buf[k % 2];
+        const int last = k + 1 == p->nsteps;
+        ckks_ciphertext *dst = last ? out : vec;
+        assert(!last || s->kind == HNN_STEP_LINEAR);
+        if (s->kind == HNN_STEP_LINEAR || !vec) {
+            dst = last ? out : calloc(s->n_out, sizeof *dst);
+            if (!dst) {
+                st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory for intermediate ciphertexts");
+                break;
+            }
+        }
         double t0 = ppnn_now();
         st = s->kind == HNN_STEP_LINEAR ? run_linear(dst, cur, s, rk, o) : run_act(dst, cur, s, o);
+        if (dst != vec) {
+            free_vector(vec, cur_n);
+            vec = last ? NULL : dst;
+        }
+        cur = dst, cur_n = s->n_out;
         if (st)
             break;
-        /* Free the vector just consumed (never the caller's inputs) to bound peak memory. */
-        if (cur != in)
-            for (size_t i = 0; i < cur_n; i++)
-                ckks_ct_free((ckks_ciphertext *)&cur[i]);
-        cur = dst, cur_n = s->n_out;
         if (o->progress)
             o->progress(o->progress_ctx, k, s, ppnn_now() - t0);
     }
-    for (int b = 0; b < 2; b++) {
-        for (size_t i = 0; buf[b] && i < maxn; i++)
-            ckks_ct_free(&buf[b][i]);
-        free(buf[b]);
-    }
+    free_vector(vec, cur_n);
     return st;
 }

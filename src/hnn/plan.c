@@ -255,6 +255,24 @@ static ppnn_status emit_linear(builder *bd, size_t li, const nn_layer *l, const 
     return check_overflow(bd, s);
 }
 
+/* x + β is free when a linear step produced x: add β to its bias, so the activation is a bare
+ * square (no constant addition on 845 ciphertexts). Its output bound grows by max|β|. */
+static void fold_shift(builder *bd, hnn_step *act)
+{
+    if (bd->p->nsteps < 2)
+        return;
+    hnn_step *prev = &bd->p->steps[bd->p->nsteps - 2];
+    if (prev->kind != HNN_STEP_LINEAR)
+        return;
+    double shift = 0;
+    for (size_t i = 0; i < act->n_in; i++) {
+        prev->bias[i] += act->beta[i];
+        shift = fmax(shift, fabs(act->beta[i]));
+        act->beta[i] = 0;
+    }
+    prev->max_out += shift;
+}
+
 static ppnn_status emit_act(builder *bd, size_t li, const nn_layer *l)
 {
     ppnn_status st;
@@ -296,8 +314,11 @@ static ppnn_status emit_act(builder *bd, size_t li, const nn_layer *l)
     }
     bd->pend.active = 1;
     s->max_out = zmax;
+    fold_shift(bd, s);
     bd->cur_err = gain * bd->cur_err + bd->cur_err * bd->cur_err + rescale_noise(bd->b);
     bd->cur_max = zmax;
+    if (bd->p->nsteps >= 2 && (st = check_overflow(bd, &bd->p->steps[bd->p->nsteps - 2])))
+        return st;
     return check_overflow(bd, s);
 }
 
