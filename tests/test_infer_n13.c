@@ -43,27 +43,21 @@ int main(void)
     nn_model_normalize(&m, x, ds.pixels, B);
     CHECK_OK(nn_predict(&m, ref, x, B));
     ckks_ciphertext *in = calloc(784, sizeof *in), *out = calloc(10, sizeof *out);
-    double *v = malloc(B * sizeof *v), *dec = malloc(10 * B * sizeof *dec);
-    ckks_plaintext pt = {0};
-    for (size_t k = 0; k < 784; k++) {
-        for (size_t b = 0; b < B; b++)
-            v[b] = x[b * 784 + k];
-        CHECK_OK(ckks_encode(&pt, prm, v, B, prm->nq - 1, prm->scale));
-        CHECK_OK(ckks_encrypt_sk(&in[k], &sk, &pt));
-    }
+    double *dec = malloc(10 * B * sizeof *dec);
+    CHECK_OK(hnn_encrypt_batch(in, &sk, x, B, 784, 0));
+    CHECK(in[0].has_seed && in[0].level == prm->nq - 1);
+    CHECK_ERR(hnn_encrypt_batch(out, &sk, x, prm->slots + 1, 1, 0), PPNN_ERR_PARAM);
+    CHECK_ERR(hnn_encrypt_batch(out, &sk, x, 0, 1, 0), PPNN_ERR_PARAM);
     CHECK_OK(hnn_infer(out, p, in, &rk, NULL));
-    for (size_t c = 0; c < 10; c++) {
-        CHECK_OK(ckks_decrypt(&pt, &sk, &out[c]));
-        CHECK_OK(ckks_decode(dec + c * B, B, &pt));
-    }
+    CHECK_OK(hnn_decrypt_batch(dec, &sk, out, 10, B, 0));
     size_t agree = 0;
     double err = 0;
     for (size_t b = 0; b < B; b++) {
         int pa = 0, pe = 0;
         for (int c = 0; c < 10; c++) {
             pa = ref[b * 10 + c] > ref[b * 10 + pa] ? c : pa;
-            pe = dec[c * B + b] > dec[pe * B + b] ? c : pe;
-            err = fmax(err, fabs(dec[c * B + b] - ref[b * 10 + c]));
+            pe = dec[b * 10 + c] > dec[b * 10 + pe] ? c : pe;
+            err = fmax(err, fabs(dec[b * 10 + c] - ref[b * 10 + c]));
         }
         agree += pa == pe;
     }
@@ -73,12 +67,11 @@ int main(void)
     fprintf(stderr, "test_infer_n13: %zu/%d agree, max |logit error| %.3g (estimate %.3g)\n",
             agree, B, err, p->est_error);
 
-    ckks_pt_free(&pt);
     for (size_t k = 0; k < 784; k++)
         ckks_ct_free(&in[k]);
     for (size_t c = 0; c < 10; c++)
         ckks_ct_free(&out[c]);
-    free(in), free(out), free(v), free(dec), free(x), free(ref);
+    free(in), free(out), free(dec), free(x), free(ref);
     ckks_relin_key_free(&rk);
     ckks_secret_key_free(&sk);
     hnn_plan_free(p);

@@ -164,6 +164,25 @@ PPNN_MUST_CHECK ppnn_status hnn_infer(ckks_ciphertext *out, const hnn_plan *p,
                                       const ckks_ciphertext *in, const ckks_relin_key *rk,
                                       const hnn_exec_opts *opts);
 
+/* ---- element-wise packing (client side) ----------------------------------------------------
+ * Encrypts a batch: x holds `batch` images of `numel` normalised values each (image-major, as
+ * nn_model_normalize writes them); ciphertext k of out[0..numel) gets element k of image b in
+ * slot b (slots >= batch are 0), at the top level and the default scale, with seeded
+ * secret-key encryption (c1 is a seed: half the upload). Parallel over elements.
+ * Errors: PPNN_ERR_PARAM (batch == 0 or > slots), PPNN_ERR_NUMERIC (non-finite input). */
+PPNN_MUST_CHECK ppnn_status hnn_encrypt_batch(ckks_ciphertext *out, const ckks_secret_key *sk,
+                                              const float *x, size_t batch, size_t numel,
+                                              int threads);
+/* Decrypts nclasses logit ciphertexts into logits[b * nclasses + c] for b < batch. With
+ * release_bits > 0 the values are flooded and rounded (ckks_decode_release: for values that
+ * leave the client); 0 decodes exactly (tests, values kept by the client). */
+PPNN_MUST_CHECK ppnn_status hnn_decrypt_batch(double *logits, const ckks_secret_key *sk,
+                                              const ckks_ciphertext *ct, size_t nclasses,
+                                              size_t batch, unsigned release_bits);
+/* Upload bytes of one seeded ciphertext at `level`: c0 bit-packed to ceil(log2 q_i) bits per
+ * coefficient (DESIGN.md §7) plus the 32-byte seed; file headers and checksums not counted. */
+size_t hnn_seeded_ct_bytes(const ckks_params *params, size_t level);
+
 #ifdef __cplusplus
 }
 #endif

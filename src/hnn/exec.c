@@ -74,7 +74,7 @@ static int nthreads(int t)
 
 /* Called on a worker thread after a failure: the first failure's code and message (recorded
  * on that thread) are kept for the caller's thread. */
-static void keep_first_error(ppnn_status *err, char *msg, size_t len, ppnn_status e)
+void _hnn_keep_first_error(ppnn_status *err, char *msg, size_t len, ppnn_status e)
 {
 #pragma omp critical(hnn_err)
     if (!*err) {
@@ -96,7 +96,7 @@ static ppnn_status relin_rescale(ckks_ciphertext *ct, size_t n, const ckks_relin
         if (!e)
             e = ckks_rescale(&ct[r]);
         if (e)
-            keep_first_error(&err, msg, sizeof msg, e);
+            _hnn_keep_first_error(&err, msg, sizeof msg, e);
     }
     return err ? ppnn_fail(err, "%s", msg) : PPNN_OK;
 }
@@ -176,7 +176,7 @@ static ppnn_status run_act(ckks_ciphertext *out, const ckks_ciphertext *in, cons
         if (!e)
             e = ckks_rescale(&out[i]);
         if (e)
-            keep_first_error(&err, msg, sizeof msg, e);
+            _hnn_keep_first_error(&err, msg, sizeof msg, e);
     }
     return err ? ppnn_fail(err, "layer %zu (activation): %s", s->layer, msg) : PPNN_OK;
 }
