@@ -171,8 +171,8 @@ static void build_scale(hnn_step *s, const affine *pd)
  * since P > q_i. Fresh encryption: 6σ·sqrt(N)/Δ. */
 static double rescale_noise(const hnn_budget *b)
 {
-    /* 4·N/Δ: calibrated on CryptoNets at n13 (measured max logit error 1.2e-3 over 4096
-     * images with this estimate at 1.4e-3). */
+    /* 4·N/Δ: with this, the model's typical-case figure for CryptoNets at n13 (1.3e-3)
+     * matches the max logit error measured over 4096 images. */
     return 4 * ldexp(1.0, (int)b->logn) / exp2(b->log2_scale);
 }
 
@@ -364,8 +364,10 @@ static ppnn_status plan_build(hnn_plan *p, const nn_model *m, const hnn_budget *
         p->n_outputs = bd.pend.n;
         p->depth = p->nsteps;
         p->max_logit = bd.cur_max;
-        p->est_error = bd.cur_err;
-        p->precision_bits = -log2(bd.cur_err);
+        /* Safety factor 2 over the typical-case model: the estimate must bound what test
+         * batches measure (CryptoNets at n13: 1.3e-3 measured over 4096 images). */
+        p->est_error = 2 * bd.cur_err;
+        p->precision_bits = -log2(p->est_error);
     }
     free(bd.pend.a);
     free(bd.pend.g);
