@@ -90,7 +90,9 @@ static void test_cryptonets_fold(void)
         CHECK(p->depth == 5);
         CHECK(p->n_inputs == 784 && p->n_outputs == 10);
         CHECK(p->steps[0].kind == HNN_STEP_LINEAR && p->steps[0].level_in == 5);
-        CHECK(p->steps[1].kind == HNN_STEP_ACT && p->steps[p->nsteps - 1].level_in == 1);
+        CHECK(p->steps[0].drop == 1 && p->steps[1].drop == 0 && p->steps[2].drop == 2);
+        CHECK(p->steps[1].kind == HNN_STEP_ACT && p->steps[1].level_in == 4);
+        CHECK(p->steps[p->nsteps - 1].level_in == 2 && p->steps[p->nsteps - 1].drop == 2);
         CHECK_MSG(p->precision_bits > 5, "est err %g bits %g maxlogit %g", p->est_error, p->precision_bits, p->max_logit);
         compare_forward(&m, p, x, ds.count, "cryptonets/element");
     }
@@ -139,7 +141,7 @@ static void test_mixed_fold(void)
     CHECK_ERR(hnn_plan_new(&p, &m, &N13, alts, 2), PPNN_ERR_DEPTH);
     CHECK(p == NULL);
     CHECK(strstr(ppnn_last_error(), "n14 would fit") != NULL);
-    CHECK(strstr(ppnn_last_error(), "layer 4") != NULL);
+    CHECK(strstr(ppnn_last_error(), "layer 6") != NULL);
     CHECK_ERR(hnn_plan_new(&p, &m, &N13, NULL, 0), PPNN_ERR_DEPTH);
     nn_model_free(&m);
 }

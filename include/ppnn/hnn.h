@@ -70,15 +70,19 @@ void _hnn_linear_sparse(uint64_t *const *y, const uint32_t *row_start, const uin
 
 /* ---- plans ----------------------------------------------------------------------------------
  * A plan compiles a trained polynomial network for a level budget. It is a list of steps on
- * vectors of ciphertexts (one per tensor element, CHW order), each consuming exactly one level:
+ * vectors of ciphertexts (one per tensor element, CHW order); every model layer with weights
+ * or an activation costs exactly one level:
  *   LINEAR  y[o] = bias[o] + sum_i W[o,i]·x[i]  (conv2d, dense, avgpool, or a "scale" step);
- *           weights are encoded at Δw = q_l (the prime the following rescale drops) so the
- *           scale returns exactly; 3-component inputs are summed as they are and only the
- *           outputs are relinearized (lazy relinearization), then rescaled.
+ *           3-component inputs are summed as they are and only the outputs are relinearized
+ *           (lazy relinearization), then rescaled by `drop` primes: 1 after a linear step or
+ *           the inputs (weights encoded at Δw = q_l, the prime dropped, so the scale returns
+ *           exactly), 2 after an activation (lazy rescale: Δw = q_l·q_{l-1}/s, the scale
+ *           returns exactly to s).
  *   ACT     z[i] = (x[i] + beta[i])^2  (square[i] = 1), or z[i] = x[i] when |a| ≈ 0
- *           (beta is 0 when a linear step precedes: the shift is folded into its bias)
  *           (square[i] = 0: the element is linear, b·x + c, and is carried at the scale of the
- *           squares by an integer multiply), then rescale.
+ *           squares by an integer multiply); beta is 0 when a linear step precedes (the shift
+ *           is folded into its bias). Not rescaled (drop = 0): the next LINEAR step drops two
+ *           primes, so squares are never rescaled one by one.
  * The activation a·x²+b·x+c = a·(x+β)² + γ (β = b/(2a), γ = c − b²/(4a)) is depth-optimal:
  * a is folded into the next LINEAR step's weights and γ into its bias. When no linear layer
  * follows (two activations in a row, or an activation last) a diagonal "scale" step is added.
@@ -90,7 +94,8 @@ typedef struct hnn_step {
     size_t layer;           /* index of the model layer it implements */
     const char *name;       /* "conv2d", "dense", "avgpool", "scale", "act" */
     size_t n_in, n_out;     /* ciphertexts read / written */
-    size_t level_in;        /* level of the inputs; outputs are at level_in - 1 */
+    size_t level_in;        /* level of the inputs; outputs are at level_in - drop */
+    size_t drop;            /* primes the step's rescale drops (0, 1 or 2) */
     double max_in, max_out; /* bounds on |value| (recorded ranges, with a margin) */
     /* LINEAR: row r of the CSR computes output row_out[r]:
      *   y[row_out[r]] = bias[row_out[r]] + sum_{t in row r} w[t] · x[col[t]].
@@ -110,7 +115,7 @@ typedef struct hnn_plan {
     size_t nsteps;
     hnn_step *steps;
     size_t n_inputs, n_outputs; /* ciphertexts in (input numel) / out (classes) */
-    size_t depth;               /* levels consumed = nsteps */
+    size_t depth;               /* levels consumed (sum of the steps' drops) */
     size_t top_level;           /* level of the encrypted inputs */
     double max_logit;           /* bound on |logit| from the recorded range */
     double est_error;           /* estimated max |logit error| (CKKS noise + weight rounding) */
