@@ -20,6 +20,9 @@ typedef struct hnn_tile_args {
     const hnn_modulus *m;
 } hnn_tile_args;
 
+/* Coefficient counts the AVX-512 kernels handle: multiples of this (else portable). */
+#define HNN_AVX_LANES 16
+
 /* Largest number of outputs in one tile. */
 /* (a multiple of the AVX-512 register block of 5 rows; 120 rows of W stay in L2) */
 #define HNN_TILE_OUT 120

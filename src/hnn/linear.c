@@ -78,7 +78,7 @@ typedef void (*tile_fn)(const hnn_tile_args *, size_t, size_t, size_t, size_t);
 static void run_tiles(const hnn_tile_args *a, size_t n_out, size_t n, int threads,
                       hnn_kernel kernel)
 {
-    int avx = kernel != HNN_KERNEL_PORTABLE && n % 16 == 0 && hnn_avx512_available();
+    int avx = kernel != HNN_KERNEL_PORTABLE && n % HNN_AVX_LANES == 0 && hnn_avx512_available();
     tile_fn fn = tile_portable;
     if (avx)
         fn = a->row_start ? _hnn_tile_sparse_avx512 : _hnn_tile_dense_avx512;
