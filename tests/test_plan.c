@@ -51,8 +51,10 @@ static void compare_forward(const nn_model *m, const hnn_plan *p, const float *x
     CHECK_OK(nn_predict(m, lf, xf, nimg));
     double worst = 0;
     for (size_t b = 0; b < nimg; b++) {
+        /* The plan takes raw pixels p/255 when the model normalises its inputs. */
         for (size_t i = 0; i < nin; i++)
-            xd[i] = xf[b * nin + i];
+            xd[i] = m->norm_std > 0 ? (double)xf[b * nin + i] * m->norm_std + m->norm_mean
+                                    : xf[b * nin + i];
         hnn_plan_forward(p, ld, xd);
         for (size_t c = 0; c < m->nclasses; c++) {
             double ref = lf[b * m->nclasses + c];

@@ -86,7 +86,10 @@ void _hnn_linear_sparse(uint64_t *const *y, const uint32_t *row_start, const uin
  * The activation a·x²+b·x+c = a·(x+β)² + γ (β = b/(2a), γ = c − b²/(4a)) is depth-optimal:
  * a is folded into the next LINEAR step's weights and γ into its bias. When no linear layer
  * follows (two activations in a row, or an activation last) a diagonal "scale" step is added.
- * Flatten is free. ReLU is refused. */
+ * Flatten is free. ReLU is refused.
+ * Inputs: when the model has an input normalisation (nn_model.norm_std > 0) the plan takes raw
+ * pixels p/255 in [0,1] — what `ppnn encrypt` sends — and folds x = (p/255 - mean)/std into the
+ * first linear layer; otherwise it takes the model's inputs unchanged. */
 typedef enum { HNN_STEP_LINEAR = 1, HNN_STEP_ACT = 2 } hnn_step_kind;
 
 typedef struct hnn_step {

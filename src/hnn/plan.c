@@ -355,6 +355,17 @@ static ppnn_status plan_build(hnn_plan *p, const nn_model *m, const hnn_budget *
     p->depth = nn_model_depth(m);
     double rin = m->nlayers ? range_abs(m->layers[0].in_range) : 0;
     bd.cur_max = rin > 0 ? rin : 1.0;
+    if (!st && m->norm_std > 0) {
+        /* The client encrypts raw pixels p/255 in [0,1]; the model's normalisation
+         * x = (p/255 - mean)/std is a pending affine map folded into the first linear layer
+         * exactly (zero-padded conv taps are skipped, so padding stays 0 in normalised units). */
+        bd.pend.active = 1;
+        for (size_t i = 0; i < bd.pend.n; i++) {
+            bd.pend.a[i] = 1.0 / m->norm_std;
+            bd.pend.g[i] = -(double)m->norm_mean / m->norm_std;
+        }
+        bd.cur_max = 1.0;
+    }
     bd.cur_err = 6 * 3.2 * sqrt(ldexp(1.0, (int)b->logn)) / exp2(b->log2_scale);
     for (size_t i = 0; i < m->nlayers && !st; i++) {
         const nn_layer *l = &m->layers[i];
