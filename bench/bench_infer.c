@@ -84,7 +84,9 @@ static ppnn_status setup(bench_state *s, const char *preset, const char *arch, s
     if (!s->x || !s->ref || !s->dec || !s->in || !s->out)
         return ppnn_fail(PPNN_ERR_NOMEM, "bench infer: out of memory");
     nn_model_normalize(&s->m, s->x, s->ds.pixels, batch);
-    return nn_predict(&s->m, s->ref, s->x, batch);
+    ppnn_status st2 = nn_predict(&s->m, s->ref, s->x, batch);
+    hnn_plan_inputs(s->x, &s->m, s->ds.pixels, batch); /* what the client encrypts */
+    return st2;
 }
 
 ppnn_status bench_infer(bench_infer_result *r, const char *preset, const char *arch, size_t batch,

@@ -181,6 +181,9 @@ PPNN_MUST_CHECK ppnn_status hnn_infer(ckks_ciphertext *out, const hnn_plan *p,
 PPNN_MUST_CHECK ppnn_status hnn_encrypt_batch(ckks_ciphertext *out, const ckks_secret_key *sk,
                                               const float *x, size_t batch, size_t numel,
                                               int threads);
+/* The plan's inputs for n images of bytes 0..255 (numel(m->input) each): p/255 when the model
+ * has an input normalisation (folded into the plan), else the model's own normalisation. */
+void hnn_plan_inputs(float *out, const nn_model *m, const uint8_t *pixels, size_t n);
 /* Decrypts nclasses logit ciphertexts into logits[b * nclasses + c] for b < batch. With
  * release_bits > 0 the values are flooded and rounded (ckks_decode_release: for values that
  * leave the client); 0 decodes exactly (tests, values kept by the client). */
