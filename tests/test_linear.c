@@ -147,9 +147,9 @@ int main(void)
     /* Worst case for the lazy-reduction bounds: every value q-1 with q just below 2^50, at the
      * longest accepted dot product (several LO normalisations, the largest HI). */
     size_t max_in = tu_reduced() ? 5000 : HNN_LINEAR_MAX_TERMS;
-    run_case(3, max_in, 16, qs[2], 1, 0);
+    run_case(3, max_in, 32, qs[2], 1, 0);
     run_case(2, max_in, 32, qs[2], 1, 1);
-    run_case(9, max_in, 16, qs[2], 1, 2);
-    run_case(5, 4096, 48, qs[2], 0, 0);
+    run_case(9, max_in, 32, qs[2], 1, 2);
+    run_case(5, 4096, 64, qs[2], 0, 0);
     return tu_finish("test_linear");
 }

@@ -21,10 +21,10 @@ typedef struct hnn_tile_args {
 } hnn_tile_args;
 
 /* Coefficient counts the AVX-512 kernels handle: multiples of this (else portable). */
-#define HNN_AVX_LANES 16
+#define HNN_AVX_LANES 32
 
 /* Largest number of outputs in one tile. */
-/* (a multiple of the AVX-512 register block of 5 rows; 120 rows of W stay in L2) */
+/* (a multiple of the AVX-512 register block of 3 rows; 120 rows of W stay in L2) */
 #define HNN_TILE_OUT 120
 
 /* AVX-512 IFMA tile kernels (linear_avx512.c). Only call after hnn_avx512_available();
