@@ -93,9 +93,9 @@ typedef struct {
  * the bias when i0 == 0, else from acc; reduces into y when i1 == len, else saves to acc.
  * i1 - i0 <= IB <= CHUNK, so one normalisation per block keeps the bound. */
 static inline __attribute__((always_inline)) void
-mac_block(const hnn_tile_args *a, size_t ro, size_t o, size_t j, const uint32_t *cols,
-          const uint64_t *xp, const uint64_t *const *wr, size_t i0, size_t i1, size_t len,
-          accblk *acc, const red_consts *k)
+mac_block(const hnn_tile_args *a, size_t ro, size_t o, size_t j, const uint64_t *xp,
+          const uint64_t *const *wr, size_t i0, size_t i1, size_t len, accblk *acc,
+          const red_consts *k)
 {
     __m512i lo[RO][NV], hi[RO][NV];
 #pragma GCC unroll 5
@@ -112,7 +112,7 @@ mac_block(const hnn_tile_args *a, size_t ro, size_t o, size_t j, const uint32_t 
         }
     }
     for (size_t i = i0; i < i1; i++) {
-        const uint64_t *xr = xp ? xp + (i - i0) * 8 * NV : a->x[cols ? cols[i] : i] + j;
+        const uint64_t *xr = xp + (i - i0) * 8 * NV;
         __m512i xv[NV];
 #pragma GCC unroll 4
         for (size_t v = 0; v < NV; v++)
@@ -143,48 +143,57 @@ mac_block(const hnn_tile_args *a, size_t ro, size_t o, size_t j, const uint32_t 
 }
 
 /* Runs rows [o, o + ro) (ro <= RO) through mac_block with a compile-time row count. */
-static void mac_rows(const hnn_tile_args *a, size_t ro, size_t o, size_t j, const uint32_t *cols,
-                     const uint64_t *xp, const uint64_t *const *wr, size_t i0, size_t i1,
-                     size_t len, accblk *acc, const red_consts *k)
+static void mac_rows(const hnn_tile_args *a, size_t ro, size_t o, size_t j, const uint64_t *xp,
+                     const uint64_t *const *wr, size_t i0, size_t i1, size_t len, accblk *acc,
+                     const red_consts *k)
 {
     switch (ro) {
-    case 3: mac_block(a, 3, o, j, cols, xp, wr, i0, i1, len, acc, k); break;
-    case 2: mac_block(a, 2, o, j, cols, xp, wr, i0, i1, len, acc, k); break;
-    case 1: mac_block(a, 1, o, j, cols, xp, wr, i0, i1, len, acc, k); break;
+    case 3: mac_block(a, 3, o, j, xp, wr, i0, i1, len, acc, k); break;
+    case 2: mac_block(a, 2, o, j, xp, wr, i0, i1, len, acc, k); break;
+    case 1: mac_block(a, 1, o, j, xp, wr, i0, i1, len, acc, k); break;
     default: assert(0);
     }
 }
 
-/* Dense. Loop order: 8·NV-lane column step, then input block, then output groups, so the X
- * slice of one input block is loaded from L2 once and reused from L1 by every output of the
- * tile. The slice is first copied to a contiguous buffer: the rows of X are typically N·8 bytes
- * apart (a multiple of 4 KB), so in place they all map to the same two L1 sets and evict each
- * other (12 ways), which cost 40% of the throughput before packing. */
+/* Rows [o0, o1) that read the same len inputs (input cols[i], or input i when cols == NULL).
+ * Loop order: 8·NV-lane column step, then input block, then groups of RO rows, so the X slice
+ * of one input block is loaded from L2 once and reused from L1 by every row. The slice is first
+ * copied to a contiguous buffer xp: the rows of X are typically N·8 bytes apart (a multiple of
+ * 4 KB), so in place they all map to the same two L1 sets and evict each other (12 ways),
+ * which cost 40% of the dense throughput before packing. */
+static void run_rows(const hnn_tile_args *a, size_t o0, size_t o1, const uint32_t *cols,
+                     size_t len, size_t j0, size_t j1, accblk *acc, uint64_t *xp,
+                     const red_consts *k)
+{
+    for (size_t j = j0; j < j1; j += 8 * NV) {
+        size_t i0 = 0;
+        do {
+            size_t i1 = len - i0 > IB ? i0 + IB : len;
+            for (size_t i = i0; i < i1; i++) {
+                const uint64_t *xr = a->x[cols ? cols[i] : i] + j;
+                for (size_t v = 0; v < NV; v++)
+                    _mm512_store_si512(xp + (i - i0) * 8 * NV + 8 * v,
+                                       _mm512_loadu_si512(xr + 8 * v));
+            }
+            for (size_t o = o0; o < o1; o += RO) {
+                size_t ro = o1 - o < RO ? o1 - o : RO;
+                const uint64_t *wr[RO];
+                for (size_t r = 0; r < ro; r++)
+                    wr[r] = a->w + (a->row_start ? a->row_start[o + r] : (o + r) * a->n_in);
+                mac_rows(a, ro, o, j, xp, wr, i0, i1, len, acc + (o - o0), k);
+            }
+            i0 = i1;
+        } while (i0 < len);
+    }
+}
+
 void _hnn_tile_dense_avx512(const hnn_tile_args *a, size_t o0, size_t o1, size_t j0, size_t j1)
 {
     assert((j1 - j0) % (8 * NV) == 0 && o1 - o0 <= HNN_TILE_OUT);
     const red_consts k = make_consts(a->m);
     _Alignas(64) accblk acc[HNN_TILE_OUT];
     _Alignas(64) uint64_t xp[IB * 8 * NV];
-    const size_t n_in = a->n_in;
-    for (size_t j = j0; j < j1; j += 8 * NV) {
-        size_t i0 = 0;
-        do {
-            size_t i1 = n_in - i0 > IB ? i0 + IB : n_in;
-            for (size_t i = i0; i < i1; i++)
-                for (size_t v = 0; v < NV; v++)
-                    _mm512_store_si512(xp + (i - i0) * 8 * NV + 8 * v,
-                                       _mm512_loadu_si512(a->x[i] + j + 8 * v));
-            for (size_t o = o0; o < o1; o += RO) {
-                size_t ro = o1 - o < RO ? o1 - o : RO;
-                const uint64_t *wr[RO];
-                for (size_t r = 0; r < ro; r++)
-                    wr[r] = a->w + (o + r) * n_in;
-                mac_rows(a, ro, o, j, NULL, xp, wr, i0, i1, n_in, acc + (o - o0), &k);
-            }
-            i0 = i1;
-        } while (i0 < n_in);
-    }
+    run_rows(a, o0, o1, NULL, a->n_in, j0, j1, acc, xp, &k);
 }
 
 static int same_cols(const hnn_tile_args *a, size_t o, size_t p)
@@ -199,31 +208,21 @@ static int same_cols(const hnn_tile_args *a, size_t o, size_t p)
     return 1;
 }
 
-/* Sparse. Consecutive rows that read the same inputs (the channels of a conv at one position,
- * when the caller orders rows position-major) share every X load, like dense rows. */
+/* Sparse: runs of consecutive rows that read the same inputs (the channels of a conv at one
+ * position, when the caller orders rows position-major) are processed like a dense block. */
 void _hnn_tile_sparse_avx512(const hnn_tile_args *a, size_t o0, size_t o1, size_t j0,
                              size_t j1)
 {
-    assert((j1 - j0) % (8 * NV) == 0);
+    assert((j1 - j0) % (8 * NV) == 0 && o1 - o0 <= HNN_TILE_OUT);
     const red_consts k = make_consts(a->m);
-    _Alignas(64) accblk acc[RO];
+    _Alignas(64) accblk acc[HNN_TILE_OUT];
+    _Alignas(64) uint64_t xp[IB * 8 * NV];
     for (size_t o = o0; o < o1;) {
-        size_t ro = 1;
-        while (ro < RO && o + ro < o1 && same_cols(a, o, o + ro))
-            ro++;
-        const size_t len = a->row_start[o + 1] - a->row_start[o];
-        const uint64_t *wr[RO];
-        for (size_t r = 0; r < ro; r++)
-            wr[r] = a->w + a->row_start[o + r];
-        const uint32_t *cols = a->col + a->row_start[o];
-        for (size_t j = j0; j < j1; j += 8 * NV) {
-            size_t i0 = 0;
-            do {
-                size_t i1 = len - i0 > IB ? i0 + IB : len;
-                mac_rows(a, ro, o, j, cols, NULL, wr, i0, i1, len, acc, &k);
-                i0 = i1;
-            } while (i0 < len);
-        }
-        o += ro;
+        size_t run = 1;
+        while (o + run < o1 && same_cols(a, o, o + run))
+            run++;
+        run_rows(a, o, o + run, a->col + a->row_start[o], a->row_start[o + 1] - a->row_start[o],
+                 j0, j1, acc, xp, &k);
+        o += run;
     }
 }
