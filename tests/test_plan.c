@@ -157,6 +157,15 @@ static void test_refusals(void)
     CHECK_ERR(hnn_plan_new(&p, &m, &N13, NULL, 0), PPNN_ERR_UNSUPPORTED);
     nn_model_free(&m);
 
+    /* A dense layer reading more inputs than the kernels' proven bound is refused. */
+    nn_model_init(&m, "wide", (nn_shape){1, 130, 130});
+    CHECK_OK(nn_model_add_flatten(&m));
+    CHECK_OK(nn_model_add_dense(&m, 2));
+    CHECK_OK(nn_model_finish(&m));
+    m.nclasses = 2;
+    CHECK_ERR(hnn_plan_new(&p, &m, &N14, NULL, 0), PPNN_ERR_UNSUPPORTED);
+    nn_model_free(&m);
+
     /* Logits of ~1e4 at scale 2^28 need 42 bits > q0's 40: overflow, n14 (46 bits) fits. */
     data_set ds;
     float *x = NULL;

@@ -73,6 +73,8 @@ static ppnn_status new_step(builder *bd, hnn_step **out, hnn_step_kind kind, siz
 /* Allocates the CSR arrays of a linear step with at most nnz_max terms. */
 static ppnn_status alloc_linear(hnn_step *s, size_t nnz_max, int dense)
 {
+    if (nnz_max > UINT32_MAX)
+        return ppnn_fail(PPNN_ERR_UNSUPPORTED, "linear layer with %zu weights", nnz_max);
     s->dense = dense;
     s->bias = calloc(s->n_out, sizeof *s->bias);
     s->w = malloc((nnz_max ? nnz_max : 1) * sizeof *s->w);
@@ -83,8 +85,6 @@ static ppnn_status alloc_linear(hnn_step *s, size_t nnz_max, int dense)
     }
     if (!s->bias || !s->w || (!dense && (!s->row_start || !s->col || !s->row_out)))
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory building the plan");
-    if (nnz_max > UINT32_MAX)
-        return ppnn_fail(PPNN_ERR_UNSUPPORTED, "linear layer with %zu weights", nnz_max);
     return PPNN_OK;
 }
 
@@ -209,6 +209,10 @@ static ppnn_status finish_linear(builder *bd, hnn_step *s, const nn_layer *next_
         terms = fmax(terms, (double)(t1 - t0));
         bound = fmax(bound, sum * bd->cur_max + fabs(s->bias[o]));
     }
+    if (terms > HNN_LINEAR_MAX_TERMS)
+        return ppnn_fail(PPNN_ERR_UNSUPPORTED,
+                         "layer %zu (%s): %.0f inputs per output, more than the %u the lazy "
+                         "reduction bound allows", s->layer, s->name, terms, HNN_LINEAR_MAX_TERMS);
     s->max_in = bd->cur_max;
     /* The recorded range of the next layer's input is this step's output (tighter). */
     double rec = next_in ? range_abs(next_in->in_range) : range_abs(bd->m->out_range);
