@@ -139,9 +139,19 @@ static ppnn_status run_linear(ckks_ciphertext *out, const ckks_ciphertext *in, c
     /* One allocation per output, large enough for the 3-component square the next step may
      * compute in place (3 x l rows); the kernels then write every word of the real shape. */
     const int reserve = l >= 1 && 3 * l > size * (l + 1);
-    for (size_t r = 0; r < s->n_out && !st; r++) {
-        st = ckks_ct_init(&out[r], prm, reserve ? l - 1 : l, reserve ? 3 : size, 1.0);
-        out[r].level = l, out[r].size = size, out[r].scale = out_scale;
+    if (!st) {
+        /* In parallel: first-touch page faults of ~1 GB dominate this loop. */
+        char msg[256] = "";
+#pragma omp parallel for schedule(static) num_threads(nthreads(o->threads))
+        for (size_t r = 0; r < s->n_out; r++) {
+            ppnn_status e =
+                ckks_ct_init(&out[r], prm, reserve ? l - 1 : l, reserve ? 3 : size, 1.0);
+            out[r].level = l, out[r].size = size, out[r].scale = out_scale;
+            if (e)
+                _hnn_keep_first_error(&st, msg, sizeof msg, e);
+        }
+        if (st)
+            st = ppnn_fail(st, "%s", msg);
     }
     for (size_t i = 0; i <= l && !st; i++) {
         hnn_modulus m;
