@@ -124,7 +124,8 @@ static void run_case(size_t n_out, size_t n_in, size_t n, uint64_t q, int worst,
                             want = (want + q - p.bias[o]) % q;
                         bad += p.ybuf[o * n + j] != want;
                     }
-                CHECK_MSG(bad == 0, "%s %zux%zu n=%zu q=%llu kernel=%d threads=%d bias=%d: %zu wrong",
+                CHECK_MSG(bad == 0,
+                          "%s %zux%zu n=%zu q=%llu kernel=%d threads=%d bias=%d: %zu wrong",
                           sparse ? "sparse" : "dense", n_out, n_in, n, (unsigned long long)q,
                           (int)kernels[k], threads, with_bias, bad);
             }

@@ -95,7 +95,8 @@ static void test_cryptonets_fold(void)
         CHECK(p->steps[0].drop == 1 && p->steps[1].drop == 0 && p->steps[2].drop == 2);
         CHECK(p->steps[1].kind == HNN_STEP_ACT && p->steps[1].level_in == 4);
         CHECK(p->steps[p->nsteps - 1].level_in == 2 && p->steps[p->nsteps - 1].drop == 2);
-        CHECK_MSG(p->precision_bits > 5, "est err %g bits %g maxlogit %g", p->est_error, p->precision_bits, p->max_logit);
+        CHECK_MSG(p->precision_bits > 5, "estimated error %g (%g bits), max logit %g",
+                  p->est_error, p->precision_bits, p->max_logit);
         compare_forward(&m, p, x, ds.count, "cryptonets/element");
     }
     hnn_plan_free(p);
