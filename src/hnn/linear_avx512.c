@@ -196,18 +196,6 @@ void _hnn_tile_dense_avx512(const hnn_tile_args *a, size_t o0, size_t o1, size_t
     run_rows(a, o0, o1, NULL, a->n_in, j0, j1, acc, xp, &k);
 }
 
-static int same_cols(const hnn_tile_args *a, size_t o, size_t p)
-{
-    size_t s = a->row_start[o], n = a->row_start[o + 1] - s;
-    size_t sp = a->row_start[p];
-    if (a->row_start[p + 1] - sp != n)
-        return 0;
-    for (size_t t = 0; t < n; t++)
-        if (a->col[s + t] != a->col[sp + t])
-            return 0;
-    return 1;
-}
-
 /* Sparse: runs of consecutive rows that read the same inputs (the channels of a conv at one
  * position, when the caller orders rows position-major) are processed like a dense block. */
 void _hnn_tile_sparse_avx512(const hnn_tile_args *a, size_t o0, size_t o1, size_t j0,
@@ -219,7 +207,7 @@ void _hnn_tile_sparse_avx512(const hnn_tile_args *a, size_t o0, size_t o1, size_
     _Alignas(64) uint64_t xp[IB * 8 * NV];
     for (size_t o = o0; o < o1;) {
         size_t run = 1;
-        while (o + run < o1 && same_cols(a, o, o + run))
+        while (o + run < o1 && _hnn_same_inputs(a, o, o + run))
             run++;
         run_rows(a, o, o + run, a->col + a->row_start[o], a->row_start[o + 1] - a->row_start[o],
                  j0, j1, acc, xp, &k);
