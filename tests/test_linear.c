@@ -138,10 +138,10 @@ int main(void)
         return 1;
     const uint64_t qs[4] = {3, 1073479681ull /* 30-bit NTT prime */,
                             (1ull << 50) - 27 /* largest prime < 2^50 */, 65537};
-    const size_t shapes[7][3] = {{1, 1, 16}, {5, 7, 48}, {13, 60, 256}, {4, 3, 40},
+    const size_t shapes[8][3] = {{1, 1, 16}, {5, 7, 48}, {13, 60, 256}, {4, 3, 40}, {3, 9, 13},
                                  {7, 130, 160}, {100, 845, 64}, {251, 20, 160}};
     /* sparse: 0 = dense, 1 = random rows, 2 = runs of rows with the same inputs */
-    for (int s = 0; s < 7; s++)
+    for (int s = 0; s < 8; s++)
         for (int qi = 0; qi < 4; qi++)
             for (int sparse = 0; sparse <= 2; sparse++)
                 run_case(shapes[s][0], shapes[s][1], shapes[s][2], qs[qi], 0, sparse);
