@@ -100,7 +100,8 @@ static void run_model(nn_model *m, size_t nq, double floor_bits, int check_misma
     fprintf(stderr, "test_exec %s: %zu steps, max |logit error| %.3g = 2^%.1f (estimate %.3g), "
             "|logit| <= %.3g\n", m->arch, p->nsteps, err, log2(err), p->est_error, mag);
 
-    if (check_mismatch) { /* an input at the wrong level */
+    if (check_mismatch) { /* no relinearization key; an input at the wrong level */
+        CHECK_ERR(hnn_infer(out2, p, in, NULL, &o), PPNN_ERR_PARAM);
         CHECK_OK(ckks_rescale(&in[3]));
         CHECK_ERR(hnn_infer(out2, p, in, &rk, &o), PPNN_ERR_MISMATCH);
     }

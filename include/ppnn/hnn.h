@@ -166,8 +166,10 @@ typedef struct hnn_exec_opts {
 /* Runs plan p on in[0 .. p->n_inputs) (size 2, all at level p->top_level and the same scale)
  * and writes out[0 .. p->n_outputs) (caller-provided, zero-initialised or previously used
  * ciphertext structs; their buffers are reused or reallocated). Inputs are not modified.
- * Errors: PPNN_ERR_MISMATCH (inputs of other parameters, levels or sizes than the plan),
- * PPNN_ERR_NUMERIC (a weight too large to encode), PPNN_ERR_NOMEM, and any ckks error. */
+ * rk may be NULL only for a plan without activations.
+ * Errors: PPNN_ERR_MISMATCH (inputs or key of other parameters, levels or sizes than the
+ * plan), PPNN_ERR_PARAM (rk missing), PPNN_ERR_NUMERIC (a weight too large to encode),
+ * PPNN_ERR_NOMEM, and any ckks error. */
 PPNN_MUST_CHECK ppnn_status hnn_infer(ckks_ciphertext *out, const hnn_plan *p,
                                       const ckks_ciphertext *in, const ckks_relin_key *rk,
                                       const hnn_exec_opts *opts);
