@@ -92,8 +92,7 @@ void _hnn_keep_first_error(ppnn_status *err, char *msg, size_t len, ppnn_status 
     }
 }
 
-/* Relinearizes (size 3 only) and rescales ct[0..n), in parallel. A failure's message is
- * recorded on the worker thread, so it is carried back to the caller's thread. */
+/* Relinearizes (size 3 only) and rescales ct[0..n) `drop` times, in parallel. */
 static ppnn_status relin_rescale(ckks_ciphertext *ct, size_t n, const ckks_relin_key *rk,
                                  size_t drop, int threads)
 {
