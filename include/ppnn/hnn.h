@@ -67,17 +67,21 @@ void _hnn_linear_sparse(uint64_t *const *y, const uint32_t *row_start, const uin
                         const uint64_t *const *x, size_t n, const hnn_modulus *m, int threads,
                         hnn_kernel kernel);
 
-
 /* ---- plans ----------------------------------------------------------------------------------
  * A plan compiles a trained polynomial network for a level budget. It is a list of steps on
- * vectors of ciphertexts (one per tensor element, CHW order), each consuming exactly one level:
+ * vectors of ciphertexts (one per tensor element, CHW order); every model layer with weights
+ * or an activation costs exactly one level:
  *   LINEAR  y[o] = bias[o] + sum_i W[o,i]·x[i]  (conv2d, dense, avgpool, or a "scale" step);
- *           weights are encoded at Δw = q_l (the prime the following rescale drops) so the
- *           scale returns exactly; 3-component inputs are summed as they are and only the
- *           outputs are relinearized (lazy relinearization), then rescaled.
+ *           3-component inputs are summed as they are and only the outputs are relinearized
+ *           (lazy relinearization), then rescaled by `drop` primes: 1 after a linear step or
+ *           the inputs (weights encoded at Δw = q_l, the prime dropped, so the scale returns
+ *           exactly), 2 after an activation (lazy rescale: Δw = q_l·q_{l-1}/s, the scale
+ *           returns exactly to s).
  *   ACT     z[i] = (x[i] + beta[i])^2  (square[i] = 1), or z[i] = x[i] when |a| ≈ 0
  *           (square[i] = 0: the element is linear, b·x + c, and is carried at the scale of the
- *           squares by an integer multiply), then rescale.
+ *           squares by an integer multiply); beta is 0 when a linear step precedes (the shift
+ *           is folded into its bias). Not rescaled (drop = 0): the next LINEAR step drops two
+ *           primes, so squares are never rescaled one by one.
  * The activation a·x²+b·x+c = a·(x+β)² + γ (β = b/(2a), γ = c − b²/(4a)) is depth-optimal:
  * a is folded into the next LINEAR step's weights and γ into its bias. When no linear layer
  * follows (two activations in a row, or an activation last) a diagonal "scale" step is added.
@@ -92,7 +96,8 @@ typedef struct hnn_step {
     size_t layer;           /* index of the model layer it implements */
     const char *name;       /* "conv2d", "dense", "avgpool", "scale", "act" */
     size_t n_in, n_out;     /* ciphertexts read / written */
-    size_t level_in;        /* level of the inputs; outputs are at level_in - 1 */
+    size_t level_in;        /* level of the inputs; outputs are at level_in - drop */
+    size_t drop;            /* primes the step's rescale drops (0, 1 or 2) */
     double max_in, max_out; /* bounds on |value| (recorded ranges, with a margin) */
     /* LINEAR: row r of the CSR computes output row_out[r]:
      *   y[row_out[r]] = bias[row_out[r]] + sum_{t in row r} w[t] · x[col[t]].
@@ -112,7 +117,7 @@ typedef struct hnn_plan {
     size_t nsteps;
     hnn_step *steps;
     size_t n_inputs, n_outputs; /* ciphertexts in (input numel) / out (classes) */
-    size_t depth;               /* levels consumed = nsteps */
+    size_t depth;               /* levels consumed (sum of the steps' drops) */
     size_t top_level;           /* level of the encrypted inputs */
     double max_logit;           /* bound on |logit| from the recorded range */
     double est_error;           /* estimated max |logit error| (CKKS noise + weight rounding) */
@@ -146,7 +151,8 @@ void hnn_budget_from_params(hnn_budget *b, const ckks_params *params, const char
 
 /* ---- execution ------------------------------------------------------------------------------
  * Element-wise packing: the client encrypts B <= N/2 images so that input ciphertext k holds
- * element k (CHW order, normalised) of every image in slot b = image b (other slots 0). The
+ * plan input k (CHW order, hnn_plan_inputs) of every image in slot b = image b (other slots
+ * 0). The
  * server runs the plan with the relinearization key only; output ciphertext c holds logit c of
  * every image. No rotation is used. */
 typedef struct hnn_exec_opts {
@@ -160,11 +166,35 @@ typedef struct hnn_exec_opts {
 /* Runs plan p on in[0 .. p->n_inputs) (size 2, all at level p->top_level and the same scale)
  * and writes out[0 .. p->n_outputs) (caller-provided, zero-initialised or previously used
  * ciphertext structs; their buffers are reused or reallocated). Inputs are not modified.
- * Errors: PPNN_ERR_MISMATCH (inputs of other parameters, levels or sizes than the plan),
- * PPNN_ERR_NUMERIC (a weight too large to encode), PPNN_ERR_NOMEM, and any ckks error. */
+ * rk may be NULL only for a plan without activations.
+ * Errors: PPNN_ERR_MISMATCH (inputs or key of other parameters, levels or sizes than the
+ * plan), PPNN_ERR_PARAM (rk missing), PPNN_ERR_NUMERIC (a weight too large to encode),
+ * PPNN_ERR_NOMEM, and any ckks error. */
 PPNN_MUST_CHECK ppnn_status hnn_infer(ckks_ciphertext *out, const hnn_plan *p,
                                       const ckks_ciphertext *in, const ckks_relin_key *rk,
                                       const hnn_exec_opts *opts);
+
+/* ---- element-wise packing (client side) ----------------------------------------------------
+ * Encrypts a batch: x holds `batch` images of `numel` plan inputs each (image-major, as
+ * hnn_plan_inputs writes them); ciphertext k of out[0..numel) gets element k of image b in
+ * slot b (slots >= batch are 0), at the top level and the default scale, with seeded
+ * secret-key encryption (c1 is a seed: half the upload). Parallel over elements.
+ * Errors: PPNN_ERR_PARAM (batch == 0 or > slots), PPNN_ERR_NUMERIC (non-finite input). */
+PPNN_MUST_CHECK ppnn_status hnn_encrypt_batch(ckks_ciphertext *out, const ckks_secret_key *sk,
+                                              const float *x, size_t batch, size_t numel,
+                                              int threads);
+/* The plan's inputs for n images of bytes 0..255 (numel(m->input) each): p/255 when the model
+ * has an input normalisation (folded into the plan), else the model's own normalisation. */
+void hnn_plan_inputs(float *out, const nn_model *m, const uint8_t *pixels, size_t n);
+/* Decrypts nclasses logit ciphertexts into logits[b * nclasses + c] for b < batch. With
+ * release_bits > 0 the values are flooded and rounded (ckks_decode_release: for values that
+ * leave the client); 0 decodes exactly (tests, values kept by the client). */
+PPNN_MUST_CHECK ppnn_status hnn_decrypt_batch(double *logits, const ckks_secret_key *sk,
+                                              const ckks_ciphertext *ct, size_t nclasses,
+                                              size_t batch, unsigned release_bits);
+/* Upload bytes of one seeded ciphertext at `level`: c0 bit-packed to ceil(log2 q_i) bits per
+ * coefficient (DESIGN.md §7) plus the 32-byte seed; file headers and checksums not counted. */
+size_t hnn_seeded_ct_bytes(const ckks_params *params, size_t level);
 
 #ifdef __cplusplus
 }

@@ -1,12 +1,15 @@
 /* Executor: runs a plan on element-wise packed ciphertexts (hnn.h).
  *
- * Levels and scales. Inputs at level L, scale s. A LINEAR step at level l multiplies by
- * integers round(w·q_l) (so the scale becomes s·q_l), adds round(bias·s)·q_l to c_0 (the NTT of
- * a constant polynomial is that constant in every coefficient), relinearizes its outputs when
- * the inputs had 3 components, and rescales by q_l: the scale returns exactly to s. An ACT step
- * adds β, squares (scale s², 3 components, not relinearized) and rescales (s²/q_l); its linear
- * elements are multiplied by the integer round(s) and labelled with scale s² (relative error
- * 2^-(log2 s + 1), far below the CKKS noise). */
+ * Levels and scales. Inputs at level L, scale s. A LINEAR step at level l that drops one
+ * prime multiplies by integers round(w·q_l) (scale s·q_l), adds round(bias·s)·q_l to c_0 (the
+ * NTT of a constant polynomial is that constant in every coefficient), relinearizes its outputs
+ * when the inputs had 3 components, and rescales by q_l: the scale returns exactly to s. An ACT
+ * step adds β (unless folded into the previous bias) and squares: scale s², 3 components, not
+ * relinearized, not rescaled; its linear elements are multiplied by the integer round(s) and
+ * labelled with scale s² (relative error 2^-(log2 s + 1), far below the CKKS noise). The
+ * LINEAR step after it reads inputs at scale S = s² and drops two primes: weights at
+ * Δw = q_l·q_{l-1}/sqrt(S), bias round(b·sqrt(S))·q_l·q_{l-1}, output scale sqrt(S)·q_l·q_{l-1},
+ * which the two rescales bring back exactly to sqrt(S) = s. */
 #include <assert.h>
 #include <math.h>
 #include <stdlib.h>
@@ -36,15 +39,20 @@ static uint64_t mod_signed(int64_t v, uint64_t q)
     return m ? q - m : 0;
 }
 
-/* Per-prime integer weights round(w·q_l) mod q_i and biases round(b·s)·q_l mod q_i for the
- * primes q_0..q_l: arrays nw x (l+1) and n_out x (l+1) (biases in row order), prime-major. */
+/* Per-prime integer weights round(w·Δw) mod q_i and biases round(b·s)·D mod q_i for the
+ * primes q_0..q_l: arrays nw x (l+1) and n_out x (l+1) (biases in row order), prime-major.
+ * scale_out: the scale the outputs return to after the step's rescales. */
 static ppnn_status encode_linear(uint64_t *wq, uint64_t *bq, const hnn_step *s,
-                                 const ckks_params *prm, size_t l, double scale_in)
+                                 const ckks_params *prm, size_t l, double scale_out)
 {
     const size_t nw = s->dense ? s->n_out * s->n_in : s->nnz;
-    const double ql = (double)prm->q[l];
+    /* The dropped primes: their product D (mod each q_i, and as a real number). */
+    double D = 1;
+    for (size_t d = 0; d < s->drop; d++)
+        D *= (double)prm->q[l - d];
+    const double dw = s->drop == 1 ? (double)prm->q[l] : D / scale_out;
     for (size_t t = 0; t < nw; t++) {
-        double v = round(s->w[t] * ql);
+        double v = round(s->w[t] * dw);
         if (!(fabs(v) < 0x1p62))
             return ppnn_fail(PPNN_ERR_NUMERIC, "layer %zu (%s): weight %g too large to encode",
                              s->layer, s->name, s->w[t]);
@@ -53,15 +61,16 @@ static ppnn_status encode_linear(uint64_t *wq, uint64_t *bq, const hnn_step *s,
     }
     for (size_t r = 0; r < s->n_out; r++) {
         size_t o = s->dense ? r : s->row_out[r];
-        double v = round(s->bias[o] * scale_in);
+        double v = round(s->bias[o] * scale_out);
         if (!(fabs(v) < 0x1p62))
             return ppnn_fail(PPNN_ERR_NUMERIC, "layer %zu (%s): bias %g too large to encode",
                              s->layer, s->name, s->bias[o]);
         for (size_t i = 0; i <= l; i++) {
-            uint64_t q = prm->q[i];
+            uint64_t q = prm->q[i], dq = 1;
+            for (size_t d = 0; d < s->drop; d++)
+                dq = (uint64_t)((u128)dq * (prm->q[l - d] % q) % q);
             /* Row order: the sparse kernel adds bias[r] to its row r. */
-            bq[i * s->n_out + r] =
-                (uint64_t)((u128)mod_signed((int64_t)v, q) * (prm->q[l] % q) % q);
+            bq[i * s->n_out + r] = (uint64_t)((u128)mod_signed((int64_t)v, q) * dq % q);
         }
     }
     return PPNN_OK;
@@ -74,7 +83,7 @@ static int nthreads(int t)
 
 /* Called on a worker thread after a failure: the first failure's code and message (recorded
  * on that thread) are kept for the caller's thread. */
-static void keep_first_error(ppnn_status *err, char *msg, size_t len, ppnn_status e)
+void _hnn_keep_first_error(ppnn_status *err, char *msg, size_t len, ppnn_status e)
 {
 #pragma omp critical(hnn_err)
     if (!*err) {
@@ -83,20 +92,19 @@ static void keep_first_error(ppnn_status *err, char *msg, size_t len, ppnn_statu
     }
 }
 
-/* Relinearizes (size 3 only) and rescales ct[0..n), in parallel. A failure's message is
- * recorded on the worker thread, so it is carried back to the caller's thread. */
+/* Relinearizes (size 3 only) and rescales ct[0..n) `drop` times, in parallel. */
 static ppnn_status relin_rescale(ckks_ciphertext *ct, size_t n, const ckks_relin_key *rk,
-                                 int threads)
+                                 size_t drop, int threads)
 {
     ppnn_status err = PPNN_OK;
     char msg[256] = "";
 #pragma omp parallel for schedule(dynamic) num_threads(nthreads(threads))
     for (size_t r = 0; r < n; r++) {
         ppnn_status e = rk && ct[r].size == 3 ? ckks_relinearize(&ct[r], rk) : PPNN_OK;
-        if (!e)
+        for (size_t d = 0; d < drop && !e; d++)
             e = ckks_rescale(&ct[r]);
         if (e)
-            keep_first_error(&err, msg, sizeof msg, e);
+            _hnn_keep_first_error(&err, msg, sizeof msg, e);
     }
     return err ? ppnn_fail(err, "%s", msg) : PPNN_OK;
 }
@@ -119,10 +127,31 @@ static ppnn_status run_linear(ckks_ciphertext *out, const ckks_ciphertext *in, c
     ppnn_status st = PPNN_OK;
     if (!wq || !bq || !zero || !x || !y)
         st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory in layer %zu (%s)", s->layer, s->name);
+    const double scale_out = s->drop == 1 ? scale : sqrt(scale);
+    double out_scale = scale_out;
+    for (size_t d = 0; d < s->drop; d++)
+        out_scale *= (double)prm->q[l - d];
+    if (!st && l < s->drop)
+        st = ppnn_fail(PPNN_ERR_DEPTH, "layer %zu (%s): no level left", s->layer, s->name);
     if (!st)
-        st = encode_linear(wq, bq, s, prm, l, scale);
-    for (size_t r = 0; r < s->n_out && !st; r++)
-        st = ckks_ct_init(&out[r], prm, l, size, scale * (double)prm->q[l]);
+        st = encode_linear(wq, bq, s, prm, l, scale_out);
+    /* One allocation per output, large enough for the 3-component square the next step may
+     * compute in place (3 x l rows); the kernels then write every word of the real shape. */
+    const int reserve = l >= 1 && 3 * l > size * (l + 1);
+    if (!st) {
+        /* In parallel: first-touch page faults of ~1 GB dominate this loop. */
+        char msg[256] = "";
+#pragma omp parallel for schedule(static) num_threads(nthreads(o->threads))
+        for (size_t r = 0; r < s->n_out; r++) {
+            ppnn_status e =
+                ckks_ct_init(&out[r], prm, reserve ? l - 1 : l, reserve ? 3 : size, 1.0);
+            out[r].level = l, out[r].size = size, out[r].scale = out_scale;
+            if (e)
+                _hnn_keep_first_error(&st, msg, sizeof msg, e);
+        }
+        if (st)
+            st = ppnn_fail(st, "%s", msg);
+    }
     for (size_t i = 0; i <= l && !st; i++) {
         hnn_modulus m;
         hnn_modulus_init(&m, prm->q[i]);
@@ -147,7 +176,7 @@ static ppnn_status run_linear(ckks_ciphertext *out, const ckks_ciphertext *in, c
     free(wq), free(bq), free(zero), free(x), free(y);
     if (st)
         return st;
-    return relin_rescale(out, s->n_out, rk, o->threads);
+    return relin_rescale(out, s->n_out, rk, s->drop, o->threads);
 }
 
 static ppnn_status run_act(ckks_ciphertext *out, const ckks_ciphertext *in, const hnn_step *s,
@@ -161,17 +190,15 @@ static ppnn_status run_act(ckks_ciphertext *out, const ckks_ciphertext *in, cons
     for (size_t i = 0; i < s->n_in; i++) {
         ppnn_status e;
         if (s->square[i]) {
-            e = ckks_add_const(&out[i], &in[i], s->beta[i]);
+            e = s->beta[i] != 0 ? ckks_add_const(&out[i], &in[i], s->beta[i]) : PPNN_OK;
             if (!e)
-                e = ckks_square(&out[i], &out[i]);
+                e = ckks_square(&out[i], s->beta[i] != 0 ? &out[i] : &in[i]);
         } else {
             e = ckks_mul_int(&out[i], &in[i], k);
             out[i].scale = scale * scale;
         }
-        if (!e)
-            e = ckks_rescale(&out[i]);
         if (e)
-            keep_first_error(&err, msg, sizeof msg, e);
+            _hnn_keep_first_error(&err, msg, sizeof msg, e);
     }
     return err ? ppnn_fail(err, "layer %zu (activation): %s", s->layer, msg) : PPNN_OK;
 }
@@ -195,6 +222,13 @@ static ppnn_status check_inputs(const hnn_plan *p, const ckks_ciphertext *in)
     return PPNN_OK;
 }
 
+static void free_vector(ckks_ciphertext *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        ckks_ct_free(&v[i]);
+    free(v);
+}
+
 ppnn_status hnn_infer(ckks_ciphertext *out, const hnn_plan *p, const ckks_ciphertext *in,
                       const ckks_relin_key *rk, const hnn_exec_opts *opts)
 {
@@ -205,35 +239,40 @@ ppnn_status hnn_infer(ckks_ciphertext *out, const hnn_plan *p, const ckks_cipher
         return st;
     if (rk && !ckks_params_same(rk->params, in[0].params))
         return ppnn_fail(PPNN_ERR_MISMATCH, "relinearization key of other parameters");
-    /* Two ping-pong vectors of intermediate ciphertexts; the last step writes into out. */
-    size_t maxn = 0;
-    for (size_t k = 0; k < p->nsteps; k++)
-        maxn = p->steps[k].n_out > maxn ? p->steps[k].n_out : maxn;
-    ckks_ciphertext *buf[2] = {calloc(maxn, sizeof(ckks_ciphertext)),
-                               calloc(maxn, sizeof(ckks_ciphertext))};
-    if (!buf[0] || !buf[1])
-        st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory for intermediate ciphertexts");
+    for (size_t k = 0; k < p->nsteps && !rk; k++)
+        if (p->steps[k].kind == HNN_STEP_ACT)
+            return ppnn_fail(PPNN_ERR_PARAM, "the model has activations: inference needs the "
+                                             "relinearization key");
+    /* vec: the intermediate vector this function owns (NULL while the inputs are current).
+     * Activations run in place; a linear step writes a fresh vector (or out, at the end) and
+     * frees the one it consumed, so at most two vectors are alive. */
+    ckks_ciphertext *vec = NULL;
     const ckks_ciphertext *cur = in;
     size_t cur_n = p->n_inputs;
     for (size_t k = 0; k < p->nsteps && !st; k++) {
         const hnn_step *s = &p->steps[k];
-        ckks_ciphertext *dst = k + 1 == p->nsteps ? out : buf[k % 2];
+        const int last = k + 1 == p->nsteps;
+        ckks_ciphertext *dst = last ? out : vec;
+        assert(!last || s->kind == HNN_STEP_LINEAR);
+        if (s->kind == HNN_STEP_LINEAR || !vec) {
+            dst = last ? out : calloc(s->n_out, sizeof *dst);
+            if (!dst) {
+                st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory for intermediate ciphertexts");
+                break;
+            }
+        }
         double t0 = ppnn_now();
         st = s->kind == HNN_STEP_LINEAR ? run_linear(dst, cur, s, rk, o) : run_act(dst, cur, s, o);
+        if (dst != vec) {
+            free_vector(vec, cur_n);
+            vec = last ? NULL : dst;
+        }
+        cur = dst, cur_n = s->n_out;
         if (st)
             break;
-        /* Free the vector just consumed (never the caller's inputs) to bound peak memory. */
-        if (cur != in)
-            for (size_t i = 0; i < cur_n; i++)
-                ckks_ct_free((ckks_ciphertext *)&cur[i]);
-        cur = dst, cur_n = s->n_out;
         if (o->progress)
             o->progress(o->progress_ctx, k, s, ppnn_now() - t0);
     }
-    for (int b = 0; b < 2; b++) {
-        for (size_t i = 0; buf[b] && i < maxn; i++)
-            ckks_ct_free(&buf[b][i]);
-        free(buf[b]);
-    }
+    free_vector(vec, cur_n);
     return st;
 }

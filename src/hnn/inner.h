@@ -20,14 +20,24 @@ typedef struct hnn_tile_args {
     const hnn_modulus *m;
 } hnn_tile_args;
 
+/* Coefficient counts the AVX-512 kernels handle: multiples of this (else portable). */
+#define HNN_AVX_LANES 32
+
 /* Largest number of outputs in one tile. */
-/* (a multiple of the AVX-512 register block of 5 rows; 120 rows of W stay in L2) */
+/* (a multiple of the AVX-512 register block of 3 rows; 120 rows of W stay in L2) */
 #define HNN_TILE_OUT 120
+
+/* 1 if sparse rows o and p read the same inputs in the same order (linear.c). */
+int _hnn_same_inputs(const hnn_tile_args *a, size_t o, size_t p);
 
 /* AVX-512 IFMA tile kernels (linear_avx512.c). Only call after hnn_avx512_available();
  * require (j1 - j0) % 16 == 0 and j0 % 8 == 0. */
 void _hnn_tile_dense_avx512(const hnn_tile_args *a, size_t o0, size_t o1, size_t j0, size_t j1);
 void _hnn_tile_sparse_avx512(const hnn_tile_args *a, size_t o0, size_t o1, size_t j0,
                              size_t j1);
+
+/* Called on an OpenMP worker after a failure: keeps the first failure's code and message
+ * (messages are per thread) so the caller's thread can report it (exec.c). */
+void _hnn_keep_first_error(ppnn_status *err, char *msg, size_t len, ppnn_status e);
 
 #endif
