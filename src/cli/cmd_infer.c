@@ -29,7 +29,7 @@ static void on_step(void *vctx, size_t k, const hnn_step *s, double seconds)
         return;
     fprintf(stderr, "infer: step %zu/%zu %-8s layer %zu: %5zu -> %5zu ciphertexts, level %zu -> %zu, "
                     "%.3f s\n", k + 1, ctx->plan->nsteps, s->name, s->layer, s->n_in, s->n_out,
-            s->level_in, s->level_in - 1, seconds);
+            s->level_in, s->level_in - s->drop, seconds);
 }
 
 /* The budget a named preset offers, without building its parameter set. */
