@@ -157,7 +157,8 @@ PPNN_MUST_CHECK ppnn_status nn_predict(const nn_model *m, float *logits, const f
 PPNN_MUST_CHECK ppnn_status nn_evaluate(const nn_model *m, const data_set *ds, size_t *correct,
                                         size_t *total);
 
-/* Threads for OpenMP loops and OpenBLAS (0 = leave the defaults). */
+/* Threads for the OpenMP loops (0 = OpenMP's default); OpenBLAS is set to one thread. Results
+ * are bit-identical for any thread count. Call before training / inference. */
 void nn_set_threads(int n);
 
 /* ---- model files (docs/model-format.md) ------------------------------------------------- */

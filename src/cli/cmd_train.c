@@ -20,7 +20,8 @@ static const char *usage_text =
     "  --act       relu, element (BEAA), channel, layer or square\n"
     "  --shift P   random translations of up to P pixels (augmentation)\n"
     "  --count N   use only the first N training images\n"
-    "  --holdout N keep the last N training images out of training and report accuracy on them\n";
+    "  --holdout N keep the last N training images out of training and report accuracy on them\n"
+    "  --threads T OpenMP threads (default 1; the result does not depend on it)\n";
 
 typedef struct train_ui {
     cli_progress bar;
@@ -62,7 +63,7 @@ int cmd_train(int argc, char **argv)
 {
     const char *data = "mnist", *arch = "cryptonets", *act_s = "element", *teacher_path = NULL;
     const char *out = NULL;
-    size_t count = 0, holdout = 0, threads = 0;
+    size_t count = 0, holdout = 0, threads = 1;
     nn_train_config cfg;
     nn_train_config_default(&cfg);
     static const struct option opts[] = {
