@@ -26,7 +26,7 @@ static const char *usage_text =
 typedef struct train_ui {
     cli_progress bar;
     char label[48];
-    double start;
+    double start, run_start;
 } train_ui;
 
 static void on_progress(void *ctx, const nn_train_progress *p)
@@ -37,10 +37,16 @@ static void on_progress(void *ctx, const nn_train_progress *p)
         cli_progress_start(&ui->bar, ui->label, p->batches);
         ui->start = ppnn_now();
     }
-    char extra[128];
-    double el = ppnn_now() - ui->start;
-    snprintf(extra, sizeof extra, " loss %.4f acc %.2f%% %.0f img/s", p->loss,
-             100 * p->accuracy, el > 0.01 ? (double)p->images / el : 0.0);
+    char extra[160];
+    double now = ppnn_now(), el = now - ui->start;
+    if (!ui->run_start)
+        ui->run_start = now;
+    /* Whole-run ETA from the fraction of all batches done so far. */
+    double done = (double)((p->epoch - 1) * p->batches + p->batch);
+    double frac = done / (double)(p->epochs * p->batches), run_el = now - ui->run_start;
+    snprintf(extra, sizeof extra, " loss %.4f acc %.2f%% %.0f img/s run ETA %.0fs", p->loss,
+             100 * p->accuracy, el > 0.01 ? (double)p->images / el : 0.0,
+             frac > 0 ? run_el * (1 - frac) / frac : 0.0);
     if (p->batch == p->batches)
         cli_progress_finish(&ui->bar, extra);
     else
