@@ -194,7 +194,7 @@ static ppnn_status diverged(const nn_work *w, size_t epoch, size_t batch)
 typedef struct trainer {
     nn_work *w, *tw;
     float *grad, *x, *tx, *dlogits, *bounds;
-    uint8_t *decay, *pix;
+    uint8_t *decay, *pix, *labels;
     uint32_t *perm;
     nn_optim opt;
 } trainer;
@@ -204,7 +204,7 @@ static void trainer_free(trainer *t)
     nn_work_free(t->w);
     nn_work_free(t->tw);
     free(t->grad), free(t->x), free(t->tx), free(t->dlogits), free(t->bounds);
-    free(t->decay), free(t->pix), free(t->perm);
+    free(t->decay), free(t->pix), free(t->labels), free(t->perm);
     nn_optim_free(&t->opt);
 }
 
@@ -227,9 +227,10 @@ static ppnn_status trainer_init(trainer *t, nn_model *m, const data_set *ds,
     t->bounds = calloc(m->nlayers, sizeof *t->bounds);
     t->decay = calloc(m->nparams, 1);
     t->pix = malloc(B * isz);
+    t->labels = malloc(B);
     t->perm = malloc(ds->count * sizeof *t->perm);
     if (!t->grad || !t->x || !t->tx || !t->dlogits || !t->bounds || !t->decay || !t->pix ||
-        !t->perm)
+        !t->labels || !t->perm)
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory for training buffers");
     for (size_t i = 0; i < m->nlayers; i++) {
         const nn_layer *l = &m->layers[i];
@@ -259,6 +260,9 @@ ppnn_status nn_train(nn_model *m, const data_set *ds, const nn_train_config *c)
         return st;
     if (!c->epochs || !c->batch || !(c->lr > 0))
         return ppnn_fail(PPNN_ERR_PARAM, "epochs, batch and learning rate must be positive");
+    if (m->nclasses < DATA_NUM_CLASSES)
+        return ppnn_fail(PPNN_ERR_MISMATCH, "model has %u outputs for %d classes", m->nclasses,
+                         DATA_NUM_CLASSES);
     if (ds->count > UINT32_MAX)
         return ppnn_fail(PPNN_ERR_PARAM, "too many training images");
     if (c->teacher && (c->teacher->nclasses != m->nclasses ||
@@ -295,12 +299,7 @@ ppnn_status nn_train(nn_model *m, const data_set *ds, const nn_train_config *c)
                 }
                 shift_image(t.pix + k * isz, src, ds->rows, ds->cols, dy, dx);
             }
-            uint8_t labels[4096];
-            uint8_t *lab = n <= sizeof labels ? labels : NULL;
-            if (!lab) {
-                st = ppnn_fail(PPNN_ERR_PARAM, "batch larger than 4096");
-                break;
-            }
+            uint8_t *lab = t.labels;
             for (size_t k = 0; k < n; k++)
                 lab[k] = ds->labels[t.perm[bi * B + k]];
             nn_model_normalize(m, t.x, t.pix, n);
