@@ -9,7 +9,8 @@
 
 static const char *usage_text =
     "usage: ppnn train --out M.ppnn [--data mnist|fashion|DIR] [--arch A] [--act ACT]\n"
-    "                  [--teacher T.ppnn [--kd-temp T] [--kd-alpha A]] [--epochs E] [--seed S]\n"
+    "                  [--teacher T.ppnn [--kd-temp T] [--kd-alpha A] [--kd-offline]]\n"
+    "                  [--epochs E] [--seed S]\n"
     "                  [--lr LR] [--batch B] [--optimizer adam|sgd] [--momentum M] [--clip C]\n"
     "                  [--weight-decay W] [--shift P] [--range-penalty L] [--count N]\n"
     "                  [--holdout N] [--threads T]\n"
@@ -18,6 +19,7 @@ static const char *usage_text =
     "--clip 5 --kd-temp 4 --kd-alpha 0.5.\n"
     "  --arch      cryptonets, deep (9 levels) or teacher (ReLU)\n"
     "  --act       relu, element (BEAA), channel, layer or square\n"
+    "  --kd-offline teacher logits once per unaugmented image instead of per batch (faster)\n"
     "  --shift P   random translations of up to P pixels (augmentation)\n"
     "  --count N   use only the first N training images\n"
     "  --holdout N keep the last N training images out of training and report accuracy on them\n"
@@ -80,6 +82,7 @@ int cmd_train(int argc, char **argv)
         {"clip", 1, 0, 'c'},      {"weight-decay", 1, 0, 'w'}, {"shift", 1, 0, 'S'},
         {"range-penalty", 1, 0, 'r'}, {"count", 1, 0, 'n'},    {"holdout", 1, 0, 'H'},
         {"threads", 1, 0, 'j'},   {"out", 1, 0, 'o'},          {"help", 0, 0, 'h'},
+        {"kd-offline", 0, 0, 'K'},
         {0, 0, 0, 0}};
     int c;
     size_t seed = 1;
@@ -92,6 +95,7 @@ int cmd_train(int argc, char **argv)
         case 'a': arch = optarg; break;
         case 'A': act_s = optarg; break;
         case 'T': teacher_path = optarg; break;
+        case 'K': cfg.kd_offline = 1; break;
         case 'o': out = optarg; break;
         case 't': bad = cli_parse_double("train", "--kd-temp", optarg, 0.1, 100, &cfg.kd_temp); break;
         case 'k': bad = cli_parse_double("train", "--kd-alpha", optarg, 0, 1, &cfg.kd_alpha); break;

@@ -194,6 +194,7 @@ static ppnn_status diverged(const nn_work *w, size_t epoch, size_t batch)
 typedef struct trainer {
     nn_work *w, *tw;
     float *grad, *x, *tx, *dlogits, *bounds;
+    float *tall, *tbatch; /* offline distillation: teacher logits of every image, one batch */
     uint8_t *decay, *pix, *labels;
     uint32_t *perm;
     nn_optim opt;
@@ -204,6 +205,7 @@ static void trainer_free(trainer *t)
     nn_work_free(t->w);
     nn_work_free(t->tw);
     free(t->grad), free(t->x), free(t->tx), free(t->dlogits), free(t->bounds);
+    free(t->tall), free(t->tbatch);
     free(t->decay), free(t->pix), free(t->labels), free(t->perm);
     nn_optim_free(&t->opt);
 }
@@ -239,6 +241,19 @@ static ppnn_status trainer_init(trainer *t, nn_model *m, const data_set *ds,
     }
     for (size_t i = 0; i < ds->count; i++)
         t->perm[i] = (uint32_t)i;
+    if (c->teacher && c->kd_offline) {
+        const nn_model *tm = c->teacher;
+        t->tall = malloc(ds->count * m->nclasses * sizeof *t->tall);
+        t->tbatch = malloc(B * m->nclasses * sizeof *t->tbatch);
+        if (!t->tall || !t->tbatch)
+            return ppnn_fail(PPNN_ERR_NOMEM, "out of memory for teacher logits");
+        for (size_t i = 0; i < ds->count; i += B) {
+            size_t k = ds->count - i < B ? ds->count - i : B;
+            nn_model_normalize(tm, t->tx, ds->pixels + i * isz, k);
+            memcpy(t->tall + i * m->nclasses, nn_forward(t->tw, t->tx, k),
+                   k * m->nclasses * sizeof *t->tall);
+        }
+    }
     if (c->range_penalty > 0) {
         /* Penalise poly inputs beyond 1.5x the 99.9th percentile seen at the start. */
         nn_range *in = malloc(m->nlayers * sizeof *in), out;
@@ -305,7 +320,12 @@ ppnn_status nn_train(nn_model *m, const data_set *ds, const nn_train_config *c)
             nn_model_normalize(m, t.x, t.pix, n);
             const float *logits = nn_forward(t.w, t.x, n);
             const float *tlogits = NULL;
-            if (c->teacher) {
+            if (t.tall) {
+                for (size_t k = 0; k < n; k++)
+                    memcpy(t.tbatch + k * K, t.tall + (size_t)t.perm[bi * B + k] * K,
+                           K * sizeof *t.tbatch);
+                tlogits = t.tbatch;
+            } else if (c->teacher) {
                 nn_model_normalize(c->teacher, t.tx, t.pix, n);
                 tlogits = nn_forward(t.tw, t.tx, n);
             }
