@@ -8,6 +8,8 @@
 # usage: scripts/accuracy_table.sh PPNN_BINARY OUT_DIR [DATASETS] [SEEDS]
 #   e.g. scripts/accuracy_table.sh build/ppnn /work/models "mnist fashion" "1 2 3"
 # Runs one training at a time, niced, on one thread. Prints a markdown table at the end.
+# Environment: E_TEACHER, E_STUDENT (epochs), SHIFT (augmentation of students),
+# KD_OFFLINE=1 (default; teacher logits once per image) or 0 (teacher run on every batch).
 set -eu
 ppnn=$1; out=$2; datasets=${3:-"mnist fashion"}; seeds=${4:-1}
 E_T=${E_TEACHER:-15}; E_S=${E_STUDENT:-20}; SHIFT=${SHIFT:-1}
@@ -19,6 +21,7 @@ for d in $datasets; do
     t=$out/${d}_teacher_s$s.ppnn
     [[ -e $t ]] || run --data "$d" --arch teacher --act relu --epochs "$E_T" --shift 2 --seed "$s" --out "$t"
     kd=(--teacher "$t" --kd-temp 4 --kd-alpha 0.5)
+    [[ ${KD_OFFLINE:-1} == 1 ]] && kd+=(--kd-offline)
     for cfg in "cryptonets element kd" "cryptonets channel kd" "cryptonets layer kd" \
                "cryptonets square -" "cryptonets element -" "deep element kd"; do
       set -- $cfg
