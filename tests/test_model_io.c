@@ -153,7 +153,11 @@ static void test_refusals(void)
         reseal(buf, len);
         expect_refused(buf, len, edits[i].what);
     }
-    /* A NaN parameter or a non-positive normalisation scale. */
+    /* Garbage after the architecture name's NUL; a NaN parameter; a zero normalisation scale. */
+    memcpy(buf, good, len);
+    buf[HDR + 30] = 'x';
+    reseal(buf, len);
+    expect_refused(buf, len, "arch padding");
     memcpy(buf, good, len);
     put32(buf + len - 4, 0x7fc00000u);
     reseal(buf, len);

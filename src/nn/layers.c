@@ -49,13 +49,23 @@ static void im2col_walk(float *col, float *x, const nn_layer *l, size_t n, int t
                     continue;
                 }
                 float *row = xb + (c * H + iy) * W;
-                for (long ox = 0; ox < Wo; ox++) {
-                    long ix = ox * s + kj - pad;
-                    int inside = ix >= 0 && ix < W;
-                    if (to_col)
-                        d[ox] = inside ? row[ix] : 0.0f;
-                    else if (inside)
-                        row[ix] += d[ox];
+                const long off = kj - pad; /* input column of ox is ox * s + off */
+                /* Columns whose input lies inside the image: lo <= ox < hi. */
+                long lo = kj >= pad ? 0 : (pad - kj + s - 1) / s;
+                long hi = W - 1 + pad - kj < 0 ? 0 : (W - 1 + pad - kj) / s + 1;
+                lo = lo < Wo ? lo : Wo;
+                hi = hi < Wo ? hi : Wo;
+                hi = hi > lo ? hi : lo;
+                if (to_col) {
+                    for (long ox = 0; ox < lo; ox++)
+                        d[ox] = 0.0f;
+                    for (long ox = lo; ox < hi; ox++)
+                        d[ox] = row[ox * s + off];
+                    for (long ox = hi; ox < Wo; ox++)
+                        d[ox] = 0.0f;
+                } else {
+                    for (long ox = lo; ox < hi; ox++)
+                        row[ox * s + off] += d[ox];
                 }
             }
         }
@@ -259,6 +269,7 @@ void nn_layer_forward(const nn_layer *l, float *y, const float *x, size_t n, flo
     case NN_LAYER_FLATTEN: memcpy(y, x, n * nn_numel(l->in) * sizeof *y); return;
     case NN_LAYER_RELU: {
         size_t len = n * nn_numel(l->in);
+#pragma omp parallel for schedule(static)
         for (size_t i = 0; i < len; i++)
             y[i] = x[i] > 0 ? x[i] : 0.0f;
         return;
@@ -286,6 +297,7 @@ void nn_layer_backward(const nn_layer *l, float *dx, nn_grads g, const float *x,
     case NN_LAYER_RELU:
         if (dx) {
             size_t len = n * nn_numel(l->in);
+#pragma omp parallel for schedule(static)
             for (size_t i = 0; i < len; i++)
                 dx[i] = x[i] > 0 ? dy[i] : 0.0f;
         }
