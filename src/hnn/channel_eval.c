@@ -1,0 +1,159 @@
+/* Channel-wise packing: client encryption/decryption and the server's evaluation of a plan
+ * (the steps of hnn/channel_inner.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hnn/channel_inner.h"
+
+#define TRY(x)                                                                                 \
+    do {                                                                                       \
+        if ((st = (x)))                                                                        \
+            goto done;                                                                         \
+    } while (0)
+
+ppnn_status hnn_channel_encrypt(ckks_ciphertext *ct, const hnn_channel_plan *plan,
+                                const ckks_secret_key *sk, const float *x)
+{
+    const ckks_params *params = plan->params;
+    if (!ckks_params_same(sk->params, params))
+        return ppnn_fail(PPNN_ERR_MISMATCH, "secret key of other parameters than the plan");
+    double *v = calloc(params->slots, sizeof *v);
+    if (!v)
+        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory (channel-wise encryption)");
+    for (size_t r = 0; r < plan->reps; r++)
+        for (size_t j = 0; j < plan->in_numel; j++)
+            v[r * plan->frame + j] = x[j];
+    ckks_plaintext pt = {0};
+    ppnn_status st = ckks_encode(&pt, params, v, params->slots, plan->top_level, plan->in_scale);
+    if (!st)
+        st = ckks_encrypt_sk(ct, sk, &pt);
+    ckks_pt_free(&pt);
+    free(v);
+    return st;
+}
+
+/* acc = sum_t rot(x, rot[t]) (.) mask[t] */
+static ppnn_status eval_conv(ckks_ciphertext *acc, const ch_step *s, const ckks_ciphertext *x,
+                             const ckks_galois_keys *gk, ckks_ciphertext *tmp)
+{
+    ppnn_status st = PPNN_OK;
+    for (size_t t = 0; t < s->nterms && !st; t++) {
+        const ckks_ciphertext *src = x;
+        if (s->rot[t]) {
+            if ((st = ckks_rotate(tmp, x, s->rot[t], gk)))
+                break;
+            src = tmp;
+        }
+        st = t == 0 ? ckks_mul_plain(acc, src, &s->pt[t]) : ckks_mul_plain(tmp, src, &s->pt[t]);
+        if (!st && t)
+            st = ckks_add_inplace(acc, tmp);
+    }
+    return st;
+}
+
+/* acc = sum_g rot(sum_b diag'_(g,b) (.) rot(x, b), g*n1); then the rotate-and-add reduction
+ * over the period/m blocks. baby holds n1 ciphertexts (scratch). */
+static ppnn_status eval_dense(ckks_ciphertext *acc, const ch_step *s, const ckks_ciphertext *x,
+                              const ckks_galois_keys *gk, ckks_ciphertext *baby,
+                              ckks_ciphertext *inner, ckks_ciphertext *tmp)
+{
+    ppnn_status st = ckks_ct_copy(&baby[0], x);
+    for (size_t b = 1; b < s->n1 && !st; b++)
+        st = ckks_rotate(&baby[b], x, (int)b, gk);
+    for (size_t g = 0; g < s->n2 && !st; g++) {
+        for (size_t b = 0; b < s->n1 && !st; b++) {
+            const ckks_plaintext *d = &s->pt[g * s->n1 + b];
+            st = b == 0 ? ckks_mul_plain(inner, &baby[0], d) : ckks_mul_plain(tmp, &baby[b], d);
+            if (!st && b)
+                st = ckks_add_inplace(inner, tmp);
+        }
+        if (st)
+            break;
+        if (g == 0)
+            st = ckks_ct_copy(acc, inner);
+        else if (!(st = ckks_rotate(inner, inner, (int)(g * s->n1), gk)))
+            st = ckks_add_inplace(acc, inner);
+    }
+    for (size_t sh = s->m; sh < s->period && !st; sh <<= 1)
+        if (!(st = ckks_rotate(tmp, acc, (int)sh, gk)))
+            st = ckks_add_inplace(acc, tmp);
+    return st;
+}
+
+static size_t max_baby(const hnn_channel_plan *plan)
+{
+    size_t n = 1;
+    for (size_t i = 0; i < plan->nsteps; i++)
+        if (plan->steps[i].kind == CH_STEP_DENSE && plan->steps[i].n1 > n)
+            n = plan->steps[i].n1;
+    return n;
+}
+
+ppnn_status hnn_channel_eval(ckks_ciphertext *out, const hnn_channel_plan *plan,
+                             const ckks_ciphertext *in, const ckks_relin_key *rk,
+                             const ckks_galois_keys *gk)
+{
+    if (!ckks_params_same(in->params, plan->params) || !ckks_params_same(rk->params, plan->params)
+        || !ckks_params_same(gk->params, plan->params))
+        return ppnn_fail(PPNN_ERR_MISMATCH,
+                         "ciphertext or evaluation keys of other parameters than the plan");
+    if (in->level != plan->top_level || in->size != 2)
+        return ppnn_fail(PPNN_ERR_MISMATCH,
+                         "input ciphertext at level %zu (size %zu); the plan expects a fresh "
+                         "ciphertext at level %zu",
+                         in->level, in->size, plan->top_level);
+    const size_t nbaby = max_baby(plan);
+    ckks_ciphertext x = {0}, tmp = {0}, inner = {0};
+    ckks_ciphertext *baby = calloc(nbaby, sizeof *baby);
+    ppnn_status st = PPNN_OK;
+    if (!baby)
+        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory (channel-wise evaluation)");
+    TRY(ckks_ct_copy(&x, in));
+    for (size_t i = 0; i < plan->nsteps; i++) {
+        const ch_step *s = &plan->steps[i];
+        switch (s->kind) {
+        case CH_STEP_CONV:
+            TRY(eval_conv(out, s, &x, gk, &tmp));
+            TRY(ckks_add_plain(out, out, &s->add));
+            break;
+        case CH_STEP_ACT:
+            TRY(ckks_add_plain(&x, &x, &s->add));
+            TRY(ckks_square(out, &x));
+            TRY(ckks_relinearize(out, rk));
+            break;
+        case CH_STEP_DENSE:
+            TRY(eval_dense(out, s, &x, gk, baby, &inner, &tmp));
+            TRY(ckks_add_plain(out, out, &s->add));
+            break;
+        }
+        TRY(ckks_rescale(out));
+        if (i + 1 < plan->nsteps)
+            TRY(ckks_ct_copy(&x, out));
+    }
+done:
+    if (st)
+        ppnn_error_context("channel-wise evaluation");
+    ckks_ct_free(&x);
+    ckks_ct_free(&tmp);
+    ckks_ct_free(&inner);
+    for (size_t b = 0; b < nbaby; b++)
+        ckks_ct_free(&baby[b]);
+    free(baby);
+    return st;
+}
+
+ppnn_status hnn_channel_decrypt(double *logits, const hnn_channel_plan *plan,
+                                const ckks_secret_key *sk, const ckks_ciphertext *ct,
+                                unsigned release_bits)
+{
+    if (!ckks_params_same(sk->params, plan->params) || !ckks_params_same(ct->params, plan->params))
+        return ppnn_fail(PPNN_ERR_MISMATCH, "key or ciphertext of other parameters than the plan");
+    if (release_bits)
+        return ckks_decrypt_release(logits, plan->nclasses, sk, ct, release_bits);
+    ckks_plaintext pt = {0};
+    ppnn_status st = ckks_decrypt(&pt, sk, ct);
+    if (!st)
+        st = ckks_decode(logits, plan->nclasses, &pt);
+    ckks_pt_free(&pt);
+    return st;
+}
