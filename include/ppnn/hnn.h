@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ppnn/ckks.h"
+#include "ppnn/nn.h"
 #include "ppnn/util.h"
 
 #ifdef __cplusplus
@@ -65,6 +67,122 @@ void _hnn_linear_sparse(uint64_t *const *y, const uint32_t *row_start, const uin
                         const uint64_t *const *x, size_t n, const hnn_modulus *m, int threads,
                         hnn_kernel kernel);
 
+
+/* ---- plans ----------------------------------------------------------------------------------
+ * A plan compiles a trained polynomial network for a level budget. It is a list of steps on
+ * vectors of ciphertexts (one per tensor element, CHW order), each consuming exactly one level:
+ *   LINEAR  y[o] = bias[o] + sum_i W[o,i]·x[i]  (conv2d, dense, avgpool, or a "scale" step);
+ *           weights are encoded at Δw = q_l (the prime the following rescale drops) so the
+ *           scale returns exactly; 3-component inputs are summed as they are and only the
+ *           outputs are relinearized (lazy relinearization), then rescaled.
+ *   ACT     z[i] = (x[i] + beta[i])^2  (square[i] = 1), or z[i] = x[i] when |a| ≈ 0
+ *           (beta is 0 when a linear step precedes: the shift is folded into its bias)
+ *           (square[i] = 0: the element is linear, b·x + c, and is carried at the scale of the
+ *           squares by an integer multiply), then rescale.
+ * The activation a·x²+b·x+c = a·(x+β)² + γ (β = b/(2a), γ = c − b²/(4a)) is depth-optimal:
+ * a is folded into the next LINEAR step's weights and γ into its bias. When no linear layer
+ * follows (two activations in a row, or an activation last) a diagonal "scale" step is added.
+ * Flatten is free. ReLU is refused. */
+typedef enum { HNN_STEP_LINEAR = 1, HNN_STEP_ACT = 2 } hnn_step_kind;
+
+typedef struct hnn_step {
+    hnn_step_kind kind;
+    size_t layer;           /* index of the model layer it implements */
+    const char *name;       /* "conv2d", "dense", "avgpool", "scale", "act" */
+    size_t n_in, n_out;     /* ciphertexts read / written */
+    size_t level_in;        /* level of the inputs; outputs are at level_in - 1 */
+    double max_in, max_out; /* bounds on |value| (recorded ranges, with a margin) */
+    /* LINEAR: row r of the CSR computes output row_out[r]:
+     *   y[row_out[r]] = bias[row_out[r]] + sum_{t in row r} w[t] · x[col[t]].
+     * Rows are ordered so rows reading the same inputs are adjacent (conv channels at one
+     * position), which the AVX-512 kernel exploits. dense != 0: w is n_out x n_in row-major,
+     * row_start/col/row_out are NULL. */
+    int dense;
+    uint32_t *row_start, *col, *row_out;
+    double *w, *bias;
+    size_t nnz;
+    /* ACT */
+    double *beta;
+    uint8_t *square;
+} hnn_step;
+
+typedef struct hnn_plan {
+    size_t nsteps;
+    hnn_step *steps;
+    size_t n_inputs, n_outputs; /* ciphertexts in (input numel) / out (classes) */
+    size_t depth;               /* levels consumed = nsteps */
+    size_t top_level;           /* level of the encrypted inputs */
+    double max_logit;           /* bound on |logit| from the recorded range */
+    double est_error;           /* estimated max |logit error| (CKKS noise + weight rounding) */
+    double precision_bits;      /* -log2(est_error) */
+} hnn_plan;
+
+/* What a parameter set offers the planner. */
+typedef struct hnn_budget {
+    const char *name;   /* preset name for messages ("n13") */
+    size_t levels;      /* rescales available (nq - 1) */
+    double log2_scale;  /* scale of the inputs and of every rescale prime (≈ log2 q_i) */
+    double log2_q0;     /* bits of the last prime: final |value|·scale must stay < q0/2 */
+    unsigned logn;      /* ring degree (noise estimate) */
+} hnn_budget;
+
+/* Compiles m for budget. Refusals, before any encryption: PPNN_ERR_DEPTH when the model needs
+ * more levels than the budget has, PPNN_ERR_NUMERIC when a value would overflow the modulus
+ * (message names the layer and, from alternatives[0..nalt), a budget that would fit);
+ * PPNN_ERR_UNSUPPORTED for ReLU; PPNN_ERR_PARAM for a model without layers. */
+PPNN_MUST_CHECK ppnn_status hnn_plan_new(hnn_plan **out, const nn_model *m,
+                                         const hnn_budget *budget,
+                                         const hnn_budget *alternatives, size_t nalt);
+void hnn_plan_free(hnn_plan *p); /* NULL is a no-op */
+
+/* Runs the plan in double precision (folded math, no encryption) on one input vector of
+ * n_inputs values; writes n_outputs logits. Tests compare it with the model's forward pass. */
+void hnn_plan_forward(const hnn_plan *p, double *logits, const double *x);
+
+/* The budget a parameter set offers (levels = nq - 1, log2 of scale, q_0 and N). */
+void hnn_budget_from_params(hnn_budget *b, const ckks_params *params, const char *name);
+
+/* ---- execution ------------------------------------------------------------------------------
+ * Element-wise packing: the client encrypts B <= N/2 images so that input ciphertext k holds
+ * element k (CHW order, normalised) of every image in slot b = image b (other slots 0). The
+ * server runs the plan with the relinearization key only; output ciphertext c holds logit c of
+ * every image. No rotation is used. */
+typedef struct hnn_exec_opts {
+    int threads;       /* OpenMP threads (0 = default: all cores) */
+    hnn_kernel kernel; /* linear kernels (AUTO in production; tests force each path) */
+    /* Called after each step with its index and wall-clock seconds (may be NULL). */
+    void (*progress)(void *ctx, size_t step, const hnn_step *s, double seconds);
+    void *progress_ctx;
+} hnn_exec_opts;
+
+/* Runs plan p on in[0 .. p->n_inputs) (size 2, all at level p->top_level and the same scale)
+ * and writes out[0 .. p->n_outputs) (caller-provided, zero-initialised or previously used
+ * ciphertext structs; their buffers are reused or reallocated). Inputs are not modified.
+ * Errors: PPNN_ERR_MISMATCH (inputs of other parameters, levels or sizes than the plan),
+ * PPNN_ERR_NUMERIC (a weight too large to encode), PPNN_ERR_NOMEM, and any ckks error. */
+PPNN_MUST_CHECK ppnn_status hnn_infer(ckks_ciphertext *out, const hnn_plan *p,
+                                      const ckks_ciphertext *in, const ckks_relin_key *rk,
+                                      const hnn_exec_opts *opts);
+
+/* ---- element-wise packing (client side) ----------------------------------------------------
+ * Encrypts a batch: x holds `batch` images of `numel` normalised values each (image-major, as
+ * nn_model_normalize writes them); ciphertext k of out[0..numel) gets element k of image b in
+ * slot b (slots >= batch are 0), at the top level and the default scale, with seeded
+ * secret-key encryption (c1 is a seed: half the upload). Parallel over elements.
+ * Errors: PPNN_ERR_PARAM (batch == 0 or > slots), PPNN_ERR_NUMERIC (non-finite input). */
+PPNN_MUST_CHECK ppnn_status hnn_encrypt_batch(ckks_ciphertext *out, const ckks_secret_key *sk,
+                                              const float *x, size_t batch, size_t numel,
+                                              int threads);
+/* Decrypts nclasses logit ciphertexts into logits[b * nclasses + c] for b < batch. With
+ * release_bits > 0 the values are flooded and rounded (ckks_decode_release: for values that
+ * leave the client); 0 decodes exactly (tests, values kept by the client). */
+PPNN_MUST_CHECK ppnn_status hnn_decrypt_batch(double *logits, const ckks_secret_key *sk,
+                                              const ckks_ciphertext *ct, size_t nclasses,
+                                              size_t batch, unsigned release_bits);
+/* Upload bytes of one seeded ciphertext at `level`: c0 bit-packed to ceil(log2 q_i) bits per
+ * coefficient (DESIGN.md §7) plus the 32-byte seed; file headers and checksums not counted. */
+size_t hnn_seeded_ct_bytes(const ckks_params *params, size_t level);
+
 /* ==== channel-wise packing (the baseline BEAA compares against) ============================
  * One image per ciphertext; a channel's H x W map lies in the slots (src/hnn/channel*.c).
  * Supported models: [conv2d with a 1-channel input as FIRST layer] then any mix of dense,
@@ -89,9 +207,6 @@ void _hnn_linear_sparse(uint64_t *const *y, const uint32_t *row_start, const uin
  *     scale q_l of the prime the following rescale drops.
  * The plan is public (made from the model and the parameters only); the server needs the
  * relinearization key and the Galois keys of hnn_channel_rotations(). */
-#include "ppnn/ckks.h"
-#include "ppnn/nn.h"
-
 typedef struct hnn_channel_plan hnn_channel_plan;
 
 /* Compiles model m for params. Errors: PPNN_ERR_UNSUPPORTED (a layer the packing cannot run:

@@ -30,4 +30,8 @@ void _hnn_tile_dense_avx512(const hnn_tile_args *a, size_t o0, size_t o1, size_t
 void _hnn_tile_sparse_avx512(const hnn_tile_args *a, size_t o0, size_t o1, size_t j0,
                              size_t j1);
 
+/* Called on an OpenMP worker after a failure: keeps the first failure's code and message
+ * (messages are per thread) so the caller's thread can report it (exec.c). */
+void _hnn_keep_first_error(ppnn_status *err, char *msg, size_t len, ppnn_status e);
+
 #endif

@@ -1,0 +1,127 @@
+/* Executor: a tiny model on a small insecure ring; encrypted vs plaintext (folded plan) logits,
+ * stated precision floor; AVX-512 and portable kernels give bit-identical ciphertexts;
+ * mismatched inputs are refused. */
+#include <math.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckks_tu.h"
+#include "ppnn/hnn.h"
+#include "testutil.h"
+
+/* Every trainable value of the model from a seeded stream, scaled per kind. */
+static void seed_params(nn_model *m)
+{
+    unsigned char seed[randombytes_SEEDBYTES] = {42};
+    uint32_t *r = malloc(m->nparams * sizeof *r);
+    randombytes_buf_deterministic(r, m->nparams * sizeof *r, seed);
+    for (size_t i = 0; i < m->nparams; i++)
+        m->params[i] = (float)(r[i] / 4294967296.0 - 0.5);
+    free(r);
+    for (size_t k = 0; k < m->nlayers; k++) {
+        nn_layer *l = &m->layers[k];
+        for (size_t i = 0; i < l->nweight; i++)
+            l->weight[i] *= (float)(2.0 / sqrt((double)l->nweight / l->nbias));
+        size_t n = l->ncoef / 3;
+        for (size_t i = 0; i < n; i++) {
+            l->coef[i] = 0.1f + 0.2f * l->coef[i];          /* a in [0, 0.2] */
+            l->coef[n + i] = 0.5f + 0.2f * l->coef[n + i];  /* b near 0.5 */
+        }
+    }
+}
+
+static double max_diff_words(const ckks_ciphertext *a, const ckks_ciphertext *b, size_t n)
+{
+    size_t bad = 0;
+    for (size_t c = 0; c < n; c++) {
+        size_t words = a[c].size * (a[c].level + 1) * a[c].params->n;
+        bad += a[c].size != b[c].size || a[c].level != b[c].level ||
+               memcmp(a[c].data, b[c].data, words * sizeof(uint64_t)) != 0;
+    }
+    return (double)bad;
+}
+
+int main(void)
+{
+    if (sodium_init() < 0)
+        return 1;
+    nn_model m;
+    nn_model_init(&m, "tiny", (nn_shape){1, 6, 6});
+    CHECK_OK(nn_model_add_conv2d(&m, 2, 3, 1, 0));
+    CHECK_OK(nn_model_add_poly(&m, NN_POLY_ELEMENT));
+    CHECK_OK(nn_model_add_flatten(&m));
+    CHECK_OK(nn_model_add_dense(&m, 8));
+    CHECK_OK(nn_model_add_poly(&m, NN_POLY_CHANNEL));
+    CHECK_OK(nn_model_add_dense(&m, 3));
+    CHECK_OK(nn_model_finish(&m));
+    m.nclasses = 3;
+    seed_params(&m);
+
+    ckks_params *prm = ctu_params(10, 6, 40, 28, 38); /* n13's shape on N = 1024 */
+    hnn_budget bud;
+    hnn_budget_from_params(&bud, prm, "test");
+    hnn_plan *p = NULL;
+    CHECK_OK(hnn_plan_new(&p, &m, &bud, NULL, 0));
+    ckks_secret_key sk = {0};
+    ckks_relin_key rk = {0};
+    CHECK_OK(ckks_keygen_secret(&sk, prm));
+    CHECK_OK(ckks_keygen_relin(&rk, &sk));
+    if (!p || !sk.s)
+        return tu_finish("test_exec");
+
+    const size_t B = prm->slots - 5, nin = p->n_inputs, nout = p->n_outputs;
+    double *x = malloc(B * nin * sizeof *x), *v = malloc(B * sizeof *v);
+    ctu_values(x, B * nin, 7);
+    ckks_ciphertext *in = calloc(nin, sizeof *in), *out = calloc(nout, sizeof *out);
+    ckks_ciphertext *out2 = calloc(nout, sizeof *out2);
+    for (size_t k = 0; k < nin; k++) {
+        for (size_t b = 0; b < B; b++)
+            v[b] = x[b * nin + k];
+        ctu_encrypt(&in[k], &sk, v, B, prm->nq - 1, prm->scale);
+    }
+    hnn_exec_opts o = {2, HNN_KERNEL_AUTO, NULL, NULL};
+    CHECK_OK(hnn_infer(out, p, in, &rk, &o));
+    o.kernel = HNN_KERNEL_PORTABLE;
+    o.threads = 1;
+    CHECK_OK(hnn_infer(out2, p, in, &rk, &o));
+    CHECK(max_diff_words(out, out2, nout) == 0);
+
+    double *dec = malloc(nout * B * sizeof *dec), logit[3], err = 0, mag = 0;
+    ckks_plaintext pt = {0};
+    for (size_t c = 0; c < nout; c++) {
+        CHECK(out[c].level == 0);
+        CHECK_OK(ckks_decrypt(&pt, &sk, &out[c]));
+        CHECK_OK(ckks_decode(dec + c * B, B, &pt));
+    }
+    for (size_t b = 0; b < B; b++) {
+        hnn_plan_forward(p, logit, x + b * nin);
+        for (size_t c = 0; c < nout; c++) {
+            err = fmax(err, fabs(dec[c * B + b] - logit[c]));
+            mag = fmax(mag, fabs(logit[c]));
+        }
+    }
+    /* Precision floor: 2^28 scale, five levels, N = 1024: at least 14 bits absolute. */
+    CHECK_MSG(err < 0x1p-14, "encrypted logits off by %g (max |logit| %g)", err, mag);
+    CHECK_MSG(err <= p->est_error, "measured error %g above the plan's estimate %g", err,
+              p->est_error);
+    fprintf(stderr, "test_exec: max |logit error| %.3g = 2^%.1f (estimate %.3g), |logit| <= %.3g\n",
+            err, log2(err), p->est_error, mag);
+
+    /* Mismatched inputs: wrong level. */
+    CHECK_OK(ckks_rescale(&in[3]));
+    CHECK_ERR(hnn_infer(out2, p, in, &rk, &o), PPNN_ERR_MISMATCH);
+
+    ckks_pt_free(&pt);
+    for (size_t k = 0; k < nin; k++)
+        ckks_ct_free(&in[k]);
+    for (size_t c = 0; c < nout; c++)
+        ckks_ct_free(&out[c]), ckks_ct_free(&out2[c]);
+    free(in), free(out), free(out2), free(x), free(v), free(dec);
+    ckks_relin_key_free(&rk);
+    ckks_secret_key_free(&sk);
+    hnn_plan_free(p);
+    ckks_params_free(prm);
+    nn_model_free(&m);
+    return tu_finish("test_exec");
+}

@@ -1,0 +1,82 @@
+/* Reduced end-to-end at the real n13 preset: a CryptoNets-size model fitted on MNIST
+ * (nn_model_init_params: ReLU-fitted quadratics, ranges recorded), 256 test images encrypted
+ * element-wise, inferred with the relinearization key only, decrypted: predictions must agree
+ * with the plaintext forward pass and the logit error must stay under the plan's estimate.
+ * Skipped under PPNN_TEST_REDUCED (sanitizer builds): test_exec covers the same code. */
+#include <math.h>
+#include <sodium.h>
+#include <stdlib.h>
+
+#include "ppnn/hnn.h"
+#include "testutil.h"
+
+#define B 256
+
+int main(void)
+{
+    if (sodium_init() < 0)
+        return 1;
+    if (tu_reduced())
+        return tu_finish("test_infer_n13");
+    data_set ds;
+    nn_model m;
+    CHECK_OK(data_load(&ds, "mnist", DATA_SPLIT_TEST, 0, B));
+    CHECK_OK(nn_arch_build(&m, "cryptonets", NN_ACT_ELEMENT, (nn_shape){1, 28, 28}, 10));
+    CHECK_OK(nn_model_init_params(&m, &ds, 3));
+    CHECK_OK(nn_record_ranges(&m, &ds, ds.count));
+    ckks_spec spec;
+    ckks_params *prm = NULL;
+    CHECK_OK(ckks_preset(&spec, "n13"));
+    CHECK_OK(ckks_params_new(&prm, &spec));
+    hnn_budget bud;
+    hnn_plan *p = NULL;
+    if (prm) {
+        hnn_budget_from_params(&bud, prm, "n13");
+        CHECK_OK(hnn_plan_new(&p, &m, &bud, NULL, 0));
+    }
+    ckks_secret_key sk = {0};
+    ckks_relin_key rk = {0};
+    if (!p || ckks_keygen_secret(&sk, prm) || ckks_keygen_relin(&rk, &sk))
+        return tu_finish("test_infer_n13");
+
+    float *x = malloc(B * 784 * sizeof *x), *ref = malloc(B * 10 * sizeof *ref);
+    nn_model_normalize(&m, x, ds.pixels, B);
+    CHECK_OK(nn_predict(&m, ref, x, B));
+    ckks_ciphertext *in = calloc(784, sizeof *in), *out = calloc(10, sizeof *out);
+    double *dec = malloc(10 * B * sizeof *dec);
+    CHECK_OK(hnn_encrypt_batch(in, &sk, x, B, 784, 0));
+    CHECK(in[0].has_seed && in[0].level == prm->nq - 1);
+    CHECK_ERR(hnn_encrypt_batch(out, &sk, x, prm->slots + 1, 1, 0), PPNN_ERR_PARAM);
+    CHECK_ERR(hnn_encrypt_batch(out, &sk, x, 0, 1, 0), PPNN_ERR_PARAM);
+    CHECK_OK(hnn_infer(out, p, in, &rk, NULL));
+    CHECK_OK(hnn_decrypt_batch(dec, &sk, out, 10, B, 0));
+    size_t agree = 0;
+    double err = 0;
+    for (size_t b = 0; b < B; b++) {
+        int pa = 0, pe = 0;
+        for (int c = 0; c < 10; c++) {
+            pa = ref[b * 10 + c] > ref[b * 10 + pa] ? c : pa;
+            pe = dec[b * 10 + c] > dec[b * 10 + pe] ? c : pe;
+            err = fmax(err, fabs(dec[b * 10 + c] - ref[b * 10 + c]));
+        }
+        agree += pa == pe;
+    }
+    CHECK_MSG(agree == B, "encrypted and plaintext predictions agree on %zu of %d", agree, B);
+    CHECK_MSG(err <= p->est_error, "max |logit error| %g above the plan's estimate %g", err,
+              p->est_error);
+    fprintf(stderr, "test_infer_n13: %zu/%d agree, max |logit error| %.3g (estimate %.3g)\n",
+            agree, B, err, p->est_error);
+
+    for (size_t k = 0; k < 784; k++)
+        ckks_ct_free(&in[k]);
+    for (size_t c = 0; c < 10; c++)
+        ckks_ct_free(&out[c]);
+    free(in), free(out), free(dec), free(x), free(ref);
+    ckks_relin_key_free(&rk);
+    ckks_secret_key_free(&sk);
+    hnn_plan_free(p);
+    ckks_params_free(prm);
+    nn_model_free(&m);
+    data_set_free(&ds);
+    return tu_finish("test_infer_n13");
+}
