@@ -13,6 +13,7 @@ static const cli_command commands[] = {
     {"encrypt", "client: encrypt a batch of images (one image per slot)", cmd_encrypt},
     {"decrypt", "client: decrypt encrypted logits into predictions", cmd_decrypt},
     {"bench", "single-thread micro-benchmarks (ppnn bench ckks)", cmd_bench},
+    {"compare", "element-wise (BEAA) vs channel-wise packing: accuracy and time report", cmd_compare},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Reduced `ppnn compare` (tiny trainings, a few images): the report and the two plots are well
+# formed — structure, not timings — and a second run reuses the cached models. Bad options are
+# refused with a one-line error.
+set -u
+ppnn=$1; pass=0; fail=0
+check() { if [[ $1 == 1 ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL: $2" >&2; fi; }
+dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
+batches=1,8; [[ -n ${PPNN_TEST_REDUCED:-} ]] && batches=2
+args=(--out "$dir/r" --models "$dir/m" --count 256 --teacher-epochs 1 --epochs 1 --test 16
+      --batches "$batches" --channel-images 2 --threads 2)
+out=$("$ppnn" compare "${args[@]}" 2>"$dir/log"); rc=$?
+check $(( rc == 0 )) "compare exit code $rc: $(tail -3 "$dir/log")"
+check $([[ $out == *"paper +1.65"* && $out == *"paper -99.5 %"* ]] && echo 1 || echo 0) \
+      "headline deltas printed next to the paper's: $out"
+python3 - "$dir/r" "$batches" <<'PY'
+import re, sys, xml.etree.ElementTree as ET
+d, batches = sys.argv[1], [int(b) for b in sys.argv[2].split(",")]
+md = open(f"{d}/compare.md").read()
+for h in ["# Element-wise (BEAA) vs channel-wise packing: mnist", "## Headline",
+          "## Accuracy", "## Inference time per batch", "## Setup", "## Commands",
+          "extrapolated linearly", "| threads | 2 |", "n13: N = 8192"]:
+    assert h in md, h
+rows = re.findall(r"^\| (\d+) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \|",
+                  md, re.M)
+assert [int(r[0]) for r in rows] == batches, rows
+for r in rows:  # amortized = total / batch, for both packings
+    b = int(r[0])
+    assert abs(float(r[2]) - 1e3 * float(r[1]) / b) <= 0.01 * float(r[2]) + 1e-3, r
+    assert abs(float(r[5]) - 1e3 * float(r[4]) / b) <= 0.01 * float(r[5]) + 1e-2, r
+acc = re.findall(r"^\| (element-wise|channel-wise)[^|]*\| ([0-9.]+) % \| ([0-9.]+) % \| (\d+) \|"
+                 r" ([0-9.]+) % \| ([0-9.]+) % \|", md, re.M)
+assert len(acc) == 2, acc
+for a in acc:
+    assert all(0 <= float(a[i]) <= 100 for i in (1, 2, 4, 5)), a
+for name, kind in [("amortized.svg", "polyline"), ("accuracy.svg", "rect")]:
+    root = ET.parse(f"{d}/{name}").getroot()
+    assert root.tag.endswith("svg"), name
+    assert any(e.tag.endswith(kind) for e in root.iter()), (name, kind)
+PY
+check $((! $?)) "report structure"
+# Second run: the cached models are reused, not retrained.
+"$ppnn" compare "${args[@]}" --batches 1 --channel-images 1 >/dev/null 2>"$dir/log2"
+check $(( $(grep -c "reusing" "$dir/log2") == 3 )) "models reused: $(cat "$dir/log2")"
+err=$("$ppnn" compare --out "$dir/x" --batches 0,4 2>&1 >/dev/null); rc=$?
+check $(( rc != 0 && $(printf '%s\n' "$err" | wc -l) == 1 )) "--batches 0 refused: $err"
+err=$("$ppnn" compare --out "$dir/x" --models "$dir/m" --count 256 --teacher-epochs 1 \
+      --epochs 1 --test 4 --batches 8 2>&1 >/dev/null); rc=$?
+check $(( rc != 0 )) "more batch images than test images refused: $err"
+echo "cli_compare: $pass passed, $fail failed"
+[[ $fail -eq 0 ]]
