@@ -43,9 +43,9 @@ int main(void)
     hnn_channel_stats hs;
     hnn_channel_plan_stats(&hs, plan);
     CHECK(hs.levels == 5);
-    /* conv 5x5: 24 non-zero offsets; dense 100 (m = 128: n1 = 16, n2 = 8, 5 sums to 4096);
-     * dense 10 (m = 16: n1 = n2 = 4, period 128: 3 sums). */
-    CHECK(hs.rotations == 24 + (15 + 7 + 5) + (3 + 3 + 3));
+    /* conv 5x5 pad 1: 4 column + 4 row offsets; dense 100 (m = 128: n1 = 16, n2 = 8, 5 sums to
+     * 4096); dense 10 (m = 16: n1 = n2 = 4, period 128: 3 sums). */
+    CHECK(hs.rotations == (4 + 4) + (15 + 7 + 5) + (3 + 3 + 3));
     CHECK(hs.relins == 2);
 
     ckks_secret_key sk = {0};

@@ -80,6 +80,19 @@ static ppnn_status need_level(const ch_build *b, size_t li, const nn_layer *l)
     return PPNN_OK;
 }
 
+/* Allocates the baby/giant rotation lists and the n2*n1 plaintexts of a linear step. */
+static ppnn_status alloc_bsgs(ch_step *sp, size_t n1, size_t n2)
+{
+    sp->n1 = n1;
+    sp->n2 = n2;
+    sp->baby = calloc(n1, sizeof *sp->baby);
+    sp->giant = calloc(n2, sizeof *sp->giant);
+    sp->pt = calloc(n1 * n2, sizeof *sp->pt);
+    if (!sp->baby || !sp->giant || !sp->pt)
+        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory (linear step of the channel-wise plan)");
+    return PPNN_OK;
+}
+
 /* ---- conv: first layer only, on the replicated 1-channel input ----------------------------- */
 static ppnn_status plan_conv(ch_build *b, size_t li, const nn_layer *l)
 {
@@ -102,19 +115,24 @@ static ppnn_status plan_conv(ch_build *b, size_t li, const nn_layer *l)
     sp->kind = CH_STEP_CONV;
     sp->layer = li;
     sp->level = b->level;
-    sp->nterms = K * K;
-    sp->rot = calloc(K * K, sizeof *sp->rot);
-    sp->pt = calloc(K * K, sizeof *sp->pt);
     b->plan->nsteps++; /* owned by the plan from here on (freed with it on error) */
-    if (!sp->rot || !sp->pt)
-        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory (conv masks)");
+    if ((st = alloc_bsgs(sp, K, K)))
+        return st;
+    sp->m = sp->period = b->slots;
     const double wq = (double)b->params->q[b->level];
+    for (size_t k = 0; k < K; k++) {
+        /* Tap (ky, kx) of output (oy, ox) reads pixel (oy*S+ky-P, ox*S+kx-P), which sits
+         * (ky-P)*W + (kx-P) slots after the output's slot oy*S*W + ox*S. */
+        sp->baby[k] = (int)k - (int)P;
+        sp->giant[k] = ((int)k - (int)P) * (int)W;
+        if ((st = note_rotation(b->plan, sp->baby[k])) ||
+            (st = note_rotation(b->plan, sp->giant[k])))
+            return st;
+    }
     for (size_t ky = 0; ky < K; ky++) {
         for (size_t kx = 0; kx < K; kx++) {
-            size_t t = ky * K + kx;
-            /* Tap (ky, kx) of output (oy, ox) reads pixel (oy*S+ky-P, ox*S+kx-P), which sits
-             * d = (ky-P)*W + (kx-P) slots after the output's slot oy*S*W + ox*S. */
-            sp->rot[t] = (int)((ptrdiff_t)(ky - P) * (ptrdiff_t)W + (ptrdiff_t)kx - (ptrdiff_t)P);
+            /* Mask value at output slot s, stored at s + giant (pre-rotated right). */
+            const size_t shift = (size_t)((ptrdiff_t)sp->giant[ky] + (ptrdiff_t)b->slots);
             memset(b->vec, 0, b->slots * sizeof *b->vec);
             for (size_t o = 0; o < OC; o++) {
                 double w = l->weight[(o * K + ky) * K + kx];
@@ -125,11 +143,11 @@ static ppnn_status plan_conv(ch_build *b, size_t li, const nn_layer *l)
                     for (size_t ox = 0; ox < OW; ox++) {
                         ptrdiff_t ix = (ptrdiff_t)(ox * S + kx) - (ptrdiff_t)P;
                         if (ix >= 0 && ix < (ptrdiff_t)W)
-                            b->vec[o * F + oy * S * W + ox * S] = w;
+                            b->vec[(o * F + oy * S * W + ox * S + shift) % b->slots] = w;
                     }
                 }
             }
-            if ((st = encode_vec(&sp->pt[t], b, wq)) || (st = note_rotation(b->plan, sp->rot[t])))
+            if ((st = encode_vec(&sp->pt[ky * K + kx], b, wq)))
                 return st;
         }
     }
@@ -223,16 +241,13 @@ static ppnn_status plan_dense(ch_build *b, size_t li, const nn_layer *l)
     sp->kind = CH_STEP_DENSE;
     sp->layer = li;
     sp->level = b->level;
-    sp->nterms = m;
-    sp->n1 = n1;
-    sp->n2 = n2;
     sp->m = m;
     sp->period = per;
-    sp->pt = calloc(m, sizeof *sp->pt);
     b->plan->nsteps++;
+    st = alloc_bsgs(sp, n1, n2);
     double *wp = calloc(m * per, sizeof *wp); /* W' (m x per), activation folded in */
     double *bias = calloc(m, sizeof *bias);
-    if (!sp->pt || !wp || !bias) {
+    if (st || !wp || !bias) {
         free(wp);
         free(bias);
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory (dense diagonals)");
@@ -266,12 +281,16 @@ static ppnn_status plan_dense(ch_build *b, size_t li, const nn_layer *l)
     free(bias);
     if (st || (st = encode_vec(&sp->add, b, b->scale * wq)))
         return st;
-    for (size_t bs = 1; bs < n1; bs++)
-        if ((st = note_rotation(b->plan, (int)bs)))
+    for (size_t bs = 0; bs < n1; bs++) {
+        sp->baby[bs] = (int)bs;
+        if ((st = note_rotation(b->plan, sp->baby[bs])))
             return st;
-    for (size_t g = 1; g < n2; g++)
-        if ((st = note_rotation(b->plan, (int)(g * n1))))
+    }
+    for (size_t g = 0; g < n2; g++) {
+        sp->giant[g] = (int)(g * n1);
+        if ((st = note_rotation(b->plan, sp->giant[g])))
             return st;
+    }
     for (size_t sh = m; sh < per; sh <<= 1)
         if ((st = note_rotation(b->plan, (int)sh)))
             return st;
@@ -410,10 +429,11 @@ void hnn_channel_plan_free(hnn_channel_plan *plan)
     for (size_t i = 0; i < plan->nsteps; i++) {
         ch_step *s = &plan->steps[i];
         if (s->pt)
-            for (size_t t = 0; t < s->nterms; t++)
+            for (size_t t = 0; t < s->n1 * s->n2; t++)
                 ckks_pt_free(&s->pt[t]);
         free(s->pt);
-        free(s->rot);
+        free(s->baby);
+        free(s->giant);
         ckks_pt_free(&s->add);
     }
     free(plan->rotations);
@@ -436,23 +456,20 @@ void hnn_channel_plan_stats(hnn_channel_stats *st, const hnn_channel_plan *plan)
     st->levels = plan->nsteps;
     for (size_t i = 0; i < plan->nsteps; i++) {
         const ch_step *s = &plan->steps[i];
-        size_t pts = s->pt ? s->nterms : 0;
+        size_t pts = s->pt ? s->n1 * s->n2 : 0;
         for (size_t t = 0; t < pts; t++)
             st->plaintext_bytes += (s->pt[t].level + 1) * plan->params->n * sizeof(uint64_t);
         st->plaintext_bytes += (s->add.level + 1) * plan->params->n * sizeof(uint64_t);
-        switch (s->kind) {
-        case CH_STEP_CONV:
-            for (size_t t = 0; t < s->nterms; t++)
-                st->rotations += s->rot[t] != 0;
-            st->mul_plain += s->nterms;
-            break;
-        case CH_STEP_ACT: st->relins++; break;
-        case CH_STEP_DENSE:
-            st->rotations += (s->n1 - 1) + (s->n2 - 1);
-            for (size_t sh = s->m; sh < s->period; sh <<= 1)
-                st->rotations++;
-            st->mul_plain += s->m;
-            break;
+        if (s->kind == CH_STEP_ACT) {
+            st->relins++;
+            continue;
         }
+        for (size_t k = 0; k < s->n1; k++)
+            st->rotations += s->baby[k] != 0;
+        for (size_t k = 0; k < s->n2; k++)
+            st->rotations += s->giant[k] != 0;
+        for (size_t sh = s->m; sh < s->period; sh <<= 1)
+            st->rotations++;
+        st->mul_plain += pts;
     }
 }

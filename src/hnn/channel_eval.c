@@ -32,34 +32,22 @@ ppnn_status hnn_channel_encrypt(ckks_ciphertext *ct, const hnn_channel_plan *pla
     return st;
 }
 
-/* acc = sum_t rot(x, rot[t]) (.) mask[t] */
-static ppnn_status eval_conv(ckks_ciphertext *acc, const ch_step *s, const ckks_ciphertext *x,
-                             const ckks_galois_keys *gk, ckks_ciphertext *tmp)
+static ppnn_status rotate_or_copy(ckks_ciphertext *out, const ckks_ciphertext *a, int step,
+                                  const ckks_galois_keys *gk)
 {
-    ppnn_status st = PPNN_OK;
-    for (size_t t = 0; t < s->nterms && !st; t++) {
-        const ckks_ciphertext *src = x;
-        if (s->rot[t]) {
-            if ((st = ckks_rotate(tmp, x, s->rot[t], gk)))
-                break;
-            src = tmp;
-        }
-        st = t == 0 ? ckks_mul_plain(acc, src, &s->pt[t]) : ckks_mul_plain(tmp, src, &s->pt[t]);
-        if (!st && t)
-            st = ckks_add_inplace(acc, tmp);
-    }
-    return st;
+    return step ? ckks_rotate(out, a, step, gk) : ckks_ct_copy(out, a);
 }
 
-/* acc = sum_g rot(sum_b diag'_(g,b) (.) rot(x, b), g*n1); then the rotate-and-add reduction
- * over the period/m blocks. baby holds n1 ciphertexts (scratch). */
-static ppnn_status eval_dense(ckks_ciphertext *acc, const ch_step *s, const ckks_ciphertext *x,
-                              const ckks_galois_keys *gk, ckks_ciphertext *baby,
-                              ckks_ciphertext *inner, ckks_ciphertext *tmp)
+/* The linear steps (channel_inner.h): acc = sum_g rot(sum_b pt[g*n1+b] (.) rot(x, baby[b]),
+ * giant[g]), then the rotate-and-add reduction over the period/m blocks. baby holds n1
+ * ciphertexts (scratch). */
+static ppnn_status eval_linear(ckks_ciphertext *acc, const ch_step *s, const ckks_ciphertext *x,
+                               const ckks_galois_keys *gk, ckks_ciphertext *baby,
+                               ckks_ciphertext *inner, ckks_ciphertext *tmp)
 {
-    ppnn_status st = ckks_ct_copy(&baby[0], x);
-    for (size_t b = 1; b < s->n1 && !st; b++)
-        st = ckks_rotate(&baby[b], x, (int)b, gk);
+    ppnn_status st = PPNN_OK;
+    for (size_t b = 0; b < s->n1 && !st; b++)
+        st = rotate_or_copy(&baby[b], x, s->baby[b], gk);
     for (size_t g = 0; g < s->n2 && !st; g++) {
         for (size_t b = 0; b < s->n1 && !st; b++) {
             const ckks_plaintext *d = &s->pt[g * s->n1 + b];
@@ -70,9 +58,9 @@ static ppnn_status eval_dense(ckks_ciphertext *acc, const ch_step *s, const ckks
         if (st)
             break;
         if (g == 0)
-            st = ckks_ct_copy(acc, inner);
-        else if (!(st = ckks_rotate(inner, inner, (int)(g * s->n1), gk)))
-            st = ckks_add_inplace(acc, inner);
+            st = rotate_or_copy(acc, inner, s->giant[0], gk);
+        else if (!(st = rotate_or_copy(tmp, inner, s->giant[g], gk)))
+            st = ckks_add_inplace(acc, tmp);
     }
     for (size_t sh = s->m; sh < s->period && !st; sh <<= 1)
         if (!(st = ckks_rotate(tmp, acc, (int)sh, gk)))
@@ -84,7 +72,7 @@ static size_t max_baby(const hnn_channel_plan *plan)
 {
     size_t n = 1;
     for (size_t i = 0; i < plan->nsteps; i++)
-        if (plan->steps[i].kind == CH_STEP_DENSE && plan->steps[i].n1 > n)
+        if (plan->steps[i].kind != CH_STEP_ACT && plan->steps[i].n1 > n)
             n = plan->steps[i].n1;
     return n;
 }
@@ -112,17 +100,14 @@ ppnn_status hnn_channel_eval(ckks_ciphertext *out, const hnn_channel_plan *plan,
     for (size_t i = 0; i < plan->nsteps; i++) {
         const ch_step *s = &plan->steps[i];
         switch (s->kind) {
-        case CH_STEP_CONV:
-            TRY(eval_conv(out, s, &x, gk, &tmp));
-            TRY(ckks_add_plain(out, out, &s->add));
-            break;
         case CH_STEP_ACT:
             TRY(ckks_add_plain(&x, &x, &s->add));
             TRY(ckks_square(out, &x));
             TRY(ckks_relinearize(out, rk));
             break;
+        case CH_STEP_CONV:
         case CH_STEP_DENSE:
-            TRY(eval_dense(out, s, &x, gk, baby, &inner, &tmp));
+            TRY(eval_linear(out, s, &x, gk, baby, &inner, &tmp));
             TRY(ckks_add_plain(out, out, &s->add));
             break;
         }

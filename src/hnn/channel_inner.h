@@ -9,18 +9,22 @@ typedef enum { CH_STEP_CONV = 0, CH_STEP_ACT = 1, CH_STEP_DENSE = 2 } ch_step_ki
 
 /* One homomorphic step. Every step consumes exactly one level (input at `level`, output at
  * level - 1) and ends with one rescale.
- *   CONV:  out = sum_t rot(x, rot[t]) (.) pt[t] + add            (nterms taps)
- *   ACT:   out = (x + add)^2, relinearized                       (add = masked beta)
- *   DENSE: baby steps rot(x, b), b < n1; out = sum_g rot(sum_b rot-by-(-g*n1)-diagonal pt[g*n1+b]
- *          (.) rot(x, b), g*n1); then out += rot(out, m*2^t) while m*2^t < period; + add. */
+ *   CONV, DENSE (linear, baby-step giant-step form):
+ *       out = sum_g rot( sum_b pt[g*n1+b] (.) rot(x, baby[b]), giant[g] )
+ *       then out += rot(out, m*2^t) while m*2^t < period (DENSE only), then + add (bias).
+ *     The plaintexts are stored pre-rotated right by giant[g], so that the giant rotation
+ *     brings them back: rot(pt' (.) rot(x, b), g) = pt (.) rot(x, b + g).
+ *     CONV k x k: baby = column offsets kx - pad, giant = row offsets (ky - pad) * W: 2(k-1)
+ *     rotations instead of k^2 - 1. DENSE: baby = 0..n1-1, giant = g*n1 (extended diagonals).
+ *   ACT: out = (x + add)^2, relinearized (add = masked beta). */
 typedef struct ch_step {
     ch_step_kind kind;
     size_t layer; /* index of the model layer (messages) */
     size_t level; /* level of the step's input */
-    size_t nterms;
-    int *rot;            /* CONV: rotation of each tap */
-    ckks_plaintext *pt;  /* CONV: masks; DENSE: n1*n2 diagonals */
-    size_t n1, n2, m, period;
+    size_t n1, n2;
+    int *baby, *giant;   /* n1 and n2 rotation steps (0 = none) */
+    ckks_plaintext *pt;  /* n2 * n1 plaintexts */
+    size_t m, period;    /* DENSE reduction; CONV: m = period (none) */
     ckks_plaintext add;  /* CONV/DENSE: bias at the product scale; ACT: beta */
 } ch_step;
 
