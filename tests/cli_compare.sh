@@ -6,31 +6,41 @@ set -u
 ppnn=$1; pass=0; fail=0
 check() { if [[ $1 == 1 ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL: $2" >&2; fi; }
 dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
-batches=1,8; [[ -n ${PPNN_TEST_REDUCED:-} ]] && batches=2
-args=(--out "$dir/r" --models "$dir/m" --count 256 --teacher-epochs 1 --epochs 1 --test 16
-      --batches "$batches" --channel-images 2 --threads 2)
+# Sanitizer runs (PPNN_TEST_REDUCED): smaller trainings and no element-wise encrypted run (its
+# executor has its own tests); the report must then mark those columns "not measured".
+if [[ -n ${PPNN_TEST_REDUCED:-} ]]; then
+    batches=1,2; element=0
+    args=(--count 64 --test 4 --channel-images 1 --skip-element)
+else
+    batches=1,8; element=1
+    args=(--count 256 --test 16 --channel-images 2)
+fi
+args+=(--out "$dir/r" --models "$dir/m" --teacher-epochs 1 --epochs 1 --batches "$batches"
+       --threads 2)
 out=$("$ppnn" compare "${args[@]}" 2>"$dir/log"); rc=$?
 check $(( rc == 0 )) "compare exit code $rc: $(tail -3 "$dir/log")"
 check $([[ $out == *"paper +1.65"* && $out == *"paper -99.5 %"* ]] && echo 1 || echo 0) \
       "headline deltas printed next to the paper's: $out"
-python3 - "$dir/r" "$batches" <<'PY'
+python3 - "$dir/r" "$batches" "$element" <<'PY'
 import re, sys, xml.etree.ElementTree as ET
-d, batches = sys.argv[1], [int(b) for b in sys.argv[2].split(",")]
+d, batches, element = sys.argv[1], [int(b) for b in sys.argv[2].split(",")], sys.argv[3] == "1"
 md = open(f"{d}/compare.md").read()
 for h in ["# Element-wise (BEAA) vs channel-wise packing: mnist", "## Headline",
           "## Accuracy", "## Inference time per batch", "## Setup", "## Commands",
           "extrapolated linearly", "| threads | 2 |", "n13: N = 8192"]:
     assert h in md, h
-rows = re.findall(r"^\| (\d+) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \|",
-                  md, re.M)
+rows = [[c.strip() for c in l.split("|")[1:-1]] for l in md.splitlines() if re.match(r"\| \d+ \|", l)]
 assert [int(r[0]) for r in rows] == batches, rows
 for r in rows:  # amortized = total / batch, for both packings
     b = int(r[0])
-    assert abs(float(r[2]) - 1e3 * float(r[1]) / b) <= 0.01 * float(r[2]) + 1e-3, r
     assert abs(float(r[5]) - 1e3 * float(r[4]) / b) <= 0.01 * float(r[5]) + 1e-2, r
+    if element:
+        assert abs(float(r[2]) - 1e3 * float(r[1]) / b) <= 0.01 * float(r[2]) + 1e-3, r
+    else:
+        assert r[1] == r[2] == r[3] == "not measured", r
 acc = re.findall(r"^\| (element-wise|channel-wise)[^|]*\| ([0-9.]+) % \| ([0-9.]+) % \| (\d+) \|"
                  r" ([0-9.]+) % \| ([0-9.]+) % \|", md, re.M)
-assert len(acc) == 2, acc
+assert len(acc) == (2 if element else 1), acc
 for a in acc:
     assert all(0 <= float(a[i]) <= 100 for i in (1, 2, 4, 5)), a
 for name, kind in [("amortized.svg", "polyline"), ("accuracy.svg", "rect")]:

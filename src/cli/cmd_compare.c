@@ -17,13 +17,15 @@ static const char *usage_text =
     "usage: ppnn compare --out DIR [--data mnist|fashion] [--batches 1,16,64,256,1024,4096]\n"
     "                    [--models MDIR] [--params n13] [--count N] [--teacher-epochs E]\n"
     "                    [--epochs E] [--test N] [--channel-images N] [--threads T]\n"
+    "                    [--skip-element]\n"
     "Element-wise (BEAA, one image per slot) vs channel-wise packing (one image per ciphertext)\n"
     "of the CryptoNets net. Models are trained on first use and cached in MDIR (default\n"
     "DIR/../models), named by data set, training images and epochs. Defaults: --data mnist\n"
     "--count 0 (all) --teacher-epochs 2 --epochs 3 --test 0 (all) --channel-images 64.\n"
     "Element-wise times are measured at every batch size; channel-wise times are measured on\n"
     "--channel-images images and extrapolated linearly. Writes DIR/compare.md, amortized.svg\n"
-    "and accuracy.svg.\n";
+    "and accuracy.svg. --skip-element leaves the element-wise encrypted columns \"not measured\"\n"
+    "(quick runs).\n";
 
 static const char *model_tag[CMP_NMODELS] = {"teacher", "element-kd", "channel-kd"};
 
@@ -309,7 +311,8 @@ static int parse_args(cmp_config *c, int argc, char **argv, char *models_buf, si
         {"data", 1, 0, 'd'},   {"batches", 1, 0, 'b'},        {"out", 1, 0, 'o'},
         {"models", 1, 0, 'm'}, {"params", 1, 0, 'p'},         {"count", 1, 0, 'n'},
         {"epochs", 1, 0, 'e'}, {"teacher-epochs", 1, 0, 'E'}, {"test", 1, 0, 't'},
-        {"channel-images", 1, 0, 'c'}, {"threads", 1, 0, 'j'}, {"help", 0, 0, 'h'},
+        {"channel-images", 1, 0, 'c'}, {"threads", 1, 0, 'j'}, {"skip-element", 0, 0, 'S'},
+        {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     size_t threads = 0;
     int ch, bad = 0;
@@ -334,6 +337,7 @@ static int parse_args(cmp_config *c, int argc, char **argv, char *models_buf, si
                                  &c->channel_images);
             break;
         case 'j': bad = cli_parse_size("compare", "--threads", optarg, 1, 256, &threads); break;
+        case 'S': c->skip_element = 1; break;
         case 'h': fputs(usage_text, stdout); return -1;
         default:
             return cli_error("compare", "unknown or incomplete option '%s' (see ppnn compare "
@@ -412,7 +416,7 @@ int cmd_compare(int argc, char **argv)
         r.logqp = prm->logqp;
         st = run_channel(&r, &c, &models[CMP_CHANNEL], &test, prm, &sk, &rk);
     }
-    if (!st) {
+    if (!st && !c.skip_element) {
         ppnn_status es = run_element(&r, &c, &models[CMP_ELEMENT], &test, prm, &sk, &rk);
         if (es) /* reported as "not measured" rather than aborting the comparison */
             fprintf(stderr, "compare: element-wise not measured: %s\n", ppnn_last_error());

@@ -20,6 +20,7 @@ typedef struct cmp_config {
     size_t test;           /* test images for plaintext accuracy (0 = all) */
     size_t channel_images; /* encrypted sample of the channel-wise packing */
     int threads;
+    int skip_element;      /* do not run the element-wise encrypted measurement */
     char command[1024];    /* the command line, for the report */
 } cmp_config;
 
