@@ -255,6 +255,15 @@ static void test_refusals(const ring_keys *k)
     fill_model(&m, 0.3, 5);
     CHECK_ERR(hnn_channel_plan_new(&plan, &m, k->params), PPNN_ERR_DEPTH);
     nn_model_free(&m);
+    /* Logits beyond what q_0 holds at the final scale (45-bit q_0, scale ~2^30: |v| < 2^13). */
+    build_conv_dense(&m, 8);
+    m.out_range = (nn_range){-1e5f, 1e5f, 1e5f};
+    CHECK_ERR(hnn_channel_plan_new(&plan, &m, k->params), PPNN_ERR_NUMERIC);
+    m.out_range = (nn_range){-100.f, 100.f, 100.f};
+    CHECK_OK(hnn_channel_plan_new(&plan, &m, k->params));
+    hnn_channel_plan_free(plan);
+    plan = NULL;
+    nn_model_free(&m);
     /* Activation last. */
     nn_model_init(&m, "polylast", (nn_shape){1, 4, 4});
     CHECK_OK(nn_model_add_flatten(&m));

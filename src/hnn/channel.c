@@ -168,6 +168,32 @@ static ppnn_status plan_conv(ch_build *b, size_t li, const nn_layer *l)
     return PPNN_OK;
 }
 
+/* log2(q_0 * ... * q_level). */
+static double log2_modulus(const ckks_params *params, size_t level)
+{
+    double bits = 0;
+    for (size_t i = 0; i <= level; i++)
+        bits += log2((double)params->q[i]);
+    return bits;
+}
+
+/* Refuses a value bound that would wrap around the modulus: |v| * scale must stay below
+ * Q_level / 2. The bound comes from the ranges recorded on training data, doubled as margin for
+ * unseen inputs. */
+static ppnn_status check_fits(const ch_build *b, size_t li, const char *what, double bound,
+                              double scale, size_t level)
+{
+    if (!(bound > 0))
+        return PPNN_OK; /* range not recorded */
+    double need = log2(2 * bound) + log2(scale), have = log2_modulus(b->params, level) - 1;
+    if (need >= have)
+        return ppnn_fail(PPNN_ERR_NUMERIC,
+                         "layer %zu: %s up to %.3g needs %.1f bits at level %zu, the modulus has "
+                         "%.1f (use a preset with a larger q_0 / fewer levels used, e.g. n14)",
+                         li, what, bound, need, level, have);
+    return PPNN_OK;
+}
+
 /* ---- activation: a*(x+beta)^2 + gamma ------------------------------------------------------ */
 static ppnn_status plan_act(ch_build *b, size_t li, const nn_layer *l)
 {
@@ -206,7 +232,13 @@ static ppnn_status plan_act(ch_build *b, size_t li, const nn_layer *l)
             b->vec[s] = beta;
     }
     b->folded = 1;
-    if ((st = encode_vec(&sp->add, b, b->scale)))
+    double max_beta = 0;
+    for (size_t j = 0; j < b->numel; j++)
+        max_beta = fmax(max_beta, fabs(b->vec[b->pos[j]]));
+    const double sq = (2 * range + max_beta) * (2 * range + max_beta);
+    if ((st = check_fits(b, li, "(x + beta)^2", l->in_range.max != l->in_range.min ? sq : 0,
+                         b->scale * b->scale, b->level)) ||
+        (st = encode_vec(&sp->add, b, b->scale)))
         return st;
     drop_level(b, b->scale * b->scale);
     return PPNN_OK;
@@ -405,6 +437,10 @@ ppnn_status hnn_channel_plan_new(hnn_channel_plan **out, const nn_model *m,
         for (size_t j = 0; j < numel; j++)
             b.pos[j] = j;
         st = plan_layers(&b, m);
+        if (!st)
+            st = check_fits(&b, m->nlayers - 1, "a logit",
+                            fmax(fabs(m->out_range.min), fabs(m->out_range.max)), b.scale,
+                            b.level);
         if (!st && b.numel != m->nclasses)
             st = ppnn_fail(PPNN_ERR_PARAM, "model ends with %zu values, not %u logits", b.numel,
                            m->nclasses);
