@@ -255,8 +255,10 @@ static void test_refusals(const ring_keys *k)
     fill_model(&m, 0.3, 5);
     CHECK_ERR(hnn_channel_plan_new(&plan, &m, k->params), PPNN_ERR_DEPTH);
     nn_model_free(&m);
-    /* Logits beyond what q_0 holds at the final scale (45-bit q_0, scale ~2^30: |v| < 2^13). */
-    build_conv_dense(&m, 8);
+    /* Logits beyond what q_0 holds at the final scale (all 5 levels used, so the logits end at
+     * level 0: 45-bit q_0, scale ~2^30, |v| < 2^13). */
+    build(&m, (nn_shape){1, 8, 8}, 1, 2, 3, 2, 1, NN_POLY_CHANNEL, 4, 2);
+    fill_model(&m, 0.3, 8);
     m.out_range = (nn_range){-1e5f, 1e5f, 1e5f};
     CHECK_ERR(hnn_channel_plan_new(&plan, &m, k->params), PPNN_ERR_NUMERIC);
     m.out_range = (nn_range){-100.f, 100.f, 100.f};
