@@ -42,6 +42,7 @@ int main(void)
     float *x = malloc(B * 784 * sizeof *x), *ref = malloc(B * 10 * sizeof *ref);
     nn_model_normalize(&m, x, ds.pixels, B);
     CHECK_OK(nn_predict(&m, ref, x, B));
+    hnn_plan_inputs(x, &m, ds.pixels, B); /* what the client encrypts */
     ckks_ciphertext *in = calloc(784, sizeof *in), *out = calloc(10, sizeof *out);
     double *dec = malloc(10 * B * sizeof *dec);
     CHECK_OK(hnn_encrypt_batch(in, &sk, x, B, 784, 0));

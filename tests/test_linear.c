@@ -124,7 +124,8 @@ static void run_case(size_t n_out, size_t n_in, size_t n, uint64_t q, int worst,
                             want = (want + q - p.bias[o]) % q;
                         bad += p.ybuf[o * n + j] != want;
                     }
-                CHECK_MSG(bad == 0, "%s %zux%zu n=%zu q=%llu kernel=%d threads=%d bias=%d: %zu wrong",
+                CHECK_MSG(bad == 0,
+                          "%s %zux%zu n=%zu q=%llu kernel=%d threads=%d bias=%d: %zu wrong",
                           sparse ? "sparse" : "dense", n_out, n_in, n, (unsigned long long)q,
                           (int)kernels[k], threads, with_bias, bad);
             }
@@ -137,19 +138,19 @@ int main(void)
         return 1;
     const uint64_t qs[4] = {3, 1073479681ull /* 30-bit NTT prime */,
                             (1ull << 50) - 27 /* largest prime < 2^50 */, 65537};
-    const size_t shapes[7][3] = {{1, 1, 16}, {5, 7, 48}, {13, 60, 256}, {4, 3, 40},
+    const size_t shapes[8][3] = {{1, 1, 16}, {5, 7, 48}, {13, 60, 256}, {4, 3, 40}, {3, 9, 13},
                                  {7, 130, 160}, {100, 845, 64}, {251, 20, 160}};
     /* sparse: 0 = dense, 1 = random rows, 2 = runs of rows with the same inputs */
-    for (int s = 0; s < 7; s++)
+    for (int s = 0; s < 8; s++)
         for (int qi = 0; qi < 4; qi++)
             for (int sparse = 0; sparse <= 2; sparse++)
                 run_case(shapes[s][0], shapes[s][1], shapes[s][2], qs[qi], 0, sparse);
     /* Worst case for the lazy-reduction bounds: every value q-1 with q just below 2^50, at the
      * longest accepted dot product (several LO normalisations, the largest HI). */
     size_t max_in = tu_reduced() ? 5000 : HNN_LINEAR_MAX_TERMS;
-    run_case(3, max_in, 16, qs[2], 1, 0);
+    run_case(3, max_in, 32, qs[2], 1, 0);
     run_case(2, max_in, 32, qs[2], 1, 1);
-    run_case(9, max_in, 16, qs[2], 1, 2);
-    run_case(5, 4096, 48, qs[2], 0, 0);
+    run_case(9, max_in, 32, qs[2], 1, 2);
+    run_case(5, 4096, 64, qs[2], 0, 0);
     return tu_finish("test_linear");
 }

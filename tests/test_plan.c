@@ -51,8 +51,10 @@ static void compare_forward(const nn_model *m, const hnn_plan *p, const float *x
     CHECK_OK(nn_predict(m, lf, xf, nimg));
     double worst = 0;
     for (size_t b = 0; b < nimg; b++) {
+        /* The plan takes raw pixels p/255 when the model normalises its inputs. */
         for (size_t i = 0; i < nin; i++)
-            xd[i] = xf[b * nin + i];
+            xd[i] = m->norm_std > 0 ? (double)xf[b * nin + i] * m->norm_std + m->norm_mean
+                                    : xf[b * nin + i];
         hnn_plan_forward(p, ld, xd);
         for (size_t c = 0; c < m->nclasses; c++) {
             double ref = lf[b * m->nclasses + c];
@@ -90,8 +92,11 @@ static void test_cryptonets_fold(void)
         CHECK(p->depth == 5);
         CHECK(p->n_inputs == 784 && p->n_outputs == 10);
         CHECK(p->steps[0].kind == HNN_STEP_LINEAR && p->steps[0].level_in == 5);
-        CHECK(p->steps[1].kind == HNN_STEP_ACT && p->steps[p->nsteps - 1].level_in == 1);
-        CHECK_MSG(p->precision_bits > 5, "est err %g bits %g maxlogit %g", p->est_error, p->precision_bits, p->max_logit);
+        CHECK(p->steps[0].drop == 1 && p->steps[1].drop == 0 && p->steps[2].drop == 2);
+        CHECK(p->steps[1].kind == HNN_STEP_ACT && p->steps[1].level_in == 4);
+        CHECK(p->steps[p->nsteps - 1].level_in == 2 && p->steps[p->nsteps - 1].drop == 2);
+        CHECK_MSG(p->precision_bits > 5, "estimated error %g (%g bits), max logit %g",
+                  p->est_error, p->precision_bits, p->max_logit);
         compare_forward(&m, p, x, ds.count, "cryptonets/element");
     }
     hnn_plan_free(p);
@@ -139,7 +144,7 @@ static void test_mixed_fold(void)
     CHECK_ERR(hnn_plan_new(&p, &m, &N13, alts, 2), PPNN_ERR_DEPTH);
     CHECK(p == NULL);
     CHECK(strstr(ppnn_last_error(), "n14 would fit") != NULL);
-    CHECK(strstr(ppnn_last_error(), "layer 4") != NULL);
+    CHECK(strstr(ppnn_last_error(), "layer 6") != NULL);
     CHECK_ERR(hnn_plan_new(&p, &m, &N13, NULL, 0), PPNN_ERR_DEPTH);
     nn_model_free(&m);
 }
@@ -151,6 +156,15 @@ static void test_refusals(void)
     CHECK_OK(nn_arch_build(&m, "cryptonets", NN_ACT_RELU, (nn_shape){1, 28, 28}, 10));
     init_model(&m, 7);
     CHECK_ERR(hnn_plan_new(&p, &m, &N13, NULL, 0), PPNN_ERR_UNSUPPORTED);
+    nn_model_free(&m);
+
+    /* A dense layer reading more inputs than the kernels' proven bound is refused. */
+    nn_model_init(&m, "wide", (nn_shape){1, 130, 130});
+    CHECK_OK(nn_model_add_flatten(&m));
+    CHECK_OK(nn_model_add_dense(&m, 2));
+    CHECK_OK(nn_model_finish(&m));
+    m.nclasses = 2;
+    CHECK_ERR(hnn_plan_new(&p, &m, &N14, NULL, 0), PPNN_ERR_UNSUPPORTED);
     nn_model_free(&m);
 
     /* Logits of ~1e4 at scale 2^28 need 42 bits > q0's 40: overflow, n14 (46 bits) fits. */

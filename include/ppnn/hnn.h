@@ -70,19 +70,26 @@ void _hnn_linear_sparse(uint64_t *const *y, const uint32_t *row_start, const uin
 
 /* ---- plans ----------------------------------------------------------------------------------
  * A plan compiles a trained polynomial network for a level budget. It is a list of steps on
- * vectors of ciphertexts (one per tensor element, CHW order), each consuming exactly one level:
+ * vectors of ciphertexts (one per tensor element, CHW order); every model layer with weights
+ * or an activation costs exactly one level:
  *   LINEAR  y[o] = bias[o] + sum_i W[o,i]·x[i]  (conv2d, dense, avgpool, or a "scale" step);
- *           weights are encoded at Δw = q_l (the prime the following rescale drops) so the
- *           scale returns exactly; 3-component inputs are summed as they are and only the
- *           outputs are relinearized (lazy relinearization), then rescaled.
+ *           3-component inputs are summed as they are and only the outputs are relinearized
+ *           (lazy relinearization), then rescaled by `drop` primes: 1 after a linear step or
+ *           the inputs (weights encoded at Δw = q_l, the prime dropped, so the scale returns
+ *           exactly), 2 after an activation (lazy rescale: Δw = q_l·q_{l-1}/s, the scale
+ *           returns exactly to s).
  *   ACT     z[i] = (x[i] + beta[i])^2  (square[i] = 1), or z[i] = x[i] when |a| ≈ 0
- *           (beta is 0 when a linear step precedes: the shift is folded into its bias)
  *           (square[i] = 0: the element is linear, b·x + c, and is carried at the scale of the
- *           squares by an integer multiply), then rescale.
+ *           squares by an integer multiply); beta is 0 when a linear step precedes (the shift
+ *           is folded into its bias). Not rescaled (drop = 0): the next LINEAR step drops two
+ *           primes, so squares are never rescaled one by one.
  * The activation a·x²+b·x+c = a·(x+β)² + γ (β = b/(2a), γ = c − b²/(4a)) is depth-optimal:
  * a is folded into the next LINEAR step's weights and γ into its bias. When no linear layer
  * follows (two activations in a row, or an activation last) a diagonal "scale" step is added.
- * Flatten is free. ReLU is refused. */
+ * Flatten is free. ReLU is refused.
+ * Inputs: when the model has an input normalisation (nn_model.norm_std > 0) the plan takes raw
+ * pixels p/255 in [0,1] — what `ppnn encrypt` sends — and folds x = (p/255 - mean)/std into the
+ * first linear layer; otherwise it takes the model's inputs unchanged. */
 typedef enum { HNN_STEP_LINEAR = 1, HNN_STEP_ACT = 2 } hnn_step_kind;
 
 typedef struct hnn_step {
@@ -90,7 +97,8 @@ typedef struct hnn_step {
     size_t layer;           /* index of the model layer it implements */
     const char *name;       /* "conv2d", "dense", "avgpool", "scale", "act" */
     size_t n_in, n_out;     /* ciphertexts read / written */
-    size_t level_in;        /* level of the inputs; outputs are at level_in - 1 */
+    size_t level_in;        /* level of the inputs; outputs are at level_in - drop */
+    size_t drop;            /* primes the step's rescale drops (0, 1 or 2) */
     double max_in, max_out; /* bounds on |value| (recorded ranges, with a margin) */
     /* LINEAR: row r of the CSR computes output row_out[r]:
      *   y[row_out[r]] = bias[row_out[r]] + sum_{t in row r} w[t] · x[col[t]].
@@ -110,7 +118,7 @@ typedef struct hnn_plan {
     size_t nsteps;
     hnn_step *steps;
     size_t n_inputs, n_outputs; /* ciphertexts in (input numel) / out (classes) */
-    size_t depth;               /* levels consumed = nsteps */
+    size_t depth;               /* levels consumed (sum of the steps' drops) */
     size_t top_level;           /* level of the encrypted inputs */
     double max_logit;           /* bound on |logit| from the recorded range */
     double est_error;           /* estimated max |logit error| (CKKS noise + weight rounding) */
@@ -173,6 +181,9 @@ PPNN_MUST_CHECK ppnn_status hnn_infer(ckks_ciphertext *out, const hnn_plan *p,
 PPNN_MUST_CHECK ppnn_status hnn_encrypt_batch(ckks_ciphertext *out, const ckks_secret_key *sk,
                                               const float *x, size_t batch, size_t numel,
                                               int threads);
+/* The plan's inputs for n images of bytes 0..255 (numel(m->input) each): p/255 when the model
+ * has an input normalisation (folded into the plan), else the model's own normalisation. */
+void hnn_plan_inputs(float *out, const nn_model *m, const uint8_t *pixels, size_t n);
 /* Decrypts nclasses logit ciphertexts into logits[b * nclasses + c] for b < batch. With
  * release_bits > 0 the values are flooded and rounded (ckks_decode_release: for values that
  * leave the client); 0 decodes exactly (tests, values kept by the client). */

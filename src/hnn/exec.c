@@ -1,12 +1,15 @@
 /* Executor: runs a plan on element-wise packed ciphertexts (hnn.h).
  *
- * Levels and scales. Inputs at level L, scale s. A LINEAR step at level l multiplies by
- * integers round(w·q_l) (so the scale becomes s·q_l), adds round(bias·s)·q_l to c_0 (the NTT of
- * a constant polynomial is that constant in every coefficient), relinearizes its outputs when
- * the inputs had 3 components, and rescales by q_l: the scale returns exactly to s. An ACT step
- * adds β, squares (scale s², 3 components, not relinearized) and rescales (s²/q_l); its linear
- * elements are multiplied by the integer round(s) and labelled with scale s² (relative error
- * 2^-(log2 s + 1), far below the CKKS noise). */
+ * Levels and scales. Inputs at level L, scale s. A LINEAR step at level l that drops one
+ * prime multiplies by integers round(w·q_l) (scale s·q_l), adds round(bias·s)·q_l to c_0 (the
+ * NTT of a constant polynomial is that constant in every coefficient), relinearizes its outputs
+ * when the inputs had 3 components, and rescales by q_l: the scale returns exactly to s. An ACT
+ * step adds β (unless folded into the previous bias) and squares: scale s², 3 components, not
+ * relinearized, not rescaled; its linear elements are multiplied by the integer round(s) and
+ * labelled with scale s² (relative error 2^-(log2 s + 1), far below the CKKS noise). The
+ * LINEAR step after it reads inputs at scale S = s² and drops two primes: weights at
+ * Δw = q_l·q_{l-1}/sqrt(S), bias round(b·sqrt(S))·q_l·q_{l-1}, output scale sqrt(S)·q_l·q_{l-1},
+ * which the two rescales bring back exactly to sqrt(S) = s. */
 #include <assert.h>
 #include <math.h>
 #include <stdlib.h>
@@ -36,15 +39,20 @@ static uint64_t mod_signed(int64_t v, uint64_t q)
     return m ? q - m : 0;
 }
 
-/* Per-prime integer weights round(w·q_l) mod q_i and biases round(b·s)·q_l mod q_i for the
- * primes q_0..q_l: arrays nw x (l+1) and n_out x (l+1) (biases in row order), prime-major. */
+/* Per-prime integer weights round(w·Δw) mod q_i and biases round(b·s)·D mod q_i for the
+ * primes q_0..q_l: arrays nw x (l+1) and n_out x (l+1) (biases in row order), prime-major.
+ * scale_out: the scale the outputs return to after the step's rescales. */
 static ppnn_status encode_linear(uint64_t *wq, uint64_t *bq, const hnn_step *s,
-                                 const ckks_params *prm, size_t l, double scale_in)
+                                 const ckks_params *prm, size_t l, double scale_out)
 {
     const size_t nw = s->dense ? s->n_out * s->n_in : s->nnz;
-    const double ql = (double)prm->q[l];
+    /* The dropped primes: their product D (mod each q_i, and as a real number). */
+    double D = 1;
+    for (size_t d = 0; d < s->drop; d++)
+        D *= (double)prm->q[l - d];
+    const double dw = s->drop == 1 ? (double)prm->q[l] : D / scale_out;
     for (size_t t = 0; t < nw; t++) {
-        double v = round(s->w[t] * ql);
+        double v = round(s->w[t] * dw);
         if (!(fabs(v) < 0x1p62))
             return ppnn_fail(PPNN_ERR_NUMERIC, "layer %zu (%s): weight %g too large to encode",
                              s->layer, s->name, s->w[t]);
@@ -53,15 +61,16 @@ static ppnn_status encode_linear(uint64_t *wq, uint64_t *bq, const hnn_step *s,
     }
     for (size_t r = 0; r < s->n_out; r++) {
         size_t o = s->dense ? r : s->row_out[r];
-        double v = round(s->bias[o] * scale_in);
+        double v = round(s->bias[o] * scale_out);
         if (!(fabs(v) < 0x1p62))
             return ppnn_fail(PPNN_ERR_NUMERIC, "layer %zu (%s): bias %g too large to encode",
                              s->layer, s->name, s->bias[o]);
         for (size_t i = 0; i <= l; i++) {
-            uint64_t q = prm->q[i];
+            uint64_t q = prm->q[i], dq = 1;
+            for (size_t d = 0; d < s->drop; d++)
+                dq = (uint64_t)((u128)dq * (prm->q[l - d] % q) % q);
             /* Row order: the sparse kernel adds bias[r] to its row r. */
-            bq[i * s->n_out + r] =
-                (uint64_t)((u128)mod_signed((int64_t)v, q) * (prm->q[l] % q) % q);
+            bq[i * s->n_out + r] = (uint64_t)((u128)mod_signed((int64_t)v, q) * dq % q);
         }
     }
     return PPNN_OK;
@@ -86,14 +95,14 @@ void _hnn_keep_first_error(ppnn_status *err, char *msg, size_t len, ppnn_status 
 /* Relinearizes (size 3 only) and rescales ct[0..n), in parallel. A failure's message is
  * recorded on the worker thread, so it is carried back to the caller's thread. */
 static ppnn_status relin_rescale(ckks_ciphertext *ct, size_t n, const ckks_relin_key *rk,
-                                 int threads)
+                                 size_t drop, int threads)
 {
     ppnn_status err = PPNN_OK;
     char msg[256] = "";
 #pragma omp parallel for schedule(dynamic) num_threads(nthreads(threads))
     for (size_t r = 0; r < n; r++) {
         ppnn_status e = rk && ct[r].size == 3 ? ckks_relinearize(&ct[r], rk) : PPNN_OK;
-        if (!e)
+        for (size_t d = 0; d < drop && !e; d++)
             e = ckks_rescale(&ct[r]);
         if (e)
             _hnn_keep_first_error(&err, msg, sizeof msg, e);
@@ -119,14 +128,30 @@ static ppnn_status run_linear(ckks_ciphertext *out, const ckks_ciphertext *in, c
     ppnn_status st = PPNN_OK;
     if (!wq || !bq || !zero || !x || !y)
         st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory in layer %zu (%s)", s->layer, s->name);
+    const double scale_out = s->drop == 1 ? scale : sqrt(scale);
+    double out_scale = scale_out;
+    for (size_t d = 0; d < s->drop; d++)
+        out_scale *= (double)prm->q[l - d];
+    if (!st && l < s->drop)
+        st = ppnn_fail(PPNN_ERR_DEPTH, "layer %zu (%s): no level left", s->layer, s->name);
     if (!st)
-        st = encode_linear(wq, bq, s, prm, l, scale);
+        st = encode_linear(wq, bq, s, prm, l, scale_out);
     /* One allocation per output, large enough for the 3-component square the next step may
      * compute in place (3 x l rows); the kernels then write every word of the real shape. */
     const int reserve = l >= 1 && 3 * l > size * (l + 1);
-    for (size_t r = 0; r < s->n_out && !st; r++) {
-        st = ckks_ct_init(&out[r], prm, reserve ? l - 1 : l, reserve ? 3 : size, 1.0);
-        out[r].level = l, out[r].size = size, out[r].scale = scale * (double)prm->q[l];
+    if (!st) {
+        /* In parallel: first-touch page faults of ~1 GB dominate this loop. */
+        char msg[256] = "";
+#pragma omp parallel for schedule(static) num_threads(nthreads(o->threads))
+        for (size_t r = 0; r < s->n_out; r++) {
+            ppnn_status e =
+                ckks_ct_init(&out[r], prm, reserve ? l - 1 : l, reserve ? 3 : size, 1.0);
+            out[r].level = l, out[r].size = size, out[r].scale = out_scale;
+            if (e)
+                _hnn_keep_first_error(&st, msg, sizeof msg, e);
+        }
+        if (st)
+            st = ppnn_fail(st, "%s", msg);
     }
     for (size_t i = 0; i <= l && !st; i++) {
         hnn_modulus m;
@@ -152,7 +177,7 @@ static ppnn_status run_linear(ckks_ciphertext *out, const ckks_ciphertext *in, c
     free(wq), free(bq), free(zero), free(x), free(y);
     if (st)
         return st;
-    return relin_rescale(out, s->n_out, rk, o->threads);
+    return relin_rescale(out, s->n_out, rk, s->drop, o->threads);
 }
 
 static ppnn_status run_act(ckks_ciphertext *out, const ckks_ciphertext *in, const hnn_step *s,
@@ -173,8 +198,6 @@ static ppnn_status run_act(ckks_ciphertext *out, const ckks_ciphertext *in, cons
             e = ckks_mul_int(&out[i], &in[i], k);
             out[i].scale = scale * scale;
         }
-        if (!e)
-            e = ckks_rescale(&out[i]);
         if (e)
             _hnn_keep_first_error(&err, msg, sizeof msg, e);
     }

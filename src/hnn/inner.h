@@ -20,9 +20,15 @@ typedef struct hnn_tile_args {
     const hnn_modulus *m;
 } hnn_tile_args;
 
+/* Coefficient counts the AVX-512 kernels handle: multiples of this (else portable). */
+#define HNN_AVX_LANES 32
+
 /* Largest number of outputs in one tile. */
-/* (a multiple of the AVX-512 register block of 5 rows; 120 rows of W stay in L2) */
+/* (a multiple of the AVX-512 register block of 3 rows; 120 rows of W stay in L2) */
 #define HNN_TILE_OUT 120
+
+/* 1 if sparse rows o and p read the same inputs in the same order (linear.c). */
+int _hnn_same_inputs(const hnn_tile_args *a, size_t o, size_t p);
 
 /* AVX-512 IFMA tile kernels (linear_avx512.c). Only call after hnn_avx512_available();
  * require (j1 - j0) % 16 == 0 and j0 % 8 == 0. */

@@ -6,8 +6,8 @@
  * contiguous static chunks, so consecutive tiles of one thread share the same X slice.
  *
  * The portable kernel accumulates each output value in an unsigned 128-bit integer and reduces
- * once. Overflow bound: every product w·x <= (q-1)^2 < 2^100 and bias < q < 2^50, so after
- * t <= HNN_LINEAR_MAX_TERMS = 2^14 products acc < 2^50 + 2^14 · 2^100 < 2^115 < 2^128.
+ * once (reduce128). Overflow bound: every product w·x <= (q-1)^2 < 2^100 and bias < q < 2^50,
+ * so after t <= HNN_LINEAR_MAX_TERMS = 2^14 products acc < 2^50 + 2^14·2^100 < 2^115 < 2^128.
  * Both kernels return the exact residue in [0, q), hence bit-identical results. */
 #include <assert.h>
 #include <omp.h>
@@ -18,7 +18,6 @@ __extension__ typedef unsigned __int128 u128;
 
 #define COL_BLOCK 128 /* coefficients per tile (multiple of 16 for the AVX-512 kernel) */
 #define OUT_CHUNK HNN_TILE_OUT /* outputs per tile */
-#define PORT_LANES 32 /* coefficients accumulated at once by the portable kernel */
 
 void hnn_modulus_init(hnn_modulus *m, uint64_t q)
 {
@@ -37,39 +36,94 @@ int hnn_avx512_available(void)
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512ifma");
 }
 
-/* One output row o, coefficients [j0, j1): terms (cols[t], w[t]) for t < nt; cols == NULL means
- * the dense row (input t). */
-static void port_row(const hnn_tile_args *a, size_t o, const uint32_t *cols, const uint64_t *w,
-                     size_t nt, size_t j0, size_t j1)
+/* x·c mod q in [0, 2q) for x < 2^52, c < q, cs = floor(c·2^52/q) (Shoup; the proof is in
+ * linear_avx512.c). The exact result is < 2^51, so wrapping 64-bit arithmetic computes it. */
+static inline uint64_t shoup52(uint64_t x, uint64_t c, uint64_t cs, uint64_t q)
 {
-    const uint64_t q = a->m->q;
-    const uint64_t b = a->bias ? a->bias[o] : 0;
-    uint64_t *yo = a->y[o];
-    for (size_t jb = j0; jb < j1; jb += PORT_LANES) {
-        size_t len = j1 - jb < PORT_LANES ? j1 - jb : PORT_LANES;
-        u128 acc[PORT_LANES];
-        for (size_t k = 0; k < len; k++)
-            acc[k] = b;
-        for (size_t t = 0; t < nt; t++) {
-            const uint64_t *xr = a->x[cols ? cols[t] : t] + jb;
-            const uint64_t wt = w[t];
-            for (size_t k = 0; k < len; k++)
-                acc[k] += (u128)wt * xr[k];
+    uint64_t qhat = (uint64_t)(((u128)x * cs) >> 52);
+    return x * c - qhat * q;
+}
+
+/* acc mod q for acc < 2^115: acc = l0 + 2^52·l1 + 2^104·l2 with l0, l1 < 2^52, l2 < 2^11, so
+ * acc ≡ l0 + l1·(2^52 mod q) + l2·(2^104 mod q); each term in [0, 2q), sum < 6q. */
+static inline uint64_t reduce128(u128 acc, const hnn_modulus *m)
+{
+    const uint64_t mask = (1ull << 52) - 1, q = m->q;
+    uint64_t s = shoup52((uint64_t)acc & mask, 1, m->one_shoup, q) +
+                 shoup52((uint64_t)(acc >> 52) & mask, m->r52, m->r52_shoup, q) +
+                 shoup52((uint64_t)(acc >> 104), m->r104, m->r104_shoup, q);
+    s = s >= 4 * q ? s - 4 * q : s;
+    s = s >= 2 * q ? s - 2 * q : s;
+    return s >= q ? s - q : s;
+}
+
+int _hnn_same_inputs(const hnn_tile_args *a, size_t o, size_t p)
+{
+    size_t s = a->row_start[o], n = a->row_start[o + 1] - s;
+    size_t sp = a->row_start[p];
+    if (a->row_start[p + 1] - sp != n)
+        return 0;
+    for (size_t t = 0; t < n; t++)
+        if (a->col[s + t] != a->col[sp + t])
+            return 0;
+    return 1;
+}
+
+#define PL 8   /* portable: lanes per step (one cache line of X per row) */
+#define PIB 64 /* portable: rows per packed X block (4 KB) */
+
+/* Rows [o0, o1) reading the same len inputs (cols[i], or input i when cols == NULL), lanes
+ * [j0, j1). Same structure as the AVX-512 kernel: the X block is packed (its rows are 4 KB
+ * aliased in L1) and reused by every row; per-row partial sums wait in acc between blocks. */
+static void port_rows(const hnn_tile_args *a, size_t o0, size_t o1, const uint32_t *cols,
+                      size_t len, size_t j0, size_t j1)
+{
+    u128 acc[HNN_TILE_OUT][PL];
+    uint64_t xp[PIB][PL];
+    assert(o1 - o0 <= HNN_TILE_OUT);
+    for (size_t j = j0; j < j1; j += PL) {
+        const size_t nl = j1 - j < PL ? j1 - j : PL;
+        for (size_t o = o0; o < o1; o++)
+            for (size_t k = 0; k < PL; k++)
+                acc[o - o0][k] = a->bias ? a->bias[o] : 0;
+        for (size_t i0 = 0; i0 < len; i0 += PIB) {
+            const size_t i1 = len - i0 > PIB ? i0 + PIB : len;
+            for (size_t i = i0; i < i1; i++) {
+                const uint64_t *xr = a->x[cols ? cols[i] : i] + j;
+                for (size_t k = 0; k < PL; k++)
+                    xp[i - i0][k] = k < nl ? xr[k] : 0;
+            }
+            for (size_t o = o0; o < o1; o++) {
+                const uint64_t *w = a->w + (a->row_start ? a->row_start[o] : o * a->n_in);
+                u128 c[PL];
+                for (size_t k = 0; k < PL; k++)
+                    c[k] = acc[o - o0][k];
+                for (size_t i = i0; i < i1; i++)
+                    for (size_t k = 0; k < PL; k++)
+                        c[k] += (u128)w[i] * xp[i - i0][k];
+                for (size_t k = 0; k < PL; k++)
+                    acc[o - o0][k] = c[k];
+            }
         }
-        for (size_t k = 0; k < len; k++)
-            yo[jb + k] = (uint64_t)(acc[k] % q);
+        for (size_t o = o0; o < o1; o++)
+            for (size_t k = 0; k < nl; k++)
+                a->y[o][j + k] = reduce128(acc[o - o0][k], a->m);
     }
 }
 
 static void tile_portable(const hnn_tile_args *a, size_t o0, size_t o1, size_t j0, size_t j1)
 {
-    for (size_t o = o0; o < o1; o++) {
-        if (a->row_start) {
-            size_t s = a->row_start[o], e = a->row_start[o + 1];
-            port_row(a, o, a->col + s, a->w + s, e - s, j0, j1);
-        } else {
-            port_row(a, o, NULL, a->w + o * a->n_in, a->n_in, j0, j1);
-        }
+    if (!a->row_start) {
+        port_rows(a, o0, o1, NULL, a->n_in, j0, j1);
+        return;
+    }
+    for (size_t o = o0; o < o1;) {
+        size_t run = 1;
+        while (o + run < o1 && _hnn_same_inputs(a, o, o + run))
+            run++;
+        port_rows(a, o, o + run, a->col + a->row_start[o], a->row_start[o + 1] - a->row_start[o],
+                  j0, j1);
+        o += run;
     }
 }
 
@@ -78,7 +132,7 @@ typedef void (*tile_fn)(const hnn_tile_args *, size_t, size_t, size_t, size_t);
 static void run_tiles(const hnn_tile_args *a, size_t n_out, size_t n, int threads,
                       hnn_kernel kernel)
 {
-    int avx = kernel != HNN_KERNEL_PORTABLE && n % 16 == 0 && hnn_avx512_available();
+    int avx = kernel != HNN_KERNEL_PORTABLE && n % HNN_AVX_LANES == 0 && hnn_avx512_available();
     tile_fn fn = tile_portable;
     if (avx)
         fn = a->row_start ? _hnn_tile_sparse_avx512 : _hnn_tile_dense_avx512;

@@ -42,6 +42,17 @@ ppnn_status hnn_encrypt_batch(ckks_ciphertext *out, const ckks_secret_key *sk, c
     return err ? ppnn_fail(err, "%s", msg) : PPNN_OK;
 }
 
+void hnn_plan_inputs(float *out, const nn_model *m, const uint8_t *pixels, size_t n)
+{
+    if (!(m->norm_std > 0)) {
+        nn_model_normalize(m, out, pixels, n);
+        return;
+    }
+    const size_t len = n * nn_numel(m->input);
+    for (size_t i = 0; i < len; i++)
+        out[i] = (float)pixels[i] / 255.0f;
+}
+
 ppnn_status hnn_decrypt_batch(double *logits, const ckks_secret_key *sk,
                               const ckks_ciphertext *ct, size_t nclasses, size_t batch,
                               unsigned release_bits)

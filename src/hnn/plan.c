@@ -24,6 +24,7 @@ typedef struct {
     affine pend;
     double cur_max; /* bound on |z| of the current encrypted vector */
     double cur_err; /* estimated absolute error of the current vector (in value units of z) */
+    size_t used;    /* levels consumed so far */
 } builder;
 
 /* Margin on recorded ranges: test inputs may exceed what training showed. */
@@ -52,13 +53,19 @@ static ppnn_status new_step(builder *bd, hnn_step **out, hnn_step_kind kind, siz
     hnn_step *s = &p->steps[p->nsteps++];
     memset(s, 0, sizeof *s);
     s->kind = kind, s->layer = layer, s->name = name, s->n_in = n_in, s->n_out = n_out;
-    s->level_in = bd->b->levels >= p->nsteps - 1 ? bd->b->levels - (p->nsteps - 1) : 0;
+    /* Lazy rescale: an activation keeps its square at scale s² (no rescale) and the linear
+     * step after it drops two primes at once, so 845 squares are never rescaled. */
+    s->drop = kind == HNN_STEP_ACT ? 0
+              : p->nsteps >= 2 && p->steps[p->nsteps - 2].kind == HNN_STEP_ACT ? 2
+                                                                               : 1;
+    s->level_in = bd->b->levels >= bd->used ? bd->b->levels - bd->used : 0;
     *out = s;
-    if (p->nsteps > bd->b->levels)
+    bd->used += s->drop;
+    if (bd->used > bd->b->levels)
         return ppnn_fail(PPNN_ERR_DEPTH,
                          "layer %zu (%s) needs level %zu but parameter set %s has only %zu "
                          "levels (model depth %zu)",
-                         layer, nn_layer_type_name(bd->m->layers[layer].type), p->nsteps,
+                         layer, nn_layer_type_name(bd->m->layers[layer].type), bd->used,
                          bd->b->name, bd->b->levels, p->depth);
     return PPNN_OK;
 }
@@ -66,6 +73,8 @@ static ppnn_status new_step(builder *bd, hnn_step **out, hnn_step_kind kind, siz
 /* Allocates the CSR arrays of a linear step with at most nnz_max terms. */
 static ppnn_status alloc_linear(hnn_step *s, size_t nnz_max, int dense)
 {
+    if (nnz_max > UINT32_MAX)
+        return ppnn_fail(PPNN_ERR_UNSUPPORTED, "linear layer with %zu weights", nnz_max);
     s->dense = dense;
     s->bias = calloc(s->n_out, sizeof *s->bias);
     s->w = malloc((nnz_max ? nnz_max : 1) * sizeof *s->w);
@@ -76,8 +85,6 @@ static ppnn_status alloc_linear(hnn_step *s, size_t nnz_max, int dense)
     }
     if (!s->bias || !s->w || (!dense && (!s->row_start || !s->col || !s->row_out)))
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory building the plan");
-    if (nnz_max > UINT32_MAX)
-        return ppnn_fail(PPNN_ERR_UNSUPPORTED, "linear layer with %zu weights", nnz_max);
     return PPNN_OK;
 }
 
@@ -164,16 +171,19 @@ static void build_scale(hnn_step *s, const affine *pd)
     s->row_start[s->n_out] = (uint32_t)s->nnz;
 }
 
-/* Noise model (value units, scale ≈ 2^log2_scale = Δ). A rescale adds rounding noise whose
- * slot magnitude is about N/Δ (rounding of c0 + c1·s: sqrt(N)·sqrt(2N/3)/4 with a
- * high-probability factor); weights rounded to integers at Δw ≈ Δ add 0.5/Δ per unit of
- * Σ|x_i|. Relinearization noise is q_i·sqrt(N)·σ/P per coefficient, below the rescale noise
- * since P > q_i. Fresh encryption: 6σ·sqrt(N)/Δ. */
+/* Noise model (value units, scale ≈ 2^log2_scale = Δ, high-probability maxima at 6σ).
+ * - Rescale: each coefficient of c0 and c1 is rounded (uniform, variance 1/12), so the error
+ *   polynomial r0 + r1·s has coefficient variance ≈ (1 + 2N/3)/12 ≈ N/18 (ternary s); a slot
+ *   sums N coefficients: σ ≈ N/sqrt(18)/Δ ≈ 0.24·N/Δ, max ≈ 1.4·N/Δ.
+ * - Weights rounded to integers at Δw ≈ Δ: Σ_t δ_t·x_t with |δ_t| <= 0.5/Δ independent:
+ *   σ <= sqrt(terms)·max|x|·0.29/Δ, max ≈ 1.7·sqrt(terms)·max|x|/Δ.
+ * - Relinearization: q_i·sqrt(N)·σ_e/P per coefficient, below the rescale noise (P > q_i).
+ * - Fresh encryption: e with σ_e = 3.2 per coefficient: 6·σ_e·sqrt(N)/Δ.
+ * Errors of different inputs are independent: a linear step scales them by its rows' L2 norm;
+ * a square by 2·max|x + β|. */
 static double rescale_noise(const hnn_budget *b)
 {
-    /* 4·N/Δ: calibrated on CryptoNets at n13 (measured max logit error 1.2e-3 over 4096
-     * images with this estimate at 1.4e-3). */
-    return 4 * ldexp(1.0, (int)b->logn) / exp2(b->log2_scale);
+    return 1.4 * ldexp(1.0, (int)b->logn) / exp2(b->log2_scale);
 }
 
 /* Bounds, overflow check and error propagation of the linear step s just built. The value
@@ -182,7 +192,7 @@ static double rescale_noise(const hnn_budget *b)
  * (a typical-case estimate; the executor test checks it against measured errors). */
 static ppnn_status finish_linear(builder *bd, hnn_step *s, const nn_layer *next_in)
 {
-    double rowmax = 0, bound = 0; /* rowmax: largest row L2 norm */
+    double rowmax = 0, bound = 0, terms = 0; /* rowmax: largest row L2 norm */
     for (size_t r = 0; r < s->n_out; r++) {
         size_t t0 = s->dense ? r * s->n_in : s->row_start[r];
         size_t t1 = s->dense ? (r + 1) * s->n_in : s->row_start[r + 1];
@@ -196,14 +206,19 @@ static ppnn_status finish_linear(builder *bd, hnn_step *s, const nn_layer *next_
             sq += s->w[t] * s->w[t];
         }
         rowmax = fmax(rowmax, sqrt(sq));
+        terms = fmax(terms, (double)(t1 - t0));
         bound = fmax(bound, sum * bd->cur_max + fabs(s->bias[o]));
     }
+    if (terms > HNN_LINEAR_MAX_TERMS)
+        return ppnn_fail(PPNN_ERR_UNSUPPORTED,
+                         "layer %zu (%s): %.0f inputs per output, more than the %u the lazy "
+                         "reduction bound allows", s->layer, s->name, terms, HNN_LINEAR_MAX_TERMS);
     s->max_in = bd->cur_max;
     /* The recorded range of the next layer's input is this step's output (tighter). */
     double rec = next_in ? range_abs(next_in->in_range) : range_abs(bd->m->out_range);
     s->max_out = rec > 0 ? fmin(rec, bound) : bound;
-    bd->cur_err = rowmax * bd->cur_err + rowmax * bd->cur_max * 0.5 / exp2(bd->b->log2_scale) +
-                  rescale_noise(bd->b);
+    bd->cur_err = rowmax * bd->cur_err +
+                  1.7 * sqrt(terms) * bd->cur_max / exp2(bd->b->log2_scale) + rescale_noise(bd->b);
     bd->cur_max = s->max_out;
     bd->pend.active = 0;
     return PPNN_OK;
@@ -211,16 +226,19 @@ static ppnn_status finish_linear(builder *bd, hnn_step *s, const nn_layer *next_
 
 static ppnn_status check_overflow(const builder *bd, const hnn_step *s)
 {
-    /* After the rescale the value sits at scale ≈ Δ in Q_{l-1} = q_0·(Δ)^(l-1): it must stay
-     * below half the modulus (the same bound holds before the rescale, one prime higher). */
-    double lvl = (double)(s->level_in - 1);
-    double room = bd->b->log2_q0 + lvl * bd->b->log2_scale - 1;
-    double need = log2(fmax(s->max_out, 1e-300)) + bd->b->log2_scale;
+    /* The output of a linear step sits at scale ≈ Δ in Q_{l'} = q_0·Δ^l' (l' = level after
+     * its rescales; the same bound holds before them, with the dropped primes in both scale
+     * and modulus); a square sits at scale Δ² at its input level. |value|·scale must stay
+     * below half the modulus. */
+    size_t lout = s->level_in - s->drop;
+    double room = bd->b->log2_q0 + (double)lout * bd->b->log2_scale - 1;
+    double need = log2(fmax(s->max_out, 1e-300)) +
+                  (s->kind == HNN_STEP_ACT ? 2 : 1) * bd->b->log2_scale;
     if (need > room)
         return ppnn_fail(PPNN_ERR_NUMERIC,
                          "layer %zu (%s): values up to %.3g need %.1f bits at level %zu but "
                          "parameter set %s has %.1f (the modulus would overflow)",
-                         s->layer, s->name, s->max_out, need, s->level_in - 1, bd->b->name, room);
+                         s->layer, s->name, s->max_out, need, lout, bd->b->name, room);
     return PPNN_OK;
 }
 
@@ -315,7 +333,8 @@ static ppnn_status emit_act(builder *bd, size_t li, const nn_layer *l)
     bd->pend.active = 1;
     s->max_out = zmax;
     fold_shift(bd, s);
-    bd->cur_err = gain * bd->cur_err + bd->cur_err * bd->cur_err + rescale_noise(bd->b);
+    /* No rescale here (the next linear step's rescales are counted there). */
+    bd->cur_err = gain * bd->cur_err + bd->cur_err * bd->cur_err;
     bd->cur_max = zmax;
     if (bd->p->nsteps >= 2 && (st = check_overflow(bd, &bd->p->steps[bd->p->nsteps - 2])))
         return st;
@@ -326,7 +345,7 @@ static ppnn_status plan_build(hnn_plan *p, const nn_model *m, const hnn_budget *
 {
     if (m->nlayers == 0)
         return ppnn_fail(PPNN_ERR_PARAM, "model has no layers");
-    builder bd = {m, b, p, 0, {0, NULL, NULL, 0}, 0, 0};
+    builder bd = {m, b, p, 0, {0, NULL, NULL, 0}, 0, 0, 0};
     size_t maxn = nn_numel(m->input);
     for (size_t i = 0; i < m->nlayers; i++)
         maxn = nn_numel(m->layers[i].out) > maxn ? nn_numel(m->layers[i].out) : maxn;
@@ -340,6 +359,17 @@ static ppnn_status plan_build(hnn_plan *p, const nn_model *m, const hnn_budget *
     p->depth = nn_model_depth(m);
     double rin = m->nlayers ? range_abs(m->layers[0].in_range) : 0;
     bd.cur_max = rin > 0 ? rin : 1.0;
+    if (!st && m->norm_std > 0) {
+        /* The client encrypts raw pixels p/255 in [0,1]; the model's normalisation
+         * x = (p/255 - mean)/std is a pending affine map folded into the first linear layer
+         * exactly (zero-padded conv taps are skipped, so padding stays 0 in normalised units). */
+        bd.pend.active = 1;
+        for (size_t i = 0; i < bd.pend.n; i++) {
+            bd.pend.a[i] = 1.0 / m->norm_std;
+            bd.pend.g[i] = -(double)m->norm_mean / m->norm_std;
+        }
+        bd.cur_max = 1.0;
+    }
     bd.cur_err = 6 * 3.2 * sqrt(ldexp(1.0, (int)b->logn)) / exp2(b->log2_scale);
     for (size_t i = 0; i < m->nlayers && !st; i++) {
         const nn_layer *l = &m->layers[i];
@@ -362,10 +392,10 @@ static ppnn_status plan_build(hnn_plan *p, const nn_model *m, const hnn_budget *
         st = emit_linear(&bd, m->nlayers - 1, NULL, NULL);
     if (!st) {
         p->n_outputs = bd.pend.n;
-        p->depth = p->nsteps;
+        p->depth = bd.used;
         p->max_logit = bd.cur_max;
         p->est_error = bd.cur_err;
-        p->precision_bits = -log2(bd.cur_err);
+        p->precision_bits = -log2(p->est_error);
     }
     free(bd.pend.a);
     free(bd.pend.g);
