@@ -93,6 +93,31 @@ static double run_model(const nn_model *m, const ring_keys *k, size_t count, uin
         ckks_ct_free(&in);
         ckks_ct_free(&out);
     }
+    /* The batch entry point agrees with the single-image one (same ciphertexts in). */
+    {
+        ckks_ciphertext in[3] = {{0}}, out[3] = {{0}};
+        for (size_t i = 0; i < 3; i++) {
+            ctu_values(xd, numel, seed + 50 + i);
+            for (size_t j = 0; j < numel; j++)
+                x[j] = (float)(2 * xd[j]);
+            CHECK_OK(hnn_channel_encrypt(&in[i], plan, &k->sk, x));
+        }
+        CHECK_OK(hnn_channel_eval_batch(out, plan, in, 3, &k->rk, &gk, 2));
+        for (size_t i = 0; i < 3; i++) {
+            ckks_ciphertext one = {0};
+            CHECK_OK(hnn_channel_eval(&one, plan, &in[i], &k->rk, &gk));
+            CHECK_OK(hnn_channel_decrypt(got, plan, &k->sk, &out[i], 0));
+            CHECK_OK(hnn_channel_decrypt(wantd, plan, &k->sk, &one, 0));
+            CHECK(ctu_bits(got, wantd, ncls) >= 40); /* same operations: equal up to rounding */
+            ckks_ct_free(&one);
+        }
+        CHECK_OK(ckks_mod_switch(&in[1], in[1].level - 1));
+        CHECK_ERR(hnn_channel_eval_batch(out, plan, in, 3, &k->rk, &gk, 2), PPNN_ERR_MISMATCH);
+        for (size_t i = 0; i < 3; i++) {
+            ckks_ct_free(&in[i]);
+            ckks_ct_free(&out[i]);
+        }
+    }
     printf("%-28s rotations/image %zu, keys %zu, mul_plain %zu, relins %zu: %.1f bits\n", name,
            hs.rotations, hs.distinct_steps, hs.mul_plain, hs.relins, worst);
     ckks_galois_keys_free(&gk);

@@ -260,6 +260,15 @@ PPNN_MUST_CHECK ppnn_status hnn_channel_eval(ckks_ciphertext *out, const hnn_cha
                                              const ckks_relin_key *rk,
                                              const ckks_galois_keys *gk);
 
+/* Server, a batch: evaluates in[0..count) into out[0..count) (zero-initialised or reused
+ * structs), images spread over `threads` OpenMP threads (0 = default). Stops at the first
+ * error (its status is returned; outputs are then unspecified). */
+PPNN_MUST_CHECK ppnn_status hnn_channel_eval_batch(ckks_ciphertext *out,
+                                                   const hnn_channel_plan *plan,
+                                                   const ckks_ciphertext *in, size_t count,
+                                                   const ckks_relin_key *rk,
+                                                   const ckks_galois_keys *gk, int threads);
+
 /* Client: decrypts the nclasses logits. release_bits = 0: exact decode (values that never leave
  * the client, e.g. an argmax computed locally or a test); otherwise noise-flooded as in
  * ckks_decrypt_release. */

@@ -1,5 +1,7 @@
 /* Channel-wise packing: client encryption/decryption and the server's evaluation of a plan
  * (the steps of hnn/channel_inner.h). */
+#include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,6 +127,37 @@ done:
         ckks_ct_free(&baby[b]);
     free(baby);
     return st;
+}
+
+ppnn_status hnn_channel_eval_batch(ckks_ciphertext *out, const hnn_channel_plan *plan,
+                                   const ckks_ciphertext *in, size_t count,
+                                   const ckks_relin_key *rk, const ckks_galois_keys *gk,
+                                   int threads)
+{
+    ppnn_status first = PPNN_OK;
+    char batch_msg[512] = "";
+    int nt = threads > 0 ? threads : omp_get_max_threads();
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (size_t i = 0; i < count; i++) {
+        ppnn_status s;
+#pragma omp atomic read
+        s = first;
+        if (s)
+            continue;
+        s = hnn_channel_eval(&out[i], plan, &in[i], rk, gk);
+        if (s) {
+            /* ppnn_fail messages are per thread: re-record it on the caller's thread below. */
+#pragma omp critical
+            if (!first) {
+#pragma omp atomic write
+                first = s;
+                snprintf(batch_msg, sizeof batch_msg, "image %zu: %s", i, ppnn_last_error());
+            }
+        }
+    }
+    if (first)
+        return ppnn_fail(first, "%s", batch_msg);
+    return PPNN_OK;
 }
 
 ppnn_status hnn_channel_decrypt(double *logits, const hnn_channel_plan *plan,
