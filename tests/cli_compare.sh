@@ -52,6 +52,15 @@ check $((! $?)) "report structure"
 # Second run: the cached models are reused, not retrained.
 "$ppnn" compare "${args[@]}" --batches 1 --channel-images 1 >/dev/null 2>"$dir/log2"
 check $(( $(grep -c "reusing" "$dir/log2") == 3 )) "models reused: $(cat "$dir/log2")"
+# keygen for the channel-wise plan of the cached student: Galois keys exactly for its rotations.
+chan=$(ls "$dir"/m/mnist-channel-kd-*.ppnn | head -1)
+"$ppnn" keygen --out "$dir/k" --packing channel --model "$chan" 2>"$dir/klog"
+check $(( $? == 0 )) "keygen --packing channel: $(cat "$dir/klog")"
+check $([[ -s $dir/k/galois.key && -s $dir/k/relin.key ]] && echo 1 || echo 0) "galois.key written"
+err=$("$ppnn" keygen --out "$dir/k2" --packing channel 2>&1 >/dev/null); rc=$?
+check $(( rc != 0 && $(printf '%s\n' "$err" | wc -l) == 1 )) "channel without --model refused: $err"
+err=$("$ppnn" keygen --out "$dir/k2" --model "$chan" 2>&1 >/dev/null); rc=$?
+check $(( rc != 0 )) "--model without --packing channel refused: $err"
 err=$("$ppnn" compare --out "$dir/x" --batches 0,4 2>&1 >/dev/null); rc=$?
 check $(( rc != 0 && $(printf '%s\n' "$err" | wc -l) == 1 )) "--batches 0 refused: $err"
 err=$("$ppnn" compare --out "$dir/x" --models "$dir/m" --count 256 --teacher-epochs 1 \
