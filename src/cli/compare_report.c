@@ -58,7 +58,7 @@ static void write_tables(FILE *f, const cmp_config *c, const cmp_results *r)
                     r->elem_encrypt[i]);
         else
             fprintf(f, " not measured | not measured | not measured |");
-        fprintf(f, " %.2f | %.2f |", r->chan_total[i], chan_amortized_ms(r, i, c));
+        fprintf(f, " %.3f | %.3f |", r->chan_total[i], chan_amortized_ms(r, i, c));
         if (r->elem_measured)
             fprintf(f, " %+.2f %% |\n",
                     100.0 * (elem_amortized_ms(r, i, c) / chan_amortized_ms(r, i, c) - 1.0));
