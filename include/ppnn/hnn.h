@@ -196,6 +196,89 @@ PPNN_MUST_CHECK ppnn_status hnn_decrypt_batch(double *logits, const ckks_secret_
  * coefficient (DESIGN.md §7) plus the 32-byte seed; file headers and checksums not counted. */
 size_t hnn_seeded_ct_bytes(const ckks_params *params, size_t level);
 
+/* ==== channel-wise packing (the baseline BEAA compares against) ============================
+ * One image per ciphertext; a channel's H x W map lies in the slots (src/hnn/channel*.c).
+ * Supported models: [conv2d with a 1-channel input as FIRST layer] then any mix of dense,
+ * flatten and poly (any granularity), each poly followed (through flattens) by a dense.
+ * Layout and costs (N/2 = slots, F = H*W of the input image):
+ *   - client: the normalised image is written C_out times, copy r at slots r*F .. r*F+F-1
+ *     (C_out = output channels of the first conv, 1 if the model starts with a dense). This
+ *     replication is free for the client and saves the server every "gather" rotation:
+ *   - conv k x k / stride s / pad p: out = sum_(ky,kx) rot(x, (ky-p)*W + (kx-p)) (.) M_(ky,kx)
+ *     where M holds w[o][0][ky][kx] at slot o*F + oy*s*W + ox*s whenever that tap reads a pixel
+ *     inside the image (zero padding and row wrap-around are zeros of the mask), 0 elsewhere.
+ *     k^2 - 1 rotations, k^2 plaintext products, output channel o at o*F + oy*s*W + ox*s.
+ *   - poly a*x^2+b*x+c = a*(x+beta)^2+gamma: beta added as a masked plaintext (unused slots
+ *     stay 0), one square + relinearization + rescale; a and gamma are folded into the next
+ *     dense layer's plaintext weights and bias. One level per activation.
+ *   - dense n_in -> n_out: the input lies at known slots, periodic with period P (a power of
+ *     two dividing the slots). With m = n_out padded to a power of two and P' = max(P, m), the
+ *     m extended diagonals of the m x P' matrix W' (Halevi-Shoup) are applied with baby-step
+ *     giant-step rotations (n1 + n2 - 2 rotations, n1*n2 = m), then log2(P'/m) rotate-and-add
+ *     steps: y_j lies at every slot i with i mod m = j (period m).
+ *   - levels: one rescale per conv/dense, one per poly; plaintext weights are encoded at the
+ *     scale q_l of the prime the following rescale drops.
+ * The plan is public (made from the model and the parameters only); the server needs the
+ * relinearization key and the Galois keys of hnn_channel_rotations(). */
+typedef struct hnn_channel_plan hnn_channel_plan;
+
+/* Compiles model m for params. Errors: PPNN_ERR_UNSUPPORTED (a layer the packing cannot run:
+ * the message names it), PPNN_ERR_PARAM (a layer's packed size exceeds the slots), PPNN_ERR_DEPTH
+ * (more levels than params has), PPNN_ERR_NUMERIC (non-finite weights, or plaintexts that do not
+ * fit the modulus), PPNN_ERR_NOMEM. The plan keeps pointers to params (not to m). */
+PPNN_MUST_CHECK ppnn_status hnn_channel_plan_new(hnn_channel_plan **out, const nn_model *m,
+                                                 const ckks_params *params);
+void hnn_channel_plan_free(hnn_channel_plan *plan); /* NULL is a no-op */
+
+/* Rotation statistics of one evaluation. */
+typedef struct hnn_channel_stats {
+    size_t rotations;      /* ckks_rotate calls per image */
+    size_t distinct_steps; /* Galois keys needed */
+    size_t mul_plain;      /* plaintext products per image */
+    size_t relins;         /* relinearizations per image */
+    size_t levels;         /* levels consumed */
+    size_t plaintext_bytes;/* memory held by the plan's encoded plaintexts */
+} hnn_channel_stats;
+void hnn_channel_plan_stats(hnn_channel_stats *st, const hnn_channel_plan *plan);
+
+/* The distinct rotation steps (sorted, all non-zero, in (-slots, slots)) the evaluation uses:
+ * writes min(count, cap) of them to steps (may be NULL with cap 0) and returns count. Pass them
+ * to ckks_keygen_galois so only these keys are made. */
+size_t hnn_channel_rotations(int *steps, size_t cap, const hnn_channel_plan *plan);
+
+/* Client: encrypts one normalised input (numel(m->input) floats, see nn_model_normalize) in the
+ * replicated layout above, at the top level and the default scale (seeded secret-key
+ * encryption). Errors: PPNN_ERR_MISMATCH (sk of other parameters), PPNN_ERR_NUMERIC. */
+PPNN_MUST_CHECK ppnn_status hnn_channel_encrypt(ckks_ciphertext *ct, const hnn_channel_plan *plan,
+                                                const ckks_secret_key *sk, const float *x);
+
+/* Server: evaluates the plan on one encrypted image; out receives the logits in slots
+ * 0..nclasses-1 (level 0 unless the parameters have more levels than the model needs). out must
+ * not alias in. Needs rk and the Galois keys of every step of hnn_channel_rotations. Errors:
+ * PPNN_ERR_MISMATCH (ciphertext of other parameters, wrong level), PPNN_ERR_PARAM (a missing
+ * Galois key), PPNN_ERR_NOMEM. Thread-safe: one plan may serve several threads at once. */
+PPNN_MUST_CHECK ppnn_status hnn_channel_eval(ckks_ciphertext *out, const hnn_channel_plan *plan,
+                                             const ckks_ciphertext *in,
+                                             const ckks_relin_key *rk,
+                                             const ckks_galois_keys *gk);
+
+/* Server, a batch: evaluates in[0..count) into out[0..count) (zero-initialised or reused
+ * structs), images spread over `threads` OpenMP threads (0 = default). Stops at the first
+ * error (its status is returned; outputs are then unspecified). */
+PPNN_MUST_CHECK ppnn_status hnn_channel_eval_batch(ckks_ciphertext *out,
+                                                   const hnn_channel_plan *plan,
+                                                   const ckks_ciphertext *in, size_t count,
+                                                   const ckks_relin_key *rk,
+                                                   const ckks_galois_keys *gk, int threads);
+
+/* Client: decrypts the nclasses logits. release_bits = 0: exact decode (values that never leave
+ * the client, e.g. an argmax computed locally or a test); otherwise noise-flooded as in
+ * ckks_decrypt_release. */
+PPNN_MUST_CHECK ppnn_status hnn_channel_decrypt(double *logits, const hnn_channel_plan *plan,
+                                                const ckks_secret_key *sk,
+                                                const ckks_ciphertext *ct, unsigned release_bits);
+size_t hnn_channel_nclasses(const hnn_channel_plan *plan);
+
 #ifdef __cplusplus
 }
 #endif

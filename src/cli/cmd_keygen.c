@@ -6,13 +6,55 @@
 
 #include "cli.h"
 #include "ppnn/ckks_io.h"
+#include "ppnn/hnn.h"
+#include "ppnn/nn.h"
 
 static const char *usage_text =
     "usage: ppnn keygen [--params n13|n14] --out KEYDIR [--rotations S1,S2,...]\n"
+    "                   [--model M.ppnn --packing element|channel]\n"
     "Creates KEYDIR/secret.key (mode 0600: never give it to the server), public.key and\n"
     "relin.key. --rotations also creates galois.key for those slot rotations (channel-wise\n"
-    "packing). Parameters: n13 = N 8192, 5 levels, 4096 images per batch (default);\n"
+    "packing). --packing channel --model M adds exactly the rotations the channel-wise plan\n"
+    "of M needs (element-wise packing needs none). Parameters: n13 = N 8192, 5 levels, 4096 images per batch (default);\n"
     "n14 = N 16384, deeper networks, 8192 images per batch. All presets are 128-bit secure.\n";
+
+/* Appends the rotation steps of the channel-wise plan of model_path to steps (steps already
+ * listed are skipped). Returns 0 or the CLI exit code after printing the error. */
+static int add_plan_steps(const ckks_params *params, const char *model_path, int *steps,
+                          size_t max, size_t *n)
+{
+    nn_model m;
+    ppnn_status st = nn_model_load(&m, model_path);
+    if (st)
+        return cli_fail("keygen", st);
+    hnn_channel_plan *plan = NULL;
+    st = hnn_channel_plan_new(&plan, &m, params);
+    nn_model_free(&m);
+    if (st)
+        return cli_fail("keygen", st);
+    size_t np = hnn_channel_rotations(NULL, 0, plan);
+    int *ps = malloc((np + 1) * sizeof *ps);
+    if (!ps) {
+        hnn_channel_plan_free(plan);
+        return cli_error("keygen", "out of memory");
+    }
+    hnn_channel_rotations(ps, np, plan);
+    hnn_channel_plan_free(plan);
+    int rc = 0;
+    for (size_t i = 0; i < np && !rc; i++) {
+        size_t k = 0;
+        while (k < *n && steps[k] != ps[i])
+            k++;
+        if (k < *n)
+            continue;
+        if (*n == max)
+            rc = cli_error("keygen", "more than %zu rotation steps", max);
+        else
+            steps[(*n)++] = ps[i];
+    }
+    free(ps);
+    return rc;
+}
 
 /* Parses "1,-2,3" into at most max steps. */
 static int parse_steps(const char *s, int *steps, size_t max, size_t *n)
@@ -35,9 +77,10 @@ static int parse_steps(const char *s, int *steps, size_t max, size_t *n)
 
 int cmd_keygen(int argc, char **argv)
 {
-    const char *preset = "n13", *out = NULL, *rot = NULL;
-    static const struct option opts[] = {{"params", 1, 0, 'p'}, {"out", 1, 0, 'o'},
-                                         {"rotations", 1, 0, 'r'}, {"help", 0, 0, 'h'},
+    const char *preset = "n13", *out = NULL, *rot = NULL, *model = NULL, *packing = "element";
+    static const struct option opts[] = {{"params", 1, 0, 'p'},  {"out", 1, 0, 'o'},
+                                         {"rotations", 1, 0, 'r'}, {"model", 1, 0, 'm'},
+                                         {"packing", 1, 0, 'k'}, {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
     optind = 1;
@@ -46,6 +89,8 @@ int cmd_keygen(int argc, char **argv)
         case 'p': preset = optarg; break;
         case 'o': out = optarg; break;
         case 'r': rot = optarg; break;
+        case 'm': model = optarg; break;
+        case 'k': packing = optarg; break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: fputs(usage_text, stderr); return 2;
         }
@@ -54,6 +99,13 @@ int cmd_keygen(int argc, char **argv)
         return cli_error("keygen", "unexpected argument '%s'", argv[optind]);
     if (!out)
         return cli_error("keygen", "--out KEYDIR is required");
+    int channel = !strcmp(packing, "channel");
+    if (!channel && strcmp(packing, "element"))
+        return cli_error("keygen", "--packing must be element or channel, not '%s'", packing);
+    if (!channel && model)
+        return cli_error("keygen", "--model is only used with --packing channel");
+    if (channel && !model)
+        return cli_error("keygen", "--packing channel needs --model M.ppnn (its rotations)");
     int steps[256];
     size_t nsteps = 0;
     if (rot && parse_steps(rot, steps, 256, &nsteps))
@@ -66,6 +118,10 @@ int cmd_keygen(int argc, char **argv)
     ckks_params *params = NULL;
     if ((st = ckks_params_new(&params, &spec)))
         return cli_fail("keygen", st);
+    if (channel && add_plan_steps(params, model, steps, 256, &nsteps)) {
+        ckks_params_free(params);
+        return 1;
+    }
     if (cli_make_dir("keygen", out, 0700)) {
         ckks_params_free(params);
         return 1;

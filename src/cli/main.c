@@ -14,6 +14,7 @@ static const cli_command commands[] = {
     {"infer", "server: run a model on an encrypted batch (evaluation keys only)", cmd_infer},
     {"decrypt", "client: decrypt encrypted logits into predictions", cmd_decrypt},
     {"bench", "single-thread micro-benchmarks (ppnn bench ckks)", cmd_bench},
+    {"compare", "element-wise (BEAA) vs channel-wise packing: accuracy and time report", cmd_compare},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

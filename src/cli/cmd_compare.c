@@ -1,0 +1,433 @@
+/* ppnn compare: reproduces BEAA's comparison with the channel-wise method (arXiv 2403.10920):
+ * trains or reuses the ReLU teacher and the element-wise and channel-wise distilled CryptoNets
+ * students, measures plaintext and encrypted accuracy, and the inference time per batch size of
+ * both packings, then writes a report (compare_report.c). */
+#include <getopt.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "compare.h"
+
+static const char *usage_text =
+    "usage: ppnn compare --out DIR [--data mnist|fashion] [--batches 1,16,64,256,1024,4096]\n"
+    "                    [--models MDIR] [--params n13] [--count N] [--teacher-epochs E]\n"
+    "                    [--epochs E] [--test N] [--channel-images N] [--threads T]\n"
+    "                    [--skip-element]\n"
+    "Element-wise (BEAA, one image per slot) vs channel-wise packing (one image per ciphertext)\n"
+    "of the CryptoNets net. Models are trained on first use and cached in MDIR (default\n"
+    "DIR/../models), named by data set, training images and epochs. Defaults: --data mnist\n"
+    "--count 0 (all) --teacher-epochs 2 --epochs 3 --test 0 (all) --channel-images 64.\n"
+    "Element-wise times are measured at every batch size; channel-wise times are measured on\n"
+    "--channel-images images and extrapolated linearly. Writes DIR/compare.md, amortized.svg\n"
+    "and accuracy.svg. --skip-element leaves the element-wise encrypted columns \"not measured\"\n"
+    "(quick runs).\n";
+
+static const char *model_tag[CMP_NMODELS] = {"teacher", "element-kd", "channel-kd"};
+
+static int parse_batches(cmp_config *c, const char *s)
+{
+    c->nbatches = 0;
+    while (*s) {
+        char *end;
+        unsigned long v = strtoul(s, &end, 10);
+        if (end == s || v == 0 || v > 65536 || c->nbatches == CMP_MAX_BATCHES)
+            return cli_error("compare", "--batches: '%s' is not a list of 1..%d sizes in 1..65536",
+                             s, CMP_MAX_BATCHES);
+        c->batches[c->nbatches++] = v;
+        s = end;
+        if (*s == ',')
+            s++;
+        else if (*s)
+            return cli_error("compare", "--batches: unexpected '%s'", s);
+    }
+    for (size_t i = 1; i < c->nbatches; i++) /* insertion sort, few entries */
+        for (size_t j = i; j > 0 && c->batches[j - 1] > c->batches[j]; j--) {
+            size_t t = c->batches[j];
+            c->batches[j] = c->batches[j - 1];
+            c->batches[j - 1] = t;
+        }
+    return c->nbatches ? 0 : cli_error("compare", "--batches is empty");
+}
+
+static void epoch_line(void *ctx, const nn_train_progress *p)
+{
+    const char *name = ctx;
+    if (p->batch == p->batches)
+        fprintf(stderr, "compare: %s epoch %zu/%zu: loss %.4f, training accuracy %.2f%%\n", name,
+                p->epoch, p->epochs, p->loss, 100 * p->accuracy);
+}
+
+/* Loads MDIR/<data>-<tag>-n<count>-e<epochs>[-t<teacher epochs>].ppnn or trains and saves
+ * it (with the activation ranges recorded on the training set). */
+static ppnn_status get_model(nn_model *m, cmp_results *r, int which, const cmp_config *c,
+                             const data_set *train, const nn_model *teacher)
+{
+    size_t epochs = which == CMP_TEACHER ? c->teacher_epochs : c->epochs;
+    char *path = r->model_path[which];
+    if (which == CMP_TEACHER)
+        snprintf(path, sizeof r->model_path[which], "%s/%s-%s-n%zu-e%zu.ppnn", c->models,
+                 c->data, model_tag[which], train->count, epochs);
+    else /* a student also depends on its teacher */
+        snprintf(path, sizeof r->model_path[which], "%s/%s-%s-n%zu-e%zu-t%zu.ppnn", c->models,
+                 c->data, model_tag[which], train->count, epochs, c->teacher_epochs);
+    struct stat sb;
+    if (!stat(path, &sb)) {
+        r->cached[which] = 1;
+        fprintf(stderr, "compare: reusing %s\n", path);
+        return nn_model_load(m, path);
+    }
+    static const nn_act acts[CMP_NMODELS] = {NN_ACT_RELU, NN_ACT_ELEMENT, NN_ACT_CHANNEL};
+    ppnn_status st = nn_arch_build(m, which == CMP_TEACHER ? "teacher" : "cryptonets", acts[which],
+                                   (nn_shape){1, (uint32_t)train->rows, (uint32_t)train->cols},
+                                   DATA_NUM_CLASSES);
+    if (st)
+        return st;
+    nn_train_config tc;
+    nn_train_config_default(&tc);
+    tc.epochs = epochs;
+    tc.teacher = which == CMP_TEACHER ? NULL : teacher;
+    tc.progress = epoch_line;
+    tc.progress_ctx = (void *)model_tag[which];
+    double t0 = ppnn_now();
+    if ((st = nn_model_init_params(m, train, tc.seed)) || (st = nn_train(m, train, &tc)) ||
+        (st = nn_record_ranges(m, train, train->count < 2048 ? train->count : 2048)) ||
+        (st = nn_model_save(m, path)))
+        return st;
+    r->train_seconds[which] = ppnn_now() - t0;
+    fprintf(stderr, "compare: trained %s in %.0f s -> %s\n", model_tag[which],
+            r->train_seconds[which], path);
+    return PPNN_OK;
+}
+
+static double accuracy_pct(const nn_model *m, const data_set *test, ppnn_status *st)
+{
+    size_t correct[DATA_NUM_CLASSES], total[DATA_NUM_CLASSES], c = 0, t = 0;
+    *st = nn_evaluate(m, test, correct, total);
+    for (int k = 0; k < DATA_NUM_CLASSES && !*st; k++)
+        c += correct[k], t += total[k];
+    return t ? 100.0 * (double)c / (double)t : 0.0;
+}
+
+static size_t argmax_d(const double *v, size_t n)
+{
+    size_t a = 0;
+    for (size_t i = 1; i < n; i++)
+        a = v[i] > v[a] ? i : a;
+    return a;
+}
+
+static size_t argmax_f(const float *v, size_t n)
+{
+    size_t a = 0;
+    for (size_t i = 1; i < n; i++)
+        a = v[i] > v[a] ? i : a;
+    return a;
+}
+
+/* Scores decrypted logits of n images against the plaintext logits and the labels (slot k of
+ * r's encrypted arrays). */
+static void score(cmp_results *r, int k, const double *dec, const float *ref,
+                  const uint8_t *labels, size_t n)
+{
+    size_t ok = 0, okp = 0, agree = 0;
+    double err = 0;
+    for (size_t b = 0; b < n; b++) {
+        size_t pe = argmax_d(dec + b * 10, 10), pp = argmax_f(ref + b * 10, 10);
+        ok += pe == labels[b];
+        okp += pp == labels[b];
+        agree += pe == pp;
+        for (size_t c = 0; c < 10; c++)
+            err = fmax(err, fabs(dec[b * 10 + c] - ref[b * 10 + c]));
+    }
+    r->enc_count[k] = n;
+    r->enc_acc[k] = 100.0 * (double)ok / (double)n;
+    r->enc_plain_acc[k] = 100.0 * (double)okp / (double)n;
+    r->agree[k] = 100.0 * (double)agree / (double)n;
+    r->max_err[k] = err;
+}
+
+/* Element-wise: one real run per batch size (encrypt B images, infer, decrypt); the accuracy
+ * comes from the largest batch. */
+static ppnn_status run_element(cmp_results *r, const cmp_config *c, const nn_model *m,
+                               const data_set *test, const ckks_params *prm,
+                               const ckks_secret_key *sk, const ckks_relin_key *rk)
+{
+    hnn_budget bud;
+    hnn_budget_from_params(&bud, prm, c->preset);
+    hnn_plan *p = NULL;
+    ppnn_status st = hnn_plan_new(&p, m, &bud, NULL, 0);
+    if (st)
+        return st;
+    const size_t numel = nn_numel(m->input), bmax = c->batches[c->nbatches - 1];
+    ckks_ciphertext *in = calloc(numel, sizeof *in), *out = calloc(10, sizeof *out);
+    float *x = malloc(bmax * numel * sizeof *x), *ref = malloc(bmax * 10 * sizeof *ref);
+    double *dec = malloc(bmax * 10 * sizeof *dec);
+    if (!in || !out || !x || !ref || !dec)
+        st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory (element-wise batch)");
+    if (!st) {
+        nn_model_normalize(m, x, test->pixels, bmax);
+        st = nn_predict(m, ref, x, bmax);
+    }
+    hnn_exec_opts eo = {0};
+    eo.threads = c->threads;
+    for (size_t i = 0; i < c->nbatches && !st; i++) {
+        size_t B = c->batches[i];
+        double t0 = ppnn_now();
+        if ((st = hnn_encrypt_batch(in, sk, x, B, numel, c->threads)))
+            break;
+        double t1 = ppnn_now();
+        if ((st = hnn_infer(out, p, in, rk, &eo)))
+            break;
+        double t2 = ppnn_now();
+        if ((st = hnn_decrypt_batch(dec, sk, out, 10, B, 0)))
+            break;
+        r->elem_encrypt[i] = t1 - t0;
+        r->elem_server[i] = t2 - t1;
+        fprintf(stderr, "compare: element-wise batch %zu: server %.2f s (%.3f ms/image), client "
+                "encryption %.2f s\n", B, t2 - t1, 1e3 * (t2 - t1) / (double)B, t1 - t0);
+        if (i + 1 == c->nbatches) {
+            size_t n = B < c->channel_images ? B : c->channel_images;
+            score(r, 0, dec, ref, test->labels, n); /* the images both packings encrypt */
+            r->elem_acc_sample = r->enc_acc[0];
+            r->sample_count = n;
+            score(r, 0, dec, ref, test->labels, B);
+        }
+    }
+    r->elem_measured = !st;
+    for (size_t k = 0; in && k < numel; k++)
+        ckks_ct_free(&in[k]);
+    for (size_t k = 0; out && k < 10; k++)
+        ckks_ct_free(&out[k]);
+    free(in), free(out), free(x), free(ref), free(dec);
+    hnn_plan_free(p);
+    return st;
+}
+
+/* Channel-wise: channel_images images, OpenMP over images; totals extrapolated linearly:
+ * total(B) = ceil(B/T) * T * wall/n (T images in flight at a time, each as slow as measured). */
+static ppnn_status run_channel(cmp_results *r, const cmp_config *c, const nn_model *m,
+                               const data_set *test, const ckks_params *prm,
+                               const ckks_secret_key *sk, const ckks_relin_key *rk)
+{
+    hnn_channel_plan *plan = NULL;
+    ppnn_status st = hnn_channel_plan_new(&plan, m, prm);
+    if (st)
+        return st;
+    hnn_channel_plan_stats(&r->chan_stats, plan);
+    size_t nrot = hnn_channel_rotations(NULL, 0, plan), n = c->channel_images;
+    const size_t numel = nn_numel(m->input);
+    int *steps = malloc((nrot + 1) * sizeof *steps);
+    float *x = malloc(n * numel * sizeof *x), *ref = malloc(n * 10 * sizeof *ref);
+    double *dec = malloc(n * 10 * sizeof *dec), *lat = calloc(n, sizeof *lat);
+    ckks_galois_keys gk = {0};
+    if (!steps || !x || !ref || !dec || !lat)
+        st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory (channel-wise sample)");
+    double t0 = ppnn_now();
+    if (!st) {
+        hnn_channel_rotations(steps, nrot, plan);
+        st = ckks_keygen_galois(&gk, sk, steps, nrot, 0);
+    }
+    r->chan_keygen = ppnn_now() - t0;
+    if (!st) {
+        nn_model_normalize(m, x, test->pixels, n);
+        st = nn_predict(m, ref, x, n);
+    }
+    int threads = c->threads > 0 ? c->threads : omp_get_max_threads();
+    ppnn_status shared = st;
+    double enc = 0, wall0 = ppnn_now();
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) reduction(+ : enc)
+    for (size_t b = 0; b < n; b++) {
+        if (shared)
+            continue;
+        ckks_ciphertext in = {0}, out = {0};
+        double a = ppnn_now();
+        ppnn_status s = hnn_channel_encrypt(&in, plan, sk, x + b * numel);
+        double e = ppnn_now();
+        if (!s)
+            s = hnn_channel_eval(&out, plan, &in, rk, &gk);
+        lat[b] = ppnn_now() - e;
+        enc += e - a;
+        if (!s)
+            s = hnn_channel_decrypt(dec + b * 10, plan, sk, &out, 0);
+        if (s) {
+#pragma omp critical
+            shared = s;
+        }
+        ckks_ct_free(&in);
+        ckks_ct_free(&out);
+    }
+    r->chan_wall = ppnn_now() - wall0;
+    st = shared;
+    if (!st) {
+        double sum = 0;
+        for (size_t b = 0; b < n; b++)
+            sum += lat[b];
+        r->chan_latency = sum / (double)n;
+        r->chan_encrypt = enc / (double)n;
+        for (size_t i = 0; i < c->nbatches; i++) {
+            size_t B = c->batches[i], rounds = (B + (size_t)threads - 1) / (size_t)threads;
+            r->chan_total[i] = (double)rounds * (double)threads * r->chan_wall / (double)n;
+        }
+        size_t bmax = c->batches[c->nbatches - 1], ns = n < bmax ? n : bmax;
+        score(r, 1, dec, ref, test->labels, ns); /* the images both packings encrypt */
+        r->chan_acc_sample = r->enc_acc[1];
+        score(r, 1, dec, ref, test->labels, n);
+        fprintf(stderr, "compare: channel-wise: %zu images in %.1f s on %d threads (%.3f s "
+                "latency per image)\n", n, r->chan_wall, threads, r->chan_latency);
+    }
+    ckks_galois_keys_free(&gk);
+    free(steps), free(x), free(ref), free(dec), free(lat);
+    hnn_channel_plan_free(plan);
+    return st;
+}
+
+static void read_cpu(char *buf, size_t len)
+{
+    snprintf(buf, len, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (!strncmp(line, "model name", 10) && colon) {
+            colon += 2;
+            colon[strcspn(colon, "\n")] = 0;
+            snprintf(buf, len, "%s", colon);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+static int parse_args(cmp_config *c, int argc, char **argv, char *models_buf, size_t mlen)
+{
+    static const struct option opts[] = {
+        {"data", 1, 0, 'd'},   {"batches", 1, 0, 'b'},        {"out", 1, 0, 'o'},
+        {"models", 1, 0, 'm'}, {"params", 1, 0, 'p'},         {"count", 1, 0, 'n'},
+        {"epochs", 1, 0, 'e'}, {"teacher-epochs", 1, 0, 'E'}, {"test", 1, 0, 't'},
+        {"channel-images", 1, 0, 'c'}, {"threads", 1, 0, 'j'}, {"skip-element", 0, 0, 'S'},
+        {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
+    size_t threads = 0;
+    int ch, bad = 0;
+    optind = 1;
+    opterr = 0;
+    while (!bad && (ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'd': c->data = optarg; break;
+        case 'b': bad = parse_batches(c, optarg); break;
+        case 'o': c->out = optarg; break;
+        case 'm': c->models = optarg; break;
+        case 'p': c->preset = optarg; break;
+        case 'n': bad = cli_parse_size("compare", "--count", optarg, 0, 1u << 30, &c->count); break;
+        case 'e': bad = cli_parse_size("compare", "--epochs", optarg, 1, 1000, &c->epochs); break;
+        case 'E':
+            bad = cli_parse_size("compare", "--teacher-epochs", optarg, 1, 1000,
+                                 &c->teacher_epochs);
+            break;
+        case 't': bad = cli_parse_size("compare", "--test", optarg, 0, 1u << 30, &c->test); break;
+        case 'c':
+            bad = cli_parse_size("compare", "--channel-images", optarg, 1, 100000,
+                                 &c->channel_images);
+            break;
+        case 'j': bad = cli_parse_size("compare", "--threads", optarg, 1, 256, &threads); break;
+        case 'S': c->skip_element = 1; break;
+        case 'h': fputs(usage_text, stdout); return -1;
+        default:
+            return cli_error("compare", "unknown or incomplete option '%s' (see ppnn compare "
+                             "--help)", argv[optind - 1]);
+        }
+    }
+    if (bad)
+        return bad;
+    if (optind != argc)
+        return cli_error("compare", "unexpected argument '%s'", argv[optind]);
+    if (!c->out)
+        return cli_error("compare", "--out DIR is required");
+    c->threads = (int)threads;
+    if (!c->models) {
+        snprintf(models_buf, mlen, "%s/../models", c->out);
+        c->models = models_buf;
+    }
+    size_t used = 0;
+    for (int i = 0; i < argc && used + 2 < sizeof c->command; i++)
+        used += (size_t)snprintf(c->command + used, sizeof c->command - used, "%s%s",
+                                 i ? " " : "ppnn ", argv[i]);
+    return 0;
+}
+
+int cmd_compare(int argc, char **argv)
+{
+    cmp_config c = {.data = "mnist", .preset = "n13", .teacher_epochs = 2, .epochs = 3,
+                    .channel_images = 64};
+    static const size_t def_batches[] = {1, 16, 64, 256, 1024, 4096};
+    memcpy(c.batches, def_batches, sizeof def_batches);
+    c.nbatches = sizeof def_batches / sizeof def_batches[0];
+    char models_buf[1024];
+    int rc = parse_args(&c, argc, argv, models_buf, sizeof models_buf);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    if (cli_make_dir("compare", c.out, 0755) || cli_make_dir("compare", c.models, 0755))
+        return 1;
+    nn_set_threads(c.threads);
+
+    static cmp_results r; /* large; one per process */
+    memset(&r, 0, sizeof r);
+    r.threads = c.threads > 0 ? c.threads : omp_get_max_threads();
+    read_cpu(r.cpu, sizeof r.cpu);
+    data_set train = {0}, test = {0};
+    nn_model models[CMP_NMODELS];
+    memset(models, 0, sizeof models);
+    ckks_params *prm = NULL;
+    ckks_secret_key sk = {0};
+    ckks_relin_key rk = {0};
+    ckks_spec spec;
+    ppnn_status st = data_load(&train, c.data, DATA_SPLIT_TRAIN, 0, c.count);
+    if (!st)
+        st = data_load(&test, c.data, DATA_SPLIT_TEST, 0, c.test);
+    if (!st && (test.count < c.batches[c.nbatches - 1] || test.count < c.channel_images))
+        st = ppnn_fail(PPNN_ERR_PARAM, "%zu test images: fewer than the largest batch (%zu) or "
+                       "--channel-images (%zu)", test.count, c.batches[c.nbatches - 1],
+                       c.channel_images);
+    for (int k = 0; k < CMP_NMODELS && !st; k++)
+        st = get_model(&models[k], &r, k, &c, &train, &models[CMP_TEACHER]);
+    r.test_count = test.count;
+    for (int k = 0; k < CMP_NMODELS && !st; k++)
+        r.plain_acc[k] = accuracy_pct(&models[k], &test, &st);
+    if (!st)
+        st = ckks_preset(&spec, c.preset);
+    if (!st)
+        st = ckks_params_new(&prm, &spec);
+    if (!st && c.batches[c.nbatches - 1] > prm->slots)
+        st = ppnn_fail(PPNN_ERR_PARAM, "batch %zu exceeds the %zu slots of %s",
+                       c.batches[c.nbatches - 1], prm->slots, c.preset);
+    if (!st && !(st = ckks_keygen_secret(&sk, prm)))
+        st = ckks_keygen_relin(&rk, &sk);
+    if (!st) {
+        r.slots = prm->slots;
+        r.n = prm->n;
+        r.levels = prm->nq - 1;
+        r.logqp = prm->logqp;
+        st = run_channel(&r, &c, &models[CMP_CHANNEL], &test, prm, &sk, &rk);
+    }
+    if (!st && !c.skip_element) {
+        ppnn_status es = run_element(&r, &c, &models[CMP_ELEMENT], &test, prm, &sk, &rk);
+        if (es) /* reported as "not measured" rather than aborting the comparison */
+            fprintf(stderr, "compare: element-wise not measured: %s\n", ppnn_last_error());
+    }
+    rc = st ? cli_fail("compare", st) : cmp_write_report(&c, &r);
+    ckks_relin_key_free(&rk);
+    ckks_secret_key_free(&sk);
+    ckks_params_free(prm);
+    for (int k = 0; k < CMP_NMODELS; k++)
+        nn_model_free(&models[k]);
+    data_set_free(&train);
+    data_set_free(&test);
+    return rc;
+}
