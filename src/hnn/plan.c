@@ -291,6 +291,61 @@ static void fold_shift(builder *bd, hnn_step *act)
     prev->max_out += shift;
 }
 
+/* Divides output i of the linear step s (its weights and bias) by f[i]. */
+static void scale_rows(hnn_step *s, const double *f)
+{
+    if (s->dense) {
+        for (size_t o = 0; o < s->n_out; o++) {
+            for (size_t i = 0; i < s->n_in; i++)
+                s->w[o * s->n_in + i] /= f[o];
+            s->bias[o] /= f[o];
+        }
+        return;
+    }
+    for (size_t r = 0; r < s->n_out; r++) {
+        size_t o = s->row_out[r];
+        for (size_t t = s->row_start[r]; t < s->row_start[r + 1]; t++)
+            s->w[t] /= f[o];
+        s->bias[o] /= f[o];
+    }
+}
+
+/* Conditioning of a(x+β)² + γ when |a| is small: β = b/2a is then large, the square (x+β)² is
+ * huge, and the folded weight W·a is tiny, so its rounding at Δw (absolute 2^-1/Δw) times
+ * (x+β)² — cancelled against γ in the bias — dominates the error (0.1 and more on the logits of
+ * trained models). Squaring u = (x+β)/σ instead (1/σ folded into the previous linear layer,
+ * σ² into the next one's weights) trades that rounding error, δ·t²/σ² for |x+β| <= t, against
+ * the CKKS noise e of u amplified to 2·|a|·σ·t·e; σ = cbrt(δ·t / (|a|·e)) minimises the sum.
+ * σ is kept in [1, t]. Needs the previous step to be linear (it usually is). */
+static void condition_squares(builder *bd, hnn_step *act, double rin)
+{
+    if (bd->p->nsteps < 2 || bd->p->steps[bd->p->nsteps - 2].kind != HNN_STEP_LINEAR)
+        return;
+    hnn_step *prev = &bd->p->steps[bd->p->nsteps - 2];
+    double delta = 0.5 / exp2(bd->b->log2_scale), e = rescale_noise(bd->b);
+    double *sigma = malloc(act->n_in * sizeof *sigma);
+    if (!sigma)
+        return; /* conditioning is an optimisation: the plan stays correct without it */
+    double zmax = 0;
+    for (size_t i = 0; i < act->n_in; i++) {
+        double a = bd->pend.a[i], t = rin + fabs(act->beta[i]);
+        double sg = act->square[i] && a != 0 ? cbrt(delta * t / (fabs(a) * e)) : 1.0;
+        sg = fmin(fmax(sg, 1.0), fmax(t, 1.0));
+        sigma[i] = sg;
+        if (act->square[i]) {
+            act->beta[i] /= sg;
+            bd->pend.a[i] = a * sg * sg;
+            zmax = fmax(zmax, (t / sg) * (t / sg));
+        } else {
+            zmax = fmax(zmax, rin);
+        }
+    }
+    /* A linear (unsquared) element carries x itself: it keeps σ = 1. */
+    scale_rows(prev, sigma);
+    act->max_out = zmax;
+    free(sigma);
+}
+
 static ppnn_status emit_act(builder *bd, size_t li, const nn_layer *l)
 {
     ppnn_status st;
@@ -332,6 +387,8 @@ static ppnn_status emit_act(builder *bd, size_t li, const nn_layer *l)
     }
     bd->pend.active = 1;
     s->max_out = zmax;
+    condition_squares(bd, s, rin);
+    zmax = s->max_out;
     fold_shift(bd, s);
     /* No rescale here (the next linear step's rescales are counted there). */
     bd->cur_err = gain * bd->cur_err + bd->cur_err * bd->cur_err;
