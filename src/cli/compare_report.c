@@ -42,6 +42,10 @@ static void write_tables(FILE *f, const cmp_config *c, const cmp_results *r)
             fprintf(f, " %.2f %% | %zu | %.2f %% | %.2f %% | %.3g |\n", r->enc_acc[e],
                     r->enc_count[e], r->enc_plain_acc[e], r->agree[e], r->max_err[e]);
     }
+    if (r->elem_measured)
+        fprintf(f, "\nEncrypted accuracy on the first %zu test images, which both packings "
+                   "encrypted: element-wise %.2f %%, channel-wise %.2f %%.\n",
+                r->sample_count, r->elem_acc_sample, r->chan_acc_sample);
     fprintf(f, "\n## Inference time per batch (server)\n\n");
     fprintf(f, "Element-wise: measured (one run per batch size; client encryption in its own "
                "column). Channel-wise: **extrapolated linearly** from %zu images evaluated in "
