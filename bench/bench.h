@@ -4,9 +4,9 @@
 
 /* Median single-thread microseconds of one forward negacyclic NTT of size N = 2^logn with one
  * NTT prime of `bits` bits (the largest such prime, q = 1 mod 2N), using implementation `impl`
- * (a ring_impl value: 0 auto, 1 portable, 2 AVX-512 IFMA). Returns a negative value when the
- * parameters are invalid or the implementation is not available on this CPU / for this prime
- * (the reason is in ppnn_last_error()). */
+ * (a ring_impl value: 0 auto, 1 portable, 2 AVX-512 IFMA, 3 AVX-512 F/DQ without IFMA).
+ * Returns a negative value when the parameters are invalid or the implementation is not
+ * available on this CPU / for this prime (the reason is in ppnn_last_error()). */
 double bench_ntt_us(int logn, int bits, int impl);
 /* Same for the inverse NTT. */
 double bench_intt_us(int logn, int bits, int impl);

@@ -16,9 +16,10 @@ const char *const bench_ckks_ops[BENCH_CKKS_NOPS] = {
 enum { OP_NTT, OP_ENCODE, OP_ENC_PK, OP_ENC_SK, OP_DECRYPT, OP_DECODE, OP_ADD, OP_MUL_SCALAR,
        OP_MUL, OP_RELIN, OP_RESCALE, OP_ROTATE };
 
-/* Parameter chains for ring degrees without a preset, each at its 128-bit limit or just
- * below: 2^12: 36+36 +P 36 = 108 <= 109; 2^15: 50 + 20x38 + P 50 = 860 <= 881;
- * 2^16: 50 + 40x40 + P 50 = 1700 <= 1747. */
+/* Parameter chains for ring degrees without a preset: 2^12: 40 + 30 + P 39 = 109;
+ * 2^15 and 2^16: 50 + 10x40 + P 50 = 500 (10 levels; far below their limits 881 and 1747,
+ * because a key-switching key has (L+1)(L+2) rows of N words — longer chains need hybrid key
+ * switching, see ckks.h). */
 static ppnn_status bench_spec(ckks_spec *s, unsigned logn)
 {
     if (logn == 13)
@@ -30,9 +31,9 @@ static ppnn_status bench_spec(ckks_spec *s, unsigned logn)
     unsigned q0 = 50, qb, p = 50;
     size_t nq;
     switch (logn) {
-    case 12: q0 = 36; qb = 36; nq = 2; p = 36; break;
-    case 15: qb = 38; nq = 21; break;
-    case 16: qb = 40; nq = 41; break;
+    case 12: q0 = 40; qb = 30; nq = 2; p = 39; break;
+    case 15:
+    case 16: qb = 40; nq = 11; break;
     default:
         return ppnn_fail(PPNN_ERR_PARAM, "bench ckks: --logn must be 12..16 (got %u)", logn);
     }

@@ -120,6 +120,37 @@ static void test_refusals(const ckks_params *p)
     ckks_pt_free(&pt);
 }
 
+/* CRT reconstruction (fast int64 path and multi-word fallback) against known integers: small
+ * values |v| < 2^61 must come back exactly; 120-bit values to double rounding. */
+static void test_crt(const ckks_params *p)
+{
+    size_t level = p->nq - 1, n = p->n;
+    uint64_t *poly = calloc((level + 1) * n, sizeof *poly), scratch[2 * (CKKS_MAX_PRIMES + 2)];
+    double *vals = malloc(n * sizeof *vals);
+    ctu_values(vals, n, 77);
+    for (size_t j = 0; j < n; j++) {
+        /* j even: |v| < 2^61 (fast path); j odd: |v| ~ 2^119 (fallback). */
+        int neg = vals[j] < 0;
+        mq_u128 mag = (mq_u128)(uint64_t)(fabs(vals[j]) * 0x1p61);
+        if (j & 1)
+            mag = (mag << 58) | (uint64_t)j;
+        for (size_t i = 0; i <= level; i++) {
+            const mq_modulus *m = &p->ring->primes[i].mod;
+            uint64_t r = mq_reduce128(mag, m);
+            poly[i * n + j] = neg ? mq_neg(r, m->q) : r;
+        }
+        double want = ((double)(uint64_t)(mag >> 64) * 0x1p64 + (double)(uint64_t)mag);
+        want = neg ? -want : want;
+        double got = ckks_crt_to_double(p, level, poly, j, scratch);
+        if (j & 1)
+            CHECK_MSG(fabs(got - want) <= fabs(want) * 0x1p-50, "crt j=%zu %g vs %g", j, got, want);
+        else
+            CHECK_MSG(got == want, "crt j=%zu %.17g vs %.17g", j, got, want);
+    }
+    free(poly);
+    free(vals);
+}
+
 int main(void)
 {
     test_fft_definition();
@@ -135,6 +166,7 @@ int main(void)
     check_roundtrip(p, p->nq - 1, 0x1p100, 45);
     check_roundtrip(p, 3, 0x1p70, 45);
     test_complex(p);
+    test_crt(p);
     test_refusals(p);
     ckks_params_free(p);
     /* The smallest test ring and the largest secure one (reduced runs skip N = 2^16). */

@@ -108,6 +108,19 @@ static void test_mul(fixture *f)
     for (size_t i = 0; i < h; i++)
         f->want[i] = f->x[i] * f->x[i] - 2 * f->y[i] * f->y[i];
     check_bits(f, &f->cz, FLOOR_MUL - 1, "x^2 - 2y^2, relin, rescale");
+    /* Mixed sizes: x^2 (3 components, scale^2) + y brought to scale^2 by a real scalar. */
+    CHECK_OK(ckks_square(&f->cz, &f->cx));
+    CHECK_OK(ckks_mul_scalar(&sq, &f->cy, 1.0, f->cx.scale));
+    CHECK(sq.size == 2);
+    CHECK_OK(ckks_add(&f->cz, &sq, &f->cz));
+    CHECK(f->cz.size == 3);
+    CHECK_OK(ckks_sub(&f->cz, &f->cz, &sq));
+    CHECK_OK(ckks_sub(&f->cz, &sq, &f->cz)); /* y - x^2 */
+    CHECK_OK(ckks_relinearize(&f->cz, &f->rk));
+    CHECK_OK(ckks_rescale(&f->cz));
+    for (size_t i = 0; i < h; i++)
+        f->want[i] = f->y[i] - f->x[i] * f->x[i];
+    check_bits(f, &f->cz, FLOOR_MUL, "y - x^2 (mixed sizes)");
     /* Rescaling a 3-component ciphertext works, at a cost: the rounding error of c_2 is
      * multiplied by s^2 (~2^6 per coefficient), about 6 bits: floor FLOOR_MUL - 7. */
     CHECK_OK(ckks_square(&f->cz, &f->cx));
@@ -151,6 +164,12 @@ static void test_chain(fixture *f)
     }
     check_bits(f, &acc, FLOOR_CHAIN, "chain of products");
     CHECK_ERR(ckks_rescale(&acc), PPNN_ERR_DEPTH);
+    /* At level 0 a product's scale 2^56 exceeds q_0 (38 bits): refused, not garbage. */
+    ctu_encrypt(&fy, &f->sk, yy, h, 0, acc.scale);
+    CHECK_ERR(ckks_mul(&acc, &acc, &fy), PPNN_ERR_DEPTH);
+    CHECK(strstr(ppnn_last_error(), "level 0") != NULL);
+    CHECK_ERR(ckks_mul_scalar(&acc, &acc, 0.5, (double)f->p->q[0]), PPNN_ERR_DEPTH);
+    CHECK(acc.level == 0 && acc.size == 2);
     CHECK(acc.level == 0);
     ckks_ct_free(&acc);
     ckks_ct_free(&fy);
@@ -175,7 +194,7 @@ static void test_errors(fixture *f)
     CHECK_ERR(ckks_add(&f->cz, &f->cz, &f->cx), PPNN_ERR_MISMATCH);
     CHECK(strstr(ppnn_last_error(), "scale") != NULL);
     CHECK_ERR(ckks_mul(&low, &f->cz, &f->cz), PPNN_ERR_PARAM); /* 3 components */
-    CHECK_ERR(ckks_mul_scalar(&f->cz, &f->cx, 1e30, 0x1p40), PPNN_ERR_NUMERIC);
+    CHECK_ERR(ckks_mul_scalar(&f->cz, &f->cx, 1e45, 0x1p40), PPNN_ERR_NUMERIC); /* > Q_5/2 */
     CHECK_ERR(ckks_add_const(&f->cz, &f->cx, 1e300), PPNN_ERR_NUMERIC);
     /* Different parameter sets. */
     ckks_params *other = ctu_params(5, 2, 30, 30, 30);
@@ -193,39 +212,81 @@ static void test_errors(fixture *f)
     ckks_ct_free(&low);
 }
 
+/* Builds the preset's parameters, keys and random x, y (seeds sx, sy); x, y encrypted at the
+ * top level. Returns 0 if the parameters could not be built. */
+static int fixture_init(fixture *f, const char *preset, uint64_t sx, uint64_t sy)
+{
+    memset(f, 0, sizeof *f);
+    ckks_spec s;
+    CHECK_OK(ckks_preset(&s, preset));
+    CHECK_OK(ckks_params_new(&f->p, &s));
+    if (!f->p)
+        return 0;
+    CHECK_OK(ckks_keygen_secret(&f->sk, f->p));
+    CHECK_OK(ckks_keygen_relin(&f->rk, &f->sk));
+    f->h = f->p->slots;
+    f->x = malloc(f->h * sizeof(double));
+    f->y = malloc(f->h * sizeof(double));
+    f->want = malloc(f->h * sizeof(double));
+    f->got = malloc(f->h * sizeof(double));
+    ctu_values(f->x, f->h, sx);
+    ctu_values(f->y, f->h, sy);
+    size_t top = f->p->nq - 1;
+    ctu_encrypt(&f->cx, &f->sk, f->x, f->h, top, f->p->scale);
+    ctu_encrypt(&f->cy, &f->sk, f->y, f->h, top, f->p->scale);
+    return 1;
+}
+
+static void fixture_free(fixture *f)
+{
+    ckks_ct_free(&f->cx);
+    ckks_ct_free(&f->cy);
+    ckks_ct_free(&f->cz);
+    ckks_relin_key_free(&f->rk);
+    ckks_secret_key_free(&f->sk);
+    ckks_params_free(f->p);
+    free(f->x);
+    free(f->y);
+    free(f->want);
+    free(f->got);
+}
+
+/* n14 (scale 2^34): x * y^10 through all 10 levels. Each rescale adds ~2^-21 (see
+ * FLOOR_MUL with 6 more bits of scale), ten of them ~2^-19.4; ~18.6 measured, floor 17. */
+static void test_n14_depth(void)
+{
+    fixture f;
+    if (!fixture_init(&f, "n14", 31, 32))
+        return;
+    for (size_t i = 0; i < f.h; i++)
+        f.y[i] = 0.5 + 0.5 * fabs(f.y[i]);
+    memcpy(f.want, f.x, f.h * sizeof *f.want);
+    size_t levels = 0;
+    while (f.cx.level > 0) {
+        ctu_encrypt(&f.cy, &f.sk, f.y, f.h, f.cx.level, f.cx.scale);
+        CHECK_OK(ckks_mul(&f.cx, &f.cx, &f.cy));
+        CHECK_OK(ckks_relinearize(&f.cx, &f.rk));
+        CHECK_OK(ckks_rescale(&f.cx));
+        for (size_t i = 0; i < f.h; i++)
+            f.want[i] *= f.y[i];
+        levels++;
+    }
+    CHECK(levels >= 9);
+    check_bits(&f, &f.cx, 17, "n14: 10 products");
+    CHECK_ERR(ckks_rescale(&f.cx), PPNN_ERR_DEPTH);
+    fixture_free(&f);
+}
+
 int main(void)
 {
-    fixture f = {0};
-    ckks_spec s;
-    CHECK_OK(ckks_preset(&s, "n13"));
-    CHECK_OK(ckks_params_new(&f.p, &s));
-    if (!f.p)
-        return tu_finish("test_ckks_eval");
-    CHECK_OK(ckks_keygen_secret(&f.sk, f.p));
-    CHECK_OK(ckks_keygen_relin(&f.rk, &f.sk));
-    f.h = f.p->slots;
-    f.x = malloc(f.h * sizeof(double));
-    f.y = malloc(f.h * sizeof(double));
-    f.want = malloc(f.h * sizeof(double));
-    f.got = malloc(f.h * sizeof(double));
-    ctu_values(f.x, f.h, 1);
-    ctu_values(f.y, f.h, 2);
-    size_t top = f.p->nq - 1;
-    ctu_encrypt(&f.cx, &f.sk, f.x, f.h, top, f.p->scale);
-    ctu_encrypt(&f.cy, &f.sk, f.y, f.h, top, f.p->scale);
-    test_linear(&f);
-    test_mul(&f);
-    test_chain(&f);
-    test_errors(&f);
-    ckks_ct_free(&f.cx);
-    ckks_ct_free(&f.cy);
-    ckks_ct_free(&f.cz);
-    ckks_relin_key_free(&f.rk);
-    ckks_secret_key_free(&f.sk);
-    ckks_params_free(f.p);
-    free(f.x);
-    free(f.y);
-    free(f.want);
-    free(f.got);
+    fixture f;
+    if (fixture_init(&f, "n13", 1, 2)) {
+        test_linear(&f);
+        test_mul(&f);
+        test_chain(&f);
+        test_errors(&f);
+        fixture_free(&f);
+    }
+    test_n14_depth();
     return tu_finish("test_ckks_eval");
 }

@@ -108,6 +108,43 @@ static void relin_levels(const ckks_params *p, const ckks_secret_key *sk)
     free(got);
 }
 
+/* The evaluator has no shared mutable state: relinearizing and rotating ciphertexts on several
+ * OpenMP threads gives bit-identical results to doing it serially (both are deterministic). */
+static void test_threads(const ckks_params *p, const ckks_secret_key *sk,
+                         const ckks_galois_keys *gk)
+{
+    enum { COUNT = 4 };
+    ckks_relin_key rk;
+    CHECK_OK(ckks_keygen_relin(&rk, sk));
+    ckks_ciphertext in[COUNT] = {{0}}, ser[COUNT] = {{0}}, par[COUNT] = {{0}};
+    double *v = malloc(p->slots * sizeof *v);
+    for (int i = 0; i < COUNT; i++) {
+        ctu_values(v, p->slots, (uint64_t)i + 40);
+        ctu_encrypt(&in[i], sk, v, p->slots, p->nq - 1, p->scale);
+        CHECK_OK(ckks_square(&in[i], &in[i]));
+        CHECK_OK(ckks_ct_copy(&ser[i], &in[i]));
+        CHECK_OK(ckks_relinearize(&ser[i], &rk));
+        CHECK_OK(ckks_rotate(&ser[i], &ser[i], 1, gk));
+    }
+    int fails = 0;
+#pragma omp parallel for num_threads(2) reduction(+ : fails)
+    for (int i = 0; i < COUNT; i++) {
+        fails += ckks_ct_copy(&par[i], &in[i]) != PPNN_OK;
+        fails += ckks_relinearize(&par[i], &rk) != PPNN_OK;
+        fails += ckks_rotate(&par[i], &par[i], 1, gk) != PPNN_OK;
+    }
+    CHECK(fails == 0);
+    size_t bytes = 2 * p->nq * p->n * sizeof(uint64_t);
+    for (int i = 0; i < COUNT; i++) {
+        CHECK(!memcmp(ser[i].data, par[i].data, bytes));
+        ckks_ct_free(&in[i]);
+        ckks_ct_free(&ser[i]);
+        ckks_ct_free(&par[i]);
+    }
+    free(v);
+    ckks_relin_key_free(&rk);
+}
+
 int main(void)
 {
     /* N = 2^10, primes 50 (q_0), 3 x 30, P 50; scale 2^30. */
@@ -135,6 +172,15 @@ int main(void)
     ckks_ct_free(&ct);
     ckks_ct_free(&r);
     relin_levels(p, &sk);
+    test_threads(p, &sk, &gk);
+    /* The a part of a key is the expansion of its seed. */
+    size_t kw = p->nq * (p->nq + 1) * p->n;
+    uint64_t *a = malloc(kw * sizeof *a);
+    ckks_switch_key copy = gk.keys[0];
+    copy.a = a;
+    ckks_switch_key_expand_a(&copy, p);
+    CHECK(!memcmp(a, gk.keys[0].a, kw * sizeof *a));
+    free(a);
     ckks_galois_keys_free(&gk);
     ckks_secret_key_free(&sk);
     ckks_params_free(p);

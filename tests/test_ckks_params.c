@@ -103,6 +103,41 @@ static void check_preset(const char *name, unsigned logn, size_t min_levels, uns
     CHECK_OK(ckks_params_new(&p2, &s));
     CHECK(p2 && memcmp(p->id, p2->id, CKKS_PARAM_ID_BYTES) && !ckks_params_same(p, p2));
     ckks_params_free(p2);
+    /* Rebuilding from the stored spec (explicit primes) gives the same parameter set. */
+    CHECK(p->spec.primes[0] == p->q[0] && p->spec.primes[p->nq] == p->p);
+    CHECK_OK(ckks_params_new(&p2, &p->spec));
+    CHECK(p2 && ckks_params_same(p, p2) && p2->scale == p->scale && p2->logqp == p->logqp);
+    ckks_params_free(p2);
+    ckks_params_free(p);
+}
+
+static void test_explicit_primes(void)
+{
+    ckks_spec s;
+    ckks_params *p = NULL, *p2 = NULL;
+    CHECK_OK(ckks_preset(&s, "n13"));
+    CHECK_OK(ckks_params_new(&p, &s));
+    if (!p)
+        return;
+    ckks_spec e = p->spec;
+    memset(e.q_bits, 0, sizeof e.q_bits); /* ignored with explicit primes */
+    e.p_bits = 0;
+    CHECK_OK(ckks_params_new(&p2, &e));
+    CHECK(p2 && !memcmp(p2->id, p->id, CKKS_PARAM_ID_BYTES));
+    ckks_params_free(p2);
+    e.primes[2] = e.primes[1]; /* duplicate */
+    CHECK_ERR(ckks_params_new(&p2, &e), PPNN_ERR_PARAM);
+    e = p->spec;
+    e.primes[3] += 2 * p->n; /* = 1 mod 2N but (almost surely) composite or another prime */
+    while (mq_is_prime(e.primes[3]))
+        e.primes[3] += 2 * p->n;
+    CHECK_ERR(ckks_params_new(&p2, &e), PPNN_ERR_PARAM);
+    e = p->spec;
+    e.primes[0] = 1099511627791ull; /* prime, 41 bits: breaks the 218-bit budget */
+    CHECK_ERR(ckks_params_new(&p2, &e), PPNN_ERR_INSECURE);
+    e = p->spec;
+    e.primes[4] = 1000003; /* prime but not 1 mod 2N */
+    CHECK_ERR(ckks_params_new(&p2, &e), PPNN_ERR_PARAM);
     ckks_params_free(p);
 }
 
@@ -113,6 +148,7 @@ int main(void)
     test_bad_specs();
     check_preset("n13", 13, 5, 218);
     check_preset("n14", 14, 9, 438);
+    test_explicit_primes();
     ckks_params_free(NULL);
     return tu_finish("test_ckks_params");
 }

@@ -1,47 +1,12 @@
-/* ring NTT and pointwise kernels: negacyclic products vs schoolbook, the documented NTT-domain
- * layout, NTT o INTT = id for every N, AVX-512 vs portable bit-identical, refusals. */
+/* ring NTT: negacyclic products vs schoolbook, the documented NTT-domain layout, NTT o INTT = id
+ * for every N, AVX-512 vs portable bit-identical transforms, table refusals. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "ppnn/ring.h"
-#include "testrng.h"
-#include "testutil.h"
+#include "ringtest.h"
 
-static const ring_impl impls[] = {RING_IMPL_PORTABLE, RING_IMPL_AVX512};
 static int have_avx;
-
-/* Initialise p with impl, or return 0 (printing a note) when AVX-512 cannot be used. */
-static int init_impl(ring_prime *p, uint64_t q, unsigned logn, ring_impl impl)
-{
-    if (impl == RING_IMPL_AVX512 && (!have_avx || q >= ((uint64_t)1 << RING_IFMA_MAX_BITS)))
-        return 0;
-    ppnn_status st = ring_prime_init_impl(p, q, logn, impl);
-    CHECK_OK(st);
-    if (st == PPNN_OK)
-        CHECK(p->kern->impl == impl);
-    return st == PPNN_OK;
-}
-
-static uint64_t first_prime(unsigned bits, unsigned logn)
-{
-    uint64_t q = 0;
-    CHECK_OK(mq_find_ntt_primes(&q, 1, bits, (uint64_t)2 << logn, NULL, 0));
-    return q;
-}
-
-static uint64_t *alloc_words(size_t n)
-{
-    uint64_t *a = malloc(n * sizeof *a);
-    if (!a)
-        abort();
-    return a;
-}
-
-static void random_poly(uint64_t *a, size_t n, uint64_t q, uint64_t *s)
-{
-    for (size_t j = 0; j < n; j++)
-        a[j] = trng_mod(s, q);
-}
 
 /* c = a * b mod (X^n + 1, q), schoolbook. */
 static void schoolbook(uint64_t *c, const uint64_t *a, const uint64_t *b, size_t n,
@@ -71,9 +36,9 @@ static void test_schoolbook(void)
         size_t n = (size_t)1 << logn;
         for (size_t bi = 0; bi < NBITS; bi++) {
             uint64_t q = first_prime(test_bits[bi], logn);
-            for (size_t ii = 0; ii < 2; ii++) {
+            for (size_t ii = 0; ii < RT_NIMPLS; ii++) {
                 ring_prime p;
-                if (!init_impl(&p, q, logn, impls[ii]))
+                if (!init_impl(&p, q, logn, rt_impls[ii]))
                     continue;
                 uint64_t *a = alloc_words(n), *b = alloc_words(n), *c = alloc_words(n),
                          *ref = alloc_words(n);
@@ -137,16 +102,15 @@ static void test_layout(void)
 static void test_roundtrip(void)
 {
     uint64_t s = 3;
-    unsigned max_logn = tu_reduced() ? 14 : RING_MAX_LOGN;
-    for (unsigned logn = RING_MIN_LOGN; logn <= max_logn; logn++) {
+    for (unsigned logn = RING_MIN_LOGN; logn <= RING_MAX_LOGN; logn++) {
         size_t n = (size_t)1 << logn;
         uint64_t *a = alloc_words(n), *b = alloc_words(n);
         static const unsigned bits[] = {30, 49, 60};
         for (size_t bi = 0; bi < 3; bi++) {
             uint64_t q = first_prime(bits[bi], logn);
-            for (size_t ii = 0; ii < 2; ii++) {
+            for (size_t ii = 0; ii < RT_NIMPLS; ii++) {
                 ring_prime p;
-                if (!init_impl(&p, q, logn, impls[ii]))
+                if (!init_impl(&p, q, logn, rt_impls[ii]))
                     continue;
                 for (int edge = 0; edge < 2; edge++) {
                     random_poly(a, n, q, &s);
@@ -169,106 +133,46 @@ static void test_roundtrip(void)
 }
 
 /* Every kernel of the AVX-512 table gives exactly the portable result. */
+/* Every AVX-512 implementation gives exactly the portable transforms (incl. 55/60-bit primes
+ * for the F/DQ flavour). */
 static void test_avx_identical(void)
 {
-    if (!have_avx) {
-        printf("note: CPU lacks avx512ifma, AVX-512 bit-identity tests skipped\n");
+    if (!ring_cpu_has_avx512dq()) {
+        printf("note: CPU lacks AVX-512, AVX-512 bit-identity tests skipped\n");
         return;
     }
+    if (!have_avx)
+        printf("note: CPU lacks avx512ifma, only the AVX-512 F/DQ NTT is compared\n");
     uint64_t s = 17;
-    static const unsigned logns[] = {2, 3, 4, 5, 10, 13};
-    static const unsigned bits[] = {20, 31, 42, 49, 50};
+    static const unsigned logns[] = {2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14};
+    static const unsigned bits[] = {20, 31, 42, 49, 50, 55, 60};
     for (size_t li = 0; li < sizeof logns / sizeof logns[0]; li++) {
         unsigned logn = logns[li];
         size_t n = (size_t)1 << logn;
         for (size_t bi = 0; bi < sizeof bits / sizeof bits[0]; bi++) {
             uint64_t q = first_prime(bits[bi], logn);
-            ring_prime pp, pa;
+            ring_prime pp;
             CHECK_OK(ring_prime_init_impl(&pp, q, logn, RING_IMPL_PORTABLE));
-            CHECK_OK(ring_prime_init_impl(&pa, q, logn, RING_IMPL_AVX512));
-            uint64_t *a = alloc_words(n), *b = alloc_words(n), *r1 = alloc_words(n),
-                     *r2 = alloc_words(n);
+            uint64_t *a = alloc_words(n), *r1 = alloc_words(n), *r2 = alloc_words(n);
             random_poly(a, n, q, &s);
-            random_poly(b, n, q, &s);
-            uint64_t w = trng_mod(&s, q);
-            int bad = 0;
-#define SAME(call1, call2)                                                                     \
-    do {                                                                                       \
-        call1;                                                                                 \
-        call2;                                                                                 \
-        bad += memcmp(r1, r2, n * sizeof *r1) != 0;                                            \
-    } while (0)
-            SAME((memcpy(r1, a, n * 8), _ring_ntt_forward(r1, &pp)),
-                 (memcpy(r2, a, n * 8), _ring_ntt_forward(r2, &pa)));
-            SAME((memcpy(r1, a, n * 8), _ring_ntt_inverse(r1, &pp)),
-                 (memcpy(r2, a, n * 8), _ring_ntt_inverse(r2, &pa)));
-            SAME(_ring_add(r1, a, b, &pp), _ring_add(r2, a, b, &pa));
-            SAME(_ring_sub(r1, a, b, &pp), _ring_sub(r2, a, b, &pa));
-            SAME(_ring_neg(r1, a, &pp), _ring_neg(r2, a, &pa));
-            SAME(_ring_mul(r1, a, b, &pp), _ring_mul(r2, a, b, &pa));
-            SAME(_ring_mul_scalar(r1, a, w, &pp), _ring_mul_scalar(r2, a, w, &pa));
-            SAME(_ring_mul_scalar(r1, a, q - 1, &pp), _ring_mul_scalar(r2, a, q - 1, &pa));
-            SAME((memcpy(r1, b, n * 8), _ring_muladd(r1, a, a, &pp)),
-                 (memcpy(r2, b, n * 8), _ring_muladd(r2, a, a, &pa)));
-            SAME((memcpy(r1, b, n * 8), _ring_muladd_scalar(r1, a, w, &pp)),
-                 (memcpy(r2, b, n * 8), _ring_muladd_scalar(r2, a, w, &pa)));
-#undef SAME
-            CHECK_MSG(bad == 0, "logn %u q %llu: %d kernels differ", logn, (unsigned long long)q,
-                      bad);
-            free(a), free(b), free(r1), free(r2);
+            for (size_t ii = 1; ii < RT_NIMPLS; ii++) {
+                ring_prime pa;
+                if (!init_impl(&pa, q, logn, rt_impls[ii]))
+                    continue;
+                int bad = 0;
+                for (int inv = 0; inv < 2; inv++) {
+                    memcpy(r1, a, n * sizeof *a);
+                    memcpy(r2, a, n * sizeof *a);
+                    (inv ? _ring_ntt_inverse : _ring_ntt_forward)(r1, &pp);
+                    (inv ? _ring_ntt_inverse : _ring_ntt_forward)(r2, &pa);
+                    bad += memcmp(r1, r2, n * sizeof *r1) != 0;
+                }
+                CHECK_MSG(bad == 0, "logn %u q %llu %s: %d transforms differ", logn,
+                          (unsigned long long)q, pa.kern->name, bad);
+                ring_prime_free(&pa);
+            }
+            free(a), free(r1), free(r2);
             ring_prime_free(&pp);
-            ring_prime_free(&pa);
-        }
-    }
-}
-
-/* Pointwise kernels vs the scalar modq reference, aliasing included. */
-static void test_pointwise(void)
-{
-    uint64_t s = 23;
-    const unsigned logn = 6;
-    const size_t n = 64;
-    for (size_t bi = 0; bi < NBITS; bi++) {
-        uint64_t q = first_prime(test_bits[bi], logn);
-        for (size_t ii = 0; ii < 2; ii++) {
-            ring_prime p;
-            if (!init_impl(&p, q, logn, impls[ii]))
-                continue;
-            uint64_t a[64], b[64], r[64], acc[64];
-            random_poly(a, n, q, &s);
-            random_poly(b, n, q, &s);
-            random_poly(acc, n, q, &s);
-            uint64_t w = trng_mod(&s, q);
-            int bad = 0;
-            _ring_add(r, a, b, &p);
-            for (size_t j = 0; j < n; j++)
-                bad += r[j] != mq_add(a[j], b[j], q);
-            _ring_sub(r, a, b, &p);
-            for (size_t j = 0; j < n; j++)
-                bad += r[j] != mq_sub(a[j], b[j], q);
-            _ring_neg(r, a, &p);
-            for (size_t j = 0; j < n; j++)
-                bad += r[j] != mq_neg(a[j], q);
-            _ring_mul(r, a, b, &p);
-            for (size_t j = 0; j < n; j++)
-                bad += r[j] != mq_mul(a[j], b[j], &p.mod);
-            _ring_mul_scalar(r, a, w, &p);
-            for (size_t j = 0; j < n; j++)
-                bad += r[j] != mq_mul(a[j], w, &p.mod);
-            memcpy(r, acc, sizeof r);
-            _ring_muladd(r, a, b, &p);
-            for (size_t j = 0; j < n; j++)
-                bad += r[j] != mq_add(acc[j], mq_mul(a[j], b[j], &p.mod), q);
-            memcpy(r, acc, sizeof r);
-            _ring_muladd_scalar(r, a, w, &p);
-            for (size_t j = 0; j < n; j++)
-                bad += r[j] != mq_add(acc[j], mq_mul(a[j], w, &p.mod), q);
-            memcpy(r, a, sizeof r); /* r aliases a */
-            _ring_add(r, r, b, &p);
-            for (size_t j = 0; j < n; j++)
-                bad += r[j] != mq_add(a[j], b[j], q);
-            CHECK_MSG(bad == 0, "q %llu %s: %d", (unsigned long long)q, p.kern->name, bad);
-            ring_prime_free(&p);
         }
     }
 }
@@ -284,6 +188,15 @@ static void test_refusals(void)
     CHECK_ERR(ring_prime_init_impl(&p, first_prime(55, 13), 13, RING_IMPL_AVX512),
               PPNN_ERR_UNSUPPORTED);
     CHECK(p.kern == NULL);
+    if (!ring_cpu_has_avx512dq())
+        CHECK_ERR(ring_prime_init_impl(&p, q, 13, RING_IMPL_AVX512DQ), PPNN_ERR_UNSUPPORTED);
+    CHECK_ERR(ring_prime_init_impl(&p, q, 13, (ring_impl)7), PPNN_ERR_PARAM);
+    /* AUTO: IFMA for narrow primes, F/DQ for wide ones, when the CPU has them. */
+    CHECK(ring_best_impl(first_prime(55, 13)) ==
+          (ring_cpu_has_avx512dq() ? RING_IMPL_AVX512DQ : RING_IMPL_PORTABLE));
+    CHECK(ring_best_impl(q) == (ring_cpu_has_avx512ifma() ? RING_IMPL_AVX512
+                                : ring_cpu_has_avx512dq() ? RING_IMPL_AVX512DQ
+                                                          : RING_IMPL_PORTABLE));
     ring_prime_free(&p);
     ring_prime_free(NULL);
     CHECK_OK(ring_prime_init(&p, 12289, 11)); /* 2N = 2^12 divides 12288 */
@@ -300,7 +213,6 @@ int main(void)
     test_layout();
     test_roundtrip();
     test_avx_identical();
-    test_pointwise();
     test_refusals();
     return tu_finish("test_ntt");
 }

@@ -66,12 +66,12 @@ static void compare_forward(const nn_model *m, const hnn_plan *p, const float *x
     free(lf), free(xd), free(ld);
 }
 
-/* CryptoNets-size model initialised on real MNIST images, ranges recorded on them. */
-static int mnist_model(nn_model *m, data_set *ds, float **x, nn_act act)
+/* A model initialised on real MNIST images, ranges recorded on them. */
+static int mnist_model(nn_model *m, data_set *ds, float **x, const char *arch, nn_act act)
 {
     if (data_load(ds, "mnist", DATA_SPLIT_TEST, 0, 64) != PPNN_OK)
         return 0;
-    CHECK_OK(nn_arch_build(m, "cryptonets", act, (nn_shape){1, 28, 28}, 10));
+    CHECK_OK(nn_arch_build(m, arch, act, (nn_shape){1, 28, 28}, 10));
     CHECK_OK(nn_model_init_params(m, ds, 5));
     CHECK_OK(nn_record_ranges(m, ds, ds->count));
     *x = malloc(ds->count * 784 * sizeof **x);
@@ -84,7 +84,7 @@ static void test_cryptonets_fold(void)
     nn_model m;
     data_set ds;
     float *x = NULL;
-    CHECK(mnist_model(&m, &ds, &x, NN_ACT_ELEMENT));
+    CHECK(mnist_model(&m, &ds, &x, "cryptonets", NN_ACT_ELEMENT));
     hnn_plan *p = NULL;
     CHECK_OK(hnn_plan_new(&p, &m, &N13, NULL, 0));
     if (p) {
@@ -149,6 +149,29 @@ static void test_mixed_fold(void)
     nn_model_free(&m);
 }
 
+/* The deeper architecture (two conv + avgpool) with per-channel activations: folds exactly,
+ * fits n14, and is refused at n13 with n14 suggested. */
+static void test_deep(void)
+{
+    nn_model m;
+    data_set ds;
+    float *x = NULL;
+    hnn_plan *p = NULL;
+    hnn_budget alts[2] = {N13, N14};
+    CHECK(mnist_model(&m, &ds, &x, "deep", NN_ACT_CHANNEL));
+    CHECK_OK(hnn_plan_new(&p, &m, &N14, alts, 2));
+    if (p) {
+        CHECK(p->depth == nn_model_depth(&m) && p->depth <= N14.levels);
+        compare_forward(&m, p, x, ds.count, "deep/channel");
+    }
+    hnn_plan_free(p);
+    CHECK_ERR(hnn_plan_new(&p, &m, &N13, alts, 2), PPNN_ERR_DEPTH);
+    CHECK(strstr(ppnn_last_error(), "n14 would fit") != NULL);
+    nn_model_free(&m);
+    data_set_free(&ds);
+    free(x);
+}
+
 static void test_refusals(void)
 {
     nn_model m;
@@ -170,7 +193,7 @@ static void test_refusals(void)
     /* Logits of ~1e4 at scale 2^28 need 42 bits > q0's 40: overflow, n14 (46 bits) fits. */
     data_set ds;
     float *x = NULL;
-    CHECK(mnist_model(&m, &ds, &x, NN_ACT_ELEMENT));
+    CHECK(mnist_model(&m, &ds, &x, "cryptonets", NN_ACT_ELEMENT));
     data_set_free(&ds);
     free(x);
     m.out_range = (nn_range){-1e4f, 1e4f, 1e4f};
@@ -190,6 +213,7 @@ int main(void)
         return 1;
     test_cryptonets_fold();
     test_mixed_fold();
+    test_deep();
     test_refusals();
     return tu_finish("test_plan");
 }

@@ -17,7 +17,8 @@
  *   them: parameter sets must match (PPNN_ERR_MISMATCH), levels must match (PPNN_ERR_MISMATCH;
  *   call ckks_mod_switch first), scales must agree to a relative 2^-30 for additions
  *   (PPNN_ERR_MISMATCH), and an operation that needs a prime that is not there fails with
- *   PPNN_ERR_DEPTH. Nothing ever silently produces garbage.
+ *   PPNN_ERR_DEPTH, as does a product whose scale would reach Q_level/2 (every value of
+ *   magnitude >= 1 would wrap around). Nothing ever silently produces garbage.
  * - Output parameters come first; outputs may alias inputs unless stated otherwise.
  * - Randomness: libsodium only (randombytes_buf for seeds, ChaCha20 expansion of seeds).
  *   Secret key ternary, uniform in {-1,0,1}; errors from the centered binomial distribution
@@ -28,7 +29,10 @@
  * P and RNS digit decomposition with one digit per ciphertext prime (dnum = L+1). With the
  * security budget of N = 8192 (218 bits) there is no room for a second special prime, and with
  * one prime per digit the key-switching noise is about q_i*sqrt(N)*sigma/P, negligible when P is
- * at least as large as the largest q_i. Cost: (l+2)(l+3) NTTs at level l.
+ * at least as large as the largest q_i. Cost: (l+2)(l+3) NTTs at level l; size of one key:
+ * 2*(L+1)*(L+2)*N words (n13: 5.5 MiB, n14: 34 MiB). Keys above 2 GiB are refused
+ * (PPNN_ERR_UNSUPPORTED): very long chains at N = 2^15..2^16 would need hybrid key switching
+ * (dnum < L+1 digits with several special primes), not implemented.
  *
  * IND-CPA-D (Li-Micciancio 2021): a decrypted CKKS value carries the decryption error, a
  * function of the secret key; releasing decrypted values to a party that chose the computation
@@ -50,6 +54,11 @@
 #define PPNN_CKKS_H
 
 #include <complex.h>
+/* C11's CMPLX: glibc defines it only for GCC >= 4.7 and clang reports an older __GNUC__. For the
+ * finite values used here the arithmetic form is exact. */
+#ifndef CMPLX
+#define CMPLX(x, y) ((double complex)((double)(x) + I * (double)(y)))
+#endif
 #include <stddef.h>
 #include <stdint.h>
 
@@ -83,6 +92,10 @@ typedef struct ckks_spec {
     unsigned p_bits;                  /* bit size of the special prime P */
     double scale;                     /* default scale; 0 = 2^q_bits[nq-1] (or 2^(q_bits[0]/2) if nq = 1) */
     int insecure_for_testing;         /* 1 = skip the 128-bit security check (unit tests ONLY) */
+    /* Optional explicit primes q_0..q_{nq-1}, P (e.g. read from a parameter file): when
+     * primes[0] != 0 they are used as given (checked: prime, = 1 mod 2N, distinct) and q_bits,
+     * p_bits are ignored and recomputed from them. All zero = generate from the bit sizes. */
+    uint64_t primes[CKKS_MAX_PRIMES + 1];
 } ckks_spec;
 
 /* The 128-bit security limit on log2(Q*P) for ring degree 2^logn (HomomorphicEncryption.org
@@ -110,6 +123,9 @@ typedef struct ckks_params {
      * polynomial at level l uses ring->primes[0..l]; ring->primes[nq] is P. */
     ring_context *ring;
     struct ckks_params_inner *inner; /* encoder and key-switching precomputations */
+    /* The spec this context was built from, with primes[] and the bit sizes filled in:
+     * ckks_params_new(&copy, &params->spec) rebuilds the same parameter set (same id). */
+    ckks_spec spec;
 } ckks_params;
 
 /* Validates spec and builds the context. Errors: PPNN_ERR_PARAM (logn, nq or bit sizes out of
@@ -176,6 +192,12 @@ PPNN_MUST_CHECK ppnn_status ckks_encode(ckks_plaintext *pt, const ckks_params *p
 PPNN_MUST_CHECK ppnn_status ckks_encode_complex(ckks_plaintext *pt, const ckks_params *params,
                                                 const double complex *values, size_t count,
                                                 size_t level, double scale);
+/* The residues mod q_0..q_level of the integer round(value * scale) (the encoding of a real
+ * constant, e.g. a weight at scale q_level): residues[i] canonical mod q_i. For kernels that
+ * work on the ciphertext layout directly. Errors: PPNN_ERR_NUMERIC if value*scale is not
+ * finite or its magnitude reaches Q_level/2; PPNN_ERR_PARAM if level is too high. */
+PPNN_MUST_CHECK ppnn_status ckks_encode_scalar(uint64_t *residues, const ckks_params *params,
+                                               size_t level, double value, double scale);
 /* Decodes the first count slots (real parts / complex values). Uses the CRT over q_0..q_level
  * in exact multi-word arithmetic, so any level decodes correctly. NOT flooded: see
  * ckks_decode_release. Errors: PPNN_ERR_PARAM (count > slots). */
@@ -209,7 +231,13 @@ typedef struct ckks_public_key {
  * Stored as b then a, each nq x (nq+1) x N words, digit-major then prime-major. */
 typedef struct ckks_switch_key {
     uint64_t *b, *a;
+    /* a_j = ring_sample_uniform(ctx, nq+1 primes, seed, nonce j): a serializer may store the
+     * seed instead of a (half size) and rebuild a with ckks_switch_key_expand_a. */
+    uint8_t seed[CKKS_SEED_BYTES];
 } ckks_switch_key;
+
+/* Rebuilds k->a (already allocated, nq*(nq+1)*N words) from k->seed. */
+void ckks_switch_key_expand_a(ckks_switch_key *k, const ckks_params *params);
 
 typedef struct ckks_relin_key {
     const ckks_params *params;
@@ -279,8 +307,9 @@ PPNN_MUST_CHECK ppnn_status ckks_add_plain(ckks_ciphertext *out, const ckks_ciph
                                            const ckks_plaintext *pt);
 PPNN_MUST_CHECK ppnn_status ckks_mul_plain(ckks_ciphertext *out, const ckks_ciphertext *a,
                                            const ckks_plaintext *pt);
-/* Adds the real constant c to every slot (adds round(c*scale) to c_0). Errors: PPNN_ERR_NUMERIC
- * if |c*scale| does not fit Q_level/2. */
+/* Adds the real constant c to every slot (adds round(c*scale) to c_0: the NTT of a constant
+ * polynomial is that constant everywhere). Errors: PPNN_ERR_NUMERIC if |c*scale| does not fit
+ * Q_level/2. */
 PPNN_MUST_CHECK ppnn_status ckks_add_const(ckks_ciphertext *out, const ckks_ciphertext *a,
                                            double c);
 /* Multiplies by an integer scalar (scale unchanged). */
@@ -288,7 +317,8 @@ PPNN_MUST_CHECK ppnn_status ckks_mul_int(ckks_ciphertext *out, const ckks_cipher
                                          int64_t k);
 /* Multiplies by the real w encoded as round(w*wscale); the output scale is a->scale*wscale.
  * Use wscale = q_level (ckks_params.q[level]) so that the next rescale returns exactly to the
- * input scale. Errors: PPNN_ERR_NUMERIC if |w*wscale| >= 2^62 or not finite. */
+ * input scale. Errors: PPNN_ERR_NUMERIC if w*wscale is not finite or reaches Q_level/2;
+ * PPNN_ERR_DEPTH if the product scale does not fit the modulus left. */
 PPNN_MUST_CHECK ppnn_status ckks_mul_scalar(ckks_ciphertext *out, const ckks_ciphertext *a,
                                             double w, double wscale);
 /* ct x ct: (a0b0, a0b1+a1b0, a1b1), size 3, scale a*b. Both inputs of size 2, same level.
@@ -298,7 +328,9 @@ PPNN_MUST_CHECK ppnn_status ckks_mul(ckks_ciphertext *out, const ckks_ciphertext
 PPNN_MUST_CHECK ppnn_status ckks_square(ckks_ciphertext *out, const ckks_ciphertext *a);
 /* In place: size 3 -> 2 by key switching c_2 with the relinearization key. Size 2 is a no-op. */
 PPNN_MUST_CHECK ppnn_status ckks_relinearize(ckks_ciphertext *ct, const ckks_relin_key *rk);
-/* In place: divides by q_level with rounding, drops it; scale /= q_level. Works on any size.
+/* In place: divides by q_level with rounding, drops it; scale /= q_level. Works on any size,
+ * but rescaling a 3-component ciphertext multiplies the rounding error of c_2 by s^2 (about 6
+ * bits of precision lost at N = 8192): relinearize first, then rescale.
  * Errors: PPNN_ERR_DEPTH at level 0. */
 PPNN_MUST_CHECK ppnn_status ckks_rescale(ckks_ciphertext *ct);
 /* In place: drops primes down to `level` (no division, scale unchanged). Errors: PPNN_ERR_PARAM

@@ -67,7 +67,6 @@ void _hnn_linear_sparse(uint64_t *const *y, const uint32_t *row_start, const uin
                         const uint64_t *const *x, size_t n, const hnn_modulus *m, int threads,
                         hnn_kernel kernel);
 
-
 /* ---- plans ----------------------------------------------------------------------------------
  * A plan compiles a trained polynomial network for a level budget. It is a list of steps on
  * vectors of ciphertexts (one per tensor element, CHW order); every model layer with weights
@@ -152,7 +151,8 @@ void hnn_budget_from_params(hnn_budget *b, const ckks_params *params, const char
 
 /* ---- execution ------------------------------------------------------------------------------
  * Element-wise packing: the client encrypts B <= N/2 images so that input ciphertext k holds
- * element k (CHW order, normalised) of every image in slot b = image b (other slots 0). The
+ * plan input k (CHW order, hnn_plan_inputs) of every image in slot b = image b (other slots
+ * 0). The
  * server runs the plan with the relinearization key only; output ciphertext c holds logit c of
  * every image. No rotation is used. */
 typedef struct hnn_exec_opts {
@@ -166,15 +166,17 @@ typedef struct hnn_exec_opts {
 /* Runs plan p on in[0 .. p->n_inputs) (size 2, all at level p->top_level and the same scale)
  * and writes out[0 .. p->n_outputs) (caller-provided, zero-initialised or previously used
  * ciphertext structs; their buffers are reused or reallocated). Inputs are not modified.
- * Errors: PPNN_ERR_MISMATCH (inputs of other parameters, levels or sizes than the plan),
- * PPNN_ERR_NUMERIC (a weight too large to encode), PPNN_ERR_NOMEM, and any ckks error. */
+ * rk may be NULL only for a plan without activations.
+ * Errors: PPNN_ERR_MISMATCH (inputs or key of other parameters, levels or sizes than the
+ * plan), PPNN_ERR_PARAM (rk missing), PPNN_ERR_NUMERIC (a weight too large to encode),
+ * PPNN_ERR_NOMEM, and any ckks error. */
 PPNN_MUST_CHECK ppnn_status hnn_infer(ckks_ciphertext *out, const hnn_plan *p,
                                       const ckks_ciphertext *in, const ckks_relin_key *rk,
                                       const hnn_exec_opts *opts);
 
 /* ---- element-wise packing (client side) ----------------------------------------------------
- * Encrypts a batch: x holds `batch` images of `numel` normalised values each (image-major, as
- * nn_model_normalize writes them); ciphertext k of out[0..numel) gets element k of image b in
+ * Encrypts a batch: x holds `batch` images of `numel` plan inputs each (image-major, as
+ * hnn_plan_inputs writes them); ciphertext k of out[0..numel) gets element k of image b in
  * slot b (slots >= batch are 0), at the top level and the default scale, with seeded
  * secret-key encryption (c1 is a seed: half the upload). Parallel over elements.
  * Errors: PPNN_ERR_PARAM (batch == 0 or > slots), PPNN_ERR_NUMERIC (non-finite input). */

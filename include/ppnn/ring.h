@@ -16,8 +16,9 @@
  * - Raw kernels (leading underscore) take arrays and a const ring_prime, never allocate, and
  *   allow the output to alias an input exactly (r == a or r == b), never partially.
  * - Implementation dispatch: each ring_prime carries a kernel table chosen when it is built
- *   (portable C, or AVX-512 IFMA when the CPU has avx512ifma and q < 2^50). All
- *   implementations give bit-identical canonical results. There is no global dispatch state. */
+ *   (AVX-512 IFMA when the CPU has avx512ifma and q < 2^50; else the AVX-512 F/DQ NTT when the
+ *   CPU has AVX-512; else portable C). All implementations give bit-identical canonical
+ *   results. There is no global dispatch state. */
 #ifndef PPNN_RING_H
 #define PPNN_RING_H
 
@@ -40,7 +41,10 @@ extern "C" {
 typedef enum ring_impl {
     RING_IMPL_AUTO = 0,     /* best available for this CPU and prime */
     RING_IMPL_PORTABLE = 1, /* plain C */
-    RING_IMPL_AVX512 = 2    /* AVX-512 IFMA (needs avx512ifma and q < 2^50) */
+    RING_IMPL_AVX512 = 2,   /* AVX-512 IFMA (needs avx512ifma and q < 2^50) */
+    RING_IMPL_AVX512DQ = 3  /* AVX-512 F/DQ without IFMA (any q < 2^61): NTT, add/sub/neg,
+                               scalar Shoup kernels; general products portable. For CPUs
+                               without IFMA and for primes >= 2^50 */
 } ring_impl;
 
 struct ring_prime;
@@ -48,7 +52,7 @@ struct ring_prime;
 /* Kernel table (one per implementation, static const). Semantics are those of the _ring_*
  * wrappers below, which call through p->kern. */
 typedef struct ring_kernels {
-    const char *name; /* "portable" or "avx512ifma" */
+    const char *name; /* "portable", "avx512ifma" or "avx512dq" */
     ring_impl impl;
     void (*ntt_forward)(uint64_t *a, const struct ring_prime *p);
     void (*ntt_inverse)(uint64_t *a, const struct ring_prime *p);
@@ -70,7 +74,7 @@ typedef struct ring_kernels {
  *   ipsi_rev[k]       psi^-brv(k)                        (inverse twiddles)
  *   *_shoup           Shoup companions floor(w * 2^64 / q)
  *   *_shoup52         floor(w * 2^52 / q), only when the AVX-512 IFMA kernels are selected
- *                     (NULL otherwise)
+ *                     (NULL otherwise; n_inv_shoup52 is always set)
  *   n_inv             N^-1 mod q, with Shoup companions. */
 typedef struct ring_prime {
     mq_modulus mod;
@@ -98,7 +102,10 @@ void ring_prime_free(ring_prime *p);
 
 /* 1 if the AVX-512 IFMA kernels can run on this CPU (runtime check), else 0. */
 int ring_cpu_has_avx512ifma(void);
-/* The implementation RING_IMPL_AUTO selects for a prime q on this CPU. */
+/* 1 if the AVX-512 F/DQ/VL/BW kernels (RING_IMPL_AVX512DQ) can run on this CPU, else 0. */
+int ring_cpu_has_avx512dq(void);
+/* The implementation RING_IMPL_AUTO selects for a prime q on this CPU: AVX512 (IFMA) when
+ * available and q < 2^50, else AVX512DQ when available, else PORTABLE. */
 ring_impl ring_best_impl(uint64_t q);
 
 /* ---- raw per-prime kernels (N = p->n words each; alias rules in the header comment) ---- */

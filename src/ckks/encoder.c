@@ -57,6 +57,23 @@ static uint64_t double_mod(double x, const mq_modulus *m)
     return mq_mul(r, mq_pow(2, (uint64_t)(e - 53), m), m);
 }
 
+ppnn_status ckks_encode_scalar(uint64_t *residues, const ckks_params *params, size_t level,
+                               double value, double scale)
+{
+    if (level >= params->nq)
+        return ppnn_fail(PPNN_ERR_PARAM, "encode: level %zu above the top level %zu", level,
+                         params->nq - 1);
+    double v = nearbyint(value * scale), log2q = params->inner->crt[level].log2_q;
+    if (!isfinite(v) || (fabs(v) >= 1 && log2(fabs(v)) + 1.0 >= log2q))
+        return ppnn_fail(PPNN_ERR_NUMERIC,
+                         "encode: constant %g at scale 2^%.1f does not fit the modulus Q_%zu of "
+                         "2^%.1f",
+                         value, log2(scale), level, log2q);
+    for (size_t i = 0; i <= level; i++)
+        residues[i] = double_mod(v, &params->ring->primes[i].mod);
+    return PPNN_OK;
+}
+
 static ppnn_status check_encode_args(const ckks_params *params, size_t count, size_t level,
                                      double scale)
 {
@@ -150,10 +167,46 @@ ppnn_status ckks_encode(ckks_plaintext *pt, const ckks_params *params, const dou
     return encode_values(pt, params, values, NULL, count, level, scale);
 }
 
-/* ---- decoding ---- */
+/* ---- decoding ----
+ * Fast path of the CRT. With y_i = [a_i * qhat_inv_i]_{q_i}, the centered value is
+ * x = sum_i y_i * qhat_i - r * Q with r = round(sum_i y_i / q_i). The float sum has absolute
+ * error < (l+1) * 2^-50, so when its distance to the nearest half-integer is larger than
+ * 2^-20 the rounding r is certainly right; then x is computed modulo 2^64 (qhat_i and Q taken
+ * mod 2^64 = their low words), and the int64 candidate v is accepted only when |v| < 2^62 and
+ * v = a_i mod q_i for every i: v = x mod Q with |v| < Q/2 makes v = x exactly. Decoded
+ * coefficients are usually far below 2^62, so the multi-word path is a rare fallback. */
+static int crt_fast(int64_t *out, const ckks_params *params, size_t level, const uint64_t *poly,
+                    size_t j)
+{
+    const ckks_crt_level *c = &params->inner->crt[level];
+    size_t n = params->n, w = c->words;
+    double f = 0;
+    uint64_t v = 0;
+    for (size_t i = 0; i <= level; i++) {
+        uint64_t y = mq_mul(poly[i * n + j], c->qhat_inv[i], &params->ring->primes[i].mod);
+        f += (double)y * c->inv_q[i];
+        v += y * c->qhat[i * (w + 1)];
+    }
+    double r = nearbyint(f);
+    if (fabs(fabs(f - r) - 0.5) < 0x1p-20)
+        return 0;
+    v -= (uint64_t)(int64_t)r * c->big_q[0];
+    int64_t sv = (int64_t)v;
+    if (sv >= ((int64_t)1 << 62) || sv <= -((int64_t)1 << 62))
+        return 0;
+    for (size_t i = 0; i <= level; i++)
+        if (mq_from_int64(sv, &params->ring->primes[i].mod) != poly[i * n + j])
+            return 0;
+    *out = sv;
+    return 1;
+}
+
 double ckks_crt_to_double(const ckks_params *params, size_t level, const uint64_t *poly,
                           size_t j, uint64_t *acc)
 {
+    int64_t fast;
+    if (crt_fast(&fast, params, level, poly, j))
+        return (double)fast;
     const ckks_crt_level *c = &params->inner->crt[level];
     size_t n = params->n, w = c->words;
     /* acc = sum_i [a_i * qhat_inv_i]_{q_i} * qhat_i  <  (l+1) * Q_l  (w+1 words). */

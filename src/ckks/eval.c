@@ -35,6 +35,20 @@ ppnn_status ckks_check_same(const ckks_params *pa, size_t la, double sa, const c
     return PPNN_OK;
 }
 
+/* A product whose scale reaches Q_level/2 wraps every value of magnitude >= 1 around the
+ * modulus: refuse it instead of returning garbage (the computation needs more levels). */
+static ppnn_status check_product_scale(const ckks_params *params, size_t level, double scale,
+                                       const char *op)
+{
+    double log2q = params->inner->crt[level].log2_q;
+    if (log2(scale) + 1.0 < log2q)
+        return PPNN_OK;
+    return ppnn_fail(PPNN_ERR_DEPTH,
+                     "%s: result scale 2^%.1f does not fit the modulus 2^%.1f left at level %zu "
+                     "(rescale earlier or use parameters with more levels)",
+                     op, log2(scale), log2q, level);
+}
+
 static ppnn_status add_sub(ckks_ciphertext *out, const ckks_ciphertext *a,
                            const ckks_ciphertext *b, int sub, const char *op)
 {
@@ -111,6 +125,8 @@ static ppnn_status plain_op(ckks_ciphertext *out, const ckks_ciphertext *a,
                                      pt->scale, !mul, op);
     if (st)
         return st;
+    if (mul && (st = check_product_scale(a->params, a->level, a->scale * pt->scale, op)))
+        return st;
     st = ckks_ct_copy(out, a);
     if (st)
         return st;
@@ -138,65 +154,62 @@ ppnn_status ckks_mul_plain(ckks_ciphertext *out, const ckks_ciphertext *a,
     return plain_op(out, a, pt, 1);
 }
 
-/* Multiplies every component by the integer v (|v| < 2^63), residues per prime. */
-static void mul_int_rows(ckks_ciphertext *ct, int64_t v)
+/* Multiplies every component by the constant with residues w[0..level]. */
+static void mul_residues(ckks_ciphertext *ct, const uint64_t *w)
 {
-    const ckks_params *params = ct->params;
-    size_t np = ct->level + 1, cw = np * params->n;
-    uint64_t w[CKKS_MAX_PRIMES];
-    for (size_t i = 0; i < np; i++)
-        w[i] = mq_from_int64(v, &params->ring->primes[i].mod);
+    size_t np = ct->level + 1, cw = np * ct->params->n;
     for (size_t k = 0; k < ct->size; k++)
-        ring_poly_mul_scalar(ct->data + k * cw, ct->data + k * cw, w, params->ring, np);
+        ring_poly_mul_scalar(ct->data + k * cw, ct->data + k * cw, w, ct->params->ring, np);
 }
 
 ppnn_status ckks_mul_int(ckks_ciphertext *out, const ckks_ciphertext *a, int64_t k)
 {
+    uint64_t w[CKKS_MAX_PRIMES];
+    for (size_t i = 0; i <= a->level; i++)
+        w[i] = mq_from_int64(k, &a->params->ring->primes[i].mod);
     ppnn_status st = ckks_ct_copy(out, a);
     if (st)
         return st;
     out->has_seed = 0;
-    mul_int_rows(out, k);
+    mul_residues(out, w);
     return PPNN_OK;
 }
 
 ppnn_status ckks_mul_scalar(ckks_ciphertext *out, const ckks_ciphertext *a, double w,
                             double wscale)
 {
-    double v = nearbyint(w * wscale);
-    if (!isfinite(v) || !(wscale > 0) || fabs(v) >= 0x1p62)
-        return ppnn_fail(PPNN_ERR_NUMERIC,
-                         "mul_scalar: %g at scale 2^%.1f does not fit a 62-bit integer", w,
-                         log2(wscale));
-    ppnn_status st = ckks_ct_copy(out, a);
+    uint64_t r[CKKS_MAX_PRIMES];
+    if (!(wscale > 0))
+        return ppnn_fail(PPNN_ERR_NUMERIC, "mul_scalar: weight scale %g must be positive", wscale);
+    ppnn_status st = ckks_encode_scalar(r, a->params, a->level, w, wscale);
+    if (!st)
+        st = check_product_scale(a->params, a->level, a->scale * wscale, "mul_scalar");
+    if (!st)
+        st = ckks_ct_copy(out, a);
     if (st)
         return st;
     out->has_seed = 0;
-    mul_int_rows(out, (int64_t)v);
+    mul_residues(out, r);
     out->scale = a->scale * wscale;
     return PPNN_OK;
 }
 
 ppnn_status ckks_add_const(ckks_ciphertext *out, const ckks_ciphertext *a, double c)
 {
-    double v = nearbyint(c * a->scale);
-    double log2q = a->params->inner->crt[a->level].log2_q;
-    if (!isfinite(v) || fabs(v) >= 0x1p62 || (fabs(v) >= 1 && log2(fabs(v)) + 1 >= log2q))
-        return ppnn_fail(PPNN_ERR_NUMERIC,
-                         "add_const: %g at scale 2^%.1f does not fit the modulus at level %zu",
-                         c, log2(a->scale), a->level);
-    ppnn_status st = ckks_ct_copy(out, a);
+    uint64_t r[CKKS_MAX_PRIMES];
+    ppnn_status st = ckks_encode_scalar(r, a->params, a->level, c, a->scale);
+    if (!st)
+        st = ckks_ct_copy(out, a);
     if (st)
         return st;
     out->has_seed = 0;
-    /* The NTT of the constant polynomial v is v in every position. */
     const ckks_params *params = out->params;
     size_t n = params->n;
     for (size_t i = 0; i <= out->level; i++) {
         const ring_prime *pr = &params->ring->primes[i];
-        uint64_t r = mq_from_int64((int64_t)v, &pr->mod), *row = out->data + i * n;
+        uint64_t *row = out->data + i * n;
         for (size_t j = 0; j < n; j++)
-            row[j] = mq_add(row[j], r, pr->q);
+            row[j] = mq_add(row[j], r[i], pr->q);
     }
     return PPNN_OK;
 }
@@ -213,6 +226,8 @@ ppnn_status ckks_mul(ckks_ciphertext *out, const ckks_ciphertext *a, const ckks_
     const ckks_params *params = a->params;
     size_t n = params->n, level = a->level, np = level + 1, cw = np * n;
     double scale = a->scale * b->scale;
+    if ((st = check_product_scale(params, level, scale, "mul")))
+        return st;
     int out_is_a = out == a, out_is_b = out == b, square = a == b;
     uint64_t *tmp = malloc(n * sizeof *tmp);
     if (!tmp)

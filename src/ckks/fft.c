@@ -5,9 +5,11 @@
  * zeta^(5^j mod 2N) — so the Galois map X -> X^(5^k) rotates the slots left by k and
  * X -> X^(2N-1) conjugates them.
  *
- * Packing of the N real coefficients into N/2 complex numbers: w_i = m_i + i*m_{i+N/2}. The
- * evaluation m(zeta^(5^j)) then equals sum_i w_i' ... computed by log2(N/2) butterfly stages
- * whose twiddles are zeta^((5^j mod 4len) * N/(2 len)) — see Lattigo ckks/encoder.go. */
+ * Packing of the N real coefficients into N/2 complex numbers: w_i = m_i + i*m_{i+N/2}. Since
+ * zeta^(5^j * N/2) = i for every j (5^j = 1 mod 4), m(zeta^(5^j)) = sum_{i<N/2} w_i zeta^(i 5^j):
+ * an N/2-point transform, computed by log2(N/2) in-place butterfly stages whose twiddles are
+ * zeta^((5^j mod 4len) * N/(2 len)) (Lattigo's SpecialFFT). tests/test_ckks_encoder.c checks it
+ * against the definition. */
 #include <assert.h>
 #include <math.h>
 #include <stdlib.h>

@@ -29,6 +29,7 @@ typedef struct ckks_crt_level {
     uint64_t *half_q;   /* (Q_l-1)/2, words+1 words */
     uint64_t *qhat;     /* (l+1) x words */
     uint64_t *qhat_inv; /* l+1 */
+    double *inv_q;      /* 1/q_i as doubles, l+1 */
     double log2_q;      /* log2(Q_l) */
 } ckks_crt_level;
 

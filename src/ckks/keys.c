@@ -95,46 +95,62 @@ void ckks_public_key_free(ckks_public_key *pk)
     memset(pk, 0, sizeof *pk);
 }
 
+void ckks_switch_key_expand_a(ckks_switch_key *k, const ckks_params *params)
+{
+    size_t np = params->nq + 1, dw = np * params->n;
+    for (size_t j = 0; j < params->nq; j++)
+        ring_sample_uniform(k->a + j * dw, params->ring, np, k->seed, j);
+}
+
+/* One key-switching key holds 2 * nq * (nq+1) * N words: O(L^2 N), the price of one digit per
+ * prime. Refuse sizes that cannot be sensible (a chain of 41 primes at N = 2^16 would need
+ * 1.8 GB per key) with a clear message instead of thrashing. */
+#define MAX_SWITCH_KEY_BYTES ((size_t)1 << 31)
+
 /* Key switching key from s2 (NTT form over all nq+1 primes) to sk->s. */
 static ppnn_status gen_switch_key(ckks_switch_key *k, const ckks_secret_key *sk,
                                   const uint64_t *s2)
 {
     const ckks_params *params = sk->params;
     size_t n = params->n, nq = params->nq, np = nq + 1, dw = np * n;
+    size_t bytes = 2 * nq * dw * sizeof(uint64_t);
+    if (bytes > MAX_SWITCH_KEY_BYTES)
+        return ppnn_fail(PPNN_ERR_UNSUPPORTED,
+                         "a key-switching key for N = %zu with %zu primes would take %.1f GiB "
+                         "(limit 2 GiB): use fewer primes",
+                         n, nq, (double)bytes / (double)(1u << 30));
     k->a = malloc(nq * dw * sizeof *k->a);
     k->b = malloc(nq * dw * sizeof *k->b);
     int64_t *e_int = malloc(n * sizeof *e_int);
-    if (!k->a || !k->b || !e_int) {
+    uint64_t *as = malloc(dw * sizeof *as);
+    if (!k->a || !k->b || !e_int || !as) {
         free(e_int);
+        free(as);
         free(k->a);
         free(k->b);
         k->a = k->b = NULL;
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory for a key-switching key");
     }
-    uint8_t aseed[RING_SEED_BYTES], eseed[RING_SEED_BYTES];
-    ring_seed_random(aseed);
+    uint8_t eseed[RING_SEED_BYTES];
+    ring_seed_random(k->seed);
+    ckks_switch_key_expand_a(k, params);
     ring_seed_random(eseed);
     ring_prg g;
     ring_prg_init(&g, eseed, 0);
     sodium_memzero(eseed, sizeof eseed);
-    const ring_prime *pp = &params->ring->primes[nq];
+    uint64_t p_big = params->ring->primes[nq].q;
     for (size_t j = 0; j < nq; j++) {
         uint64_t *a = k->a + j * dw, *b = k->b + j * dw;
-        ring_sample_uniform(a, params->ring, np, aseed, j);
-        ckks_sample_error_ntt(b, params, np, &g, e_int);
-        /* b = e - a*s (all rows), then + P*s2 in row j only. */
-        for (size_t i = 0; i < np; i++) {
-            const ring_prime *pr = &params->ring->primes[i];
-            uint64_t *t = a + i * n; /* reuse: compute -a*s into b row via sub */
-            for (size_t x = 0; x < n; x++)
-                b[i * n + x] = mq_sub(b[i * n + x], mq_mul(t[x], sk->s[i * n + x], &pr->mod),
-                                      pr->q);
-        }
         const ring_prime *pj = &params->ring->primes[j];
-        uint64_t pmod = mq_reduce64(pp->q, &pj->mod);
-        for (size_t x = 0; x < n; x++)
-            b[j * n + x] = mq_add(b[j * n + x], mq_mul(pmod, s2[j * n + x], &pj->mod), pj->q);
+        ckks_sample_error_ntt(b, params, np, &g, e_int);
+        /* b = e - a*s in every row, then + (P mod q_j) * s2 in row j only. */
+        ring_poly_mul(as, a, sk->s, params->ring, np);
+        ring_poly_sub(b, b, as, params->ring, np);
+        _ring_mul_scalar(as, s2 + j * n, mq_reduce64(p_big, &pj->mod), pj);
+        _ring_add(b + j * n, b + j * n, as, pj);
     }
+    sodium_memzero(as, dw * sizeof *as);
+    free(as);
     ring_prg_wipe(&g);
     sodium_memzero(e_int, n * sizeof *e_int);
     free(e_int);

@@ -113,6 +113,45 @@ static ppnn_status generate_primes(uint64_t *primes, const ckks_spec *s)
     return PPNN_OK;
 }
 
+static unsigned bit_length(uint64_t x)
+{
+    unsigned b = 0;
+    for (; x; x >>= 1)
+        b++;
+    return b;
+}
+
+/* Explicit primes: the bit sizes come from the primes; each must be an NTT prime for 2N. */
+static ppnn_status explicit_bits(ckks_spec *s)
+{
+    if (s->nq < 1 || s->nq > CKKS_MAX_PRIMES)
+        return ppnn_fail(PPNN_ERR_PARAM, "number of ciphertext primes %zu out of range (1..%d)",
+                         s->nq, CKKS_MAX_PRIMES);
+    for (size_t i = 0; i <= s->nq; i++) {
+        if (i < s->nq)
+            s->q_bits[i] = bit_length(s->primes[i]);
+        else
+            s->p_bits = bit_length(s->primes[i]);
+    }
+    return PPNN_OK;
+}
+
+static ppnn_status check_explicit_primes(const ckks_spec *s)
+{
+    uint64_t two_n = (uint64_t)2 << s->logn;
+    for (size_t i = 0; i <= s->nq; i++) {
+        uint64_t q = s->primes[i];
+        if (!mq_is_prime(q) || q % two_n != 1)
+            return ppnn_fail(PPNN_ERR_PARAM, "modulus %llu is not a prime = 1 mod 2N (N = %zu)",
+                             (unsigned long long)q, (size_t)two_n / 2);
+        for (size_t j = 0; j < i; j++)
+            if (s->primes[j] == q)
+                return ppnn_fail(PPNN_ERR_PARAM, "prime %llu appears twice",
+                                 (unsigned long long)q);
+    }
+    return PPNN_OK;
+}
+
 static void compute_id(ckks_params *p)
 {
     crypto_generichash_state h;
@@ -165,11 +204,14 @@ static ppnn_status build_crt(ckks_params *p)
         c->half_q = calloc(w + 1, sizeof(uint64_t));
         c->qhat = calloc(np * (w + 1), sizeof(uint64_t));
         c->qhat_inv = calloc(np, sizeof(uint64_t));
-        if (!c->big_q || !c->half_q || !c->qhat || !c->qhat_inv)
+        c->inv_q = calloc(np, sizeof(double));
+        if (!c->big_q || !c->half_q || !c->qhat || !c->qhat_inv || !c->inv_q)
             return ppnn_fail(PPNN_ERR_NOMEM, "out of memory for CRT tables");
         c->log2_q = 0;
-        for (size_t i = 0; i < np; i++)
+        for (size_t i = 0; i < np; i++) {
             c->log2_q += log2((double)p->q[i]);
+            c->inv_q[i] = 1.0 / (double)p->q[i];
+        }
         /* Q_l = product; qhat_i = product of the others (computed the same way). */
         uint64_t *tmp = calloc(w + 1, sizeof(uint64_t));
         if (!tmp)
@@ -208,6 +250,7 @@ static void free_crt(ckks_params *p)
         free(p->inner->crt[l].half_q);
         free(p->inner->crt[l].qhat);
         free(p->inner->crt[l].qhat_inv);
+        free(p->inner->crt[l].inv_q);
     }
     free(p->inner->crt);
 }
@@ -215,9 +258,16 @@ static void free_crt(ckks_params *p)
 ppnn_status ckks_params_new(ckks_params **out, const ckks_spec *spec)
 {
     *out = NULL;
-    ppnn_status st = validate_spec(spec);
+    ckks_spec s = *spec;
+    int explicit = s.primes[0] != 0;
+    ppnn_status st = explicit ? explicit_bits(&s) : PPNN_OK;
+    if (!st)
+        st = validate_spec(&s);
+    if (!st && explicit)
+        st = check_explicit_primes(&s);
     if (st)
         return st;
+    spec = &s;
     if (sodium_init() < 0)
         return ppnn_fail(PPNN_ERR_UNSUPPORTED, "libsodium failed to initialise");
     ckks_params *p = calloc(1, sizeof *p);
@@ -230,9 +280,14 @@ ppnn_status ckks_params_new(ckks_params **out, const ckks_spec *spec)
     p->slots = p->n / 2;
     p->nq = spec->nq;
     uint64_t primes[CKKS_MAX_PRIMES + 1];
-    st = generate_primes(primes, spec);
-    if (st)
-        goto fail;
+    if (explicit) {
+        memcpy(primes, s.primes, (s.nq + 1) * sizeof *primes);
+    } else {
+        st = generate_primes(primes, spec);
+        if (st)
+            goto fail;
+        memcpy(s.primes, primes, (s.nq + 1) * sizeof *primes);
+    }
     memcpy(p->q, primes, p->nq * sizeof(uint64_t));
     p->p = primes[p->nq];
     p->logqp = spec->p_bits;
@@ -270,6 +325,8 @@ ppnn_status ckks_params_new(ckks_params **out, const ckks_spec *spec)
         p->inner->brv[k] = r;
     }
     compute_id(p);
+    p->spec = s;
+    p->spec.scale = p->scale;
     *out = p;
     return PPNN_OK;
 fail:

@@ -298,14 +298,14 @@ ppnn_status ckks_public_key_save(const char *path, const ckks_public_key *pk,
                                  const uint8_t key_id[CKKS_KEY_ID_BYTES])
 {
     const ckks_params *p = pk->params;
-    size_t off, rb = rows_bytes(p, 0, p->nq), body = CKKS_SEED_BYTES + 2 * rb;
+    /* a is uniform and expanded from the seed (ckks_keygen_public): store the seed only. */
+    size_t off, body = CKKS_SEED_BYTES + rows_bytes(p, 0, p->nq);
     uint8_t *buf = begin_payload(&off, body, p, key_id);
     if (!buf)
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
     memcpy(buf + off, pk->seed, CKKS_SEED_BYTES);
     off += CKKS_SEED_BYTES;
     off += put_rows(buf + off, pk->b, p, 0, p->nq);
-    off += put_rows(buf + off, pk->a, p, 0, p->nq);
     ppnn_status st = write_object(path, 0644, KIND_PUBLIC, p, buf, off);
     free(buf);
     return st;
@@ -331,9 +331,9 @@ ppnn_status ckks_public_key_load(ckks_public_key *pk, ckks_params **params,
         st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
         goto out;
     }
-    if ((st = get_rows(pk->b, &r, p, 0, p->nq)) || (st = get_rows(pk->a, &r, p, 0, p->nq)) ||
-        (st = ppnn_reader_end(&r)))
+    if ((st = get_rows(pk->b, &r, p, 0, p->nq)) || (st = ppnn_reader_end(&r)))
         goto out;
+    ring_sample_uniform(pk->a, p->ring, p->nq, pk->seed, 0);
     pk->params = p;
 out:
     if (st) {
@@ -347,18 +347,19 @@ out:
 
 /* ---- key-switching keys: nq digits x (nq+1) rows, b then a -------------------------------- */
 
+/* A switching key is stored as its 32-byte seed (the uniform a_j are expanded from it,
+ * ckks_switch_key_expand_a) and the b_j: half the size of (b, a). */
 static size_t switch_key_bytes(const ckks_params *p)
 {
-    return 2 * p->nq * rows_bytes(p, 0, p->nq + 1);
+    return CKKS_SEED_BYTES + p->nq * rows_bytes(p, 0, p->nq + 1);
 }
 
 static size_t put_switch_key(uint8_t *out, const ckks_switch_key *k, const ckks_params *p)
 {
-    size_t o = 0, digit = (p->nq + 1) * p->n;
+    size_t o = CKKS_SEED_BYTES, digit = (p->nq + 1) * p->n;
+    memcpy(out, k->seed, CKKS_SEED_BYTES);
     for (size_t d = 0; d < p->nq; d++)
         o += put_rows(out + o, k->b + d * digit, p, 0, p->nq + 1);
-    for (size_t d = 0; d < p->nq; d++)
-        o += put_rows(out + o, k->a + d * digit, p, 0, p->nq + 1);
     return o;
 }
 
@@ -369,11 +370,11 @@ static ppnn_status get_switch_key(ckks_switch_key *k, ppnn_reader *r, const ckks
     k->a = malloc(words * sizeof(uint64_t));
     if (!k->b || !k->a)
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
-    ppnn_status st = PPNN_OK;
+    ppnn_status st = ppnn_read_bytes(r, k->seed, CKKS_SEED_BYTES);
     for (size_t d = 0; !st && d < p->nq; d++)
         st = get_rows(k->b + d * digit, r, p, 0, p->nq + 1);
-    for (size_t d = 0; !st && d < p->nq; d++)
-        st = get_rows(k->a + d * digit, r, p, 0, p->nq + 1);
+    if (!st)
+        ckks_switch_key_expand_a(k, p);
     return st;
 }
 

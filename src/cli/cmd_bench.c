@@ -1,39 +1,26 @@
-/* ppnn bench: micro-benchmarks (single thread). Today: `ppnn bench ckks`. */
+/* ppnn bench: benchmarks (not tests). `ppnn bench ckks`: single-thread CKKS operations;
+ * `ppnn bench infer`: encrypted batch inference end to end (server, client, upload, memory). */
 #include <getopt.h>
 #include <string.h>
 
 #include "bench_ckks.h"
+#include "bench_infer.h"
 #include "cli.h"
 #include "ppnn/ckks.h"
 
 static const char *usage_text =
     "usage: ppnn bench ckks [--logn 13] [--json]\n"
     "  Single-thread median microseconds of the CKKS operations at the top level of the\n"
-    "  parameter set for N = 2^logn (13: preset n13, 14: preset n14).\n";
+    "  parameter set for N = 2^logn (13: preset n13, 14: preset n14).\n"
+    "usage: ppnn bench infer [--params n13] [--arch cryptonets] [--count B] [--threads T] [--json]\n"
+    "  Encrypted inference of one batch of B MNIST test images (default: all slots) with\n"
+    "  element-wise packing: server seconds per batch, amortized ms per image, per-layer times,\n"
+    "  client encryption time, upload bytes per image, peak RSS, agreement with plaintext.\n"
+    "  The model is the architecture with ReLU-fitted quadratics (cost does not depend on the\n"
+    "  trained weights).\n";
 
-int cmd_bench(int argc, char **argv)
+static int bench_ckks_cmd(size_t logn, int json)
 {
-    size_t logn = 13;
-    int json = 0;
-    static const struct option opts[] = {
-        {"logn", 1, 0, 'l'}, {"json", 0, 0, 'j'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'l':
-            if (cli_parse_size("bench", "--logn", optarg, CKKS_MIN_LOGN, CKKS_MAX_LOGN, &logn))
-                return 2;
-            break;
-        case 'j': json = 1; break;
-        case 'h': fputs(usage_text, stdout); return 0;
-        default: fputs(usage_text, stderr); return 2;
-        }
-    }
-    if (optind >= argc || strcmp(argv[optind], "ckks") != 0) {
-        fputs(usage_text, stderr);
-        return 2;
-    }
     double us[BENCH_CKKS_NOPS];
     ckks_params *p = NULL;
     ppnn_status st = bench_ckks(us, &p, (unsigned)logn);
@@ -55,5 +42,60 @@ int cmd_bench(int argc, char **argv)
             printf("  %-12s %10.1f us\n", bench_ckks_ops[i], us[i]);
     }
     ckks_params_free(p);
+    return 0;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    size_t logn = 13, count = 0, threads = 0;
+    const char *preset = "n13", *arch = "cryptonets";
+    int json = 0;
+    static const struct option opts[] = {
+        {"logn", 1, 0, 'l'},  {"json", 0, 0, 'j'},    {"params", 1, 0, 'p'}, {"arch", 1, 0, 'a'},
+        {"count", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l':
+            if (cli_parse_size("bench", "--logn", optarg, CKKS_MIN_LOGN, CKKS_MAX_LOGN, &logn))
+                return 2;
+            break;
+        case 'j': json = 1; break;
+        case 'p': preset = optarg; break;
+        case 'a': arch = optarg; break;
+        case 'n':
+            if (cli_parse_size("bench", "--count", optarg, 1, 1u << 20, &count))
+                return 2;
+            break;
+        case 't':
+            if (cli_parse_size("bench", "--threads", optarg, 1, 1024, &threads))
+                return 2;
+            break;
+        case 'h': fputs(usage_text, stdout); return 0;
+        default: fputs(usage_text, stderr); return 2;
+        }
+    }
+    if (optind + 1 != argc) {
+        fputs(usage_text, stderr);
+        return 2;
+    }
+    if (!strcmp(argv[optind], "ckks"))
+        return bench_ckks_cmd(logn, json);
+    if (strcmp(argv[optind], "infer") != 0)
+        return cli_error("bench", "unknown benchmark '%s' (ckks or infer)", argv[optind]);
+    ckks_spec spec;
+    ppnn_status st = ckks_preset(&spec, preset);
+    if (st)
+        return cli_fail("bench", st);
+    if (!count)
+        count = (size_t)1 << (spec.logn - 1);
+    bench_infer_result r;
+    if ((st = bench_infer(&r, preset, arch, count, (int)threads)))
+        return cli_fail("bench", st);
+    if (json)
+        bench_infer_json(stdout, &r);
+    else
+        bench_infer_print(stdout, &r);
     return 0;
 }

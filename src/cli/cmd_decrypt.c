@@ -11,9 +11,12 @@
 
 static const char *usage_text =
     "usage: ppnn decrypt --keys KEYDIR --in result.ct --out pred.csv\n"
-    "                    [--data mnist|fashion|DIR --split test --offset K]\n"
+    "                    [--data mnist|fashion|DIR --split test --offset K] [--release-bits B]\n"
     "Writes 'image,prediction,logit_0,...' per image. With --data, compares with the labels of\n"
-    "the same images (the --split/--offset given to encrypt) and prints the accuracy.\n";
+    "the same images (the --split/--offset given to encrypt) and prints the accuracy.\n"
+    "Logits are released with Gaussian noise of sigma 2^-B (default B = 8) against the\n"
+    "Li-Micciancio key-recovery attack on CKKS decryptions; --release-bits 0 writes the exact\n"
+    "decryption and is only safe when the file never leaves the key owner.\n";
 
 static ppnn_status write_csv(const char *path, const double *logits, size_t images,
                              size_t classes, const int *pred)
@@ -42,8 +45,9 @@ static ppnn_status write_csv(const char *path, const double *logits, size_t imag
 int cmd_decrypt(int argc, char **argv)
 {
     const char *keys = NULL, *in = NULL, *out = NULL, *data = NULL, *split_s = "test";
-    size_t offset = 0;
+    size_t offset = 0, release_bits = CKKS_DEFAULT_RELEASE_BITS;
     static const struct option opts[] = {{"keys", 1, 0, 'k'},  {"in", 1, 0, 'i'},
+                                         {"release-bits", 1, 0, 'r'},
                                          {"out", 1, 0, 'O'},   {"data", 1, 0, 'd'},
                                          {"split", 1, 0, 's'}, {"offset", 1, 0, 'o'},
                                          {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
@@ -58,6 +62,10 @@ int cmd_decrypt(int argc, char **argv)
         case 's': split_s = optarg; break;
         case 'o':
             if (cli_parse_size("decrypt", "--offset", optarg, 0, 1u << 30, &offset))
+                return 1;
+            break;
+        case 'r':
+            if (cli_parse_size("decrypt", "--release-bits", optarg, 0, 40, &release_bits))
                 return 1;
             break;
         case 'h': fputs(usage_text, stdout); return 0;
@@ -115,7 +123,8 @@ int cmd_decrypt(int argc, char **argv)
     }
     for (size_t k = 0; k < classes; k++) {
         if ((st = ckks_decrypt(&pt, &sk, &cts[k])) ||
-            (st = ckks_decode_release(slot, images, &pt, CKKS_DEFAULT_RELEASE_BITS))) {
+            (st = release_bits ? ckks_decode_release(slot, images, &pt, (unsigned)release_bits)
+                               : ckks_decode(slot, images, &pt))) {
             cli_fail("decrypt", st);
             goto done;
         }

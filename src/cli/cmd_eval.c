@@ -14,7 +14,7 @@ static const char *usage_text =
 int cmd_eval(int argc, char **argv)
 {
     const char *model = NULL, *data = "mnist", *split_s = "test";
-    size_t offset = 0, count = 0, threads = 0;
+    size_t offset = 0, count = 0, threads = 1;
     int json = 0;
     static const struct option opts[] = {
         {"model", 1, 0, 'm'}, {"data", 1, 0, 'd'},    {"split", 1, 0, 's'},

@@ -9,7 +9,8 @@
 
 static const char *usage_text =
     "usage: ppnn train --out M.ppnn [--data mnist|fashion|DIR] [--arch A] [--act ACT]\n"
-    "                  [--teacher T.ppnn [--kd-temp T] [--kd-alpha A]] [--epochs E] [--seed S]\n"
+    "                  [--teacher T.ppnn [--kd-temp T] [--kd-alpha A] [--kd-offline]]\n"
+    "                  [--epochs E] [--seed S]\n"
     "                  [--lr LR] [--batch B] [--optimizer adam|sgd] [--momentum M] [--clip C]\n"
     "                  [--weight-decay W] [--shift P] [--range-penalty L] [--count N]\n"
     "                  [--holdout N] [--threads T]\n"
@@ -18,14 +19,16 @@ static const char *usage_text =
     "--clip 5 --kd-temp 4 --kd-alpha 0.5.\n"
     "  --arch      cryptonets, deep (9 levels) or teacher (ReLU)\n"
     "  --act       relu, element (BEAA), channel, layer or square\n"
+    "  --kd-offline teacher logits once per unaugmented image instead of per batch (faster)\n"
     "  --shift P   random translations of up to P pixels (augmentation)\n"
     "  --count N   use only the first N training images\n"
-    "  --holdout N keep the last N training images out of training and report accuracy on them\n";
+    "  --holdout N keep the last N training images out of training and report accuracy on them\n"
+    "  --threads T OpenMP threads (default 1; the result does not depend on it)\n";
 
 typedef struct train_ui {
     cli_progress bar;
     char label[48];
-    double start;
+    double start, run_start;
 } train_ui;
 
 static void on_progress(void *ctx, const nn_train_progress *p)
@@ -36,10 +39,16 @@ static void on_progress(void *ctx, const nn_train_progress *p)
         cli_progress_start(&ui->bar, ui->label, p->batches);
         ui->start = ppnn_now();
     }
-    char extra[128];
-    double el = ppnn_now() - ui->start;
-    snprintf(extra, sizeof extra, " loss %.4f acc %.2f%% %.0f img/s", p->loss,
-             100 * p->accuracy, el > 0 ? (double)p->images / el : 0.0);
+    char extra[160];
+    double now = ppnn_now(), el = now - ui->start;
+    if (!ui->run_start)
+        ui->run_start = now;
+    /* Whole-run ETA from the fraction of all batches done so far. */
+    double done = (double)((p->epoch - 1) * p->batches + p->batch);
+    double frac = done / (double)(p->epochs * p->batches), run_el = now - ui->run_start;
+    snprintf(extra, sizeof extra, " loss %.4f acc %.2f%% %.0f img/s run ETA %.0fs", p->loss,
+             100 * p->accuracy, el > 0.01 ? (double)p->images / el : 0.0,
+             frac > 0 ? run_el * (1 - frac) / frac : 0.0);
     if (p->batch == p->batches)
         cli_progress_finish(&ui->bar, extra);
     else
@@ -62,7 +71,7 @@ int cmd_train(int argc, char **argv)
 {
     const char *data = "mnist", *arch = "cryptonets", *act_s = "element", *teacher_path = NULL;
     const char *out = NULL;
-    size_t count = 0, holdout = 0, threads = 0;
+    size_t count = 0, holdout = 0, threads = 1;
     nn_train_config cfg;
     nn_train_config_default(&cfg);
     static const struct option opts[] = {
@@ -73,6 +82,7 @@ int cmd_train(int argc, char **argv)
         {"clip", 1, 0, 'c'},      {"weight-decay", 1, 0, 'w'}, {"shift", 1, 0, 'S'},
         {"range-penalty", 1, 0, 'r'}, {"count", 1, 0, 'n'},    {"holdout", 1, 0, 'H'},
         {"threads", 1, 0, 'j'},   {"out", 1, 0, 'o'},          {"help", 0, 0, 'h'},
+        {"kd-offline", 0, 0, 'K'},
         {0, 0, 0, 0}};
     int c;
     size_t seed = 1;
@@ -85,6 +95,7 @@ int cmd_train(int argc, char **argv)
         case 'a': arch = optarg; break;
         case 'A': act_s = optarg; break;
         case 'T': teacher_path = optarg; break;
+        case 'K': cfg.kd_offline = 1; break;
         case 'o': out = optarg; break;
         case 't': bad = cli_parse_double("train", "--kd-temp", optarg, 0.1, 100, &cfg.kd_temp); break;
         case 'k': bad = cli_parse_double("train", "--kd-alpha", optarg, 0, 1, &cfg.kd_alpha); break;

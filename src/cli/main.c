@@ -11,6 +11,7 @@ static const cli_command commands[] = {
     {"eval", "plaintext accuracy of a model file on a dataset split", cmd_eval},
     {"keygen", "client: make a secret key and the server's evaluation keys", cmd_keygen},
     {"encrypt", "client: encrypt a batch of images (one image per slot)", cmd_encrypt},
+    {"infer", "server: run a model on an encrypted batch (evaluation keys only)", cmd_infer},
     {"decrypt", "client: decrypt encrypted logits into predictions", cmd_decrypt},
     {"bench", "single-thread micro-benchmarks (ppnn bench ckks)", cmd_bench},
     {"compare", "element-wise (BEAA) vs channel-wise packing: accuracy and time report", cmd_compare},

@@ -92,8 +92,7 @@ void _hnn_keep_first_error(ppnn_status *err, char *msg, size_t len, ppnn_status 
     }
 }
 
-/* Relinearizes (size 3 only) and rescales ct[0..n), in parallel. A failure's message is
- * recorded on the worker thread, so it is carried back to the caller's thread. */
+/* Relinearizes (size 3 only) and rescales ct[0..n) `drop` times, in parallel. */
 static ppnn_status relin_rescale(ckks_ciphertext *ct, size_t n, const ckks_relin_key *rk,
                                  size_t drop, int threads)
 {
@@ -240,6 +239,10 @@ ppnn_status hnn_infer(ckks_ciphertext *out, const hnn_plan *p, const ckks_cipher
         return st;
     if (rk && !ckks_params_same(rk->params, in[0].params))
         return ppnn_fail(PPNN_ERR_MISMATCH, "relinearization key of other parameters");
+    for (size_t k = 0; k < p->nsteps && !rk; k++)
+        if (p->steps[k].kind == HNN_STEP_ACT)
+            return ppnn_fail(PPNN_ERR_PARAM, "the model has activations: inference needs the "
+                                             "relinearization key");
     /* vec: the intermediate vector this function owns (NULL while the inputs are current).
      * Activations run in place; a linear step writes a fresh vector (or out, at the end) and
      * frees the one it consumed, so at most two vectors are alive. */

@@ -49,13 +49,23 @@ static void im2col_walk(float *col, float *x, const nn_layer *l, size_t n, int t
                     continue;
                 }
                 float *row = xb + (c * H + iy) * W;
-                for (long ox = 0; ox < Wo; ox++) {
-                    long ix = ox * s + kj - pad;
-                    int inside = ix >= 0 && ix < W;
-                    if (to_col)
-                        d[ox] = inside ? row[ix] : 0.0f;
-                    else if (inside)
-                        row[ix] += d[ox];
+                const long off = kj - pad; /* input column of ox is ox * s + off */
+                /* Columns whose input lies inside the image: lo <= ox < hi. */
+                long lo = kj >= pad ? 0 : (pad - kj + s - 1) / s;
+                long hi = W - 1 + pad - kj < 0 ? 0 : (W - 1 + pad - kj) / s + 1;
+                lo = lo < Wo ? lo : Wo;
+                hi = hi < Wo ? hi : Wo;
+                hi = hi > lo ? hi : lo;
+                if (to_col) {
+                    for (long ox = 0; ox < lo; ox++)
+                        d[ox] = 0.0f;
+                    for (long ox = lo; ox < hi; ox++)
+                        d[ox] = row[ox * s + off];
+                    for (long ox = hi; ox < Wo; ox++)
+                        d[ox] = 0.0f;
+                } else {
+                    for (long ox = lo; ox < hi; ox++)
+                        row[ox * s + off] += d[ox];
                 }
             }
         }
@@ -226,21 +236,26 @@ static void poly_backward(const nn_layer *l, float *dx, nn_grads g, const float 
                 dx[b * N + i] = dy[b * N + i] * (2.0f * A[j] * x[b * N + i] + B[j]);
             }
     }
-    /* Parameter gradients: split over coefficients; each sums its elements in a fixed order. */
-    const size_t per = N / nc; /* elements of one image sharing a coefficient */
+    /* Parameter gradients: split over coefficients; each sums its elements in a fixed order
+     * (images outer, so the element-wise case streams through memory contiguously). */
+    const size_t per = N / nc, chunk = 128; /* per: elements of one image sharing a coefficient */
 #pragma omp parallel for schedule(static)
-    for (size_t j = 0; j < nc; j++) {
-        double ga = 0, gb = 0, gc = 0;
-        size_t first = l->gran == NN_POLY_ELEMENT ? j : j * per;
-        size_t count = l->gran == NN_POLY_ELEMENT ? 1 : per;
-        for (size_t b = 0; b < n; b++)
-            for (size_t i = first; i < first + count; i++) {
-                double v = x[b * N + i], d = dy[b * N + i];
-                ga += d * v * v;
-                gb += d * v;
-                gc += d;
-            }
-        g.coef[j] = (float)ga, g.coef[nc + j] = (float)gb, g.coef[2 * nc + j] = (float)gc;
+    for (size_t j0 = 0; j0 < nc; j0 += chunk) {
+        size_t j1 = j0 + chunk < nc ? j0 + chunk : nc;
+        double acc[3][128] = {{0}};
+        for (size_t b = 0; b < n; b++) {
+            const float *xb = x + b * N, *db = dy + b * N;
+            for (size_t j = j0; j < j1; j++)
+                for (size_t i = j * per; i < (j + 1) * per; i++) {
+                    double v = xb[i], d = db[i];
+                    acc[0][j - j0] += d * v * v;
+                    acc[1][j - j0] += d * v;
+                    acc[2][j - j0] += d;
+                }
+        }
+        for (size_t j = j0; j < j1; j++)
+            for (int k = 0; k < 3; k++)
+                g.coef[k * nc + j] = (float)acc[k][j - j0];
     }
 }
 
@@ -254,6 +269,7 @@ void nn_layer_forward(const nn_layer *l, float *y, const float *x, size_t n, flo
     case NN_LAYER_FLATTEN: memcpy(y, x, n * nn_numel(l->in) * sizeof *y); return;
     case NN_LAYER_RELU: {
         size_t len = n * nn_numel(l->in);
+#pragma omp parallel for schedule(static)
         for (size_t i = 0; i < len; i++)
             y[i] = x[i] > 0 ? x[i] : 0.0f;
         return;
@@ -281,6 +297,7 @@ void nn_layer_backward(const nn_layer *l, float *dx, nn_grads g, const float *x,
     case NN_LAYER_RELU:
         if (dx) {
             size_t len = n * nn_numel(l->in);
+#pragma omp parallel for schedule(static)
             for (size_t i = 0; i < len; i++)
                 dx[i] = x[i] > 0 ? dy[i] : 0.0f;
         }

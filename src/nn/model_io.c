@@ -186,8 +186,12 @@ static ppnn_status parse_payload(nn_model *m, reader *r)
     char arch[32];
     memcpy(arch, r->p, 32);
     r->p += 32;
-    if (!memchr(arch, 0, 32))
+    const char *nul = memchr(arch, 0, 32);
+    if (!nul)
         return ppnn_fail(PPNN_ERR_FORMAT, "architecture name not terminated");
+    for (const char *q = nul; q < arch + 32; q++)
+        if (*q) /* NUL padding only, so a file has one canonical encoding */
+            return ppnn_fail(PPNN_ERR_FORMAT, "architecture name not NUL-padded");
     nn_shape in;
     in.c = get32(r), in.h = get32(r), in.w = get32(r);
     uint32_t ncls = get32(r);

@@ -15,16 +15,19 @@ void nn_range_acc_init(nn_range_acc *a)
 void nn_range_acc_add(nn_range_acc *a, const float *x, size_t n)
 {
     if (a->pass == 0) {
+        float lo = (float)a->min, hi = (float)a->max;
         for (size_t i = 0; i < n; i++) {
-            a->min = x[i] < a->min ? x[i] : a->min;
-            a->max = x[i] > a->max ? x[i] : a->max;
+            lo = x[i] < lo ? x[i] : lo;
+            hi = x[i] > hi ? x[i] : hi;
         }
+        a->min = lo, a->max = hi;
         return;
     }
-    double scale = a->absmax > 0 ? NN_RANGE_BINS / a->absmax : 0;
+    float scale = a->absmax > 0 ? (float)(NN_RANGE_BINS / a->absmax) : 0.0f;
     for (size_t i = 0; i < n; i++) {
-        size_t bin = (size_t)(fabs(x[i]) * scale);
-        a->hist[bin < NN_RANGE_BINS ? bin : NN_RANGE_BINS - 1]++;
+        float f = fabsf(x[i]) * scale;
+        size_t bin = f < (float)(NN_RANGE_BINS - 1) ? (size_t)f : NN_RANGE_BINS - 1;
+        a->hist[bin]++;
     }
     a->count += n;
 }

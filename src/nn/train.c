@@ -194,7 +194,8 @@ static ppnn_status diverged(const nn_work *w, size_t epoch, size_t batch)
 typedef struct trainer {
     nn_work *w, *tw;
     float *grad, *x, *tx, *dlogits, *bounds;
-    uint8_t *decay, *pix;
+    float *tall, *tbatch; /* offline distillation: teacher logits of every image, one batch */
+    uint8_t *decay, *pix, *labels;
     uint32_t *perm;
     nn_optim opt;
 } trainer;
@@ -204,7 +205,8 @@ static void trainer_free(trainer *t)
     nn_work_free(t->w);
     nn_work_free(t->tw);
     free(t->grad), free(t->x), free(t->tx), free(t->dlogits), free(t->bounds);
-    free(t->decay), free(t->pix), free(t->perm);
+    free(t->tall), free(t->tbatch);
+    free(t->decay), free(t->pix), free(t->labels), free(t->perm);
     nn_optim_free(&t->opt);
 }
 
@@ -227,9 +229,10 @@ static ppnn_status trainer_init(trainer *t, nn_model *m, const data_set *ds,
     t->bounds = calloc(m->nlayers, sizeof *t->bounds);
     t->decay = calloc(m->nparams, 1);
     t->pix = malloc(B * isz);
+    t->labels = malloc(B);
     t->perm = malloc(ds->count * sizeof *t->perm);
     if (!t->grad || !t->x || !t->tx || !t->dlogits || !t->bounds || !t->decay || !t->pix ||
-        !t->perm)
+        !t->labels || !t->perm)
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory for training buffers");
     for (size_t i = 0; i < m->nlayers; i++) {
         const nn_layer *l = &m->layers[i];
@@ -238,6 +241,19 @@ static ppnn_status trainer_init(trainer *t, nn_model *m, const data_set *ds,
     }
     for (size_t i = 0; i < ds->count; i++)
         t->perm[i] = (uint32_t)i;
+    if (c->teacher && c->kd_offline) {
+        const nn_model *tm = c->teacher;
+        t->tall = malloc(ds->count * m->nclasses * sizeof *t->tall);
+        t->tbatch = malloc(B * m->nclasses * sizeof *t->tbatch);
+        if (!t->tall || !t->tbatch)
+            return ppnn_fail(PPNN_ERR_NOMEM, "out of memory for teacher logits");
+        for (size_t i = 0; i < ds->count; i += B) {
+            size_t k = ds->count - i < B ? ds->count - i : B;
+            nn_model_normalize(tm, t->tx, ds->pixels + i * isz, k);
+            memcpy(t->tall + i * m->nclasses, nn_forward(t->tw, t->tx, k),
+                   k * m->nclasses * sizeof *t->tall);
+        }
+    }
     if (c->range_penalty > 0) {
         /* Penalise poly inputs beyond 1.5x the 99.9th percentile seen at the start. */
         nn_range *in = malloc(m->nlayers * sizeof *in), out;
@@ -259,6 +275,9 @@ ppnn_status nn_train(nn_model *m, const data_set *ds, const nn_train_config *c)
         return st;
     if (!c->epochs || !c->batch || !(c->lr > 0))
         return ppnn_fail(PPNN_ERR_PARAM, "epochs, batch and learning rate must be positive");
+    if (m->nclasses < DATA_NUM_CLASSES)
+        return ppnn_fail(PPNN_ERR_MISMATCH, "model has %u outputs for %d classes", m->nclasses,
+                         DATA_NUM_CLASSES);
     if (ds->count > UINT32_MAX)
         return ppnn_fail(PPNN_ERR_PARAM, "too many training images");
     if (c->teacher && (c->teacher->nclasses != m->nclasses ||
@@ -295,18 +314,18 @@ ppnn_status nn_train(nn_model *m, const data_set *ds, const nn_train_config *c)
                 }
                 shift_image(t.pix + k * isz, src, ds->rows, ds->cols, dy, dx);
             }
-            uint8_t labels[4096];
-            uint8_t *lab = n <= sizeof labels ? labels : NULL;
-            if (!lab) {
-                st = ppnn_fail(PPNN_ERR_PARAM, "batch larger than 4096");
-                break;
-            }
+            uint8_t *lab = t.labels;
             for (size_t k = 0; k < n; k++)
                 lab[k] = ds->labels[t.perm[bi * B + k]];
             nn_model_normalize(m, t.x, t.pix, n);
             const float *logits = nn_forward(t.w, t.x, n);
             const float *tlogits = NULL;
-            if (c->teacher) {
+            if (t.tall) {
+                for (size_t k = 0; k < n; k++)
+                    memcpy(t.tbatch + k * K, t.tall + (size_t)t.perm[bi * B + k] * K,
+                           K * sizeof *t.tbatch);
+                tlogits = t.tbatch;
+            } else if (c->teacher) {
                 nn_model_normalize(c->teacher, t.tx, t.pix, n);
                 tlogits = nn_forward(t.tw, t.tx, n);
             }

@@ -5,19 +5,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ring_cpu_has_avx512ifma(void)
+int ring_cpu_has_avx512dq(void)
 {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512ifma");
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
+}
+
+int ring_cpu_has_avx512ifma(void)
+{
+    return ring_cpu_has_avx512dq() && __builtin_cpu_supports("avx512ifma");
 }
 
 static int ifma_prime(uint64_t q) { return q < ((uint64_t)1 << RING_IFMA_MAX_BITS); }
 
 ring_impl ring_best_impl(uint64_t q)
 {
-    return ifma_prime(q) && ring_cpu_has_avx512ifma() ? RING_IMPL_AVX512 : RING_IMPL_PORTABLE;
+    if (ifma_prime(q) && ring_cpu_has_avx512ifma())
+        return RING_IMPL_AVX512;
+    return ring_cpu_has_avx512dq() ? RING_IMPL_AVX512DQ : RING_IMPL_PORTABLE;
 }
 
 static size_t bitrev(size_t x, unsigned bits)
@@ -64,7 +70,10 @@ ppnn_status ring_prime_init_impl(ring_prime *p, uint64_t q, unsigned logn, ring_
         return ppnn_fail(PPNN_ERR_UNSUPPORTED,
                          "AVX-512 IFMA kernels need q < 2^%d (q = %llu)", RING_IFMA_MAX_BITS,
                          (unsigned long long)q);
-    if (impl != RING_IMPL_AVX512 && impl != RING_IMPL_PORTABLE)
+    if (impl == RING_IMPL_AVX512DQ && !ring_cpu_has_avx512dq())
+        return ppnn_fail(PPNN_ERR_UNSUPPORTED, "AVX-512 F/DQ kernels requested but this CPU "
+                                               "lacks avx512f/dq/vl/bw");
+    if (impl != RING_IMPL_AVX512 && impl != RING_IMPL_AVX512DQ && impl != RING_IMPL_PORTABLE)
         return ppnn_fail(PPNN_ERR_PARAM, "unknown ring implementation %d", (int)impl);
 
     uint64_t psi;
@@ -96,7 +105,9 @@ ppnn_status ring_prime_init_impl(ring_prime *p, uint64_t q, unsigned logn, ring_
     p->n_inv = mq_inv(n % q, &p->mod);
     p->n_inv_shoup = mq_shoup(p->n_inv, q);
     p->n_inv_shoup52 = (uint64_t)(((mq_u128)p->n_inv << 52) / q);
-    p->kern = avx ? &ring_kernels_avx512 : &ring_kernels_portable;
+    p->kern = avx                          ? &ring_kernels_avx512
+              : impl == RING_IMPL_AVX512DQ ? &ring_kernels_avx512dq
+                                           : &ring_kernels_portable;
     return PPNN_OK;
 }
 

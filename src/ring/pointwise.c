@@ -2,42 +2,42 @@
  * and the portable kernel table. */
 #include "inner.h"
 
-static void add_portable(uint64_t *r, const uint64_t *a, const uint64_t *b, const ring_prime *p)
+void ring_add_portable(uint64_t *r, const uint64_t *a, const uint64_t *b, const ring_prime *p)
 {
     const uint64_t q = p->q;
     for (size_t j = 0; j < p->n; j++)
         r[j] = mq_add(a[j], b[j], q);
 }
 
-static void sub_portable(uint64_t *r, const uint64_t *a, const uint64_t *b, const ring_prime *p)
+void ring_sub_portable(uint64_t *r, const uint64_t *a, const uint64_t *b, const ring_prime *p)
 {
     const uint64_t q = p->q;
     for (size_t j = 0; j < p->n; j++)
         r[j] = mq_sub(a[j], b[j], q);
 }
 
-static void neg_portable(uint64_t *r, const uint64_t *a, const ring_prime *p)
+void ring_neg_portable(uint64_t *r, const uint64_t *a, const ring_prime *p)
 {
     const uint64_t q = p->q;
     for (size_t j = 0; j < p->n; j++)
         r[j] = mq_neg(a[j], q);
 }
 
-static void mul_portable(uint64_t *r, const uint64_t *a, const uint64_t *b, const ring_prime *p)
+void ring_mul_portable(uint64_t *r, const uint64_t *a, const uint64_t *b, const ring_prime *p)
 {
     for (size_t j = 0; j < p->n; j++)
         r[j] = mq_mul(a[j], b[j], &p->mod);
 }
 
 /* r + a*b <= (q-1) + (q-1)^2 < 2^122: one 128-bit Barrett reduction. */
-static void muladd_portable(uint64_t *r, const uint64_t *a, const uint64_t *b,
+void ring_muladd_portable(uint64_t *r, const uint64_t *a, const uint64_t *b,
                             const ring_prime *p)
 {
     for (size_t j = 0; j < p->n; j++)
         r[j] = mq_reduce128((mq_u128)a[j] * b[j] + r[j], &p->mod);
 }
 
-static void mul_scalar_portable(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p)
+void ring_mul_scalar_portable(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p)
 {
     const uint64_t q = p->q, ws = mq_shoup(w, q);
     for (size_t j = 0; j < p->n; j++)
@@ -45,7 +45,7 @@ static void mul_scalar_portable(uint64_t *r, const uint64_t *a, uint64_t w, cons
 }
 
 /* r += w*a: mq_mul_shoup is canonical, one conditional subtraction for the sum. */
-static void muladd_scalar_portable(uint64_t *r, const uint64_t *a, uint64_t w,
+void ring_muladd_scalar_portable(uint64_t *r, const uint64_t *a, uint64_t w,
                                    const ring_prime *p)
 {
     const uint64_t q = p->q, ws = mq_shoup(w, q);
@@ -69,12 +69,12 @@ const ring_kernels ring_kernels_portable = {
     .impl = RING_IMPL_PORTABLE,
     .ntt_forward = ring_ntt_forward_portable,
     .ntt_inverse = ring_ntt_inverse_portable,
-    .add = add_portable,
-    .sub = sub_portable,
-    .neg = neg_portable,
-    .mul = mul_portable,
-    .muladd = muladd_portable,
-    .mul_scalar = mul_scalar_portable,
+    .add = ring_add_portable,
+    .sub = ring_sub_portable,
+    .neg = ring_neg_portable,
+    .mul = ring_mul_portable,
+    .muladd = ring_muladd_portable,
+    .mul_scalar = ring_mul_scalar_portable,
     .extend_single = ring_extend_single_portable,
-    .muladd_scalar = muladd_scalar_portable,
+    .muladd_scalar = ring_muladd_scalar_portable,
 };

@@ -134,11 +134,25 @@ void ring_poly_mul_scalar(uint64_t *r, const uint64_t *a, const uint64_t *w,
 void ring_poly_from_int64(uint64_t *r, const int64_t *a, const ring_context *ctx, size_t nprimes)
 {
     assert(nprimes <= ctx->nprimes);
+    const size_t n = ctx->n;
+    /* Common case (secrets, errors, small messages): every |a_j| < q_i, so a_j mod q_i is
+     * a_j or a_j + q_i, a branch-free loop the compiler vectorises. */
+    uint64_t maxabs = 0;
+    for (size_t j = 0; j < n; j++) {
+        uint64_t v = a[j] < 0 ? (uint64_t)0 - (uint64_t)a[j] : (uint64_t)a[j];
+        maxabs = v > maxabs ? v : maxabs;
+    }
     for (size_t i = 0; i < nprimes; i++) {
         const mq_modulus *m = &ctx->primes[i].mod;
-        uint64_t *ri = r + i * ctx->n;
-        for (size_t j = 0; j < ctx->n; j++)
-            ri[j] = mq_from_int64(a[j], m);
+        const uint64_t q = m->q;
+        uint64_t *ri = r + i * n;
+        if (maxabs < q) {
+            for (size_t j = 0; j < n; j++)
+                ri[j] = (uint64_t)a[j] + (a[j] < 0 ? q : 0);
+        } else {
+            for (size_t j = 0; j < n; j++)
+                ri[j] = mq_from_int64(a[j], m);
+        }
     }
 }
 

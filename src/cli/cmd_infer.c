@@ -1,0 +1,192 @@
+/* ppnn infer: server side. Reads ONLY the evaluation keys (relin.key) — never secret.key — the
+ * model and the client's encrypted batch; compiles the model for the keys' parameters (refusing
+ * models that do not fit before doing any work), runs it with element-wise packing and writes
+ * the encrypted logits. */
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ppnn/ckks_io.h"
+#include "ppnn/hnn.h"
+#include "ppnn/nn.h"
+
+static const char *usage_text =
+    "usage: ppnn infer --model M.ppnn --keys KEYDIR --in batch.ct --out result.ct [--threads T]\n"
+    "Server side: evaluates the model on an encrypted batch (element-wise packing, no\n"
+    "rotations) with KEYDIR/relin.key only; secret.key is neither needed nor read.\n";
+
+typedef struct progress_ctx {
+    const hnn_plan *plan;
+    int quiet;
+} progress_ctx;
+
+static void on_step(void *vctx, size_t k, const hnn_step *s, double seconds)
+{
+    progress_ctx *ctx = vctx;
+    if (ctx->quiet)
+        return;
+    fprintf(stderr, "infer: step %zu/%zu %-8s layer %zu: %5zu -> %5zu ciphertexts, level %zu -> %zu, "
+                    "%.3f s\n", k + 1, ctx->plan->nsteps, s->name, s->layer, s->n_in, s->n_out,
+            s->level_in, s->level_in - s->drop, seconds);
+}
+
+/* The budget a named preset offers, without building its parameter set. */
+static void budget_for_preset(hnn_budget *b, const char *name)
+{
+    ckks_spec spec;
+    memset(b, 0, sizeof *b);
+    if (ckks_preset(&spec, name) != PPNN_OK)
+        return;
+    b->name = name;
+    b->levels = spec.nq - 1;
+    b->log2_scale = log2(spec.scale);
+    b->log2_q0 = spec.q_bits[0] - 0.5;
+    b->logn = spec.logn;
+}
+
+int cli_plan_for_params(const char *cmd, hnn_plan **plan, const nn_model *m,
+                        const ckks_params *params, const char *preset_name)
+{
+    hnn_budget b, alt[2];
+    hnn_budget_from_params(&b, params, preset_name);
+    budget_for_preset(&alt[0], "n13");
+    budget_for_preset(&alt[1], "n14");
+    ppnn_status st = hnn_plan_new(plan, m, &b, alt, 2);
+    if (st)
+        return cli_fail(cmd, st);
+    return 0;
+}
+
+int cmd_infer(int argc, char **argv)
+{
+    const char *model_path = NULL, *keys = NULL, *in = NULL, *out = NULL;
+    size_t threads = 0;
+    int quiet = 0;
+    static const struct option opts[] = {{"model", 1, 0, 'm'}, {"keys", 1, 0, 'k'},
+                                         {"in", 1, 0, 'i'},    {"out", 1, 0, 'O'},
+                                         {"threads", 1, 0, 't'}, {"quiet", 0, 0, 'q'},
+                                         {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_path = optarg; break;
+        case 'k': keys = optarg; break;
+        case 'i': in = optarg; break;
+        case 'O': out = optarg; break;
+        case 't':
+            if (cli_parse_size("infer", "--threads", optarg, 1, 1024, &threads))
+                return 1;
+            break;
+        case 'q': quiet = 1; break;
+        case 'h': fputs(usage_text, stdout); return 0;
+        default: fputs(usage_text, stderr); return 2;
+        }
+    }
+    if (optind != argc)
+        return cli_error("infer", "unexpected argument '%s'", argv[optind]);
+    if (!model_path || !keys || !in || !out)
+        return cli_error("infer", "--model, --keys, --in and --out are required");
+
+    double t0 = ppnn_now();
+    nn_model m;
+    ppnn_status st = nn_model_load(&m, model_path);
+    if (st)
+        return cli_fail("infer", st);
+    char path[1024];
+    cli_key_path(path, sizeof path, keys, CLI_RELIN_KEY);
+    ckks_params *params = NULL;
+    ckks_relin_key rk;
+    uint8_t rk_id[CKKS_KEY_ID_BYTES];
+    memset(&rk, 0, sizeof rk);
+    int rc = 1;
+    hnn_plan *plan = NULL;
+    ckks_ciphertext *cts = NULL, *res = NULL;
+    size_t count = 0;
+    ckks_batch_info info;
+    if ((st = ckks_relin_key_load(&rk, &params, rk_id, path))) {
+        cli_fail("infer", st);
+        goto done;
+    }
+    /* Plan first: a model that does not fit is refused before the batch is even read. */
+    if (cli_plan_for_params("infer", &plan, &m, params, params->logn == 13 ? "n13" : "n14"))
+        goto done;
+    if ((st = ckks_batch_load(&cts, &count, &info, &params, in))) {
+        cli_fail("infer", st);
+        goto done;
+    }
+    if (memcmp(info.key_id, rk_id, CKKS_KEY_ID_BYTES) != 0) {
+        cli_error("infer", "%s was encrypted under different keys than %s (key ids differ); "
+                  "encrypt with the secret key that made this relin.key", in, path);
+        goto done;
+    }
+    if (info.role != CKKS_BATCH_INPUT || info.packing != CKKS_PACKING_ELEMENT) {
+        cli_error("infer", "%s is not an element-wise encrypted input batch", in);
+        goto done;
+    }
+    if (info.shape[0] != m.input.c || info.shape[1] != m.input.h || info.shape[2] != m.input.w ||
+        count != plan->n_inputs) {
+        cli_error("infer", "model %s expects %ux%ux%u inputs but %s holds %ux%ux%u images",
+                  model_path, m.input.c, m.input.h, m.input.w, in, info.shape[0], info.shape[1],
+                  info.shape[2]);
+        goto done;
+    }
+    for (size_t k = 0; k < count; k++) {
+        if (cts[k].size != 2 || cts[k].level < plan->top_level) {
+            cli_error("infer", "%s: ciphertext %zu is at level %zu, the model needs %zu",
+                      in, k, cts[k].level, plan->top_level);
+            goto done;
+        }
+        if (cts[k].level > plan->top_level && (st = ckks_mod_switch(&cts[k], plan->top_level))) {
+            cli_fail("infer", st);
+            goto done;
+        }
+    }
+    res = calloc(plan->n_outputs, sizeof *res);
+    if (!res) {
+        cli_error("infer", "out of memory");
+        goto done;
+    }
+    double t_load = ppnn_now() - t0;
+    if (!quiet)
+        fprintf(stderr, "infer: %s, %llu images, %zu input ciphertexts, depth %zu, planner's "
+                        "bound on the logit error %.2g (load %.2f s)\n", model_path,
+                (unsigned long long)info.images, count, plan->depth, plan->est_error, t_load);
+    progress_ctx pctx = {plan, quiet};
+    hnn_exec_opts o = {(int)threads, HNN_KERNEL_AUTO, on_step, &pctx};
+    double t1 = ppnn_now();
+    if ((st = hnn_infer(res, plan, cts, &rk, &o))) {
+        cli_fail("infer", st);
+        goto done;
+    }
+    double t_run = ppnn_now() - t1;
+    ckks_batch_info oinfo = info;
+    oinfo.role = CKKS_BATCH_LOGITS;
+    oinfo.shape[0] = (uint32_t)plan->n_outputs, oinfo.shape[1] = 1, oinfo.shape[2] = 1;
+    if ((st = ckks_batch_save(out, res, plan->n_outputs, &oinfo))) {
+        cli_fail("infer", st);
+        goto done;
+    }
+    printf("infer: %llu images in %.3f s of server compute (%.4f ms per image amortized), "
+           "%.3f s total; result %s\n", (unsigned long long)info.images, t_run,
+           1e3 * t_run / (double)info.images, ppnn_now() - t0, out);
+    rc = 0;
+done:
+    if (cts) {
+        for (size_t k = 0; k < count; k++)
+            ckks_ct_free(&cts[k]);
+        free(cts);
+    }
+    if (res) {
+        for (size_t k = 0; plan && k < plan->n_outputs; k++)
+            ckks_ct_free(&res[k]);
+        free(res);
+    }
+    hnn_plan_free(plan);
+    ckks_relin_key_free(&rk);
+    ckks_params_free(params);
+    nn_model_free(&m);
+    return rc;
+}
