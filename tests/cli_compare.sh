@@ -41,10 +41,12 @@ for r in rows:
     else:
         assert r[1] == r[2] == r[3] == "not measured", r
 acc = re.findall(r"^\| (element-wise|channel-wise)[^|]*\| ([0-9.]+) % \| ([0-9.]+) % \| (\d+) \|"
-                 r" ([0-9.]+) % \| ([0-9.]+) % \|", md, re.M)
+                 r" ([0-9.]+) % \| ([0-9.]+) % \| ([0-9.e+-]+) \|", md, re.M)
 assert len(acc) == (2 if element else 1), acc
 for a in acc:
     assert all(0 <= float(a[i]) <= 100 for i in (1, 2, 4, 5)), a
+    # Encrypted logits must match the plaintext ones (both packings keep errors ~1e-3 at n13).
+    assert float(a[6]) < 0.05, ("logit error", a)
 for name, kind in [("amortized.svg", "polyline"), ("accuracy.svg", "rect")]:
     root = ET.parse(f"{d}/{name}").getroot()
     assert root.tag.endswith("svg"), name

@@ -207,7 +207,9 @@ size_t hnn_seeded_ct_bytes(const ckks_params *params, size_t level);
  *   - conv k x k / stride s / pad p: out = sum_(ky,kx) rot(x, (ky-p)*W + (kx-p)) (.) M_(ky,kx)
  *     where M holds w[o][0][ky][kx] at slot o*F + oy*s*W + ox*s whenever that tap reads a pixel
  *     inside the image (zero padding and row wrap-around are zeros of the mask), 0 elsewhere.
- *     k^2 - 1 rotations, k^2 plaintext products, output channel o at o*F + oy*s*W + ox*s.
+ *     Evaluated in baby-step giant-step form (column offsets kx-p, then row offsets
+ *     (ky-p)*W on the partial sums, masks stored pre-rotated): 2(k-1) rotations, k^2
+ *     plaintext products; output channel o at o*F + oy*s*W + ox*s.
  *   - poly a*x^2+b*x+c = a*(x+beta)^2+gamma: beta added as a masked plaintext (unused slots
  *     stay 0), one square + relinearization + rescale; a and gamma are folded into the next
  *     dense layer's plaintext weights and bias. One level per activation.

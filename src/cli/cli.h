@@ -66,4 +66,15 @@ int cmd_decrypt(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 
+/* Channel-wise packing (cmd_channel.c): 1 if argv asks for --packing channel; the encrypt and
+ * infer paths; the decryption of per-image logit ciphertexts (slots 0..classes-1). */
+int cli_wants_channel(int argc, char **argv);
+int cli_channel_encrypt(int argc, char **argv);
+int cli_channel_infer(int argc, char **argv);
+struct ckks_secret_key;
+struct ckks_ciphertext;
+int cli_channel_logits(double *logits, const struct ckks_secret_key *sk,
+                       const struct ckks_ciphertext *cts, size_t images, size_t classes,
+                       unsigned release_bits);
+
 #endif

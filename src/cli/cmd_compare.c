@@ -169,9 +169,10 @@ static ppnn_status run_element(cmp_results *r, const cmp_config *c, const nn_mod
     double *dec = malloc(bmax * 10 * sizeof *dec);
     if (!in || !out || !x || !ref || !dec)
         st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory (element-wise batch)");
-    if (!st) {
+    if (!st) { /* plaintext reference on normalised inputs; the plan takes hnn_plan_inputs */
         nn_model_normalize(m, x, test->pixels, bmax);
         st = nn_predict(m, ref, x, bmax);
+        hnn_plan_inputs(x, m, test->pixels, bmax);
     }
     hnn_exec_opts eo = {0};
     eo.threads = c->threads;

@@ -113,7 +113,14 @@ int cmd_decrypt(int argc, char **argv)
                   in);
         goto done;
     }
-    size_t images = (size_t)info.images, classes = count;
+    /* Channel-wise results: one ciphertext per image, logits in slots 0..shape[0]-1. */
+    const int channel = info.packing == CKKS_PACKING_CHANNEL;
+    size_t images = (size_t)info.images, classes = channel ? info.shape[0] : count;
+    if (channel && (count != images || classes == 0 || classes > params->slots)) {
+        cli_error("decrypt", "%s: malformed channel-wise result (%zu ciphertexts, %zu images, "
+                  "%zu classes)", in, count, images, classes);
+        goto done;
+    }
     logits = malloc(images * classes * sizeof *logits);
     slot = malloc(images * sizeof *slot);
     pred = malloc(images * sizeof *pred);
@@ -121,7 +128,9 @@ int cmd_decrypt(int argc, char **argv)
         cli_error("decrypt", "out of memory");
         goto done;
     }
-    for (size_t k = 0; k < classes; k++) {
+    if (channel && cli_channel_logits(logits, &sk, cts, images, classes, (unsigned)release_bits))
+        goto done;
+    for (size_t k = 0; !channel && k < classes; k++) {
         if ((st = ckks_decrypt(&pt, &sk, &cts[k])) ||
             (st = release_bits ? ckks_decode_release(slot, images, &pt, (unsigned)release_bits)
                                : ckks_decode(slot, images, &pt))) {

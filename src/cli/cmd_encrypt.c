@@ -15,10 +15,14 @@ static const char *usage_text =
     "                    [--count B] [--threads T] --out batch.ct\n"
     "Encrypts B images (default and maximum: N/2 = the number of slots) with the secret key in\n"
     "KEYDIR. Pixels are sent as p/255 in [0,1]; the server folds the model's normalisation\n"
-    "into its first layer.\n";
+    "into its first layer.\n"
+    "Channel-wise packing (one ciphertext per image): add --packing channel --model M\n"
+    "(see --packing channel --help).\n";
 
 int cmd_encrypt(int argc, char **argv)
 {
+    if (cli_wants_channel(argc, argv))
+        return cli_channel_encrypt(argc, argv);
     const char *keys = NULL, *data = "mnist", *split_s = "test", *out = NULL;
     size_t offset = 0, count = 0, threads = 0;
     static const struct option opts[] = {

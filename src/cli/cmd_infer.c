@@ -15,7 +15,9 @@
 static const char *usage_text =
     "usage: ppnn infer --model M.ppnn --keys KEYDIR --in batch.ct --out result.ct [--threads T]\n"
     "Server side: evaluates the model on an encrypted batch (element-wise packing, no\n"
-    "rotations) with KEYDIR/relin.key only; secret.key is neither needed nor read.\n";
+    "rotations) with KEYDIR/relin.key only; secret.key is neither needed nor read.\n"
+    "Channel-wise packing (one ciphertext per image): add --packing channel --model M\n"
+    "(see --packing channel --help).\n";
 
 typedef struct progress_ctx {
     const hnn_plan *plan;
@@ -61,6 +63,8 @@ int cli_plan_for_params(const char *cmd, hnn_plan **plan, const nn_model *m,
 
 int cmd_infer(int argc, char **argv)
 {
+    if (cli_wants_channel(argc, argv))
+        return cli_channel_infer(argc, argv);
     const char *model_path = NULL, *keys = NULL, *in = NULL, *out = NULL;
     size_t threads = 0;
     int quiet = 0;
