@@ -112,22 +112,29 @@ static ppnn_status encode_packed(ckks_plaintext *pt, const ckks_params *params,
     ppnn_status st = ckks_pt_init(pt, params, level, scale);
     if (st)
         return st;
-    for (size_t i = 0; i <= level; i++) {
-        const ring_prime *pr = &params->ring->primes[i];
-        uint64_t *row = pt->data + i * n;
-        if (maxabs < 0x1p62) {
-            for (size_t j = 0; j < h; j++) {
-                row[j] = mq_from_int64((int64_t)llrint(creal(buf[j]) * scale), &pr->mod);
-                row[j + h] = mq_from_int64((int64_t)llrint(cimag(buf[j]) * scale), &pr->mod);
-            }
-        } else {
+    if (maxabs < 0x1p62) {
+        /* Round once per coefficient, then reduce the integers for every prime at once. */
+        int64_t *coef = malloc(n * sizeof *coef);
+        if (!coef)
+            return ppnn_fail(PPNN_ERR_NOMEM, "encode: out of memory");
+        for (size_t j = 0; j < h; j++) {
+            coef[j] = (int64_t)llrint(creal(buf[j]) * scale);
+            coef[j + h] = (int64_t)llrint(cimag(buf[j]) * scale);
+        }
+        ring_poly_from_int64(pt->data, coef, params->ring, level + 1);
+        free(coef);
+    } else {
+        for (size_t i = 0; i <= level; i++) {
+            const ring_prime *pr = &params->ring->primes[i];
+            uint64_t *row = pt->data + i * n;
             for (size_t j = 0; j < h; j++) {
                 row[j] = double_mod(nearbyint(creal(buf[j]) * scale), &pr->mod);
                 row[j + h] = double_mod(nearbyint(cimag(buf[j]) * scale), &pr->mod);
             }
         }
-        _ring_ntt_forward(row, pr);
     }
+    for (size_t i = 0; i <= level; i++)
+        _ring_ntt_forward(pt->data + i * n, &params->ring->primes[i]);
     return PPNN_OK;
 }
 
