@@ -9,7 +9,8 @@
 #   e.g. scripts/accuracy_table.sh build/ppnn /work/models "mnist fashion" "1 2 3"
 # Runs one training at a time, niced, on one thread. Prints a markdown table at the end.
 # Environment: E_TEACHER, E_STUDENT (epochs), SHIFT (augmentation of students),
-# KD_OFFLINE=1 (default; teacher logits once per image) or 0 (teacher run on every batch).
+# KD_OFFLINE=1 (default; teacher logits once per image) or 0 (teacher run on every batch),
+# TEACHER_SEED=K to distil every seed's students from the seed-K teacher.
 set -eu
 ppnn=$1; out=$2; datasets=${3:-"mnist fashion"}; seeds=${4:-1}
 E_T=${E_TEACHER:-15}; E_S=${E_STUDENT:-20}; SHIFT=${SHIFT:-1}
@@ -18,7 +19,7 @@ run() { OMP_NUM_THREADS=1 nice "$ppnn" train --threads 1 --holdout 5000 "$@" >/d
 acc() { "$ppnn" eval --model "$1" --data "$2" --json | sed -n 's/.*"accuracy": \([0-9.]*\).*/\1/p'; }
 for d in $datasets; do
   for s in $seeds; do
-    t=$out/${d}_teacher_s$s.ppnn
+    t=$out/${d}_teacher_s${TEACHER_SEED:-$s}.ppnn
     [[ -e $t ]] || run --data "$d" --arch teacher --act relu --epochs "$E_T" --shift 2 --seed "$s" --out "$t"
     kd=(--teacher "$t" --kd-temp 4 --kd-alpha 0.5)
     [[ ${KD_OFFLINE:-1} == 1 ]] && kd+=(--kd-offline)
