@@ -18,30 +18,6 @@ static const char *usage_text =
     "Li-Micciancio key-recovery attack on CKKS decryptions; --release-bits 0 writes the exact\n"
     "decryption and is only safe when the file never leaves the key owner.\n";
 
-static ppnn_status write_csv(const char *path, const double *logits, size_t images,
-                             size_t classes, const int *pred)
-{
-    ppnn_wfile w;
-    ppnn_status st = ppnn_wfile_open(&w, path, 0644);
-    if (st)
-        return st;
-    fprintf(w.fp, "image,prediction");
-    for (size_t c = 0; c < classes; c++)
-        fprintf(w.fp, ",logit_%zu", c);
-    fputc('\n', w.fp);
-    for (size_t b = 0; b < images; b++) {
-        fprintf(w.fp, "%zu,%d", b, pred[b]);
-        for (size_t c = 0; c < classes; c++)
-            fprintf(w.fp, ",%.6f", logits[b * classes + c]);
-        fputc('\n', w.fp);
-    }
-    if (ferror(w.fp)) {
-        ppnn_wfile_abort(&w);
-        return ppnn_fail(PPNN_ERR_IO, "%s: write failed", path);
-    }
-    return ppnn_wfile_commit(&w);
-}
-
 int cmd_decrypt(int argc, char **argv)
 {
     const char *keys = NULL, *in = NULL, *out = NULL, *data = NULL, *split_s = "test";
@@ -153,7 +129,7 @@ int cmd_decrypt(int argc, char **argv)
             goto done;
         }
     }
-    if ((st = write_csv(out, logits, images, classes, pred))) {
+    if ((st = cli_write_predictions(out, logits, images, classes))) {
         cli_fail("decrypt", st);
         goto done;
     }

@@ -1,5 +1,6 @@
 /* ppnn eval: plaintext accuracy of a model file on a dataset split. */
 #include <getopt.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -7,19 +8,45 @@
 
 static const char *usage_text =
     "usage: ppnn eval --model M.ppnn [--data mnist|fashion|DIR] [--split test|train]\n"
-    "                 [--offset K] [--count N] [--json] [--threads T]\n"
+    "                 [--offset K] [--count N] [--json] [--threads T] [--predictions P.csv]\n"
     "Prints the plaintext accuracy (overall and per class). --json prints one JSON object:\n"
-    "{\"accuracy\": fraction, \"per_class\": [fractions], \"correct\", \"images\", ...}.\n";
+    "{\"accuracy\": fraction, \"per_class\": [fractions], \"correct\", \"images\", ...}.\n"
+    "--predictions writes the plaintext logits in the CSV format of `ppnn decrypt`, so\n"
+    "encrypted and plaintext predictions can be compared image by image.\n";
+
+/* Plaintext logits of every image of ds, in the CSV format of `ppnn decrypt`. */
+static ppnn_status write_predictions(const char *path, const nn_model *m, const data_set *ds)
+{
+    size_t n = ds->count, numel = nn_numel(m->input), classes = m->nclasses;
+    float *x = malloc(n * numel * sizeof *x), *lf = malloc(n * classes * sizeof *lf);
+    double *ld = malloc(n * classes * sizeof *ld);
+    ppnn_status st = PPNN_OK;
+    if (!x || !lf || !ld)
+        st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    if (!st) {
+        nn_model_normalize(m, x, ds->pixels, n);
+        st = nn_predict(m, lf, x, n);
+    }
+    for (size_t i = 0; !st && i < n * classes; i++)
+        ld[i] = lf[i];
+    if (!st)
+        st = cli_write_predictions(path, ld, n, classes);
+    free(x);
+    free(lf);
+    free(ld);
+    return st;
+}
 
 int cmd_eval(int argc, char **argv)
 {
-    const char *model = NULL, *data = "mnist", *split_s = "test";
+    const char *model = NULL, *data = "mnist", *split_s = "test", *pred_path = NULL;
     size_t offset = 0, count = 0, threads = 1;
     int json = 0;
     static const struct option opts[] = {
         {"model", 1, 0, 'm'}, {"data", 1, 0, 'd'},    {"split", 1, 0, 's'},
         {"offset", 1, 0, 'o'}, {"count", 1, 0, 'n'},  {"json", 0, 0, 'J'},
-        {"threads", 1, 0, 'j'}, {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
+        {"threads", 1, 0, 'j'}, {"predictions", 1, 0, 'P'}, {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
     int c;
     optind = 1;
     opterr = 0;
@@ -30,6 +57,7 @@ int cmd_eval(int argc, char **argv)
         case 'd': data = optarg; break;
         case 's': split_s = optarg; break;
         case 'J': json = 1; break;
+        case 'P': pred_path = optarg; break;
         case 'o': bad = cli_parse_size("eval", "--offset", optarg, 0, 1u << 30, &offset); break;
         case 'n': bad = cli_parse_size("eval", "--count", optarg, 1, 1u << 30, &count); break;
         case 'j': bad = cli_parse_size("eval", "--threads", optarg, 1, 256, &threads); break;
@@ -64,6 +92,8 @@ int cmd_eval(int argc, char **argv)
                        DATA_NUM_CLASSES);
     else
         st = nn_evaluate(&m, &ds, correct, total);
+    if (!st && pred_path)
+        st = write_predictions(pred_path, &m, &ds);
     if (st) {
         nn_model_free(&m);
         data_set_free(&ds);

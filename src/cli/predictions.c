@@ -1,0 +1,32 @@
+/* The predictions CSV shared by `ppnn decrypt` (encrypted logits) and `ppnn eval --predictions`
+ * (plaintext logits). */
+#include "cli.h"
+
+ppnn_status cli_write_predictions(const char *path, const double *logits, size_t images,
+                                  size_t classes)
+{
+    ppnn_wfile w;
+    ppnn_status st = ppnn_wfile_open(&w, path, 0644);
+    if (st)
+        return st;
+    fprintf(w.fp, "image,prediction");
+    for (size_t c = 0; c < classes; c++)
+        fprintf(w.fp, ",logit_%zu", c);
+    fputc('\n', w.fp);
+    for (size_t b = 0; b < images; b++) {
+        const double *l = logits + b * classes;
+        size_t best = 0;
+        for (size_t c = 1; c < classes; c++)
+            if (l[c] > l[best])
+                best = c;
+        fprintf(w.fp, "%zu,%zu", b, best);
+        for (size_t c = 0; c < classes; c++)
+            fprintf(w.fp, ",%.6f", l[c]);
+        fputc('\n', w.fp);
+    }
+    if (ferror(w.fp)) {
+        ppnn_wfile_abort(&w);
+        return ppnn_fail(PPNN_ERR_IO, "%s: write failed", path);
+    }
+    return ppnn_wfile_commit(&w);
+}

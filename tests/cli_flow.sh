@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The element-wise client/server flow through the CLI: keygen, encrypt, infer (without the
+# secret key), decrypt; agreement with plaintext; and every refusal the issue lists — other
+# keys, truncated/corrupted files, results fed as inputs, more images than slots, wrong image
+# size — each with a one-line error, a non-zero exit and no output file left behind.
+set -u
+ppnn=$1; pass=0; fail=0
+dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
+ok() { if "$@" >"$dir/log" 2>&1; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL: $*" >&2; tail -5 "$dir/log" >&2; fi; }
+refuse() { # refuse PATTERN OUTFILE CMD...: fails with PATTERN in a one-line error, OUTFILE absent
+  local pat=$1 out=$2; shift 2
+  local err; err=$("$@" 2>&1 >/dev/null); local rc=$?
+  if [[ $rc -ne 0 && $err == *"$pat"* && $(printf '%s\n' "$err" | grep -c .) -eq 1 && ! -e $out ]] &&
+     ! ls "$out".tmp.* >/dev/null 2>&1; then pass=$((pass+1))
+  else fail=$((fail+1)); echo "FAIL: expected '$pat' refusal from: $* (rc=$rc: $err)" >&2; fi
+}
+ok "$ppnn" train --data mnist --count 3000 --epochs 2 --seed 3 --out "$dir/m.ppnn"
+ok "$ppnn" keygen --params n13 --out "$dir/k"
+ok test "$(stat -c %a "$dir/k/secret.key")" = 600
+ok "$ppnn" keygen --params n13 --out "$dir/k2"
+ok "$ppnn" encrypt --keys "$dir/k" --data mnist --split test --offset 100 --count 300 --out "$dir/b.ct"
+mv "$dir/k/secret.key" "$dir/secret.away"   # the server never has it
+ok "$ppnn" infer --model "$dir/m.ppnn" --keys "$dir/k" --in "$dir/b.ct" --out "$dir/r.ct"
+mv "$dir/secret.away" "$dir/k/secret.key"
+ok "$ppnn" decrypt --keys "$dir/k" --in "$dir/r.ct" --out "$dir/e.csv" --release-bits 0 --data mnist --offset 100
+ok "$ppnn" eval --model "$dir/m.ppnn" --data mnist --offset 100 --count 300 --predictions "$dir/p.csv"
+agree=$(paste -d, <(tail -n +2 "$dir/e.csv") <(tail -n +2 "$dir/p.csv") | awk -F, '
+  { k = (NF - 4) / 2; a += ($2 == $(k + 4)); for (c = 0; c < k; c++) { d = $(3 + c) - $(k + 5 + c);
+    if (d < 0) d = -d; if (d > m) m = d } } END { print (a == NR && NR == 300 && m < 0.01) ? "ok" : a " " NR " " m }')
+ok test "$agree" = ok
+# released logits carry flooding noise (sigma 2^-8): the same predictions but for near ties,
+# and logits within a few sigma of the exact ones
+ok "$ppnn" decrypt --keys "$dir/k" --in "$dir/r.ct" --out "$dir/f.csv"
+flood=$(paste -d, <(tail -n +2 "$dir/e.csv") <(tail -n +2 "$dir/f.csv") | awk -F, '
+  { k = (NF - 4) / 2; diff += ($2 != $(k + 4)); for (c = 0; c < k; c++) { d = $(3 + c) - $(k + 5 + c);
+    if (d < 0) d = -d; if (d > m) m = d; if (d > 0) moved++ } }
+  END { print (diff <= 3 && m < 0.05 && moved > 0) ? "ok" : diff " " m " " moved }')
+ok test "$flood" = ok
+
+refuse "different keys" "$dir/x.ct" "$ppnn" infer --model "$dir/m.ppnn" --keys "$dir/k2" --in "$dir/b.ct" --out "$dir/x.ct"
+refuse "different keys" "$dir/x.csv" "$ppnn" decrypt --keys "$dir/k2" --in "$dir/r.ct" --out "$dir/x.csv"
+refuse "not results" "$dir/x.csv" "$ppnn" decrypt --keys "$dir/k" --in "$dir/b.ct" --out "$dir/x.csv"
+refuse "not an element-wise encrypted input" "$dir/x.ct" "$ppnn" infer --model "$dir/m.ppnn" --keys "$dir/k" --in "$dir/r.ct" --out "$dir/x.ct"
+head -c 100000 "$dir/b.ct" > "$dir/trunc.ct"
+refuse "truncated" "$dir/x.ct" "$ppnn" infer --model "$dir/m.ppnn" --keys "$dir/k" --in "$dir/trunc.ct" --out "$dir/x.ct"
+cp "$dir/r.ct" "$dir/flip.ct"; printf 'X' | dd of="$dir/flip.ct" bs=1 seek=5000 conv=notrunc 2>/dev/null
+refuse "checksum" "$dir/x.csv" "$ppnn" decrypt --keys "$dir/k" --in "$dir/flip.ct" --out "$dir/x.csv"
+refuse "slots" "$dir/x.ct" "$ppnn" encrypt --keys "$dir/k" --data mnist --count 5000 --out "$dir/x.ct"
+refuse "unknown CKKS parameter preset" "$dir/k3" "$ppnn" keygen --params n12 --out "$dir/k3"
+# images of another size: an 8x8 data set (16 blank images labelled 0)
+mkdir -p "$dir/tiny"
+for pre in train t10k; do
+  { printf '\x00\x00\x08\x03\x00\x00\x00\x10\x00\x00\x00\x08\x00\x00\x00\x08'; head -c 1024 /dev/zero; } > "$dir/tiny/$pre-images-idx3-ubyte"
+  { printf '\x00\x00\x08\x01\x00\x00\x00\x10'; head -c 16 /dev/zero; } > "$dir/tiny/$pre-labels-idx1-ubyte"
+done
+ok "$ppnn" encrypt --keys "$dir/k" --data "$dir/tiny" --count 16 --out "$dir/tiny.ct"
+refuse "expects 1x28x28 inputs" "$dir/x.ct" "$ppnn" infer --model "$dir/m.ppnn" --keys "$dir/k" --in "$dir/tiny.ct" --out "$dir/x.ct"
+echo "cli_flow: $pass passed, $fail failed"
+[[ $fail -eq 0 ]]
