@@ -22,7 +22,7 @@ ok "$ppnn" encrypt --keys "$dir/k" --data mnist --split test --offset 100 --coun
 mv "$dir/k/secret.key" "$dir/secret.away"   # the server never has it
 ok "$ppnn" infer --model "$dir/m.ppnn" --keys "$dir/k" --in "$dir/b.ct" --out "$dir/r.ct"
 mv "$dir/secret.away" "$dir/k/secret.key"
-ok "$ppnn" decrypt --keys "$dir/k" --in "$dir/r.ct" --out "$dir/e.csv" --release-bits 0 --data mnist --offset 100
+ok "$ppnn" decrypt --keys "$dir/k" --in "$dir/r.ct" --out "$dir/e.csv" --logits --release-bits 0 --data mnist --offset 100
 ok "$ppnn" eval --model "$dir/m.ppnn" --data mnist --offset 100 --count 300 --predictions "$dir/p.csv"
 agree=$(paste -d, <(tail -n +2 "$dir/e.csv") <(tail -n +2 "$dir/p.csv") | awk -F, '
   { k = (NF - 4) / 2; a += ($2 == $(k + 4)); for (c = 0; c < k; c++) { d = $(3 + c) - $(k + 5 + c);
@@ -30,7 +30,9 @@ agree=$(paste -d, <(tail -n +2 "$dir/e.csv") <(tail -n +2 "$dir/p.csv") | awk -F
 ok test "$agree" = ok
 # released logits carry flooding noise (sigma 2^-8): the same predictions but for near ties,
 # and logits within a few sigma of the exact ones
-ok "$ppnn" decrypt --keys "$dir/k" --in "$dir/r.ct" --out "$dir/f.csv"
+ok "$ppnn" decrypt --keys "$dir/k" --in "$dir/r.ct" --out "$dir/f.csv" --logits
+ok "$ppnn" decrypt --keys "$dir/k" --in "$dir/r.ct" --out "$dir/l.csv"
+ok test "$(head -1 "$dir/l.csv")" = "image,prediction"   # labels only by default
 flood=$(paste -d, <(tail -n +2 "$dir/e.csv") <(tail -n +2 "$dir/f.csv") | awk -F, '
   { k = (NF - 4) / 2; diff += ($2 != $(k + 4)); for (c = 0; c < k; c++) { d = $(3 + c) - $(k + 5 + c);
     if (d < 0) d = -d; if (d > m) m = d; if (d > 0) moved++ } }

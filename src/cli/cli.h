@@ -54,11 +54,12 @@ struct ckks_params;
 int cli_plan_for_params(const char *cmd, struct hnn_plan **plan, const struct nn_model *m,
                         const struct ckks_params *params, const char *preset_name);
 
-/* Writes predictions as CSV "image,prediction,logit_0,...,logit_{classes-1}" (one line per
- * image, prediction = argmax of the logits) atomically: `ppnn decrypt` and `ppnn eval
+/* Writes predictions as CSV "image,prediction[,logit_0,...,logit_{classes-1}]" (one line per
+ * image, prediction = argmax of the logits) atomically: `ppnn decrypt --logits` and `ppnn eval
  * --predictions` write the same format so the two can be compared line by line. */
 PPNN_MUST_CHECK ppnn_status cli_write_predictions(const char *path, const double *logits,
-                                                  size_t images, size_t classes);
+                                                  size_t images, size_t classes,
+                                                  int with_logits);
 
 /* Subcommands. */
 int cmd_data(int argc, char **argv);

@@ -11,19 +11,23 @@
 
 static const char *usage_text =
     "usage: ppnn decrypt --keys KEYDIR --in result.ct --out pred.csv\n"
-    "                    [--data mnist|fashion|DIR --split test --offset K] [--release-bits B]\n"
-    "Writes 'image,prediction,logit_0,...' per image. With --data, compares with the labels of\n"
-    "the same images (the --split/--offset given to encrypt) and prints the accuracy.\n"
-    "Logits are released with Gaussian noise of sigma 2^-B (default B = 8) against the\n"
-    "Li-Micciancio key-recovery attack on CKKS decryptions; --release-bits 0 writes the exact\n"
-    "decryption and is only safe when the file never leaves the key owner.\n";
+    "                    [--data mnist|fashion|DIR --split test --offset K] [--logits]\n"
+    "                    [--release-bits B]\n"
+    "Writes 'image,prediction' per image (with --logits also logit_0,...). With --data,\n"
+    "compares with the labels of the same images (the --split/--offset given to encrypt) and\n"
+    "prints the accuracy. Decrypted CKKS values can leak the secret key to whoever chose the\n"
+    "computation (Li-Micciancio), so by default only the predicted labels are written, and\n"
+    "--logits releases logits with Gaussian noise of sigma 2^-B (default B = 8);\n"
+    "--release-bits 0 writes exact logits: only for files that never leave the key owner.\n";
 
 int cmd_decrypt(int argc, char **argv)
 {
     const char *keys = NULL, *in = NULL, *out = NULL, *data = NULL, *split_s = "test";
     size_t offset = 0, release_bits = CKKS_DEFAULT_RELEASE_BITS;
+    int with_logits = 0;
     static const struct option opts[] = {{"keys", 1, 0, 'k'},  {"in", 1, 0, 'i'},
                                          {"release-bits", 1, 0, 'r'},
+                                         {"logits", 0, 0, 'L'},
                                          {"out", 1, 0, 'O'},   {"data", 1, 0, 'd'},
                                          {"split", 1, 0, 's'}, {"offset", 1, 0, 'o'},
                                          {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
@@ -40,6 +44,7 @@ int cmd_decrypt(int argc, char **argv)
             if (cli_parse_size("decrypt", "--offset", optarg, 0, 1u << 30, &offset))
                 return 1;
             break;
+        case 'L': with_logits = 1; break;
         case 'r':
             if (cli_parse_size("decrypt", "--release-bits", optarg, 0, 40, &release_bits))
                 return 1;
@@ -129,7 +134,7 @@ int cmd_decrypt(int argc, char **argv)
             goto done;
         }
     }
-    if ((st = cli_write_predictions(out, logits, images, classes))) {
+    if ((st = cli_write_predictions(out, logits, images, classes, with_logits))) {
         cli_fail("decrypt", st);
         goto done;
     }

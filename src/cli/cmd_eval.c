@@ -30,7 +30,7 @@ static ppnn_status write_predictions(const char *path, const nn_model *m, const 
     for (size_t i = 0; !st && i < n * classes; i++)
         ld[i] = lf[i];
     if (!st)
-        st = cli_write_predictions(path, ld, n, classes);
+        st = cli_write_predictions(path, ld, n, classes, 1);
     free(x);
     free(lf);
     free(ld);

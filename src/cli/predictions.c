@@ -3,14 +3,14 @@
 #include "cli.h"
 
 ppnn_status cli_write_predictions(const char *path, const double *logits, size_t images,
-                                  size_t classes)
+                                  size_t classes, int with_logits)
 {
     ppnn_wfile w;
     ppnn_status st = ppnn_wfile_open(&w, path, 0644);
     if (st)
         return st;
     fprintf(w.fp, "image,prediction");
-    for (size_t c = 0; c < classes; c++)
+    for (size_t c = 0; with_logits && c < classes; c++)
         fprintf(w.fp, ",logit_%zu", c);
     fputc('\n', w.fp);
     for (size_t b = 0; b < images; b++) {
@@ -20,7 +20,7 @@ ppnn_status cli_write_predictions(const char *path, const double *logits, size_t
             if (l[c] > l[best])
                 best = c;
         fprintf(w.fp, "%zu,%zu", b, best);
-        for (size_t c = 0; c < classes; c++)
+        for (size_t c = 0; with_logits && c < classes; c++)
             fprintf(w.fp, ",%.6f", l[c]);
         fputc('\n', w.fp);
     }
