@@ -173,6 +173,10 @@ typedef struct hnn_exec_opts {
 PPNN_MUST_CHECK ppnn_status hnn_infer(ckks_ciphertext *out, const hnn_plan *p,
                                       const ckks_ciphertext *in, const ckks_relin_key *rk,
                                       const hnn_exec_opts *opts);
+/* Upper bound on the bytes of ciphertexts alive at once while hnn_infer runs p on a ring of
+ * degree n (inputs included; keys, plan and kernel scratch not): lets a caller refuse a model
+ * that cannot fit in memory before any work. */
+uint64_t hnn_plan_peak_bytes(const hnn_plan *p, size_t n);
 
 /* ---- element-wise packing (client side) ----------------------------------------------------
  * Encrypts a batch: x holds `batch` images of `numel` plan inputs each (image-major, as

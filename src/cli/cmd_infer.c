@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "ppnn/ckks_io.h"
@@ -48,6 +49,39 @@ static void budget_for_preset(hnn_budget *b, const char *name)
     b->logn = spec.logn;
 }
 
+/* MemAvailable from /proc/meminfo in bytes, or 0 when unknown. */
+static uint64_t mem_available(void)
+{
+    FILE *fp = fopen("/proc/meminfo", "r");
+    if (!fp)
+        return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, fp))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+            break;
+    fclose(fp);
+    return (uint64_t)kb * 1024;
+}
+
+/* Refuses, before reading the batch, a model whose ciphertexts cannot fit in memory (rather than
+ * being killed half-way). The batch file is read whole before it is unpacked. */
+static int memory_refused(const hnn_plan *plan, const ckks_params *params, const char *model,
+                          const char *in)
+{
+    uint64_t avail = mem_available();
+    struct stat sb;
+    uint64_t need = hnn_plan_peak_bytes(plan, params->n) +
+                    (stat(in, &sb) == 0 ? (uint64_t)sb.st_size : 0);
+    if (avail && need > avail - avail / 10) {
+        cli_error("infer", "model %s needs about %.1f GB for its ciphertexts at N = %zu but only "
+                  "%.1f GB of memory is available; use a machine with more memory or a smaller "
+                  "model", model, (double)need / 1e9, params->n, (double)avail / 1e9);
+        return 1;
+    }
+    return 0;
+}
+
 int cli_plan_for_params(const char *cmd, hnn_plan **plan, const nn_model *m,
                         const ckks_params *params, const char *preset_name)
 {
@@ -55,6 +89,14 @@ int cli_plan_for_params(const char *cmd, hnn_plan **plan, const nn_model *m,
     hnn_budget_from_params(&b, params, preset_name);
     budget_for_preset(&alt[0], "n13");
     budget_for_preset(&alt[1], "n14");
+    /* Use as few levels as the model needs: every unused prime above them would only make each
+     * operation slower (the inputs are mod-switched down to the plan's top level). */
+    for (size_t levels = 1; levels < b.levels; levels++) {
+        hnn_budget fewer = b;
+        fewer.levels = levels;
+        if (hnn_plan_new(plan, m, &fewer, NULL, 0) == PPNN_OK)
+            return 0;
+    }
     ppnn_status st = hnn_plan_new(plan, m, &b, alt, 2);
     if (st)
         return cli_fail(cmd, st);
@@ -116,6 +158,8 @@ int cmd_infer(int argc, char **argv)
     }
     /* Plan first: a model that does not fit is refused before the batch is even read. */
     if (cli_plan_for_params("infer", &plan, &m, params, params->logn == 13 ? "n13" : "n14"))
+        goto done;
+    if (memory_refused(plan, params, model_path, in))
         goto done;
     if ((st = ckks_batch_load(&cts, &count, &info, &params, in))) {
         cli_fail("infer", st);

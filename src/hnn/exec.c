@@ -206,9 +206,11 @@ static ppnn_status run_act(ckks_ciphertext *out, const ckks_ciphertext *in, cons
 static ppnn_status check_inputs(const hnn_plan *p, const ckks_ciphertext *in)
 {
     const ckks_params *prm = in[0].params;
-    if (prm->nq - 1 != p->top_level)
+    /* A plan may use fewer levels than the parameters offer (the caller mod-switches the
+     * inputs down to its top level): every prime above it would only cost time. */
+    if (p->top_level > prm->nq - 1)
         return ppnn_fail(PPNN_ERR_MISMATCH,
-                         "plan was made for %zu levels but the parameters have %zu",
+                         "plan was made for %zu levels but the parameters have only %zu",
                          p->top_level, prm->nq - 1);
     for (size_t i = 0; i < p->n_inputs; i++) {
         const ckks_ciphertext *c = &in[i];
@@ -275,4 +277,30 @@ ppnn_status hnn_infer(ckks_ciphertext *out, const hnn_plan *p, const ckks_cipher
     }
     free_vector(vec, cur_n);
     return st;
+}
+
+/* Mirrors the allocation policy of hnn_infer and run_linear: the inputs stay alive, a linear
+ * step allocates its outputs (each max(3l, size(l+1)) rows of N words, so that a following
+ * square fits in place) while the vector it consumes is still alive, activations run in place. */
+uint64_t hnn_plan_peak_bytes(const hnn_plan *p, size_t n)
+{
+    uint64_t row = (uint64_t)n * sizeof(uint64_t);
+    uint64_t inputs = (uint64_t)p->n_inputs * 2 * (p->top_level + 1) * row;
+    uint64_t prev = 0, peak = 0;
+    size_t size = 2;
+    for (size_t k = 0; k < p->nsteps; k++) {
+        const hnn_step *s = &p->steps[k];
+        if (s->kind == HNN_STEP_ACT) {
+            size = 3;
+            continue;
+        }
+        uint64_t l = s->level_in, rows = size * (l + 1);
+        if (l >= 1 && 3 * l > rows)
+            rows = 3 * l;
+        uint64_t out = (uint64_t)s->n_out * rows * row;
+        peak = prev + out > peak ? prev + out : peak;
+        prev = out;
+        size = 2;
+    }
+    return inputs + peak;
 }
