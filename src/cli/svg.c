@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define W 720.0
+#define W 840.0
 #define H 440.0
 #define LEFT 80.0
-#define RIGHT 190.0 /* room for the legend */
+#define RIGHT 310.0 /* room for the legend (names up to ~34 characters) */
 #define TOP 40.0
 #define BOTTOM 60.0
 
