@@ -187,6 +187,13 @@ uint64_t hnn_plan_peak_bytes(const hnn_plan *p, size_t n);
 PPNN_MUST_CHECK ppnn_status hnn_encrypt_batch(ckks_ciphertext *out, const ckks_secret_key *sk,
                                               const float *x, size_t batch, size_t numel,
                                               int threads);
+/* The same, calling progress(ctx, done) after each of the numel ciphertexts (serialised: one
+ * call at a time, from any thread; may be NULL). */
+PPNN_MUST_CHECK ppnn_status hnn_encrypt_batch_progress(ckks_ciphertext *out,
+                                                       const ckks_secret_key *sk, const float *x,
+                                                       size_t batch, size_t numel, int threads,
+                                                       void (*progress)(void *ctx, size_t done),
+                                                       void *ctx);
 /* The plan's inputs for n images of bytes 0..255 (numel(m->input) each): p/255 when the model
  * has an input normalisation (folded into the plan), else the model's own normalisation. */
 void hnn_plan_inputs(float *out, const nn_model *m, const uint8_t *pixels, size_t n);

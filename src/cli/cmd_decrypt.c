@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "ppnn/ckks_io.h"
 #include "ppnn/data.h"
+#include "ppnn/hnn.h"
 
 static const char *usage_text =
     "usage: ppnn decrypt --keys KEYDIR --in result.ct --out pred.csv\n"
@@ -71,12 +72,10 @@ int cmd_decrypt(int argc, char **argv)
     int rc = 1;
     ckks_ciphertext *cts = NULL;
     size_t count = 0;
-    double *logits = NULL, *slot = NULL;
+    double *logits = NULL;
     int *pred = NULL;
     data_set ds;
     memset(&ds, 0, sizeof ds);
-    ckks_plaintext pt;
-    memset(&pt, 0, sizeof pt);
     ckks_batch_info info;
     if ((st = ckks_batch_load(&cts, &count, &info, &params, in))) {
         cli_fail("decrypt", st);
@@ -103,23 +102,17 @@ int cmd_decrypt(int argc, char **argv)
         goto done;
     }
     logits = malloc(images * classes * sizeof *logits);
-    slot = malloc(images * sizeof *slot);
     pred = malloc(images * sizeof *pred);
-    if (!logits || !slot || !pred) {
+    if (!logits || !pred) {
         cli_error("decrypt", "out of memory");
         goto done;
     }
     if (channel && cli_channel_logits(logits, &sk, cts, images, classes, (unsigned)release_bits))
         goto done;
-    for (size_t k = 0; !channel && k < classes; k++) {
-        if ((st = ckks_decrypt(&pt, &sk, &cts[k])) ||
-            (st = release_bits ? ckks_decode_release(slot, images, &pt, (unsigned)release_bits)
-                               : ckks_decode(slot, images, &pt))) {
-            cli_fail("decrypt", st);
-            goto done;
-        }
-        for (size_t b = 0; b < images; b++)
-            logits[b * classes + k] = slot[b];
+    if (!channel &&
+        (st = hnn_decrypt_batch(logits, &sk, cts, classes, images, (unsigned)release_bits))) {
+        cli_fail("decrypt", st);
+        goto done;
     }
     for (size_t b = 0; b < images; b++) {
         int best = 0;
@@ -154,9 +147,7 @@ done:
             ckks_ct_free(&cts[k]);
         free(cts);
     }
-    ckks_pt_free(&pt);
     free(logits);
-    free(slot);
     free(pred);
     data_set_free(&ds);
     ckks_secret_key_free(&sk);

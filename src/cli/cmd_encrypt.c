@@ -2,13 +2,13 @@
  * image of the batch, image b in slot b. Seeded secret-key encryption: each ciphertext travels
  * as (c0, 32-byte seed), half the size of (c0, c1). */
 #include <getopt.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "ppnn/ckks_io.h"
 #include "ppnn/data.h"
+#include "ppnn/hnn.h"
 
 static const char *usage_text =
     "usage: ppnn encrypt --keys KEYDIR --data mnist|fashion|DIR [--split test] [--offset K]\n"
@@ -18,6 +18,11 @@ static const char *usage_text =
     "into its first layer.\n"
     "Channel-wise packing (one ciphertext per image): add --packing channel --model M\n"
     "(see --packing channel --help).\n";
+
+static void on_progress(void *ctx, size_t done)
+{
+    cli_progress_update(ctx, done, "");
+}
 
 int cmd_encrypt(int argc, char **argv)
 {
@@ -72,6 +77,7 @@ int cmd_encrypt(int argc, char **argv)
     data_set ds;
     memset(&ds, 0, sizeof ds);
     ckks_ciphertext *cts = NULL;
+    float *x = NULL;
     size_t npix = 0;
     if (count > params->slots) {
         cli_error("encrypt", "--count %zu is more than the %zu slots of these parameters; "
@@ -94,42 +100,20 @@ int cmd_encrypt(int argc, char **argv)
         cli_error("encrypt", "out of memory");
         goto done;
     }
+    /* p/255 through the one normalisation function; the server folds the model's own. */
+    x = malloc(ds.count * npix * sizeof *x);
+    if (!x) {
+        cli_error("encrypt", "out of memory");
+        goto done;
+    }
+    data_normalize(x, ds.pixels, ds.count * npix);
     double t0 = ppnn_now();
     cli_progress prog;
     cli_progress_start(&prog, "encrypt", npix);
-    ppnn_status first = PPNN_OK;
-    char first_msg[512] = "";
-    size_t done_n = 0;
-    size_t level = params->nq - 1;
-#pragma omp parallel num_threads(threads ? (int)threads : omp_get_max_threads())
-    {
-        double *v = malloc(ds.count * sizeof *v);
-        ckks_plaintext pt;
-        memset(&pt, 0, sizeof pt);
-#pragma omp for schedule(dynamic, 4)
-        for (size_t k = 0; k < npix; k++) {
-            ppnn_status s = v ? PPNN_OK : ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
-            for (size_t b = 0; !s && b < ds.count; b++)
-                v[b] = ds.pixels[b * npix + k] * (1.0 / 255.0);
-            if (!s)
-                s = ckks_encode(&pt, params, v, ds.count, level, params->scale);
-            if (!s)
-                s = ckks_encrypt_sk(&cts[k], &sk, &pt);
-#pragma omp critical
-            {
-                if (s && !first) {
-                    first = s;
-                    snprintf(first_msg, sizeof first_msg, "%s", ppnn_last_error());
-                }
-                done_n++;
-                cli_progress_update(&prog, done_n, "");
-            }
-        }
-        ckks_pt_free(&pt);
-        free(v);
-    }
-    if (first) {
-        cli_error("encrypt", "%s", first_msg);
+    ppnn_status st2 = hnn_encrypt_batch_progress(cts, &sk, x, ds.count, npix, (int)threads,
+                                                 on_progress, &prog);
+    if (st2) {
+        cli_fail("encrypt", st2);
         goto done;
     }
     double t_enc = ppnn_now() - t0;
@@ -160,6 +144,7 @@ done:
             ckks_ct_free(&cts[k]);
         free(cts);
     }
+    free(x);
     data_set_free(&ds);
     ckks_secret_key_free(&sk);
     ckks_params_free(params);

@@ -9,6 +9,13 @@
 ppnn_status hnn_encrypt_batch(ckks_ciphertext *out, const ckks_secret_key *sk, const float *x,
                               size_t batch, size_t numel, int threads)
 {
+    return hnn_encrypt_batch_progress(out, sk, x, batch, numel, threads, NULL, NULL);
+}
+
+ppnn_status hnn_encrypt_batch_progress(ckks_ciphertext *out, const ckks_secret_key *sk,
+                                       const float *x, size_t batch, size_t numel, int threads,
+                                       void (*progress)(void *ctx, size_t done), void *ctx)
+{
     const ckks_params *prm = sk->params;
     if (batch == 0 || batch > prm->slots)
         return ppnn_fail(PPNN_ERR_PARAM, "batch of %zu images: must be 1..%zu (N/2 slots)",
@@ -19,6 +26,7 @@ ppnn_status hnn_encrypt_batch(ckks_ciphertext *out, const ckks_secret_key *sk, c
                              i / numel, i % numel);
     ppnn_status err = PPNN_OK;
     char msg[256] = "";
+    size_t done = 0;
 #pragma omp parallel num_threads(threads > 0 ? threads : omp_get_max_threads())
     {
         double *v = malloc(batch * sizeof *v);
@@ -33,6 +41,10 @@ ppnn_status hnn_encrypt_batch(ckks_ciphertext *out, const ckks_secret_key *sk, c
             e = ckks_encode(&pt, prm, v, batch, prm->nq - 1, prm->scale);
             if (!e)
                 e = ckks_encrypt_sk(&out[k], sk, &pt);
+            if (progress) {
+#pragma omp critical(hnn_encrypt_progress)
+                progress(ctx, ++done);
+            }
         }
         if (e)
             _hnn_keep_first_error(&err, msg, sizeof msg, e);
