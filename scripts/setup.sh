@@ -6,8 +6,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Build and core: compiler, CMake, zlib, libsodium (randomness, BLAKE2b), OpenBLAS (training),
+# clang + its runtime (fuzzing). Data: Fashion-MNIST; PNG (libspng, libpng), DICOM (DCMTK).
+# Models: protobuf-c (protoc-c generates the ONNX parser from Debian's onnx.proto in libonnx-dev),
+# the ONNX backend test data. JSON: cJSON. Service: libmicrohttpd + GnuTLS, libcurl, SQLite.
+# Scale-out: OpenMPI.
 PACKAGES=(build-essential cmake pkg-config zlib1g-dev libsodium-dev libopenblas-dev
-          dataset-fashion-mnist clang libclang-rt-14-dev nodejs npm)
+          dataset-fashion-mnist clang libclang-rt-14-dev nodejs npm
+          libcjson-dev
+          libspng-dev libpng-dev libdcmtk-dev
+          protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata
+          libmicrohttpd-dev libgnutls28-dev gnutls-bin libcurl4-openssl-dev libsqlite3-dev sqlite3
+          libopenmpi-dev openmpi-bin)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
