@@ -111,6 +111,9 @@ typedef struct hnn_step {
     /* ACT */
     double *beta;
     uint8_t *square;
+    /* squares: bound on |x[i] + beta[i]| (recorded max with margin) and its typical size
+     * (recorded p99.9): the noise model's gains (noise.c) */
+    double *umax, *utyp;
 } hnn_step;
 
 typedef struct hnn_plan {
@@ -120,7 +123,11 @@ typedef struct hnn_plan {
     size_t depth;               /* levels consumed (sum of the steps' drops) */
     size_t top_level;           /* level of the encrypted inputs */
     double max_logit;           /* bound on |logit| from the recorded range */
-    double est_error;           /* estimated max |logit error| (CKKS noise + weight rounding) */
+    /* Error figures of hnn_plan_noise (docs/precision.md), in logit units: est_error is the
+     * high-probability estimate of max |logit error| (what to expect; what flooding uses),
+     * bound_error the worst-case bound (>= est_error; loose, never the expected error). */
+    double est_error;
+    double bound_error;
     double precision_bits;      /* -log2(est_error) */
 } hnn_plan;
 
@@ -141,6 +148,27 @@ PPNN_MUST_CHECK ppnn_status hnn_plan_new(hnn_plan **out, const nn_model *m,
                                          const hnn_budget *budget,
                                          const hnn_budget *alternatives, size_t nalt);
 void hnn_plan_free(hnn_plan *p); /* NULL is a no-op */
+
+/* ---- precision (noise.c, docs/precision.md) ------------------------------------------------
+ * The error of the logits of plan p run on parameters offering budget b, relative to the plan's
+ * exact (double) forward pass, in logit units. Sources: fresh encryption, rescale rounding,
+ * relinearization, weight / bias encoding; propagated element by element through the steps.
+ *   sigma     standard deviation of the largest-variance logit's error (typical magnitudes);
+ *   estimate  high-probability max |logit error| over a full batch: exceeded with probability
+ *             <= 2^-HNN_NOISE_FAIL_LOG2 (typical magnitudes, Gaussian + Laplace tails);
+ *   bound     worst case over the inputs within the plan's bounds (L1 propagation, every
+ *             rounding at its extreme), CKKS noise of each operation at the same quantile
+ *             (>= estimate; loose by design, never the expected error).
+ * hnn_plan_new fills p->est_error / p->bound_error with it. Errors: PPNN_ERR_NOMEM. */
+#define HNN_NOISE_FAIL_LOG2 10
+/* Standard deviations of one rescale's noise the square conditioning balances (plan.c). */
+#define HNN_NOISE_SIGMAS 6.0
+typedef struct hnn_noise {
+    double sigma, estimate, bound;
+    double sigma_keyprod; /* part of sigma from key-product (Laplace-tailed) sources */
+} hnn_noise;
+PPNN_MUST_CHECK ppnn_status hnn_plan_noise(hnn_noise *out, const hnn_plan *p,
+                                           const hnn_budget *b);
 
 /* Runs the plan in double precision (folded math, no encryption) on one input vector of
  * n_inputs values; writes n_outputs logits. Tests compare it with the model's forward pass. */
