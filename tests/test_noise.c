@@ -169,11 +169,166 @@ static int measure_file(const char *path)
     return tu_finish("test_noise");
 }
 
+/* Every trainable value from a seeded stream: weights ~ U(-1, 1)·gain/sqrt(fan-in) (gain > 1
+ * gives large ranges), quadratics a in [0.05, 0.25], b near 0.5, c near 0; every
+ * `linear_every`-th element of the first activation gets a = 1e-5 (nearly linear, β ~ 2.5e4),
+ * as training produces. */
+static void fill_params(nn_model *m, unsigned seed, double gain, size_t linear_every)
+{
+    unsigned char key[randombytes_SEEDBYTES] = {(unsigned char)seed, 17};
+    uint32_t *r = malloc(m->nparams * sizeof *r);
+    randombytes_buf_deterministic(r, m->nparams * sizeof *r, key);
+    for (size_t i = 0; i < m->nparams; i++)
+        m->params[i] = (float)(r[i] / 2147483648.0 - 1.0);
+    free(r);
+    int first = 1;
+    for (size_t k = 0; k < m->nlayers; k++) {
+        nn_layer *l = &m->layers[k];
+        double fan = l->nbias ? (double)l->nweight / (double)l->nbias : 1;
+        for (size_t i = 0; i < l->nweight; i++)
+            l->weight[i] *= (float)(gain / sqrt(fan));
+        for (size_t i = 0; i < l->nbias; i++)
+            l->bias[i] *= 0.1f;
+        size_t n = l->ncoef / 3;
+        for (size_t i = 0; i < n; i++) {
+            l->coef[i] = 0.15f + 0.1f * l->coef[i];
+            l->coef[n + i] = 0.5f + 0.1f * l->coef[n + i];
+            l->coef[2 * n + i] *= 0.1f;
+            if (first && linear_every && i % linear_every == 0)
+                l->coef[i] = 1e-5f;
+        }
+        first = first && n == 0;
+    }
+}
+
+/* Random images (bytes from a seeded stream) of the model's 1-channel input shape; ranges are
+ * recorded on them as training records them; x receives the plan's inputs. */
+static void synthetic_data(data_set *ds, double **x, nn_model *m, size_t B, unsigned seed)
+{
+    memset(ds, 0, sizeof *ds);
+    ds->count = B, ds->rows = m->input.h, ds->cols = m->input.w;
+    ds->pixels = malloc(B * ds->rows * ds->cols);
+    ds->labels = calloc(B, 1);
+    unsigned char key[randombytes_SEEDBYTES] = {(unsigned char)seed, 99};
+    randombytes_buf_deterministic(ds->pixels, B * ds->rows * ds->cols, key);
+    CHECK_OK(nn_record_ranges(m, ds, B));
+    const size_t nin = nn_numel(m->input);
+    float *xf = malloc(B * nin * sizeof *xf);
+    *x = malloc(B * nin * sizeof **x);
+    hnn_plan_inputs(xf, m, ds->pixels, B);
+    for (size_t i = 0; i < B * nin; i++)
+        (*x)[i] = xf[i];
+    free(xf);
+}
+
+typedef enum { SHAPE_STRIDE, SHAPE_POOL, SHAPE_LINEAR, SHAPE_RANGE, SHAPE_ACTS } shape_kind;
+
+static void build_shape(nn_model *m, shape_kind k)
+{
+    static const char *names[] = {"stride", "overlap-pool", "nearly-linear", "large-range",
+                                  "act-act-last"};
+    nn_model_init(m, names[k], (nn_shape){1, 9, 9});
+    switch (k) {
+    case SHAPE_STRIDE: /* strided, padded conv; channel-wise activation */
+        CHECK_OK(nn_model_add_conv2d(m, 3, 3, 2, 1));
+        CHECK_OK(nn_model_add_poly(m, NN_POLY_ELEMENT));
+        CHECK_OK(nn_model_add_flatten(m));
+        CHECK_OK(nn_model_add_dense(m, 12));
+        CHECK_OK(nn_model_add_poly(m, NN_POLY_CHANNEL));
+        CHECK_OK(nn_model_add_dense(m, 4));
+        break;
+    case SHAPE_POOL: /* 3x3 pools with stride 1: every input in up to 9 windows */
+        CHECK_OK(nn_model_add_conv2d(m, 2, 3, 1, 0));
+        CHECK_OK(nn_model_add_poly(m, NN_POLY_ELEMENT));
+        CHECK_OK(nn_model_add_avgpool(m, 3, 1));
+        CHECK_OK(nn_model_add_flatten(m));
+        CHECK_OK(nn_model_add_dense(m, 4));
+        break;
+    case SHAPE_LINEAR:
+    case SHAPE_RANGE:
+        CHECK_OK(nn_model_add_conv2d(m, 2, 3, 1, 0));
+        CHECK_OK(nn_model_add_poly(m, NN_POLY_ELEMENT));
+        CHECK_OK(nn_model_add_flatten(m));
+        CHECK_OK(nn_model_add_dense(m, 10));
+        CHECK_OK(nn_model_add_poly(m, NN_POLY_ELEMENT));
+        CHECK_OK(nn_model_add_dense(m, 4));
+        break;
+    case SHAPE_ACTS: /* two activations in a row and one last: diagonal "scale" steps */
+        CHECK_OK(nn_model_add_conv2d(m, 2, 3, 2, 0));
+        CHECK_OK(nn_model_add_poly(m, NN_POLY_LAYER));
+        CHECK_OK(nn_model_add_poly(m, NN_POLY_ELEMENT));
+        CHECK_OK(nn_model_add_flatten(m));
+        CHECK_OK(nn_model_add_dense(m, 4));
+        CHECK_OK(nn_model_add_poly(m, NN_POLY_ELEMENT));
+        break;
+    }
+    CHECK_OK(nn_model_finish(m));
+    m->nclasses = 4;
+}
+
+/* A project architecture fitted on MNIST as the tests train it (ReLU-fitted quadratics,
+ * ranges recorded), on the preset's primes over a small insecure ring. */
+static void check_arch(const char *arch, const char *preset, unsigned logn, int seeds)
+{
+    ckks_spec spec;
+    CHECK_OK(ckks_preset(&spec, preset));
+    spec.logn = logn;
+    spec.insecure_for_testing = 1;
+    ckks_params *prm = NULL;
+    CHECK_OK(ckks_params_new(&prm, &spec));
+    data_set ds;
+    nn_model m;
+    size_t B = prm ? prm->slots : 0;
+    CHECK_OK(data_load(&ds, "mnist", DATA_SPLIT_TEST, 0, B));
+    CHECK_OK(nn_arch_build(&m, arch, NN_ACT_ELEMENT, (nn_shape){1, 28, 28}, 10));
+    CHECK_OK(nn_model_init_params(&m, &ds, 3));
+    CHECK_OK(nn_record_ranges(&m, &ds, ds.count));
+    const size_t nin = nn_numel(m.input);
+    float *xf = malloc(B * nin * sizeof *xf);
+    double *x = malloc(B * nin * sizeof *x);
+    hnn_plan_inputs(xf, &m, ds.pixels, B);
+    for (size_t i = 0; i < B * nin; i++)
+        x[i] = xf[i];
+    char what[64];
+    snprintf(what, sizeof what, "%s (%s primes)", arch, preset);
+    check_model(what, &m, prm, x, B, seeds);
+    free(xf), free(x);
+    data_set_free(&ds);
+    nn_model_free(&m);
+    ckks_params_free(prm);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
         return 1;
     if (getenv("PPNN_NOISE_MODEL"))
         return measure_file(getenv("PPNN_NOISE_MODEL"));
+    const int reduced = tu_reduced();
+    /* n13's prime sizes (q_0 40, 28-bit primes, P 38) on N = 2^10; 8 primes leave room for the
+     * deepest shape (conv, act, act, dense, act, scale = 7 levels). */
+    ckks_params *prm = ctu_params(10, 9, 40, 28, 38);
+    const size_t B = prm->slots;
+    for (shape_kind k = SHAPE_STRIDE; k <= SHAPE_ACTS; k++) {
+        for (unsigned ms = 1; ms <= (reduced ? 1u : 3u); ms++) { /* model seeds */
+            nn_model m;
+            build_shape(&m, k);
+            fill_params(&m, ms, k == SHAPE_RANGE ? 6.0 : 1.0, k == SHAPE_LINEAR ? 3 : 0);
+            data_set ds;
+            double *x = NULL;
+            synthetic_data(&ds, &x, &m, B, ms);
+            char what[64];
+            snprintf(what, sizeof what, "%s/%u", m.arch, ms);
+            check_model(what, &m, prm, x, B, reduced ? 2 : 4);
+            free(x);
+            data_set_free(&ds);
+            nn_model_free(&m);
+        }
+    }
+    ckks_params_free(prm);
+    if (!reduced) {
+        check_arch("cryptonets", "n13", 10, 3);
+        check_arch("deep", "n14", 9, 2);
+    }
     return tu_finish("test_noise");
 }

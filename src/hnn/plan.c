@@ -31,6 +31,7 @@ typedef struct {
 /* Below this, a·x² is invisible next to b·x + c at CKKS precision: treat the element as
  * linear (avoids β = b/2a blowing up). */
 #define QUAD_NEGLIGIBLE 0x1p-30
+#define HNN_TYPICAL_OF_P999 0.5
 
 static double range_abs(nn_range r)
 {
@@ -348,7 +349,7 @@ static ppnn_status emit_act(builder *bd, size_t li, const nn_layer *l)
     rin = fmin(rin, bd->cur_max);
     s->max_in = rin;
     /* Typical |x| for the noise estimate: the recorded p99.9 (no margin), within the bound. */
-    double rtyp = l->in_range.abs_p999 > 0 ? fmin((double)l->in_range.abs_p999, rin) : rin;
+    double rtyp = l->in_range.abs_p999 > 0 ? fmin(HNN_TYPICAL_OF_P999 * (double)l->in_range.abs_p999, rin) : rin;
     double zmax = 0;
     for (size_t i = 0; i < n; i++) {
         float fa, fb, fc;
