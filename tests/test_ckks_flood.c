@@ -106,6 +106,35 @@ static void test_plaintext(const ckks_params *p)
     ckks_pt_free(&a), ckks_pt_free(&b), ckks_pt_free(&c), ckks_pt_free(&low);
 }
 
+/* The release check: a real computation passes, one whose imaginary parts carry more than
+ * 2·E is refused before anything is flooded or released. */
+static void test_check_real(const ckks_params *p)
+{
+    ckks_secret_key sk = {0};
+    CHECK_OK(ckks_keygen_secret(&sk, p));
+    const size_t h = p->slots;
+    double complex *z = malloc(h * sizeof *z);
+    double *v = malloc(h * sizeof *v), *out = malloc(h * sizeof *out);
+    ctu_values(v, h, 9);
+    for (size_t i = 0; i < h; i++)
+        z[i] = CMPLX(v[i], i == 17 ? 1e-3 : 0.0);
+    ckks_plaintext pt = {0};
+    ckks_ciphertext real = {0}, cplx = {0};
+    ctu_encrypt(&real, &sk, v, h, 0, p->scale);
+    CHECK_OK(ckks_encode_complex(&pt, p, z, h, 0, p->scale));
+    CHECK_OK(ckks_encrypt_sk(&cplx, &sk, &pt));
+    ckks_flood f = {1e-4, 10, 1};
+    CHECK_OK(ckks_decrypt_release(out, h, &sk, &real, &f));
+    CHECK_ERR(ckks_decrypt_release(out, h, &sk, &cplx, &f), PPNN_ERR_NUMERIC);
+    CHECK(strstr(ppnn_last_error(), "nothing released") != NULL);
+    f.error = 1e-2; /* an error figure that covers it */
+    CHECK_OK(ckks_decrypt_release(out, h, &sk, &cplx, &f));
+    ckks_pt_free(&pt);
+    ckks_ct_free(&real), ckks_ct_free(&cplx);
+    ckks_secret_key_free(&sk);
+    free(z), free(v), free(out);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -114,6 +143,7 @@ int main(void)
     test_sampler();
     test_sigma_formula(p);
     test_plaintext(p);
+    test_check_real(p);
     ckks_params_free(p);
     return tu_finish("test_ckks_flood");
 }

@@ -224,6 +224,13 @@ double ckks_flood_slot_sigma(const ckks_flood *f, const ckks_params *params);
  * PPNN_ERR_NUMERIC (the flooding would not fit the modulus Q_level: the decoded values would
  * wrap around; release labels only, or keep more levels), PPNN_ERR_NOMEM. */
 PPNN_MUST_CHECK ppnn_status ckks_flood_plaintext(ckks_plaintext *pt, const ckks_flood *f);
+/* Before a release of a REAL-valued computation: the imaginary parts of every slot of the
+ * exact decryption pt hold only its CKKS noise, which f->error covers. Refuses with
+ * PPNN_ERR_NUMERIC when one exceeds CKKS_FLOOD_IMAG_FACTOR·error: the ciphertext is not what
+ * the computation produces (e.g. a server that returned other ciphertexts, whose key-dependent
+ * error σ(c1)·σ(s) has a random phase and shows there), so the flooding would not cover it. */
+#define CKKS_FLOOD_IMAG_FACTOR 2.0
+PPNN_MUST_CHECK ppnn_status ckks_flood_check_real(const ckks_plaintext *pt, const ckks_flood *f);
 /* Decode for values that leave the client: flood a copy of pt, then ckks_decode (pt is not
  * modified). Errors: those of ckks_flood_plaintext and ckks_decode. */
 PPNN_MUST_CHECK ppnn_status ckks_decode_release(double *values, size_t count,
@@ -305,8 +312,8 @@ void ckks_expand_seed(uint64_t *out, const ckks_params *params, size_t level,
  * client. */
 PPNN_MUST_CHECK ppnn_status ckks_decrypt(ckks_plaintext *pt, const ckks_secret_key *sk,
                                          const ckks_ciphertext *ct);
-/* Decrypt + decode: flooded (ckks_decode_release) when f != NULL, exact when f == NULL (values
- * that never leave the key owner). */
+/* Decrypt + decode: when f != NULL checked (ckks_flood_check_real) and flooded
+ * (ckks_flood_plaintext), exact when f == NULL (values that never leave the key owner). */
 PPNN_MUST_CHECK ppnn_status ckks_decrypt_release(double *values, size_t count,
                                                  const ckks_secret_key *sk,
                                                  const ckks_ciphertext *ct,

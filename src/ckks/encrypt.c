@@ -128,6 +128,8 @@ ppnn_status ckks_decrypt_release(double *values, size_t count, const ckks_secret
     ckks_plaintext pt = {0};
     ppnn_status st = ckks_decrypt(&pt, sk, ct);
     if (!st && f)
+        st = ckks_flood_check_real(&pt, f);
+    if (!st && f)
         st = ckks_flood_plaintext(&pt, f);
     if (!st)
         st = ckks_decode(values, count, &pt);

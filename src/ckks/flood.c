@@ -75,6 +75,31 @@ ppnn_status ckks_flood_plaintext(ckks_plaintext *pt, const ckks_flood *f)
     return PPNN_OK;
 }
 
+ppnn_status ckks_flood_check_real(const ckks_plaintext *pt, const ckks_flood *f)
+{
+    ppnn_status st = check_flood(f);
+    if (st)
+        return st;
+    const size_t h = pt->params->slots;
+    double complex *v = malloc(h * sizeof *v);
+    if (!v)
+        return ppnn_fail(PPNN_ERR_NOMEM, "flooding: out of memory");
+    st = ckks_decode_complex(v, h, pt);
+    double im = 0;
+    for (size_t i = 0; i < h && !st; i++)
+        im = fmax(im, fabs(cimag(v[i])));
+    sodium_memzero(v, h * sizeof *v);
+    free(v);
+    if (!st && !(im <= CKKS_FLOOD_IMAG_FACTOR * f->error))
+        return ppnn_fail(PPNN_ERR_NUMERIC,
+                         "release refused: the result's noise reaches %.3g (imaginary parts), "
+                         "more than %.0f x the error %.3g the flooding covers: the ciphertext "
+                         "is not what the computation produces (another model, or a server "
+                         "that did not run it); nothing released",
+                         im, CKKS_FLOOD_IMAG_FACTOR, f->error);
+    return st;
+}
+
 ppnn_status ckks_decode_release(double *values, size_t count, const ckks_plaintext *pt,
                                 const ckks_flood *f)
 {
