@@ -267,7 +267,7 @@ int cmd_demo(int argc, char **argv)
     /* Exact decryption: the demo measures the homomorphic error, and its files never leave
      * this process's temporary directory (the CLI default floods released logits). */
     if (run(cmd_decrypt, "decrypt", "--keys", keys, "--in", result, "--out", pred, "--data", data,
-            "--split", "test", "--offset", "0", "--logits", "--release-bits", "0", (char *)NULL))
+            "--split", "test", "--offset", "0", "--logits", "--exact", (char *)NULL))
         goto done;
     double t_dec = ppnn_now() - t0;
     if (read_pred_csv(pred, el, count, classes)) {
