@@ -120,6 +120,7 @@ ppnn_status bench_infer(bench_infer_result *r, const char *preset, const char *a
                                     (double)hnn_seeded_ct_bytes(s.prm, s.prm->nq - 1) /
                                     (double)batch;
         r->est_logit_error = s.plan->est_error;
+        r->bound_logit_error = s.plan->bound_error;
         for (size_t b = 0; b < batch; b++) {
             size_t pa = 0, pe = 0;
             for (size_t c = 0; c < nc; c++) {
@@ -144,10 +145,11 @@ void bench_infer_json(FILE *f, const bench_infer_result *r)
             "{\"preset\": \"%s\", \"arch\": \"%s\", \"batch\": %zu, \"threads\": %d, "
             "\"server_seconds\": %.4f, \"amortized_ms\": %.4f, \"client_encrypt_seconds\": %.4f, "
             "\"upload_bytes_per_image\": %.0f, \"peak_rss_bytes\": %zu, \"agree\": %zu, "
-            "\"max_logit_error\": %.3g, \"est_logit_error\": %.3g, \"layers\": [",
+            "\"max_logit_error\": %.3g, \"est_logit_error\": %.3g, \"bound_logit_error\": %.3g, "
+            "\"layers\": [",
             r->preset, r->arch, r->batch, r->threads, r->server_seconds, r->amortized_ms,
             r->client_encrypt_seconds, r->upload_bytes_per_image, r->peak_rss_bytes, r->agree,
-            r->max_logit_error, r->est_logit_error);
+            r->max_logit_error, r->est_logit_error, r->bound_logit_error);
     for (size_t k = 0; k < r->nlayers; k++)
         fprintf(f, "%s{\"step\": %zu, \"layer\": %zu, \"name\": \"%s\", \"seconds\": %.4f}",
                 k ? ", " : "", k, r->layers[k].layer, r->layers[k].name, r->layers[k].seconds);
@@ -166,8 +168,9 @@ void bench_infer_print(FILE *f, const bench_infer_result *r)
     fprintf(f, "client encrypt  %8.3f s per batch\n", r->client_encrypt_seconds);
     fprintf(f, "upload          %8.0f bytes per image\n", r->upload_bytes_per_image);
     fprintf(f, "peak RSS        %8.1f MB\n", (double)r->peak_rss_bytes / 1048576.0);
-    fprintf(f, "agreement       %zu / %zu, max |logit error| %.3g (planner estimate %.3g)\n",
-            r->agree, r->batch, r->max_logit_error, r->est_logit_error);
+    fprintf(f, "agreement       %zu / %zu, measured max |logit error| %.3g (planner: "
+            "high-probability estimate %.3g, worst-case bound %.3g)\n", r->agree, r->batch,
+            r->max_logit_error, r->est_logit_error, r->bound_logit_error);
 }
 
 double bench_linear_gmacs(size_t n_out, size_t n_in, size_t n, size_t k, int threads,

@@ -19,7 +19,8 @@ typedef struct bench_infer_result {
     size_t peak_rss_bytes;         /* of this process (client and server together) */
     size_t agree;                  /* encrypted vs plaintext predictions */
     double max_logit_error;
-    double est_logit_error;        /* the planner's estimate */
+    double est_logit_error;        /* the planner's high-probability estimate */
+    double bound_logit_error;      /* the planner's worst-case bound (not the expected error) */
     size_t nlayers;
     struct {
         const char *name;          /* step name ("conv2d", "act", "dense", ...) */

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Encrypted vs plaintext predictions on a whole test split, in batches of N/2 images, through
-# the CLI only (keygen, encrypt, infer, decrypt --logits --release-bits 0, eval --predictions).
+# the CLI only (keygen, encrypt, infer, decrypt --logits --exact, eval --predictions).
 # usage: scripts/agreement.sh PPNN MODEL [DATA] [TOTAL]   e.g. build/ppnn m.ppnn mnist 10000
 set -euo pipefail
 ppnn=$1; model=$2; data=${3:-mnist}; total=${4:-10000}; batch=4096
@@ -11,7 +11,7 @@ for ((off = 0; off < total; off += batch)); do
   n=$(( total - off < batch ? total - off : batch ))
   "$ppnn" encrypt --keys "$dir/keys" --data "$data" --split test --offset $off --count $n --out "$dir/b.ct" 2>/dev/null
   "$ppnn" infer --model "$model" --keys "$dir/keys" --in "$dir/b.ct" --out "$dir/r.ct" --quiet | sed 's/^/  /'
-  "$ppnn" decrypt --keys "$dir/keys" --in "$dir/r.ct" --out "$dir/e.csv" --logits --release-bits 0 >/dev/null
+  "$ppnn" decrypt --keys "$dir/keys" --in "$dir/r.ct" --out "$dir/e.csv" --logits --exact >/dev/null
   "$ppnn" eval --model "$model" --data "$data" --split test --offset $off --count $n --predictions "$dir/p.csv" >/dev/null
   tail -n +2 "$dir/e.csv" >> "$dir/enc.csv"; tail -n +2 "$dir/p.csv" >> "$dir/plain.csv"
 done

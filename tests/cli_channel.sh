@@ -28,7 +28,7 @@ err=$("$ppnn" infer --packing channel --model "$d/m.ppnn" --keys "$d/k2" --in "$
 check $(( rc != 0 )) "missing galois.key refused: $err"
 check $([[ ! -e $d/x.ct ]] && echo 1 || echo 0) "no output file left behind"
 mv "$d/secret.key" "$d/k/secret.key"
-out=$("$ppnn" decrypt --keys "$d/k" --in "$d/res.ct" --out "$d/pred.csv" --logits --release-bits 0 \
+out=$("$ppnn" decrypt --keys "$d/k" --in "$d/res.ct" --out "$d/pred.csv" --logits --exact \
       --data mnist 2>&1); rc=$?
 check $(( rc == 0 )) "decrypt: $out"
 check $(( $(wc -l < "$d/pred.csv") == n + 1 )) "one prediction per image"

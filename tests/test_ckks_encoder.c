@@ -113,10 +113,13 @@ static void test_refusals(const ckks_params *p)
     CHECK_OK(ckks_decode(out, 4, &pt));
     CHECK(fabs(out[2] - 0x1p12) < 1e-3 && fabs(out[3] - 4) < 1e-3);
     CHECK_ERR(ckks_decode(out, p->slots + 1, &pt), PPNN_ERR_PARAM);
-    /* Release decode: flooded and rounded, but close. */
-    CHECK_ERR(ckks_decode_release(out, 4, &pt, 0), PPNN_ERR_PARAM);
-    CHECK_OK(ckks_decode_release(out, 4, &pt, 16));
-    CHECK(fabs(out[3] - 4) < 0x1p-10);
+    /* Release decode: flooded (slot sigma ~2^-13 here), but close; a zero error bound is
+     * refused. */
+    ckks_flood f = {0, 8, 1};
+    CHECK_ERR(ckks_decode_release(out, 4, &pt, &f), PPNN_ERR_PARAM);
+    f.error = 0x1p-30;
+    CHECK_OK(ckks_decode_release(out, 4, &pt, &f));
+    CHECK(fabs(out[3] - 4) < 0x1p-8);
     ckks_pt_free(&pt);
 }
 

@@ -75,33 +75,41 @@ static void test_mismatch(const ckks_params *p, const ckks_secret_key *sk)
     ckks_params_free(other);
 }
 
-/* The release path floods: the deviation from the exact values has standard deviation
- * 2^-release_bits (checked within 10% over 4096 values: the sample standard deviation of
- * 4096 Gaussians is within 10% with probability 1 - 1e-20), is fresh on every call, and the
- * values lie on the 2^-(release_bits+4) grid. */
+/* The release path floods: the deviation from the exact values has the standard deviation
+ * ckks_flood_slot_sigma promises (checked within 10% over 4096 values: the sample standard
+ * deviation of 4096 Gaussians is within 10% with probability 1 - 1e-20) and is fresh on every
+ * call; without a flooding the decode is exact (bit-identical to decrypt + ckks_decode). */
 static void test_release(const ckks_params *p, const ckks_secret_key *sk)
 {
     size_t h = p->slots;
-    const unsigned rb = CKKS_DEFAULT_RELEASE_BITS;
     double *v = malloc(h * sizeof *v), *r1 = malloc(h * sizeof *r1), *r2 = malloc(h * sizeof *r2);
     ctu_values(v, h, 21);
     ckks_ciphertext ct = {0};
     ctu_encrypt(&ct, sk, v, h, 0, p->scale);
-    CHECK_OK(ckks_decrypt_release(r1, h, sk, &ct, rb));
-    CHECK_OK(ckks_decrypt_release(r2, h, sk, &ct, rb));
-    double var = 0, sigma = ldexp(1.0, -(int)rb), grid = ldexp(1.0, -(int)rb - 4);
-    size_t same = 0, off_grid = 0;
+    /* E such that each slot gets noise of 2^-6 at s = 10, tau = 1. */
+    ckks_flood f = {ldexp(1.0, -6) / (sqrt(12.0 * (double)p->n) * 32), 10, 1};
+    double sigma = ckks_flood_slot_sigma(&f, p);
+    CHECK(fabs(sigma - ldexp(1.0, -6)) < 1e-12);
+    CHECK_OK(ckks_decrypt_release(r1, h, sk, &ct, &f));
+    CHECK_OK(ckks_decrypt_release(r2, h, sk, &ct, &f));
+    double var = 0;
+    size_t same = 0;
     for (size_t i = 0; i < h; i++) {
         var += (r1[i] - v[i]) * (r1[i] - v[i]);
         same += r1[i] == r2[i];
-        off_grid += r1[i] / grid != nearbyint(r1[i] / grid);
     }
     double sd = sqrt(var / (double)h);
     printf("  release: sd %.3g (sigma %.3g), %zu of %zu equal across calls\n", sd, sigma, same, h);
     CHECK_MSG(sd > 0.9 * sigma && sd < 1.1 * sigma, "flood sd %g vs %g", sd, sigma);
-    CHECK(same < h / 8); /* P(equal) per value ~ grid/(sigma*sqrt(pi)) ~ 3.5% */
-    CHECK(off_grid == 0);
-    CHECK_ERR(ckks_decrypt_release(r1, h, sk, &ct, 41), PPNN_ERR_PARAM);
+    CHECK(same < h / 8);
+    ckks_plaintext pt = {0};
+    CHECK_OK(ckks_decrypt(&pt, sk, &ct));
+    CHECK_OK(ckks_decode(r2, h, &pt));
+    CHECK_OK(ckks_decrypt_release(r1, h, sk, &ct, NULL));
+    CHECK(memcmp(r1, r2, h * sizeof *r1) == 0);
+    ckks_pt_free(&pt);
+    f.stat_bits = 0;
+    CHECK_ERR(ckks_decrypt_release(r1, h, sk, &ct, &f), PPNN_ERR_PARAM);
     ckks_ct_free(&ct);
     free(v);
     free(r1);

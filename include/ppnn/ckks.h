@@ -36,19 +36,19 @@
  *
  * IND-CPA-D (Li-Micciancio 2021): a decrypted CKKS value carries the decryption error, a
  * function of the secret key; releasing decrypted values to a party that chose the computation
- * lets it recover the key. Choice: NOISE FLOODING of every value that leaves the client.
- * ckks_decrypt_release() (= decrypt + ckks_decode_release) adds to each released slot value
- * fresh Gaussian noise of standard deviation sigma = 2^-release_bits (libsodium randomness)
- * and rounds to a multiple of 2^-(release_bits+4) (post-processing, cannot hurt).
- * Guarantee: if the homomorphic error of each released value is at most 2^-e, the statistical
- * distance between the release and one computed from the exact values is at most
- * 2^-(e - release_bits) * sqrt(count) / 2 (KL divergence of two Gaussians shifted by
- * delta <= 2^-e is delta^2 / (2 sigma^2) per value, summed, then Pinsker).
- * Cost in bits: released values keep only ~release_bits bits of absolute precision, and
- * s bits of security need release_bits <= e - s - log2(sqrt(count)). Example: 10 logits with
- * error 2^-20 (final scale 2^34) released at 8 bits: distance <= 2^-11. At the n13 default
- * scale 2^28 the error is ~2^-13, so the default 8 bits gives only ~2^-5 per value: the CLI
- * therefore releases just the argmax label of the flooded logits (a far coarser function).
+ * lets it recover the key. Choice: ERROR-AWARE NOISE FLOODING of every value that leaves the
+ * client (Li-Micciancio-Schultz-Sorrell, CRYPTO 2022; OpenFHE's NOISE_FLOODING_DECRYPT): the
+ * decrypted polynomial m + e gets a rounded Gaussian z of standard deviation
+ *     sigma = sqrt(12·tau) · 2^(s/2) · E_coef     in EVERY COEFFICIENT (not slot),
+ * with E_coef = sqrt(2)·E·scale >= ||e||_2 when every slot's error is at most E in real and
+ * imaginary part (Σ over the N/2 slots of |slot error|² = (N/2)·||e||_2² for the canonical
+ * embedding), s the statistical security parameter and tau the number of decryptions released
+ * under the key (ckks_flood). Then KL(release || release of the exact m) <= tau·||e||²/(2σ²)
+ * <= 2^-s / 24 over all tau releases. Cost: each released slot gets noise of standard deviation
+ * sigma·sqrt(N/2)/scale = sqrt(12·tau·N)·2^(s/2)·E (ckks_flood_slot_sigma): about
+ * s/2 + log2(sqrt(12·tau·N)) bits above the error, 29 bits for s = 30, tau = 10, N = 2^13.
+ * Guarantee only while the actual error is below E: E must come from the computation (the
+ * planner's estimate, hnn_plan_noise), never from the party that may attack.
  * ckks_decode() (no flooding) is for tests and for values that never leave the client. */
 #ifndef PPNN_CKKS_H
 #define PPNN_CKKS_H
@@ -77,7 +77,7 @@ extern "C" {
 #define CKKS_MAX_PRIME_BITS 50 /* keeps every prime < 2^50: the AVX-512 IFMA kernels apply */
 #define CKKS_PARAM_ID_BYTES 32
 #define CKKS_SEED_BYTES 32
-#define CKKS_DEFAULT_RELEASE_BITS 8
+#define CKKS_FLOOD_DEFAULT_BITS 30 /* statistical security s of released values */
 
 /* ---- parameters ---------------------------------------------------------------------------
  * User-facing description. Primes are generated from bit sizes: q_i = 1 mod 2N, prime, with
@@ -204,11 +204,37 @@ PPNN_MUST_CHECK ppnn_status ckks_encode_scalar(uint64_t *residues, const ckks_pa
 PPNN_MUST_CHECK ppnn_status ckks_decode(double *values, size_t count, const ckks_plaintext *pt);
 PPNN_MUST_CHECK ppnn_status ckks_decode_complex(double complex *values, size_t count,
                                                 const ckks_plaintext *pt);
-/* Decode for values that leave the client (IND-CPA-D protection, see the top of this file):
- * real parts flooded with N(0, 2^(-2*release_bits)) noise and rounded to 2^-(release_bits+4).
- * release_bits in 1..40 (PPNN_ERR_PARAM otherwise). */
+/* ---- flooding of released values (IND-CPA-D, see the top of this file) ---------------------
+ * error: E, bound on |error| of every slot (real and imaginary part), value units, > 0;
+ * stat_bits: s in 1..CKKS_FLOOD_MAX_BITS; queries: tau >= 1, decryptions of ciphertexts
+ * released under this key (count every ciphertext, over every release). */
+#define CKKS_FLOOD_MAX_BITS 128
+typedef struct ckks_flood {
+    double error;
+    unsigned stat_bits;
+    double queries;
+} ckks_flood;
+/* sigma of the coefficient flooding at this scale: sqrt(12·tau)·2^(s/2)·sqrt(2)·E·scale. */
+double ckks_flood_sigma(const ckks_flood *f, double scale);
+/* Standard deviation the flooding adds to each released slot value (value units):
+ * sqrt(12·tau·N)·2^(s/2)·E. */
+double ckks_flood_slot_sigma(const ckks_flood *f, const ckks_params *params);
+/* Adds the flooding z (fresh libsodium-seeded PRG, ring_sample_gaussian) to the decrypted pt in
+ * the coefficient domain. Errors: PPNN_ERR_PARAM (E not finite and > 0, s or tau out of range),
+ * PPNN_ERR_NUMERIC (the flooding would not fit the modulus Q_level: the decoded values would
+ * wrap around; release labels only, or keep more levels), PPNN_ERR_NOMEM. */
+PPNN_MUST_CHECK ppnn_status ckks_flood_plaintext(ckks_plaintext *pt, const ckks_flood *f);
+/* Before a release of a REAL-valued computation: the imaginary parts of every slot of the
+ * exact decryption pt hold only its CKKS noise, which f->error covers. Refuses with
+ * PPNN_ERR_NUMERIC when one exceeds CKKS_FLOOD_IMAG_FACTOR·error: the ciphertext is not what
+ * the computation produces (e.g. a server that returned other ciphertexts, whose key-dependent
+ * error σ(c1)·σ(s) has a random phase and shows there), so the flooding would not cover it. */
+#define CKKS_FLOOD_IMAG_FACTOR 2.0
+PPNN_MUST_CHECK ppnn_status ckks_flood_check_real(const ckks_plaintext *pt, const ckks_flood *f);
+/* Decode for values that leave the client: flood a copy of pt, then ckks_decode (pt is not
+ * modified). Errors: those of ckks_flood_plaintext and ckks_decode. */
 PPNN_MUST_CHECK ppnn_status ckks_decode_release(double *values, size_t count,
-                                                const ckks_plaintext *pt, unsigned release_bits);
+                                                const ckks_plaintext *pt, const ckks_flood *f);
 
 /* ---- keys -----------------------------------------------------------------------------------
  * Secret key: ternary s, kept in NTT form over all nq+1 primes, in sodium_malloc'd memory
@@ -286,11 +312,12 @@ void ckks_expand_seed(uint64_t *out, const ckks_params *params, size_t level,
  * client. */
 PPNN_MUST_CHECK ppnn_status ckks_decrypt(ckks_plaintext *pt, const ckks_secret_key *sk,
                                          const ckks_ciphertext *ct);
-/* Decrypt + ckks_decode_release: the client-side path for values that are released. */
+/* Decrypt + decode: when f != NULL checked (ckks_flood_check_real) and flooded
+ * (ckks_flood_plaintext), exact when f == NULL (values that never leave the key owner). */
 PPNN_MUST_CHECK ppnn_status ckks_decrypt_release(double *values, size_t count,
                                                  const ckks_secret_key *sk,
                                                  const ckks_ciphertext *ct,
-                                                 unsigned release_bits);
+                                                 const ckks_flood *f);
 
 /* ---- evaluator ------------------------------------------------------------------------------
  * ct+ct, ct-ct: same params, level and scale (relative 2^-30). Sizes may differ (result size =

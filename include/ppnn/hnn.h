@@ -111,6 +111,9 @@ typedef struct hnn_step {
     /* ACT */
     double *beta;
     uint8_t *square;
+    /* squares: bound on |x[i] + beta[i]| (recorded max with margin) and its typical size
+     * (recorded p99.9): the noise model's gains (noise.c) */
+    double *umax, *utyp;
 } hnn_step;
 
 typedef struct hnn_plan {
@@ -120,7 +123,11 @@ typedef struct hnn_plan {
     size_t depth;               /* levels consumed (sum of the steps' drops) */
     size_t top_level;           /* level of the encrypted inputs */
     double max_logit;           /* bound on |logit| from the recorded range */
-    double est_error;           /* estimated max |logit error| (CKKS noise + weight rounding) */
+    /* Error figures of hnn_plan_noise (docs/precision.md), in logit units: est_error is the
+     * high-probability estimate of max |logit error| (what to expect; what flooding uses),
+     * bound_error the worst-case bound (>= est_error; loose, never the expected error). */
+    double est_error;
+    double bound_error;
     double precision_bits;      /* -log2(est_error) */
 } hnn_plan;
 
@@ -141,6 +148,27 @@ PPNN_MUST_CHECK ppnn_status hnn_plan_new(hnn_plan **out, const nn_model *m,
                                          const hnn_budget *budget,
                                          const hnn_budget *alternatives, size_t nalt);
 void hnn_plan_free(hnn_plan *p); /* NULL is a no-op */
+
+/* ---- precision (noise.c, docs/precision.md) ------------------------------------------------
+ * The error of the logits of plan p run on parameters offering budget b, relative to the plan's
+ * exact (double) forward pass, in logit units. Sources: fresh encryption, rescale rounding,
+ * relinearization, weight / bias encoding; propagated element by element through the steps.
+ *   sigma     standard deviation of the largest-variance logit's error (typical magnitudes);
+ *   estimate  high-probability max |logit error| over a full batch: exceeded with probability
+ *             <= 2^-HNN_NOISE_FAIL_LOG2 (typical magnitudes, Gaussian + Laplace tails);
+ *   bound     worst case over the inputs within the plan's bounds (L1 propagation, every
+ *             rounding at its extreme), CKKS noise of each operation at the same quantile
+ *             (>= estimate; loose by design, never the expected error).
+ * hnn_plan_new fills p->est_error / p->bound_error with it. Errors: PPNN_ERR_NOMEM. */
+#define HNN_NOISE_FAIL_LOG2 10
+/* Standard deviations of one rescale's noise the square conditioning balances (plan.c). */
+#define HNN_NOISE_SIGMAS 6.0
+typedef struct hnn_noise {
+    double sigma, estimate, bound;
+    double sigma_keyprod; /* part of sigma from key-product (Laplace-tailed) sources */
+} hnn_noise;
+PPNN_MUST_CHECK ppnn_status hnn_plan_noise(hnn_noise *out, const hnn_plan *p,
+                                           const hnn_budget *b);
 
 /* Runs the plan in double precision (folded math, no encryption) on one input vector of
  * n_inputs values; writes n_outputs logits. Tests compare it with the model's forward pass. */
@@ -198,11 +226,23 @@ PPNN_MUST_CHECK ppnn_status hnn_encrypt_batch_progress(ckks_ciphertext *out,
  * has an input normalisation (folded into the plan), else the model's own normalisation. */
 void hnn_plan_inputs(float *out, const nn_model *m, const uint8_t *pixels, size_t n);
 /* Decrypts nclasses logit ciphertexts into logits[b * nclasses + c] for b < batch. With
- * release_bits > 0 the values are flooded and rounded (ckks_decode_release: for values that
- * leave the client); 0 decodes exactly (tests, values kept by the client). */
+ * flood != NULL the values are flooded (ckks_decode_release: values that leave the client,
+ * flood from hnn_release_flood); NULL decodes exactly (tests, values kept by the client). */
 PPNN_MUST_CHECK ppnn_status hnn_decrypt_batch(double *logits, const ckks_secret_key *sk,
                                               const ckks_ciphertext *ct, size_t nclasses,
-                                              size_t batch, unsigned release_bits);
+                                              size_t batch, const ckks_flood *flood);
+
+/* The flooding for releasing the logits of plan p on params (docs/security.md): E =
+ * p->est_error, the plan's high-probability estimate, which the client computes itself from
+ * the model and its own parameters (a server-supplied E could be chosen small to defeat the
+ * flooding); s = stat_bits, tau = queries. Writes f and the standard deviation the flooding
+ * adds to each released logit (*slot_sigma). Refuses with PPNN_ERR_PARAM when that noise
+ * would swamp the logits (slot sigma > p->max_logit / HNN_RELEASE_MAX_NOISE) unless force:
+ * the message gives the figures and the alternatives (labels only, fewer bits, override). */
+#define HNN_RELEASE_MAX_NOISE 100.0
+PPNN_MUST_CHECK ppnn_status hnn_release_flood(ckks_flood *f, double *slot_sigma,
+                                              const hnn_plan *p, const ckks_params *params,
+                                              unsigned stat_bits, double queries, int force);
 /* Upload bytes of one seeded ciphertext at `level`: c0 bit-packed to ceil(log2 q_i) bits per
  * coefficient (DESIGN.md §7) plus the 32-byte seed; file headers and checksums not counted. */
 size_t hnn_seeded_ct_bytes(const ckks_params *params, size_t level);
@@ -284,12 +324,13 @@ PPNN_MUST_CHECK ppnn_status hnn_channel_eval_batch(ckks_ciphertext *out,
                                                    const ckks_relin_key *rk,
                                                    const ckks_galois_keys *gk, int threads);
 
-/* Client: decrypts the nclasses logits. release_bits = 0: exact decode (values that never leave
+/* Client: decrypts the nclasses logits. flood = NULL: exact decode (values that never leave
  * the client, e.g. an argmax computed locally or a test); otherwise noise-flooded as in
  * ckks_decrypt_release. */
 PPNN_MUST_CHECK ppnn_status hnn_channel_decrypt(double *logits, const hnn_channel_plan *plan,
                                                 const ckks_secret_key *sk,
-                                                const ckks_ciphertext *ct, unsigned release_bits);
+                                                const ckks_ciphertext *ct,
+                                                const ckks_flood *flood);
 size_t hnn_channel_nclasses(const hnn_channel_plan *plan);
 
 #ifdef __cplusplus

@@ -234,6 +234,13 @@ void ring_sample_ternary(int64_t *s, size_t n, ring_prg *g);
  * 21..41). n coefficients. */
 #define RING_CBD_K 21
 void ring_sample_cbd(int64_t *e, size_t n, ring_prg *g);
+/* Wide Gaussian for noise flooding: e[j] = round(sigma · z_j), z_j standard normal by
+ * Box-Muller from two 53-bit uniforms of g (16 stream bytes per pair of coefficients), so
+ * |z_j| < 8.6 (the smallest uniform is 2^-53). A rounded continuous Gaussian rather than an
+ * exact discrete one: what flooding needs is that round(m + e + y) is a function of m + e + y
+ * for integer m + e, whose distance to m + y is that of two shifted continuous Gaussians.
+ * Requires 1 <= sigma < 2^58 (|e[j]| < 2^62). Not constant time (the values are released). */
+void ring_sample_gaussian(int64_t *e, size_t n, double sigma, ring_prg *g);
 
 #ifdef __cplusplus
 }

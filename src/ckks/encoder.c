@@ -336,28 +336,3 @@ ppnn_status ckks_decode(double *values, size_t count, const ckks_plaintext *pt)
     free(buf);
     return PPNN_OK;
 }
-
-/* Standard normal from two uniform 53-bit doubles (Box-Muller) drawn with randombytes_buf. */
-static double gaussian(void)
-{
-    uint64_t r[2];
-    randombytes_buf(r, sizeof r);
-    double u1 = ((double)(r[0] >> 11) + 1.0) * 0x1p-53; /* (0, 1] */
-    double u2 = (double)(r[1] >> 11) * 0x1p-53;
-    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
-}
-
-ppnn_status ckks_decode_release(double *values, size_t count, const ckks_plaintext *pt,
-                                unsigned release_bits)
-{
-    if (release_bits < 1 || release_bits > 40)
-        return ppnn_fail(PPNN_ERR_PARAM, "decode: release precision %u bits out of range 1..40",
-                         release_bits);
-    ppnn_status st = ckks_decode(values, count, pt);
-    if (st)
-        return st;
-    double sigma = ldexp(1.0, -(int)release_bits), grid = ldexp(1.0, -(int)release_bits - 4);
-    for (size_t i = 0; i < count; i++)
-        values[i] = nearbyint((values[i] + sigma * gaussian()) / grid) * grid;
-    return PPNN_OK;
-}

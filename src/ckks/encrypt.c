@@ -123,12 +123,16 @@ ppnn_status ckks_decrypt(ckks_plaintext *pt, const ckks_secret_key *sk, const ck
 }
 
 ppnn_status ckks_decrypt_release(double *values, size_t count, const ckks_secret_key *sk,
-                                 const ckks_ciphertext *ct, unsigned release_bits)
+                                 const ckks_ciphertext *ct, const ckks_flood *f)
 {
     ckks_plaintext pt = {0};
     ppnn_status st = ckks_decrypt(&pt, sk, ct);
+    if (!st && f)
+        st = ckks_flood_check_real(&pt, f);
+    if (!st && f)
+        st = ckks_flood_plaintext(&pt, f);
     if (!st)
-        st = ckks_decode_release(values, count, &pt, release_bits);
+        st = ckks_decode(values, count, &pt);
     if (pt.data)
         sodium_memzero(pt.data, pt.cap * sizeof *pt.data);
     ckks_pt_free(&pt);

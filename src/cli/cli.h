@@ -80,8 +80,9 @@ int cli_channel_encrypt(int argc, char **argv);
 int cli_channel_infer(int argc, char **argv);
 struct ckks_secret_key;
 struct ckks_ciphertext;
+struct ckks_flood;
 int cli_channel_logits(double *logits, const struct ckks_secret_key *sk,
                        const struct ckks_ciphertext *cts, size_t images, size_t classes,
-                       unsigned release_bits);
+                       const struct ckks_flood *flood);
 
 #endif

@@ -200,6 +200,7 @@ static ppnn_status run_element(cmp_results *r, const cmp_config *c, const nn_mod
         }
     }
     r->elem_measured = !st;
+    r->elem_est_err = p->est_error, r->elem_bound_err = p->bound_error;
     for (size_t k = 0; in && k < numel; k++)
         ckks_ct_free(&in[k]);
     for (size_t k = 0; out && k < 10; k++)

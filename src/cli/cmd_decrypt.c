@@ -12,23 +12,54 @@
 
 static const char *usage_text =
     "usage: ppnn decrypt --keys KEYDIR --in result.ct --out pred.csv\n"
-    "                    [--data mnist|fashion|DIR --split test --offset K] [--logits]\n"
-    "                    [--release-bits B]\n"
+    "                    [--data mnist|fashion|DIR --split test --offset K]\n"
+    "                    [--logits --model M.ppnn [--stat-security S] [--queries T]\n"
+    "                     [--flood-anyway] | --logits --exact]\n"
     "Writes 'image,prediction' per image (with --logits also logit_0,...). With --data,\n"
     "compares with the labels of the same images (the --split/--offset given to encrypt) and\n"
     "prints the accuracy. Decrypted CKKS values can leak the secret key to whoever chose the\n"
-    "computation (Li-Micciancio), so by default only the predicted labels are written, and\n"
-    "--logits releases logits with Gaussian noise of sigma 2^-B (default B = 8);\n"
-    "--release-bits 0 writes exact logits: only for files that never leave the key owner.\n";
+    "computation (Li-Micciancio), so by default only the predicted labels are written.\n"
+    "--logits releases logits flooded for S bits of statistical security (default 30) over T\n"
+    "released decryptions under these keys (default: the ciphertexts of this file), sized by\n"
+    "the error the client computes from the model (docs/security.md); it refuses when that\n"
+    "noise would swamp the logits unless --flood-anyway. --exact writes exact logits: only\n"
+    "for files that never leave the key owner (--release-bits 0 is the same).\n";
+
+/* The flooding for releasing the logits of model_path's plan on params (the client's own
+ * computation of the error, hnn_release_flood). */
+static int release_flood(ckks_flood *f, const char *model_path, const ckks_params *params,
+                         size_t stat_bits, double queries, int force)
+{
+    nn_model m;
+    ppnn_status st = nn_model_load(&m, model_path);
+    if (st)
+        return cli_fail("decrypt", st);
+    hnn_plan *plan = NULL;
+    int rc = cli_plan_for_params("decrypt", &plan, &m, params, "keys");
+    double sig = 0;
+    if (!rc && (st = hnn_release_flood(f, &sig, plan, params, (unsigned)stat_bits, queries,
+                                       force)))
+        rc = cli_fail("decrypt", st);
+    if (!rc)
+        printf("decrypt: logits flooded for %zu-bit security over %g decryptions: error "
+               "estimate %.2g, added noise sigma %.3g per logit\n", stat_bits, queries,
+               f->error, sig);
+    hnn_plan_free(plan);
+    nn_model_free(&m);
+    return rc;
+}
 
 int cmd_decrypt(int argc, char **argv)
 {
     const char *keys = NULL, *in = NULL, *out = NULL, *data = NULL, *split_s = "test";
-    size_t offset = 0, release_bits = CKKS_DEFAULT_RELEASE_BITS;
-    int with_logits = 0;
+    const char *model_path = NULL;
+    size_t offset = 0, release_bits = 1, stat_bits = CKKS_FLOOD_DEFAULT_BITS, queries = 0;
+    int with_logits = 0, exact = 0, force = 0;
     static const struct option opts[] = {{"keys", 1, 0, 'k'},  {"in", 1, 0, 'i'},
                                          {"release-bits", 1, 0, 'r'},
-                                         {"logits", 0, 0, 'L'},
+                                         {"logits", 0, 0, 'L'}, {"exact", 0, 0, 'x'},
+                                         {"model", 1, 0, 'm'}, {"stat-security", 1, 0, 'S'},
+                                         {"queries", 1, 0, 'T'}, {"flood-anyway", 0, 0, 'F'},
                                          {"out", 1, 0, 'O'},   {"data", 1, 0, 'd'},
                                          {"split", 1, 0, 's'}, {"offset", 1, 0, 'o'},
                                          {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
@@ -46,8 +77,24 @@ int cmd_decrypt(int argc, char **argv)
                 return 1;
             break;
         case 'L': with_logits = 1; break;
-        case 'r':
+        case 'x': exact = 1; break;
+        case 'F': force = 1; break;
+        case 'm': model_path = optarg; break;
+        case 'r': /* kept for scripts: 0 = --exact; the fixed-sigma flooding is gone */
             if (cli_parse_size("decrypt", "--release-bits", optarg, 0, 40, &release_bits))
+                return 1;
+            if (release_bits)
+                return cli_error("decrypt", "--release-bits B > 0 is gone: the flooding now "
+                                 "follows the plan's error (--logits --model M.ppnn)");
+            exact = 1;
+            break;
+        case 'S':
+            if (cli_parse_size("decrypt", "--stat-security", optarg, 1, CKKS_FLOOD_MAX_BITS,
+                               &stat_bits))
+                return 1;
+            break;
+        case 'T':
+            if (cli_parse_size("decrypt", "--queries", optarg, 1, (size_t)1 << 40, &queries))
                 return 1;
             break;
         case 'h': fputs(usage_text, stdout); return 0;
@@ -101,16 +148,29 @@ int cmd_decrypt(int argc, char **argv)
                   "%zu classes)", in, count, images, classes);
         goto done;
     }
+    /* Labels only: argmax of the exact logits, which never leave this process. */
+    ckks_flood flood, *fl = NULL;
+    if (with_logits && !exact) {
+        if (channel || !model_path) {
+            cli_error("decrypt", "--logits needs --model M.ppnn (the client computes the error "
+                      "the flooding must cover from the model%s); or --exact for files that "
+                      "never leave the key owner", channel ? ", element-wise results only" : "");
+            goto done;
+        }
+        if (release_flood(&flood, model_path, params, stat_bits,
+                          queries ? (double)queries : (double)count, force))
+            goto done;
+        fl = &flood;
+    }
     logits = malloc(images * classes * sizeof *logits);
     pred = malloc(images * sizeof *pred);
     if (!logits || !pred) {
         cli_error("decrypt", "out of memory");
         goto done;
     }
-    if (channel && cli_channel_logits(logits, &sk, cts, images, classes, (unsigned)release_bits))
+    if (channel && cli_channel_logits(logits, &sk, cts, images, classes, fl))
         goto done;
-    if (!channel &&
-        (st = hnn_decrypt_batch(logits, &sk, cts, classes, images, (unsigned)release_bits))) {
+    if (!channel && (st = hnn_decrypt_batch(logits, &sk, cts, classes, images, fl))) {
         cli_fail("decrypt", st);
         goto done;
     }

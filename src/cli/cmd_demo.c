@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "ppnn/ckks.h"
 #include "ppnn/data.h"
+#include "ppnn/hnn.h"
 #include "ppnn/nn.h"
 
 static const char *usage_text =
@@ -90,6 +91,23 @@ static int ensure_model(const char *dir, const char *data, const char *threads, 
                "--teacher", teacher, "--kd-temp", "4", "--kd-alpha", "0.5", "--kd-offline",
                "--epochs", "20", "--shift", "1", "--seed", "1", "--threads", threads, "--out",
                student, (char *)NULL);
+}
+
+/* The planner's error figures for the plan `ppnn infer` runs on m at n13 (the same call). */
+static void print_plan_error(const nn_model *m)
+{
+    ckks_spec spec;
+    ckks_params *prm = NULL;
+    hnn_plan *plan = NULL;
+    if (ckks_preset(&spec, "n13") || ckks_params_new(&prm, &spec) ||
+        cli_plan_for_params("demo", &plan, m, prm, "n13")) {
+        ckks_params_free(prm);
+        return;
+    }
+    printf("planner's logit error   estimate %.2e (high probability), worst-case bound %.2g\n",
+           plan->est_error, plan->bound_error);
+    hnn_plan_free(plan);
+    ckks_params_free(prm);
 }
 
 /* Reads the logits written by `ppnn decrypt` (image,prediction,logit_0..). */
@@ -249,7 +267,7 @@ int cmd_demo(int argc, char **argv)
     /* Exact decryption: the demo measures the homomorphic error, and its files never leave
      * this process's temporary directory (the CLI default floods released logits). */
     if (run(cmd_decrypt, "decrypt", "--keys", keys, "--in", result, "--out", pred, "--data", data,
-            "--split", "test", "--offset", "0", "--logits", "--release-bits", "0", (char *)NULL))
+            "--split", "test", "--offset", "0", "--logits", "--exact", (char *)NULL))
         goto done;
     double t_dec = ppnn_now() - t0;
     if (read_pred_csv(pred, el, count, classes)) {
@@ -276,7 +294,8 @@ int cmd_demo(int argc, char **argv)
     printf("encrypted accuracy      %6.2f %%\n", 100.0 * (double)ok_enc / (double)count);
     printf("agreement               %6.2f %% (%zu / %zu predictions identical)\n",
            100.0 * (double)agree / (double)count, agree, count);
-    printf("max |logit error|       %.2e\n", max_err);
+    printf("max |logit error|       %.2e (measured)\n", max_err);
+    print_plan_error(&m);
     printf("client time             %.2f s total (keygen %.2f, encrypt %.2f, decrypt %.2f), "
            "%.3f ms per image\n", client, t_keygen, t_enc, t_dec, 1e3 * client / (double)count);
     printf("server time             %.2f s total, %.3f ms per image amortized\n", t_inf,

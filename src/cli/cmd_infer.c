@@ -199,9 +199,10 @@ int cmd_infer(int argc, char **argv)
     }
     double t_load = ppnn_now() - t0;
     if (!quiet)
-        fprintf(stderr, "infer: %s, %llu images, %zu input ciphertexts, depth %zu, planner's "
-                        "bound on the logit error %.2g (load %.2f s)\n", model_path,
-                (unsigned long long)info.images, count, plan->depth, plan->est_error, t_load);
+        fprintf(stderr, "infer: %s, %llu images, %zu input ciphertexts, depth %zu, logit error: "
+                        "estimate %.2g (high probability), worst-case bound %.2g (load %.2f s)\n",
+                model_path, (unsigned long long)info.images, count, plan->depth,
+                plan->est_error, plan->bound_error, t_load);
     progress_ctx pctx = {plan, quiet};
     hnn_exec_opts o = {(int)threads, HNN_KERNEL_AUTO, on_step, &pctx};
     double t1 = ppnn_now();

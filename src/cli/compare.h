@@ -33,6 +33,7 @@ typedef struct cmp_results {
     /* Encrypted: percent correct, agreement with the plaintext argmax (percent), max |logit
      * error|, images. [0] element-wise, [1] channel-wise. */
     double enc_acc[2], enc_plain_acc[2], agree[2], max_err[2];
+    double elem_est_err, elem_bound_err; /* the planner's estimate and worst-case bound */
     size_t enc_count[2];
     /* Element-wise encrypted accuracy on the channel-wise sample (the first
      * sample_count test images, sample_count = min(channel sample, largest batch)). */

@@ -43,6 +43,10 @@ static void write_tables(FILE *f, const cmp_config *c, const cmp_results *r)
                     r->enc_count[e], r->enc_plain_acc[e], r->agree[e], r->max_err[e]);
     }
     if (r->elem_measured)
+        fprintf(f, "\nElement-wise logit error: measured max %.3g; the planner's "
+                   "high-probability estimate %.3g, its worst-case bound %.3g "
+                   "(docs/precision.md).\n", r->max_err[0], r->elem_est_err, r->elem_bound_err);
+    if (r->elem_measured)
         fprintf(f, "\nEncrypted accuracy on the first %zu test images, which both packings "
                    "encrypted: element-wise %.2f %%, channel-wise %.2f %%.\n",
                 r->sample_count, r->elem_acc_sample, r->chan_acc_sample);

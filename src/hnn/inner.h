@@ -40,4 +40,8 @@ void _hnn_tile_sparse_avx512(const hnn_tile_args *a, size_t o0, size_t o1, size_
  * (messages are per thread) so the caller's thread can report it (exec.c). */
 void _hnn_keep_first_error(ppnn_status *err, char *msg, size_t len, ppnn_status e);
 
+/* HNN_NOISE_SIGMAS standard deviations of one rescale's rounding noise per slot, in value
+ * units at the budget's scale (noise.c; the planner's square conditioning balances it). */
+double _hnn_rescale_noise(const hnn_budget *b);
+
 #endif

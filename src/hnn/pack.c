@@ -2,6 +2,7 @@
  * slot; and the matching decryption of the logits. */
 #include <math.h>
 #include <omp.h>
+#include <sodium.h>
 #include <stdlib.h>
 
 #include "hnn/inner.h"
@@ -67,20 +68,17 @@ void hnn_plan_inputs(float *out, const nn_model *m, const uint8_t *pixels, size_
 
 ppnn_status hnn_decrypt_batch(double *logits, const ckks_secret_key *sk,
                               const ckks_ciphertext *ct, size_t nclasses, size_t batch,
-                              unsigned release_bits)
+                              const ckks_flood *flood)
 {
     double *v = malloc(batch * sizeof *v);
-    ckks_plaintext pt = {0};
     ppnn_status st = v ? PPNN_OK : ppnn_fail(PPNN_ERR_NOMEM, "out of memory decrypting");
     for (size_t c = 0; c < nclasses && !st; c++) {
-        st = ckks_decrypt(&pt, sk, &ct[c]);
-        if (!st)
-            st = release_bits ? ckks_decode_release(v, batch, &pt, release_bits)
-                              : ckks_decode(v, batch, &pt);
+        st = ckks_decrypt_release(v, batch, sk, &ct[c], flood);
         for (size_t b = 0; b < batch && !st; b++)
             logits[b * nclasses + c] = v[b];
     }
-    ckks_pt_free(&pt);
+    if (v)
+        sodium_memzero(v, batch * sizeof *v);
     free(v);
     return st;
 }

@@ -23,7 +23,6 @@ typedef struct {
     size_t cap;
     affine pend;
     double cur_max; /* bound on |z| of the current encrypted vector */
-    double cur_err; /* estimated absolute error of the current vector (in value units of z) */
     size_t used;    /* levels consumed so far */
 } builder;
 
@@ -32,6 +31,7 @@ typedef struct {
 /* Below this, a·x² is invisible next to b·x + c at CKKS precision: treat the element as
  * linear (avoids β = b/2a blowing up). */
 #define QUAD_NEGLIGIBLE 0x1p-30
+#define HNN_TYPICAL_OF_P999 0.5
 
 static double range_abs(nn_range r)
 {
@@ -171,41 +171,23 @@ static void build_scale(hnn_step *s, const affine *pd)
     s->row_start[s->n_out] = (uint32_t)s->nnz;
 }
 
-/* Noise model (value units, scale ≈ 2^log2_scale = Δ, high-probability maxima at 6σ).
- * - Rescale: each coefficient of c0 and c1 is rounded (uniform, variance 1/12), so the error
- *   polynomial r0 + r1·s has coefficient variance ≈ (1 + 2N/3)/12 ≈ N/18 (ternary s); a slot
- *   sums N coefficients: σ ≈ N/sqrt(18)/Δ ≈ 0.24·N/Δ, max ≈ 1.4·N/Δ.
- * - Weights rounded to integers at Δw ≈ Δ: Σ_t δ_t·x_t with |δ_t| <= 0.5/Δ independent:
- *   σ <= sqrt(terms)·max|x|·0.29/Δ, max ≈ 1.7·sqrt(terms)·max|x|/Δ.
- * - Relinearization: q_i·sqrt(N)·σ_e/P per coefficient, below the rescale noise (P > q_i).
- * - Fresh encryption: e with σ_e = 3.2 per coefficient: 6·σ_e·sqrt(N)/Δ.
- * Errors of different inputs are independent: a linear step scales them by its rows' L2 norm;
- * a square by 2·max|x + β|. */
-static double rescale_noise(const hnn_budget *b)
-{
-    return 1.4 * ldexp(1.0, (int)b->logn) / exp2(b->log2_scale);
-}
-
-/* Bounds, overflow check and error propagation of the linear step s just built. The value
- * bound is worst case (Σ|w|·max|x| + |bias|, tightened by the recorded range); the error
- * propagates with the row's L2 norm, as the errors of different inputs are independent
- * (a typical-case estimate; the executor test checks it against measured errors). */
+/* Bounds and overflow check of the linear step s just built. The value bound is worst case
+ * (Σ|w|·max|x| + |bias|, tightened by the recorded range). The plan's error figures come from
+ * hnn_plan_noise (noise.c) once every step is built. */
 static ppnn_status finish_linear(builder *bd, hnn_step *s, const nn_layer *next_in)
 {
-    double rowmax = 0, bound = 0, terms = 0; /* rowmax: largest row L2 norm */
+    double bound = 0, terms = 0;
     for (size_t r = 0; r < s->n_out; r++) {
         size_t t0 = s->dense ? r * s->n_in : s->row_start[r];
         size_t t1 = s->dense ? (r + 1) * s->n_in : s->row_start[r + 1];
         size_t o = s->dense ? r : s->row_out[r];
-        double sum = 0, sq = 0;
+        double sum = 0;
         for (size_t t = t0; t < t1; t++) {
             if (!isfinite(s->w[t]))
                 return ppnn_fail(PPNN_ERR_NUMERIC, "layer %zu (%s): non-finite weight",
                                  s->layer, s->name);
             sum += fabs(s->w[t]);
-            sq += s->w[t] * s->w[t];
         }
-        rowmax = fmax(rowmax, sqrt(sq));
         terms = fmax(terms, (double)(t1 - t0));
         bound = fmax(bound, sum * bd->cur_max + fabs(s->bias[o]));
     }
@@ -217,8 +199,6 @@ static ppnn_status finish_linear(builder *bd, hnn_step *s, const nn_layer *next_
     /* The recorded range of the next layer's input is this step's output (tighter). */
     double rec = next_in ? range_abs(next_in->in_range) : range_abs(bd->m->out_range);
     s->max_out = rec > 0 ? fmin(rec, bound) : bound;
-    bd->cur_err = rowmax * bd->cur_err +
-                  1.7 * sqrt(terms) * bd->cur_max / exp2(bd->b->log2_scale) + rescale_noise(bd->b);
     bd->cur_max = s->max_out;
     bd->pend.active = 0;
     return PPNN_OK;
@@ -322,7 +302,7 @@ static void condition_squares(builder *bd, hnn_step *act, double rin)
     if (bd->p->nsteps < 2 || bd->p->steps[bd->p->nsteps - 2].kind != HNN_STEP_LINEAR)
         return;
     hnn_step *prev = &bd->p->steps[bd->p->nsteps - 2];
-    double delta = 0.5 / exp2(bd->b->log2_scale), e = rescale_noise(bd->b);
+    double delta = 0.5 / exp2(bd->b->log2_scale), e = _hnn_rescale_noise(bd->b);
     double *sigma = malloc(act->n_in * sizeof *sigma);
     if (!sigma)
         return; /* conditioning is an optimisation: the plan stays correct without it */
@@ -334,6 +314,8 @@ static void condition_squares(builder *bd, hnn_step *act, double rin)
         sigma[i] = sg;
         if (act->square[i]) {
             act->beta[i] /= sg;
+            act->umax[i] /= sg;
+            act->utyp[i] /= sg;
             bd->pend.a[i] = a * sg * sg;
             zmax = fmax(zmax, (t / sg) * (t / sg));
         } else {
@@ -357,14 +339,18 @@ static ppnn_status emit_act(builder *bd, size_t li, const nn_layer *l)
         return st;
     s->beta = calloc(n, sizeof *s->beta);
     s->square = calloc(n, 1);
-    if (!s->beta || !s->square)
+    s->umax = calloc(n, sizeof *s->umax);
+    s->utyp = calloc(n, sizeof *s->utyp);
+    if (!s->beta || !s->square || !s->umax || !s->utyp)
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory building the plan");
     double rin = range_abs(l->in_range);
     if (rin == 0)
         rin = bd->cur_max;
     rin = fmin(rin, bd->cur_max);
     s->max_in = rin;
-    double zmax = 0, gain = 0;
+    /* Typical |x| for the noise estimate: the recorded p99.9 (no margin), within the bound. */
+    double rtyp = l->in_range.abs_p999 > 0 ? fmin(HNN_TYPICAL_OF_P999 * (double)l->in_range.abs_p999, rin) : rin;
+    double zmax = 0;
     for (size_t i = 0; i < n; i++) {
         float fa, fb, fc;
         nn_poly_coef(l, i, &fa, &fb, &fc);
@@ -375,14 +361,14 @@ static ppnn_status emit_act(builder *bd, size_t li, const nn_layer *l)
             s->square[i] = 0; /* linear element: z = x, value = b·x + c */
             bd->pend.a[i] = b, bd->pend.g[i] = c;
             zmax = fmax(zmax, rin);
-            gain = fmax(gain, 1.0);
         } else {
             s->square[i] = 1;
             s->beta[i] = b / (2 * a);
             bd->pend.a[i] = a, bd->pend.g[i] = c - b * b / (4 * a);
             double u = rin + fabs(s->beta[i]);
             zmax = fmax(zmax, u * u);
-            gain = fmax(gain, 2 * u);
+            s->umax[i] = u;
+            s->utyp[i] = rtyp + fabs(s->beta[i]);
         }
     }
     bd->pend.active = 1;
@@ -391,7 +377,6 @@ static ppnn_status emit_act(builder *bd, size_t li, const nn_layer *l)
     zmax = s->max_out;
     fold_shift(bd, s);
     /* No rescale here (the next linear step's rescales are counted there). */
-    bd->cur_err = gain * bd->cur_err + bd->cur_err * bd->cur_err;
     bd->cur_max = zmax;
     if (bd->p->nsteps >= 2 && (st = check_overflow(bd, &bd->p->steps[bd->p->nsteps - 2])))
         return st;
@@ -402,7 +387,7 @@ static ppnn_status plan_build(hnn_plan *p, const nn_model *m, const hnn_budget *
 {
     if (m->nlayers == 0)
         return ppnn_fail(PPNN_ERR_PARAM, "model has no layers");
-    builder bd = {m, b, p, 0, {0, NULL, NULL, 0}, 0, 0, 0};
+    builder bd = {m, b, p, 0, {0, NULL, NULL, 0}, 0, 0};
     size_t maxn = nn_numel(m->input);
     for (size_t i = 0; i < m->nlayers; i++)
         maxn = nn_numel(m->layers[i].out) > maxn ? nn_numel(m->layers[i].out) : maxn;
@@ -427,7 +412,6 @@ static ppnn_status plan_build(hnn_plan *p, const nn_model *m, const hnn_budget *
         }
         bd.cur_max = 1.0;
     }
-    bd.cur_err = 6 * 3.2 * sqrt(ldexp(1.0, (int)b->logn)) / exp2(b->log2_scale);
     for (size_t i = 0; i < m->nlayers && !st; i++) {
         const nn_layer *l = &m->layers[i];
         const nn_layer *next = i + 1 < m->nlayers ? &m->layers[i + 1] : NULL;
@@ -451,7 +435,10 @@ static ppnn_status plan_build(hnn_plan *p, const nn_model *m, const hnn_budget *
         p->n_outputs = bd.pend.n;
         p->depth = bd.used;
         p->max_logit = bd.cur_max;
-        p->est_error = bd.cur_err;
+        hnn_noise nz;
+        st = hnn_plan_noise(&nz, p, b);
+        p->est_error = nz.estimate;
+        p->bound_error = nz.bound;
         p->precision_bits = -log2(p->est_error);
     }
     free(bd.pend.a);
@@ -464,7 +451,7 @@ static void plan_clear(hnn_plan *p)
     for (size_t i = 0; i < p->nsteps; i++) {
         hnn_step *s = &p->steps[i];
         free(s->row_start), free(s->col), free(s->row_out), free(s->w), free(s->bias);
-        free(s->beta), free(s->square);
+        free(s->beta), free(s->square), free(s->umax), free(s->utyp);
     }
     free(p->steps);
     memset(p, 0, sizeof *p);

@@ -3,6 +3,7 @@
 #include "ppnn/ring.h"
 
 #include <assert.h>
+#include <math.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -138,4 +139,20 @@ void ring_sample_cbd(int64_t *e, size_t n, ring_prg *g)
         }
     }
     sodium_memzero(chunk, sizeof chunk);
+}
+
+void ring_sample_gaussian(int64_t *e, size_t n, double sigma, ring_prg *g)
+{
+    assert(sigma >= 1 && sigma < 0x1p58);
+    for (size_t j = 0; j < n; j += 2) {
+        uint64_t r[2];
+        ring_prg_bytes(g, r, sizeof r);
+        double u1 = ((double)(r[0] >> 11) + 1.0) * 0x1p-53; /* (0, 1] */
+        double u2 = (double)(r[1] >> 11) * 0x1p-53;         /* [0, 1) */
+        double rad = sigma * sqrt(-2.0 * log(u1)), th = 2.0 * M_PI * u2;
+        e[j] = (int64_t)llrint(rad * cos(th));
+        if (j + 1 < n)
+            e[j + 1] = (int64_t)llrint(rad * sin(th));
+        sodium_memzero(r, sizeof r);
+    }
 }
