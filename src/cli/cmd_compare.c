@@ -1,6 +1,6 @@
 /* ppnn compare: reproduces BEAA's comparison with the channel-wise method (arXiv 2403.10920):
- * trains or reuses the ReLU teacher and the element-wise and channel-wise distilled CryptoNets
- * students, measures plaintext and encrypted accuracy, and the inference time per batch size of
+ * trains or reuses the ReLU teacher and the element-wise and channel-wise distilled students
+ * (CryptoNets-size or the deep net), measures plaintext and encrypted accuracy, and the inference time per batch size of
  * both packings, then writes a report (compare_report.c). */
 #include <getopt.h>
 #include <math.h>
@@ -14,14 +14,17 @@
 #include "compare.h"
 
 static const char *usage_text =
-    "usage: ppnn compare --out DIR [--data mnist|fashion] [--batches 1,16,64,256,1024,4096]\n"
-    "                    [--models MDIR] [--params n13] [--count N] [--teacher-epochs E]\n"
+    "usage: ppnn compare --out DIR [--data mnist|fashion] [--arch cryptonets|deep]\n"
+    "                    [--batches 1,16,64,256,1024,4096] [--models MDIR] [--params n13|n14]\n"
+    "                    [--count N] [--teacher-arch teacher|teacher-wide] [--teacher-epochs E]\n"
     "                    [--epochs E] [--test N] [--channel-images N] [--threads T]\n"
     "                    [--skip-element]\n"
     "Element-wise (BEAA, one image per slot) vs channel-wise packing (one image per ciphertext)\n"
-    "of the CryptoNets net. Models are trained on first use and cached in MDIR (default\n"
-    "DIR/../models), named by data set, training images and epochs. Defaults: --data mnist\n"
-    "--count 0 (all) --teacher-epochs 2 --epochs 3 --test 0 (all) --channel-images 64.\n"
+    "of the CryptoNets-size net (--arch cryptonets, default; n13) or the deep net (--arch deep:\n"
+    "two conv + avgpool, n14). Models are trained on first use and cached in MDIR (default\n"
+    "DIR/../models), named by data set, architecture, training images and epochs. Defaults:\n"
+    "--data mnist --count 0 (all) --teacher-arch teacher --teacher-epochs 2 --epochs 3\n"
+    "--test 0 (all) --channel-images 64; batches up to the slots of the parameters.\n"
     "Element-wise times are measured at every batch size; channel-wise times are measured on\n"
     "--channel-images images and extrapolated linearly. Writes DIR/compare.md, amortized.svg\n"
     "and accuracy.svg. --skip-element leaves the element-wise encrypted columns \"not measured\"\n"
@@ -69,12 +72,20 @@ static ppnn_status get_model(nn_model *m, cmp_results *r, int which, const cmp_c
 {
     size_t epochs = which == CMP_TEACHER ? c->teacher_epochs : c->epochs;
     char *path = r->model_path[which];
+    /* The cryptonets names are those of earlier versions (caches stay valid). */
+    const int deep = strcmp(c->arch, "cryptonets") != 0, wide = strcmp(c->teacher_arch, "teacher");
+    char tname[64]; /* the teacher a student learnt from: t<E>, or <arch>-e<E> */
+    if (wide)
+        snprintf(tname, sizeof tname, "%s-e%zu", c->teacher_arch, c->teacher_epochs);
+    else
+        snprintf(tname, sizeof tname, "t%zu", c->teacher_epochs);
     if (which == CMP_TEACHER)
         snprintf(path, sizeof r->model_path[which], "%s/%s-%s-n%zu-e%zu.ppnn", c->models,
-                 c->data, model_tag[which], train->count, epochs);
+                 c->data, wide ? c->teacher_arch : model_tag[which], train->count, epochs);
     else /* a student also depends on its teacher */
-        snprintf(path, sizeof r->model_path[which], "%s/%s-%s-n%zu-e%zu-t%zu.ppnn", c->models,
-                 c->data, model_tag[which], train->count, epochs, c->teacher_epochs);
+        snprintf(path, sizeof r->model_path[which], "%s/%s-%s%s%s-n%zu-e%zu-%s.ppnn",
+                 c->models, c->data, deep ? c->arch : "", deep ? "-" : "", model_tag[which],
+                 train->count, epochs, tname);
     struct stat sb;
     if (!stat(path, &sb)) {
         r->cached[which] = 1;
@@ -82,7 +93,7 @@ static ppnn_status get_model(nn_model *m, cmp_results *r, int which, const cmp_c
         return nn_model_load(m, path);
     }
     static const nn_act acts[CMP_NMODELS] = {NN_ACT_RELU, NN_ACT_ELEMENT, NN_ACT_CHANNEL};
-    ppnn_status st = nn_arch_build(m, which == CMP_TEACHER ? "teacher" : "cryptonets", acts[which],
+    ppnn_status st = nn_arch_build(m, which == CMP_TEACHER ? c->teacher_arch : c->arch, acts[which],
                                    (nn_shape){1, (uint32_t)train->rows, (uint32_t)train->cols},
                                    DATA_NUM_CLASSES);
     if (st)
@@ -313,6 +324,7 @@ static int parse_args(cmp_config *c, int argc, char **argv, char *models_buf, si
         {"models", 1, 0, 'm'}, {"params", 1, 0, 'p'},         {"count", 1, 0, 'n'},
         {"epochs", 1, 0, 'e'}, {"teacher-epochs", 1, 0, 'E'}, {"test", 1, 0, 't'},
         {"channel-images", 1, 0, 'c'}, {"threads", 1, 0, 'j'}, {"skip-element", 0, 0, 'S'},
+        {"arch", 1, 0, 'a'}, {"teacher-arch", 1, 0, 'T'},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     size_t threads = 0;
@@ -339,6 +351,8 @@ static int parse_args(cmp_config *c, int argc, char **argv, char *models_buf, si
             break;
         case 'j': bad = cli_parse_size("compare", "--threads", optarg, 1, 256, &threads); break;
         case 'S': c->skip_element = 1; break;
+        case 'a': c->arch = optarg; break;
+        case 'T': c->teacher_arch = optarg; break;
         case 'h': fputs(usage_text, stdout); return -1;
         default:
             return cli_error("compare", "unknown or incomplete option '%s' (see ppnn compare "
@@ -351,6 +365,13 @@ static int parse_args(cmp_config *c, int argc, char **argv, char *models_buf, si
         return cli_error("compare", "unexpected argument '%s'", argv[optind]);
     if (!c->out)
         return cli_error("compare", "--out DIR is required");
+    if (strcmp(c->arch, "cryptonets") && strcmp(c->arch, "deep"))
+        return cli_error("compare", "--arch: '%s' is not cryptonets or deep", c->arch);
+    if (strcmp(c->teacher_arch, "teacher") && strcmp(c->teacher_arch, "teacher-wide"))
+        return cli_error("compare", "--teacher-arch: '%s' is not teacher or teacher-wide",
+                         c->teacher_arch);
+    if (!c->preset) /* the deep net needs the 9 levels of n14 */
+        c->preset = strcmp(c->arch, "deep") ? "n13" : "n14";
     c->threads = (int)threads;
     if (!c->models) {
         snprintf(models_buf, mlen, "%s/../models", c->out);
@@ -365,15 +386,21 @@ static int parse_args(cmp_config *c, int argc, char **argv, char *models_buf, si
 
 int cmd_compare(int argc, char **argv)
 {
-    cmp_config c = {.data = "mnist", .preset = "n13", .teacher_epochs = 2, .epochs = 3,
-                    .channel_images = 64};
-    static const size_t def_batches[] = {1, 16, 64, 256, 1024, 4096};
-    memcpy(c.batches, def_batches, sizeof def_batches);
-    c.nbatches = sizeof def_batches / sizeof def_batches[0];
+    cmp_config c = {.data = "mnist", .arch = "cryptonets", .teacher_arch = "teacher",
+                    .teacher_epochs = 2, .epochs = 3, .channel_images = 64};
     char models_buf[1024];
     int rc = parse_args(&c, argc, argv, models_buf, sizeof models_buf);
     if (rc)
         return rc < 0 ? 0 : rc;
+    if (!c.nbatches) { /* default: powers of 4 from 1 up to the slots of the preset */
+        ckks_spec sp;
+        if (ckks_preset(&sp, c.preset))
+            return cli_fail("compare", PPNN_ERR_PARAM);
+        size_t slots = (size_t)1 << (sp.logn - 1);
+        for (size_t b = 1; b < slots && c.nbatches < CMP_MAX_BATCHES - 1; b *= 4)
+            c.batches[c.nbatches++] = b;
+        c.batches[c.nbatches++] = slots;
+    }
     if (cli_make_dir("compare", c.out, 0755) || cli_make_dir("compare", c.models, 0755))
         return 1;
     nn_set_threads(c.threads);

@@ -14,6 +14,8 @@ enum { CMP_TEACHER = 0, CMP_ELEMENT = 1, CMP_CHANNEL = 2, CMP_NMODELS = 3 };
 
 typedef struct cmp_config {
     const char *data, *out, *models, *preset;
+    const char *arch;         /* student architecture: cryptonets or deep */
+    const char *teacher_arch; /* teacher or teacher-wide */
     size_t batches[CMP_MAX_BATCHES], nbatches; /* sorted ascending */
     size_t count;          /* training images (0 = all) */
     size_t teacher_epochs, epochs;

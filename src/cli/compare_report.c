@@ -86,7 +86,13 @@ static void write_setup(FILE *f, const cmp_config *c, const cmp_results *r)
     fprintf(f, "| date | %s |\n| machine | %s |\n| threads | %d |\n", when, r->cpu, r->threads);
     fprintf(f, "| parameters | %s: N = %zu, %zu slots, %zu levels, log2(QP) = %u (128-bit) |\n",
             c->preset, r->n, r->slots, r->levels, r->logqp);
-    fprintf(f, "| network | CryptoNets: conv 5x5/2 (5 ch) - act - dense 100 - act - dense 10 |\n");
+    if (!strcmp(c->arch, "deep"))
+        fprintf(f, "| network | deep: conv 5x5 (8 ch) - act - avgpool 2 - conv 5x5 (16 ch) - act "
+                   "- avgpool 2 - dense 100 - act - dense 10 |\n");
+    else
+        fprintf(f, "| network | CryptoNets: conv 5x5/2 (5 ch) - act - dense 100 - act - dense "
+                   "10 |\n");
+    fprintf(f, "| teacher | %s (ReLU) |\n", c->teacher_arch);
     char imgs[32];
     snprintf(imgs, sizeof imgs, c->count ? "first %zu" : "all", c->count);
     fprintf(f, "| training | %s, %s training images, teacher %zu epoch(s), students %zu "
@@ -107,11 +113,15 @@ static int write_plots(const cmp_config *c, const cmp_results *r)
         ye[i] = r->elem_measured ? elem_amortized_ms(r, i, c) : 0;
         yc[i] = chan_amortized_ms(r, i, c);
     }
-    svg_series s[2] = {{"channel-wise (extrapolated)", x, yc, c->nbatches, 1},
-                       {"element-wise (BEAA, measured)", x, ye, c->nbatches, 0}};
+    /* Series in the same order (hence colours) as the accuracy bars: element-wise first (an
+     * empty series when not measured, so the colours never shift). */
+    svg_series s[2] = {{r->elem_measured ? "element-wise (BEAA, measured)"
+                                         : "element-wise (not measured)",
+                        x, ye, r->elem_measured ? c->nbatches : 0, 0},
+                       {"channel-wise (extrapolated)", x, yc, c->nbatches, 1}};
     snprintf(path, sizeof path, "%s/amortized.svg", c->out);
     ppnn_status st = svg_write_loglog(path, "Amortized inference time", "batch size (images)",
-                                      "ms per image", s, r->elem_measured ? 2 : 1);
+                                      "ms per image", s, 2);
     if (st)
         return cli_fail("compare", st);
     /* Encrypted bars on the images both packings encrypted (the first sample_count). */
@@ -147,7 +157,8 @@ int cmp_write_report(const cmp_config *c, const cmp_results *r)
     size_t last = c->nbatches - 1;
     double dacc = r->plain_acc[CMP_ELEMENT] - r->plain_acc[CMP_CHANNEL];
     double dtime = 100.0 * (elem_amortized_ms(r, last, c) / chan_amortized_ms(r, last, c) - 1.0);
-    fprintf(f, "# Element-wise (BEAA) vs channel-wise packing: %s\n\n", c->data);
+    fprintf(f, "# Element-wise (BEAA) vs channel-wise packing: %s, %s net\n\n", c->data,
+            c->arch);
     fprintf(f, "## Headline (paper: arXiv 2403.10920)\n\n| delta, element-wise minus "
                "channel-wise | ppnn | paper |\n|---|---|---|\n");
     fprintf(f, "| test accuracy (%zu test images, plaintext forward pass of the models) | "
