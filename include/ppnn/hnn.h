@@ -301,6 +301,49 @@ PPNN_MUST_CHECK ppnn_status hnn_channel_decrypt(double *logits, const hnn_channe
                                                 const ckks_ciphertext *ct, unsigned release_bits);
 size_t hnn_channel_nclasses(const hnn_channel_plan *plan);
 
+/* ==== packing choice: a cost model calibrated on this machine ===============================
+ * Element-wise packing costs one batch whatever the number of images up to the slots;
+ * channel-wise costs one evaluation per image. Which is cheaper for B images follows from both
+ * plans' operation counts (public: model and parameters) times single-thread operation costs
+ * measured by `ppnn bench costs` (src/hnn/cost.c explains the level scaling). */
+typedef struct hnn_op_costs {
+    unsigned logn;     /* ring degree the figures were measured at (N = 2^logn) */
+    size_t nq;         /* primes of the ciphertexts measured (top level = nq - 1) */
+    /* Seconds, single thread, at the top level: */
+    double mac_dense;  /* one coefficient multiply-add of the element-wise dense kernel */
+    double mac_sparse; /* the same in the sparse (conv) kernel */
+    double add, mul_plain, square, relin, rescale, rotate;
+    double rotate_hoisted; /* one rotation of a hoisted group of 8 (decomposition shared) */
+} hnn_op_costs;
+
+/* Figures measured on the development machine (2-core Xeon, AVX-512 IFMA) for N = 2^13 and
+ * 2^14; other ring degrees are scaled by N log N. Good enough to choose a packing; run
+ * `ppnn bench costs` for this machine's own. */
+void hnn_op_costs_default(hnn_op_costs *c, unsigned logn);
+/* JSON object with the fields of hnn_op_costs (what `ppnn bench costs --json` writes).
+ * Errors: PPNN_ERR_FORMAT (not JSON, a field missing, not finite or <= 0). */
+PPNN_MUST_CHECK ppnn_status hnn_op_costs_parse(hnn_op_costs *c, const char *json, size_t len);
+/* The JSON text of c (malloc'ed, NUL-terminated; NULL when out of memory). */
+char *hnn_op_costs_json(const hnn_op_costs *c);
+
+/* Predicted single-thread seconds of one element-wise batch of plan p on a ring of degree n,
+ * and of one channel-wise image. */
+double hnn_plan_cost(const hnn_plan *p, const hnn_op_costs *c, size_t n);
+double hnn_channel_plan_cost(const hnn_channel_plan *p, const hnn_op_costs *c);
+
+typedef enum { HNN_PACK_ELEMENT = 0, HNN_PACK_CHANNEL = 1 } hnn_packing;
+typedef struct hnn_packing_choice {
+    hnn_packing packing;
+    double element_seconds, channel_seconds; /* predicted wall time for the images */
+    size_t crossover; /* fewest images for which element-wise is predicted no slower */
+} hnn_packing_choice;
+
+/* Chooses the packing for `images` images on `threads` threads: element-wise runs
+ * ceil(images / slots) batches of elem_batch seconds each, spread over the threads; channel-wise
+ * runs ceil(images / threads) rounds of chan_image seconds (one image per thread). */
+void hnn_packing_choose(hnn_packing_choice *out, double elem_batch, size_t slots,
+                        double chan_image, size_t images, int threads);
+
 #ifdef __cplusplus
 }
 #endif

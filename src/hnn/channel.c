@@ -774,6 +774,29 @@ static size_t pt_bytes(const ckks_plaintext *pt, size_t n)
     return pt->data ? (pt->level + 1) * n * sizeof(uint64_t) : 0;
 }
 
+void _ch_step_counts(ch_counts *c, const ch_step *s)
+{
+    memset(c, 0, sizeof *c);
+    for (size_t k = 0; k < s->n1; k++)
+        c->babies += s->baby[k] != 0;
+    for (size_t k = 0; k < s->n2; k++)
+        c->giants += s->giant[k] != 0;
+    if (s->kind != CH_STEP_LINEAR)
+        return;
+    for (size_t h = 0; h < s->nout; h++)
+        for (size_t g = 0; g < s->n2; g++) {
+            int any = 0;
+            for (size_t u = 0; u < s->nin * s->n1; u++) {
+                int nz = s->nz[(h * s->n2 + g) * s->nin * s->n1 + u];
+                c->products += (size_t)nz;
+                any |= nz;
+            }
+            c->giant_rotations += any && s->giant[g] != 0;
+        }
+    for (size_t sh = s->m; sh < s->period; sh <<= 1)
+        c->reductions += s->nout;
+}
+
 void hnn_channel_plan_stats(hnn_channel_stats *st, const hnn_channel_plan *plan)
 {
     memset(st, 0, sizeof *st);
@@ -781,14 +804,11 @@ void hnn_channel_plan_stats(hnn_channel_stats *st, const hnn_channel_plan *plan)
     const size_t n = plan->params->n;
     for (size_t i = 0; i < plan->nsteps; i++) {
         const ch_step *s = &plan->steps[i];
+        ch_counts k;
+        _ch_step_counts(&k, s);
         st->levels += s->kind != CH_STEP_POOL;
         for (size_t h = 0; h < s->nout; h++)
             st->plaintext_bytes += pt_bytes(&s->add[h], n);
-        size_t nb = 0, ng = 0;
-        for (size_t k = 0; k < s->n1; k++)
-            nb += s->baby[k] != 0;
-        for (size_t k = 0; k < s->n2; k++)
-            ng += s->giant[k] != 0;
         switch (s->kind) {
         case CH_STEP_ACT: st->relins += s->nout; break;
         case CH_STEP_SCALE:
@@ -797,25 +817,15 @@ void hnn_channel_plan_stats(hnn_channel_stats *st, const hnn_channel_plan *plan)
                 st->plaintext_bytes += pt_bytes(&s->pt[h], n);
             break;
         case CH_STEP_POOL:
-            st->rotations += s->nout * (nb + ng);
-            st->hoisted += s->nout * (nb + ng);
+            st->rotations += s->nout * (k.babies + k.giants);
+            st->hoisted += s->nout * (k.babies + k.giants);
             break;
         case CH_STEP_LINEAR:
-            st->rotations += s->nin * nb;
-            st->hoisted += s->nin * nb;
-            for (size_t h = 0; h < s->nout; h++)
-                for (size_t g = 0; g < s->n2; g++) {
-                    int any = 0;
-                    for (size_t t = 0; t < s->nin * s->n1; t++) {
-                        size_t idx = (h * s->n2 + g) * s->nin * s->n1 + t;
-                        any |= s->nz[idx];
-                        st->mul_plain += s->nz[idx];
-                        st->plaintext_bytes += pt_bytes(&s->pt[idx], n);
-                    }
-                    st->rotations += any && s->giant[g] != 0;
-                }
-            for (size_t sh = s->m; sh < s->period; sh <<= 1)
-                st->rotations++;
+            st->rotations += s->nin * k.babies + k.giant_rotations + k.reductions;
+            st->hoisted += s->nin * k.babies;
+            st->mul_plain += k.products;
+            for (size_t t = 0; t < s->nout * s->n2 * s->nin * s->n1; t++)
+                st->plaintext_bytes += pt_bytes(&s->pt[t], n);
             break;
         }
     }

@@ -49,6 +49,14 @@ typedef struct ch_step {
     ckks_plaintext *add; /* nout: LINEAR bias (product scale); ACT beta */
 } ch_step;
 
+/* Operation counts of one step: non-zero baby and giant steps, plaintext products, giant
+ * rotations actually applied (non-zero step with some non-zero product) and reduction
+ * rotations, per image (channel.c). */
+typedef struct ch_counts {
+    size_t babies, giants, products, giant_rotations, reductions;
+} ch_counts;
+void _ch_step_counts(ch_counts *c, const ch_step *s);
+
 #define CH_MAX_STEPS (2 * NN_MAX_LAYERS)
 
 struct hnn_channel_plan {
