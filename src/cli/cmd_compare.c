@@ -18,7 +18,7 @@ static const char *usage_text =
     "                    [--batches 1,16,64,256,1024,4096] [--models MDIR] [--params n13|n14]\n"
     "                    [--count N] [--teacher-arch teacher|teacher-wide] [--teacher-epochs E]\n"
     "                    [--epochs E] [--test N] [--channel-images N] [--threads T]\n"
-    "                    [--skip-element]\n"
+    "                    [--skip-element] [--costs FILE]\n"
     "Element-wise (BEAA, one image per slot) vs channel-wise packing (one image per ciphertext)\n"
     "of the CryptoNets-size net (--arch cryptonets, default; n13) or the deep net (--arch deep:\n"
     "two conv + avgpool, n14). Models are trained on first use and cached in MDIR (default\n"
@@ -28,7 +28,9 @@ static const char *usage_text =
     "Element-wise times are measured at every batch size; channel-wise times are measured on\n"
     "--channel-images images and extrapolated linearly. Writes DIR/compare.md, amortized.svg\n"
     "and accuracy.svg. --skip-element leaves the element-wise encrypted columns \"not measured\"\n"
-    "(quick runs).\n";
+    "(quick runs). The report also shows what --packing auto would choose at each batch size\n"
+    "(cost model with the operation costs of --costs FILE, from `ppnn bench costs --json`, or\n"
+    "the built-in ones) next to the lower envelope of the two measured curves.\n";
 
 static const char *model_tag[CMP_NMODELS] = {"teacher", "element-kd", "channel-kd"};
 
@@ -298,6 +300,50 @@ static ppnn_status run_channel(cmp_results *r, const cmp_config *c, const nn_mod
     return st;
 }
 
+/* What --packing auto would choose at each batch size (hnn_packing_choose). */
+static ppnn_status predict(cmp_results *r, const cmp_config *c, const nn_model *elem,
+                           const nn_model *chan, const ckks_params *prm)
+{
+    hnn_op_costs costs;
+    hnn_op_costs_default(&costs, prm->logn);
+    ppnn_status st = PPNN_OK;
+    if (c->costs) {
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        if ((st = ppnn_read_file(&buf, &len, c->costs, 1u << 20)))
+            return st;
+        st = hnn_op_costs_parse(&costs, (const char *)buf, len);
+        free(buf);
+        if (!st && costs.logn != prm->logn)
+            st = ppnn_fail(PPNN_ERR_MISMATCH, "%s: costs measured at N = 2^%u, the parameters "
+                           "have N = 2^%u", c->costs, costs.logn, prm->logn);
+        if (st)
+            return st;
+        r->costs_from_file = 1;
+    }
+    hnn_budget bud;
+    hnn_budget_from_params(&bud, prm, c->preset);
+    hnn_plan *ep = NULL;
+    hnn_channel_plan *cp = NULL;
+    if ((st = hnn_plan_new(&ep, elem, &bud, NULL, 0)) ||
+        (st = hnn_channel_plan_new(&cp, chan, prm))) {
+        hnn_plan_free(ep);
+        return st;
+    }
+    r->pred_elem_batch = hnn_plan_cost(ep, &costs, prm->n);
+    r->pred_chan_image = hnn_channel_plan_cost(cp, &costs);
+    hnn_packing_choice ch;
+    for (size_t i = 0; i < c->nbatches; i++) {
+        hnn_packing_choose(&ch, r->pred_elem_batch, prm->slots, r->pred_chan_image,
+                           c->batches[i], r->threads);
+        r->choice[i] = ch.packing;
+    }
+    r->pred_crossover = ch.crossover;
+    hnn_plan_free(ep);
+    hnn_channel_plan_free(cp);
+    return PPNN_OK;
+}
+
 static void read_cpu(char *buf, size_t len)
 {
     snprintf(buf, len, "unknown CPU");
@@ -324,7 +370,7 @@ static int parse_args(cmp_config *c, int argc, char **argv, char *models_buf, si
         {"models", 1, 0, 'm'}, {"params", 1, 0, 'p'},         {"count", 1, 0, 'n'},
         {"epochs", 1, 0, 'e'}, {"teacher-epochs", 1, 0, 'E'}, {"test", 1, 0, 't'},
         {"channel-images", 1, 0, 'c'}, {"threads", 1, 0, 'j'}, {"skip-element", 0, 0, 'S'},
-        {"arch", 1, 0, 'a'}, {"teacher-arch", 1, 0, 'T'},
+        {"arch", 1, 0, 'a'}, {"teacher-arch", 1, 0, 'T'}, {"costs", 1, 0, 'C'},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     size_t threads = 0;
@@ -353,6 +399,7 @@ static int parse_args(cmp_config *c, int argc, char **argv, char *models_buf, si
         case 'S': c->skip_element = 1; break;
         case 'a': c->arch = optarg; break;
         case 'T': c->teacher_arch = optarg; break;
+        case 'C': c->costs = optarg; break;
         case 'h': fputs(usage_text, stdout); return -1;
         default:
             return cli_error("compare", "unknown or incomplete option '%s' (see ppnn compare "
@@ -449,6 +496,8 @@ int cmd_compare(int argc, char **argv)
         if (es) /* reported as "not measured" rather than aborting the comparison */
             fprintf(stderr, "compare: element-wise not measured: %s\n", ppnn_last_error());
     }
+    if (!st)
+        st = predict(&r, &c, &models[CMP_ELEMENT], &models[CMP_CHANNEL], prm);
     rc = st ? cli_fail("compare", st) : cmp_write_report(&c, &r);
     ckks_relin_key_free(&rk);
     ckks_secret_key_free(&sk);
