@@ -45,12 +45,6 @@ static ppnn_status bench_spec(ckks_spec *s, unsigned logn)
     return PPNN_OK;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 typedef struct bench_state {
     ckks_params *p;
     ckks_secret_key sk;
@@ -164,8 +158,7 @@ ppnn_status bench_ckks(double us[BENCH_CKKS_NOPS], ckks_params **params_out, uns
                 break;
             }
         }
-        qsort(t, (size_t)runs, sizeof *t, cmp_double);
-        us[op] = t[runs / 2];
+        us[op] = bench_median(t, (size_t)runs);
     }
     free(t);
     teardown(&s);

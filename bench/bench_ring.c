@@ -5,12 +5,6 @@
 
 #include "ppnn/ring.h"
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Median over `runs` timings; each timing averages `inner` calls so that it stays well above
  * the clock resolution even at small N. */
 static double bench_transform(int logn, int bits, int impl, int inverse)
@@ -50,8 +44,7 @@ static double bench_transform(int logn, int bits, int impl, int inverse)
             f(a, &p);
         t[r] = (ppnn_now() - t0) * 1e6 / inner;
     }
-    qsort(t, RUNS, sizeof *t, cmp_double);
-    double med = t[RUNS / 2];
+    double med = bench_median(t, RUNS);
     free(a);
     free(t);
     ring_prime_free(&p);
@@ -60,3 +53,15 @@ static double bench_transform(int logn, int bits, int impl, int inverse)
 
 double bench_ntt_us(int logn, int bits, int impl) { return bench_transform(logn, bits, impl, 0); }
 double bench_intt_us(int logn, int bits, int impl) { return bench_transform(logn, bits, impl, 1); }
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double bench_median(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return v[n / 2];
+}

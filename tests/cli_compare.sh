@@ -29,8 +29,17 @@ for h in ["# Element-wise (BEAA) vs channel-wise packing: mnist", "## Headline",
           "## Accuracy", "## Inference time per batch", "## Setup", "## Commands",
           "extrapolated linearly", "| threads | 2 |", "n13: N = 8192"]:
     assert h in md, h
-rows = [[c.strip() for c in l.split("|")[1:-1]] for l in md.splitlines() if re.match(r"\| \d+ \|", l)]
+allrows = [[c.strip() for c in l.split("|")[1:-1]] for l in md.splitlines() if re.match(r"\| \d+ \|", l)]
+rows = [r for r in allrows if len(r) == 7]
 assert [int(r[0]) for r in rows] == batches, rows
+# --packing auto: one row per batch size, a packing per row, and the crossover stated.
+assert "## Automatic packing" in md and re.search(r"no slower from \*\*\d+ images\*\*", md), md
+auto = [r for r in allrows if len(r) == 4]
+assert [int(r[0]) for r in auto] == batches, auto
+for r in auto:
+    assert r[1] in ("element-wise", "channel-wise"), r
+    if element:
+        assert r[2] in ("element-wise", "channel-wise"), r
 def amortized_ok(total_s, ms):  # ms/image = 1000 * total / batch, up to the printed rounding
     return abs(float(ms) - 1e3 * float(total_s) / b) <= 1e3 * 0.0005 / b + 0.0005 + 1e-6
 for r in rows:

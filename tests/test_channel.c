@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ckks_tu.h"
 #include "ppnn/hnn.h"
@@ -207,6 +208,62 @@ static void test_networks(const ring_keys *k)
     nn_model_free(&m);
 }
 
+/* Several convs with channel mixing, pools, colour input, tensors spanning several
+ * ciphertexts: conv (1 -> 6) act pool conv (6 -> 10, 2 ciphertexts of 8 frames) act pool dense
+ * act dense, with per-channel coefficients (pools fold them: 7 levels) and per-element ones
+ * (a plaintext product before the 2x2 pool; the 1x1 pool folds: 8 levels; ring of 10). */
+static void build_deep(nn_model *m, nn_shape in, nn_poly_gran g, uint32_t c1, uint32_t c2)
+{
+    nn_model_init(m, "deep", in);
+    CHECK_OK(nn_model_add_conv2d(m, c1, 3, 1, 1));
+    CHECK_OK(nn_model_add_poly(m, g));
+    CHECK_OK(nn_model_add_avgpool(m, 2, 2));
+    CHECK_OK(nn_model_add_conv2d(m, c2, 3, 1, 0));
+    CHECK_OK(nn_model_add_poly(m, g));
+    CHECK_OK(nn_model_add_avgpool(m, 1, 1));
+    CHECK_OK(nn_model_add_flatten(m));
+    CHECK_OK(nn_model_add_dense(m, 12));
+    CHECK_OK(nn_model_add_poly(m, g));
+    CHECK_OK(nn_model_add_dense(m, 4));
+    CHECK_OK(nn_model_finish(m));
+    m->nclasses = 4;
+}
+
+static void test_deep(void)
+{
+    ring_keys k;
+    keys_new(&k, ctu_params(10, 11, 50, 30, 50)); /* 10 levels, 512 slots */
+    static const struct {
+        nn_shape in;
+        nn_poly_gran g;
+        uint32_t c1, c2;
+        size_t levels;
+        const char *name;
+    } cases[] = {
+        {{1, 8, 8}, NN_POLY_CHANNEL, 6, 10, 7, "deep 1ch, channel coefs"},
+        {{1, 8, 8}, NN_POLY_ELEMENT, 6, 10, 8, "deep 1ch, element coefs"}, /* 2x2 pool: +1 */
+        {{3, 8, 8}, NN_POLY_LAYER, 4, 5, 7, "deep 3ch colour, layer coefs"},
+    };
+    size_t ncase = tu_reduced() ? 1 : sizeof cases / sizeof cases[0];
+    for (size_t i = 0; i < ncase; i++) {
+        nn_model m;
+        build_deep(&m, cases[i].in, cases[i].g, cases[i].c1, cases[i].c2);
+        fill_model(&m, 0.3, 60 + i);
+        hnn_channel_plan *plan = NULL;
+        CHECK_OK(hnn_channel_plan_new(&plan, &m, k.params));
+        hnn_channel_stats hs;
+        if (plan) {
+            hnn_channel_plan_stats(&hs, plan);
+            CHECK_MSG(hs.levels == cases[i].levels, "%s: %zu levels", cases[i].name, hs.levels);
+            CHECK(hs.hoisted > 0 && hs.hoisted < hs.rotations);
+            hnn_channel_plan_free(plan);
+        }
+        CHECK_MSG(run_model(&m, &k, 2, 600 + 10 * i, cases[i].name) >= 14, "%s", cases[i].name);
+        nn_model_free(&m);
+    }
+    keys_free(&k);
+}
+
 /* Rotation steps of a known geometry: 3x3 conv, pad 1 on an 8-wide image -> baby steps
  * kx - 1 in {-1, 1}, giant steps (ky - 1) * 8 in {-8, 8}; dense 48 -> 5 (m = 8: n1 = 4 baby
  * steps 1..3, n2 = 2 giant step 4, then the reduction 8, 16, ..., slots/2). */
@@ -251,19 +308,26 @@ static void test_refusals(const ring_keys *k)
     CHECK_ERR(hnn_channel_plan_new(&plan, &m, k->params), PPNN_ERR_UNSUPPORTED);
     CHECK(plan == NULL);
     nn_model_free(&m);
-    /* Second conv (multi-channel input). */
-    nn_model_init(&m, "conv2", (nn_shape){1, 8, 8});
-    CHECK_OK(nn_model_add_conv2d(&m, 2, 3, 1, 1));
+    /* A pool right on the replicated image, and a pool after the dense layer. */
+    nn_model_init(&m, "pool-first", (nn_shape){1, 8, 8});
     CHECK_OK(nn_model_add_conv2d(&m, 2, 3, 1, 1));
     CHECK_OK(nn_model_add_flatten(&m));
     CHECK_OK(nn_model_add_dense(&m, 2));
     CHECK_OK(nn_model_finish(&m));
     m.nclasses = 2;
     fill_model(&m, 0.3, 3);
+    m.layers[0].type = NN_LAYER_RELU; /* (any non-linear, non-poly layer) */
     CHECK_ERR(hnn_channel_plan_new(&plan, &m, k->params), PPNN_ERR_UNSUPPORTED);
+    CHECK(strstr(ppnn_last_error(), "layer 0") != NULL);
+    m.layers[0].type = NN_LAYER_CONV2D;
     nn_model_free(&m);
-    /* Too many channels for the slots: 16 x 64 > 512. */
-    build(&m, (nn_shape){1, 8, 8}, 1, 16, 3, 1, 1, NN_POLY_CHANNEL, 4, 2);
+    /* More input channels than frames: 9 channels of 8x8 (64 slots, 8 frames of 512). */
+    nn_model_init(&m, "wide-in", (nn_shape){9, 8, 8});
+    CHECK_OK(nn_model_add_conv2d(&m, 2, 3, 1, 1));
+    CHECK_OK(nn_model_add_flatten(&m));
+    CHECK_OK(nn_model_add_dense(&m, 2));
+    CHECK_OK(nn_model_finish(&m));
+    m.nclasses = 2;
     fill_model(&m, 0.3, 4);
     CHECK_ERR(hnn_channel_plan_new(&plan, &m, k->params), PPNN_ERR_PARAM);
     nn_model_free(&m);
@@ -340,5 +404,6 @@ int main(void)
     test_refusals(&k);
     test_eval_errors(&k);
     keys_free(&k);
+    test_deep();
     return tu_finish("channel");
 }

@@ -371,6 +371,14 @@ PPNN_MUST_CHECK ppnn_status ckks_rotate(ckks_ciphertext *out, const ckks_ciphert
                                         const ckks_galois_keys *gk);
 PPNN_MUST_CHECK ppnn_status ckks_conjugate(ckks_ciphertext *out, const ckks_ciphertext *a,
                                            const ckks_galois_keys *gk);
+/* Hoisted rotations: out[r] = rot(a, steps[r]) for r < count (step 0: a copy), sharing one key-
+ * switching decomposition of a's c1 among all of them (keyswitch.c); bit-identical to count
+ * ckks_rotate calls at a fraction of the cost. out[0..count) must not alias a (zero-
+ * initialised or reused structs). Every key is checked before any work (PPNN_ERR_PARAM names
+ * the first missing step). */
+PPNN_MUST_CHECK ppnn_status ckks_rotate_hoisted(ckks_ciphertext *out, const ckks_ciphertext *a,
+                                                const int *steps, size_t count,
+                                                const ckks_galois_keys *gk);
 
 #ifdef __cplusplus
 }

@@ -248,29 +248,37 @@ PPNN_MUST_CHECK ppnn_status hnn_release_flood(ckks_flood *f, double *slot_sigma,
 size_t hnn_seeded_ct_bytes(const ckks_params *params, size_t level);
 
 /* ==== channel-wise packing (the baseline BEAA compares against) ============================
- * One image per ciphertext; a channel's H x W map lies in the slots (src/hnn/channel*.c).
- * Supported models: [conv2d with a 1-channel input as FIRST layer] then any mix of dense,
- * flatten and poly (any granularity), each poly followed (through flattens) by a dense.
- * Layout and costs (N/2 = slots, F = H*W of the input image):
- *   - client: the normalised image is written C_out times, copy r at slots r*F .. r*F+F-1
- *     (C_out = output channels of the first conv, 1 if the model starts with a dense). This
- *     replication is free for the client and saves the server every "gather" rotation:
- *   - conv k x k / stride s / pad p: out = sum_(ky,kx) rot(x, (ky-p)*W + (kx-p)) (.) M_(ky,kx)
- *     where M holds w[o][0][ky][kx] at slot o*F + oy*s*W + ox*s whenever that tap reads a pixel
- *     inside the image (zero padding and row wrap-around are zeros of the mask), 0 elsewhere.
- *     Evaluated in baby-step giant-step form (column offsets kx-p, then row offsets
- *     (ky-p)*W on the partial sums, masks stored pre-rotated): 2(k-1) rotations, k^2
- *     plaintext products; output channel o at o*F + oy*s*W + ox*s.
- *   - poly a*x^2+b*x+c = a*(x+beta)^2+gamma: beta added as a masked plaintext (unused slots
- *     stay 0), one square + relinearization + rescale; a and gamma are folded into the next
- *     dense layer's plaintext weights and bias. One level per activation.
- *   - dense n_in -> n_out: the input lies at known slots, periodic with period P (a power of
- *     two dividing the slots). With m = n_out padded to a power of two and P' = max(P, m), the
- *     m extended diagonals of the m x P' matrix W' (Halevi-Shoup) are applied with baby-step
- *     giant-step rotations (n1 + n2 - 2 rotations, n1*n2 = m), then log2(P'/m) rotate-and-add
- *     steps: y_j lies at every slot i with i mod m = j (period m).
- *   - levels: one rescale per conv/dense, one per poly; plaintext weights are encoded at the
- *     scale q_l of the prime the following rescale drops.
+ * One image per small set of ciphertexts (src/hnn/channel*.c, layout in channel_inner.h).
+ * Supported models: any sequence of conv2d (any channels, kernel, stride, padding), avgpool,
+ * poly (any granularity), flatten and dense, with a linear layer before every activation and a
+ * dense layer last; input C x H x W with C * frame <= N/2 slots.
+ * Layout and costs (N/2 = slots):
+ *   - frames: a channel's H x W map lies in one frame of F slots (F = H*W when channels never
+ *     move between frames, else the power of two >= H*W), blocks = slots / F frames per
+ *     ciphertext; a tensor with more channels than blocks spans several ciphertexts.
+ *   - client: a 1-channel image read by a conv is written into min(C_out, blocks) frames (the
+ *     first conv's output channels then need no channel rotation); C channels go to frames
+ *     0..C-1. One ciphertext per image.
+ *   - conv k x k / stride s / pad p: every output channel o (ciphertext o / blocks, frame
+ *     o % blocks) is sum_(c, ky, kx) rot(x_c, shift(c, o) + (ky-p)*sy + (kx-p)*sx) (.) mask,
+ *     evaluated as sum_shift rot( sum_taps mask' (.) rot(x, tap), shift ): the tap rotations
+ *     of each input ciphertext are hoisted (one decomposition), the frame shifts are giant
+ *     steps (at most `blocks` of them); masks hold the weights at valid output slots (zero
+ *     padding is zeros of the mask). When no channel moves (1-channel image), columns are baby
+ *     steps and rows giant steps: 2(k-1) rotations.
+ *   - avgpool k x k: window sums by 2(k-1) hoisted rotations, no level; 1/k^2 (and per-channel
+ *     activation coefficients) fold into the next linear layer; per-element coefficients are
+ *     first applied by a plaintext product (one level).
+ *   - poly a*x^2+b*x+c = a*(x+beta)^2+gamma: beta added as a masked plaintext, one square +
+ *     relinearization + rescale per ciphertext; a and gamma fold into the next linear layer.
+ *   - dense n_in -> n_out: with m = n_out padded to a power of two and P' = max(period, m),
+ *     the m extended diagonals of each input ciphertext's m x P' block of W' (Halevi-Shoup)
+ *     are applied with baby-step giant-step rotations (hoisted babies, giant steps shared by
+ *     all input ciphertexts), then log2(P'/m) rotate-and-add steps: y_j lies at every slot i
+ *     with i mod m = j (period m).
+ *   - levels: one per conv, dense and activation (plus one per pool after per-element
+ *     coefficients); plaintext weights are encoded at the scale q_l of the prime the following
+ *     rescale drops.
  * The plan is public (made from the model and the parameters only); the server needs the
  * relinearization key and the Galois keys of hnn_channel_rotations(). */
 typedef struct hnn_channel_plan hnn_channel_plan;
@@ -285,7 +293,8 @@ void hnn_channel_plan_free(hnn_channel_plan *plan); /* NULL is a no-op */
 
 /* Rotation statistics of one evaluation. */
 typedef struct hnn_channel_stats {
-    size_t rotations;      /* ckks_rotate calls per image */
+    size_t rotations;      /* rotations per image (hoisted ones included) */
+    size_t hoisted;        /* of which share a decomposition (ckks_rotate_hoisted) */
     size_t distinct_steps; /* Galois keys needed */
     size_t mul_plain;      /* plaintext products per image */
     size_t relins;         /* relinearizations per image */
@@ -332,6 +341,49 @@ PPNN_MUST_CHECK ppnn_status hnn_channel_decrypt(double *logits, const hnn_channe
                                                 const ckks_ciphertext *ct,
                                                 const ckks_flood *flood);
 size_t hnn_channel_nclasses(const hnn_channel_plan *plan);
+
+/* ==== packing choice: a cost model calibrated on this machine ===============================
+ * Element-wise packing costs one batch whatever the number of images up to the slots;
+ * channel-wise costs one evaluation per image. Which is cheaper for B images follows from both
+ * plans' operation counts (public: model and parameters) times single-thread operation costs
+ * measured by `ppnn bench costs` (src/hnn/cost.c explains the level scaling). */
+typedef struct hnn_op_costs {
+    unsigned logn;     /* ring degree the figures were measured at (N = 2^logn) */
+    size_t nq;         /* primes of the ciphertexts measured (top level = nq - 1) */
+    /* Seconds, single thread, at the top level: */
+    double mac_dense;  /* one coefficient multiply-add of the element-wise dense kernel */
+    double mac_sparse; /* the same in the sparse (conv) kernel */
+    double add, mul_plain, square, relin, rescale, rotate;
+    double rotate_hoisted; /* one rotation of a hoisted group of 8 (decomposition shared) */
+} hnn_op_costs;
+
+/* Figures measured on the development machine (2-core Xeon, AVX-512 IFMA) for N = 2^13 and
+ * 2^14; other ring degrees are scaled by N log N. Good enough to choose a packing; run
+ * `ppnn bench costs` for this machine's own. */
+void hnn_op_costs_default(hnn_op_costs *c, unsigned logn);
+/* JSON object with the fields of hnn_op_costs (what `ppnn bench costs --json` writes).
+ * Errors: PPNN_ERR_FORMAT (not JSON, a field missing, not finite or <= 0). */
+PPNN_MUST_CHECK ppnn_status hnn_op_costs_parse(hnn_op_costs *c, const char *json, size_t len);
+/* The JSON text of c (malloc'ed, NUL-terminated; NULL when out of memory). */
+char *hnn_op_costs_json(const hnn_op_costs *c);
+
+/* Predicted single-thread seconds of one element-wise batch of plan p on a ring of degree n,
+ * and of one channel-wise image. */
+double hnn_plan_cost(const hnn_plan *p, const hnn_op_costs *c, size_t n);
+double hnn_channel_plan_cost(const hnn_channel_plan *p, const hnn_op_costs *c);
+
+typedef enum { HNN_PACK_ELEMENT = 0, HNN_PACK_CHANNEL = 1 } hnn_packing;
+typedef struct hnn_packing_choice {
+    hnn_packing packing;
+    double element_seconds, channel_seconds; /* predicted wall time for the images */
+    size_t crossover; /* fewest images for which element-wise is predicted no slower */
+} hnn_packing_choice;
+
+/* Chooses the packing for `images` images on `threads` threads: element-wise runs
+ * ceil(images / slots) batches of elem_batch seconds each, spread over the threads; channel-wise
+ * runs ceil(images / threads) rounds of chan_image seconds (one image per thread). */
+void hnn_packing_choose(hnn_packing_choice *out, double elem_batch, size_t slots,
+                        double chan_image, size_t images, int threads);
 
 #ifdef __cplusplus
 }

@@ -19,6 +19,64 @@ static size_t ks_scratch_words(const ckks_params *params, size_t level)
     return (3 * (level + 1) + 4) * params->n;
 }
 
+/* Digit decomposition of c (NTT form, primes q_0..q_l, k = l+1): ext[(j*(k+1) + t)*N ..] is
+ * digit j ([c]_{q_j} lifted to (-q_j/2, q_j/2]) in the NTT form of target prime t (t = k is P;
+ * for t = j it is c_j itself). digits: k*N words of scratch (coefficient form on return). */
+static void ks_decompose(uint64_t *ext, uint64_t *digits, const uint64_t *c, size_t level,
+                         const ckks_params *params)
+{
+    size_t n = params->n, k = level + 1, nq = params->nq;
+    const ring_context *ctx = params->ring;
+    memcpy(digits, c, k * n * sizeof *digits);
+    ring_poly_ntt_inverse(digits, ctx, k);
+    for (size_t j = 0; j < k; j++)
+        for (size_t t = 0; t <= k; t++) {
+            uint64_t *dst = ext + (j * (k + 1) + t) * n;
+            if (t == j) {
+                memcpy(dst, c + j * n, n * sizeof *dst);
+            } else {
+                const ring_prime *pt = &ctx->primes[t < k ? t : nq];
+                _ring_extend_single(dst, digits + j * n, &ctx->primes[j], pt);
+                _ring_ntt_forward(dst, pt);
+            }
+        }
+}
+
+/* Inner product of decomposed digits with a key, then mod-down by P: the result pair (level+1
+ * rows each, NTT form) is left at acc_b, acc_a ((k+1)*N words each). ext as ks_decompose
+ * writes it; with perm != NULL every digit is read through the Galois permutation perm
+ * (hoisting: sigma commutes with the decomposition, see ckks_rotate_hoisted). tmp: 2N words. */
+static void ks_inner(uint64_t *acc_b, uint64_t *acc_a, const uint64_t *ext, const uint32_t *perm,
+                     size_t level, const ckks_switch_key *key, const ckks_params *params,
+                     uint64_t *tmp)
+{
+    size_t n = params->n, k = level + 1, nq = params->nq, dw = (nq + 1) * n;
+    const ring_context *ctx = params->ring;
+    for (size_t t = 0; t <= k; t++) {
+        size_t kt = t < k ? t : nq; /* row t of the accumulator is prime kt */
+        const ring_prime *pt = &ctx->primes[kt];
+        uint64_t *ab = acc_b + t * n, *aa = acc_a + t * n;
+        for (size_t j = 0; j < k; j++) {
+            const uint64_t *src = ext + (j * (k + 1) + t) * n;
+            const uint64_t *kb = key->b + j * dw + kt * n, *ka = key->a + j * dw + kt * n;
+            if (perm) {
+                for (size_t x = 0; x < n; x++)
+                    tmp[x] = src[perm[x]];
+                src = tmp;
+            }
+            if (j == 0) {
+                _ring_mul(ab, src, kb, pt);
+                _ring_mul(aa, src, ka, pt);
+            } else {
+                _ring_muladd(ab, src, kb, pt);
+                _ring_muladd(aa, src, ka, pt);
+            }
+        }
+    }
+    ring_rescale_ntt(acc_b, k, acc_b + k * n, nq, ctx, tmp);
+    ring_rescale_ntt(acc_a, k, acc_a + k * n, nq, ctx, tmp);
+}
+
 /* Switches c; the result pair (level+1 rows each, NTT form) is left at *out_b, *out_a, which
  * point into scratch (valid until scratch is reused).
  * Loop order: target prime outer, digit inner, so the two accumulator rows of a target stay in
@@ -156,4 +214,74 @@ ppnn_status ckks_conjugate(ckks_ciphertext *out, const ckks_ciphertext *a,
                            const ckks_galois_keys *gk)
 {
     return apply_galois(out, a, ckks_galois_conjugation(a->params), gk, "conjugate", 0);
+}
+
+/* Hoisting (Halevi-Shoup 2018, "Faster homomorphic linear transformations in HElib"): the
+ * automorphism sigma_g permutes coefficients up to sign, and the centred digit lift commutes
+ * with negation (q_j is odd, so no value sits exactly at q_j/2), so the decomposition of
+ * sigma_g(c1) is sigma_g applied to the decomposition of c1 — in the NTT domain, the same
+ * position permutation on every digit row. One decomposition (k inverse + k*k forward NTTs)
+ * then serves every rotation, each costing only the key inner product and the mod-down
+ * (2 inverse + 2k forward NTTs): the results are bit-identical to ckks_rotate. */
+ppnn_status ckks_rotate_hoisted(ckks_ciphertext *out, const ckks_ciphertext *a, const int *steps,
+                                size_t count, const ckks_galois_keys *gk)
+{
+    ppnn_status st = ckks_check_params(a->params, gk->params, "rotate");
+    if (st)
+        return st;
+    if (a->size != 2)
+        return ppnn_fail(PPNN_ERR_PARAM, "rotate: ciphertext has %zu components; relinearize "
+                         "first", a->size);
+    const ckks_params *params = a->params;
+    size_t n = params->n, k = a->level + 1, cw = k * n;
+    /* Every key must exist before any work. */
+    size_t *idx = malloc((count ? count : 1) * sizeof *idx);
+    if (!idx)
+        return ppnn_fail(PPNN_ERR_NOMEM, "rotate: out of memory");
+    for (size_t r = 0; r < count; r++) {
+        uint64_t g = ckks_galois_rotation(params, steps[r]);
+        idx[r] = SIZE_MAX;
+        if (g == 1)
+            continue;
+        for (size_t i = 0; i < gk->count; i++)
+            if (gk->elements[i] == g)
+                idx[r] = i;
+        if (idx[r] == SIZE_MAX) {
+            free(idx);
+            return ppnn_fail(PPNN_ERR_PARAM, "rotate: no Galois key for a rotation by %d slots",
+                             steps[r]);
+        }
+    }
+    uint64_t *ext = malloc(k * (k + 1) * n * sizeof *ext);
+    uint64_t *work = malloc((2 * (k + 1) + 2 + k) * n * sizeof *work);
+    uint32_t *perm = malloc(n * sizeof *perm);
+    if (!ext || !work || !perm) {
+        st = ppnn_fail(PPNN_ERR_NOMEM, "rotate: out of memory");
+        goto done;
+    }
+    uint64_t *acc_b = work, *acc_a = work + (k + 1) * n, *tmp = acc_a + (k + 1) * n;
+    ks_decompose(ext, tmp, a->data + cw, a->level, params); /* tmp: k*N words here */
+    for (size_t r = 0; r < count && !st; r++) {
+        if (idx[r] == SIZE_MAX) {
+            st = ckks_ct_copy(&out[r], a);
+            continue;
+        }
+        ckks_galois_perm(perm, params, gk->elements[idx[r]]);
+        ks_inner(acc_b, acc_a, ext, perm, a->level, &gk->keys[idx[r]], params, tmp);
+        if ((st = ckks_ct_shape(&out[r], params, a->level, 2, a->scale)))
+            break;
+        uint64_t *d0 = out[r].data;
+        const uint64_t *s0 = a->data;
+        for (size_t i = 0; i < k; i++)
+            for (size_t x = 0; x < n; x++)
+                d0[i * n + x] = s0[i * n + perm[x]];
+        ring_poly_add(d0, d0, acc_b, params->ring, k);
+        memcpy(out[r].data + cw, acc_a, cw * sizeof *acc_a);
+    }
+done:
+    free(idx);
+    free(ext);
+    free(work);
+    free(perm);
+    return st;
 }

@@ -1,9 +1,11 @@
 /* ppnn bench: benchmarks (not tests). `ppnn bench ckks`: single-thread CKKS operations;
  * `ppnn bench infer`: encrypted batch inference end to end (server, client, upload, memory). */
 #include <getopt.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bench_ckks.h"
+#include "bench_costs.h"
 #include "bench_infer.h"
 #include "cli.h"
 #include "ppnn/ckks.h"
@@ -12,6 +14,10 @@ static const char *usage_text =
     "usage: ppnn bench ckks [--logn 13] [--json]\n"
     "  Single-thread median microseconds of the CKKS operations at the top level of the\n"
     "  parameter set for N = 2^logn (13: preset n13, 14: preset n14).\n"
+    "usage: ppnn bench costs [--logn 13] [--json]\n"
+    "  Single-thread seconds of the operations the packing cost model counts (linear-kernel\n"
+    "  MACs, add, plaintext product, square, relinearize, rescale, rotate, hoisted rotate);\n"
+    "  save the JSON and pass it as --costs FILE to choose packings with this machine's costs.\n"
     "usage: ppnn bench infer [--params n13] [--arch cryptonets] [--count B] [--threads T] [--json]\n"
     "  Encrypted inference of one batch of B MNIST test images (default: all slots) with\n"
     "  element-wise packing: server seconds per batch, amortized ms per image, per-layer times,\n"
@@ -42,6 +48,30 @@ static int bench_ckks_cmd(size_t logn, int json)
             printf("  %-12s %10.1f us\n", bench_ckks_ops[i], us[i]);
     }
     ckks_params_free(p);
+    return 0;
+}
+
+static int bench_costs_cmd(size_t logn, int json)
+{
+    hnn_op_costs c;
+    ppnn_status st = bench_costs(&c, (unsigned)logn, 9);
+    if (st)
+        return cli_fail("bench", st);
+    char *text = hnn_op_costs_json(&c);
+    if (!text)
+        return cli_fail("bench", ppnn_fail(PPNN_ERR_NOMEM, "out of memory"));
+    if (json) {
+        printf("%s\n", text);
+    } else {
+        printf("operation costs, N = 2^%u, %zu primes, single thread, top level\n", c.logn, c.nq);
+        printf("  linear MAC dense %.3f ns, sparse %.3f ns\n", 1e9 * c.mac_dense,
+               1e9 * c.mac_sparse);
+        printf("  add %.1f us, mul_plain %.1f us, square %.1f us, relin %.1f us, rescale %.1f us\n",
+               1e6 * c.add, 1e6 * c.mul_plain, 1e6 * c.square, 1e6 * c.relin, 1e6 * c.rescale);
+        printf("  rotate %.1f us, hoisted rotate %.1f us\n", 1e6 * c.rotate,
+               1e6 * c.rotate_hoisted);
+    }
+    free(text);
     return 0;
 }
 
@@ -82,8 +112,10 @@ int cmd_bench(int argc, char **argv)
     }
     if (!strcmp(argv[optind], "ckks"))
         return bench_ckks_cmd(logn, json);
+    if (!strcmp(argv[optind], "costs"))
+        return bench_costs_cmd(logn, json);
     if (strcmp(argv[optind], "infer") != 0)
-        return cli_error("bench", "unknown benchmark '%s' (ckks or infer)", argv[optind]);
+        return cli_error("bench", "unknown benchmark '%s' (ckks, costs or infer)", argv[optind]);
     ckks_spec spec;
     ppnn_status st = ckks_preset(&spec, preset);
     if (st)

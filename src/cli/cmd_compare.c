@@ -1,6 +1,6 @@
 /* ppnn compare: reproduces BEAA's comparison with the channel-wise method (arXiv 2403.10920):
- * trains or reuses the ReLU teacher and the element-wise and channel-wise distilled CryptoNets
- * students, measures plaintext and encrypted accuracy, and the inference time per batch size of
+ * trains or reuses the ReLU teacher and the element-wise and channel-wise distilled students
+ * (CryptoNets-size or the deep net), measures plaintext and encrypted accuracy, and the inference time per batch size of
  * both packings, then writes a report (compare_report.c). */
 #include <getopt.h>
 #include <math.h>
@@ -14,18 +14,23 @@
 #include "compare.h"
 
 static const char *usage_text =
-    "usage: ppnn compare --out DIR [--data mnist|fashion] [--batches 1,16,64,256,1024,4096]\n"
-    "                    [--models MDIR] [--params n13] [--count N] [--teacher-epochs E]\n"
+    "usage: ppnn compare --out DIR [--data mnist|fashion] [--arch cryptonets|deep]\n"
+    "                    [--batches 1,16,64,256,1024,4096] [--models MDIR] [--params n13|n14]\n"
+    "                    [--count N] [--teacher-arch teacher|teacher-wide] [--teacher-epochs E]\n"
     "                    [--epochs E] [--test N] [--channel-images N] [--threads T]\n"
-    "                    [--skip-element]\n"
+    "                    [--skip-element] [--costs FILE]\n"
     "Element-wise (BEAA, one image per slot) vs channel-wise packing (one image per ciphertext)\n"
-    "of the CryptoNets net. Models are trained on first use and cached in MDIR (default\n"
-    "DIR/../models), named by data set, training images and epochs. Defaults: --data mnist\n"
-    "--count 0 (all) --teacher-epochs 2 --epochs 3 --test 0 (all) --channel-images 64.\n"
+    "of the CryptoNets-size net (--arch cryptonets, default; n13) or the deep net (--arch deep:\n"
+    "two conv + avgpool, n14). Models are trained on first use and cached in MDIR (default\n"
+    "DIR/../models), named by data set, architecture, training images and epochs. Defaults:\n"
+    "--data mnist --count 0 (all) --teacher-arch teacher --teacher-epochs 2 --epochs 3\n"
+    "--test 0 (all) --channel-images 64; batches up to the slots of the parameters.\n"
     "Element-wise times are measured at every batch size; channel-wise times are measured on\n"
     "--channel-images images and extrapolated linearly. Writes DIR/compare.md, amortized.svg\n"
     "and accuracy.svg. --skip-element leaves the element-wise encrypted columns \"not measured\"\n"
-    "(quick runs).\n";
+    "(quick runs). The report also shows what --packing auto would choose at each batch size\n"
+    "(cost model with the operation costs of --costs FILE, from `ppnn bench costs --json`, or\n"
+    "the built-in ones) next to the lower envelope of the two measured curves.\n";
 
 static const char *model_tag[CMP_NMODELS] = {"teacher", "element-kd", "channel-kd"};
 
@@ -69,12 +74,20 @@ static ppnn_status get_model(nn_model *m, cmp_results *r, int which, const cmp_c
 {
     size_t epochs = which == CMP_TEACHER ? c->teacher_epochs : c->epochs;
     char *path = r->model_path[which];
+    /* The cryptonets names are those of earlier versions (caches stay valid). */
+    const int deep = strcmp(c->arch, "cryptonets") != 0, wide = strcmp(c->teacher_arch, "teacher");
+    char tname[64]; /* the teacher a student learnt from: t<E>, or <arch>-e<E> */
+    if (wide)
+        snprintf(tname, sizeof tname, "%s-e%zu", c->teacher_arch, c->teacher_epochs);
+    else
+        snprintf(tname, sizeof tname, "t%zu", c->teacher_epochs);
     if (which == CMP_TEACHER)
         snprintf(path, sizeof r->model_path[which], "%s/%s-%s-n%zu-e%zu.ppnn", c->models,
-                 c->data, model_tag[which], train->count, epochs);
+                 c->data, wide ? c->teacher_arch : model_tag[which], train->count, epochs);
     else /* a student also depends on its teacher */
-        snprintf(path, sizeof r->model_path[which], "%s/%s-%s-n%zu-e%zu-t%zu.ppnn", c->models,
-                 c->data, model_tag[which], train->count, epochs, c->teacher_epochs);
+        snprintf(path, sizeof r->model_path[which], "%s/%s-%s%s%s-n%zu-e%zu-%s.ppnn",
+                 c->models, c->data, deep ? c->arch : "", deep ? "-" : "", model_tag[which],
+                 train->count, epochs, tname);
     struct stat sb;
     if (!stat(path, &sb)) {
         r->cached[which] = 1;
@@ -82,7 +95,7 @@ static ppnn_status get_model(nn_model *m, cmp_results *r, int which, const cmp_c
         return nn_model_load(m, path);
     }
     static const nn_act acts[CMP_NMODELS] = {NN_ACT_RELU, NN_ACT_ELEMENT, NN_ACT_CHANNEL};
-    ppnn_status st = nn_arch_build(m, which == CMP_TEACHER ? "teacher" : "cryptonets", acts[which],
+    ppnn_status st = nn_arch_build(m, which == CMP_TEACHER ? c->teacher_arch : c->arch, acts[which],
                                    (nn_shape){1, (uint32_t)train->rows, (uint32_t)train->cols},
                                    DATA_NUM_CLASSES);
     if (st)
@@ -288,6 +301,50 @@ static ppnn_status run_channel(cmp_results *r, const cmp_config *c, const nn_mod
     return st;
 }
 
+/* What --packing auto would choose at each batch size (hnn_packing_choose). */
+static ppnn_status predict(cmp_results *r, const cmp_config *c, const nn_model *elem,
+                           const nn_model *chan, const ckks_params *prm)
+{
+    hnn_op_costs costs;
+    hnn_op_costs_default(&costs, prm->logn);
+    ppnn_status st = PPNN_OK;
+    if (c->costs) {
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        if ((st = ppnn_read_file(&buf, &len, c->costs, 1u << 20)))
+            return st;
+        st = hnn_op_costs_parse(&costs, (const char *)buf, len);
+        free(buf);
+        if (!st && costs.logn != prm->logn)
+            st = ppnn_fail(PPNN_ERR_MISMATCH, "%s: costs measured at N = 2^%u, the parameters "
+                           "have N = 2^%u", c->costs, costs.logn, prm->logn);
+        if (st)
+            return st;
+        r->costs_from_file = 1;
+    }
+    hnn_budget bud;
+    hnn_budget_from_params(&bud, prm, c->preset);
+    hnn_plan *ep = NULL;
+    hnn_channel_plan *cp = NULL;
+    if ((st = hnn_plan_new(&ep, elem, &bud, NULL, 0)) ||
+        (st = hnn_channel_plan_new(&cp, chan, prm))) {
+        hnn_plan_free(ep);
+        return st;
+    }
+    r->pred_elem_batch = hnn_plan_cost(ep, &costs, prm->n);
+    r->pred_chan_image = hnn_channel_plan_cost(cp, &costs);
+    hnn_packing_choice ch;
+    for (size_t i = 0; i < c->nbatches; i++) {
+        hnn_packing_choose(&ch, r->pred_elem_batch, prm->slots, r->pred_chan_image,
+                           c->batches[i], r->threads);
+        r->choice[i] = ch.packing;
+    }
+    r->pred_crossover = ch.crossover;
+    hnn_plan_free(ep);
+    hnn_channel_plan_free(cp);
+    return PPNN_OK;
+}
+
 static void read_cpu(char *buf, size_t len)
 {
     snprintf(buf, len, "unknown CPU");
@@ -314,6 +371,7 @@ static int parse_args(cmp_config *c, int argc, char **argv, char *models_buf, si
         {"models", 1, 0, 'm'}, {"params", 1, 0, 'p'},         {"count", 1, 0, 'n'},
         {"epochs", 1, 0, 'e'}, {"teacher-epochs", 1, 0, 'E'}, {"test", 1, 0, 't'},
         {"channel-images", 1, 0, 'c'}, {"threads", 1, 0, 'j'}, {"skip-element", 0, 0, 'S'},
+        {"arch", 1, 0, 'a'}, {"teacher-arch", 1, 0, 'T'}, {"costs", 1, 0, 'C'},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     size_t threads = 0;
@@ -340,6 +398,9 @@ static int parse_args(cmp_config *c, int argc, char **argv, char *models_buf, si
             break;
         case 'j': bad = cli_parse_size("compare", "--threads", optarg, 1, 256, &threads); break;
         case 'S': c->skip_element = 1; break;
+        case 'a': c->arch = optarg; break;
+        case 'T': c->teacher_arch = optarg; break;
+        case 'C': c->costs = optarg; break;
         case 'h': fputs(usage_text, stdout); return -1;
         default:
             return cli_error("compare", "unknown or incomplete option '%s' (see ppnn compare "
@@ -352,6 +413,13 @@ static int parse_args(cmp_config *c, int argc, char **argv, char *models_buf, si
         return cli_error("compare", "unexpected argument '%s'", argv[optind]);
     if (!c->out)
         return cli_error("compare", "--out DIR is required");
+    if (strcmp(c->arch, "cryptonets") && strcmp(c->arch, "deep"))
+        return cli_error("compare", "--arch: '%s' is not cryptonets or deep", c->arch);
+    if (strcmp(c->teacher_arch, "teacher") && strcmp(c->teacher_arch, "teacher-wide"))
+        return cli_error("compare", "--teacher-arch: '%s' is not teacher or teacher-wide",
+                         c->teacher_arch);
+    if (!c->preset) /* the deep net needs the 9 levels of n14 */
+        c->preset = strcmp(c->arch, "deep") ? "n13" : "n14";
     c->threads = (int)threads;
     if (!c->models) {
         snprintf(models_buf, mlen, "%s/../models", c->out);
@@ -366,15 +434,21 @@ static int parse_args(cmp_config *c, int argc, char **argv, char *models_buf, si
 
 int cmd_compare(int argc, char **argv)
 {
-    cmp_config c = {.data = "mnist", .preset = "n13", .teacher_epochs = 2, .epochs = 3,
-                    .channel_images = 64};
-    static const size_t def_batches[] = {1, 16, 64, 256, 1024, 4096};
-    memcpy(c.batches, def_batches, sizeof def_batches);
-    c.nbatches = sizeof def_batches / sizeof def_batches[0];
+    cmp_config c = {.data = "mnist", .arch = "cryptonets", .teacher_arch = "teacher",
+                    .teacher_epochs = 2, .epochs = 3, .channel_images = 64};
     char models_buf[1024];
     int rc = parse_args(&c, argc, argv, models_buf, sizeof models_buf);
     if (rc)
         return rc < 0 ? 0 : rc;
+    if (!c.nbatches) { /* default: powers of 4 from 1 up to the slots of the preset */
+        ckks_spec sp;
+        if (ckks_preset(&sp, c.preset))
+            return cli_fail("compare", PPNN_ERR_PARAM);
+        size_t slots = (size_t)1 << (sp.logn - 1);
+        for (size_t b = 1; b < slots && c.nbatches < CMP_MAX_BATCHES - 1; b *= 4)
+            c.batches[c.nbatches++] = b;
+        c.batches[c.nbatches++] = slots;
+    }
     if (cli_make_dir("compare", c.out, 0755) || cli_make_dir("compare", c.models, 0755))
         return 1;
     nn_set_threads(c.threads);
@@ -423,6 +497,8 @@ int cmd_compare(int argc, char **argv)
         if (es) /* reported as "not measured" rather than aborting the comparison */
             fprintf(stderr, "compare: element-wise not measured: %s\n", ppnn_last_error());
     }
+    if (!st)
+        st = predict(&r, &c, &models[CMP_ELEMENT], &models[CMP_CHANNEL], prm);
     rc = st ? cli_fail("compare", st) : cmp_write_report(&c, &r);
     ckks_relin_key_free(&rk);
     ckks_secret_key_free(&sk);

@@ -17,7 +17,7 @@ static const char *usage_text =
     "Trains on the training split (never the test split). Defaults: --data mnist --arch\n"
     "cryptonets --act element --epochs 10 --seed 1 --lr 0.001 --batch 64 --optimizer adam\n"
     "--clip 5 --kd-temp 4 --kd-alpha 0.5.\n"
-    "  --arch      cryptonets, deep (9 levels) or teacher (ReLU)\n"
+    "  --arch      cryptonets, deep (9 levels), teacher or teacher-wide (ReLU)\n"
     "  --act       relu, element (BEAA), channel, layer or square\n"
     "  --kd-offline teacher logits once per unaugmented image instead of per batch (faster)\n"
     "  --shift P   random translations of up to P pixels (augmentation)\n"

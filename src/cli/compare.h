@@ -14,6 +14,8 @@ enum { CMP_TEACHER = 0, CMP_ELEMENT = 1, CMP_CHANNEL = 2, CMP_NMODELS = 3 };
 
 typedef struct cmp_config {
     const char *data, *out, *models, *preset;
+    const char *arch;         /* student architecture: cryptonets or deep */
+    const char *teacher_arch; /* teacher or teacher-wide */
     size_t batches[CMP_MAX_BATCHES], nbatches; /* sorted ascending */
     size_t count;          /* training images (0 = all) */
     size_t teacher_epochs, epochs;
@@ -21,6 +23,7 @@ typedef struct cmp_config {
     size_t channel_images; /* encrypted sample of the channel-wise packing */
     int threads;
     int skip_element;      /* do not run the element-wise encrypted measurement */
+    const char *costs;     /* JSON of `ppnn bench costs` (NULL: built-in figures) */
     char command[1024];    /* the command line, for the report */
 } cmp_config;
 
@@ -47,6 +50,13 @@ typedef struct cmp_results {
     double chan_wall, chan_latency, chan_encrypt, chan_keygen;
     double chan_total[CMP_MAX_BATCHES];
     hnn_channel_stats chan_stats;
+    /* The packing cost model (hnn_packing_choose) with the costs of cfg->costs or the built-in
+     * ones: predicted single-thread seconds of one element-wise batch and one channel-wise
+     * image, and the choice per batch size. */
+    double pred_elem_batch, pred_chan_image;
+    hnn_packing choice[CMP_MAX_BATCHES];
+    size_t pred_crossover;
+    int costs_from_file;
     int threads;
     char cpu[256];
     size_t slots, n, levels;

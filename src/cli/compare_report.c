@@ -73,6 +73,24 @@ static void write_tables(FILE *f, const cmp_config *c, const cmp_results *r)
         else
             fprintf(f, " |\n");
     }
+    fprintf(f, "\n## Automatic packing (`--packing auto`)\n\nCost model (%s operation costs): "
+               "one element-wise batch %.3f s and one channel-wise image %.4f s single-thread "
+               "predicted; element-wise predicted no slower from **%zu images** on %d threads.\n\n"
+               "| batch | auto chooses | measured faster | auto's time (s, measured) |\n"
+               "|---|---|---|---|\n",
+            r->costs_from_file ? c->costs : "built-in", r->pred_elem_batch, r->pred_chan_image,
+            r->pred_crossover, r->threads);
+    for (size_t i = 0; i < c->nbatches; i++) {
+        const char *ch = r->choice[i] == HNN_PACK_CHANNEL ? "channel-wise" : "element-wise";
+        if (!r->elem_measured) {
+            fprintf(f, "| %zu | %s | (element-wise not measured) | |\n", c->batches[i], ch);
+            continue;
+        }
+        int ce = r->elem_server[i] <= r->chan_total[i];
+        double t = r->choice[i] == HNN_PACK_CHANNEL ? r->chan_total[i] : r->elem_server[i];
+        fprintf(f, "| %zu | %s | %s | %.3f |\n", c->batches[i], ch,
+                ce ? "element-wise" : "channel-wise", t);
+    }
     const hnn_channel_stats *s = &r->chan_stats;
     fprintf(f, "\nChannel-wise per image: %zu rotations (%zu Galois keys, made in %.2f s), %zu "
                "plaintext products, %zu relinearizations, %zu levels; %.0f MB of encoded "
@@ -90,7 +108,13 @@ static void write_setup(FILE *f, const cmp_config *c, const cmp_results *r)
     fprintf(f, "| date | %s |\n| machine | %s |\n| threads | %d |\n", when, r->cpu, r->threads);
     fprintf(f, "| parameters | %s: N = %zu, %zu slots, %zu levels, log2(QP) = %u (128-bit) |\n",
             c->preset, r->n, r->slots, r->levels, r->logqp);
-    fprintf(f, "| network | CryptoNets: conv 5x5/2 (5 ch) - act - dense 100 - act - dense 10 |\n");
+    if (!strcmp(c->arch, "deep"))
+        fprintf(f, "| network | deep: conv 5x5 (8 ch) - act - avgpool 2 - conv 5x5 (16 ch) - act "
+                   "- avgpool 2 - dense 100 - act - dense 10 |\n");
+    else
+        fprintf(f, "| network | CryptoNets: conv 5x5/2 (5 ch) - act - dense 100 - act - dense "
+                   "10 |\n");
+    fprintf(f, "| teacher | %s (ReLU) |\n", c->teacher_arch);
     char imgs[32];
     snprintf(imgs, sizeof imgs, c->count ? "first %zu" : "all", c->count);
     fprintf(f, "| training | %s, %s training images, teacher %zu epoch(s), students %zu "
@@ -105,17 +129,25 @@ static void write_setup(FILE *f, const cmp_config *c, const cmp_results *r)
 static int write_plots(const cmp_config *c, const cmp_results *r)
 {
     char path[1200];
-    double x[CMP_MAX_BATCHES], ye[CMP_MAX_BATCHES], yc[CMP_MAX_BATCHES];
+    double x[CMP_MAX_BATCHES], ye[CMP_MAX_BATCHES], yc[CMP_MAX_BATCHES], ya[CMP_MAX_BATCHES];
     for (size_t i = 0; i < c->nbatches; i++) {
         x[i] = (double)c->batches[i];
         ye[i] = r->elem_measured ? elem_amortized_ms(r, i, c) : 0;
         yc[i] = chan_amortized_ms(r, i, c);
+        /* --packing auto: the measured time of the packing the cost model picks */
+        ya[i] = r->choice[i] == HNN_PACK_CHANNEL || !r->elem_measured ? yc[i] : ye[i];
     }
-    svg_series s[2] = {{"channel-wise (extrapolated)", x, yc, c->nbatches, 1},
-                       {"element-wise (BEAA, measured)", x, ye, c->nbatches, 0}};
+    /* Series in the same order (hence colours) as the accuracy bars: element-wise first (an
+     * empty series when not measured, so the colours never shift). */
+    svg_series s[3] = {{r->elem_measured ? "element-wise (BEAA, measured)"
+                                         : "element-wise (not measured)",
+                        x, ye, r->elem_measured ? c->nbatches : 0, 0},
+                       {"channel-wise (extrapolated)", x, yc, c->nbatches, 1},
+                       {"--packing auto (cost model's choice)", x, ya,
+                        r->elem_measured ? c->nbatches : 0, 1}};
     snprintf(path, sizeof path, "%s/amortized.svg", c->out);
     ppnn_status st = svg_write_loglog(path, "Amortized inference time", "batch size (images)",
-                                      "ms per image", s, r->elem_measured ? 2 : 1);
+                                      "ms per image", s, 3);
     if (st)
         return cli_fail("compare", st);
     /* Encrypted bars on the images both packings encrypted (the first sample_count). */
@@ -151,7 +183,8 @@ int cmp_write_report(const cmp_config *c, const cmp_results *r)
     size_t last = c->nbatches - 1;
     double dacc = r->plain_acc[CMP_ELEMENT] - r->plain_acc[CMP_CHANNEL];
     double dtime = 100.0 * (elem_amortized_ms(r, last, c) / chan_amortized_ms(r, last, c) - 1.0);
-    fprintf(f, "# Element-wise (BEAA) vs channel-wise packing: %s\n\n", c->data);
+    fprintf(f, "# Element-wise (BEAA) vs channel-wise packing: %s, %s net\n\n", c->data,
+            c->arch);
     fprintf(f, "## Headline (paper: arXiv 2403.10920)\n\n| delta, element-wise minus "
                "channel-wise | ppnn | paper |\n|---|---|---|\n");
     fprintf(f, "| test accuracy (%zu test images, plaintext forward pass of the models) | "

@@ -5,7 +5,7 @@
  *   deep:       conv, act, pool, conv, act, pool, dense, act, dense           = 9 levels
  *               (fits the 9 levels of the n14 preset; the pools' 1/k^2 could be folded into
  *               the next layer but are counted here)
- *   teacher:    ReLU only, never encrypted. */
+ *   teacher, teacher-wide: ReLU only, never encrypted. */
 #include <string.h>
 
 #include "nn/inner.h"
@@ -71,6 +71,26 @@ static ppnn_status build_teacher(nn_model *m, nn_act act, uint32_t ncls)
     return nn_model_add_dense(m, ncls);
 }
 
+/* A stronger ReLU teacher for the deep students (issue 14: a teacher clearly better than the
+ * student): 28x28 -> conv 3x3 (32) -> pool 14x14 -> conv 3x3 (64) -> pool 7x7 -> conv 3x3 (128)
+ * -> dense 256 -> dense. About 9 M multiply-adds per image, 8x the plain teacher. */
+static ppnn_status build_teacher_wide(nn_model *m, nn_act act, uint32_t ncls)
+{
+    (void)act;
+    TRY(nn_model_add_conv2d(m, 32, 3, 1, 1));
+    TRY(nn_model_add_relu(m));
+    TRY(nn_model_add_avgpool(m, 2, 2));
+    TRY(nn_model_add_conv2d(m, 64, 3, 1, 1));
+    TRY(nn_model_add_relu(m));
+    TRY(nn_model_add_avgpool(m, 2, 2));
+    TRY(nn_model_add_conv2d(m, 128, 3, 1, 1));
+    TRY(nn_model_add_relu(m));
+    TRY(nn_model_add_flatten(m));
+    TRY(nn_model_add_dense(m, 256));
+    TRY(nn_model_add_relu(m));
+    return nn_model_add_dense(m, ncls);
+}
+
 static const struct {
     const char *name;
     ppnn_status (*build)(nn_model *, nn_act, uint32_t);
@@ -78,9 +98,10 @@ static const struct {
     {"cryptonets", build_cryptonets},
     {"deep", build_deep},
     {"teacher", build_teacher},
+    {"teacher-wide", build_teacher_wide},
 };
 
-const char *nn_arch_names(void) { return "cryptonets, deep, teacher"; }
+const char *nn_arch_names(void) { return "cryptonets, deep, teacher, teacher-wide"; }
 
 ppnn_status nn_arch_build(nn_model *m, const char *arch, nn_act act, nn_shape input,
                           uint32_t nclasses)

@@ -1,0 +1,191 @@
+/* The packing cost model (hnn.h, "packing choice").
+ *
+ * Level scaling. Figures are measured at the top level L (k = L+1 primes). An operation on
+ * ciphertexts at level l costs, relative to the top:
+ *   - add, plaintext/scalar products, squares, linear-kernel MACs: proportional to the primes,
+ *     (l+1)/(L+1) (MACs are counted per prime already, so they need no scaling);
+ *   - rescale: one inverse and l forward NTTs: (l+1)/(L+1) as well;
+ *   - key switching (relinearize, rotate): (k+1)(k+2) NTTs and 2k(k+1) products per coefficient
+ *     at k = l+1 primes (keyswitch.c), so ((l+2)(l+3)) / ((L+2)(L+3));
+ *   - a hoisted rotation: the inner product and the mod-down, ~ (l+1)(l+2) / ((L+1)(L+2)).
+ * Ring degree: measured figures belong to one N; for another N' every cost scales by
+ * N' log N' / (N log N) (hnn_op_costs_default only). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "hnn/channel_inner.h"
+#include "hnn/inner.h"
+
+void hnn_op_costs_default(hnn_op_costs *c, unsigned logn)
+{
+    /* `ppnn bench costs --logn 13` and `--logn 14` on the development machine (idle, medians),
+     * see docs/compare/README.md; microseconds. */
+    static const hnn_op_costs n13 = {13, 6, 0.033e-9, 0.22e-9, 43e-6, 60e-6, 106e-6, 1242e-6,
+                                     294e-6, 1394e-6, 420e-6};
+    static const hnn_op_costs n14 = {14, 11, 0.033e-9, 0.22e-9, 160e-6, 220e-6, 390e-6, 8114e-6,
+                                     1600e-6, 7978e-6, 1900e-6};
+    const hnn_op_costs *ref = logn >= 14 ? &n14 : &n13;
+    *c = *ref;
+    if (logn != ref->logn) {
+        double f = ldexp(1.0, (int)logn - (int)ref->logn) * logn / ref->logn;
+        c->add *= f, c->mul_plain *= f, c->square *= f, c->relin *= f, c->rescale *= f;
+        c->rotate *= f, c->rotate_hoisted *= f;
+        c->logn = logn;
+    }
+}
+
+static const struct {
+    const char *name;
+    size_t off;
+} fields[] = {
+    {"mac_dense", offsetof(hnn_op_costs, mac_dense)},
+    {"mac_sparse", offsetof(hnn_op_costs, mac_sparse)},
+    {"add", offsetof(hnn_op_costs, add)},
+    {"mul_plain", offsetof(hnn_op_costs, mul_plain)},
+    {"square", offsetof(hnn_op_costs, square)},
+    {"relin", offsetof(hnn_op_costs, relin)},
+    {"rescale", offsetof(hnn_op_costs, rescale)},
+    {"rotate", offsetof(hnn_op_costs, rotate)},
+    {"rotate_hoisted", offsetof(hnn_op_costs, rotate_hoisted)},
+};
+#define NFIELDS (sizeof fields / sizeof fields[0])
+
+ppnn_status hnn_op_costs_parse(hnn_op_costs *c, const char *json, size_t len)
+{
+    memset(c, 0, sizeof *c);
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return ppnn_fail(PPNN_ERR_FORMAT, "operation costs: not a JSON object");
+    }
+    ppnn_status st = PPNN_OK;
+    const cJSON *logn = cJSON_GetObjectItemCaseSensitive(root, "logn");
+    const cJSON *nq = cJSON_GetObjectItemCaseSensitive(root, "nq");
+    if (!cJSON_IsNumber(logn) || logn->valuedouble < CKKS_MIN_LOGN ||
+        logn->valuedouble > CKKS_MAX_LOGN || !cJSON_IsNumber(nq) || nq->valuedouble < 1 ||
+        nq->valuedouble > CKKS_MAX_PRIMES)
+        st = ppnn_fail(PPNN_ERR_FORMAT, "operation costs: \"logn\" and \"nq\" must be numbers "
+                       "(%d..%d, 1..%d)", CKKS_MIN_LOGN, CKKS_MAX_LOGN, CKKS_MAX_PRIMES);
+    else {
+        c->logn = (unsigned)logn->valuedouble;
+        c->nq = (size_t)nq->valuedouble;
+    }
+    for (size_t i = 0; i < NFIELDS && !st; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, fields[i].name);
+        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || !(v->valuedouble > 0) ||
+            v->valuedouble > 1e3)
+            st = ppnn_fail(PPNN_ERR_FORMAT, "operation costs: \"%s\" must be a number of "
+                           "seconds in (0, 1000]", fields[i].name);
+        else
+            *(double *)((char *)c + fields[i].off) = v->valuedouble;
+    }
+    cJSON_Delete(root);
+    return st;
+}
+
+char *hnn_op_costs_json(const hnn_op_costs *c)
+{
+    cJSON *root = cJSON_CreateObject();
+    int ok = root && cJSON_AddNumberToObject(root, "logn", c->logn) &&
+             cJSON_AddNumberToObject(root, "nq", (double)c->nq);
+    for (size_t i = 0; i < NFIELDS && ok; i++)
+        ok = cJSON_AddNumberToObject(root, fields[i].name,
+                                     *(const double *)((const char *)c + fields[i].off)) != NULL;
+    char *s = ok ? cJSON_Print(root) : NULL;
+    cJSON_Delete(root);
+    return s;
+}
+
+/* Relative cost of an operation at `level` against the top level (see the top of the file). */
+static double lin(const hnn_op_costs *c, size_t level)
+{
+    return (double)(level + 1) / (double)c->nq;
+}
+static double ks(const hnn_op_costs *c, size_t level)
+{
+    double k = (double)c->nq;
+    return (double)((level + 2) * (level + 3)) / ((k + 1) * (k + 2));
+}
+static double hoist(const hnn_op_costs *c, size_t level)
+{
+    double k = (double)c->nq;
+    return (double)((level + 1) * (level + 2)) / (k * (k + 1));
+}
+
+double hnn_plan_cost(const hnn_plan *p, const hnn_op_costs *c, size_t n)
+{
+    double t = 0;
+    size_t comps = 2; /* components of the current ciphertexts (3 after squares) */
+    for (size_t i = 0; i < p->nsteps; i++) {
+        const hnn_step *s = &p->steps[i];
+        if (s->kind == HNN_STEP_ACT) {
+            size_t sq = 0;
+            for (size_t j = 0; j < s->n_in; j++)
+                sq += s->square[j] != 0;
+            t += (double)sq * c->square * lin(c, s->level_in) +
+                 (double)s->n_in * c->add * lin(c, s->level_in);
+            comps = 3;
+            continue;
+        }
+        double terms = s->dense ? (double)s->n_out * (double)s->n_in : (double)s->nnz;
+        double mac = s->dense ? c->mac_dense : c->mac_sparse;
+        t += terms * (double)comps * (double)(s->level_in + 1) * (double)n * mac;
+        if (comps == 3)
+            t += (double)s->n_out * c->relin * ks(c, s->level_in);
+        for (size_t d = 0; d < s->drop; d++)
+            t += (double)s->n_out * c->rescale * lin(c, s->level_in - d);
+        comps = 2;
+    }
+    return t;
+}
+
+double hnn_channel_plan_cost(const hnn_channel_plan *p, const hnn_op_costs *c)
+{
+    double t = 0;
+    for (size_t i = 0; i < p->nsteps; i++) {
+        const ch_step *s = &p->steps[i];
+        const size_t l = s->level;
+        const double no = (double)s->nout;
+        ch_counts k;
+        _ch_step_counts(&k, s);
+        switch (s->kind) {
+        case CH_STEP_ACT:
+            t += no * ((c->add + c->square + c->rescale) * lin(c, l) + c->relin * ks(c, l));
+            break;
+        case CH_STEP_SCALE: t += no * (c->mul_plain + c->rescale) * lin(c, l); break;
+        case CH_STEP_POOL:
+            t += no * ((double)(k.babies + k.giants) * c->rotate_hoisted * hoist(c, l) +
+                       (double)(s->n1 + s->n2) * c->add * lin(c, l));
+            break;
+        case CH_STEP_LINEAR:
+            t += (double)(s->nin * k.babies) * c->rotate_hoisted * hoist(c, l) +
+                 (double)(k.giant_rotations + k.reductions) * c->rotate * ks(c, l) +
+                 (double)k.products * (c->mul_plain + c->add) * lin(c, l) +
+                 no * c->rescale * lin(c, l);
+            break;
+        }
+    }
+    return t;
+}
+
+void hnn_packing_choose(hnn_packing_choice *out, double elem_batch, size_t slots,
+                        double chan_image, size_t images, int threads)
+{
+    const double T = threads > 0 ? threads : 1;
+    const size_t th = threads > 0 ? (size_t)threads : 1;
+    size_t batches = (images + slots - 1) / slots, rounds = (images + th - 1) / th;
+    out->element_seconds = (double)batches * elem_batch / T;
+    out->channel_seconds = (double)rounds * chan_image;
+    out->packing = out->channel_seconds < out->element_seconds ? HNN_PACK_CHANNEL
+                                                               : HNN_PACK_ELEMENT;
+    /* Within one batch the element-wise time is flat and the channel-wise one grows by one
+     * image per thread and round: the first image count where element-wise is no slower. */
+    double rounds_even = ceil(elem_batch / T / chan_image);
+    double cross = rounds_even * T - (T - 1);
+    if (cross < 1)
+        cross = 1;
+    out->crossover = cross > (double)slots ? slots : (size_t)cross;
+}
