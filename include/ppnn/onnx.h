@@ -31,9 +31,11 @@ extern "C" {
 /* A Conv/AveragePool that no nn window layer expresses (non-square kernel, unequal strides,
  * asymmetric pads, count_include_pad = 0 with pads) is lowered to an exact dense layer when
  * its matrix has at most this many entries. */
-#define ONNX_MAX_DENSE_FALLBACK ((size_t)1 << 22)
+#define ONNX_MAX_DENSE_FALLBACK ((size_t)1 << 23)
 
-/* A constant graph input bound at import (the conformance suite passes weights as inputs). */
+/* A constant graph input bound at import (the conformance suite passes weights as inputs).
+ * name NULL: the unnamed bindings bind the 2nd, 3rd, ... non-initializer graph inputs in
+ * order (the first is the data). */
 typedef struct onnx_binding {
     const char *name;
     const uint8_t *tensor; /* serialized TensorProto */

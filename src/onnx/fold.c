@@ -222,6 +222,10 @@ ppnn_status onnx_build_model(nn_model *m, const pl_list *p, nn_shape input, cons
         if (!st && nn_numel(m->layers[m->nlayers - 1].out) != nn_numel(l->out))
             st = ppnn_fail(PPNN_ERR_PARAM, "internal: layer %zu shape mismatch", i);
     }
+    /* The logits are the output tensor in CHW order: nn wants a vector last. */
+    size_t nl = m->nlayers;
+    if (!st && (m->layers[nl - 1].out.h != 1 || m->layers[nl - 1].out.w != 1))
+        st = nn_model_add_flatten(m);
     if (!st)
         st = nn_model_finish(m);
     if (st) {
@@ -230,7 +234,7 @@ ppnn_status onnx_build_model(nn_model *m, const pl_list *p, nn_shape input, cons
     }
     m->nclasses = (uint32_t)nn_numel(m->layers[m->nlayers - 1].out);
     m->norm_mean = p->norm_mean, m->norm_std = p->norm_std;
-    for (size_t i = 0; i < p->n; i++) {
+    for (size_t i = 0; i < p->n; i++) { /* (a trailing flatten has no parameters) */
         const pl_layer *l = &p->l[i];
         nn_layer *d = &m->layers[i];
         if (d->nweight)

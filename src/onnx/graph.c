@@ -146,6 +146,15 @@ static ppnn_status check_header(onnx_graph *g)
     return PPNN_OK;
 }
 
+/* Rank of unnamed binding k among the unnamed bindings. */
+static size_t positional(const onnx_import_opts *o, size_t k)
+{
+    size_t r = 0;
+    for (size_t j = 0; j < k; j++)
+        r += o->bindings[j].name == NULL;
+    return r;
+}
+
 static ppnn_status build_table(onnx_graph *g, const onnx_import_opts *o)
 {
     const Onnx__GraphProto *gr = g->g;
@@ -169,6 +178,7 @@ static ppnn_status build_table(onnx_graph *g, const onnx_import_opts *o)
         g->init[g->nvalues - 1] = gr->initializer[i];
     }
     g->data_input = SIZE_MAX;
+    size_t nonconst = 0;
     for (size_t i = 0; i < gr->n_input; i++) {
         const char *nm = gr->input[i]->name;
         size_t id = onnx_graph_find(g, nm);
@@ -177,8 +187,12 @@ static ppnn_status build_table(onnx_graph *g, const onnx_import_opts *o)
         if ((st = add_name(g, nm, "graph input")))
             return st;
         id = g->nvalues - 1;
+        nonconst++;
         for (size_t k = 0; k < o->nbindings; k++) {
-            if (strcmp(o->bindings[k].name, nm))
+            /* Named bindings match by name; unnamed ones bind the 2nd, 3rd, ... non-constant
+             * input in order (the conformance suite's input_1.pb, input_2.pb, ...). */
+            if (o->bindings[k].name ? strcmp(o->bindings[k].name, nm) != 0
+                                    : positional(o, k) + 2 != nonconst)
                 continue;
             Onnx__TensorProto *t = onnx__tensor_proto__unpack(NULL, o->bindings[k].len,
                                                               o->bindings[k].tensor);

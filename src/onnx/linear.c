@@ -383,6 +383,30 @@ static ppnn_status gemm(onnx_linear_result *r, const onnx_linear_ctx *x, const o
     return PPNN_OK;
 }
 
+ppnn_status onnx_linear_pad(onnx_linear_result *r, const onnx_linear_ctx *x,
+                            const onnx_node_ctx *c, const uint32_t pads[4])
+{
+    memset(r, 0, sizeof *r);
+    ppnn_status st = need_image(x, c);
+    if (st)
+        return st;
+    const size_t C = (size_t)x->head->dims[1];
+    window w = {0};
+    w.H = (uint32_t)x->head->dims[2], w.W = (uint32_t)x->head->dims[3];
+    w.kh = w.kw = w.sh = w.sw = 1;
+    memcpy(w.pad, pads, sizeof w.pad);
+    w.Ho = w.H + pads[0] + pads[2], w.Wo = w.W + pads[1] + pads[3];
+    float *ident = calloc(C * C, sizeof *ident);
+    if (!ident)
+        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    for (size_t ch = 0; ch < C; ch++)
+        ident[ch * C + ch] = 1;
+    out_dims(r, x->head, (uint32_t)C, w.Ho, w.Wo);
+    st = dense_window(r, c, &w, C, C, ident, NULL);
+    free(ident);
+    return st;
+}
+
 ppnn_status onnx_linear_lower(onnx_linear_result *r, const onnx_linear_ctx *w,
                               const onnx_node_ctx *c, const uint32_t fused[4],
                               const onnx_tensor *const consts[3])

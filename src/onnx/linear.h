@@ -29,4 +29,9 @@ PPNN_MUST_CHECK ppnn_status onnx_linear_lower(onnx_linear_result *r, const onnx_
                                               const onnx_node_ctx *c, const uint32_t fused[4],
                                               const onnx_tensor *const consts[3]);
 
+/* A zero padding (top, left, bottom, right) that no Conv/AveragePool absorbs, as an exact
+ * dense layer (e.g. a Pad whose output is the graph's). */
+PPNN_MUST_CHECK ppnn_status onnx_linear_pad(onnx_linear_result *r, const onnx_linear_ctx *w,
+                                            const onnx_node_ctx *c, const uint32_t pads[4]);
+
 #endif

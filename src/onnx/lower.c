@@ -120,14 +120,6 @@ static ppnn_status copy_value(onnx_value *dst, const onnx_value *src, const onnx
 
 static int has_pads(const onnx_value *v) { return v->pads[0] | v->pads[1] | v->pads[2] | v->pads[3]; }
 
-static ppnn_status no_pending_pad(const onnx_node_ctx *c, const onnx_value *v)
-{
-    if (v && v->kind == OV_SYM && has_pads(v))
-        return onnx_node_fail(c, PPNN_ERR_UNSUPPORTED, "reads the output of a Pad: ppnn fuses "
-                              "Pad only into a following Conv or AveragePool");
-    return PPNN_OK;
-}
-
 /* A layer was appended: the head moves on (new epoch, new shape). */
 static void advance(lowerer *L, size_t rank, const int64_t *dims, nn_shape nn, int flat)
 {
@@ -177,6 +169,28 @@ static ppnn_status emit(lowerer *L, const onnx_node_ctx *c, pl_layer *l, size_t 
     return set_output(L, c, 0, &v);
 }
 
+/* A Pad whose output reaches anything but a Conv / AveragePool: the padding becomes an exact
+ * dense layer, and v the identity of its output. */
+static ppnn_status settle_pads(lowerer *L, const onnx_node_ctx *c, onnx_value *v)
+{
+    if (!v || v->kind != OV_SYM || !has_pads(v))
+        return PPNN_OK;
+    onnx_linear_ctx wl = {L->g, L->pl, &L->head, &L->cur, L->flat};
+    onnx_linear_result r;
+    ppnn_status st = onnx_linear_pad(&r, &wl, c, v->pads);
+    if (st)
+        return st;
+    r.layer.node = c->pos;
+    r.layer.in = L->cur;
+    if ((st = pl_push(L->pl, &r.layer))) {
+        free(r.layer.w), free(r.layer.bias);
+        return st;
+    }
+    advance(L, r.rank, r.dims, r.layer.out, r.flat);
+    onnx_value_clear(v);
+    return onnx_value_identity(v, &L->head);
+}
+
 /* ---- elementwise -------------------------------------------------------------------------- */
 static ppnn_status binary(lowerer *L, const onnx_node_ctx *c, char op)
 {
@@ -201,7 +215,7 @@ static ppnn_status binary(lowerer *L, const onnx_node_ctx *c, char op)
     for (size_t k = 0; k < 2; k++) {
         onnx_value *v;
         if ((st = input(L, c, k, &v)) || (v->kind == OV_SYM && (st = need_head(L, c, k, &v))) ||
-            (st = no_pending_pad(c, v)))
+            (st = settle_pads(L, c, v)))
             return st;
     }
     if (op == '^') {
@@ -235,17 +249,14 @@ static ppnn_status neg(lowerer *L, const onnx_node_ctx *c)
         return st;
     if (!x)
         return onnx_node_fail(c, PPNN_ERR_FORMAT, "needs an input");
+    if (x->kind == OV_SYM && ((st = need_head(L, c, 0, &x)) || (st = settle_pads(L, c, x))))
+        return st;
     if ((st = copy_value(&out, x, &L->head)))
         return st;
     if (x->kind == OV_CONST) {
         for (size_t i = 0; i < out.t.numel; i++)
             out.t.data[i] = -out.t.data[i];
     } else {
-        onnx_value *h;
-        if ((st = need_head(L, c, 0, &h)) || (st = no_pending_pad(c, h))) {
-            onnx_value_clear(&out);
-            return st;
-        }
         for (size_t i = 0; i < L->head.numel; i++)
             out.a[i] = -out.a[i], out.b[i] = -out.b[i], out.c[i] = -out.c[i];
     }
@@ -333,7 +344,7 @@ static ppnn_status batchnorm(lowerer *L, const onnx_node_ctx *c)
                               "(one output, spatial = 1) is supported");
     onnx_value *x, *p[4];
     static const char *const roles[] = {"scale", "bias", "mean", "var"};
-    if ((st = need_head(L, c, 0, &x)) || (st = no_pending_pad(c, x)))
+    if ((st = need_head(L, c, 0, &x)) || (st = settle_pads(L, c, x)))
         return st;
     if (L->head.rank < 2)
         return onnx_node_fail(c, PPNN_ERR_UNSUPPORTED, "needs a channel dimension");
@@ -385,7 +396,7 @@ static ppnn_status flatten(lowerer *L, const onnx_node_ctx *c)
     onnx_value *x;
     ppnn_status st = onnx_attr_check(c, allowed);
     if (st || (st = onnx_attr_int(c, "axis", &axis)) || (st = need_head(L, c, 0, &x)) ||
-        (st = no_pending_pad(c, x)))
+        (st = settle_pads(L, c, x)))
         return st;
     if (axis < 0)
         axis += (int64_t)L->head.rank;
@@ -400,7 +411,7 @@ static ppnn_status reshape(lowerer *L, const onnx_node_ctx *c)
     static const char *const allowed[] = {"allowzero", NULL};
     onnx_value *x, *s;
     ppnn_status st = onnx_attr_check(c, allowed);
-    if (st || (st = need_head(L, c, 0, &x)) || (st = no_pending_pad(c, x)) ||
+    if (st || (st = need_head(L, c, 0, &x)) || (st = settle_pads(L, c, x)) ||
         (st = need_const(L, c, 1, &s, "shape")))
         return st;
     int64_t allowzero = 0;
@@ -431,12 +442,15 @@ static ppnn_status set_input(lowerer *L, nn_shape *input)
         return ppnn_fail(PPNN_ERR_UNSUPPORTED, "%s: input '%s' has element type %d (float "
                          "expected)", g->file, nm, (int)tt->elem_type);
     const Onnx__TensorShapeProto *sh = tt->shape;
-    if (!sh || sh->n_dim < 2 || sh->n_dim > 4)
+    if (!sh || sh->n_dim < 1 || sh->n_dim > 4)
         return ppnn_fail(PPNN_ERR_UNSUPPORTED, "%s: input '%s' must have a known shape of "
-                         "rank 2 (N, K), 3 (N, H, W) or 4 (N, C, H, W)", g->file, nm);
+                         "rank 1 (K, one image), 2 (N, K), 3 (N, H, W) or 4 (N, C, H, W)",
+                         g->file, nm);
+    /* A rank-1 input is one image without a batch dimension: give it a virtual one. */
+    const size_t virt = sh->n_dim == 1, rank = sh->n_dim + virt;
     int64_t dims[4] = {1, 1, 1, 1};
-    for (size_t i = 0; i < sh->n_dim; i++) {
-        const Onnx__TensorShapeProto__Dimension *d = sh->dim[i];
+    for (size_t i = virt; i < rank; i++) {
+        const Onnx__TensorShapeProto__Dimension *d = sh->dim[i - virt];
         int fixed = d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
         if (i == 0) {
             dims[0] = fixed && d->dim_value > 0 ? d->dim_value : 1;
@@ -448,11 +462,11 @@ static ppnn_status set_input(lowerer *L, nn_shape *input)
                              g->file, nm, i, NN_MAX_DIM);
         dims[i] = d->dim_value;
     }
-    L->head.rank = sh->n_dim;
+    L->head.rank = rank;
     memcpy(L->head.dims, dims, sizeof dims);
-    nn_shape s = sh->n_dim == 4 ? (nn_shape){(uint32_t)dims[1], (uint32_t)dims[2], (uint32_t)dims[3]}
-                 : sh->n_dim == 3 ? (nn_shape){(uint32_t)dims[1], (uint32_t)dims[2], 1}
-                                  : (nn_shape){(uint32_t)dims[1], 1, 1};
+    nn_shape s = rank == 4 ? (nn_shape){(uint32_t)dims[1], (uint32_t)dims[2], (uint32_t)dims[3]}
+                 : rank == 3 ? (nn_shape){(uint32_t)dims[1], (uint32_t)dims[2], 1}
+                             : (nn_shape){(uint32_t)dims[1], 1, 1};
     if (nn_numel(s) > NN_MAX_NUMEL)
         return ppnn_fail(PPNN_ERR_UNSUPPORTED, "%s: input '%s' has %zu elements per image "
                          "(limit %u)", g->file, nm, nn_numel(s), NN_MAX_NUMEL);
@@ -509,7 +523,7 @@ static ppnn_status lower_node(lowerer *L, const onnx_node_ctx *c)
         /* Pads are zeros of the value itself: an elementwise map must be applied first. */
         if (!has_pads(x) && (st = materialise(L, c, x)))
             return st;
-    } else if ((st = no_pending_pad(c, x)) || (st = materialise(L, c, x))) {
+    } else if ((st = settle_pads(L, c, x)) || (st = materialise(L, c, x))) {
         return st;
     }
     onnx_value *consts[3] = {NULL, NULL, NULL};
@@ -565,7 +579,7 @@ ppnn_status onnx_lower(pl_list *p, nn_shape *input, const onnx_graph *g)
         else if (out->epoch != L.head.epoch)
             st = onnx_node_fail(&c, PPNN_ERR_UNSUPPORTED, "the output is computed before the "
                                 "last layer (a branch): ppnn runs chains of layers");
-        else if (!(st = no_pending_pad(&c, out)))
+        else if (!(st = settle_pads(&L, &c, out)))
             st = materialise(&L, &c, out);
         if (!st && p->n == 0)
             st = ppnn_fail(PPNN_ERR_UNSUPPORTED, "%s: the graph computes no layer", g->file);
