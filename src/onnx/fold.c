@@ -251,5 +251,12 @@ ppnn_status onnx_build_model(nn_model *m, const pl_list *p, nn_shape input, cons
             }
         }
     }
+    /* Folding multiplies constants together: a model file never holds inf or NaN. */
+    for (size_t i = 0; i < m->nparams; i++)
+        if (!isfinite(m->params[i])) {
+            nn_model_free(m);
+            return ppnn_fail(PPNN_ERR_NUMERIC, "a weight is not finite after folding the "
+                             "constants (overflow in the model's values)");
+        }
     return PPNN_OK;
 }

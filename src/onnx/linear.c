@@ -147,6 +147,12 @@ static ppnn_status dense_window(onnx_linear_result *r, const onnx_node_ctx *c, c
                                                    (size_t)kj]
                                             : 1.0f;
                         }
+                if (!conv && count == 0) {
+                    free(l->w), free(l->bias);
+                    l->w = l->bias = NULL;
+                    return onnx_node_fail(c, PPNN_ERR_UNSUPPORTED, "output (%zu, %zu) averages "
+                                          "over padding only (count_include_pad = 0)", oy, ox);
+                }
                 if (!conv)
                     for (size_t k = 0; k < in; k++)
                         wr[k] /= (float)count;
@@ -259,9 +265,36 @@ static ppnn_status avgpool(onnx_linear_result *r, const onnx_linear_ctx *x,
         l->out = (nn_shape){(uint32_t)C, w.Ho, w.Wo};
         return PPNN_OK;
     }
-    if (p < 0 || x->flat || (attr_pads && !w.count_pad))
+    if (p < 0 || x->flat)
         return dense_window(r, c, &w, C, C, NULL, NULL);
-    /* Every window divides by k*k: a diagonal conv2d over the zero-padded input. */
+    /* A diagonal conv2d over the zero-padded input: every window divides by k*k, or, when
+     * attribute pads do not count, the conv sums (weight 1) and the node's value is the sum
+     * times 1/(cells inside the input and fused pads), a per-element factor the symbolic
+     * stage folds into the next layer. */
+    int divide_inside = attr_pads && !w.count_pad;
+    if (divide_inside) {
+        size_t n = C * (size_t)w.Ho * w.Wo;
+        r->post_scale = malloc(n * sizeof *r->post_scale);
+        if (!r->post_scale)
+            return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+        const long Hp = (long)(w.H + w.fused[0] + w.fused[2]);
+        const long Wp = (long)(w.W + w.fused[1] + w.fused[3]);
+        for (size_t oy = 0; oy < w.Ho; oy++)
+            for (size_t ox = 0; ox < w.Wo; ox++) {
+                long y0 = (long)(oy * w.sh) - (long)w.pad[0], x0 = (long)(ox * w.sw) - (long)w.pad[1];
+                long y1 = y0 + (long)w.kh, x1 = x0 + (long)w.kw;
+                long ny = (y1 < Hp ? y1 : Hp) - (y0 > 0 ? y0 : 0);
+                long nx = (x1 < Wp ? x1 : Wp) - (x0 > 0 ? x0 : 0);
+                if (ny <= 0 || nx <= 0) {
+                    free(r->post_scale);
+                    r->post_scale = NULL;
+                    return onnx_node_fail(c, PPNN_ERR_UNSUPPORTED, "output (%zu, %zu) averages "
+                                          "over padding only (count_include_pad = 0)", oy, ox);
+                }
+                for (size_t ch = 0; ch < C; ch++)
+                    r->post_scale[(ch * w.Ho + oy) * w.Wo + ox] = 1.0f / (float)(ny * nx);
+            }
+    }
     l->kind = PL_CONV;
     l->kernel = w.kh, l->stride = w.sh, l->pad = (uint32_t)p;
     l->out = (nn_shape){(uint32_t)C, w.Ho, w.Wo};
@@ -269,12 +302,12 @@ static ppnn_status avgpool(onnx_linear_result *r, const onnx_linear_ctx *x,
     l->w = calloc(C * C * kk, sizeof *l->w);
     l->bias = calloc(C, sizeof *l->bias);
     if (!l->w || !l->bias) {
-        free(l->w), free(l->bias);
+        free(l->w), free(l->bias), free(r->post_scale);
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
     }
     for (size_t ch = 0; ch < C; ch++)
         for (size_t t = 0; t < kk; t++)
-            l->w[(ch * C + ch) * kk + t] = 1.0f / (float)kk;
+            l->w[(ch * C + ch) * kk + t] = divide_inside ? 1.0f : 1.0f / (float)kk;
     return PPNN_OK;
 }
 

@@ -21,6 +21,8 @@ typedef struct onnx_linear_result {
     size_t rank;           /* ONNX rank and dims of the output (dims[0] = batch) */
     int64_t dims[4];
     int flat;              /* the layer's nn output is flat although the ONNX one is CxHxW */
+    float *post_scale;     /* NULL, or a per-element factor on the layer's output (owned):
+                            * the node's value is post_scale[i] * layer output[i] */
 } onnx_linear_result;
 
 /* consts[k] = input k+1 of the node (constant) or NULL; fused = pending zero pads of the

@@ -152,8 +152,8 @@ static ppnn_status materialise(lowerer *L, const onnx_node_ctx *c, onnx_value *v
     return onnx_value_identity(v, &L->head);
 }
 
-static ppnn_status emit(lowerer *L, const onnx_node_ctx *c, pl_layer *l, size_t rank,
-                        const int64_t *dims, int flat)
+static ppnn_status emit_layer(lowerer *L, const onnx_node_ctx *c, pl_layer *l, size_t rank,
+                              const int64_t *dims, int flat)
 {
     l->node = c->pos;
     l->in = L->cur;
@@ -163,10 +163,23 @@ static ppnn_status emit(lowerer *L, const onnx_node_ctx *c, pl_layer *l, size_t 
         return st;
     }
     advance(L, rank, dims, l->out, flat);
+    return PPNN_OK;
+}
+
+/* Appends layer l for node c; the node's output is the new head, times post_scale[i] per
+ * element when given (owned, freed here). */
+static ppnn_status emit(lowerer *L, const onnx_node_ctx *c, pl_layer *l, size_t rank,
+                        const int64_t *dims, int flat, float *post_scale)
+{
+    ppnn_status st = emit_layer(L, c, l, rank, dims, flat);
     onnx_value v;
-    if ((st = onnx_value_identity(&v, &L->head)))
-        return st;
-    return set_output(L, c, 0, &v);
+    if (!st)
+        st = onnx_value_identity(&v, &L->head);
+    if (!st && post_scale)
+        for (size_t i = 0; i < L->head.numel; i++)
+            v.b[i] = post_scale[i];
+    free(post_scale);
+    return st ? st : set_output(L, c, 0, &v);
 }
 
 /* A Pad whose output reaches anything but a Conv / AveragePool: the padding becomes an exact
@@ -180,13 +193,8 @@ static ppnn_status settle_pads(lowerer *L, const onnx_node_ctx *c, onnx_value *v
     ppnn_status st = onnx_linear_pad(&r, &wl, c, v->pads);
     if (st)
         return st;
-    r.layer.node = c->pos;
-    r.layer.in = L->cur;
-    if ((st = pl_push(L->pl, &r.layer))) {
-        free(r.layer.w), free(r.layer.bias);
+    if ((st = emit_layer(L, c, &r.layer, r.rank, r.dims, r.flat)))
         return st;
-    }
-    advance(L, r.rank, r.dims, r.layer.out, r.flat);
     onnx_value_clear(v);
     return onnx_value_identity(v, &L->head);
 }
@@ -386,7 +394,7 @@ static ppnn_status flatten_to_2d(lowerer *L, const onnx_node_ctx *c, onnx_value 
     }
     int64_t dims[4] = {L->head.dims[0], (int64_t)L->head.numel, 1, 1};
     pl_layer l = {.kind = PL_FLATTEN, .out = {(uint32_t)L->head.numel, 1, 1}};
-    return emit(L, c, &l, 2, dims, 0);
+    return emit(L, c, &l, 2, dims, 0, NULL);
 }
 
 static ppnn_status flatten(lowerer *L, const onnx_node_ctx *c)
@@ -550,7 +558,7 @@ static ppnn_status lower_node(lowerer *L, const onnx_node_ctx *c)
             out.pads[k] += r.pads[k];
         return set_output(L, c, 0, &out);
     }
-    return emit(L, c, &r.layer, r.rank, r.dims, r.flat);
+    return emit(L, c, &r.layer, r.rank, r.dims, r.flat, r.post_scale);
 }
 
 ppnn_status onnx_lower(pl_list *p, nn_shape *input, const onnx_graph *g)
