@@ -6,10 +6,11 @@ per-element quadratic a*x^2 + b*x + c written with Pow/Mul/Add, PyTorch's Pad + 
 (AvgPool2d with padding and count_include_pad), a strided conv, a per-channel quadratic
 a*x*x + b*x, and a Gemm. Inputs are MNIST pixels p/255 (ppnn import's default normalisation).
 
-  python3 examples/pytorch/poly_cnn.py --out DIR [--steps 600] [--relu]
+  python3 examples/pytorch/poly_cnn.py --out DIR [--steps 600] [--relu] [--ref-count 16]
 
-writes DIR/poly_cnn.onnx and DIR/poly_cnn_logits.csv (logits of the first 16 MNIST test
-images, one row per image) — the fixture tests/test_onnx_import.c checks without torch.
+writes DIR/poly_cnn.onnx and DIR/poly_cnn_logits.csv (logits of the first --ref-count MNIST
+test images, one row per image) — with the defaults, the fixture tests/data/onnx/ that
+tests/test_onnx_import.c checks without torch.
 --relu exports the same net with ReLU activations (DIR/relu_cnn.onnx), which ppnn refuses.
 Needs Debian's python3-torch (apt-get install python3-torch); not needed by `make test`.
 """
@@ -76,6 +77,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--relu", action="store_true")
+    ap.add_argument("--ref-count", type=int, default=16)
     args = ap.parse_args()
     torch.manual_seed(1)
     x = read_idx("train-images-idx3-ubyte").float().div(255).unsqueeze(1)
@@ -104,7 +106,7 @@ def main():
                       output_names=["logits"], dynamic_axes={"image": {0: "batch"},
                                                              "logits": {0: "batch"}})
     with torch.no_grad():
-        logits = net(xt[:16]).double()
+        logits = net(xt[:args.ref_count]).double()
     with open(os.path.join(args.out, name + "_logits.csv"), "w") as f:
         for row in logits:
             f.write(",".join(f"{v:.9g}" for v in row.tolist()) + "\n")
