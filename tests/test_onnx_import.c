@@ -98,7 +98,8 @@ static Onnx__TensorProto *tensor(const char *name, const int64_t *dims, size_t n
     t->name = dup_s(name);
     t->n_dims = nd;
     t->dims = keep(malloc((nd ? nd : 1) * sizeof *t->dims));
-    memcpy(t->dims, dims, nd * sizeof *dims);
+    if (nd)
+        memcpy(t->dims, dims, nd * sizeof *dims);
     t->has_data_type = 1, t->data_type = 1;
     t->n_float_data = n;
     t->float_data = keep(malloc((n ? n : 1) * sizeof(float)));
@@ -370,7 +371,8 @@ static void test_affine_folding(void)
     nn_model_free(&ref);
     pool_free();
 
-    /* An input affine map (x*2 - 1) folds into the normalisation: same function, one layer. */
+    /* An input affine map (x*2 - 1) folds into the normalisation and MatMul + Add into one
+     * dense layer: same function, one layer. */
     graph gr;
     g_init(&gr);
     g_input(&gr, "x", (int64_t[]){1, 4}, 2);
@@ -381,7 +383,9 @@ static void test_affine_folding(void)
     g_init_tensor(&gr, "M", (int64_t[]){4, 2}, 2, w, 8);
     node(&gr, "Mul", "x,two", "a");
     node(&gr, "Sub", "a,one", "b");
-    node(&gr, "MatMul", "b,M", "y");
+    g_init_tensor(&gr, "bias", (int64_t[]){2}, 1, (float[]){0.5f, -2.0f}, 2);
+    node(&gr, "MatMul", "b,M", "mm");
+    node(&gr, "Add", "mm,bias", "y"); /* MatMul + Add: the bias of one dense layer */
     g_output(&gr, "y");
     nn_model m;
     CHECK_OK(import_graph(&m, &gr));
@@ -391,7 +395,7 @@ static void test_affine_folding(void)
         xn[i] = (x[i] - m.norm_mean) / m.norm_std;
     CHECK_OK(nn_predict(&m, y, xn, 1));
     for (int o = 0; o < 2; o++) {
-        double want = 0;
+        double want = o ? -2.0 : 0.5;
         for (int i = 0; i < 4; i++)
             want += (2.0 * x[i] - 1) * w[i * 2 + o];
         CHECK_MSG(fabs(y[o] - want) < 1e-5, "input affine: %g vs %g", y[o], want);
