@@ -32,7 +32,7 @@ static char *dup_s(const char *s) { return keep(strdup(s)); }
 
 typedef struct {
     Onnx__GraphProto g;
-    Onnx__NodeProto *nodes[32];
+    Onnx__NodeProto *nodes[128];
     Onnx__TensorProto *inits[32];
     Onnx__ValueInfoProto *ins[4], *outs[4];
 } graph;
@@ -116,6 +116,8 @@ static void g_init_tensor(graph *gr, const char *name, const int64_t *dims, size
 /* node(gr, "Conv", "x,W,B", "y") */
 static Onnx__NodeProto *node(graph *gr, const char *op, const char *ins, const char *outs)
 {
+    if (gr->g.n_node == sizeof gr->nodes / sizeof *gr->nodes)
+        abort();
     Onnx__NodeProto *n = keep(malloc(sizeof *n));
     onnx__node_proto__init(n);
     n->op_type = dup_s(op);
@@ -535,6 +537,41 @@ static void test_refusals(void)
     conv_then(&gr, "Identity");
     attr(gr.nodes[0], "bogus", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT)->has_i = 1;
     expect_refusal(&gr, PPNN_ERR_UNSUPPORTED, "attribute 'bogus'", NULL);
+
+    /* More layers than a ppnn model holds: refused while lowering, naming the node. */
+    g_init(&gr);
+    g_input(&gr, "x", (int64_t[]){1, 1, 2, 2}, 4);
+    g_init_tensor(&gr, "W", (int64_t[]){1, 1, 1, 1}, 4, (float[]){0.5f}, 1);
+    for (int k = 0; k < 30; k++) { /* 30 x (conv + x*x) = 60 layers, + flatten: fits */
+        char in[16], mid[16], out[16];
+        snprintf(in, sizeof in, k ? "s%d" : "x", k - 1);
+        snprintf(mid, sizeof mid, "c%d", k), snprintf(out, sizeof out, "s%d", k);
+        char ins[40], sq[40];
+        snprintf(ins, sizeof ins, "%s,W", in), snprintf(sq, sizeof sq, "%s,%s", mid, mid);
+        node(&gr, "Conv", ins, mid);
+        node(&gr, "Mul", sq, out);
+    }
+    node(&gr, "Flatten", "s29", "y");
+    g_output(&gr, "y");
+    nn_model big;
+    CHECK_OK(import_graph(&big, &gr));
+    CHECK(big.nlayers == 61);
+    nn_model_free(&big);
+    pool_free();
+    g_init(&gr);
+    g_input(&gr, "x", (int64_t[]){1, 1, 2, 2}, 4);
+    g_init_tensor(&gr, "W", (int64_t[]){1, 1, 1, 1}, 4, (float[]){0.5f}, 1);
+    for (int k = 0; k < 40; k++) {
+        char ins[16], mid[16], out[16], sq[40];
+        snprintf(ins, sizeof ins, k ? "s%d,W" : "x,W", k - 1);
+        snprintf(mid, sizeof mid, "c%d", k), snprintf(out, sizeof out, "s%d", k);
+        snprintf(sq, sizeof sq, "%s,%s", mid, mid);
+        node(&gr, "Conv", ins, mid);
+        node(&gr, "Mul", sq, out);
+    }
+    node(&gr, "Flatten", "s39", "y");
+    g_output(&gr, "y");
+    expect_refusal(&gr, PPNN_ERR_UNSUPPORTED, "more than 64 layers", "(Conv)");
 
     /* Not protobuf at all; empty. */
     nn_model m;

@@ -16,6 +16,8 @@
 
 ppnn_status pl_push(pl_list *p, const pl_layer *l)
 {
+    if (p->n >= NN_MAX_LAYERS) /* before folding; also bounds the lowering's work */
+        return ppnn_fail(PPNN_ERR_UNSUPPORTED, "more than %d layers", NN_MAX_LAYERS);
     if (p->n == p->cap) {
         size_t cap = p->cap ? 2 * p->cap : 16;
         pl_layer *nl = realloc(p->l, cap * sizeof *nl);

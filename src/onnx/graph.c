@@ -228,16 +228,23 @@ static ppnn_status build_table(onnx_graph *g, const onnx_import_opts *o)
     return PPNN_OK;
 }
 
-/* Kahn's algorithm over the producer relation; a node left over lies on a cycle. */
+/* Kahn's algorithm over the producer relation, in O(nodes + edges) (consumer lists in CSR
+ * form: a file of 10^5 nodes must not take quadratic time); a node left over lies on a
+ * cycle. */
 static ppnn_status topo_sort(onnx_graph *g)
 {
     const Onnx__GraphProto *gr = g->g;
     const size_t N = gr->n_node;
+    size_t E = 0;
+    for (size_t i = 0; i < N; i++)
+        E += gr->node[i]->n_input;
     size_t *producer = malloc((g->nvalues + 1) * sizeof *producer);
     size_t *indeg = calloc(N + 1, sizeof *indeg), *queue = malloc((N + 1) * sizeof *queue);
+    size_t *start = calloc(N + 2, sizeof *start), *cons = malloc((E + 1) * sizeof *cons);
+    size_t *edge_src = malloc((E + 1) * sizeof *edge_src), *edge_dst = malloc((E + 1) * sizeof *edge_dst);
     g->order = malloc((N + 1) * sizeof *g->order);
     ppnn_status st = PPNN_OK;
-    if (!producer || !indeg || !queue || !g->order) {
+    if (!producer || !indeg || !queue || !start || !cons || !edge_src || !edge_dst || !g->order) {
         st = ppnn_fail(PPNN_ERR_NOMEM, "%s: out of memory", g->file);
         goto done;
     }
@@ -249,6 +256,7 @@ static ppnn_status topo_sort(onnx_graph *g)
             if (id != SIZE_MAX)
                 producer[id] = i;
         }
+    size_t ne = 0;
     for (size_t i = 0; i < N; i++)
         for (size_t k = 0; k < gr->node[i]->n_input; k++) {
             const char *in = gr->node[i]->input[k];
@@ -261,9 +269,19 @@ static ppnn_status topo_sort(onnx_graph *g)
                                : "", gr->node[i]->op_type, in);
                 goto done;
             }
-            if (producer[id] != SIZE_MAX)
+            if (producer[id] != SIZE_MAX) {
                 indeg[i]++;
+                edge_src[ne] = producer[id], edge_dst[ne] = i, ne++;
+                start[producer[id] + 1]++;
+            }
         }
+    for (size_t i = 0; i < N; i++)
+        start[i + 1] += start[i];
+    for (size_t e = 0; e < ne; e++) /* fill: start[src] is the cursor of src's list */
+        cons[start[edge_src[e]]++] = edge_dst[e];
+    for (size_t i = N; i > 0; i--) /* the fill advanced start[i] to start[i+1]: shift back */
+        start[i] = start[i - 1];
+    start[0] = 0;
     size_t head = 0, tail = 0, done_n = 0;
     for (size_t i = 0; i < N; i++)
         if (!indeg[i])
@@ -271,15 +289,9 @@ static ppnn_status topo_sort(onnx_graph *g)
     while (head < tail) {
         size_t i = queue[head++];
         g->order[done_n++] = i;
-        /* Successors: nodes reading one of i's outputs (quadratic scan: N <= 1e5 nodes of
-         * which real models have a few hundred). */
-        for (size_t j = 0; j < N; j++)
-            for (size_t k = 0; k < gr->node[j]->n_input; k++) {
-                size_t id = gr->node[j]->input[k][0] ? onnx_graph_find(g, gr->node[j]->input[k])
-                                                     : SIZE_MAX;
-                if (id != SIZE_MAX && producer[id] == i && --indeg[j] == 0)
-                    queue[tail++] = j;
-            }
+        for (size_t e = start[i]; e < start[i + 1]; e++)
+            if (--indeg[cons[e]] == 0)
+                queue[tail++] = cons[e];
     }
     if (done_n != N) {
         size_t bad = 0;
@@ -290,7 +302,8 @@ static ppnn_status topo_sort(onnx_graph *g)
                        gr->node[bad]->op_type);
     }
 done:
-    free(producer), free(indeg), free(queue);
+    free(producer), free(indeg), free(queue), free(start), free(cons), free(edge_src);
+    free(edge_dst);
     return st;
 }
 

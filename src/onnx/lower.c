@@ -120,9 +120,18 @@ static ppnn_status copy_value(onnx_value *dst, const onnx_value *src, const onnx
 
 static int has_pads(const onnx_value *v) { return v->pads[0] | v->pads[1] | v->pads[2] | v->pads[3]; }
 
-/* A layer was appended: the head moves on (new epoch, new shape). */
+/* A layer was appended: the head moves on (new epoch, new shape). Values of older epochs can
+ * no longer be read (need_head refuses them as branches), so their coefficient arrays are
+ * freed: memory stays bounded by the values of one epoch, whatever the graph's length. */
 static void advance(lowerer *L, size_t rank, const int64_t *dims, nn_shape nn, int flat)
 {
+    for (size_t i = 0; i < L->g->nvalues; i++) {
+        onnx_value *v = &L->vals[i];
+        if (v->kind == OV_SYM && v->epoch == L->head.epoch && v->a) {
+            free(v->a), free(v->b), free(v->c);
+            v->a = v->b = v->c = NULL; /* kind and epoch stay: a later read is a branch */
+        }
+    }
     L->head.epoch++;
     L->head.rank = rank;
     memcpy(L->head.dims + 1, dims + 1, (rank - 1) * sizeof *dims);
@@ -144,7 +153,7 @@ static ppnn_status materialise(lowerer *L, const onnx_node_ctx *c, onnx_value *v
                   .node = c->pos};
     ppnn_status st = pl_push(L->pl, &l);
     if (st)
-        return st;
+        return onnx_node_fail(c, st, "%s", ppnn_last_error());
     v->a = v->b = v->c = NULL; /* moved into the layer */
     int64_t dims[4];
     memcpy(dims, L->head.dims, sizeof dims);
@@ -160,7 +169,7 @@ static ppnn_status emit_layer(lowerer *L, const onnx_node_ctx *c, pl_layer *l, s
     ppnn_status st = pl_push(L->pl, l);
     if (st) {
         free(l->w), free(l->bias);
-        return st;
+        return onnx_node_fail(c, st, "%s", ppnn_last_error());
     }
     advance(L, rank, dims, l->out, flat);
     return PPNN_OK;
@@ -287,6 +296,8 @@ static ppnn_status identity(lowerer *L, const onnx_node_ctx *c)
         return st;
     if (!x)
         return onnx_node_fail(c, PPNN_ERR_FORMAT, "needs an input");
+    if (x->kind == OV_SYM && (st = need_head(L, c, 0, &x)))
+        return st;
     if (dropout && (st = input(L, c, 2, &tm)) == PPNN_OK && tm &&
         (tm->kind != OV_CONST || (tm->t.numel && tm->t.data[0] != 0)))
         return onnx_node_fail(c, PPNN_ERR_UNSUPPORTED, "Dropout with training_mode set");
