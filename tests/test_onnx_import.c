@@ -645,6 +645,85 @@ static void test_pytorch_fixture(void)
     CHECK_MSG(strstr(ppnn_last_error(), "'/2/Relu' (Relu)") != NULL, "%s", ppnn_last_error());
 }
 
+/* TensorProto reading (test-case data): round trip through raw_data and float_data,
+ * truncations, a raw length that is not a whole number of elements, dims that claim more. */
+static void test_tensor_io(void)
+{
+    const float v[6] = {1.5f, -2.0f, 0.25f, 3.0f, -0.5f, 8.0f};
+    Onnx__TensorProto *t = tensor("t", (int64_t[]){2, 3}, 2, v, 6);
+    for (int raw = 0; raw < 2; raw++) {
+        uint8_t rawbuf[24];
+        if (raw) { /* the same values as little-endian raw bytes */
+            for (int i = 0; i < 6; i++) {
+                uint32_t u;
+                memcpy(&u, &v[i], 4);
+                for (int b = 0; b < 4; b++)
+                    rawbuf[4 * i + b] = (uint8_t)(u >> (8 * b));
+            }
+            t->n_float_data = 0;
+            t->has_raw_data = 1, t->raw_data.len = 24, t->raw_data.data = rawbuf;
+        }
+        size_t len = onnx__tensor_proto__get_packed_size(t);
+        uint8_t *buf = keep(malloc(len));
+        onnx__tensor_proto__pack(t, buf);
+        onnx_tensor o;
+        CHECK_OK(onnx_tensor_parse(&o, buf, len, "t.pb"));
+        CHECK(o.rank == 2 && o.dims[0] == 2 && o.dims[1] == 3 && o.numel == 6 &&
+              o.data && !memcmp(o.data, v, sizeof v));
+        onnx_tensor_free(&o);
+        for (size_t cut = 1; cut < len; cut++) {
+            ppnn_status st = onnx_tensor_parse(&o, buf, cut, "cut.pb");
+            /* A prefix is refused, or (when only trailing fields such as the name are cut)
+             * gives exactly the same tensor: never different numbers. */
+            CHECK(st != PPNN_OK || (o.numel == 6 && !memcmp(o.data, v, sizeof v)));
+            onnx_tensor_free(&o);
+        }
+        if (raw) {
+            t->raw_data.len = 23;
+            len = onnx__tensor_proto__get_packed_size(t);
+            onnx__tensor_proto__pack(t, buf);
+            CHECK_ERR(onnx_tensor_parse(&o, buf, len, "odd.pb"), PPNN_ERR_FORMAT);
+            t->raw_data.len = 24;
+        }
+        t->dims[0] = 1000000; /* claims 3e6 elements, holds 6: refused before allocating */
+        len = onnx__tensor_proto__get_packed_size(t);
+        buf = keep(malloc(len));
+        onnx__tensor_proto__pack(t, buf);
+        CHECK_ERR(onnx_tensor_parse(&o, buf, len, "big.pb"), PPNN_ERR_FORMAT);
+        CHECK(strstr(ppnn_last_error(), "big.pb") != NULL);
+        t->dims[0] = 2;
+    }
+    pool_free();
+}
+
+/* Bytes of the fixture flipped one at a time: import succeeds or fails with a message,
+ * never crashes (ASan / UBSan runs make this strict). */
+static void test_corrupted_fixture(void)
+{
+    uint8_t *buf;
+    size_t len;
+    CHECK_OK(ppnn_read_file(&buf, &len, PPNN_SOURCE_DIR "/fuzz/corpus/fuzz_onnx/tiny.onnx",
+                            ONNX_MAX_FILE));
+    if (!buf)
+        return;
+    size_t refused = 0;
+    for (size_t i = 0; i < len; i++) {
+        uint8_t saved = buf[i];
+        buf[i] ^= (uint8_t)(0x5a + i);
+        nn_model m;
+        ppnn_fail(PPNN_OK, "%s", "");
+        if (onnx_import(&m, buf, len, "flip.onnx", NULL) == PPNN_OK) {
+            nn_model_free(&m);
+        } else {
+            CHECK(ppnn_last_error()[0] != 0);
+            refused++;
+        }
+        buf[i] = saved;
+    }
+    CHECK(refused > len / 4); /* most flips break the structure or a checked value */
+    free(buf);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -654,5 +733,7 @@ int main(void)
     test_pad_pool();
     test_refusals();
     test_pytorch_fixture();
+    test_tensor_io();
+    test_corrupted_fixture();
     return tu_finish("test_onnx_import");
 }
