@@ -216,6 +216,13 @@ PPNN_MUST_CHECK ppnn_status nn_model_init_params(nn_model *m, const data_set *ds
 PPNN_MUST_CHECK ppnn_status nn_train(nn_model *m, const data_set *ds, const nn_train_config *c);
 /* Records in_range of every layer and out_range over the first `count` images of ds. */
 PPNN_MUST_CHECK ppnn_status nn_record_ranges(nn_model *m, const data_set *ds, size_t count);
+/* A source of network inputs: writes images first .. first+n-1 (n <= 256) as n *
+ * numel(m->input) floats, already normalised. Errors propagate to the caller. */
+typedef ppnn_status (*nn_input_fill)(void *ctx, float *x, size_t first, size_t n);
+/* Same as nn_record_ranges over `count` (> 0) images from any source (calibration of imported
+ * models, images that are not IDX). */
+PPNN_MUST_CHECK ppnn_status nn_record_ranges_from(nn_model *m, nn_input_fill fill, void *ctx,
+                                                  size_t count);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,7 @@ static const cli_command commands[] = {
     {"demo", "run the main job end to end on a built-in default", cmd_demo},
     {"data", "load a dataset split and print its statistics", cmd_data},
     {"train", "train a plaintext model (ReLU teacher or polynomial student, distillation)", cmd_train},
+    {"import", "import an ONNX model (polynomial activations) as a ppnn model", cmd_import},
     {"eval", "plaintext accuracy of a model file on a dataset split", cmd_eval},
     {"keygen", "client: make a secret key and the server's evaluation keys", cmd_keygen},
     {"encrypt", "client: encrypt a batch of images (one image per slot)", cmd_encrypt},

@@ -129,7 +129,10 @@ static void build_conv(hnn_step *s, const nn_layer *l, const affine *pd)
                         if (iy < 0 || iy >= H || ix < 0 || ix >= W)
                             continue;
                         size_t i = (c * (size_t)H + (size_t)iy) * (size_t)W + (size_t)ix;
-                        add_term(s, pd, o, i, l->weight[((oc * C + c) * k + ki) * k + kj]);
+                        float wt = l->weight[((oc * C + c) * k + ki) * k + kj];
+                        if (wt == 0)
+                            continue; /* e.g. the off-diagonal taps of an imported pooling */
+                        add_term(s, pd, o, i, wt);
                     }
         }
     }

@@ -44,13 +44,12 @@ static void set_normalisation(nn_model *m, const data_set *ds)
     m->norm_std = (float)(var > 1e-12 ? sqrt(var) : 1.0);
 }
 
-/* Range of every layer's input (in[i]) and of the logits over the first count images:
+/* Range of every layer's input (in[i]) and of the logits over `count` images from fill:
  * two forward passes (min/max, then a histogram of |x| for the percentile). */
-static ppnn_status collect_ranges(const nn_model *m, const data_set *ds, size_t count,
-                                  nn_range *in, nn_range *out)
+static ppnn_status collect_ranges_from(const nn_model *m, nn_input_fill fill, void *ctx,
+                                       size_t count, nn_range *in, nn_range *out)
 {
     const size_t L = m->nlayers, batch = 256, isz = nn_numel(m->input);
-    count = count < ds->count ? count : ds->count;
     nn_range_acc *acc = malloc((L + 1) * sizeof *acc);
     float *x = malloc(batch * isz * sizeof *x);
     nn_work *w = NULL;
@@ -60,10 +59,11 @@ static ppnn_status collect_ranges(const nn_model *m, const data_set *ds, size_t 
         goto done;
     for (size_t i = 0; i <= L; i++)
         nn_range_acc_init(&acc[i]);
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t i = 0; i < count; i += batch) {
+    for (int pass = 0; pass < 2 && !st; pass++) {
+        for (size_t i = 0; i < count && !st; i += batch) {
             size_t k = count - i < batch ? count - i : batch;
-            nn_model_normalize(m, x, ds->pixels + i * isz, k);
+            if ((st = fill(ctx, x, i, k)))
+                break;
             nn_forward(w, x, k);
             for (size_t j = 0; j <= L; j++) {
                 const float *v = j ? w->act[j - 1] : x;
@@ -75,9 +75,10 @@ static ppnn_status collect_ranges(const nn_model *m, const data_set *ds, size_t 
             if (pass == 0)
                 nn_range_acc_next(&acc[j]);
     }
-    for (size_t j = 0; j < L; j++)
+    for (size_t j = 0; j < L && !st; j++)
         in[j] = nn_range_acc_result(&acc[j]);
-    *out = nn_range_acc_result(&acc[L]);
+    if (!st)
+        *out = nn_range_acc_result(&acc[L]);
 done:
     nn_work_free(w);
     free(x);
@@ -85,18 +86,46 @@ done:
     return st;
 }
 
-ppnn_status nn_record_ranges(nn_model *m, const data_set *ds, size_t count)
+typedef struct {
+    const nn_model *m;
+    const data_set *ds;
+} set_source;
+
+static ppnn_status fill_from_set(void *ctx, float *x, size_t first, size_t n)
 {
-    ppnn_status st = check_images(m, ds);
-    nn_range *in = malloc(m->nlayers * sizeof *in);
-    if (!st && !in)
-        st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
-    if (!st)
-        st = collect_ranges(m, ds, count, in, &m->out_range);
+    const set_source *s = ctx;
+    nn_model_normalize(s->m, x, s->ds->pixels + first * nn_numel(s->m->input), n);
+    return PPNN_OK;
+}
+
+static ppnn_status collect_ranges(const nn_model *m, const data_set *ds, size_t count,
+                                  nn_range *in, nn_range *out)
+{
+    set_source src = {m, ds};
+    return collect_ranges_from(m, fill_from_set, &src, count < ds->count ? count : ds->count,
+                               in, out);
+}
+
+ppnn_status nn_record_ranges_from(nn_model *m, nn_input_fill fill, void *ctx, size_t count)
+{
+    if (!count)
+        return ppnn_fail(PPNN_ERR_PARAM, "no images to record ranges on");
+    nn_range *in = malloc((m->nlayers ? m->nlayers : 1) * sizeof *in);
+    ppnn_status st = in ? collect_ranges_from(m, fill, ctx, count, in, &m->out_range)
+                        : ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
     for (size_t i = 0; !st && i < m->nlayers; i++)
         m->layers[i].in_range = in[i];
     free(in);
     return st;
+}
+
+ppnn_status nn_record_ranges(nn_model *m, const data_set *ds, size_t count)
+{
+    ppnn_status st = check_images(m, ds);
+    if (st)
+        return st;
+    set_source src = {m, ds};
+    return nn_record_ranges_from(m, fill_from_set, &src, count < ds->count ? count : ds->count);
 }
 
 static void set_poly(nn_layer *l, float a, float b, float c)
