@@ -104,6 +104,11 @@ typedef struct nn_model {
 } nn_model;
 
 static inline size_t nn_numel(nn_shape s) { return (size_t)s.c * s.h * s.w; }
+/* The per-image shape of a data set's images (C x H x W). */
+static inline nn_shape nn_shape_of_set(const data_set *ds)
+{
+    return (nn_shape){(uint32_t)ds->channels, (uint32_t)ds->rows, (uint32_t)ds->cols};
+}
 
 /* ---- building a model -------------------------------------------------------------------
  * nn_model_init starts an empty model for the given input; the nn_model_add_* calls append a

@@ -157,7 +157,7 @@ int cmd_train(int argc, char **argv)
             goto fail;
         ds.count -= holdout; /* the tail of the buffer is simply unused */
     }
-    if ((st = nn_arch_build(&m, arch, act, (nn_shape){1, (uint32_t)ds.rows, (uint32_t)ds.cols},
+    if ((st = nn_arch_build(&m, arch, act, nn_shape_of_set(&ds),
                             DATA_NUM_CLASSES)))
         goto fail;
     if ((st = nn_model_init_params(&m, &ds, cfg.seed)))
