@@ -1,0 +1,172 @@
+/* DICOM reader: files written byte by byte (tests/dicomgen.h, not DCMTK), checked against the
+ * rescale and window formulas computed here; refusals; truncated and corrupted files. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dicomgen.h"
+#include "ppnn/data.h"
+#include "testutil.h"
+
+static uint8_t fbuf[1 << 16];
+
+static size_t build(const dg_image *im)
+{
+    dg_buf b = {fbuf, 0, sizeof fbuf};
+    dg_write(&b, im);
+    CHECK(b.n <= sizeof fbuf);
+    return b.n;
+}
+
+static dg_image base16(const int16_t *px, uint16_t rows, uint16_t cols)
+{
+    dg_image im = {DG_EXPLICIT_LE, "MONOCHROME2", 1, rows, cols, 16, 16, 1, NULL, NULL, NULL,
+                   NULL, NULL, px, (uint32_t)(2u * rows * cols)};
+    return im;
+}
+
+/* Reference: DICOM PS3.3 C.11.2.1.2.1 linear window, written out independently. */
+static double ref_window(double v, double c, double w)
+{
+    double x = ((v - (c - 0.5)) / (w - 1) + 0.5);
+    return v <= c - 0.5 - (w - 1) / 2 ? 0 : v > c - 0.5 + (w - 1) / 2 ? 1 : x;
+}
+
+static void test_ct_rescale_window(void)
+{
+    /* CT-like: stored signed values, HU = stored * 1 + (-1024), soft-tissue window 40/400. */
+    int16_t px[2 * 3] = {0, 1024, 1064, 1264, 800, 2000};
+    dg_image d = base16(px, 2, 3);
+    d.intercept = "-1024", d.slope = "1", d.wc = "40", d.ww = "400";
+    size_t n = build(&d);
+    data_images im;
+    CHECK_OK(data_dicom_parse(&im, fbuf, n, "ct.dcm"));
+    CHECK(im.count == 1 && im.c == 1 && im.h == 2 && im.w == 3);
+    for (int i = 0; i < 6; i++) {
+        double want = ref_window(px[i] - 1024.0, 40, 400);
+        CHECK_MSG(fabs(im.values[i] - want) < 1e-6, "pixel %d: %f want %f", i,
+                  (double)im.values[i], want);
+    }
+    CHECK(im.values[0] == 0 && im.values[5] == 1);        /* clipped below / above */
+    CHECK(fabs(im.values[2] - 0.5 - 0.5 / 399) < 1e-6);   /* HU 40 = the centre */
+    data_images_free(&im);
+
+    /* Slope 2.5 with negative stored values (two's complement) and a window. */
+    int16_t neg[4] = {-100, -1, 0, 50};
+    d = base16(neg, 1, 4);
+    d.slope = "2.5", d.intercept = "10", d.wc = "0", d.ww = "500";
+    n = build(&d);
+    CHECK_OK(data_dicom_parse(&im, fbuf, n, "neg.dcm"));
+    for (int i = 0; i < 4; i++)
+        CHECK(fabs(im.values[i] - ref_window(neg[i] * 2.5 + 10, 0, 500)) < 1e-6);
+    data_images_free(&im);
+}
+
+static void test_minmax_mono1_frames_bits(void)
+{
+    /* 8-bit unsigned, two frames, no window: (v - min) / (max - min) over the whole file. */
+    uint8_t px[2 * 2 * 2] = {10, 20, 30, 40, 50, 60, 70, 110};
+    dg_image d = {DG_EXPLICIT_LE, "MONOCHROME2", 1, 2, 2, 8, 8, 0, "2", NULL, NULL, NULL, NULL,
+                  px, sizeof px};
+    size_t n = build(&d);
+    data_images im;
+    CHECK_OK(data_dicom_parse(&im, fbuf, n, "mf.dcm"));
+    CHECK(im.count == 2 && im.h == 2 && im.w == 2);
+    for (int i = 0; i < 8; i++)
+        CHECK(fabs(im.values[i] - (px[i] - 10) / 100.0) < 1e-6);
+    CHECK(strcmp(im.names[1], "mf.dcm[1]") == 0);
+    data_images_free(&im);
+    /* MONOCHROME1: inverted. */
+    d.photometric = "MONOCHROME1";
+    n = build(&d);
+    CHECK_OK(data_dicom_parse(&im, fbuf, n, "m1.dcm"));
+    for (int i = 0; i < 8; i++)
+        CHECK(fabs(im.values[i] - (1 - (px[i] - 10) / 100.0)) < 1e-6);
+    data_images_free(&im);
+    /* 12 bits stored in 16 allocated, unsigned: bits above the 12th are ignored. */
+    uint16_t p12[3] = {0xF000 | 0, 0xA000 | 2048, 4095};
+    d = (dg_image){DG_EXPLICIT_LE, "MONOCHROME2", 1, 1, 3, 16, 12, 0, NULL, NULL, NULL, NULL,
+                   NULL, p12, sizeof p12};
+    n = build(&d);
+    CHECK_OK(data_dicom_parse(&im, fbuf, n, "b12.dcm"));
+    CHECK(fabs(im.values[0]) < 1e-6 && fabs(im.values[1] - 2048 / 4095.0) < 1e-6 &&
+          fabs(im.values[2] - 1) < 1e-6);
+    data_images_free(&im);
+}
+
+static void refuse(const dg_image *d, ppnn_status code, const char *needle)
+{
+    size_t n = build(d);
+    data_images im;
+    ppnn_fail(PPNN_OK, "%s", "");
+    ppnn_status st = data_dicom_parse(&im, fbuf, n, "bad.dcm");
+    CHECK_MSG(st == code && strstr(ppnn_last_error(), "bad.dcm") &&
+                  strstr(ppnn_last_error(), needle),
+              "%s: got %s (%s)", needle, ppnn_status_name(st), ppnn_last_error());
+    CHECK(im.values == NULL);
+}
+
+static void test_refusals(void)
+{
+    int16_t px[4] = {0};
+    dg_image d = base16(px, 2, 2);
+    d.spp = 3, d.photometric = "RGB";
+    refuse(&d, PPNN_ERR_UNSUPPORTED, "monochrome");
+    d = base16(px, 2, 2);
+    d.xfer = DG_JPEG_BASELINE;
+    refuse(&d, PPNN_ERR_UNSUPPORTED, "compressed");
+    d = base16(px, 2, 2);
+    d.pixel_bytes = 6; /* shorter than 2x2 16-bit samples */
+    refuse(&d, PPNN_ERR_FORMAT, "pixel data");
+    d = base16(px, 2, 2);
+    d.wc = "40"; /* a centre without a width */
+    refuse(&d, PPNN_ERR_FORMAT, "Window");
+    d = base16(px, 2, 2);
+    d.ba = 32, d.bs = 32, d.pixel_bytes = 16;
+    refuse(&d, PPNN_ERR_UNSUPPORTED, "bits");
+    d = base16(px, 0, 2);
+    refuse(&d, PPNN_ERR_FORMAT, "shape");
+}
+
+static void test_truncated_corrupted(void)
+{
+    int16_t px[8 * 8];
+    for (int i = 0; i < 64; i++)
+        px[i] = (int16_t)(i * 10);
+    dg_image d = base16(px, 8, 8);
+    d.wc = "300", d.ww = "600";
+    size_t n = build(&d);
+    data_images im;
+    for (size_t cut = 0; cut < n; cut++) {
+        ppnn_status st = data_dicom_parse(&im, fbuf, cut, "cut.dcm");
+        CHECK_MSG(st != PPNN_OK && strstr(ppnn_last_error(), "cut.dcm") && im.values == NULL,
+                  "cut at %zu of %zu accepted", cut, n);
+        if (st == PPNN_OK)
+            data_images_free(&im);
+    }
+    /* The pixel data element claims ~4 GB: refused without trying to allocate it. */
+    size_t len_at = n - 128 - 4; /* the OW length field precedes the 128 pixel bytes */
+    memcpy(fbuf + len_at, "\xf0\xff\xff\xff", 4);
+    CHECK(data_dicom_parse(&im, fbuf, n, "huge.dcm") != PPNN_OK);
+    /* Every single-byte corruption either decodes (values stay in [0, 1]) or fails cleanly. */
+    n = build(&d);
+    for (size_t pos = 0; pos < n; pos++) {
+        uint8_t keep = fbuf[pos];
+        fbuf[pos] ^= 0x5a;
+        if (data_dicom_parse(&im, fbuf, n, "flip.dcm") == PPNN_OK) {
+            for (size_t i = 0; i < im.count * im.h * im.w; i++)
+                CHECK(im.values[i] >= 0 && im.values[i] <= 1);
+            data_images_free(&im);
+        }
+        fbuf[pos] = keep;
+    }
+}
+
+int main(void)
+{
+    test_ct_rescale_window();
+    test_minmax_mono1_frames_bits();
+    test_refusals();
+    test_truncated_corrupted();
+    return tu_finish("test_dicom");
+}
