@@ -126,6 +126,29 @@ PPNN_MUST_CHECK ppnn_status data_images_from_set(data_images *out, const data_se
                                                  size_t first_index);
 void data_images_free(data_images *im);
 
+/* ---- the names manifest (client side) ------------------------------------------------------
+ * `ppnn encrypt --images` keeps the images' names in a JSON file beside the batch
+ * (OUT.names.json) that never goes to the server; `ppnn decrypt --names` puts them back next to
+ * the predictions. It records the key id and shape of the batch so that a manifest is not paired
+ * with another batch's results by mistake:
+ *   {"format": "ppnn-names", "version": 1, "key_id": "<hex>", "images": N,
+ *    "shape": [C, H, W], "names": ["a.png", ...]} */
+#define DATA_MANIFEST_MAX_BYTES ((size_t)1 << 28)
+#define DATA_MANIFEST_KEY_ID_BYTES 16
+typedef struct data_manifest {
+    size_t count;
+    data_shape shape;
+    uint8_t key_id[DATA_MANIFEST_KEY_ID_BYTES];
+    char **names; /* count strings, owned */
+} data_manifest;
+PPNN_MUST_CHECK ppnn_status data_manifest_save(const char *path, const data_images *im,
+                                               const uint8_t key_id[DATA_MANIFEST_KEY_ID_BYTES]);
+/* Parses and validates (every field present, of the right type and consistent). */
+PPNN_MUST_CHECK ppnn_status data_manifest_parse(data_manifest *out, const uint8_t *buf,
+                                                size_t len, const char *name);
+PPNN_MUST_CHECK ppnn_status data_manifest_load(data_manifest *out, const char *path);
+void data_manifest_free(data_manifest *m);
+
 /* Area-averaging resize of one channel plane ih x iw -> oh x ow (every output pixel is the
  * mean of the input over its footprint, with fractional weights at the edges). Never
  * allocates; dst and src must not alias. */

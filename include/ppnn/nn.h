@@ -147,6 +147,8 @@ void nn_poly_coef(const nn_layer *l, size_t i, float *a, float *b, float *c);
 /* ---- inference -------------------------------------------------------------------------- */
 /* Pixels (bytes 0..255, n images) -> network inputs with the model's normalisation. */
 void nn_model_normalize(const nn_model *m, float *out, const uint8_t *pixels, size_t n);
+/* The same from an image tensor's values in [0, 1] (data_images): x = (v - mean) / std. */
+void nn_model_normalize_unit(const nn_model *m, float *out, const float *values, size_t n);
 
 /* A reusable forward workspace for up to max_batch images of one model. */
 typedef struct nn_work nn_work;
@@ -158,6 +160,8 @@ const float *nn_forward(nn_work *w, const float *x, size_t n);
 /* Same for any n, allocating internally: logits must hold n * nclasses floats. */
 PPNN_MUST_CHECK ppnn_status nn_predict(const nn_model *m, float *logits, const float *x,
                                        size_t n);
+/* Index of the largest of k logits (the first on ties). */
+size_t nn_argmax(const float *v, size_t k);
 /* Classifies a data set: correct[k] / total[k] per class (arrays of m->nclasses). */
 PPNN_MUST_CHECK ppnn_status nn_evaluate(const nn_model *m, const data_set *ds, size_t *correct,
                                         size_t *total);

@@ -13,8 +13,9 @@
 static const char *usage_text =
     "usage: ppnn decrypt --keys KEYDIR --in result.ct --out pred.csv\n"
     "                    [--data mnist|fashion|DIR --split test --offset K] [--logits]\n"
-    "                    [--release-bits B]\n"
-    "Writes 'image,prediction' per image (with --logits also logit_0,...). With --data,\n"
+    "                    [--release-bits B] [--names batch.ct.names.json]\n"
+    "Writes 'image,prediction' per image (with --logits also logit_0,...). --names (the\n"
+    "manifest `ppnn encrypt --images` kept beside the batch) adds a 'file' column. With --data,\n"
     "compares with the labels of the same images (the --split/--offset given to encrypt) and\n"
     "prints the accuracy. Decrypted CKKS values can leak the secret key to whoever chose the\n"
     "computation (Li-Micciancio), so by default only the predicted labels are written, and\n"
@@ -24,6 +25,7 @@ static const char *usage_text =
 int cmd_decrypt(int argc, char **argv)
 {
     const char *keys = NULL, *in = NULL, *out = NULL, *data = NULL, *split_s = "test";
+    const char *names_path = NULL;
     size_t offset = 0, release_bits = CKKS_DEFAULT_RELEASE_BITS;
     int with_logits = 0;
     static const struct option opts[] = {{"keys", 1, 0, 'k'},  {"in", 1, 0, 'i'},
@@ -31,6 +33,7 @@ int cmd_decrypt(int argc, char **argv)
                                          {"logits", 0, 0, 'L'},
                                          {"out", 1, 0, 'O'},   {"data", 1, 0, 'd'},
                                          {"split", 1, 0, 's'}, {"offset", 1, 0, 'o'},
+                                         {"names", 1, 0, 'N'},
                                          {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
     int c;
     optind = 1;
@@ -46,6 +49,7 @@ int cmd_decrypt(int argc, char **argv)
                 return 1;
             break;
         case 'L': with_logits = 1; break;
+        case 'N': names_path = optarg; break;
         case 'r':
             if (cli_parse_size("decrypt", "--release-bits", optarg, 0, 40, &release_bits))
                 return 1;
@@ -76,6 +80,8 @@ int cmd_decrypt(int argc, char **argv)
     int *pred = NULL;
     data_set ds;
     memset(&ds, 0, sizeof ds);
+    data_manifest names;
+    memset(&names, 0, sizeof names);
     ckks_batch_info info;
     if ((st = ckks_batch_load(&cts, &count, &info, &params, in))) {
         cli_fail("decrypt", st);
@@ -127,7 +133,10 @@ int cmd_decrypt(int argc, char **argv)
             goto done;
         }
     }
-    if ((st = cli_write_predictions(out, logits, images, classes, with_logits))) {
+    if (names_path && cli_check_names("decrypt", &names, names_path, info.key_id, images))
+        goto done;
+    if ((st = cli_write_predictions(out, logits, images, classes, with_logits,
+                                    names_path ? (const char *const *)names.names : NULL))) {
         cli_fail("decrypt", st);
         goto done;
     }
@@ -150,6 +159,7 @@ done:
     free(logits);
     free(pred);
     data_set_free(&ds);
+    data_manifest_free(&names);
     ckks_secret_key_free(&sk);
     ckks_params_free(params);
     return rc;
