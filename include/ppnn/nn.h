@@ -131,6 +131,14 @@ void nn_model_free(nn_model *m);
  * placeholder. Parameters are zero: initialise them with nn_model_init_params. */
 PPNN_MUST_CHECK ppnn_status nn_arch_build(nn_model *m, const char *arch, nn_act act,
                                           nn_shape input, uint32_t nclasses);
+/* Builds the model of a layer spec (grammar in src/nn/arch.c and docs/training.md), e.g.
+ * "conv5x5s2p1c5,act,flatten,dense100,act,dense10"; `act` fills the "act" tokens; the last
+ * layer must be dense<nclasses>. `name` is recorded as the model's arch. Errors name the token
+ * (position and text) and what was expected, or the shape problem it causes. */
+PPNN_MUST_CHECK ppnn_status nn_arch_build_spec(nn_model *m, const char *name, const char *spec,
+                                               nn_act act, nn_shape input, uint32_t nclasses);
+/* The spec of a named architecture for nclasses (into buf), or NULL for an unknown name. */
+const char *nn_arch_spec(char *buf, size_t len, const char *arch, uint32_t nclasses);
 /* Names accepted by nn_arch_build, comma separated (for help texts). */
 const char *nn_arch_names(void);
 PPNN_MUST_CHECK ppnn_status nn_act_parse(nn_act *out, const char *s);
