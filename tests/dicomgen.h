@@ -68,6 +68,8 @@ typedef struct dg_image {
     const char *intercept, *slope;
     const void *pixels;      /* frames * rows * cols samples of ba bits, little endian */
     uint32_t pixel_bytes;
+    const void *extra;       /* encoded elements inserted after (0008,0018), or NULL */
+    size_t extra_len;
 } dg_image;
 
 /* Writes the file into b (b->n = its length; nothing written past b->cap). */
@@ -89,6 +91,8 @@ static inline void dg_write(dg_buf *b, const dg_image *im)
     }
     dg_str(b, 0x0008, 0x0016, "UI", "1.2.840.10008.5.1.4.1.1.7");
     dg_str(b, 0x0008, 0x0018, "UI", "1.2.826.0.1.3680043.2.1143.1");
+    if (im->extra)
+        dg_put(b, im->extra, im->extra_len);
     dg_us(b, 0x0028, 0x0002, im->spp);
     dg_str(b, 0x0028, 0x0004, "CS", im->photometric);
     if (im->frames)

@@ -21,7 +21,7 @@ static size_t build(const dg_image *im)
 static dg_image base16(const int16_t *px, uint16_t rows, uint16_t cols)
 {
     dg_image im = {DG_EXPLICIT_LE, "MONOCHROME2", 1, rows, cols, 16, 16, 1, NULL, NULL, NULL,
-                   NULL, NULL, px, (uint32_t)(2u * rows * cols)};
+                   NULL, NULL, px, (uint32_t)(2u * rows * cols), NULL, 0};
     return im;
 }
 
@@ -67,7 +67,7 @@ static void test_minmax_mono1_frames_bits(void)
     /* 8-bit unsigned, two frames, no window: (v - min) / (max - min) over the whole file. */
     uint8_t px[2 * 2 * 2] = {10, 20, 30, 40, 50, 60, 70, 110};
     dg_image d = {DG_EXPLICIT_LE, "MONOCHROME2", 1, 2, 2, 8, 8, 0, "2", NULL, NULL, NULL, NULL,
-                  px, sizeof px};
+                  px, sizeof px, NULL, 0};
     size_t n = build(&d);
     data_images im;
     CHECK_OK(data_dicom_parse(&im, fbuf, n, "mf.dcm"));
@@ -86,7 +86,7 @@ static void test_minmax_mono1_frames_bits(void)
     /* 12 bits stored in 16 allocated, unsigned: bits above the 12th are ignored. */
     uint16_t p12[3] = {0xF000 | 0, 0xA000 | 2048, 4095};
     d = (dg_image){DG_EXPLICIT_LE, "MONOCHROME2", 1, 1, 3, 16, 12, 0, NULL, NULL, NULL, NULL,
-                   NULL, p12, sizeof p12};
+                   NULL, p12, sizeof p12, NULL, 0};
     n = build(&d);
     CHECK_OK(data_dicom_parse(&im, fbuf, n, "b12.dcm"));
     CHECK(fabs(im.values[0]) < 1e-6 && fabs(im.values[1] - 2048 / 4095.0) < 1e-6 &&
@@ -162,11 +162,43 @@ static void test_truncated_corrupted(void)
     }
 }
 
+/* Sequences: undefined-length SQ / items are walked; a nested length beyond the file is
+ * refused before DCMTK would allocate it. */
+static void test_sequences(void)
+{
+    uint8_t seq[128];
+    dg_buf q = {seq, 0, sizeof seq};
+    dg_u16(&q, 0x0008), dg_u16(&q, 0x1140), dg_put(&q, "SQ", 2), dg_u16(&q, 0), dg_u32(&q, 0xffffffffu);
+    dg_u16(&q, 0xfffe), dg_u16(&q, 0xe000), dg_u32(&q, 0xffffffffu);        /* item, undefined */
+    dg_str(&q, 0x0008, 0x1150, "UI", "1.2.840.10008.5.1.4.1.1.7");
+    size_t inner_len_at = q.n + 6;                                          /* its 16-bit length */
+    dg_str(&q, 0x0008, 0x1155, "UI", "1.2.3.4");
+    dg_u16(&q, 0xfffe), dg_u16(&q, 0xe00d), dg_u32(&q, 0);                  /* item delimiter */
+    dg_u16(&q, 0xfffe), dg_u16(&q, 0xe0dd), dg_u32(&q, 0);                  /* sequence delimiter */
+    int16_t px[4] = {1, 2, 3, 4};
+    dg_image d = base16(px, 2, 2);
+    d.extra = seq, d.extra_len = q.n;
+    size_t n = build(&d);
+    data_images im;
+    CHECK_OK(data_dicom_parse(&im, fbuf, n, "seq.dcm"));
+    CHECK(im.count == 1 && fabs(im.values[3] - 1) < 1e-6);
+    data_images_free(&im);
+    seq[inner_len_at] = 0xff, seq[inner_len_at + 1] = 0x7f; /* a nested value of 32767 bytes */
+    n = build(&d);
+    CHECK_ERR(data_dicom_parse(&im, fbuf, n, "seq.dcm"), PPNN_ERR_FORMAT);
+    CHECK(strstr(ppnn_last_error(), "(0008,1155)") != NULL);
+    /* The sequence delimiter missing: the walk reaches the end of the file inside the item. */
+    d.extra_len = q.n - 8;
+    n = build(&d);
+    CHECK(data_dicom_parse(&im, fbuf, n, "seq.dcm") != PPNN_OK);
+}
+
 int main(void)
 {
     test_ct_rescale_window();
     test_minmax_mono1_frames_bits();
     test_refusals();
     test_truncated_corrupted();
+    test_sequences();
     return tu_finish("test_dicom");
 }

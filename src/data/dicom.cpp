@@ -80,6 +80,9 @@ double window_linear(double v, double c, double w)
 
 ppnn_status parse(data_images *out, const uint8_t *buf, size_t len, const char *name)
 {
+    ppnn_status st = _data_dicom_scan(buf, len, name);
+    if (st)
+        return st;
     quiet_dcmtk();
     DcmInputBufferStream is;
     is.setBuffer(buf, static_cast<offile_off_t>(len));
@@ -98,7 +101,6 @@ ppnn_status parse(data_images *out, const uint8_t *buf, size_t len, const char *
                          "supported; decompress it first (e.g. dcmdjpeg / dcmdrle)", name,
                          xfer.getXferName());
     Uint16 rows, cols, spp, ba, bs, hb, pr;
-    ppnn_status st;
     if ((st = need_u16(ds, DCM_SamplesPerPixel, "SamplesPerPixel", &spp, name)) ||
         (st = need_u16(ds, DCM_Rows, "Rows", &rows, name)) ||
         (st = need_u16(ds, DCM_Columns, "Columns", &cols, name)) ||

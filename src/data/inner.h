@@ -17,6 +17,11 @@ PPNN_MUST_CHECK ppnn_status _data_images_alloc(data_images *out, size_t count, s
 /* The product of n factors, or 0 when it exceeds `cap` (overflow included) or a factor is 0. */
 size_t _data_checked_product(const size_t *f, size_t n, size_t cap);
 
+/* Walks every element header of a DICOM Part 10 file and refuses any length beyond the bytes
+ * present (dicom_scan.c), so that DCMTK, which allocates announced lengths, never allocates
+ * more than the file holds. */
+PPNN_MUST_CHECK ppnn_status _data_dicom_scan(const uint8_t *buf, size_t len, const char *name);
+
 #ifdef __cplusplus
 }
 #endif
