@@ -58,13 +58,18 @@ ppnn_status _data_images_alloc(data_images *out, size_t count, size_t c, size_t 
     return PPNN_OK;
 }
 
+void _data_free_names(char **names, size_t n)
+{
+    for (size_t i = 0; names && i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
 void data_images_free(data_images *im)
 {
     if (!im)
         return;
-    for (size_t i = 0; im->names && i < im->count; i++)
-        free(im->names[i]);
-    free(im->names);
+    _data_free_names(im->names, im->count);
     free(im->values);
     memset(im, 0, sizeof *im);
 }
@@ -143,9 +148,7 @@ static ppnn_status list_dir(char ***out, size_t *n, const char *dir)
     if (!st && *n == 0)
         st = ppnn_fail(PPNN_ERR_FORMAT, "%s: no image files in the directory", dir);
     if (st) {
-        for (size_t i = 0; i < *n; i++)
-            free(v[i]);
-        free(v);
+        _data_free_names(v, *n);
         *n = 0;
         return st;
     }
@@ -260,9 +263,7 @@ ppnn_status data_images_load(data_images *out, const char *const *paths, size_t 
                 break;
             for (size_t k = 0; k < n && !st; k++)
                 st = load_one(out, &cap, files[k], o);
-            for (size_t k = 0; k < n; k++)
-                free(files[k]);
-            free(files);
+            _data_free_names(files, n);
         } else {
             st = load_one(out, &cap, paths[i], o);
         }

@@ -14,6 +14,9 @@ extern "C" {
 PPNN_MUST_CHECK ppnn_status _data_images_alloc(data_images *out, size_t count, size_t c,
                                                size_t h, size_t w, const char *name);
 
+/* Frees n strings and the array holding them (names may be NULL). */
+void _data_free_names(char **names, size_t n);
+
 /* The product of n factors, or 0 when it exceeds `cap` (overflow included) or a factor is 0. */
 size_t _data_checked_product(const size_t *f, size_t n, size_t cap);
 

@@ -157,8 +157,6 @@ void data_manifest_free(data_manifest *m)
 {
     if (!m)
         return;
-    for (size_t i = 0; m->names && i < m->count; i++)
-        free(m->names[i]);
-    free(m->names);
+    _data_free_names(m->names, m->count);
     memset(m, 0, sizeof *m);
 }
