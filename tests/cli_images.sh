@@ -33,6 +33,7 @@ npy(d + '/a.npy', (3, 28, 28), b''.join(ims[8:11]))           # 8..10
 dicom(d + '/x.dcm', 28, 28, ims[11], '128', '256')             # 11: window 128/256 = p/255
 png(d + '/y16.png', 28, 28, [bytes(b for v in r for b in (v, v)) for r in rows(ims[12])], 16)  # 12: 257 p / 65535 = p/255
 png(d + '/big.png', 56, 56, [bytes(b for v in rows(ims[0])[r // 2] for b in (v, v)) for r in range(56)])
+png(d + '/tiny.png', 2, 2, [b'\x00\xff', b'\xff\x00'])  # small batches for the manifest checks
 open(d + '/notes.txt', 'w').write('not an image')
 PY
 ok test -f "$dir/y16.png"
@@ -68,10 +69,10 @@ ok test "$(cut -d, -f1-3 "$dir/e.csv")" = "$(cut -d, -f1-3 "$dir/pi.csv")"
 ok test "$(head -1 "$dir/e.csv")" = "image,file,prediction"
 
 # A manifest of another batch (other count) is refused; so is one under other keys.
-ok "$ppnn" encrypt --keys "$dir/k" --images "$dir/a.npy" --out "$dir/b2.ct"
-refuse "names 3 images but the results hold 13" "$dir/x.csv" "$ppnn" decrypt --keys "$dir/k" --in "$dir/r.ct" --out "$dir/x.csv" --names "$dir/b2.ct.names.json"
+ok "$ppnn" encrypt --keys "$dir/k" --images "$dir/tiny.png" --out "$dir/b2.ct"
+refuse "names 1 images but the results hold 13" "$dir/x.csv" "$ppnn" decrypt --keys "$dir/k" --in "$dir/r.ct" --out "$dir/x.csv" --names "$dir/b2.ct.names.json"
 ok "$ppnn" keygen --params n13 --out "$dir/k2"
-ok "$ppnn" encrypt --keys "$dir/k2" --images "${imgs[@]}" --out "$dir/b3.ct"
+ok "$ppnn" encrypt --keys "$dir/k2" --images $(printf "$dir/tiny.png %.0s" {1..13}) --out "$dir/b3.ct"   # 13 images, other keys
 refuse "other keys" "$dir/x.csv" "$ppnn" decrypt --keys "$dir/k" --in "$dir/r.ct" --out "$dir/x.csv" --names "$dir/b3.ct.names.json"
 
 # Bad input: one line naming the file, no batch and no manifest left behind.
@@ -89,6 +90,6 @@ refuse "but the first image is 1x28x28" "$dir/x.ct" "$ppnn" encrypt --keys "$dir
 refuse "--resize needs the target shape" "$dir/x.ct" "$ppnn" encrypt --keys "$dir/k" --images "$dir/big.png" --resize --out "$dir/x.ct"
 refuse "do not combine with --images" "$dir/x.ct" "$ppnn" encrypt --keys "$dir/k" --images "$dir/a.npy" --count 3 --out "$dir/x.ct"
 refuse "expected CxHxW" "$dir/x.ct" "$ppnn" encrypt --keys "$dir/k" --images "$dir/a.npy" --shape 28x28 --out "$dir/x.ct"
-ok "$ppnn" encrypt --keys "$dir/k" --images "$dir/big.png" --shape 1x28x28 --resize --out "$dir/x2.ct"
+ok "$ppnn" encrypt --keys "$dir/k" --images "$dir/big.png" --shape 1x4x4 --resize --out "$dir/x2.ct"
 echo "cli_images: $pass passed, $fail failed"
 [[ $fail -eq 0 ]]

@@ -108,7 +108,7 @@ static void refuse(const dg_image *d, ppnn_status code, const char *needle)
 
 static void test_refusals(void)
 {
-    int16_t px[4] = {0};
+    int16_t px[8] = {0}; /* room for the 2x2 32-bit case */
     dg_image d = base16(px, 2, 2);
     d.spp = 3, d.photometric = "RGB";
     refuse(&d, PPNN_ERR_UNSUPPORTED, "monochrome");
