@@ -91,5 +91,31 @@ refuse "--resize needs the target shape" "$dir/x.ct" "$ppnn" encrypt --keys "$di
 refuse "do not combine with --images" "$dir/x.ct" "$ppnn" encrypt --keys "$dir/k" --images "$dir/a.npy" --count 3 --out "$dir/x.ct"
 refuse "expected CxHxW" "$dir/x.ct" "$ppnn" encrypt --keys "$dir/k" --images "$dir/a.npy" --shape 28x28 --out "$dir/x.ct"
 ok "$ppnn" encrypt --keys "$dir/k" --images "$dir/big.png" --shape 1x4x4 --resize --out "$dir/x2.ct"
+# Colour: a 3x8x8 data set (4-D IDX) trains with a layer spec; its test images as RGB PNGs give
+# the IDX path's plaintext logits, and the same predictions encrypted.
+mkdir -p "$dir/colour" "$dir/rgb"
+python3 - "$src/tests/gen" "$dir" <<'PY'
+import sys; sys.path.insert(0, sys.argv[1])
+from imagegen import png, colour_idx
+d = sys.argv[2]
+colour_idx(d + '/colour/train-images-idx3-ubyte', d + '/colour/train-labels-idx1-ubyte', 1500, 1)
+test = colour_idx(d + '/colour/t10k-images-idx3-ubyte', d + '/colour/t10k-labels-idx1-ubyte', 20, 2)
+for i, im in enumerate(test):                 # CHW bytes -> interleaved RGB rows
+    png('%s/rgb/%02d.png' % (d, i), 8, 8, [bytes(im[c * 64 + y * 8 + x] for x in range(8) for c in range(3)) for y in range(8)], 8, 2)
+PY
+ok "$ppnn" train --data "$dir/colour" --layers conv3x3p1c4,act,avgpool2,flatten,dense10 --epochs 3 --out "$dir/c.ppnn"
+ok "$ppnn" eval --model "$dir/c.ppnn" --data "$dir/colour" --predictions "$dir/cd.csv"
+ok "$ppnn" eval --model "$dir/c.ppnn" --images "$dir/rgb" --predictions "$dir/ci.csv"
+same=$(paste -d, <(tail -n +2 "$dir/ci.csv" | cut -d, -f1,3-) <(tail -n +2 "$dir/cd.csv") | awk -F, '
+  { k = NF / 2; for (c = 2; c <= k; c++) { d = $c - $(k + c); if (d < 0) d = -d; if (d > m) m = d } }
+  END { print (NR == 20 && m < 1e-5) ? "ok" : NR " " m }')
+ok test "$same" = ok
+acc=$("$ppnn" eval --model "$dir/c.ppnn" --data "$dir/colour" --json | sed 's/.*"accuracy": \([0-9.]*\).*/\1/')
+ok awk -v a="$acc" 'BEGIN { exit !(a >= 0.8) }'
+ok "$ppnn" encrypt --keys "$dir/k" --images "$dir/rgb" --model "$dir/c.ppnn" --out "$dir/cb.ct"
+ok "$ppnn" infer --model "$dir/c.ppnn" --keys "$dir/k" --in "$dir/cb.ct" --out "$dir/cr.ct"
+ok "$ppnn" decrypt --keys "$dir/k" --in "$dir/cr.ct" --out "$dir/ce.csv" --names "$dir/cb.ct.names.json"
+ok test "$(cut -d, -f1-3 "$dir/ce.csv")" = "$(cut -d, -f1-3 "$dir/ci.csv")"
+refuse "image is 3x8x8 (CxHxW) but the model expects 1x28x28" "$dir/x.ct" "$ppnn" encrypt --keys "$dir/k" --images "$dir/rgb" --model "$dir/m.ppnn" --resize --out "$dir/x.ct"
 echo "cli_images: $pass passed, $fail failed"
 [[ $fail -eq 0 ]]

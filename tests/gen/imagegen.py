@@ -26,3 +26,22 @@ def dicom(path, rows, cols, pix, wc=None, ww=None):
 def mnist(idx_dir, first, n):
     b = open(os.path.join(idx_dir, 't10k-images-idx3-ubyte'), 'rb').read()
     return [b[16 + 784 * i: 16 + 784 * (i + 1)] for i in range(first, first + n)]
+
+def colour_idx(path_images, path_labels, n, seed):
+    """A 4-D IDX colour data set (n, 3, 8, 8): class k has a bright 4x4 square in quadrant k // 3
+    of channel k % 3 on noise (the classes of one quadrant differ only in the channel)."""
+    import random
+    r = random.Random(seed)
+    ims, labs = [], []
+    for _ in range(n):
+        k = r.randrange(10)
+        px = [r.randrange(60) for _ in range(192)]
+        ch, q = k % 3, k // 3
+        for y in range(4):
+            for x in range(4):
+                px[ch * 64 + ((q // 2) * 4 + y) * 8 + (q % 2) * 4 + x] = 180 + r.randrange(60)
+        ims.append(bytes(px))
+        labs.append(k)
+    open(path_images, 'wb').write(struct.pack('>BBBBIIII', 0, 0, 8, 4, n, 3, 8, 8) + b''.join(ims))
+    open(path_labels, 'wb').write(struct.pack('>BBBBI', 0, 0, 8, 1, n) + bytes(labs))
+    return ims
