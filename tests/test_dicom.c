@@ -126,6 +126,9 @@ static void test_refusals(void)
     refuse(&d, PPNN_ERR_UNSUPPORTED, "bits");
     d = base16(px, 0, 2);
     refuse(&d, PPNN_ERR_FORMAT, "shape");
+    d = base16(px, 2, 2);
+    d.frames = "1000000"; /* a million frames announced, 4 pixels present: no allocation */
+    refuse(&d, PPNN_ERR_FORMAT, "pixel data");
 }
 
 static void test_truncated_corrupted(void)

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "pnggen.h"
 #include "ppnn/data.h"
@@ -143,6 +144,16 @@ static void test_truncated_corrupted(void)
     uint8_t *big = pnggen_encode(&len, &one, 1, 1, 1, 8, SPNG_COLOR_TYPE_GRAYSCALE, NULL, NULL);
     big[16] = 0, big[17] = 0x01, big[18] = 0, big[19] = 0; /* width = 65536 (CRC now wrong too) */
     CHECK(data_png_parse(&im, big, len, "big.png") != PPNN_OK);
+    /* A valid header (CRC fixed) claiming 16384 x 16384 16-bit pixels in a ~70-byte file: refused
+     * by the deflate bound before the 1 GiB tensor would be allocated. */
+    big[16] = 0, big[17] = 0, big[18] = 0x40, big[19] = 0;  /* width 16384 */
+    big[20] = 0, big[21] = 0, big[22] = 0x40, big[23] = 0;  /* height 16384 */
+    big[24] = 16;                                           /* bit depth */
+    uint32_t crc = (uint32_t)crc32(0, big + 12, 17);        /* "IHDR" + 13 data bytes */
+    big[29] = (uint8_t)(crc >> 24), big[30] = (uint8_t)(crc >> 16), big[31] = (uint8_t)(crc >> 8);
+    big[32] = (uint8_t)crc;
+    CHECK_ERR(data_png_parse(&im, big, len, "bomb.png"), PPNN_ERR_FORMAT);
+    CHECK(strstr(ppnn_last_error(), "cannot be stored") != NULL);
     free(big);
     free(png);
 }

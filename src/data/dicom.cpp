@@ -143,21 +143,20 @@ ppnn_status parse(data_images *out, const uint8_t *buf, size_t len, const char *
     if (have_c != have_w || (have_w && ww < 1))
         return ppnn_fail(PPNN_ERR_FORMAT, "%s: DICOM window needs both Window Center and Window "
                          "Width >= 1", name);
-    /* Shape limits before touching the pixel data. */
-    if ((st = _data_images_alloc(out, static_cast<size_t>(frames), 1, rows, cols, name)))
-        return st;
-    const size_t n = static_cast<size_t>(frames) * rows * cols;
+    /* The pixel data must hold every frame before the tensor is allocated by the header's
+     * sizes (the pre-scan bounded it by the file's length). */
+    const size_t n = static_cast<size_t>(frames) * rows * cols; /* < 2^31 * 2^32: no overflow */
     const Uint8 *p8 = nullptr;
     const Uint16 *p16 = nullptr;
     unsigned long count = 0;
     OFCondition pc = ba == 8 ? ds->findAndGetUint8Array(DCM_PixelData, p8, &count)
                              : ds->findAndGetUint16Array(DCM_PixelData, p16, &count);
-    if (pc.bad() || count < n) {
-        data_images_free(out);
+    if (pc.bad() || count < n)
         return ppnn_fail(PPNN_ERR_FORMAT, "%s: DICOM pixel data is missing or shorter (%lu "
                          "values) than %ld frame(s) of %ux%u", name, pc.bad() ? 0ul : count,
                          frames, rows, cols);
-    }
+    if ((st = _data_images_alloc(out, static_cast<size_t>(frames), 1, rows, cols, name)))
+        return st;
     /* Stored value -> modality value (double: 16-bit values times any slope stay exact enough). */
     const uint32_t mask = (1u << bs) - 1, sign = 1u << (bs - 1); /* bs <= 16 */
     double lo = INFINITY, hi = -INFINITY;

@@ -6,6 +6,7 @@
  * background. Samples are used as stored: gAMA / iCCP / sRGB are not applied. 8-bit and lower
  * depths go through data_normalize (p/255; libspng scales 1/2/4-bit samples to 8 bits), 16-bit
  * through data_normalize_u16 (p/65535), so 16-bit images keep their precision. */
+#include <math.h>
 #include <spng.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,19 @@ ppnn_status data_png_parse(data_images *out, const uint8_t *buf, size_t len, con
                      ih.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA;
     const int deep = ih.bit_depth == 16;
     const size_t c = grey ? 1 : 3, h = ih.height, w = ih.width, n = h * w;
+    /* Before allocating by the header's size: deflate expands at most 1032:1 (a 258-byte match
+     * per 2 bits at best), so the filtered scanlines, h * (1 + ceil(w * bits / 8)) bytes even
+     * without interlacing, cannot come from fewer than 1/1032 of them. A small file claiming a
+     * huge image is refused here instead of costing gigabytes. */
+    const size_t samples = ih.color_type == SPNG_COLOR_TYPE_TRUECOLOR ? 3
+                         : ih.color_type == SPNG_COLOR_TYPE_TRUECOLOR_ALPHA ? 4
+                         : ih.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA ? 2 : 1;
+    const double raw = (double)h * (1.0 + ceil((double)w * (double)samples * ih.bit_depth / 8.0));
+    if (raw > 1032.0 * (double)len) {
+        st = ppnn_fail(PPNN_ERR_FORMAT, "%s: truncated or corrupted PNG (%zux%zu pixels cannot "
+                       "be stored in %zu bytes)", name, w, h, len);
+        goto done;
+    }
     if ((st = _data_images_alloc(out, 1, c, h, w, name)))
         goto done;
     const int fmt = deep ? SPNG_FMT_RGBA16 : SPNG_FMT_RGBA8;
