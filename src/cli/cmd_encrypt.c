@@ -103,8 +103,10 @@ int cmd_encrypt(int argc, char **argv)
     cli_key_path(path, sizeof path, keys, CLI_SECRET_KEY);
     ckks_params *params = NULL;
     ckks_secret_key sk;
-    if ((st = ckks_secret_key_load(&sk, &params, path)))
+    if ((st = ckks_secret_key_load(&sk, &params, path))) {
+        free(src.paths);
         return cli_fail("encrypt", st);
+    }
     int rc = 1;
     data_images im;
     memset(&im, 0, sizeof im);
