@@ -86,6 +86,13 @@ static void test_load_dir_sorted_and_mixed(void)
         CHECK(strstr(im.names[4], "last.png"));
     }
     data_images_free(&im);
+    /* A trailing slash does not double in the names. */
+    char slashed[620];
+    snprintf(slashed, sizeof slashed, "%s/", dir);
+    const char *sl[1] = {slashed};
+    CHECK_OK(data_images_load(&im, sl, 1, NULL));
+    CHECK(im.count == 4 && strstr(im.names[0], "imgs/a.png") && !strstr(im.names[0], "//"));
+    data_images_free(&im);
     /* max_images */
     data_load_opts o = {NULL, 0, 4};
     CHECK_ERR(data_images_load(&im, paths, 2, &o), PPNN_ERR_PARAM);

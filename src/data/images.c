@@ -134,7 +134,10 @@ static ppnn_status list_dir(char ***out, size_t *n, const char *dir)
             st = ppnn_fail(PPNN_ERR_NOMEM, "%s: out of memory listing the directory", dir);
             break;
         }
-        snprintf(p, len, "%s/%s", dir, e->d_name);
+        size_t dl = strlen(dir);
+        while (dl > 1 && dir[dl - 1] == '/') /* "scans/" names its files "scans/a.png" */
+            dl--;
+        snprintf(p, len, "%.*s/%s", (int)dl, dir, e->d_name);
         struct stat sb;
         if (stat(p, &sb) != 0 || !S_ISREG(sb.st_mode)) {
             st = ppnn_fail(PPNN_ERR_FORMAT, "%s: not a regular file (directories are not read "
