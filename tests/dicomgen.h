@@ -27,10 +27,20 @@ static inline void dg_u32(dg_buf *b, uint32_t v)
     dg_u16(b, (uint16_t)v);
     dg_u16(b, (uint16_t)(v >> 16));
 }
+/* Data set elements after the meta group are written in implicit VR (tag, 32-bit length) when
+ * set: the encoding of transfer syntax 1.2.840.10008.1.2. */
+static int dg_implicit;
+
 /* One element; OB/OW/UN/SQ use the long form (2 reserved bytes, 32-bit length). */
 static inline void dg_elem(dg_buf *b, uint16_t g, uint16_t e, const char *vr, const void *v,
                            uint32_t len)
 {
+    if (dg_implicit && g != 0x0002) {
+        dg_u16(b, g), dg_u16(b, e), dg_u32(b, len);
+        if (v)
+            dg_put(b, v, len);
+        return;
+    }
     dg_u16(b, g), dg_u16(b, e), dg_put(b, vr, 2);
     if (!strcmp(vr, "OB") || !strcmp(vr, "OW") || !strcmp(vr, "UN") || !strcmp(vr, "SQ")) {
         dg_u16(b, 0), dg_u32(b, len);
@@ -57,6 +67,7 @@ static inline void dg_us(dg_buf *b, uint16_t g, uint16_t e, uint16_t v)
 }
 
 #define DG_EXPLICIT_LE "1.2.840.10008.1.2.1"
+#define DG_IMPLICIT_LE "1.2.840.10008.1.2"
 #define DG_JPEG_BASELINE "1.2.840.10008.1.2.4.50"
 
 typedef struct dg_image {
@@ -76,6 +87,7 @@ typedef struct dg_image {
 static inline void dg_write(dg_buf *b, const dg_image *im)
 {
     static const uint8_t zero[128] = {0};
+    dg_implicit = !strcmp(im->xfer, DG_IMPLICIT_LE);
     b->n = 0;
     dg_put(b, zero, 128);
     dg_put(b, "DICM", 4);
@@ -111,7 +123,7 @@ static inline void dg_write(dg_buf *b, const dg_image *im)
         dg_str(b, 0x0028, 0x1052, "DS", im->intercept);
     if (im->slope)
         dg_str(b, 0x0028, 0x1053, "DS", im->slope);
-    if (!strcmp(im->xfer, DG_EXPLICIT_LE)) {
+    if (!strcmp(im->xfer, DG_EXPLICIT_LE) || !strcmp(im->xfer, DG_IMPLICIT_LE)) {
         dg_elem(b, 0x7fe0, 0x0010, im->ba == 8 ? "OB" : "OW", im->pixels, im->pixel_bytes);
         return;
     }

@@ -62,6 +62,24 @@ static void test_ct_rescale_window(void)
     data_images_free(&im);
 }
 
+/* Implicit VR little endian (the DICOM default transfer syntax): same values. */
+static void test_implicit_vr(void)
+{
+    int16_t px[4] = {-5, 0, 100, 2000};
+    dg_image d = base16(px, 2, 2);
+    d.xfer = DG_IMPLICIT_LE, d.intercept = "-1024", d.slope = "1", d.wc = "40", d.ww = "400";
+    size_t n = build(&d);
+    data_images im;
+    CHECK_OK(data_dicom_parse(&im, fbuf, n, "imp.dcm"));
+    for (int i = 0; i < 4 && im.values; i++)
+        CHECK(fabs(im.values[i] - ref_window(px[i] - 1024.0, 40, 400)) < 1e-6);
+    data_images_free(&im);
+    for (size_t cut = 132; cut < n; cut += 7)
+        CHECK(data_dicom_parse(&im, fbuf, cut, "imp.dcm") != PPNN_OK);
+    memcpy(fbuf + n - 8 - 4, "\xf0\xff\xff\x7f", 4); /* pixel data length ~2 GB */
+    CHECK_ERR(data_dicom_parse(&im, fbuf, n, "imp.dcm"), PPNN_ERR_FORMAT);
+}
+
 static void test_minmax_mono1_frames_bits(void)
 {
     /* 8-bit unsigned, two frames, no window: (v - min) / (max - min) over the whole file. */
@@ -199,6 +217,7 @@ static void test_sequences(void)
 int main(void)
 {
     test_ct_rescale_window();
+    test_implicit_vr();
     test_minmax_mono1_frames_bits();
     test_refusals();
     test_truncated_corrupted();
