@@ -56,7 +56,7 @@ static ppnn_status setup(bench_state *s, const char *preset, const char *arch, s
         st = ppnn_fail(PPNN_ERR_PARAM, "bench infer: only %zu test images", s->ds.count);
     if (!st)
         st = nn_arch_build(&s->m, arch, NN_ACT_ELEMENT,
-                           (nn_shape){1, (uint32_t)s->ds.rows, (uint32_t)s->ds.cols}, 10);
+                           nn_shape_of_set(&s->ds), 10);
     if (!st)
         st = nn_model_init_params(&s->m, &s->ds, 1);
     if (!st)

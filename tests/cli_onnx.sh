@@ -28,6 +28,20 @@ expect_fail "junk.onnx: not an ONNX model" "$tmp/j.ppnn" "$ppnn" import --onnx "
 expect_fail "no/such.onnx" "$tmp/n.ppnn" "$ppnn" import --onnx "$tmp/no/such.onnx" --out "$tmp/n.ppnn"
 expect_fail "--onnx and --out are required" "$tmp/x.ppnn" "$ppnn" import --onnx "$fix/poly_cnn.onnx"
 expect_fail "calibration images" "$tmp/k.ppnn" "$ppnn" import --onnx "$src/fuzz/corpus/fuzz_onnx/tiny.onnx" --out "$tmp/k.ppnn" --calibrate mnist --count 10
+# Calibration from image files records the same ranges as from the IDX data set: the first 50
+# MNIST training images written as one .npy give the same model file byte for byte.
+mnist_dir=$("$ppnn" data --data mnist --split train --count 1 | sed -n 's/.* from \(.*\)\/train-images.*/\1/p')
+python3 - "$src/tests/gen" "$mnist_dir/train-images-idx3-ubyte" "$tmp/cal.npy" <<'PY'
+import sys; sys.path.insert(0, sys.argv[1])
+from imagegen import npy
+b = open(sys.argv[2], 'rb').read()
+npy(sys.argv[3], (50, 28, 28), b[16:16 + 50 * 784])
+PY
+"$ppnn" import --onnx "$fix/poly_cnn.onnx" --out "$tmp/idx.ppnn" --calibrate mnist --split train --count 50 >/dev/null \
+  && "$ppnn" import --onnx "$fix/poly_cnn.onnx" --out "$tmp/npy.ppnn" --calibrate "$tmp/cal.npy" --count 50 >/dev/null \
+  && cmp -s "$tmp/idx.ppnn" "$tmp/npy.ppnn" && pass=$((pass+1)) \
+  || { fail=$((fail+1)); echo "FAIL: calibration from a .npy differs from the IDX one" >&2; }
+expect_fail "neither an IDX data set" "$tmp/q.ppnn" "$ppnn" import --onnx "$fix/poly_cnn.onnx" --out "$tmp/q.ppnn" --calibrate "$tmp/no-such-dir"
 # An existing output is not clobbered by a failed import.
 echo keep > "$tmp/keep.ppnn"
 "$ppnn" import --onnx "$fix/relu_cnn.onnx" --out "$tmp/keep.ppnn" 2>/dev/null

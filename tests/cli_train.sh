@@ -57,5 +57,13 @@ rc=$?; last=$(tail -n 1 "$tmp/div.err")
 [[ $rc -ne 0 && $last == "ppnn train: error: training diverged at epoch"*layer* ]] && pass=$((pass+1)) \
   || { fail=$((fail+1)); echo "FAIL: divergence: rc=$rc $last" >&2; }
 [[ ! -e $tmp/div.ppnn ]] && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: diverged run wrote a model" >&2; }
+# Layer specs: a custom network trains; a malformed spec is refused naming the token.
+ok "$ppnn" train --layers conv3x3s2c4,act,avgpool2,flatten,dense10 --count 500 --epochs 1 \
+  --out "$tmp/spec.ppnn" >/dev/null 2>&1
+ok test -f "$tmp/spec.ppnn"
+expect_fail "token 3 'dense'" "$ppnn" train --layers conv5x5s2p1c5,act,dense,dense10 --out "$tmp/x.ppnn"
+expect_fail "last layer must be dense10" "$ppnn" train --layers conv5x5c5,act,dense100 --out "$tmp/x.ppnn"
+expect_fail "not both" "$ppnn" train --arch deep --layers dense10 --out "$tmp/x.ppnn"
+ok test ! -e "$tmp/x.ppnn"
 echo "cli_train: $pass passed, $fail failed"
 [[ $fail -eq 0 ]]

@@ -104,6 +104,11 @@ typedef struct nn_model {
 } nn_model;
 
 static inline size_t nn_numel(nn_shape s) { return (size_t)s.c * s.h * s.w; }
+/* The per-image shape of a data set's images (C x H x W). */
+static inline nn_shape nn_shape_of_set(const data_set *ds)
+{
+    return (nn_shape){(uint32_t)ds->channels, (uint32_t)ds->rows, (uint32_t)ds->cols};
+}
 
 /* ---- building a model -------------------------------------------------------------------
  * nn_model_init starts an empty model for the given input; the nn_model_add_* calls append a
@@ -126,6 +131,14 @@ void nn_model_free(nn_model *m);
  * placeholder. Parameters are zero: initialise them with nn_model_init_params. */
 PPNN_MUST_CHECK ppnn_status nn_arch_build(nn_model *m, const char *arch, nn_act act,
                                           nn_shape input, uint32_t nclasses);
+/* Builds the model of a layer spec (grammar in src/nn/arch.c and docs/training.md), e.g.
+ * "conv5x5s2p1c5,act,flatten,dense100,act,dense10"; `act` fills the "act" tokens; the last
+ * layer must be dense<nclasses>. `name` is recorded as the model's arch. Errors name the token
+ * (position and text) and what was expected, or the shape problem it causes. */
+PPNN_MUST_CHECK ppnn_status nn_arch_build_spec(nn_model *m, const char *name, const char *spec,
+                                               nn_act act, nn_shape input, uint32_t nclasses);
+/* The spec of a named architecture for nclasses (into buf), or NULL for an unknown name. */
+const char *nn_arch_spec(char *buf, size_t len, const char *arch, uint32_t nclasses);
 /* Names accepted by nn_arch_build, comma separated (for help texts). */
 const char *nn_arch_names(void);
 PPNN_MUST_CHECK ppnn_status nn_act_parse(nn_act *out, const char *s);
@@ -142,6 +155,8 @@ void nn_poly_coef(const nn_layer *l, size_t i, float *a, float *b, float *c);
 /* ---- inference -------------------------------------------------------------------------- */
 /* Pixels (bytes 0..255, n images) -> network inputs with the model's normalisation. */
 void nn_model_normalize(const nn_model *m, float *out, const uint8_t *pixels, size_t n);
+/* The same from an image tensor's values in [0, 1] (data_images): x = (v - mean) / std. */
+void nn_model_normalize_unit(const nn_model *m, float *out, const float *values, size_t n);
 
 /* A reusable forward workspace for up to max_batch images of one model. */
 typedef struct nn_work nn_work;
@@ -153,6 +168,8 @@ const float *nn_forward(nn_work *w, const float *x, size_t n);
 /* Same for any n, allocating internally: logits must hold n * nclasses floats. */
 PPNN_MUST_CHECK ppnn_status nn_predict(const nn_model *m, float *logits, const float *x,
                                        size_t n);
+/* Index of the largest of k logits (the first on ties). */
+size_t nn_argmax(const float *v, size_t k);
 /* Classifies a data set: correct[k] / total[k] per class (arrays of m->nclasses). */
 PPNN_MUST_CHECK ppnn_status nn_evaluate(const nn_model *m, const data_set *ds, size_t *correct,
                                         size_t *total);

@@ -57,9 +57,42 @@ int cli_plan_for_params(const char *cmd, struct hnn_plan **plan, const struct nn
 /* Writes predictions as CSV "image,prediction[,logit_0,...,logit_{classes-1}]" (one line per
  * image, prediction = argmax of the logits) atomically: `ppnn decrypt --logits` and `ppnn eval
  * --predictions` write the same format so the two can be compared line by line. */
+/* names (NULL: none) adds a "file" column after "image" with each image's source (CSV-quoted). */
 PPNN_MUST_CHECK ppnn_status cli_write_predictions(const char *path, const double *logits,
                                                   size_t images, size_t classes,
-                                                  int with_logits);
+                                                  int with_logits, const char *const *names);
+
+/* Image input of encrypt and eval (images.c): either an IDX data set (--data/--split/--offset/
+ * --count) or image files and directories (--images PATH...), optionally checked against /
+ * resized to the model's input shape. */
+struct data_images;
+struct data_shape;
+typedef struct cli_image_source {
+    const char *data, *split; /* IDX data set and split */
+    size_t offset, count;     /* count 0: all from offset */
+    const char **paths;       /* --images: npaths files or directories (NULL: use data) */
+    size_t npaths;
+    int resize;               /* --resize: scale H x W to `want` */
+} cli_image_source;
+/* Loads the images into out (at most max_images, 0 = no limit); want may be NULL. Prints the
+ * error and returns 1 on failure. */
+int cli_load_images(const char *cmd, struct data_images *out, const cli_image_source *src,
+                    const struct data_shape *want, size_t max_images);
+/* Collects --images PATH... : the option's argument and every positional argument after
+ * getopt (which moves them to argv[optind..argc)). Returns 1 (error printed) when positional
+ * arguments are given without --images. */
+int cli_collect_image_paths(const char *cmd, cli_image_source *src, const char *first,
+                            int argc, char **argv);
+/* The wanted input shape from --model M (its input) or --shape CxHxW; *have = 0 when neither
+ * is given. Prints the error and returns 1 on failure. */
+int cli_want_shape(const char *cmd, struct data_shape *out, int *have, const char *model,
+                   const char *shape);
+
+/* Loads the names manifest at path and checks it belongs to a batch of `images` images under
+ * key_id (CKKS_KEY_ID_BYTES). Prints the error and returns 1 on failure. */
+struct data_manifest;
+int cli_check_names(const char *cmd, struct data_manifest *out, const char *path,
+                    const uint8_t *key_id, size_t images);
 
 /* Subcommands. */
 int cmd_data(int argc, char **argv);

@@ -119,9 +119,10 @@ int cli_channel_encrypt(int argc, char **argv)
         goto done;
     }
     const size_t numel = nn_numel(m.input);
-    if (ds.rows * ds.cols != numel || m.input.c != 1) {
-        cli_error("encrypt", "model %s expects %ux%ux%u inputs, %s images are 1x%zux%zu", o.model,
-                  m.input.c, m.input.h, m.input.w, o.data, ds.rows, ds.cols);
+    if (ds.channels * ds.rows * ds.cols != numel || m.input.c != 1 || ds.channels != 1) {
+        cli_error("encrypt", "model %s expects %ux%ux%u inputs, %s images are %zux%zux%zu "
+                  "(channel-wise packing takes one channel)", o.model, m.input.c, m.input.h,
+                  m.input.w, o.data, ds.channels, ds.rows, ds.cols);
         goto done;
     }
     cts = calloc(ds.count, sizeof *cts);

@@ -96,7 +96,7 @@ static ppnn_status get_model(nn_model *m, cmp_results *r, int which, const cmp_c
     }
     static const nn_act acts[CMP_NMODELS] = {NN_ACT_RELU, NN_ACT_ELEMENT, NN_ACT_CHANNEL};
     ppnn_status st = nn_arch_build(m, which == CMP_TEACHER ? c->teacher_arch : c->arch, acts[which],
-                                   (nn_shape){1, (uint32_t)train->rows, (uint32_t)train->cols},
+                                   nn_shape_of_set(train),
                                    DATA_NUM_CLASSES);
     if (st)
         return st;

@@ -16,7 +16,7 @@ void cli_print_data_stats(const data_set *ds, const char *name, const char *spli
 {
     size_t hist[DATA_NUM_CLASSES] = {0};
     double sum = 0, sumsq = 0;
-    size_t npx = ds->count * ds->rows * ds->cols;
+    size_t npx = ds->count * ds->channels * ds->rows * ds->cols;
     for (size_t i = 0; i < ds->count; i++)
         hist[ds->labels[i]]++;
     for (size_t i = 0; i < npx; i++) {
@@ -25,8 +25,12 @@ void cli_print_data_stats(const data_set *ds, const char *name, const char *spli
         sumsq += v * v;
     }
     double mean = npx ? sum / (double)npx : 0;
-    printf("%s/%s: %zu images of %zux%zu from %s\n", name, split, ds->count, ds->rows, ds->cols,
-           ds->source);
+    if (ds->channels == 1)
+        printf("%s/%s: %zu images of %zux%zu from %s\n", name, split, ds->count, ds->rows,
+               ds->cols, ds->source);
+    else
+        printf("%s/%s: %zu images of %zux%zux%zu from %s\n", name, split, ds->count,
+               ds->channels, ds->rows, ds->cols, ds->source);
     printf("  pixel mean %.4f, std %.4f (normalised to [0,1])\n", mean,
            npx ? __builtin_sqrt(sumsq / (double)npx - mean * mean) : 0.0);
     printf("  classes:");

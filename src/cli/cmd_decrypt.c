@@ -14,8 +14,9 @@ static const char *usage_text =
     "usage: ppnn decrypt --keys KEYDIR --in result.ct --out pred.csv\n"
     "                    [--data mnist|fashion|DIR --split test --offset K]\n"
     "                    [--logits --model M.ppnn [--stat-security S] [--queries T]\n"
-    "                     [--flood-anyway] | --logits --exact]\n"
-    "Writes 'image,prediction' per image (with --logits also logit_0,...). With --data,\n"
+    "                     [--flood-anyway] | --logits --exact] [--names batch.ct.names.json]\n"
+    "Writes 'image,prediction' per image (with --logits also logit_0,...). --names (the\n"
+    "manifest `ppnn encrypt --images` kept beside the batch) adds a 'file' column. With --data,\n"
     "compares with the labels of the same images (the --split/--offset given to encrypt) and\n"
     "prints the accuracy. Decrypted CKKS values can leak the secret key to whoever chose the\n"
     "computation (Li-Micciancio), so by default only the predicted labels are written.\n"
@@ -52,7 +53,7 @@ static int release_flood(ckks_flood *f, const char *model_path, const ckks_param
 int cmd_decrypt(int argc, char **argv)
 {
     const char *keys = NULL, *in = NULL, *out = NULL, *data = NULL, *split_s = "test";
-    const char *model_path = NULL;
+    const char *model_path = NULL, *names_path = NULL;
     size_t offset = 0, release_bits = 1, stat_bits = CKKS_FLOOD_DEFAULT_BITS, queries = 0;
     int with_logits = 0, exact = 0, force = 0;
     static const struct option opts[] = {{"keys", 1, 0, 'k'},  {"in", 1, 0, 'i'},
@@ -62,6 +63,7 @@ int cmd_decrypt(int argc, char **argv)
                                          {"queries", 1, 0, 'T'}, {"flood-anyway", 0, 0, 'F'},
                                          {"out", 1, 0, 'O'},   {"data", 1, 0, 'd'},
                                          {"split", 1, 0, 's'}, {"offset", 1, 0, 'o'},
+                                         {"names", 1, 0, 'N'},
                                          {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
     int c;
     optind = 1;
@@ -77,6 +79,7 @@ int cmd_decrypt(int argc, char **argv)
                 return 1;
             break;
         case 'L': with_logits = 1; break;
+        case 'N': names_path = optarg; break;
         case 'x': exact = 1; break;
         case 'F': force = 1; break;
         case 'm': model_path = optarg; break;
@@ -123,6 +126,8 @@ int cmd_decrypt(int argc, char **argv)
     int *pred = NULL;
     data_set ds;
     memset(&ds, 0, sizeof ds);
+    data_manifest names;
+    memset(&names, 0, sizeof names);
     ckks_batch_info info;
     if ((st = ckks_batch_load(&cts, &count, &info, &params, in))) {
         cli_fail("decrypt", st);
@@ -187,7 +192,10 @@ int cmd_decrypt(int argc, char **argv)
             goto done;
         }
     }
-    if ((st = cli_write_predictions(out, logits, images, classes, with_logits))) {
+    if (names_path && cli_check_names("decrypt", &names, names_path, info.key_id, images))
+        goto done;
+    if ((st = cli_write_predictions(out, logits, images, classes, with_logits,
+                                    names_path ? (const char *const *)names.names : NULL))) {
         cli_fail("decrypt", st);
         goto done;
     }
@@ -210,6 +218,7 @@ done:
     free(logits);
     free(pred);
     data_set_free(&ds);
+    data_manifest_free(&names);
     ckks_secret_key_free(&sk);
     ckks_params_free(params);
     return rc;

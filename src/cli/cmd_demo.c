@@ -203,7 +203,7 @@ int cmd_demo(int argc, char **argv)
         nn_model_free(&m);
         return cli_fail("demo", st);
     }
-    size_t classes = m.nclasses, npx = ds.rows * ds.cols;
+    size_t classes = m.nclasses, npx = ds.channels * ds.rows * ds.cols;
     float *x = malloc(count * npx * sizeof *x), *pl = malloc(count * classes * sizeof *pl);
     double *el = malloc(count * classes * sizeof *el);
     char tmp[] = "/tmp/ppnn-demo-XXXXXX";

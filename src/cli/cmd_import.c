@@ -4,43 +4,65 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ppnn/data.h"
 #include "ppnn/onnx.h"
 
 static const char *usage_text =
-    "usage: ppnn import --onnx MODEL.onnx --out M.ppnn [--calibrate mnist|fashion|DIR]\n"
+    "usage: ppnn import --onnx MODEL.onnx --out M.ppnn [--calibrate mnist|fashion|DIR|IMAGES]\n"
     "                   [--count N] [--split train|test] [--norm-mean M] [--norm-std S]\n"
     "Imports an ONNX model (docs/onnx.md lists the operators) as a ppnn model. The graph's\n"
     "input is taken to be (p/255 - M) / S for pixel bytes p (default M = 0, S = 1: p/255).\n"
     "--calibrate records the value ranges the encrypted planner needs on the first N\n"
-    "(default 1000) images of a split, exactly as `ppnn train` records them; without it the\n"
-    "planner falls back to worst-case bounds.\n";
+    "(default 1000) images of a split, exactly as `ppnn train` records them, or of an image\n"
+    "file or directory (PNG, .npy, DICOM: docs/images.md); without it the planner falls back\n"
+    "to worst-case bounds.\n";
 
+/* Calibration images as [0,1] values (IDX data sets through data_normalize, image files as
+ * their readers decode them), normalised for the model on demand. */
 typedef struct {
     const nn_model *m;
-    const data_set *ds;
-} idx_source;
+    const data_images *im;
+} image_source;
 
-static ppnn_status fill_idx(void *ctx, float *x, size_t first, size_t n)
+static ppnn_status fill_images(void *ctx, float *x, size_t first, size_t n)
 {
-    const idx_source *s = ctx;
-    nn_model_normalize(s->m, x, s->ds->pixels + first * s->ds->rows * s->ds->cols, n);
+    const image_source *s = ctx;
+    nn_model_normalize_unit(s->m, x, s->im->values + first * s->im->c * s->im->h * s->im->w, n);
     return PPNN_OK;
 }
 
+/* DATA: mnist, fashion or a directory of IDX files (split, first `count` images), or else an
+ * image file or directory (PNG, .npy, DICOM; the first `count` images, docs/images.md). */
 static ppnn_status calibrate(nn_model *m, const char *data, data_split split, size_t count)
 {
     data_set ds;
+    data_images im;
+    memset(&im, 0, sizeof im);
     ppnn_status st = data_load(&ds, data, split, 0, count);
-    if (st)
-        return st;
-    if (m->input.c != 1 || m->input.h != ds.rows || m->input.w != ds.cols)
-        st = ppnn_fail(PPNN_ERR_MISMATCH, "calibration images %s are 1x%zux%zu but the model "
-                       "takes %ux%ux%u", data, ds.rows, ds.cols, m->input.c, m->input.h,
+    if (!st) {
+        st = data_images_from_set(&im, &ds, 0);
+        data_set_free(&ds);
+    } else {
+        char idx_msg[512];
+        snprintf(idx_msg, sizeof idx_msg, "%s", ppnn_last_error());
+        data_shape want = {m->input.c, m->input.h, m->input.w};
+        data_load_opts o = {0};
+        o.want = &want;
+        const char *paths[1] = {data};
+        if ((st = data_images_load(&im, paths, 1, &o)))
+            st = ppnn_fail(st, "--calibrate %s: neither an IDX data set (%s) nor images (%s)",
+                           data, idx_msg, ppnn_last_error());
+        else if (count && im.count > count)
+            im.count = count;
+    }
+    if (!st && (m->input.c != im.c || m->input.h != im.h || m->input.w != im.w))
+        st = ppnn_fail(PPNN_ERR_MISMATCH, "calibration images %s are %zux%zux%zu but the model "
+                       "takes %ux%ux%u", data, im.c, im.h, im.w, m->input.c, m->input.h,
                        m->input.w);
-    idx_source src = {m, &ds};
+    image_source src = {m, &im};
     if (!st)
-        st = onnx_calibrate(m, fill_idx, &src, ds.count);
-    data_set_free(&ds);
+        st = onnx_calibrate(m, fill_images, &src, im.count);
+    data_images_free(&im);
     return st;
 }
 

@@ -8,7 +8,8 @@
 #include "ppnn/nn.h"
 
 static const char *usage_text =
-    "usage: ppnn train --out M.ppnn [--data mnist|fashion|DIR] [--arch A] [--act ACT]\n"
+    "usage: ppnn train --out M.ppnn [--data mnist|fashion|DIR] [--arch A | --layers SPEC]\n"
+    "                  [--act ACT]\n"
     "                  [--teacher T.ppnn [--kd-temp T] [--kd-alpha A] [--kd-offline]]\n"
     "                  [--epochs E] [--seed S]\n"
     "                  [--lr LR] [--batch B] [--optimizer adam|sgd] [--momentum M] [--clip C]\n"
@@ -18,6 +19,10 @@ static const char *usage_text =
     "cryptonets --act element --epochs 10 --seed 1 --lr 0.001 --batch 64 --optimizer adam\n"
     "--clip 5 --kd-temp 4 --kd-alpha 0.5.\n"
     "  --arch      cryptonets, deep (9 levels), teacher or teacher-wide (ReLU)\n"
+    "  --layers    a layer spec instead, e.g. conv5x5s2p1c5,act,flatten,dense100,act,dense10\n"
+    "              (conv<K>x<K>[s<S>][p<P>]c<C>, avgpool<K>[s<S>], flatten, dense<N>, act,\n"
+    "              relu, square, element, channel, layer; docs/training.md). The input shape\n"
+    "              C x H x W is the data's (4-dimensional IDX files hold colour images)\n"
     "  --act       relu, element (BEAA), channel, layer or square\n"
     "  --kd-offline teacher logits once per unaugmented image instead of per batch (faster)\n"
     "  --shift P   random translations of up to P pixels (augmentation)\n"
@@ -70,12 +75,15 @@ static int print_holdout(const nn_model *m, const data_set *ds)
 int cmd_train(int argc, char **argv)
 {
     const char *data = "mnist", *arch = "cryptonets", *act_s = "element", *teacher_path = NULL;
+    const char *layers = NULL;
+    int arch_given = 0;
     const char *out = NULL;
     size_t count = 0, holdout = 0, threads = 1;
     nn_train_config cfg;
     nn_train_config_default(&cfg);
     static const struct option opts[] = {
         {"data", 1, 0, 'd'},      {"arch", 1, 0, 'a'},         {"act", 1, 0, 'A'},
+        {"layers", 1, 0, 'L'},
         {"teacher", 1, 0, 'T'},   {"kd-temp", 1, 0, 't'},      {"kd-alpha", 1, 0, 'k'},
         {"epochs", 1, 0, 'e'},    {"seed", 1, 0, 's'},         {"lr", 1, 0, 'l'},
         {"batch", 1, 0, 'b'},     {"optimizer", 1, 0, 'O'},    {"momentum", 1, 0, 'm'},
@@ -92,7 +100,8 @@ int cmd_train(int argc, char **argv)
         int bad = 0;
         switch (c) {
         case 'd': data = optarg; break;
-        case 'a': arch = optarg; break;
+        case 'a': arch = optarg, arch_given = 1; break;
+        case 'L': layers = optarg; break;
         case 'A': act_s = optarg; break;
         case 'T': teacher_path = optarg; break;
         case 'K': cfg.kd_offline = 1; break;
@@ -131,6 +140,10 @@ int cmd_train(int argc, char **argv)
         return cli_error("train", "unexpected argument '%s'", argv[optind]);
     if (!out)
         return cli_error("train", "--out is required");
+    if (layers && arch_given)
+        return cli_error("train", "give --arch or --layers, not both");
+    if (layers)
+        arch = "custom";
     cfg.seed = seed;
     nn_act act;
     ppnn_status st = nn_act_parse(&act, act_s);
@@ -157,8 +170,9 @@ int cmd_train(int argc, char **argv)
             goto fail;
         ds.count -= holdout; /* the tail of the buffer is simply unused */
     }
-    if ((st = nn_arch_build(&m, arch, act, (nn_shape){1, (uint32_t)ds.rows, (uint32_t)ds.cols},
-                            DATA_NUM_CLASSES)))
+    if ((st = layers ? nn_arch_build_spec(&m, arch, layers, act, nn_shape_of_set(&ds),
+                                          DATA_NUM_CLASSES)
+                     : nn_arch_build(&m, arch, act, nn_shape_of_set(&ds), DATA_NUM_CLASSES)))
         goto fail;
     if ((st = nn_model_init_params(&m, &ds, cfg.seed)))
         goto fail;

@@ -106,9 +106,12 @@ ppnn_status data_load(data_set *out, const char *name, data_split split, size_t 
         data_idx_free(&im);
         return st;
     }
-    if (im.ndims != 3 || im.dims[1] == 0 || im.dims[2] == 0) {
-        st = ppnn_fail(PPNN_ERR_FORMAT, "%s: expected a 3-dimensional image file (count, rows, cols)",
-                       ipath);
+    /* (count, rows, cols), or (count, channels, rows, cols) for colour data sets. */
+    const size_t d0 = im.ndims == 4 ? 2 : 1;
+    if ((im.ndims != 3 && im.ndims != 4) || im.dims[d0] == 0 || im.dims[d0 + 1] == 0 ||
+        (im.ndims == 4 && (im.dims[1] == 0 || im.dims[1] > DATA_IMAGE_MAX_CHANNELS))) {
+        st = ppnn_fail(PPNN_ERR_FORMAT, "%s: expected an image file of (count, rows, cols) or "
+                       "(count, channels <= %d, rows, cols)", ipath, DATA_IMAGE_MAX_CHANNELS);
         goto done;
     }
     if (lb.ndims != 1) {
@@ -135,9 +138,10 @@ ppnn_status data_load(data_set *out, const char *name, data_split split, size_t 
     if (count == 0)
         count = im.count - offset;
     out->count = count;
-    out->rows = im.dims[1];
-    out->cols = im.dims[2];
-    size_t isz = out->rows * out->cols;
+    out->channels = im.ndims == 4 ? im.dims[1] : 1;
+    out->rows = im.dims[d0];
+    out->cols = im.dims[d0 + 1];
+    size_t isz = im.item_size;
     out->pixels = malloc(count * isz + 1);
     out->labels = malloc(count + 1);
     if (!out->pixels || !out->labels) {
@@ -167,4 +171,10 @@ void data_normalize(float *out, const uint8_t *pixels, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         out[i] = (float)pixels[i] * (1.0f / 255.0f);
+}
+
+void data_normalize_u16(float *out, const uint16_t *samples, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = (float)samples[i] * (1.0f / 65535.0f);
 }

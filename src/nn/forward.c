@@ -144,9 +144,9 @@ ppnn_status nn_predict(const nn_model *m, float *logits, const float *x, size_t 
 ppnn_status nn_evaluate(const nn_model *m, const data_set *ds, size_t *correct, size_t *total)
 {
     const size_t in = nn_numel(m->input), batch = 256;
-    if ((size_t)ds->rows * ds->cols != in)
-        return ppnn_fail(PPNN_ERR_MISMATCH, "images are %zux%zu but the model expects %ux%ux%u",
-                         ds->rows, ds->cols, m->input.c, m->input.h, m->input.w);
+    if (ds->channels != m->input.c || ds->rows != m->input.h || ds->cols != m->input.w)
+        return ppnn_fail(PPNN_ERR_MISMATCH, "images are %zux%zux%zu but the model expects %ux%ux%u",
+                         ds->channels, ds->rows, ds->cols, m->input.c, m->input.h, m->input.w);
     memset(correct, 0, m->nclasses * sizeof *correct);
     memset(total, 0, m->nclasses * sizeof *total);
     nn_work *w;

@@ -201,11 +201,16 @@ void nn_poly_coef(const nn_layer *l, size_t i, float *a, float *b, float *c)
 
 void nn_model_normalize(const nn_model *m, float *out, const uint8_t *pixels, size_t n)
 {
-    size_t len = n * nn_numel(m->input);
-    data_normalize(out, pixels, len);
-    float mean = m->norm_mean, inv = m->norm_std > 0 ? 1.0f / m->norm_std : 1.0f;
-    for (size_t i = 0; i < len; i++)
-        out[i] = (out[i] - mean) * inv;
+    data_normalize(out, pixels, n * nn_numel(m->input));
+    nn_model_normalize_unit(m, out, out, n);
+}
+
+void nn_model_normalize_unit(const nn_model *m, float *out, const float *values, size_t n)
+{
+    const size_t len = n * nn_numel(m->input);
+    const float mean = m->norm_mean, inv = m->norm_std > 0 ? 1.0f / m->norm_std : 1.0f;
+    for (size_t i = 0; i < len; i++) /* out may alias values */
+        out[i] = (values[i] - mean) * inv;
 }
 
 const char *nn_layer_type_name(nn_layer_type t)

@@ -22,9 +22,10 @@ void nn_train_config_default(nn_train_config *c)
 
 static ppnn_status check_images(const nn_model *m, const data_set *ds)
 {
-    if (m->input.c != 1 || (size_t)m->input.h != ds->rows || (size_t)m->input.w != ds->cols)
-        return ppnn_fail(PPNN_ERR_MISMATCH, "images are %zux%zu but the model expects %ux%ux%u",
-                         ds->rows, ds->cols, m->input.c, m->input.h, m->input.w);
+    if ((size_t)m->input.c != ds->channels || (size_t)m->input.h != ds->rows ||
+        (size_t)m->input.w != ds->cols)
+        return ppnn_fail(PPNN_ERR_MISMATCH, "images are %zux%zux%zu but the model expects %ux%ux%u",
+                         ds->channels, ds->rows, ds->cols, m->input.c, m->input.h, m->input.w);
     if (!ds->count)
         return ppnn_fail(PPNN_ERR_PARAM, "no training images");
     return PPNN_OK;
@@ -33,7 +34,7 @@ static ppnn_status check_images(const nn_model *m, const data_set *ds)
 /* Pixel mean and standard deviation (after /255) over the first up to 10000 images. */
 static void set_normalisation(nn_model *m, const data_set *ds)
 {
-    size_t n = (ds->count < 10000 ? ds->count : 10000) * ds->rows * ds->cols;
+    size_t n = (ds->count < 10000 ? ds->count : 10000) * ds->channels * ds->rows * ds->cols;
     double s = 0, s2 = 0;
     for (size_t i = 0; i < n; i++) {
         double v = ds->pixels[i] / 255.0;
@@ -179,19 +180,22 @@ ppnn_status nn_model_init_params(nn_model *m, const data_set *ds, uint64_t seed)
     return st;
 }
 
-/* Copies image src (rows x cols) shifted by (dy, dx) into dst, filling with 0. */
-static void shift_image(uint8_t *dst, const uint8_t *src, size_t rows, size_t cols, long dy,
-                        long dx)
+/* Copies image src (chans planes of rows x cols) shifted by (dy, dx) into dst, filling with 0;
+ * every channel moves together. */
+static void shift_image(uint8_t *dst, const uint8_t *src, size_t chans, size_t rows,
+                        size_t cols, long dy, long dx)
 {
-    memset(dst, 0, rows * cols);
-    for (long y = 0; y < (long)rows; y++) {
-        long sy = y - dy;
-        if (sy < 0 || sy >= (long)rows)
-            continue;
-        for (long x = 0; x < (long)cols; x++) {
-            long sx = x - dx;
-            if (sx >= 0 && sx < (long)cols)
-                dst[y * (long)cols + x] = src[sy * (long)cols + sx];
+    memset(dst, 0, chans * rows * cols);
+    for (size_t ch = 0; ch < chans; ch++, dst += rows * cols, src += rows * cols) {
+        for (long y = 0; y < (long)rows; y++) {
+            long sy = y - dy;
+            if (sy < 0 || sy >= (long)rows)
+                continue;
+            for (long x = 0; x < (long)cols; x++) {
+                long sx = x - dx;
+                if (sx >= 0 && sx < (long)cols)
+                    dst[y * (long)cols + x] = src[sy * (long)cols + sx];
+            }
         }
     }
 }
@@ -341,7 +345,7 @@ ppnn_status nn_train(nn_model *m, const data_set *ds, const nn_train_config *c)
                     dy = (long)nn_rng_below(&rng, (uint32_t)(2 * s + 1)) - s;
                     dx = (long)nn_rng_below(&rng, (uint32_t)(2 * s + 1)) - s;
                 }
-                shift_image(t.pix + k * isz, src, ds->rows, ds->cols, dy, dx);
+                shift_image(t.pix + k * isz, src, ds->channels, ds->rows, ds->cols, dy, dx);
             }
             uint8_t *lab = t.labels;
             for (size_t k = 0; k < n; k++)
