@@ -140,7 +140,12 @@ size_t nn_model_depth(const nn_model *m);
 void nn_poly_coef(const nn_layer *l, size_t i, float *a, float *b, float *c);
 
 /* ---- inference -------------------------------------------------------------------------- */
-/* Pixels (bytes 0..255, n images) -> network inputs with the model's normalisation. */
+/* Refuses (PPNN_ERR_MISMATCH, "model expects CxHxW inputs but the images are RxC") images the
+ * model cannot take: one channel of rows x cols. Every caller that feeds a data set to a model
+ * checks this first — nn_model_normalize reads n * numel(input) pixels and trusts it. */
+PPNN_MUST_CHECK ppnn_status nn_model_check_images(const nn_model *m, size_t rows, size_t cols);
+/* Pixels (bytes 0..255, n images of numel(m->input) pixels each) -> network inputs with the
+ * model's normalisation. */
 void nn_model_normalize(const nn_model *m, float *out, const uint8_t *pixels, size_t n);
 
 /* A reusable forward workspace for up to max_batch images of one model. */

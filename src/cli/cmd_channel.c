@@ -119,9 +119,9 @@ int cli_channel_encrypt(int argc, char **argv)
         goto done;
     }
     const size_t numel = nn_numel(m.input);
-    if (ds.rows * ds.cols != numel || m.input.c != 1) {
-        cli_error("encrypt", "model %s expects %ux%ux%u inputs, %s images are 1x%zux%zu", o.model,
-                  m.input.c, m.input.h, m.input.w, o.data, ds.rows, ds.cols);
+    if ((st = nn_model_check_images(&m, ds.rows, ds.cols))) {
+        ppnn_error_context("%s on %s", o.model, o.data);
+        cli_fail("encrypt", st);
         goto done;
     }
     cts = calloc(ds.count, sizeof *cts);

@@ -79,7 +79,10 @@ static ppnn_status get_model(nn_model *m, cmp_results *r, int which, const cmp_c
     if (!stat(path, &sb)) {
         r->cached[which] = 1;
         fprintf(stderr, "compare: reusing %s\n", path);
-        return nn_model_load(m, path);
+        ppnn_status st = nn_model_load(m, path);
+        if (!st && (st = nn_model_check_images(m, train->rows, train->cols)))
+            ppnn_error_context("%s", path);
+        return st;
     }
     static const nn_act acts[CMP_NMODELS] = {NN_ACT_RELU, NN_ACT_ELEMENT, NN_ACT_CHANNEL};
     ppnn_status st = nn_arch_build(m, which == CMP_TEACHER ? "teacher" : "cryptonets", acts[which],

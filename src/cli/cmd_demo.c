@@ -185,6 +185,12 @@ int cmd_demo(int argc, char **argv)
         nn_model_free(&m);
         return cli_fail("demo", st);
     }
+    if ((st = nn_model_check_images(&m, ds.rows, ds.cols))) {
+        ppnn_error_context("%s on %s", model, data);
+        nn_model_free(&m);
+        data_set_free(&ds);
+        return cli_fail("demo", st);
+    }
     size_t classes = m.nclasses, npx = ds.rows * ds.cols;
     float *x = malloc(count * npx * sizeof *x), *pl = malloc(count * classes * sizeof *pl);
     double *el = malloc(count * classes * sizeof *el);

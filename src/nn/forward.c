@@ -144,14 +144,13 @@ ppnn_status nn_predict(const nn_model *m, float *logits, const float *x, size_t 
 ppnn_status nn_evaluate(const nn_model *m, const data_set *ds, size_t *correct, size_t *total)
 {
     const size_t in = nn_numel(m->input), batch = 256;
-    if ((size_t)ds->rows * ds->cols != in)
-        return ppnn_fail(PPNN_ERR_MISMATCH, "images are %zux%zu but the model expects %ux%ux%u",
-                         ds->rows, ds->cols, m->input.c, m->input.h, m->input.w);
+    ppnn_status st = nn_model_check_images(m, ds->rows, ds->cols);
+    if (st)
+        return st;
     memset(correct, 0, m->nclasses * sizeof *correct);
     memset(total, 0, m->nclasses * sizeof *total);
     nn_work *w;
-    ppnn_status st = nn_work_new(&w, m, batch);
-    if (st)
+    if ((st = nn_work_new(&w, m, batch)))
         return st;
     float *x = malloc(batch * in * sizeof *x);
     if (!x) {

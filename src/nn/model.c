@@ -199,6 +199,14 @@ void nn_poly_coef(const nn_layer *l, size_t i, float *a, float *b, float *c)
     *a = l->coef[j], *b = l->coef[l->ncoef + j], *c = l->coef[2 * l->ncoef + j];
 }
 
+ppnn_status nn_model_check_images(const nn_model *m, size_t rows, size_t cols)
+{
+    if (m->input.c != 1 || (size_t)m->input.h != rows || (size_t)m->input.w != cols)
+        return ppnn_fail(PPNN_ERR_MISMATCH, "model expects %ux%ux%u inputs but the images are %zux%zu",
+                         m->input.c, m->input.h, m->input.w, rows, cols);
+    return PPNN_OK;
+}
+
 void nn_model_normalize(const nn_model *m, float *out, const uint8_t *pixels, size_t n)
 {
     size_t len = n * nn_numel(m->input);

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# A cached model whose input shape differs from the data's is refused with one line before any
+# work (issue 13 item 7: `ppnn demo` used to overflow a heap buffer in data_normalize).
+set -u
+ppnn=$1
+dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
+. "$(dirname "$0")/clilib.sh"
+cd "$dir" || exit 1
+tiny_data tiny
+ok "$ppnn" train --data mnist --count 500 --epochs 1 --out m28.ppnn
+mkdir -p M && cp m28.ppnn M/tiny-cryptonets-element-kd.ppnn
+refuse "model expects 1x28x28 inputs but the images are 8x8" /nonexistent \
+  "$ppnn" demo --data tiny --models M --count 16
+# ... and nothing was started: no keygen, no temporary directory left
+out=$("$ppnn" demo --data tiny --models M --count 16 2>/dev/null)
+ok test -z "$(printf '%s' "$out" | grep keygen)"
+refuse "model expects 1x28x28 inputs but the images are 8x8" /nonexistent \
+  "$ppnn" eval --model m28.ppnn --data tiny
+finish cli_shapes
