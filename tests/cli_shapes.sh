@@ -1,11 +1,7 @@
 #!/usr/bin/env bash
 # A cached model whose input shape differs from the data's is refused with one line before any
 # work (issue 13 item 7: `ppnn demo` used to overflow a heap buffer in data_normalize).
-set -u
-ppnn=$1
-dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
 . "$(dirname "$0")/clilib.sh"
-cd "$dir" || exit 1
 tiny_data tiny
 ok "$ppnn" train --data mnist --count 500 --epochs 1 --out m28.ppnn
 mkdir -p M && cp m28.ppnn M/tiny-cryptonets-element-kd.ppnn

@@ -3,7 +3,12 @@
 #   refuse PATTERN OUT CMD... passes when CMD fails with a one-line error containing PATTERN and
 #                             leaves neither OUT nor OUT.tmp.* behind (OUT may be /nonexistent)
 #   finish NAME               prints the tally and exits non-zero on any failure
-# The caller sets ppnn (the binary) and dir (a scratch directory removed on exit).
+# Sourcing it (with the script's own arguments: $1 = the ppnn binary) sets ppnn, makes the
+# scratch directory $dir (removed on exit) and cds into it.
+set -u
+ppnn=$1
+dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
+cd "$dir" || exit 1
 pass=0; fail=0
 ok() { if "$@" >"$dir/log" 2>&1; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL: $*" >&2; tail -5 "$dir/log" >&2; fi; }
 refuse() {

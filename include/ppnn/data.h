@@ -44,7 +44,7 @@ typedef struct data_set {
     size_t rows, cols;
     uint8_t *pixels; /* count * rows * cols */
     uint8_t *labels; /* count, each in 0..9 */
-    char source[640];
+    char source[4096]; /* PATH_MAX on Linux: the image file the set was read from */
 } data_set;
 
 /* Loads `count` images starting at `offset` of a split (count == 0: all from offset on).

@@ -175,6 +175,8 @@ PPNN_MUST_CHECK ppnn_status nn_model_parse(nn_model *m, const uint8_t *buf, size
 PPNN_MUST_CHECK ppnn_status nn_model_serialize(uint8_t **out, size_t *out_len,
                                                const nn_model *m);
 #define NN_MODEL_MAX_FILE ((size_t)1 << 28)
+/* The kind the path policy gives model files (ppnn/util.h, "paths"). */
+#define NN_MODEL_FILE_KIND "MODL"
 
 /* ---- training --------------------------------------------------------------------------- */
 typedef enum { NN_OPT_ADAM = 0, NN_OPT_SGD = 1 } nn_optimizer;

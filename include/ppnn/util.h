@@ -48,10 +48,17 @@ const char *ppnn_status_name(ppnn_status code);
  * ppnn_wfile_abort deletes it. A crash or error never leaves a partial file at path. */
 typedef struct ppnn_wfile {
     FILE *fp;
-    char *tmp_path;
+    char *tmp_path; /* NULL when writing through a character device or FIFO */
     char *path;
+    int through;
 } ppnn_wfile;
 
+/* Opens path for an atomic write after ppnn_path_check_output(path, kind): kind is the
+ * four-character container code of the new file, or NULL for files outside the container (CSV,
+ * JSON, SVG, reports). A character device or FIFO at path is written through, not replaced. */
+PPNN_MUST_CHECK ppnn_status ppnn_wfile_open_kind(ppnn_wfile *w, const char *path, unsigned mode,
+                                                 const char *kind);
+/* ppnn_wfile_open_kind(w, path, mode, NULL). */
 PPNN_MUST_CHECK ppnn_status ppnn_wfile_open(ppnn_wfile *w, const char *path, unsigned mode);
 PPNN_MUST_CHECK ppnn_status ppnn_wfile_commit(ppnn_wfile *w);
 void ppnn_wfile_abort(ppnn_wfile *w);
@@ -62,6 +69,27 @@ PPNN_MUST_CHECK ppnn_status ppnn_wfile_write(ppnn_wfile *w, const void *buf, siz
  * (the check happens before allocating). */
 PPNN_MUST_CHECK ppnn_status ppnn_read_file(uint8_t **out, size_t *out_len, const char *path,
                                            size_t max_len);
+
+/* ---- paths (src/util/paths.c): the one policy for every file read or written ------------
+ * Inputs are regular files only (a FIFO or device would block or never end); the check is made
+ * on a descriptor opened O_NONBLOCK, so it cannot hang. Outputs: refused when they are an input
+ * of the current command (same st_dev/st_ino, or same resolved path if the output does not
+ * exist yet), or when they would replace an existing non-empty file of another kind (its
+ * container code, see below; CSV/JSON/text files are one kind "other") unless --force was given;
+ * character devices and FIFOs are written through; directories and other special files are
+ * refused. Paths that do not fit PATH_MAX (with the ".tmp.XXXXXX" suffix) are refused, never
+ * truncated. The inputs of "the current command" are those opened on this thread since the
+ * last ppnn_paths_begin(force), which the CLI calls before each (sub)command; before the first
+ * call on a thread no inputs are tracked (library users may rewrite a file they read). */
+void ppnn_paths_begin(int force);
+/* Opens a regular file for reading (*fd, O_CLOEXEC, blocking) and records it as an input. */
+PPNN_MUST_CHECK ppnn_status ppnn_path_open_input(int *fd, const char *path);
+/* Applies the output rules; *through = 1 when path is a character device or FIFO. */
+PPNN_MUST_CHECK ppnn_status ppnn_path_check_output(int *through, const char *path,
+                                                   const char *kind);
+/* buf = dir "/" name, or PPNN_ERR_PARAM "path too long" (never a truncated path). */
+PPNN_MUST_CHECK ppnn_status ppnn_path_join(char *buf, size_t len, const char *dir,
+                                           const char *name);
 
 /* ---- the ppnn file container (DESIGN.md section 7) ---------------------------------------
  * Every ppnn file (parameters, keys, ciphertexts, models) has the same frame, little-endian:

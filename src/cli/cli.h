@@ -18,6 +18,11 @@ int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(print
 /* Same, for a failed library call: prints ppnn_last_error(). Exit code 1. */
 int cli_fail(const char *cmd, ppnn_status st);
 
+/* Refuses, before any work, an output path the library would refuse when writing it (ppnn/util.h,
+ * "paths"; kind: the container code of the file to write, NULL for CSV/text). Call it after the
+ * command's inputs are read. Prints the error and returns 1, else 0. */
+int cli_check_output(const char *cmd, const char *path, const char *kind);
+
 /* Strict numeric option parsing: the whole string must be a number in [lo, hi]. */
 int cli_parse_size(const char *cmd, const char *opt, const char *s, size_t lo, size_t hi,
                    size_t *out);
@@ -42,7 +47,8 @@ void cli_progress_finish(cli_progress *p, const char *extra);
 #define CLI_PUBLIC_KEY "public.key"
 #define CLI_RELIN_KEY "relin.key"
 #define CLI_GALOIS_KEY "galois.key"
-void cli_key_path(char *buf, size_t len, const char *dir, const char *file);
+/* buf = dir/file; PPNN_ERR_PARAM "path too long" rather than a truncated path. */
+PPNN_MUST_CHECK ppnn_status cli_key_path(char *buf, size_t len, const char *dir, const char *file);
 /* Creates dir (mode) unless it exists as a directory; prints an error and returns 1 otherwise. */
 int cli_make_dir(const char *cmd, const char *dir, unsigned mode);
 

@@ -6,6 +6,7 @@
  *     channel --model M), never secret.key; one logits ciphertext per image (slots 0..9);
  *   decrypt: handled here when the batch file says CHANNEL (see cli_channel_decrypt). */
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,11 +101,11 @@ int cli_channel_encrypt(int argc, char **argv)
     ppnn_status st = data_split_parse(&split, o.split);
     if (st)
         return cli_fail("encrypt", st);
-    char path[1024];
-    cli_key_path(path, sizeof path, o.keys, CLI_SECRET_KEY);
+    char path[PATH_MAX];
     ckks_params *params = NULL;
     ckks_secret_key sk = {0};
-    if ((st = ckks_secret_key_load(&sk, &params, path)))
+    if ((st = cli_key_path(path, sizeof path, o.keys, CLI_SECRET_KEY)) ||
+        (st = ckks_secret_key_load(&sk, &params, path)))
         return cli_fail("encrypt", st);
     nn_model m = {0};
     hnn_channel_plan *plan = NULL;
@@ -176,7 +177,7 @@ int cli_channel_infer(int argc, char **argv)
         return rc < 0 ? 0 : rc;
     if (!o.model || !o.keys || !o.in || !o.out)
         return cli_error("infer", "--model, --keys, --in and --out are required");
-    char path[1024];
+    char path[PATH_MAX];
     ckks_params *params = NULL;
     ckks_relin_key rk = {0};
     ckks_galois_keys gk = {0};
@@ -187,12 +188,11 @@ int cli_channel_infer(int argc, char **argv)
     size_t count = 0;
     ckks_batch_info info;
     rc = 1;
-    cli_key_path(path, sizeof path, o.keys, CLI_RELIN_KEY);
-    ppnn_status st = ckks_relin_key_load(&rk, &params, rk_id, path);
-    if (!st) {
-        cli_key_path(path, sizeof path, o.keys, CLI_GALOIS_KEY);
+    ppnn_status st = cli_key_path(path, sizeof path, o.keys, CLI_RELIN_KEY);
+    if (!st)
+        st = ckks_relin_key_load(&rk, &params, rk_id, path);
+    if (!st && !(st = cli_key_path(path, sizeof path, o.keys, CLI_GALOIS_KEY)))
         st = ckks_galois_keys_load(&gk, &params, gk_id, path);
-    }
     if (st) {
         cli_fail("infer", st);
         goto done;

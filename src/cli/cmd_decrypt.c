@@ -2,6 +2,7 @@
  * slot b = image b), writes one prediction per image and, given the labels, the accuracy.
  * Released values are noise-flooded (ckks_decode_release, IND-CPA-D protection). */
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,11 +64,11 @@ int cmd_decrypt(int argc, char **argv)
     if (st)
         return cli_fail("decrypt", st);
 
-    char path[1024];
-    cli_key_path(path, sizeof path, keys, CLI_SECRET_KEY);
+    char path[PATH_MAX];
     ckks_params *params = NULL;
     ckks_secret_key sk;
-    if ((st = ckks_secret_key_load(&sk, &params, path)))
+    if ((st = cli_key_path(path, sizeof path, keys, CLI_SECRET_KEY)) ||
+        (st = ckks_secret_key_load(&sk, &params, path)))
         return cli_fail("decrypt", st);
     int rc = 1;
     ckks_ciphertext *cts = NULL;
@@ -81,6 +82,8 @@ int cmd_decrypt(int argc, char **argv)
         cli_fail("decrypt", st);
         goto done;
     }
+    if (cli_check_output("decrypt", out, NULL))
+        goto done;
     uint8_t kid[CKKS_KEY_ID_BYTES];
     ckks_key_id(kid, &sk);
     if (memcmp(kid, info.key_id, CKKS_KEY_ID_BYTES) != 0) {

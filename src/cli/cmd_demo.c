@@ -40,6 +40,7 @@ static int run(int (*cmd)(int, char **), const char *name, ...)
     va_end(ap);
     argv[argc] = NULL;
     fflush(stdout);
+    ppnn_paths_begin(0); /* a new command: its own inputs, no --force */
     return cmd(argc, argv);
 }
 

@@ -2,6 +2,7 @@
  * image of the batch, image b in slot b. Seeded secret-key encryption: each ciphertext travels
  * as (c0, 32-byte seed), half the size of (c0, c1). */
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,11 +68,11 @@ int cmd_encrypt(int argc, char **argv)
     if (st)
         return cli_fail("encrypt", st);
 
-    char path[1024];
-    cli_key_path(path, sizeof path, keys, CLI_SECRET_KEY);
+    char path[PATH_MAX];
     ckks_params *params = NULL;
     ckks_secret_key sk;
-    if ((st = ckks_secret_key_load(&sk, &params, path)))
+    if ((st = cli_key_path(path, sizeof path, keys, CLI_SECRET_KEY)) ||
+        (st = ckks_secret_key_load(&sk, &params, path)))
         return cli_fail("encrypt", st);
     int rc = 1;
     data_set ds;
@@ -89,6 +90,8 @@ int cmd_encrypt(int argc, char **argv)
         cli_fail("encrypt", st);
         goto done;
     }
+    if (cli_check_output("encrypt", out, CKKS_FILE_KIND_BATCH))
+        goto done;
     if (ds.count > params->slots) {
         cli_error("encrypt", "%zu images are more than the %zu slots; pass --count <= %zu",
                   ds.count, params->slots, params->slots);

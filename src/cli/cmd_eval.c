@@ -86,6 +86,11 @@ int cmd_eval(int argc, char **argv)
         nn_model_free(&m);
         return cli_fail("eval", st);
     }
+    if (pred_path && cli_check_output("eval", pred_path, NULL)) {
+        nn_model_free(&m);
+        data_set_free(&ds);
+        return 1;
+    }
     size_t correct[DATA_NUM_CLASSES], total[DATA_NUM_CLASSES], sc = 0, st_total = 0;
     if (m.nclasses != DATA_NUM_CLASSES)
         st = ppnn_fail(PPNN_ERR_MISMATCH, "model has %u classes, the data %d", m.nclasses,

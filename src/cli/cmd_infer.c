@@ -4,6 +4,7 @@
  * the encrypted logits. */
 #include <getopt.h>
 #include <math.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -141,8 +142,7 @@ int cmd_infer(int argc, char **argv)
     ppnn_status st = nn_model_load(&m, model_path);
     if (st)
         return cli_fail("infer", st);
-    char path[1024];
-    cli_key_path(path, sizeof path, keys, CLI_RELIN_KEY);
+    char path[PATH_MAX];
     ckks_params *params = NULL;
     ckks_relin_key rk;
     uint8_t rk_id[CKKS_KEY_ID_BYTES];
@@ -152,7 +152,8 @@ int cmd_infer(int argc, char **argv)
     ckks_ciphertext *cts = NULL, *res = NULL;
     size_t count = 0;
     ckks_batch_info info;
-    if ((st = ckks_relin_key_load(&rk, &params, rk_id, path))) {
+    if ((st = cli_key_path(path, sizeof path, keys, CLI_RELIN_KEY)) ||
+        (st = ckks_relin_key_load(&rk, &params, rk_id, path))) {
         cli_fail("infer", st);
         goto done;
     }
@@ -165,6 +166,8 @@ int cmd_infer(int argc, char **argv)
         cli_fail("infer", st);
         goto done;
     }
+    if (cli_check_output("infer", out, CKKS_FILE_KIND_BATCH))
+        goto done;
     if (memcmp(info.key_id, rk_id, CKKS_KEY_ID_BYTES) != 0) {
         cli_error("infer", "%s was encrypted under different keys than %s (key ids differ); "
                   "encrypt with the secret key that made this relin.key", in, path);

@@ -1,6 +1,7 @@
 /* ppnn keygen: the client's keys. secret.key stays with the client (mode 0600, directory 0700);
  * public.key and relin.key (and galois.key for channel-wise packing) go to the server. */
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,9 +123,15 @@ int cmd_keygen(int argc, char **argv)
         ckks_params_free(params);
         return 1;
     }
-    if (cli_make_dir("keygen", out, 0700)) {
+    /* Every path is checked before any work: a long KEYDIR is refused, never truncated. */
+    enum { PUB, RELIN, GAL, SEC };
+    static const char *names[4] = {CLI_PUBLIC_KEY, CLI_RELIN_KEY, CLI_GALOIS_KEY, CLI_SECRET_KEY};
+    char path[4][PATH_MAX];
+    for (int i = 0; i < 4 && !st; i++)
+        st = cli_key_path(path[i], sizeof path[i], out, names[i]);
+    if (st || cli_make_dir("keygen", out, 0700)) {
         ckks_params_free(params);
-        return 1;
+        return st ? cli_fail("keygen", st) : 1;
     }
     double t0 = ppnn_now();
     ckks_secret_key sk;
@@ -135,7 +142,6 @@ int cmd_keygen(int argc, char **argv)
     memset(&rk, 0, sizeof rk);
     memset(&gk, 0, sizeof gk);
     uint8_t kid[CKKS_KEY_ID_BYTES];
-    char path[1024];
     int rc = 1;
     if ((st = ckks_keygen_secret(&sk, params))) {
         ckks_params_free(params);
@@ -149,25 +155,21 @@ int cmd_keygen(int argc, char **argv)
     }
     /* Evaluation keys first, the secret key last: a failure never leaves a secret key whose
      * evaluation keys are missing. */
-    cli_key_path(path, sizeof path, out, CLI_PUBLIC_KEY);
-    if ((st = ckks_public_key_save(path, &pk, kid))) {
+    if ((st = ckks_public_key_save(path[PUB], &pk, kid))) {
         cli_fail("keygen", st);
         goto done;
     }
-    cli_key_path(path, sizeof path, out, CLI_RELIN_KEY);
-    if ((st = ckks_relin_key_save(path, &rk, kid))) {
+    if ((st = ckks_relin_key_save(path[RELIN], &rk, kid))) {
         cli_fail("keygen", st);
         goto done;
     }
     if (nsteps) {
-        cli_key_path(path, sizeof path, out, CLI_GALOIS_KEY);
-        if ((st = ckks_galois_keys_save(path, &gk, kid))) {
+        if ((st = ckks_galois_keys_save(path[GAL], &gk, kid))) {
             cli_fail("keygen", st);
             goto done;
         }
     }
-    cli_key_path(path, sizeof path, out, CLI_SECRET_KEY);
-    if ((st = ckks_secret_key_save(path, &sk))) {
+    if ((st = ckks_secret_key_save(path[SEC], &sk))) {
         cli_fail("keygen", st);
         goto done;
     }

@@ -148,6 +148,8 @@ int cmd_train(int argc, char **argv)
     }
     if ((st = data_load(&ds, data, DATA_SPLIT_TRAIN, 0, count)))
         goto fail;
+    if (cli_check_output("train", out, NN_MODEL_FILE_KIND))
+        goto done;
     if (holdout) {
         if (holdout >= ds.count) {
             rc = cli_error("train", "--holdout %zu leaves no training images", holdout);

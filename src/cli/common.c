@@ -25,6 +25,13 @@ int cli_fail(const char *cmd, ppnn_status st)
     return cli_error(cmd, "%s", msg[0] ? msg : ppnn_status_name(st));
 }
 
+int cli_check_output(const char *cmd, const char *path, const char *kind)
+{
+    int through;
+    ppnn_status st = ppnn_path_check_output(&through, path, kind);
+    return st ? cli_fail(cmd, st) : 0;
+}
+
 int cli_parse_size(const char *cmd, const char *opt, const char *s, size_t lo, size_t hi,
                    size_t *out)
 {

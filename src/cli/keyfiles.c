@@ -5,9 +5,9 @@
 
 #include "cli.h"
 
-void cli_key_path(char *buf, size_t len, const char *dir, const char *file)
+ppnn_status cli_key_path(char *buf, size_t len, const char *dir, const char *file)
 {
-    snprintf(buf, len, "%s/%s", dir, file);
+    return ppnn_path_join(buf, len, dir, file);
 }
 
 int cli_make_dir(const char *cmd, const char *dir, unsigned mode)

@@ -1,6 +1,7 @@
 /* Named datasets, splits, offset/count selection and pixel normalisation. */
 #include "ppnn/data.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,12 +17,6 @@ static int is_dir(const char *p)
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static int is_file(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 ppnn_status data_resolve_dir(char *buf, size_t buflen, const char *name)
 {
     if (strcmp(name, "fashion") == 0) {
@@ -35,15 +30,14 @@ ppnn_status data_resolve_dir(char *buf, size_t buflen, const char *name)
     if (strcmp(name, "mnist") == 0) {
         const char *env = getenv("PPNN_DATA_DIR");
         const char *cands[3] = {NULL, "data", PPNN_SOURCE_DATA_DIR};
-        char envbuf[512];
-        if (env && *env) {
-            snprintf(envbuf, sizeof envbuf, "%s", env);
-            cands[0] = envbuf;
-        }
+        if (env && *env)
+            cands[0] = env;
         for (int i = 0; i < 3; i++) {
             if (!cands[i])
                 continue;
-            snprintf(buf, buflen, "%s/mnist", cands[i]);
+            ppnn_status st = ppnn_path_join(buf, buflen, cands[i], "mnist");
+            if (st)
+                return st;
             if (is_dir(buf))
                 return PPNN_OK;
             if (env && *env)
@@ -55,7 +49,9 @@ ppnn_status data_resolve_dir(char *buf, size_t buflen, const char *name)
     if (!is_dir(name))
         return ppnn_fail(PPNN_ERR_PARAM,
                          "dataset '%s': not 'mnist', 'fashion' or a directory of IDX files", name);
-    snprintf(buf, buflen, "%s", name);
+    if ((size_t)snprintf(buf, buflen, "%s", name) >= buflen)
+        return ppnn_fail(PPNN_ERR_PARAM, "dataset directory path too long (%zu bytes)",
+                         strlen(name));
     return PPNN_OK;
 }
 
@@ -70,15 +66,22 @@ ppnn_status data_split_parse(data_split *out, const char *s)
     return PPNN_OK;
 }
 
-/* Finds <dir>/<base> or <dir>/<base>.gz. */
+/* Finds <dir>/<base> or <dir>/<base>.gz; a FIFO or device by that name is refused by name
+ * (the readers would refuse it too, with a less helpful "not found"). */
 static ppnn_status find_file(char *buf, size_t buflen, const char *dir, const char *base)
 {
-    snprintf(buf, buflen, "%s/%s", dir, base);
-    if (is_file(buf))
-        return PPNN_OK;
-    snprintf(buf, buflen, "%s/%s.gz", dir, base);
-    if (is_file(buf))
-        return PPNN_OK;
+    char gzbase[80];
+    snprintf(gzbase, sizeof gzbase, "%s.gz", base);
+    const char *names[2] = {base, gzbase};
+    for (int i = 0; i < 2; i++) {
+        ppnn_status st = ppnn_path_join(buf, buflen, dir, names[i]);
+        if (st)
+            return st;
+        struct stat sb;
+        if (stat(buf, &sb) == 0)
+            return S_ISREG(sb.st_mode) ? PPNN_OK
+                                       : ppnn_fail(PPNN_ERR_IO, "%s: not a regular file", buf);
+    }
     return ppnn_fail(PPNN_ERR_IO, "%s/%s[.gz]: not found", dir, base);
 }
 
@@ -86,7 +89,7 @@ ppnn_status data_load(data_set *out, const char *name, data_split split, size_t 
                       size_t count)
 {
     memset(out, 0, sizeof *out);
-    char dir[512], ipath[600], lpath[600];
+    char dir[PATH_MAX], ipath[PATH_MAX], lpath[PATH_MAX];
     ppnn_status st = data_resolve_dir(dir, sizeof dir, name);
     if (st)
         return st;

@@ -128,7 +128,7 @@ ppnn_status nn_model_save(const nn_model *m, const char *path)
     if (st)
         return st;
     ppnn_wfile w;
-    if (!(st = ppnn_wfile_open(&w, path, 0644))) {
+    if (!(st = ppnn_wfile_open_kind(&w, path, 0644, NN_MODEL_FILE_KIND))) {
         st = ppnn_wfile_write(&w, buf, len);
         st = st ? (ppnn_wfile_abort(&w), st) : ppnn_wfile_commit(&w);
     }

@@ -46,7 +46,8 @@ ppnn_status ppnn_file_create(ppnn_file_writer *fw, const char *path, unsigned mo
     fw->hash_state = malloc(sizeof(crypto_generichash_state));
     if (!fw->hash_state)
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
-    ppnn_status st = ppnn_wfile_open(&fw->w, path, mode);
+    char kind_s[5] = {kind[0], kind[1], kind[2], kind[3], 0};
+    ppnn_status st = ppnn_wfile_open_kind(&fw->w, path, mode, kind_s);
     if (st) {
         free(fw->hash_state);
         fw->hash_state = NULL;
