@@ -4,7 +4,9 @@
 . "$(dirname "$0")/clilib.sh"
 tiny_data tiny
 ok "$ppnn" train --data mnist --count 500 --epochs 1 --out m28.ppnn
-mkdir -p M && cp m28.ppnn M/tiny-cryptonets-element-kd.ppnn
+# a first demo trains and caches the 8x8 model; then the cache is replaced by a 28x28 model
+ok "$ppnn" demo --data tiny --models M --count 16
+for f in M/*cryptonets-element-kd.ppnn; do cp m28.ppnn "$f"; done
 refuse "model expects 1x28x28 inputs but the images are 8x8" /nonexistent \
   "$ppnn" demo --data tiny --models M --count 16
 # ... and nothing was started: no keygen, no temporary directory left

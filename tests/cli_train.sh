@@ -18,7 +18,7 @@ expect_fail "unknown architecture" "$ppnn" train --arch resnet --out "$tmp/x.ppn
 expect_fail "unknown activation" "$ppnn" train --act tanh --out "$tmp/x.ppnn"
 expect_fail "not an integer" "$ppnn" train --epochs zero --out "$tmp/x.ppnn"
 expect_fail "not a number" "$ppnn" train --kd-alpha 2 --out "$tmp/x.ppnn"
-expect_fail "unknown or incomplete option" "$ppnn" train --frobnicate
+expect_fail "see 'ppnn train --help'" "$ppnn" train --frobnicate
 expect_fail "not adam or sgd" "$ppnn" train --optimizer rmsprop --out "$tmp/x.ppnn"
 expect_fail "cannot open" "$ppnn" train --teacher "$tmp/none.ppnn" --out "$tmp/x.ppnn"
 expect_fail "--model is required" "$ppnn" eval

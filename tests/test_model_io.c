@@ -153,6 +153,14 @@ static void test_refusals(void)
         reseal(buf, len);
         expect_refused(buf, len, edits[i].what);
     }
+    /* A window larger than its input is named once ("layer 0 (conv2d): layer 0 (conv2d): ..."
+     * used to repeat the prefix). */
+    memcpy(buf, good, len);
+    put32(buf + REC0 + 8, 64);
+    reseal(buf, len);
+    expect_refused(buf, len, "conv kernel larger than input");
+    const char *msg = ppnn_last_error(), *first = strstr(msg, "layer 0 (conv2d)");
+    CHECK_MSG(first == msg && !strstr(first + 1, "layer 0 (conv2d)"), "%s", msg);
     /* Garbage after the architecture name's NUL; a NaN parameter; a zero normalisation scale. */
     memcpy(buf, good, len);
     buf[HDR + 30] = 'x';

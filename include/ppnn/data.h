@@ -47,11 +47,17 @@ typedef struct data_set {
     char source[4096]; /* PATH_MAX on Linux: the image file the set was read from */
 } data_set;
 
-/* Loads `count` images starting at `offset` of a split (count == 0: all from offset on).
+/* Loads `count` images starting at `offset` of a split (count == 0: all from offset on; an
+ * offset at or past the end is an error, never an empty set).
  * Checks labels are 0..9 and that image and label files agree on the count. */
 PPNN_MUST_CHECK ppnn_status data_load(data_set *out, const char *name_or_dir, data_split split,
                                       size_t offset, size_t count);
 void data_set_free(data_set *ds);
+
+/* A file-name-safe tag for a data set, for caches of models trained on it: "mnist" and
+ * "fashion" as they are; a directory as "<its base name, [A-Za-z0-9._-] only>-<16 hex digits of
+ * a hash of its resolved path>" (so "a/b" and "c/b" differ and no '/' ever reaches a file name). */
+PPNN_MUST_CHECK ppnn_status data_cache_tag(char *buf, size_t buflen, const char *name_or_dir);
 
 /* "train" / "test" -> split; returns PPNN_ERR_PARAM for anything else. */
 PPNN_MUST_CHECK ppnn_status data_split_parse(data_split *out, const char *s);

@@ -15,6 +15,10 @@ typedef struct cli_command {
 
 /* Prints "ppnn CMD: error: <msg>" (one line) to stderr and returns the exit code 1. */
 int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* An unknown option or one missing its argument (getopt returned '?' or ':'; call getopt with
+ * opterr = 0): prints "ppnn CMD: error: unknown option or missing argument 'X' (see 'ppnn CMD
+ * --help')" and returns the exit code 2 (usage errors), instead of the whole usage text. */
+int cli_usage_error(const char *cmd, int argc, char **argv);
 /* Same, for a failed library call: prints ppnn_last_error(). Exit code 1. */
 int cli_fail(const char *cmd, ppnn_status st);
 
@@ -51,6 +55,8 @@ void cli_progress_finish(cli_progress *p, const char *extra);
 PPNN_MUST_CHECK ppnn_status cli_key_path(char *buf, size_t len, const char *dir, const char *file);
 /* Creates dir (mode) unless it exists as a directory; prints an error and returns 1 otherwise. */
 int cli_make_dir(const char *cmd, const char *dir, unsigned mode);
+/* The same; *made = 1 when this call created it (so a failed command can remove it again). */
+int cli_make_dir_new(const char *cmd, const char *dir, unsigned mode, int *made);
 
 /* Compiles model m for params (named preset_name in messages), suggesting another preset when
  * it does not fit. Prints the error and returns 1 on failure. */

@@ -55,6 +55,7 @@ int cmd_bench(int argc, char **argv)
         {"count", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
     int c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'l':
@@ -73,11 +74,11 @@ int cmd_bench(int argc, char **argv)
                 return 2;
             break;
         case 'h': fputs(usage_text, stdout); return 0;
-        default: fputs(usage_text, stderr); return 2;
+        default: return cli_usage_error("bench", argc, argv);
         }
     }
     if (optind + 1 != argc) {
-        fputs(usage_text, stderr);
+        cli_error("bench", "expected one benchmark name, ckks or infer (see 'ppnn bench --help')");
         return 2;
     }
     if (!strcmp(argv[optind], "ckks"))

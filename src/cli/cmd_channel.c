@@ -47,6 +47,7 @@ static int parse_ch(ch_opts *o, const char *cmd, int argc, char **argv, const ch
         {"packing", 1, 0, 'p'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         int bad = 0;
         switch (c) {
@@ -61,7 +62,7 @@ static int parse_ch(ch_opts *o, const char *cmd, int argc, char **argv, const ch
         case 'n': bad = cli_parse_size(cmd, "--count", optarg, 1, 1u << 20, &o->count); break;
         case 't': bad = cli_parse_size(cmd, "--threads", optarg, 1, 1024, &o->threads); break;
         case 'h': fputs(usage, stdout); return -1;
-        default: fputs(usage, stderr); return 2;
+        default: return cli_usage_error(cmd, argc, argv);
         }
         if (bad)
             return 1;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "compare.h"
@@ -69,12 +70,16 @@ static ppnn_status get_model(nn_model *m, cmp_results *r, int which, const cmp_c
 {
     size_t epochs = which == CMP_TEACHER ? c->teacher_epochs : c->epochs;
     char *path = r->model_path[which];
+    int n;
     if (which == CMP_TEACHER)
-        snprintf(path, sizeof r->model_path[which], "%s/%s-%s-n%zu-e%zu.ppnn", c->models,
-                 c->data, model_tag[which], train->count, epochs);
+        n = snprintf(path, sizeof r->model_path[which], "%s/%s-%s-n%zu-e%zu.ppnn", c->models,
+                     c->data_tag, model_tag[which], train->count, epochs);
     else /* a student also depends on its teacher */
-        snprintf(path, sizeof r->model_path[which], "%s/%s-%s-n%zu-e%zu-t%zu.ppnn", c->models,
-                 c->data, model_tag[which], train->count, epochs, c->teacher_epochs);
+        n = snprintf(path, sizeof r->model_path[which], "%s/%s-%s-n%zu-e%zu-t%zu.ppnn",
+                     c->models, c->data_tag, model_tag[which], train->count, epochs,
+                     c->teacher_epochs);
+    if (n < 0 || (size_t)n >= sizeof r->model_path[which])
+        return ppnn_fail(PPNN_ERR_PARAM, "model directory path too long: %s", c->models);
     struct stat sb;
     if (!stat(path, &sb)) {
         r->cached[which] = 1;
@@ -101,6 +106,7 @@ static ppnn_status get_model(nn_model *m, cmp_results *r, int which, const cmp_c
         (st = nn_record_ranges(m, train, train->count < 2048 ? train->count : 2048)) ||
         (st = nn_model_save(m, path)))
         return st;
+    r->saved[which] = 1;
     r->train_seconds[which] = ppnn_now() - t0;
     fprintf(stderr, "compare: trained %s in %.0f s -> %s\n", model_tag[which],
             r->train_seconds[which], path);
@@ -344,8 +350,7 @@ static int parse_args(cmp_config *c, int argc, char **argv, char *models_buf, si
         case 'S': c->skip_element = 1; break;
         case 'h': fputs(usage_text, stdout); return -1;
         default:
-            return cli_error("compare", "unknown or incomplete option '%s' (see ppnn compare "
-                             "--help)", argv[optind - 1]);
+            return cli_usage_error("compare", argc, argv);
         }
     }
     if (bad)
@@ -377,8 +382,6 @@ int cmd_compare(int argc, char **argv)
     int rc = parse_args(&c, argc, argv, models_buf, sizeof models_buf);
     if (rc)
         return rc < 0 ? 0 : rc;
-    if (cli_make_dir("compare", c.out, 0755) || cli_make_dir("compare", c.models, 0755))
-        return 1;
     nn_set_threads(c.threads);
 
     static cmp_results r; /* large; one per process */
@@ -392,25 +395,37 @@ int cmd_compare(int argc, char **argv)
     ckks_secret_key sk = {0};
     ckks_relin_key rk = {0};
     ckks_spec spec;
-    ppnn_status st = data_load(&train, c.data, DATA_SPLIT_TRAIN, 0, c.count);
+    /* Everything that can be refused is refused before any directory is made or model trained:
+     * the parameter set, the batch sizes against its slots, the data. */
+    ppnn_status st = ckks_preset(&spec, c.preset);
+    if (!st)
+        st = ckks_params_new(&prm, &spec);
+    if (!st && c.batches[c.nbatches - 1] > prm->slots)
+        st = ppnn_fail(PPNN_ERR_PARAM, "batch %zu exceeds the %zu slots of %s",
+                       c.batches[c.nbatches - 1], prm->slots, c.preset);
+    if (!st)
+        st = data_cache_tag(c.data_tag, sizeof c.data_tag, c.data);
+    if (!st)
+        st = data_load(&train, c.data, DATA_SPLIT_TRAIN, 0, c.count);
     if (!st)
         st = data_load(&test, c.data, DATA_SPLIT_TEST, 0, c.test);
     if (!st && (test.count < c.batches[c.nbatches - 1] || test.count < c.channel_images))
         st = ppnn_fail(PPNN_ERR_PARAM, "%zu test images: fewer than the largest batch (%zu) or "
                        "--channel-images (%zu)", test.count, c.batches[c.nbatches - 1],
                        c.channel_images);
+    int made_out = 0, made_models = 0, reported = 0;
+    if (st) {
+        reported = cli_fail("compare", st);
+    } else if (cli_make_dir_new("compare", c.out, 0755, &made_out) ||
+               cli_make_dir_new("compare", c.models, 0755, &made_models)) {
+        st = PPNN_ERR_IO;
+        reported = 1;
+    }
     for (int k = 0; k < CMP_NMODELS && !st; k++)
         st = get_model(&models[k], &r, k, &c, &train, &models[CMP_TEACHER]);
     r.test_count = test.count;
     for (int k = 0; k < CMP_NMODELS && !st; k++)
         r.plain_acc[k] = accuracy_pct(&models[k], &test, &st);
-    if (!st)
-        st = ckks_preset(&spec, c.preset);
-    if (!st)
-        st = ckks_params_new(&prm, &spec);
-    if (!st && c.batches[c.nbatches - 1] > prm->slots)
-        st = ppnn_fail(PPNN_ERR_PARAM, "batch %zu exceeds the %zu slots of %s",
-                       c.batches[c.nbatches - 1], prm->slots, c.preset);
     if (!st && !(st = ckks_keygen_secret(&sk, prm)))
         st = ckks_keygen_relin(&rk, &sk);
     if (!st) {
@@ -425,7 +440,16 @@ int cmd_compare(int argc, char **argv)
         if (es) /* reported as "not measured" rather than aborting the comparison */
             fprintf(stderr, "compare: element-wise not measured: %s\n", ppnn_last_error());
     }
-    rc = st ? cli_fail("compare", st) : cmp_write_report(&c, &r);
+    rc = st ? (reported ? 1 : cli_fail("compare", st)) : cmp_write_report(&c, &r);
+    if (rc) { /* no partial output: models this run trained, directories it made */
+        for (int k = 0; k < CMP_NMODELS; k++)
+            if (r.saved[k])
+                unlink(r.model_path[k]);
+        if (made_models)
+            rmdir(c.models);
+        if (made_out)
+            rmdir(c.out); /* only if empty: a half-written report stays visible */
+    }
     ckks_relin_key_free(&rk);
     ckks_secret_key_free(&sk);
     ckks_params_free(prm);

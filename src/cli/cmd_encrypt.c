@@ -37,6 +37,7 @@ int cmd_encrypt(int argc, char **argv)
         {0, 0, 0, 0}};
     int c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'k': keys = optarg; break;
@@ -56,7 +57,7 @@ int cmd_encrypt(int argc, char **argv)
             break;
         case 'O': out = optarg; break;
         case 'h': fputs(usage_text, stdout); return 0;
-        default: fputs(usage_text, stderr); return 2;
+        default: return cli_usage_error("encrypt", argc, argv);
         }
     }
     if (optind != argc)

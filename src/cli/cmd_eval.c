@@ -63,8 +63,7 @@ int cmd_eval(int argc, char **argv)
         case 'j': bad = cli_parse_size("eval", "--threads", optarg, 1, 256, &threads); break;
         case 'h': fputs(usage_text, stdout); return 0;
         default:
-            return cli_error("eval", "unknown or incomplete option '%s' (see ppnn eval --help)",
-                             argv[optind - 1]);
+            return cli_usage_error("eval", argc, argv);
         }
         if (bad)
             return 1;

@@ -50,9 +50,12 @@ static void budget_for_preset(hnn_budget *b, const char *name)
     b->logn = spec.logn;
 }
 
-/* MemAvailable from /proc/meminfo in bytes, or 0 when unknown. */
+/* MemAvailable from /proc/meminfo in bytes, or 0 when unknown; $PPNN_MEMORY_LIMIT (bytes)
+ * lowers it (to share a machine, and to test the refusal). */
 static uint64_t mem_available(void)
 {
+    const char *lim = getenv("PPNN_MEMORY_LIMIT");
+    uint64_t cap = lim && *lim ? strtoull(lim, NULL, 10) : 0;
     FILE *fp = fopen("/proc/meminfo", "r");
     if (!fp)
         return 0;
@@ -62,7 +65,8 @@ static uint64_t mem_available(void)
         if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
             break;
     fclose(fp);
-    return (uint64_t)kb * 1024;
+    uint64_t avail = (uint64_t)kb * 1024;
+    return cap && (cap < avail || !avail) ? cap : avail;
 }
 
 /* Refuses, before reading the batch, a model whose ciphertexts cannot fit in memory (rather than
@@ -74,10 +78,12 @@ static int memory_refused(const hnn_plan *plan, const ckks_params *params, const
     struct stat sb;
     uint64_t need = hnn_plan_peak_bytes(plan, params->n) +
                     (stat(in, &sb) == 0 ? (uint64_t)sb.st_size : 0);
+    /* 10 % headroom for the keys, the model, the plan and the allocator. */
     if (avail && need > avail - avail / 10) {
-        cli_error("infer", "model %s needs about %.1f GB for its ciphertexts at N = %zu but only "
-                  "%.1f GB of memory is available; use a machine with more memory or a smaller "
-                  "model", model, (double)need / 1e9, params->n, (double)avail / 1e9);
+        cli_error("infer", "model %s needs about %.2f GB (its ciphertexts at N = %zu plus the "
+                  "batch file), more than 90 %% of the %.2f GB of memory available (%.2f GB); use "
+                  "a machine with more memory or a smaller model", model, (double)need / 1e9,
+                  params->n, (double)avail / 1e9, 0.9 * (double)avail / 1e9);
         return 1;
     }
     return 0;
@@ -117,6 +123,7 @@ int cmd_infer(int argc, char **argv)
                                          {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
     int c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_path = optarg; break;
@@ -129,7 +136,7 @@ int cmd_infer(int argc, char **argv)
             break;
         case 'q': quiet = 1; break;
         case 'h': fputs(usage_text, stdout); return 0;
-        default: fputs(usage_text, stderr); return 2;
+        default: return cli_usage_error("infer", argc, argv);
         }
     }
     if (optind != argc)
@@ -177,11 +184,16 @@ int cmd_infer(int argc, char **argv)
         cli_error("infer", "%s is not an element-wise encrypted input batch", in);
         goto done;
     }
-    if (info.shape[0] != m.input.c || info.shape[1] != m.input.h || info.shape[2] != m.input.w ||
-        count != plan->n_inputs) {
+    if (info.shape[0] != m.input.c || info.shape[1] != m.input.h || info.shape[2] != m.input.w) {
         cli_error("infer", "model %s expects %ux%ux%u inputs but %s holds %ux%ux%u images",
                   model_path, m.input.c, m.input.h, m.input.w, in, info.shape[0], info.shape[1],
                   info.shape[2]);
+        goto done;
+    }
+    if (count != plan->n_inputs) { /* the shape agrees: the file itself is inconsistent */
+        cli_error("infer", "%s declares %ux%ux%u images but holds %zu ciphertexts instead of one "
+                  "per pixel (%zu)", in, info.shape[0], info.shape[1], info.shape[2], count,
+                  plan->n_inputs);
         goto done;
     }
     for (size_t k = 0; k < count; k++) {

@@ -85,6 +85,7 @@ int cmd_keygen(int argc, char **argv)
                                          {0, 0, 0, 0}};
     int c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'p': preset = optarg; break;
@@ -93,7 +94,7 @@ int cmd_keygen(int argc, char **argv)
         case 'm': model = optarg; break;
         case 'k': packing = optarg; break;
         case 'h': fputs(usage_text, stdout); return 0;
-        default: fputs(usage_text, stderr); return 2;
+        default: return cli_usage_error("keygen", argc, argv);
         }
     }
     if (optind != argc)

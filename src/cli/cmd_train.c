@@ -121,8 +121,7 @@ int cmd_train(int argc, char **argv)
             break;
         case 'h': fputs(usage_text, stdout); return 0;
         default:
-            return cli_error("train", "unknown or incomplete option '%s' (see ppnn train --help)",
-                             argv[optind - 1]);
+            return cli_usage_error("train", argc, argv);
         }
         if (bad)
             return 1;

@@ -1,5 +1,6 @@
 /* Error reporting, strict number parsing and the progress bar shared by the subcommands. */
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -17,6 +18,13 @@ int cli_error(const char *cmd, const char *fmt, ...)
     va_end(ap);
     fputc('\n', stderr);
     return 1;
+}
+
+int cli_usage_error(const char *cmd, int argc, char **argv)
+{
+    const char *bad = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+    cli_error(cmd, "unknown option or missing argument '%s' (see 'ppnn %s --help')", bad, cmd);
+    return 2;
 }
 
 int cli_fail(const char *cmd, ppnn_status st)

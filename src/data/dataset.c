@@ -55,6 +55,36 @@ ppnn_status data_resolve_dir(char *buf, size_t buflen, const char *name)
     return PPNN_OK;
 }
 
+ppnn_status data_cache_tag(char *buf, size_t buflen, const char *name)
+{
+    if (!strcmp(name, "mnist") || !strcmp(name, "fashion")) {
+        snprintf(buf, buflen, "%s", name);
+        return PPNN_OK;
+    }
+    char *real = realpath(name, NULL);
+    if (!real)
+        return ppnn_fail(PPNN_ERR_PARAM, "dataset '%s': not 'mnist', 'fashion' or a directory",
+                         name);
+    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a 64: a cache key, not a security boundary */
+    for (const char *p = real; *p; p++)
+        h = (h ^ (uint8_t)*p) * 0x100000001b3u;
+    const char *base = strrchr(real, '/');
+    base = base && base[1] ? base + 1 : "root";
+    char safe[41];
+    size_t n = 0;
+    for (; base[n] && n < sizeof safe - 1; n++) {
+        char c = base[n];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '_' || c == '-';
+        safe[n] = ok ? c : '_';
+    }
+    safe[n] = 0;
+    free(real);
+    if ((size_t)snprintf(buf, buflen, "%s-%016llx", safe, (unsigned long long)h) >= buflen)
+        return ppnn_fail(PPNN_ERR_PARAM, "dataset tag too long");
+    return PPNN_OK;
+}
+
 ppnn_status data_split_parse(data_split *out, const char *s)
 {
     if (strcmp(s, "train") == 0)
@@ -130,7 +160,12 @@ ppnn_status data_load(data_set *out, const char *name, data_split split, size_t 
             goto done;
         }
     }
-    if (offset > im.count || (count && count > im.count - offset)) {
+    if (offset >= im.count) { /* would select nothing: an error, not an empty success */
+        st = ppnn_fail(PPNN_ERR_PARAM, "%s split of %s has %zu images; offset %zu is past the end",
+                       prefix, name, im.count, offset);
+        goto done;
+    }
+    if (count && count > im.count - offset) {
         st = ppnn_fail(PPNN_ERR_PARAM, "%s split of %s has %zu images; offset %zu + count %zu is out "
                                        "of range", prefix, name, im.count, offset, count);
         goto done;

@@ -150,12 +150,14 @@ static ppnn_status parse_layer(nn_model *m, reader *r, size_t i)
     nn_range rg = get_range(r);
     ppnn_status st;
     int extra = 0; /* unused arguments must be zero */
+    /* The builders prefix their own messages with "layer i (type): "; so do the checks here. */
+    const char *tn = nn_layer_type_name((nn_layer_type)type);
     switch (type) {
     case NN_LAYER_CONV2D: st = nn_model_add_conv2d(m, a[0], a[1], a[2], a[3]); break;
     case NN_LAYER_DENSE:
         extra = a[1] | a[2] | a[3];
         st = a[0] >= 1 && a[0] <= NN_MAX_NUMEL ? nn_model_add_dense(m, a[0])
-                                                : ppnn_fail(PPNN_ERR_FORMAT, "dense width %u", a[0]);
+                                                : ppnn_fail(PPNN_ERR_FORMAT, "layer %zu (%s): width %u", i, tn, a[0]);
         break;
     case NN_LAYER_AVGPOOL: extra = a[2] | a[3]; st = nn_model_add_avgpool(m, a[0], a[1]); break;
     case NN_LAYER_FLATTEN: extra = a[0] | a[1] | a[2] | a[3]; st = nn_model_add_flatten(m); break;
@@ -163,18 +165,17 @@ static ppnn_status parse_layer(nn_model *m, reader *r, size_t i)
     case NN_LAYER_POLY:
         extra = a[1] | a[2] | a[3];
         st = a[0] <= NN_POLY_SQUARE ? nn_model_add_poly(m, (nn_poly_gran)a[0])
-                                    : ppnn_fail(PPNN_ERR_FORMAT, "unknown granularity %u", a[0]);
+                                    : ppnn_fail(PPNN_ERR_FORMAT, "layer %zu (%s): unknown granularity %u",
+                                                i, tn, a[0]);
         break;
     default: return ppnn_fail(PPNN_ERR_FORMAT, "layer %zu: unknown type %u", i, type);
     }
     if (!st && extra)
-        st = ppnn_fail(PPNN_ERR_FORMAT, "unused fields are not zero");
+        st = ppnn_fail(PPNN_ERR_FORMAT, "layer %zu (%s): unused fields are not zero", i, tn);
     if (!st && !range_ok(rg))
-        st = ppnn_fail(PPNN_ERR_FORMAT, "non-finite range");
-    if (st) {
-        ppnn_error_context("layer %zu (%s)", i, nn_layer_type_name((nn_layer_type)type));
+        st = ppnn_fail(PPNN_ERR_FORMAT, "layer %zu (%s): non-finite range", i, tn);
+    if (st)
         return st == PPNN_ERR_NOMEM ? st : PPNN_ERR_FORMAT;
-    }
     m->layers[m->nlayers - 1].in_range = rg;
     return PPNN_OK;
 }
