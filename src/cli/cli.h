@@ -27,6 +27,14 @@ int cli_fail(const char *cmd, ppnn_status st);
  * command's inputs are read. Prints the error and returns 1, else 0. */
 int cli_check_output(const char *cmd, const char *path, const char *kind);
 
+/* JSON output goes through cJSON, never printf (names and paths may hold '"' or '\\').
+ * cli_print_json prints root as one line on stdout and frees it; ok = 0 (an item could not be
+ * made or added: out of memory) or a failed print gives an error and exit code 1. */
+struct cJSON;
+int cli_print_json(const char *cmd, struct cJSON *root, int ok);
+/* An exact unsigned integer (cJSON numbers are doubles: primes above 2^53 would be rounded). */
+struct cJSON *cli_json_u64(uint64_t v);
+
 /* Strict numeric option parsing: the whole string must be a number in [lo, hi]. */
 int cli_parse_size(const char *cmd, const char *opt, const char *s, size_t lo, size_t hi,
                    size_t *out);

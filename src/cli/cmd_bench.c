@@ -1,6 +1,8 @@
 /* ppnn bench: benchmarks (not tests). `ppnn bench ckks`: single-thread CKKS operations;
  * `ppnn bench infer`: encrypted batch inference end to end (server, client, upload, memory). */
+#include <cjson/cJSON.h>
 #include <getopt.h>
+#include <math.h>
 #include <string.h>
 
 #include "bench_ckks.h"
@@ -26,15 +28,22 @@ static int bench_ckks_cmd(size_t logn, int json)
     ppnn_status st = bench_ckks(us, &p, (unsigned)logn);
     if (st)
         return cli_fail("bench", st);
+    int rc = 0;
     if (json) {
-        printf("{\"logn\": %u, \"n\": %zu, \"primes\": [", p->logn, p->n);
-        for (size_t i = 0; i < p->nq; i++)
-            printf("%s%llu", i ? ", " : "", (unsigned long long)p->q[i]);
-        printf("], \"special_prime\": %llu, \"logqp\": %u, \"threads\": 1",
-               (unsigned long long)p->p, p->logqp);
-        for (int i = 0; i < BENCH_CKKS_NOPS; i++)
-            printf(", \"%s\": %.1f", bench_ckks_ops[i], us[i]);
-        printf("}\n");
+        cJSON *o = cJSON_CreateObject();
+        int ok = o != NULL;
+        ok &= cJSON_AddNumberToObject(o, "logn", p->logn) != NULL;
+        ok &= cJSON_AddNumberToObject(o, "n", (double)p->n) != NULL;
+        cJSON *primes = cJSON_AddArrayToObject(o, "primes"); /* owned by o */
+        for (size_t i = 0; ok && primes && i < p->nq; i++)
+            ok &= cJSON_AddItemToArray(primes, cli_json_u64(p->q[i]));
+        ok &= primes != NULL;
+        ok &= cJSON_AddItemToObject(o, "special_prime", cli_json_u64(p->p));
+        ok &= cJSON_AddNumberToObject(o, "logqp", p->logqp) != NULL;
+        ok &= cJSON_AddNumberToObject(o, "threads", 1) != NULL;
+        for (int i = 0; i < BENCH_CKKS_NOPS; i++) /* microseconds, 0.1 us resolution */
+            ok &= cJSON_AddNumberToObject(o, bench_ckks_ops[i], round(10 * us[i]) / 10) != NULL;
+        rc = cli_print_json("bench", o, ok);
     } else {
         printf("CKKS N = %zu, %zu primes + P, log2(Q*P) = %u, single thread, top level\n", p->n,
                p->nq, p->logqp);
@@ -42,7 +51,7 @@ static int bench_ckks_cmd(size_t logn, int json)
             printf("  %-12s %10.1f us\n", bench_ckks_ops[i], us[i]);
     }
     ckks_params_free(p);
-    return 0;
+    return rc;
 }
 
 int cmd_bench(int argc, char **argv)

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli.h"
 #include "ppnn/nn.h"
 
@@ -107,18 +109,25 @@ int cmd_eval(int argc, char **argv)
         sc += correct[k], st_total += total[k];
     double acc = st_total ? (double)sc / (double)st_total : 0;
     size_t depth = nn_model_depth(&m);
+    int rc = 0;
     if (json) {
-        printf("{\"model\": \"%s\", \"arch\": \"%s\", \"data\": \"%s\", \"split\": \"%s\", "
-               "\"images\": %zu, \"correct\": %zu, \"accuracy\": %.6f, \"per_class\": [",
-               model, m.arch, data, split_s, st_total, sc, acc);
-        for (int k = 0; k < DATA_NUM_CLASSES; k++)
-            printf("%s%.6f", k ? ", " : "",
-                   total[k] ? (double)correct[k] / (double)total[k] : 0.0);
-        printf("], \"depth\": ");
-        if (depth == SIZE_MAX)
-            printf("null}\n");
-        else
-            printf("%zu}\n", depth);
+        cJSON *o = cJSON_CreateObject();
+        int ok = o != NULL;
+        ok &= cJSON_AddStringToObject(o, "model", model) != NULL;
+        ok &= cJSON_AddStringToObject(o, "arch", m.arch) != NULL;
+        ok &= cJSON_AddStringToObject(o, "data", data) != NULL;
+        ok &= cJSON_AddStringToObject(o, "split", split_s) != NULL;
+        ok &= cJSON_AddNumberToObject(o, "images", (double)st_total) != NULL;
+        ok &= cJSON_AddNumberToObject(o, "correct", (double)sc) != NULL;
+        ok &= cJSON_AddNumberToObject(o, "accuracy", acc) != NULL;
+        cJSON *pc = cJSON_AddArrayToObject(o, "per_class"); /* owned by o */
+        for (int k = 0; ok && pc && k < DATA_NUM_CLASSES; k++)
+            ok &= cJSON_AddItemToArray(pc, cJSON_CreateNumber(
+                      total[k] ? (double)correct[k] / (double)total[k] : 0.0));
+        ok &= pc != NULL;
+        ok &= (depth == SIZE_MAX ? cJSON_AddNullToObject(o, "depth")
+                                 : cJSON_AddNumberToObject(o, "depth", (double)depth)) != NULL;
+        rc = cli_print_json("eval", o, ok);
     } else {
         printf("%s (%s): accuracy %.2f%% (%zu/%zu) on %s/%s\n", model, m.arch, 100 * acc, sc,
                st_total, data, split_s);
@@ -130,5 +139,5 @@ int cmd_eval(int argc, char **argv)
     }
     nn_model_free(&m);
     data_set_free(&ds);
-    return 0;
+    return rc;
 }

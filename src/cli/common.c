@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli.h"
 
 int cli_error(const char *cmd, const char *fmt, ...)
@@ -38,6 +40,24 @@ int cli_check_output(const char *cmd, const char *path, const char *kind)
     int through;
     ppnn_status st = ppnn_path_check_output(&through, path, kind);
     return st ? cli_fail(cmd, st) : 0;
+}
+
+int cli_print_json(const char *cmd, cJSON *root, int ok)
+{
+    char *s = ok && root ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    if (!s)
+        return cli_error(cmd, "out of memory formatting the JSON output");
+    int bad = puts(s) < 0 || fflush(stdout) != 0;
+    cJSON_free(s);
+    return bad ? cli_error(cmd, "cannot write the JSON output: %s", strerror(errno)) : 0;
+}
+
+cJSON *cli_json_u64(uint64_t v)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+    return cJSON_CreateRaw(buf);
 }
 
 int cli_parse_size(const char *cmd, const char *opt, const char *s, size_t lo, size_t hi,
