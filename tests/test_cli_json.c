@@ -4,7 +4,6 @@
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "ppnn/nn.h"
 #include "testutil.h"
@@ -44,23 +43,8 @@ static void shell_quote(char *buf, size_t len, const char *s)
 
 static void test_eval_json(const char *bin)
 {
-    /* an 8x8 data set of 16 images */
     char data[512];
-    snprintf(data, sizeof data, "%s/tiny", tu_tmpdir());
-    CHECK(mkdir(data, 0700) == 0);
-    uint8_t img[16 + 1024], lab[8 + 16];
-    static const uint8_t ih[16] = {0, 0, 8, 3, 0, 0, 0, 16, 0, 0, 0, 8, 0, 0, 0, 8};
-    static const uint8_t lh[8] = {0, 0, 8, 1, 0, 0, 0, 16};
-    memcpy(img, ih, 16);
-    for (size_t i = 0; i < 1024; i++)
-        img[16 + i] = (uint8_t)(i * 13);
-    memcpy(lab, lh, 8);
-    for (size_t i = 0; i < 16; i++)
-        lab[8 + i] = (uint8_t)(i % 10);
-    tu_write("tiny/t10k-images-idx3-ubyte", img, sizeof img);
-    tu_write("tiny/t10k-labels-idx1-ubyte", lab, sizeof lab);
-    tu_write("tiny/train-images-idx3-ubyte", img, sizeof img);
-    tu_write("tiny/train-labels-idx1-ubyte", lab, sizeof lab);
+    snprintf(data, sizeof data, "%s", tu_tiny_data(13));
     data_set ds;
     CHECK_OK(data_load(&ds, data, DATA_SPLIT_TEST, 0, 0));
 

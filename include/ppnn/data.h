@@ -59,12 +59,20 @@ void data_set_free(data_set *ds);
  * a hash of its resolved path>" (so "a/b" and "c/b" differ and no '/' ever reaches a file name). */
 PPNN_MUST_CHECK ppnn_status data_cache_tag(char *buf, size_t buflen, const char *name_or_dir);
 
+/* Labels are 0..DATA_NUM_CLASSES-1: scoring predictions of a model with another number of
+ * classes against them is refused (PPNN_ERR_MISMATCH), by eval (nn_evaluate), decrypt --data,
+ * demo and compare alike. */
+PPNN_MUST_CHECK ppnn_status data_check_classes(size_t nclasses);
+
 /* "train" / "test" -> split; returns PPNN_ERR_PARAM for anything else. */
 PPNN_MUST_CHECK ppnn_status data_split_parse(data_split *out, const char *s);
 /* Resolves a dataset name to the directory that holds its files (into buf). */
 PPNN_MUST_CHECK ppnn_status data_resolve_dir(char *buf, size_t buflen, const char *name_or_dir);
 
-/* The one place pixels become network inputs: x = p / 255, in [0, 1]. */
+/* The one place pixels become network inputs: x = p / 255 (the correctly rounded float32
+ * quotient), in [0, 1]. Every path calls it — encrypt, the planner's inputs (hnn_plan_inputs),
+ * nn_model_normalize (eval, train, demo, compare, bench) — so that all of them encrypt and
+ * evaluate bit-identical inputs. */
 void data_normalize(float *out, const uint8_t *pixels, size_t n);
 
 #ifdef __cplusplus

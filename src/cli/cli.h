@@ -35,6 +35,10 @@ int cli_print_json(const char *cmd, struct cJSON *root, int ok);
 /* An exact unsigned integer (cJSON numbers are doubles: primes above 2^53 would be rounded). */
 struct cJSON *cli_json_u64(uint64_t v);
 
+/* --packing element|channel, the same in keygen, encrypt and infer: *channel = 0 or 1, or an
+ * error (returns 1 after printing it). */
+int cli_parse_packing(const char *cmd, const char *s, int *channel);
+
 /* Strict numeric option parsing: the whole string must be a number in [lo, hi]. */
 int cli_parse_size(const char *cmd, const char *opt, const char *s, size_t lo, size_t hi,
                    size_t *out);

@@ -57,7 +57,12 @@ static int parse_ch(ch_opts *o, const char *cmd, int argc, char **argv, const ch
         case 'O': o->out = optarg; break;
         case 'd': o->data = optarg; break;
         case 's': o->split = optarg; break;
-        case 'p': break; /* "channel": how we got here */
+        case 'p': { /* "channel" is how we got here; anything but element|channel is an error */
+            int channel;
+            if (cli_parse_packing(cmd, optarg, &channel))
+                return 1;
+            break;
+        }
         case 'o': bad = cli_parse_size(cmd, "--offset", optarg, 0, 1u << 30, &o->offset); break;
         case 'n': bad = cli_parse_size(cmd, "--count", optarg, 1, 1u << 20, &o->count); break;
         case 't': bad = cli_parse_size(cmd, "--threads", optarg, 1, 1024, &o->threads); break;

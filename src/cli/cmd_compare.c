@@ -85,7 +85,8 @@ static ppnn_status get_model(nn_model *m, cmp_results *r, int which, const cmp_c
         r->cached[which] = 1;
         fprintf(stderr, "compare: reusing %s\n", path);
         ppnn_status st = nn_model_load(m, path);
-        if (!st && (st = nn_model_check_images(m, train->rows, train->cols)))
+        if (!st && ((st = nn_model_check_images(m, train->rows, train->cols)) ||
+                    (st = data_check_classes(m->nclasses))))
             ppnn_error_context("%s", path);
         return st;
     }

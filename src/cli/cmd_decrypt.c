@@ -105,6 +105,11 @@ int cmd_decrypt(int argc, char **argv)
                   "%zu classes)", in, count, images, classes);
         goto done;
     }
+    if (data && (st = data_check_classes(classes))) { /* the rule of eval, before any work */
+        ppnn_error_context("%s", in);
+        cli_fail("decrypt", st);
+        goto done;
+    }
     logits = malloc(images * classes * sizeof *logits);
     pred = malloc(images * sizeof *pred);
     if (!logits || !pred) {

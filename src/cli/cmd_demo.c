@@ -216,7 +216,8 @@ int cmd_demo(int argc, char **argv)
         cli_fail("demo", st);
         goto done;
     }
-    if ((st = nn_model_check_images(&m, ds.rows, ds.cols))) {
+    if ((st = nn_model_check_images(&m, ds.rows, ds.cols)) ||
+        (st = data_check_classes(m.nclasses))) {
         ppnn_error_context("%s on %s", model, data);
         cli_fail("demo", st);
         goto done;

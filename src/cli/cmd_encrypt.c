@@ -17,7 +17,8 @@ static const char *usage_text =
     "Encrypts B images (default and maximum: N/2 = the number of slots) with the secret key in\n"
     "KEYDIR. Pixels are sent as p/255 in [0,1]; the server folds the model's normalisation\n"
     "into its first layer.\n"
-    "Channel-wise packing (one ciphertext per image): add --packing channel --model M\n"
+    "--packing element (the default) or channel, as for keygen. Channel-wise packing (one\n"
+    "ciphertext per image): add --packing channel --model M\n"
     "(see --packing channel --help).\n";
 
 static void on_progress(void *ctx, size_t done)
@@ -31,10 +32,11 @@ int cmd_encrypt(int argc, char **argv)
         return cli_channel_encrypt(argc, argv);
     const char *keys = NULL, *data = "mnist", *split_s = "test", *out = NULL;
     size_t offset = 0, count = 0, threads = 0;
+    int channel = 0;
     static const struct option opts[] = {
         {"keys", 1, 0, 'k'},  {"data", 1, 0, 'd'},    {"split", 1, 0, 's'}, {"offset", 1, 0, 'o'},
         {"count", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"out", 1, 0, 'O'},   {"help", 0, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"packing", 1, 0, 'P'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     opterr = 0;
@@ -56,6 +58,10 @@ int cmd_encrypt(int argc, char **argv)
                 return 1;
             break;
         case 'O': out = optarg; break;
+        case 'P': /* element (channel was dispatched to cli_channel_encrypt above) */
+            if (cli_parse_packing("encrypt", optarg, &channel))
+                return 1;
+            break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: return cli_usage_error("encrypt", argc, argv);
         }

@@ -18,7 +18,8 @@ static const char *usage_text =
     "usage: ppnn infer --model M.ppnn --keys KEYDIR --in batch.ct --out result.ct [--threads T]\n"
     "Server side: evaluates the model on an encrypted batch (element-wise packing, no\n"
     "rotations) with KEYDIR/relin.key only; secret.key is neither needed nor read.\n"
-    "Channel-wise packing (one ciphertext per image): add --packing channel --model M\n"
+    "--packing element (the default) or channel, as for keygen. Channel-wise packing (one\n"
+    "ciphertext per image): add --packing channel --model M\n"
     "(see --packing channel --help).\n";
 
 typedef struct progress_ctx {
@@ -116,11 +117,12 @@ int cmd_infer(int argc, char **argv)
         return cli_channel_infer(argc, argv);
     const char *model_path = NULL, *keys = NULL, *in = NULL, *out = NULL;
     size_t threads = 0;
-    int quiet = 0;
+    int quiet = 0, channel = 0;
     static const struct option opts[] = {{"model", 1, 0, 'm'}, {"keys", 1, 0, 'k'},
                                          {"in", 1, 0, 'i'},    {"out", 1, 0, 'O'},
                                          {"threads", 1, 0, 't'}, {"quiet", 0, 0, 'q'},
-                                         {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
+                                         {"packing", 1, 0, 'P'}, {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
     int c;
     optind = 1;
     opterr = 0;
@@ -135,6 +137,10 @@ int cmd_infer(int argc, char **argv)
                 return 1;
             break;
         case 'q': quiet = 1; break;
+        case 'P': /* element (channel was dispatched to cli_channel_infer above) */
+            if (cli_parse_packing("infer", optarg, &channel))
+                return 1;
+            break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: return cli_usage_error("infer", argc, argv);
         }

@@ -101,9 +101,9 @@ int cmd_keygen(int argc, char **argv)
         return cli_error("keygen", "unexpected argument '%s'", argv[optind]);
     if (!out)
         return cli_error("keygen", "--out KEYDIR is required");
-    int channel = !strcmp(packing, "channel");
-    if (!channel && strcmp(packing, "element"))
-        return cli_error("keygen", "--packing must be element or channel, not '%s'", packing);
+    int channel;
+    if (cli_parse_packing("keygen", packing, &channel))
+        return 1;
     if (!channel && model)
         return cli_error("keygen", "--model is only used with --packing channel");
     if (channel && !model)

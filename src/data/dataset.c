@@ -85,6 +85,14 @@ ppnn_status data_cache_tag(char *buf, size_t buflen, const char *name)
     return PPNN_OK;
 }
 
+ppnn_status data_check_classes(size_t nclasses)
+{
+    if (nclasses != DATA_NUM_CLASSES)
+        return ppnn_fail(PPNN_ERR_MISMATCH, "the model has %zu classes but the labels are 0..%d "
+                         "(%d classes)", nclasses, DATA_NUM_CLASSES - 1, DATA_NUM_CLASSES);
+    return PPNN_OK;
+}
+
 ppnn_status data_split_parse(data_split *out, const char *s)
 {
     if (strcmp(s, "train") == 0)
@@ -204,5 +212,5 @@ void data_set_free(data_set *ds)
 void data_normalize(float *out, const uint8_t *pixels, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        out[i] = (float)pixels[i] * (1.0f / 255.0f);
+        out[i] = (float)pixels[i] / 255.0f; /* correctly rounded; p * (1/255) is not (126 bytes) */
 }

@@ -60,9 +60,7 @@ void hnn_plan_inputs(float *out, const nn_model *m, const uint8_t *pixels, size_
         nn_model_normalize(m, out, pixels, n);
         return;
     }
-    const size_t len = n * nn_numel(m->input);
-    for (size_t i = 0; i < len; i++)
-        out[i] = (float)pixels[i] / 255.0f;
+    data_normalize(out, pixels, n * nn_numel(m->input));
 }
 
 ppnn_status hnn_decrypt_batch(double *logits, const ckks_secret_key *sk,

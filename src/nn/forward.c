@@ -159,6 +159,8 @@ ppnn_status nn_evaluate(const nn_model *m, const data_set *ds, size_t *correct, 
 {
     const size_t in = nn_numel(m->input), batch = 256;
     ppnn_status st = nn_model_check_images(m, ds->rows, ds->cols);
+    if (!st)
+        st = data_check_classes(m->nclasses);
     if (st)
         return st;
     memset(correct, 0, m->nclasses * sizeof *correct);
@@ -178,9 +180,7 @@ ppnn_status nn_evaluate(const nn_model *m, const data_set *ds, size_t *correct, 
         if ((st = check_finite(y, k, m->nclasses, i)))
             break;
         for (size_t b = 0; b < k; b++) {
-            uint8_t lab = ds->labels[i + b];
-            if (lab >= m->nclasses)
-                continue;
+            uint8_t lab = ds->labels[i + b]; /* < nclasses: data_check_classes above */
             total[lab]++;
             correct[lab] += nn_argmax(y + b * m->nclasses, m->nclasses) == lab;
         }
