@@ -171,6 +171,11 @@ void ppnn_bitpack(uint8_t *out, const uint64_t *v, size_t n, unsigned bits);
 PPNN_MUST_CHECK ppnn_status ppnn_bitunpack(uint64_t *v, const uint8_t *in, size_t n,
                                            unsigned bits, uint64_t bound, const char *name);
 
+/* Index of the largest of v[0..n) (n >= 1): the first one on ties; NaNs lose to numbers
+ * (src/util/argmax.c — the one argmax of the library and the CLI). */
+size_t ppnn_argmax(const double *v, size_t n);
+size_t ppnn_argmaxf(const float *v, size_t n);
+
 /* Monotonic wall-clock seconds. */
 double ppnn_now(void);
 

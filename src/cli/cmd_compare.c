@@ -123,22 +123,6 @@ static double accuracy_pct(const nn_model *m, const data_set *test, ppnn_status 
     return t ? 100.0 * (double)c / (double)t : 0.0;
 }
 
-static size_t argmax_d(const double *v, size_t n)
-{
-    size_t a = 0;
-    for (size_t i = 1; i < n; i++)
-        a = v[i] > v[a] ? i : a;
-    return a;
-}
-
-static size_t argmax_f(const float *v, size_t n)
-{
-    size_t a = 0;
-    for (size_t i = 1; i < n; i++)
-        a = v[i] > v[a] ? i : a;
-    return a;
-}
-
 /* Scores decrypted logits of n images against the plaintext logits and the labels (slot k of
  * r's encrypted arrays). */
 static void score(cmp_results *r, int k, const double *dec, const float *ref,
@@ -147,7 +131,7 @@ static void score(cmp_results *r, int k, const double *dec, const float *ref,
     size_t ok = 0, okp = 0, agree = 0;
     double err = 0;
     for (size_t b = 0; b < n; b++) {
-        size_t pe = argmax_d(dec + b * 10, 10), pp = argmax_f(ref + b * 10, 10);
+        size_t pe = ppnn_argmax(dec + b * 10, 10), pp = ppnn_argmaxf(ref + b * 10, 10);
         ok += pe == labels[b];
         okp += pp == labels[b];
         agree += pe == pp;

@@ -75,7 +75,7 @@ int cmd_decrypt(int argc, char **argv)
     ckks_ciphertext *cts = NULL;
     size_t count = 0;
     double *logits = NULL;
-    int *pred = NULL;
+    size_t *pred = NULL;
     data_set ds;
     memset(&ds, 0, sizeof ds);
     ckks_batch_info info;
@@ -123,13 +123,8 @@ int cmd_decrypt(int argc, char **argv)
         cli_fail("decrypt", st);
         goto done;
     }
-    for (size_t b = 0; b < images; b++) {
-        int best = 0;
-        for (size_t k = 1; k < classes; k++)
-            if (logits[b * classes + k] > logits[b * classes + (size_t)best])
-                best = (int)k;
-        pred[b] = best;
-    }
+    for (size_t b = 0; b < images; b++)
+        pred[b] = ppnn_argmax(logits + b * classes, classes);
     if (data) {
         if ((st = data_load(&ds, data, split, offset, images))) {
             cli_fail("decrypt", st);

@@ -138,15 +138,6 @@ static int read_pred_csv(const char *path, double *logits, size_t images, size_t
     return 0;
 }
 
-static size_t argmax(const double *v, size_t n)
-{
-    size_t best = 0;
-    for (size_t i = 1; i < n; i++)
-        if (v[i] > v[best])
-            best = i;
-    return best;
-}
-
 int cmd_demo(int argc, char **argv)
 {
     const char *data = "mnist", *models = NULL, *threads = "0";
@@ -304,7 +295,7 @@ int cmd_demo(int argc, char **argv)
             pd[k] = pl[b * classes + k];
             max_err = fmax(max_err, fabs(pd[k] - el[b * classes + k]));
         }
-        size_t yp = argmax(pd, classes), ye = argmax(el + b * classes, classes);
+        size_t yp = ppnn_argmax(pd, classes), ye = ppnn_argmax(el + b * classes, classes);
         ok_plain += yp == ds.labels[b];
         ok_enc += ye == ds.labels[b];
         agree += yp == ye;

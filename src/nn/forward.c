@@ -182,7 +182,7 @@ ppnn_status nn_evaluate(const nn_model *m, const data_set *ds, size_t *correct, 
         for (size_t b = 0; b < k; b++) {
             uint8_t lab = ds->labels[i + b]; /* < nclasses: data_check_classes above */
             total[lab]++;
-            correct[lab] += nn_argmax(y + b * m->nclasses, m->nclasses) == lab;
+            correct[lab] += ppnn_argmaxf(y + b * m->nclasses, m->nclasses) == lab;
         }
     }
     free(x);

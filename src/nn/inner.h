@@ -46,7 +46,6 @@ double nn_softmax_ce(float *dlogits, const float *logits, const uint8_t *labels,
 double nn_kd_loss(float *dlogits, const float *logits, const float *teacher, const uint8_t *labels,
                   size_t n, size_t k, double temp, double alpha);
 size_t nn_count_correct(const float *logits, const uint8_t *labels, size_t n, size_t k);
-size_t nn_argmax(const float *v, size_t k);
 
 /* ---- optimisers ------------------------------------------------------------------------- */
 typedef struct nn_optim {
