@@ -102,6 +102,17 @@ static void test_release(const ckks_params *p, const ckks_secret_key *sk)
     CHECK(same < h / 8); /* P(equal) per value ~ grid/(sigma*sqrt(pi)) ~ 3.5% */
     CHECK(off_grid == 0);
     CHECK_ERR(ckks_decrypt_release(r1, h, sk, &ct, 41), PPNN_ERR_PARAM);
+    /* release_bits 0: the one decryption path decodes exactly (what decrypt + decode give) */
+    CHECK_OK(ckks_decrypt_release(r1, h, sk, &ct, 0));
+    ckks_plaintext pt = {0};
+    CHECK_OK(ckks_decrypt(&pt, sk, &ct));
+    CHECK_OK(ckks_decode(r2, h, &pt));
+    ckks_pt_free(&pt);
+    size_t exact = 0;
+    for (size_t i = 0; i < h; i++)
+        exact += r1[i] == r2[i];
+    CHECK_MSG(exact == h, "%zu of %zu equal", exact, h);
+    CHECK_MSG(ctu_bits(r1, v, h) > 12, "%.1f bits", ctu_bits(r1, v, h));
     ckks_ct_free(&ct);
     free(v);
     free(r1);

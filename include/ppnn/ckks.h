@@ -286,7 +286,9 @@ void ckks_expand_seed(uint64_t *out, const ckks_params *params, size_t level,
  * client. */
 PPNN_MUST_CHECK ppnn_status ckks_decrypt(ckks_plaintext *pt, const ckks_secret_key *sk,
                                          const ckks_ciphertext *ct);
-/* Decrypt + ckks_decode_release: the client-side path for values that are released. */
+/* Decrypt + ckks_decode_release: THE client-side decryption path (hnn_decrypt_batch, the
+ * channel-wise decryptions and the CLI all call it). release_bits = 0 decodes exactly
+ * (ckks_decode) — only for values that never leave the key owner. The plaintext is wiped. */
 PPNN_MUST_CHECK ppnn_status ckks_decrypt_release(double *values, size_t count,
                                                  const ckks_secret_key *sk,
                                                  const ckks_ciphertext *ct,

@@ -128,7 +128,8 @@ ppnn_status ckks_decrypt_release(double *values, size_t count, const ckks_secret
     ckks_plaintext pt = {0};
     ppnn_status st = ckks_decrypt(&pt, sk, ct);
     if (!st)
-        st = ckks_decode_release(values, count, &pt, release_bits);
+        st = release_bits ? ckks_decode_release(values, count, &pt, release_bits)
+                          : ckks_decode(values, count, &pt);
     if (pt.data)
         sodium_memzero(pt.data, pt.cap * sizeof *pt.data);
     ckks_pt_free(&pt);

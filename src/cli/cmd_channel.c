@@ -261,17 +261,8 @@ int cli_channel_logits(double *logits, const ckks_secret_key *sk, const ckks_cip
                        size_t images, size_t classes, unsigned release_bits)
 {
     for (size_t b = 0; b < images; b++) {
-        ppnn_status st;
-        double *l = logits + b * classes;
-        if (release_bits) {
-            st = ckks_decrypt_release(l, classes, sk, &cts[b], release_bits);
-        } else {
-            ckks_plaintext pt = {0};
-            st = ckks_decrypt(&pt, sk, &cts[b]);
-            if (!st)
-                st = ckks_decode(l, classes, &pt);
-            ckks_pt_free(&pt);
-        }
+        ppnn_status st = ckks_decrypt_release(logits + b * classes, classes, sk, &cts[b],
+                                              release_bits);
         if (st)
             return cli_fail("decrypt", st);
     }

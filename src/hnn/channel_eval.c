@@ -166,12 +166,5 @@ ppnn_status hnn_channel_decrypt(double *logits, const hnn_channel_plan *plan,
 {
     if (!ckks_params_same(sk->params, plan->params) || !ckks_params_same(ct->params, plan->params))
         return ppnn_fail(PPNN_ERR_MISMATCH, "key or ciphertext of other parameters than the plan");
-    if (release_bits)
-        return ckks_decrypt_release(logits, plan->nclasses, sk, ct, release_bits);
-    ckks_plaintext pt = {0};
-    ppnn_status st = ckks_decrypt(&pt, sk, ct);
-    if (!st)
-        st = ckks_decode(logits, plan->nclasses, &pt);
-    ckks_pt_free(&pt);
-    return st;
+    return ckks_decrypt_release(logits, plan->nclasses, sk, ct, release_bits);
 }

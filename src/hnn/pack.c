@@ -68,17 +68,12 @@ ppnn_status hnn_decrypt_batch(double *logits, const ckks_secret_key *sk,
                               unsigned release_bits)
 {
     double *v = malloc(batch * sizeof *v);
-    ckks_plaintext pt = {0};
     ppnn_status st = v ? PPNN_OK : ppnn_fail(PPNN_ERR_NOMEM, "out of memory decrypting");
     for (size_t c = 0; c < nclasses && !st; c++) {
-        st = ckks_decrypt(&pt, sk, &ct[c]);
-        if (!st)
-            st = release_bits ? ckks_decode_release(v, batch, &pt, release_bits)
-                              : ckks_decode(v, batch, &pt);
+        st = ckks_decrypt_release(v, batch, sk, &ct[c], release_bits);
         for (size_t b = 0; b < batch && !st; b++)
             logits[b * nclasses + c] = v[b];
     }
-    ckks_pt_free(&pt);
     free(v);
     return st;
 }
