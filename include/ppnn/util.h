@@ -171,6 +171,19 @@ void ppnn_bitpack(uint8_t *out, const uint64_t *v, size_t n, unsigned bits);
 PPNN_MUST_CHECK ppnn_status ppnn_bitunpack(uint64_t *v, const uint8_t *in, size_t n,
                                            unsigned bits, uint64_t bound, const char *name);
 
+/* The first failure of a parallel (OpenMP) loop, carried to the calling thread (messages are
+ * per thread). Zero-initialise; workers call ppnn_first_error_keep(&f, status) after a
+ * failure (no-op for PPNN_OK; the first one wins), may poll ppnn_first_error_set(&f) to stop
+ * early; after the loop the caller returns ppnn_first_error_status(&f), which re-records the
+ * message on its thread (PPNN_OK when nothing failed). */
+typedef struct ppnn_first_error {
+    ppnn_status st;
+    char msg[512];
+} ppnn_first_error;
+void ppnn_first_error_keep(ppnn_first_error *f, ppnn_status e);
+int ppnn_first_error_set(const ppnn_first_error *f);
+PPNN_MUST_CHECK ppnn_status ppnn_first_error_status(const ppnn_first_error *f);
+
 /* Index of the largest of v[0..n) (n >= 1): the first one on ties; NaNs lose to numbers
  * (src/util/argmax.c — the one argmax of the library and the CLI). */
 size_t ppnn_argmax(const double *v, size_t n);

@@ -233,11 +233,12 @@ static ppnn_status run_channel(cmp_results *r, const cmp_config *c, const nn_mod
         st = nn_predict(m, ref, x, n);
     }
     int threads = c->threads > 0 ? c->threads : omp_get_max_threads();
-    ppnn_status shared = st;
+    ppnn_first_error shared = {0};
+    ppnn_first_error_keep(&shared, st);
     double enc = 0, wall0 = ppnn_now();
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) reduction(+ : enc)
     for (size_t b = 0; b < n; b++) {
-        if (shared)
+        if (ppnn_first_error_set(&shared))
             continue;
         ckks_ciphertext in = {0}, out = {0};
         double a = ppnn_now();
@@ -250,14 +251,14 @@ static ppnn_status run_channel(cmp_results *r, const cmp_config *c, const nn_mod
         if (!s)
             s = hnn_channel_decrypt(dec + b * 10, plan, sk, &out, 0);
         if (s) {
-#pragma omp critical
-            shared = s;
+            ppnn_error_context("image %zu", b);
+            ppnn_first_error_keep(&shared, s);
         }
         ckks_ct_free(&in);
         ckks_ct_free(&out);
     }
     r->chan_wall = ppnn_now() - wall0;
-    st = shared;
+    st = ppnn_first_error_status(&shared);
     if (!st) {
         double sum = 0;
         for (size_t b = 0; b < n; b++)
