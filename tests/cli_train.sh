@@ -48,7 +48,7 @@ expect_fail "truncated" "$ppnn" eval --model "$tmp/trunc.ppnn"
 cp "$tmp/s.ppnn" "$tmp/bad.ppnn"
 printf '\x55' | dd of="$tmp/bad.ppnn" bs=1 seek=200 conv=notrunc 2>/dev/null
 expect_fail "checksum" "$ppnn" eval --model "$tmp/bad.ppnn"
-expect_fail "not a ppnn model" "$ppnn" eval --model "$tmp/train.out"
+expect_fail "train.out: not a ppnn file" "$ppnn" eval --model "$tmp/train.out"
 # Divergence is an error and leaves no model file.
 # (stderr also holds the progress bar, so only its last line is the error.)
 "$ppnn" train --act square --count 500 --epochs 2 --lr 10 --clip 0 --optimizer sgd \

@@ -94,7 +94,8 @@ PPNN_MUST_CHECK ppnn_status ppnn_path_join(char *buf, size_t len, const char *di
 /* ---- the ppnn file container (DESIGN.md section 7) ---------------------------------------
  * Every ppnn file (parameters, keys, ciphertexts, models) has the same frame, little-endian:
  *   0   8  magic "PPNN\0\r\n\x1a" (the \r\n and ^Z catch text-mode and truncating transfers)
- *   8   4  kind: a four-character code, e.g. "PARM", "SKEY", "PKEY", "RKEY", "GKEY", "CTXT"
+ *   8   4  kind: a four-character code: "SKEY", "PKEY", "RKEY", "GKEY", "CBAT" (ciphertext
+ *           batches), "MODL" (models, docs/model-format.md)
  *   12  4  format version of that kind
  *   16 32  parameter id (BLAKE2b-256 of the CKKS parameters; zero when not applicable)
  *   48  8  payload length L in bytes
@@ -136,6 +137,18 @@ typedef struct ppnn_file_view {
 PPNN_MUST_CHECK ppnn_status ppnn_file_open(ppnn_file_view *v, const char *path, const char kind[4],
                                            uint32_t max_version, size_t max_bytes);
 /* The same checks on a file already in memory (takes ownership of buf on success and failure). */
+/* ... and without taking ownership: v->payload points into buf, v->buf stays NULL (so
+ * ppnn_file_close(v) frees nothing). */
+PPNN_MUST_CHECK ppnn_status ppnn_file_view_of(ppnn_file_view *v, const uint8_t *buf, size_t len,
+                                              const char *name, const char kind[4],
+                                              uint32_t max_version);
+/* In-memory framing of buf[0, len) whose payload is already at [56, len - 32): writes the
+ * header (magic, kind, version, parameter id or zeros, payload length) and the checksum. */
+void ppnn_file_frame(uint8_t *buf, size_t len, const char kind[4], uint32_t version,
+                     const uint8_t param_id[PPNN_PARAM_ID_BYTES]);
+/* Recomputes only the payload length and the checksum (for fuzzers and corruption tests:
+ * a mutated file must be refused by the payload checks, not only by the checksum). */
+void ppnn_file_reseal(uint8_t *buf, size_t len);
 PPNN_MUST_CHECK ppnn_status ppnn_file_parse(ppnn_file_view *v, uint8_t *buf, size_t len,
                                             const char *name, const char kind[4],
                                             uint32_t max_version);
@@ -158,10 +171,15 @@ PPNN_MUST_CHECK ppnn_status ppnn_read_span(ppnn_reader *r, const uint8_t **out, 
 /* Fails unless every byte has been consumed (trailing garbage is an error). */
 PPNN_MUST_CHECK ppnn_status ppnn_reader_end(const ppnn_reader *r);
 
-/* Little-endian encoders for writers. */
+/* Little-endian encoders and decoders: the one copy (the ppnn_reader above checks bounds; these
+ * do not — callers check the length first). */
 void ppnn_put_u32(uint8_t *p, uint32_t v);
 void ppnn_put_u64(uint8_t *p, uint64_t v);
+void ppnn_put_f32(uint8_t *p, float v);
 void ppnn_put_f64(uint8_t *p, double v);
+uint32_t ppnn_get_u32(const uint8_t *p);
+uint64_t ppnn_get_u64(const uint8_t *p);
+float ppnn_get_f32(const uint8_t *p);
 
 /* Bit packing: n values of `bits` bits (1..64) each, LSB first, into ceil(n*bits/8) bytes.
  * Unpack fails (PPNN_ERR_FORMAT) if any value is >= bound (e.g. a prime q), so corrupted
