@@ -57,8 +57,8 @@ void cli_progress_start(cli_progress *p, const char *label, size_t total);
 void cli_progress_update(cli_progress *p, size_t done, const char *extra);
 void cli_progress_finish(cli_progress *p, const char *extra);
 
-/* Key directory layout: KEYDIR/secret.key (0600, client only), public.key, relin.key,
- * galois.key (channel-wise packing only). */
+/* Key directory layout: KEYDIR/secret.key (0600, client only), relin.key, galois.key
+ * (channel-wise packing only), public.key (keygen --public-key only: see cmd_keygen.c). */
 #define CLI_SECRET_KEY "secret.key"
 #define CLI_PUBLIC_KEY "public.key"
 #define CLI_RELIN_KEY "relin.key"

@@ -268,7 +268,7 @@ int cmd_demo(int argc, char **argv)
         cli_error("demo", "cannot move the secret key aside: %s", strerror(errno));
         goto done;
     }
-    printf("== server: infer (key directory holds only public.key and relin.key)\n");
+    printf("== server: infer (key directory holds only relin.key)\n");
     t0 = ppnn_now();
     int irc = run(cmd_infer, "infer", "--model", model, "--keys", keys, "--in", batch, "--out",
                   result, "--threads", threads, (char *)NULL);
