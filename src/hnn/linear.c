@@ -25,12 +25,7 @@ _Static_assert(COL_BLOCK % HNN_AVX_LANES == 0, "tiles are whole AVX-512 register
 void hnn_modulus_init(hnn_modulus *m, uint64_t q)
 {
     assert(q >= 3 && q < (1ull << 50));
-    m->q = q;
-    m->one_shoup = (uint64_t)(((u128)1 << 52) / q);
-    m->r52 = (uint64_t)(((u128)1 << 52) % q);
-    m->r52_shoup = (uint64_t)(((u128)m->r52 << 52) / q);
-    m->r104 = (uint64_t)(((u128)m->r52 * m->r52) % q);
-    m->r104_shoup = (uint64_t)(((u128)m->r104 << 52) / q);
+    mq_modulus_init(m, q);
 }
 
 int hnn_avx512_available(void)
