@@ -17,7 +17,7 @@ ppnn=$1; out=$2; datasets=${3:-"mnist fashion"}; seeds=${4:-1}
 E_T=${E_TEACHER:-15}; E_S=${E_STUDENT:-20}; E_DEEP=${E_DEEP:-40}; SHIFT=${SHIFT:-1}
 mkdir -p "$out"
 run() { OMP_NUM_THREADS=1 nice "$ppnn" train --threads 1 --holdout 5000 "$@" >/dev/null 2>&1; }
-acc() { "$ppnn" eval --model "$1" --data "$2" --json | sed -n 's/.*"accuracy": \([0-9.]*\).*/\1/p'; }
+acc() { "$ppnn" eval --model "$1" --data "$2" --json | sed -n 's/.*"accuracy": *\([0-9.]*\).*/\1/p'; }
 for d in $datasets; do
   for s in $seeds; do
     t=$out/${d}_teacher_s${TEACHER_SEED:-$s}.ppnn

@@ -110,7 +110,7 @@ same=$(paste -d, <(tail -n +2 "$dir/ci.csv" | cut -d, -f1,3-) <(tail -n +2 "$dir
   { k = NF / 2; for (c = 2; c <= k; c++) { d = $c - $(k + c); if (d < 0) d = -d; if (d > m) m = d } }
   END { print (NR == 20 && m < 1e-5) ? "ok" : NR " " m }')
 ok test "$same" = ok
-acc=$("$ppnn" eval --model "$dir/c.ppnn" --data "$dir/colour" --json | sed 's/.*"accuracy": \([0-9.]*\).*/\1/')
+acc=$("$ppnn" eval --model "$dir/c.ppnn" --data "$dir/colour" --json | sed 's/.*"accuracy": *\([0-9.]*\).*/\1/')
 ok awk -v a="$acc" 'BEGIN { exit !(a >= 0.8) }'
 ok "$ppnn" encrypt --keys "$dir/k" --images "$dir/rgb" --model "$dir/c.ppnn" --out "$dir/cb.ct"
 ok "$ppnn" infer --model "$dir/c.ppnn" --keys "$dir/k" --in "$dir/cb.ct" --out "$dir/cr.ct"

@@ -99,8 +99,9 @@ static void test_refusals(const ckks_params *p)
     CHECK_ERR(ckks_encode(&pt, p, v, 4, 0, p->scale), PPNN_ERR_NUMERIC);
     v[2] = INFINITY;
     CHECK_ERR(ckks_encode(&pt, p, v, 4, 0, p->scale), PPNN_ERR_NUMERIC);
-    /* q_0 has 40 bits: the constant vector 2^12 encodes to the constant coefficient
-     * 2^12 * 2^28 = 2^40 >= q_0/2, which would wrap around at level 0; it fits at level 1. */
+    /* q_0 has 38 bits: the constant vector 2^12 encodes to the constant coefficient
+     * 2^12 * 2^28 = 2^40 >= q_0/2 ~ 2^37, which would wrap around at level 0; at level 1
+     * (Q ~ 2^66) it fits. */
     double *big = malloc(p->slots * sizeof *big);
     for (size_t i = 0; i < p->slots; i++)
         big[i] = 0x1p12;

@@ -1,6 +1,6 @@
 /* CKKS evaluator: every operation against plaintext arithmetic, precision in bits against a
  * stated floor; levels and scales tracked down to level 0; mismatches and exhausted levels are
- * errors. Parameters: the n13 preset (scale 2^28, q_0 40 bits). */
+ * errors. Parameters: the n13 preset (scale 2^28, q_0 38 bits). */
 #include <string.h>
 
 #include "ckks_tu.h"

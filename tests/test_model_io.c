@@ -3,12 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
 
 #include "nn/inner.h"
 #include "testutil.h"
 
-#define HDR 56      /* header bytes before the payload (docs/model-format.md) */
+#define HDR 56      /* container header bytes before the payload (docs/model-format.md) */
 #define REC0 (HDR + 72) /* first layer record */
 
 static void make_model(nn_model *m, const char *arch, nn_act act)
@@ -82,7 +81,7 @@ static void test_round_trip(void)
 
 static void reseal(uint8_t *buf, size_t len)
 {
-    crypto_generichash(buf + 24, 32, buf + HDR, len - HDR, NULL, 0);
+    ppnn_file_reseal(buf, len);
 }
 
 static void put32(uint8_t *p, uint32_t v)
@@ -124,8 +123,28 @@ static void test_refusals(void)
     buf[0] = 'X';
     expect_refused(buf, len, "magic");
     memcpy(buf, good, len);
-    put32(buf + 8, 99);
-    expect_refused(buf, len, "version");
+    memcpy(buf + 8, "SKEY", 4); /* another kind of ppnn file */
+    reseal(buf, len);
+    expect_refused(buf, len, "kind");
+    for (uint32_t ver = 0; ver < 4; ver++) { /* only version 2 is a model in the container */
+        if (ver == 2)
+            continue;
+        memcpy(buf, good, len);
+        put32(buf + 12, ver);
+        reseal(buf, len);
+        expect_refused(buf, len, "version");
+    }
+    memcpy(buf, good, len);
+    buf[16 + 5] = 1; /* a parameter id: models have none */
+    reseal(buf, len);
+    expect_refused(buf, len, "parameter id");
+    /* A version-1 file (its own frame "PPNNMODL"): refused, saying what it is */
+    memcpy(buf, good, len);
+    memcpy(buf, "PPNNMODL", 8);
+    expect_refused(buf, len, "legacy frame");
+    CHECK_MSG(strstr(ppnn_last_error(), "version-1 model file") != NULL, "%s", ppnn_last_error());
+    CHECK(!memcmp(good + 8, NN_MODEL_FILE_KIND, 4) && good[12] == 2 && len == HDR + 80 +
+          32 * m.nlayers + 4 * m.nparams + 32);
     /* Inconsistent but correctly checksummed: every one must be caught by validation. */
     struct {
         size_t off;
@@ -153,13 +172,21 @@ static void test_refusals(void)
         reseal(buf, len);
         expect_refused(buf, len, edits[i].what);
     }
+    /* A window larger than its input is named once ("layer 0 (conv2d): layer 0 (conv2d): ..."
+     * used to repeat the prefix). */
+    memcpy(buf, good, len);
+    put32(buf + REC0 + 8, 64);
+    reseal(buf, len);
+    expect_refused(buf, len, "conv kernel larger than input");
+    const char *msg = ppnn_last_error(), *first = strstr(msg, "layer 0 (conv2d)");
+    CHECK_MSG(first && !strstr(first + 1, "layer 0 (conv2d)"), "%s", msg);
     /* Garbage after the architecture name's NUL; a NaN parameter; a zero normalisation scale. */
     memcpy(buf, good, len);
     buf[HDR + 30] = 'x';
     reseal(buf, len);
     expect_refused(buf, len, "arch padding");
     memcpy(buf, good, len);
-    put32(buf + len - 4, 0x7fc00000u);
+    put32(buf + len - PPNN_FILE_TRAILER_BYTES - 4, 0x7fc00000u); /* the last parameter */
     reseal(buf, len);
     expect_refused(buf, len, "NaN parameter");
     memcpy(buf, good, len);

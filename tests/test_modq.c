@@ -165,8 +165,36 @@ static void test_find_primes(void)
     CHECK_ERR(mq_primitive_root_2n(&psi, 1000001, 4), PPNN_ERR_PARAM);
 }
 
+/* The 52-bit Shoup constants of the one per-prime struct (what the IFMA kernels use): checked
+ * against their definitions, and one 52-bit Shoup reduction done with them. */
+static void test_shoup52(void)
+{
+    const uint64_t qs[] = {3, 1073692673u, ((uint64_t)1 << 50) - 27, 1125899906826241ull};
+    for (size_t k = 0; k < sizeof qs / sizeof qs[0]; k++) {
+        const uint64_t q = qs[k];
+        mq_modulus m;
+        mq_modulus_init(&m, q);
+        const mq_u128 two52 = (mq_u128)1 << 52;
+        CHECK(m.one_shoup == (uint64_t)(two52 / q) && m.r52 == (uint64_t)(two52 % q));
+        CHECK(m.r52_shoup == (uint64_t)(((mq_u128)m.r52 << 52) / q));
+        CHECK(m.r104 == mq_mul(m.r52, m.r52, &m));
+        CHECK(m.r104_shoup == (uint64_t)(((mq_u128)m.r104 << 52) / q));
+        /* x * 2^52 mod q via the companion: x*r52 - floor(x*r52_shoup / 2^52)*q in [0, 2q) */
+        for (uint64_t x = 0; x < q && x < 1000; x += 1 + q / 97) {
+            uint64_t est = (uint64_t)(((mq_u128)x * m.r52_shoup) >> 52);
+            uint64_t r = (uint64_t)((mq_u128)x * m.r52 - (mq_u128)est * q);
+            r = r >= q ? r - q : r;
+            CHECK(r == (uint64_t)(((mq_u128)x << 52) % q));
+        }
+    }
+    mq_modulus big; /* beyond the IFMA range: no 52-bit constants */
+    mq_modulus_init(&big, ((uint64_t)1 << 60) - 93);
+    CHECK(big.one_shoup == 0 && big.r52 == 0 && big.r104_shoup == 0);
+}
+
 int main(void)
 {
+    test_shoup52();
     test_arith();
     test_pow_inv();
     test_is_prime();

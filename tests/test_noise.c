@@ -206,7 +206,7 @@ static void fill_params(nn_model *m, unsigned seed, double gain, size_t linear_e
 static void synthetic_data(data_set *ds, double **x, nn_model *m, size_t B, unsigned seed)
 {
     memset(ds, 0, sizeof *ds);
-    ds->count = B, ds->rows = m->input.h, ds->cols = m->input.w;
+    ds->count = B, ds->channels = m->input.c, ds->rows = m->input.h, ds->cols = m->input.w;
     ds->pixels = malloc(B * ds->rows * ds->cols);
     ds->labels = calloc(B, 1);
     unsigned char key[randombytes_SEEDBYTES] = {(unsigned char)seed, 99};

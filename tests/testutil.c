@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int tu_checks, tu_failures;
@@ -32,6 +33,30 @@ const char *tu_write(const char *name, const void *buf, size_t len)
     }
     fclose(fp);
     return p;
+}
+
+const char *tu_tiny_data(unsigned mul)
+{
+    static char dir[512];
+    snprintf(dir, sizeof dir, "%s/tiny", tu_tmpdir());
+    if (mkdir(dir, 0700) != 0) {
+        perror(dir);
+        exit(2);
+    }
+    uint8_t img[16 + 1024], lab[8 + 16];
+    static const uint8_t ih[16] = {0, 0, 8, 3, 0, 0, 0, 16, 0, 0, 0, 8, 0, 0, 0, 8};
+    static const uint8_t lh[8] = {0, 0, 8, 1, 0, 0, 0, 16};
+    memcpy(img, ih, 16);
+    for (size_t i = 0; i < 1024; i++)
+        img[16 + i] = (uint8_t)(i * mul);
+    memcpy(lab, lh, 8);
+    for (size_t i = 0; i < 16; i++)
+        lab[8 + i] = (uint8_t)(i % 10);
+    tu_write("tiny/t10k-images-idx3-ubyte", img, sizeof img);
+    tu_write("tiny/t10k-labels-idx1-ubyte", lab, sizeof lab);
+    tu_write("tiny/train-images-idx3-ubyte", img, sizeof img);
+    tu_write("tiny/train-labels-idx1-ubyte", lab, sizeof lab);
+    return dir;
 }
 
 const char *tu_source_path(const char *rel)

@@ -62,6 +62,9 @@ int tu_finish(const char *name);
 const char *tu_tmpdir(void);
 /* Writes a file into the temp dir; returns its path (static buffer rotation of 8). */
 const char *tu_write(const char *name, const void *buf, size_t len);
+/* Writes an 8x8 IDX data set into <tmpdir>/tiny (16 images per split, pixel i of the split is
+ * (i * mul) mod 256, label of image b is b mod 10) and returns its directory. */
+const char *tu_tiny_data(unsigned mul);
 /* Path to a file in the repository source tree. */
 const char *tu_source_path(const char *rel);
 /* Set when PPNN_TEST_REDUCED is in the environment (sanitizer runs): tests shrink workloads. */

@@ -363,8 +363,6 @@ PPNN_MUST_CHECK ppnn_status ckks_rescale(ckks_ciphertext *ct);
 /* In place: drops primes down to `level` (no division, scale unchanged). Errors: PPNN_ERR_PARAM
  * when level > ct->level. */
 PPNN_MUST_CHECK ppnn_status ckks_mod_switch(ckks_ciphertext *ct, size_t level);
-/* Same for plaintexts. */
-PPNN_MUST_CHECK ppnn_status ckks_pt_mod_switch(ckks_plaintext *pt, size_t level);
 /* Rotates the slots left by step (needs the Galois key of that step); conjugates the slots.
  * Inputs of size 2. Errors: PPNN_ERR_PARAM if the key is missing. out may alias a. */
 PPNN_MUST_CHECK ppnn_status ckks_rotate(ckks_ciphertext *out, const ckks_ciphertext *a, int step,

@@ -30,6 +30,8 @@ extern "C" {
 
 #define CKKS_KEY_ID_BYTES 16
 #define CKKS_FILE_VERSION 1
+/* Container kind of ciphertext batch files (input batches and results). */
+#define CKKS_FILE_KIND_BATCH "CBAT"
 /* Largest ckks file we read (a 4096-image batch at n14 is well under 1 GiB). */
 #define CKKS_MAX_FILE_BYTES ((size_t)1 << 33)
 

@@ -45,21 +45,35 @@ typedef struct data_set {
     size_t rows, cols;
     uint8_t *pixels; /* count * channels * rows * cols */
     uint8_t *labels; /* count, each in 0..9 */
-    char source[640];
+    char source[4096]; /* PATH_MAX on Linux: the image file the set was read from */
 } data_set;
 
-/* Loads `count` images starting at `offset` of a split (count == 0: all from offset on).
+/* Loads `count` images starting at `offset` of a split (count == 0: all from offset on; an
+ * offset at or past the end is an error, never an empty set).
  * Checks labels are 0..9 and that image and label files agree on the count. */
 PPNN_MUST_CHECK ppnn_status data_load(data_set *out, const char *name_or_dir, data_split split,
                                       size_t offset, size_t count);
 void data_set_free(data_set *ds);
+
+/* A file-name-safe tag for a data set, for caches of models trained on it: "mnist" and
+ * "fashion" as they are; a directory as "<its base name, [A-Za-z0-9._-] only>-<16 hex digits of
+ * a hash of its resolved path>" (so "a/b" and "c/b" differ and no '/' ever reaches a file name). */
+PPNN_MUST_CHECK ppnn_status data_cache_tag(char *buf, size_t buflen, const char *name_or_dir);
+
+/* Labels are 0..DATA_NUM_CLASSES-1: scoring predictions of a model with another number of
+ * classes against them is refused (PPNN_ERR_MISMATCH), by eval (nn_evaluate), decrypt --data,
+ * demo and compare alike. */
+PPNN_MUST_CHECK ppnn_status data_check_classes(size_t nclasses);
 
 /* "train" / "test" -> split; returns PPNN_ERR_PARAM for anything else. */
 PPNN_MUST_CHECK ppnn_status data_split_parse(data_split *out, const char *s);
 /* Resolves a dataset name to the directory that holds its files (into buf). */
 PPNN_MUST_CHECK ppnn_status data_resolve_dir(char *buf, size_t buflen, const char *name_or_dir);
 
-/* The one place pixels become network inputs: x = p / 255, in [0, 1]. */
+/* The one place pixels become network inputs: x = p / 255 (the correctly rounded float32
+ * quotient), in [0, 1]. Every path calls it — encrypt, the planner's inputs (hnn_plan_inputs),
+ * nn_model_normalize (eval, train, demo, compare, bench) — so that all of them encrypt and
+ * evaluate bit-identical inputs. */
 void data_normalize(float *out, const uint8_t *pixels, size_t n);
 /* The same for 16-bit samples (16-bit PNG): x = p / 65535, in [0, 1]. */
 void data_normalize_u16(float *out, const uint16_t *samples, size_t n);

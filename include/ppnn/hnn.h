@@ -29,16 +29,11 @@ extern "C" {
  * overflow bounds in linear.c / linear_avx512.c are proved for this length. */
 #define HNN_LINEAR_MAX_TERMS 16384u
 
-/* Per-prime constants for the kernels. q must be in [3, 2^50). The Shoup constants use a
- * 52-bit word (the AVX-512 IFMA multiplier width): for a constant c < q, c_shoup =
- * floor(c · 2^52 / q). */
-typedef struct hnn_modulus {
-    uint64_t q;
-    uint64_t one_shoup;              /* floor(2^52 / q): reduces a 52-bit value */
-    uint64_t r52, r52_shoup;         /* 2^52 mod q */
-    uint64_t r104, r104_shoup;       /* 2^104 mod q */
-} hnn_modulus;
-
+/* Per-prime constants of the kernels: the one per-prime struct mq_modulus (ppnn/modq.h; its
+ * 52-bit Shoup constants are set for q < 2^50). Pass &params->ring->primes[i].mod, built once
+ * per prime. hnn_modulus_init(m, q) = mq_modulus_init plus the check q < 2^50, for callers
+ * that hold only q (tests, benches; hnn/exec.c until the lead converts it). */
+typedef mq_modulus hnn_modulus;
 void hnn_modulus_init(hnn_modulus *m, uint64_t q);
 
 /* Which kernel implementation to run. AUTO picks AVX-512 IFMA when the CPU has it (runtime

@@ -31,11 +31,21 @@ __extension__ typedef unsigned __int128 mq_u128;
  *   bits    bit length of q: 2^(bits-1) <= q < 2^bits
  *   ratio   floor(2^128 / q) as two 64-bit words (ratio_lo, ratio_hi): Barrett constant for
  *           reducing a 128-bit value (mq_reduce128) and a product (mq_mul)
- *   shoup1  floor(2^64 / q) (= ratio_hi): Barrett constant for reducing one 64-bit word */
+ *   shoup1  floor(2^64 / q) (= ratio_hi): Barrett constant for reducing one 64-bit word
+ * and, for q < 2^50 (the AVX-512 IFMA kernels' range; all zero above it), the constants of
+ * 52-bit-word Shoup arithmetic, c_shoup = floor(c * 2^52 / q):
+ *   one_shoup          floor(2^52 / q): reduces a 52-bit value
+ *   r52, r52_shoup     2^52 mod q and its companion
+ *   r104, r104_shoup   2^104 mod q and its companion
+ * This is THE per-prime constant struct: ring_prime embeds it (built once per prime with the
+ * NTT tables) and the hnn linear kernels take it (hnn_modulus is the same type). */
 typedef struct mq_modulus {
     uint64_t q;
     unsigned bits;
     uint64_t ratio_lo, ratio_hi;
+    uint64_t one_shoup;
+    uint64_t r52, r52_shoup;
+    uint64_t r104, r104_shoup;
 } mq_modulus;
 
 /* Fills m for the modulus q. Asserts 2 < q < 2^61 and q odd (programmer error otherwise). */

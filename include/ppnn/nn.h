@@ -153,7 +153,13 @@ size_t nn_model_depth(const nn_model *m);
 void nn_poly_coef(const nn_layer *l, size_t i, float *a, float *b, float *c);
 
 /* ---- inference -------------------------------------------------------------------------- */
-/* Pixels (bytes 0..255, n images) -> network inputs with the model's normalisation. */
+/* Refuses (PPNN_ERR_MISMATCH, "model expects CxHxW inputs but the images are RxC") images the
+ * model cannot take: channels x rows x cols. Every caller that feeds a data set to a model
+ * checks this first — nn_model_normalize reads n * numel(input) pixels and trusts it. */
+PPNN_MUST_CHECK ppnn_status nn_model_check_images(const nn_model *m, size_t channels,
+                                                  size_t rows, size_t cols);
+/* Pixels (bytes 0..255, n images of numel(m->input) pixels each) -> network inputs with the
+ * model's normalisation. */
 void nn_model_normalize(const nn_model *m, float *out, const uint8_t *pixels, size_t n);
 /* The same from an image tensor's values in [0, 1] (data_images): x = (v - mean) / std. */
 void nn_model_normalize_unit(const nn_model *m, float *out, const float *values, size_t n);
@@ -168,8 +174,6 @@ const float *nn_forward(nn_work *w, const float *x, size_t n);
 /* Same for any n, allocating internally: logits must hold n * nclasses floats. */
 PPNN_MUST_CHECK ppnn_status nn_predict(const nn_model *m, float *logits, const float *x,
                                        size_t n);
-/* Index of the largest of k logits (the first on ties). */
-size_t nn_argmax(const float *v, size_t k);
 /* Classifies a data set: correct[k] / total[k] per class (arrays of m->nclasses). */
 PPNN_MUST_CHECK ppnn_status nn_evaluate(const nn_model *m, const data_set *ds, size_t *correct,
                                         size_t *total);
@@ -187,6 +191,8 @@ PPNN_MUST_CHECK ppnn_status nn_model_parse(nn_model *m, const uint8_t *buf, size
 PPNN_MUST_CHECK ppnn_status nn_model_serialize(uint8_t **out, size_t *out_len,
                                                const nn_model *m);
 #define NN_MODEL_MAX_FILE ((size_t)1 << 28)
+/* The kind the path policy gives model files (ppnn/util.h, "paths"). */
+#define NN_MODEL_FILE_KIND "MODL"
 
 /* ---- training --------------------------------------------------------------------------- */
 typedef enum { NN_OPT_ADAM = 0, NN_OPT_SGD = 1 } nn_optimizer;

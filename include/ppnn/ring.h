@@ -135,14 +135,14 @@ void _ring_extend_single(uint64_t *r, const uint64_t *a, const ring_prime *from,
 
 /* ---- RNS basis ---- */
 /* An RNS basis: N and the tables of nprimes primes (all distinct, all = 1 mod 2N). Immutable
- * after ring_context_new. qinv[i * nprimes + j] = q_j^-1 mod q_i (i != j; 0 on the diagonal),
- * qinv_shoup its Shoup companions: used by rescale / mod-down. */
+ * after ring_context_new. qinv[i * nprimes + j] = q_j^-1 mod q_i (i != j; 0 on the diagonal):
+ * used by rescale / mod-down (through _ring_mul_scalar, which derives its Shoup constant). */
 typedef struct ring_context {
     unsigned logn;
     size_t n;
     size_t nprimes;
     ring_prime *primes;
-    uint64_t *qinv, *qinv_shoup;
+    uint64_t *qinv;
 } ring_context;
 
 /* Builds a context for N = 2^logn and primes[0..nprimes-1] (1 <= nprimes <= 64) with the given
@@ -211,7 +211,6 @@ void ring_prg_init(ring_prg *g, const uint8_t seed[RING_SEED_BYTES], uint64_t no
 /* Fills seed with OS entropy (randombytes_buf). */
 void ring_seed_random(uint8_t seed[RING_SEED_BYTES]);
 void ring_prg_bytes(ring_prg *g, void *out, size_t len);
-uint64_t ring_prg_u64(ring_prg *g); /* next 8 stream bytes, little-endian */
 void ring_prg_wipe(ring_prg *g); /* sodium_memzero */
 
 /* Uniform RNS polynomial over the first nprimes primes: each residue independently uniform in

@@ -48,10 +48,17 @@ const char *ppnn_status_name(ppnn_status code);
  * ppnn_wfile_abort deletes it. A crash or error never leaves a partial file at path. */
 typedef struct ppnn_wfile {
     FILE *fp;
-    char *tmp_path;
+    char *tmp_path; /* NULL when writing through a character device or FIFO */
     char *path;
+    int through;
 } ppnn_wfile;
 
+/* Opens path for an atomic write after ppnn_path_check_output(path, kind): kind is the
+ * four-character container code of the new file, or NULL for files outside the container (CSV,
+ * JSON, SVG, reports). A character device or FIFO at path is written through, not replaced. */
+PPNN_MUST_CHECK ppnn_status ppnn_wfile_open_kind(ppnn_wfile *w, const char *path, unsigned mode,
+                                                 const char *kind);
+/* ppnn_wfile_open_kind(w, path, mode, NULL). */
 PPNN_MUST_CHECK ppnn_status ppnn_wfile_open(ppnn_wfile *w, const char *path, unsigned mode);
 PPNN_MUST_CHECK ppnn_status ppnn_wfile_commit(ppnn_wfile *w);
 void ppnn_wfile_abort(ppnn_wfile *w);
@@ -63,10 +70,32 @@ PPNN_MUST_CHECK ppnn_status ppnn_wfile_write(ppnn_wfile *w, const void *buf, siz
 PPNN_MUST_CHECK ppnn_status ppnn_read_file(uint8_t **out, size_t *out_len, const char *path,
                                            size_t max_len);
 
+/* ---- paths (src/util/paths.c): the one policy for every file read or written ------------
+ * Inputs are regular files only (a FIFO or device would block or never end); the check is made
+ * on a descriptor opened O_NONBLOCK, so it cannot hang. Outputs: refused when they are an input
+ * of the current command (same st_dev/st_ino, or same resolved path if the output does not
+ * exist yet), or when they would replace an existing non-empty file of another kind (its
+ * container code, see below; CSV/JSON/text files are one kind "other") unless --force was given;
+ * character devices and FIFOs are written through; directories and other special files are
+ * refused. Paths that do not fit PATH_MAX (with the ".tmp.XXXXXX" suffix) are refused, never
+ * truncated. The inputs of "the current command" are those opened on this thread since the
+ * last ppnn_paths_begin(force), which the CLI calls before each (sub)command; before the first
+ * call on a thread no inputs are tracked (library users may rewrite a file they read). */
+void ppnn_paths_begin(int force);
+/* Opens a regular file for reading (*fd, O_CLOEXEC, blocking) and records it as an input. */
+PPNN_MUST_CHECK ppnn_status ppnn_path_open_input(int *fd, const char *path);
+/* Applies the output rules; *through = 1 when path is a character device or FIFO. */
+PPNN_MUST_CHECK ppnn_status ppnn_path_check_output(int *through, const char *path,
+                                                   const char *kind);
+/* buf = dir "/" name, or PPNN_ERR_PARAM "path too long" (never a truncated path). */
+PPNN_MUST_CHECK ppnn_status ppnn_path_join(char *buf, size_t len, const char *dir,
+                                           const char *name);
+
 /* ---- the ppnn file container (DESIGN.md section 7) ---------------------------------------
  * Every ppnn file (parameters, keys, ciphertexts, models) has the same frame, little-endian:
  *   0   8  magic "PPNN\0\r\n\x1a" (the \r\n and ^Z catch text-mode and truncating transfers)
- *   8   4  kind: a four-character code, e.g. "PARM", "SKEY", "PKEY", "RKEY", "GKEY", "CTXT"
+ *   8   4  kind: a four-character code: "SKEY", "PKEY", "RKEY", "GKEY", "CBAT" (ciphertext
+ *           batches), "MODL" (models, docs/model-format.md)
  *   12  4  format version of that kind
  *   16 32  parameter id (BLAKE2b-256 of the CKKS parameters; zero when not applicable)
  *   48  8  payload length L in bytes
@@ -108,6 +137,18 @@ typedef struct ppnn_file_view {
 PPNN_MUST_CHECK ppnn_status ppnn_file_open(ppnn_file_view *v, const char *path, const char kind[4],
                                            uint32_t max_version, size_t max_bytes);
 /* The same checks on a file already in memory (takes ownership of buf on success and failure). */
+/* ... and without taking ownership: v->payload points into buf, v->buf stays NULL (so
+ * ppnn_file_close(v) frees nothing). */
+PPNN_MUST_CHECK ppnn_status ppnn_file_view_of(ppnn_file_view *v, const uint8_t *buf, size_t len,
+                                              const char *name, const char kind[4],
+                                              uint32_t max_version);
+/* In-memory framing of buf[0, len) whose payload is already at [56, len - 32): writes the
+ * header (magic, kind, version, parameter id or zeros, payload length) and the checksum. */
+void ppnn_file_frame(uint8_t *buf, size_t len, const char kind[4], uint32_t version,
+                     const uint8_t param_id[PPNN_PARAM_ID_BYTES]);
+/* Recomputes only the payload length and the checksum (for fuzzers and corruption tests:
+ * a mutated file must be refused by the payload checks, not only by the checksum). */
+void ppnn_file_reseal(uint8_t *buf, size_t len);
 PPNN_MUST_CHECK ppnn_status ppnn_file_parse(ppnn_file_view *v, uint8_t *buf, size_t len,
                                             const char *name, const char kind[4],
                                             uint32_t max_version);
@@ -130,10 +171,15 @@ PPNN_MUST_CHECK ppnn_status ppnn_read_span(ppnn_reader *r, const uint8_t **out, 
 /* Fails unless every byte has been consumed (trailing garbage is an error). */
 PPNN_MUST_CHECK ppnn_status ppnn_reader_end(const ppnn_reader *r);
 
-/* Little-endian encoders for writers. */
+/* Little-endian encoders and decoders: the one copy (the ppnn_reader above checks bounds; these
+ * do not — callers check the length first). */
 void ppnn_put_u32(uint8_t *p, uint32_t v);
 void ppnn_put_u64(uint8_t *p, uint64_t v);
+void ppnn_put_f32(uint8_t *p, float v);
 void ppnn_put_f64(uint8_t *p, double v);
+uint32_t ppnn_get_u32(const uint8_t *p);
+uint64_t ppnn_get_u64(const uint8_t *p);
+float ppnn_get_f32(const uint8_t *p);
 
 /* Bit packing: n values of `bits` bits (1..64) each, LSB first, into ceil(n*bits/8) bytes.
  * Unpack fails (PPNN_ERR_FORMAT) if any value is >= bound (e.g. a prime q), so corrupted
@@ -142,6 +188,24 @@ size_t ppnn_packed_bytes(size_t n, unsigned bits);
 void ppnn_bitpack(uint8_t *out, const uint64_t *v, size_t n, unsigned bits);
 PPNN_MUST_CHECK ppnn_status ppnn_bitunpack(uint64_t *v, const uint8_t *in, size_t n,
                                            unsigned bits, uint64_t bound, const char *name);
+
+/* The first failure of a parallel (OpenMP) loop, carried to the calling thread (messages are
+ * per thread). Zero-initialise; workers call ppnn_first_error_keep(&f, status) after a
+ * failure (no-op for PPNN_OK; the first one wins), may poll ppnn_first_error_set(&f) to stop
+ * early; after the loop the caller returns ppnn_first_error_status(&f), which re-records the
+ * message on its thread (PPNN_OK when nothing failed). */
+typedef struct ppnn_first_error {
+    ppnn_status st;
+    char msg[512];
+} ppnn_first_error;
+void ppnn_first_error_keep(ppnn_first_error *f, ppnn_status e);
+int ppnn_first_error_set(const ppnn_first_error *f);
+PPNN_MUST_CHECK ppnn_status ppnn_first_error_status(const ppnn_first_error *f);
+
+/* Index of the largest of v[0..n) (n >= 1): the first one on ties; NaNs lose to numbers
+ * (src/util/argmax.c — the one argmax of the library and the CLI). */
+size_t ppnn_argmax(const double *v, size_t n);
+size_t ppnn_argmaxf(const float *v, size_t n);
 
 /* Monotonic wall-clock seconds. */
 double ppnn_now(void);

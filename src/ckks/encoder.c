@@ -35,15 +35,6 @@ void ckks_pt_free(ckks_plaintext *pt)
     memset(pt, 0, sizeof *pt);
 }
 
-ppnn_status ckks_pt_mod_switch(ckks_plaintext *pt, size_t level)
-{
-    if (level > pt->level)
-        return ppnn_fail(PPNN_ERR_PARAM, "mod switch: target level %zu above plaintext level %zu",
-                         level, pt->level);
-    pt->level = level; /* prime-major rows: dropping the top rows needs no data movement */
-    return PPNN_OK;
-}
-
 /* x mod q for a double x holding an integer, any magnitude: x = mant * 2^e with |mant| < 2^53
  * (frexp), so x mod q = mant * 2^e mod q, exact. */
 static uint64_t double_mod(double x, const mq_modulus *m)

@@ -8,9 +8,11 @@
 
 #include "ckks/inner.h"
 
-/* HomomorphicEncryption.org security standard (Albrecht et al., 2018), Table 1: maximum
- * log2(Q*P) for 128-bit classical security with a uniform ternary secret and error sigma 3.2,
- * for N = 2^12 .. 2^16 (the same table SEAL enforces in CoeffModulus::MaxBitCount). */
+/* Maximum log2(Q*P) for 128-bit classical security with a uniform ternary secret and error
+ * sigma 3.2. N = 2^12 .. 2^15: the HomomorphicEncryption.org security standard (Albrecht et
+ * al., 2018), Table 1 — the values SEAL enforces in CoeffModulus::MaxBitCount, whose table
+ * stops at N = 2^15. N = 2^16: 1747, the value OpenFHE's lattice-estimator table
+ * (HEStd_128_classic) gives; the standard's table has no N = 2^16 row. */
 static const unsigned max_logqp_table[CKKS_MAX_LOGN - CKKS_MIN_LOGN + 1] = {109, 218, 438, 881,
                                                                             1747};
 

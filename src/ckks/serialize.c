@@ -10,7 +10,7 @@
 #define KIND_PUBLIC "PKEY"
 #define KIND_RELIN "RKEY"
 #define KIND_GALOIS "GKEY"
-#define KIND_BATCH "CBAT"
+#define KIND_BATCH CKKS_FILE_KIND_BATCH
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 

@@ -15,8 +15,29 @@ typedef struct cli_command {
 
 /* Prints "ppnn CMD: error: <msg>" (one line) to stderr and returns the exit code 1. */
 int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* An unknown option or one missing its argument (getopt returned '?' or ':'; call getopt with
+ * opterr = 0): prints "ppnn CMD: error: unknown option or missing argument 'X' (see 'ppnn CMD
+ * --help')" and returns the exit code 2 (usage errors), instead of the whole usage text. */
+int cli_usage_error(const char *cmd, int argc, char **argv);
 /* Same, for a failed library call: prints ppnn_last_error(). Exit code 1. */
 int cli_fail(const char *cmd, ppnn_status st);
+
+/* Refuses, before any work, an output path the library would refuse when writing it (ppnn/util.h,
+ * "paths"; kind: the container code of the file to write, NULL for CSV/text). Call it after the
+ * command's inputs are read. Prints the error and returns 1, else 0. */
+int cli_check_output(const char *cmd, const char *path, const char *kind);
+
+/* JSON output goes through cJSON, never printf (names and paths may hold '"' or '\\').
+ * cli_print_json prints root as one line on stdout and frees it; ok = 0 (an item could not be
+ * made or added: out of memory) or a failed print gives an error and exit code 1. */
+struct cJSON;
+int cli_print_json(const char *cmd, struct cJSON *root, int ok);
+/* An exact unsigned integer (cJSON numbers are doubles: primes above 2^53 would be rounded). */
+struct cJSON *cli_json_u64(uint64_t v);
+
+/* --packing element|channel, the same in keygen, encrypt and infer: *channel = 0 or 1, or an
+ * error (returns 1 after printing it). */
+int cli_parse_packing(const char *cmd, const char *s, int *channel);
 
 /* Strict numeric option parsing: the whole string must be a number in [lo, hi]. */
 int cli_parse_size(const char *cmd, const char *opt, const char *s, size_t lo, size_t hi,
@@ -36,15 +57,18 @@ void cli_progress_start(cli_progress *p, const char *label, size_t total);
 void cli_progress_update(cli_progress *p, size_t done, const char *extra);
 void cli_progress_finish(cli_progress *p, const char *extra);
 
-/* Key directory layout: KEYDIR/secret.key (0600, client only), public.key, relin.key,
- * galois.key (channel-wise packing only). */
+/* Key directory layout: KEYDIR/secret.key (0600, client only), relin.key, galois.key
+ * (channel-wise packing only), public.key (keygen --public-key only: see cmd_keygen.c). */
 #define CLI_SECRET_KEY "secret.key"
 #define CLI_PUBLIC_KEY "public.key"
 #define CLI_RELIN_KEY "relin.key"
 #define CLI_GALOIS_KEY "galois.key"
-void cli_key_path(char *buf, size_t len, const char *dir, const char *file);
+/* buf = dir/file; PPNN_ERR_PARAM "path too long" rather than a truncated path. */
+PPNN_MUST_CHECK ppnn_status cli_key_path(char *buf, size_t len, const char *dir, const char *file);
 /* Creates dir (mode) unless it exists as a directory; prints an error and returns 1 otherwise. */
 int cli_make_dir(const char *cmd, const char *dir, unsigned mode);
+/* The same; *made = 1 when this call created it (so a failed command can remove it again). */
+int cli_make_dir_new(const char *cmd, const char *dir, unsigned mode, int *made);
 
 /* Compiles model m for params (named preset_name in messages), suggesting another preset when
  * it does not fit. Prints the error and returns 1 on failure. */

@@ -1,7 +1,9 @@
 /* ppnn bench: benchmarks (not tests). `ppnn bench ckks`: single-thread CKKS operations;
  * `ppnn bench infer`: encrypted batch inference end to end (server, client, upload, memory). */
+#include <cjson/cJSON.h>
 #include <getopt.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include "bench_ckks.h"
@@ -32,15 +34,22 @@ static int bench_ckks_cmd(size_t logn, int json)
     ppnn_status st = bench_ckks(us, &p, (unsigned)logn);
     if (st)
         return cli_fail("bench", st);
+    int rc = 0;
     if (json) {
-        printf("{\"logn\": %u, \"n\": %zu, \"primes\": [", p->logn, p->n);
-        for (size_t i = 0; i < p->nq; i++)
-            printf("%s%llu", i ? ", " : "", (unsigned long long)p->q[i]);
-        printf("], \"special_prime\": %llu, \"logqp\": %u, \"threads\": 1",
-               (unsigned long long)p->p, p->logqp);
-        for (int i = 0; i < BENCH_CKKS_NOPS; i++)
-            printf(", \"%s\": %.1f", bench_ckks_ops[i], us[i]);
-        printf("}\n");
+        cJSON *o = cJSON_CreateObject();
+        int ok = o != NULL;
+        ok &= cJSON_AddNumberToObject(o, "logn", p->logn) != NULL;
+        ok &= cJSON_AddNumberToObject(o, "n", (double)p->n) != NULL;
+        cJSON *primes = cJSON_AddArrayToObject(o, "primes"); /* owned by o */
+        for (size_t i = 0; ok && primes && i < p->nq; i++)
+            ok &= cJSON_AddItemToArray(primes, cli_json_u64(p->q[i]));
+        ok &= primes != NULL;
+        ok &= cJSON_AddItemToObject(o, "special_prime", cli_json_u64(p->p));
+        ok &= cJSON_AddNumberToObject(o, "logqp", p->logqp) != NULL;
+        ok &= cJSON_AddNumberToObject(o, "threads", 1) != NULL;
+        for (int i = 0; i < BENCH_CKKS_NOPS; i++) /* microseconds, 0.1 us resolution */
+            ok &= cJSON_AddNumberToObject(o, bench_ckks_ops[i], round(10 * us[i]) / 10) != NULL;
+        rc = cli_print_json("bench", o, ok);
     } else {
         printf("CKKS N = %zu, %zu primes + P, log2(Q*P) = %u, single thread, top level\n", p->n,
                p->nq, p->logqp);
@@ -48,7 +57,7 @@ static int bench_ckks_cmd(size_t logn, int json)
             printf("  %-12s %10.1f us\n", bench_ckks_ops[i], us[i]);
     }
     ckks_params_free(p);
-    return 0;
+    return rc;
 }
 
 static int bench_costs_cmd(size_t logn, int json)
@@ -85,6 +94,7 @@ int cmd_bench(int argc, char **argv)
         {"count", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
     int c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'l':
@@ -103,11 +113,11 @@ int cmd_bench(int argc, char **argv)
                 return 2;
             break;
         case 'h': fputs(usage_text, stdout); return 0;
-        default: fputs(usage_text, stderr); return 2;
+        default: return cli_usage_error("bench", argc, argv);
         }
     }
     if (optind + 1 != argc) {
-        fputs(usage_text, stderr);
+        cli_error("bench", "expected one benchmark name, ckks or infer (see 'ppnn bench --help')");
         return 2;
     }
     if (!strcmp(argv[optind], "ckks"))

@@ -6,6 +6,7 @@
  *     channel --model M), never secret.key; one logits ciphertext per image (slots 0..9);
  *   decrypt: handled here when the batch file says CHANNEL (see cli_channel_decrypt). */
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +47,7 @@ static int parse_ch(ch_opts *o, const char *cmd, int argc, char **argv, const ch
         {"packing", 1, 0, 'p'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         int bad = 0;
         switch (c) {
@@ -55,12 +57,17 @@ static int parse_ch(ch_opts *o, const char *cmd, int argc, char **argv, const ch
         case 'O': o->out = optarg; break;
         case 'd': o->data = optarg; break;
         case 's': o->split = optarg; break;
-        case 'p': break; /* "channel": how we got here */
+        case 'p': { /* "channel" is how we got here; anything but element|channel is an error */
+            int channel;
+            if (cli_parse_packing(cmd, optarg, &channel))
+                return 1;
+            break;
+        }
         case 'o': bad = cli_parse_size(cmd, "--offset", optarg, 0, 1u << 30, &o->offset); break;
         case 'n': bad = cli_parse_size(cmd, "--count", optarg, 1, 1u << 20, &o->count); break;
         case 't': bad = cli_parse_size(cmd, "--threads", optarg, 1, 1024, &o->threads); break;
         case 'h': fputs(usage, stdout); return -1;
-        default: fputs(usage, stderr); return 2;
+        default: return cli_usage_error(cmd, argc, argv);
         }
         if (bad)
             return 1;
@@ -100,11 +107,11 @@ int cli_channel_encrypt(int argc, char **argv)
     ppnn_status st = data_split_parse(&split, o.split);
     if (st)
         return cli_fail("encrypt", st);
-    char path[1024];
-    cli_key_path(path, sizeof path, o.keys, CLI_SECRET_KEY);
+    char path[PATH_MAX];
     ckks_params *params = NULL;
     ckks_secret_key sk = {0};
-    if ((st = ckks_secret_key_load(&sk, &params, path)))
+    if ((st = cli_key_path(path, sizeof path, o.keys, CLI_SECRET_KEY)) ||
+        (st = ckks_secret_key_load(&sk, &params, path)))
         return cli_fail("encrypt", st);
     nn_model m = {0};
     hnn_channel_plan *plan = NULL;
@@ -119,10 +126,9 @@ int cli_channel_encrypt(int argc, char **argv)
         goto done;
     }
     const size_t numel = nn_numel(m.input);
-    if (ds.channels * ds.rows * ds.cols != numel || m.input.c != 1 || ds.channels != 1) {
-        cli_error("encrypt", "model %s expects %ux%ux%u inputs, %s images are %zux%zux%zu "
-                  "(channel-wise packing takes one channel)", o.model, m.input.c, m.input.h,
-                  m.input.w, o.data, ds.channels, ds.rows, ds.cols);
+    if ((st = nn_model_check_images(&m, ds.channels, ds.rows, ds.cols))) {
+        ppnn_error_context("%s on %s", o.model, o.data);
+        cli_fail("encrypt", st);
         goto done;
     }
     cts = calloc(ds.count, sizeof *cts);
@@ -177,7 +183,7 @@ int cli_channel_infer(int argc, char **argv)
         return rc < 0 ? 0 : rc;
     if (!o.model || !o.keys || !o.in || !o.out)
         return cli_error("infer", "--model, --keys, --in and --out are required");
-    char path[1024];
+    char path[PATH_MAX];
     ckks_params *params = NULL;
     ckks_relin_key rk = {0};
     ckks_galois_keys gk = {0};
@@ -188,12 +194,11 @@ int cli_channel_infer(int argc, char **argv)
     size_t count = 0;
     ckks_batch_info info;
     rc = 1;
-    cli_key_path(path, sizeof path, o.keys, CLI_RELIN_KEY);
-    ppnn_status st = ckks_relin_key_load(&rk, &params, rk_id, path);
-    if (!st) {
-        cli_key_path(path, sizeof path, o.keys, CLI_GALOIS_KEY);
+    ppnn_status st = cli_key_path(path, sizeof path, o.keys, CLI_RELIN_KEY);
+    if (!st)
+        st = ckks_relin_key_load(&rk, &params, rk_id, path);
+    if (!st && !(st = cli_key_path(path, sizeof path, o.keys, CLI_GALOIS_KEY)))
         st = ckks_galois_keys_load(&gk, &params, gk_id, path);
-    }
     if (st) {
         cli_fail("infer", st);
         goto done;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "compare.h"
@@ -81,18 +82,26 @@ static ppnn_status get_model(nn_model *m, cmp_results *r, int which, const cmp_c
         snprintf(tname, sizeof tname, "%s-e%zu", c->teacher_arch, c->teacher_epochs);
     else
         snprintf(tname, sizeof tname, "t%zu", c->teacher_epochs);
+    int n;
     if (which == CMP_TEACHER)
-        snprintf(path, sizeof r->model_path[which], "%s/%s-%s-n%zu-e%zu.ppnn", c->models,
-                 c->data, wide ? c->teacher_arch : model_tag[which], train->count, epochs);
+        n = snprintf(path, sizeof r->model_path[which], "%s/%s-%s-n%zu-e%zu.ppnn", c->models,
+                     c->data_tag, wide ? c->teacher_arch : model_tag[which], train->count,
+                     epochs);
     else /* a student also depends on its teacher */
-        snprintf(path, sizeof r->model_path[which], "%s/%s-%s%s%s-n%zu-e%zu-%s.ppnn",
-                 c->models, c->data, deep ? c->arch : "", deep ? "-" : "", model_tag[which],
-                 train->count, epochs, tname);
+        n = snprintf(path, sizeof r->model_path[which], "%s/%s-%s%s%s-n%zu-e%zu-%s.ppnn",
+                     c->models, c->data_tag, deep ? c->arch : "", deep ? "-" : "",
+                     model_tag[which], train->count, epochs, tname);
+    if (n < 0 || (size_t)n >= sizeof r->model_path[which])
+        return ppnn_fail(PPNN_ERR_PARAM, "model directory path too long: %s", c->models);
     struct stat sb;
     if (!stat(path, &sb)) {
         r->cached[which] = 1;
         fprintf(stderr, "compare: reusing %s\n", path);
-        return nn_model_load(m, path);
+        ppnn_status st = nn_model_load(m, path);
+        if (!st && ((st = nn_model_check_images(m, train->channels, train->rows, train->cols)) ||
+                    (st = data_check_classes(m->nclasses))))
+            ppnn_error_context("%s", path);
+        return st;
     }
     static const nn_act acts[CMP_NMODELS] = {NN_ACT_RELU, NN_ACT_ELEMENT, NN_ACT_CHANNEL};
     ppnn_status st = nn_arch_build(m, which == CMP_TEACHER ? c->teacher_arch : c->arch, acts[which],
@@ -111,6 +120,7 @@ static ppnn_status get_model(nn_model *m, cmp_results *r, int which, const cmp_c
         (st = nn_record_ranges(m, train, train->count < 2048 ? train->count : 2048)) ||
         (st = nn_model_save(m, path)))
         return st;
+    r->saved[which] = 1;
     r->train_seconds[which] = ppnn_now() - t0;
     fprintf(stderr, "compare: trained %s in %.0f s -> %s\n", model_tag[which],
             r->train_seconds[which], path);
@@ -126,22 +136,6 @@ static double accuracy_pct(const nn_model *m, const data_set *test, ppnn_status 
     return t ? 100.0 * (double)c / (double)t : 0.0;
 }
 
-static size_t argmax_d(const double *v, size_t n)
-{
-    size_t a = 0;
-    for (size_t i = 1; i < n; i++)
-        a = v[i] > v[a] ? i : a;
-    return a;
-}
-
-static size_t argmax_f(const float *v, size_t n)
-{
-    size_t a = 0;
-    for (size_t i = 1; i < n; i++)
-        a = v[i] > v[a] ? i : a;
-    return a;
-}
-
 /* Scores decrypted logits of n images against the plaintext logits and the labels (slot k of
  * r's encrypted arrays). */
 static void score(cmp_results *r, int k, const double *dec, const float *ref,
@@ -150,7 +144,7 @@ static void score(cmp_results *r, int k, const double *dec, const float *ref,
     size_t ok = 0, okp = 0, agree = 0;
     double err = 0;
     for (size_t b = 0; b < n; b++) {
-        size_t pe = argmax_d(dec + b * 10, 10), pp = argmax_f(ref + b * 10, 10);
+        size_t pe = ppnn_argmax(dec + b * 10, 10), pp = ppnn_argmaxf(ref + b * 10, 10);
         ok += pe == labels[b];
         okp += pp == labels[b];
         agree += pe == pp;
@@ -253,11 +247,12 @@ static ppnn_status run_channel(cmp_results *r, const cmp_config *c, const nn_mod
         st = nn_predict(m, ref, x, n);
     }
     int threads = c->threads > 0 ? c->threads : omp_get_max_threads();
-    ppnn_status shared = st;
+    ppnn_first_error shared = {0};
+    ppnn_first_error_keep(&shared, st);
     double enc = 0, wall0 = ppnn_now();
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) reduction(+ : enc)
     for (size_t b = 0; b < n; b++) {
-        if (shared)
+        if (ppnn_first_error_set(&shared))
             continue;
         ckks_ciphertext in = {0}, out = {0};
         double a = ppnn_now();
@@ -270,14 +265,14 @@ static ppnn_status run_channel(cmp_results *r, const cmp_config *c, const nn_mod
         if (!s)
             s = hnn_channel_decrypt(dec + b * 10, plan, sk, &out, 0);
         if (s) {
-#pragma omp critical
-            shared = s;
+            ppnn_error_context("image %zu", b);
+            ppnn_first_error_keep(&shared, s);
         }
         ckks_ct_free(&in);
         ckks_ct_free(&out);
     }
     r->chan_wall = ppnn_now() - wall0;
-    st = shared;
+    st = ppnn_first_error_status(&shared);
     if (!st) {
         double sum = 0;
         for (size_t b = 0; b < n; b++)
@@ -403,8 +398,7 @@ static int parse_args(cmp_config *c, int argc, char **argv, char *models_buf, si
         case 'C': c->costs = optarg; break;
         case 'h': fputs(usage_text, stdout); return -1;
         default:
-            return cli_error("compare", "unknown or incomplete option '%s' (see ppnn compare "
-                             "--help)", argv[optind - 1]);
+            return cli_usage_error("compare", argc, argv);
         }
     }
     if (bad)
@@ -442,15 +436,14 @@ int cmd_compare(int argc, char **argv)
         return rc < 0 ? 0 : rc;
     if (!c.nbatches) { /* default: powers of 4 from 1 up to the slots of the preset */
         ckks_spec sp;
-        if (ckks_preset(&sp, c.preset))
-            return cli_fail("compare", PPNN_ERR_PARAM);
+        ppnn_status pst = ckks_preset(&sp, c.preset);
+        if (pst)
+            return cli_fail("compare", pst);
         size_t slots = (size_t)1 << (sp.logn - 1);
         for (size_t b = 1; b < slots && c.nbatches < CMP_MAX_BATCHES - 1; b *= 4)
             c.batches[c.nbatches++] = b;
         c.batches[c.nbatches++] = slots;
     }
-    if (cli_make_dir("compare", c.out, 0755) || cli_make_dir("compare", c.models, 0755))
-        return 1;
     nn_set_threads(c.threads);
 
     static cmp_results r; /* large; one per process */
@@ -464,25 +457,37 @@ int cmd_compare(int argc, char **argv)
     ckks_secret_key sk = {0};
     ckks_relin_key rk = {0};
     ckks_spec spec;
-    ppnn_status st = data_load(&train, c.data, DATA_SPLIT_TRAIN, 0, c.count);
+    /* Everything that can be refused is refused before any directory is made or model trained:
+     * the parameter set, the batch sizes against its slots, the data. */
+    ppnn_status st = ckks_preset(&spec, c.preset);
+    if (!st)
+        st = ckks_params_new(&prm, &spec);
+    if (!st && c.batches[c.nbatches - 1] > prm->slots)
+        st = ppnn_fail(PPNN_ERR_PARAM, "batch %zu exceeds the %zu slots of %s",
+                       c.batches[c.nbatches - 1], prm->slots, c.preset);
+    if (!st)
+        st = data_cache_tag(c.data_tag, sizeof c.data_tag, c.data);
+    if (!st)
+        st = data_load(&train, c.data, DATA_SPLIT_TRAIN, 0, c.count);
     if (!st)
         st = data_load(&test, c.data, DATA_SPLIT_TEST, 0, c.test);
     if (!st && (test.count < c.batches[c.nbatches - 1] || test.count < c.channel_images))
         st = ppnn_fail(PPNN_ERR_PARAM, "%zu test images: fewer than the largest batch (%zu) or "
                        "--channel-images (%zu)", test.count, c.batches[c.nbatches - 1],
                        c.channel_images);
+    int made_out = 0, made_models = 0, reported = 0;
+    if (st) {
+        reported = cli_fail("compare", st);
+    } else if (cli_make_dir_new("compare", c.out, 0755, &made_out) ||
+               cli_make_dir_new("compare", c.models, 0755, &made_models)) {
+        st = PPNN_ERR_IO;
+        reported = 1;
+    }
     for (int k = 0; k < CMP_NMODELS && !st; k++)
         st = get_model(&models[k], &r, k, &c, &train, &models[CMP_TEACHER]);
     r.test_count = test.count;
     for (int k = 0; k < CMP_NMODELS && !st; k++)
         r.plain_acc[k] = accuracy_pct(&models[k], &test, &st);
-    if (!st)
-        st = ckks_preset(&spec, c.preset);
-    if (!st)
-        st = ckks_params_new(&prm, &spec);
-    if (!st && c.batches[c.nbatches - 1] > prm->slots)
-        st = ppnn_fail(PPNN_ERR_PARAM, "batch %zu exceeds the %zu slots of %s",
-                       c.batches[c.nbatches - 1], prm->slots, c.preset);
     if (!st && !(st = ckks_keygen_secret(&sk, prm)))
         st = ckks_keygen_relin(&rk, &sk);
     if (!st) {
@@ -499,7 +504,16 @@ int cmd_compare(int argc, char **argv)
     }
     if (!st)
         st = predict(&r, &c, &models[CMP_ELEMENT], &models[CMP_CHANNEL], prm);
-    rc = st ? cli_fail("compare", st) : cmp_write_report(&c, &r);
+    rc = st ? (reported ? 1 : cli_fail("compare", st)) : cmp_write_report(&c, &r);
+    if (rc) { /* no partial output: models this run trained, directories it made */
+        for (int k = 0; k < CMP_NMODELS; k++)
+            if (r.saved[k])
+                unlink(r.model_path[k]);
+        if (made_models)
+            rmdir(c.models);
+        if (made_out)
+            rmdir(c.out); /* only if empty: a half-written report stays visible */
+    }
     ckks_relin_key_free(&rk);
     ckks_secret_key_free(&sk);
     ckks_params_free(prm);

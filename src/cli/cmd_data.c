@@ -48,6 +48,7 @@ int cmd_data(int argc, char **argv)
                                          {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
     int c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'd': data = optarg; break;
@@ -61,7 +62,7 @@ int cmd_data(int argc, char **argv)
                 return 1;
             break;
         case 'h': fputs(usage_text, stdout); return 0;
-        default: fputs(usage_text, stderr); return 2;
+        default: return cli_usage_error("data", argc, argv);
         }
     }
     if (optind != argc)

@@ -2,6 +2,7 @@
  * slot b = image b), writes one prediction per image and, given the labels, the accuracy.
  * Released values are noise-flooded (ckks_decode_release, IND-CPA-D protection). */
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,6 +68,7 @@ int cmd_decrypt(int argc, char **argv)
                                          {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
     int c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'k': keys = optarg; break;
@@ -101,7 +103,7 @@ int cmd_decrypt(int argc, char **argv)
                 return 1;
             break;
         case 'h': fputs(usage_text, stdout); return 0;
-        default: fputs(usage_text, stderr); return 2;
+        default: return cli_usage_error("decrypt", argc, argv);
         }
     }
     if (optind != argc)
@@ -113,17 +115,17 @@ int cmd_decrypt(int argc, char **argv)
     if (st)
         return cli_fail("decrypt", st);
 
-    char path[1024];
-    cli_key_path(path, sizeof path, keys, CLI_SECRET_KEY);
+    char path[PATH_MAX];
     ckks_params *params = NULL;
     ckks_secret_key sk;
-    if ((st = ckks_secret_key_load(&sk, &params, path)))
+    if ((st = cli_key_path(path, sizeof path, keys, CLI_SECRET_KEY)) ||
+        (st = ckks_secret_key_load(&sk, &params, path)))
         return cli_fail("decrypt", st);
     int rc = 1;
     ckks_ciphertext *cts = NULL;
     size_t count = 0;
     double *logits = NULL;
-    int *pred = NULL;
+    size_t *pred = NULL;
     data_set ds;
     memset(&ds, 0, sizeof ds);
     data_manifest names;
@@ -133,6 +135,8 @@ int cmd_decrypt(int argc, char **argv)
         cli_fail("decrypt", st);
         goto done;
     }
+    if (cli_check_output("decrypt", out, NULL))
+        goto done;
     uint8_t kid[CKKS_KEY_ID_BYTES];
     ckks_key_id(kid, &sk);
     if (memcmp(kid, info.key_id, CKKS_KEY_ID_BYTES) != 0) {
@@ -167,6 +171,11 @@ int cmd_decrypt(int argc, char **argv)
             goto done;
         fl = &flood;
     }
+    if (data && (st = data_check_classes(classes))) { /* the rule of eval, before any work */
+        ppnn_error_context("%s", in);
+        cli_fail("decrypt", st);
+        goto done;
+    }
     logits = malloc(images * classes * sizeof *logits);
     pred = malloc(images * sizeof *pred);
     if (!logits || !pred) {
@@ -179,13 +188,8 @@ int cmd_decrypt(int argc, char **argv)
         cli_fail("decrypt", st);
         goto done;
     }
-    for (size_t b = 0; b < images; b++) {
-        int best = 0;
-        for (size_t k = 1; k < classes; k++)
-            if (logits[b * classes + k] > logits[b * classes + (size_t)best])
-                best = (int)k;
-        pred[b] = best;
-    }
+    for (size_t b = 0; b < images; b++)
+        pred[b] = ppnn_argmax(logits + b * classes, classes);
     if (data) {
         if ((st = data_load(&ds, data, split, offset, images))) {
             cli_fail("decrypt", st);

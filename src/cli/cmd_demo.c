@@ -7,6 +7,7 @@
  *      times (total and per image) and upload bytes per image. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -16,8 +17,8 @@
 
 #include "cli.h"
 #include "ppnn/ckks.h"
-#include "ppnn/data.h"
 #include "ppnn/hnn.h"
+#include "ppnn/data.h"
 #include "ppnn/nn.h"
 
 static const char *usage_text =
@@ -41,6 +42,7 @@ static int run(int (*cmd)(int, char **), const char *name, ...)
     va_end(ap);
     argv[argc] = NULL;
     fflush(stdout);
+    ppnn_paths_begin(0); /* a new command: its own inputs, no --force */
     return cmd(argc, argv);
 }
 
@@ -56,30 +58,40 @@ static long long file_size(const char *p)
     return stat(p, &st) == 0 ? (long long)st.st_size : -1;
 }
 
-/* Trains the teacher and the distilled student unless the student is cached. */
-static int ensure_model(const char *dir, const char *data, const char *threads, char *student,
-                        size_t len, int retrain)
+/* What this run created, so that a failed run leaves nothing behind. */
+typedef struct demo_made {
+    char parent[PATH_MAX], teacher[PATH_MAX];
+    int made_parent, made_dir, trained_teacher, trained_student;
+} demo_made;
+
+/* Trains the teacher and the distilled student unless the student is cached. data_tag names
+ * the cache files (data_cache_tag: no path, no slash). */
+static int ensure_model(const char *dir, const char *data, const char *data_tag,
+                        const char *threads, char *student, size_t len, int retrain,
+                        demo_made *made)
 {
-    char teacher[1024];
-    if (snprintf(student, len, "%s/%s-cryptonets-element-kd.ppnn", dir, data) >= (int)len ||
-        snprintf(teacher, sizeof teacher, "%s/%s-teacher.ppnn", dir, data) >= (int)sizeof teacher)
+    char *teacher = made->teacher;
+    if (snprintf(student, len, "%s/%s-cryptonets-element-kd.ppnn", dir, data_tag) >= (int)len ||
+        snprintf(teacher, sizeof made->teacher, "%s/%s-teacher.ppnn", dir, data_tag) >=
+            (int)sizeof made->teacher)
         return cli_error("demo", "model directory path too long");
     if (!retrain && file_exists(student)) {
         printf("demo: using the cached model %s (--retrain to train a new one)\n", student);
         return 0;
     }
-    char parent[1024];
-    snprintf(parent, sizeof parent, "%s", dir);
-    char *slash = strrchr(parent, '/');
-    if (slash && slash != parent) {
-        *slash = 0;
-        mkdir(parent, 0755); /* e.g. data/ for data/models */
+    snprintf(made->parent, sizeof made->parent, "%s", dir);
+    char *slash = strrchr(made->parent, '/');
+    if (slash && slash != made->parent) {
+        *slash = 0; /* e.g. data/ for data/models */
+        if (cli_make_dir_new("demo", made->parent, 0755, &made->made_parent))
+            return 1;
     }
-    if (cli_make_dir("demo", dir, 0755))
+    if (cli_make_dir_new("demo", dir, 0755, &made->made_dir))
         return 1;
     printf("demo: training the ReLU teacher (%s/teacher), then the element-wise student by "
            "distillation\n", data);
     if (retrain || !file_exists(teacher)) {
+        made->trained_teacher = 1;
         /* The recipe of scripts/accuracy_table.sh with fewer teacher epochs, so that a first
          * run stays within minutes on 2 cores: the student is what the demo encrypts. */
         if (run(cmd_train, "train", "--data", data, "--arch", "teacher", "--act", "relu",
@@ -87,27 +99,11 @@ static int ensure_model(const char *dir, const char *data, const char *threads, 
                 teacher, (char *)NULL))
             return 1;
     }
+    made->trained_student = 1;
     return run(cmd_train, "train", "--data", data, "--arch", "cryptonets", "--act", "element",
                "--teacher", teacher, "--kd-temp", "4", "--kd-alpha", "0.5", "--kd-offline",
                "--epochs", "20", "--shift", "1", "--seed", "1", "--threads", threads, "--out",
                student, (char *)NULL);
-}
-
-/* The planner's error figures for the plan `ppnn infer` runs on m at n13 (the same call). */
-static void print_plan_error(const nn_model *m)
-{
-    ckks_spec spec;
-    ckks_params *prm = NULL;
-    hnn_plan *plan = NULL;
-    if (ckks_preset(&spec, "n13") || ckks_params_new(&prm, &spec) ||
-        cli_plan_for_params("demo", &plan, m, prm, "n13")) {
-        ckks_params_free(prm);
-        return;
-    }
-    printf("planner's logit error   estimate %.2e (high probability), worst-case bound %.2g\n",
-           plan->est_error, plan->bound_error);
-    hnn_plan_free(plan);
-    ckks_params_free(prm);
 }
 
 /* Reads the logits written by `ppnn decrypt` (image,prediction,logit_0..). */
@@ -142,15 +138,6 @@ static int read_pred_csv(const char *path, double *logits, size_t images, size_t
     return 0;
 }
 
-static size_t argmax(const double *v, size_t n)
-{
-    size_t best = 0;
-    for (size_t i = 1; i < n; i++)
-        if (v[i] > v[best])
-            best = i;
-    return best;
-}
-
 int cmd_demo(int argc, char **argv)
 {
     const char *data = "mnist", *models = NULL, *threads = "0";
@@ -162,6 +149,7 @@ int cmd_demo(int argc, char **argv)
                                          {0, 0, 0, 0}};
     int c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'd': data = optarg; break;
@@ -177,12 +165,12 @@ int cmd_demo(int argc, char **argv)
         case 'm': models = optarg; break;
         case 'r': retrain = 1; break;
         case 'h': fputs(usage_text, stdout); return 0;
-        default: fputs(usage_text, stderr); return 2;
+        default: return cli_usage_error("demo", argc, argv);
         }
     }
     if (optind != argc)
         return cli_error("demo", "unexpected argument '%s'", argv[optind]);
-    char mdir[1024];
+    char mdir[PATH_MAX];
     const char *env = getenv("PPNN_MODEL_DIR");
     snprintf(mdir, sizeof mdir, "%s", models ? models : env && *env ? env : "data/models");
     char threads_buf[32];
@@ -191,25 +179,50 @@ int cmd_demo(int argc, char **argv)
         threads = threads_buf;
     }
 
-    char model[1024];
-    if (ensure_model(mdir, data, threads, model, sizeof model, retrain))
-        return 1;
-    nn_model m;
-    ppnn_status st = nn_model_load(&m, model);
-    if (st)
-        return cli_fail("demo", st);
-    data_set ds;
-    if ((st = data_load(&ds, data, DATA_SPLIT_TEST, 0, count))) {
-        nn_model_free(&m);
-        return cli_fail("demo", st);
-    }
-    size_t classes = m.nclasses, npx = ds.channels * ds.rows * ds.cols;
-    float *x = malloc(count * npx * sizeof *x), *pl = malloc(count * classes * sizeof *pl);
-    double *el = malloc(count * classes * sizeof *el);
+    char model[PATH_MAX], tag[96];
+    static demo_made made; /* two PATH_MAX buffers: not on the stack */
+    memset(&made, 0, sizeof made);
+    nn_model m = {0};
+    data_set ds = {0};
+    ckks_params *params = NULL;
+    hnn_plan *plan = NULL;
+    float *x = NULL, *pl = NULL;
+    double *el = NULL;
     char tmp[] = "/tmp/ppnn-demo-XXXXXX";
     char keys[1100] = "", batch[1100] = "", result[1100] = "", pred[1100] = "", sk[1100] = "",
          sk_away[1100] = "";
     int rc = 1, have_tmp = 0;
+    /* Everything that can be refused is refused before keygen: the data, the model's input
+     * shape, and whether its plan fits the n13 parameters (ReLU, too deep, ...). */
+    ppnn_status st = data_cache_tag(tag, sizeof tag, data);
+    if (!st)
+        st = data_load(&ds, data, DATA_SPLIT_TEST, 0, count);
+    if (st) {
+        cli_fail("demo", st);
+        goto done;
+    }
+    if (ensure_model(mdir, data, tag, threads, model, sizeof model, retrain, &made))
+        goto done;
+    if ((st = nn_model_load(&m, model))) {
+        cli_fail("demo", st);
+        goto done;
+    }
+    if ((st = nn_model_check_images(&m, ds.channels, ds.rows, ds.cols)) ||
+        (st = data_check_classes(m.nclasses))) {
+        ppnn_error_context("%s on %s", model, data);
+        cli_fail("demo", st);
+        goto done;
+    }
+    ckks_spec spec;
+    if ((st = ckks_preset(&spec, "n13")) || (st = ckks_params_new(&params, &spec))) {
+        cli_fail("demo", st);
+        goto done;
+    }
+    if (cli_plan_for_params("demo", &plan, &m, params, "n13"))
+        goto done;
+    size_t classes = m.nclasses, npx = ds.channels * ds.rows * ds.cols;
+    x = malloc(count * npx * sizeof *x), pl = malloc(count * classes * sizeof *pl);
+    el = malloc(count * classes * sizeof *el);
     if (!x || !pl || !el) {
         cli_error("demo", "out of memory");
         goto done;
@@ -255,7 +268,7 @@ int cmd_demo(int argc, char **argv)
         cli_error("demo", "cannot move the secret key aside: %s", strerror(errno));
         goto done;
     }
-    printf("== server: infer (key directory holds only public.key and relin.key)\n");
+    printf("== server: infer (key directory holds only relin.key)\n");
     t0 = ppnn_now();
     int irc = run(cmd_infer, "infer", "--model", model, "--keys", keys, "--in", batch, "--out",
                   result, "--threads", threads, (char *)NULL);
@@ -282,7 +295,7 @@ int cmd_demo(int argc, char **argv)
             pd[k] = pl[b * classes + k];
             max_err = fmax(max_err, fabs(pd[k] - el[b * classes + k]));
         }
-        size_t yp = argmax(pd, classes), ye = argmax(el + b * classes, classes);
+        size_t yp = ppnn_argmax(pd, classes), ye = ppnn_argmax(el + b * classes, classes);
         ok_plain += yp == ds.labels[b];
         ok_enc += ye == ds.labels[b];
         agree += yp == ye;
@@ -295,7 +308,8 @@ int cmd_demo(int argc, char **argv)
     printf("agreement               %6.2f %% (%zu / %zu predictions identical)\n",
            100.0 * (double)agree / (double)count, agree, count);
     printf("max |logit error|       %.2e (measured)\n", max_err);
-    print_plan_error(&m);
+    printf("planner's logit error   estimate %.2e (high probability), worst-case bound %.2g\n",
+           plan->est_error, plan->bound_error);
     printf("client time             %.2f s total (keygen %.2f, encrypt %.2f, decrypt %.2f), "
            "%.3f ms per image\n", client, t_keygen, t_enc, t_dec, 1e3 * client / (double)count);
     printf("server time             %.2f s total, %.3f ms per image amortized\n", t_inf,
@@ -317,9 +331,21 @@ done:
         rmdir(keys);
         rmdir(tmp);
     }
+    if (rc) { /* a failed run leaves no model it trained and no directory it made */
+        if (made.trained_student)
+            unlink(model);
+        if (made.trained_teacher)
+            unlink(made.teacher);
+        if (made.made_dir)
+            rmdir(mdir);
+        if (made.made_parent)
+            rmdir(made.parent);
+    }
     free(x);
     free(pl);
     free(el);
+    hnn_plan_free(plan);
+    ckks_params_free(params);
     data_set_free(&ds);
     nn_model_free(&m);
     return rc;

@@ -2,6 +2,7 @@
  * image of the batch, image b in slot b. Seeded secret-key encryption: each ciphertext travels
  * as (c0, 32-byte seed), half the size of (c0, c1). */
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +25,8 @@ static const char *usage_text =
     "(area averaging). The file names stay on the client: they are written to OUT.names.json\n"
     "(do not upload it); `ppnn decrypt --names OUT.names.json` prints them beside the\n"
     "predictions.\n"
-    "Channel-wise packing (one ciphertext per image): add --packing channel --model M\n"
+    "--packing element (the default) or channel, as for keygen. Channel-wise packing (one\n"
+    "ciphertext per image): add --packing channel --model M\n"
     "(see --packing channel --help).\n";
 
 _Static_assert(DATA_MANIFEST_KEY_ID_BYTES == CKKS_KEY_ID_BYTES, "the manifest keeps a key id");
@@ -41,14 +43,15 @@ int cmd_encrypt(int argc, char **argv)
     const char *keys = NULL, *data = "mnist", *split_s = "test", *out = NULL;
     const char *images = NULL, *model = NULL, *shape = NULL;
     size_t offset = 0, count = 0, threads = 0;
-    int resize = 0, idx_opts = 0;
+    int resize = 0, idx_opts = 0, channel = 0;
     static const struct option opts[] = {
         {"keys", 1, 0, 'k'},  {"data", 1, 0, 'd'},    {"split", 1, 0, 's'}, {"offset", 1, 0, 'o'},
         {"count", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"out", 1, 0, 'O'},   {"help", 0, 0, 'h'},
         {"images", 1, 0, 'I'}, {"model", 1, 0, 'm'}, {"shape", 1, 0, 'S'}, {"resize", 0, 0, 'R'},
-        {0, 0, 0, 0}};
+        {"packing", 1, 0, 'P'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'k': keys = optarg; break;
@@ -73,8 +76,12 @@ int cmd_encrypt(int argc, char **argv)
                 return 1;
             break;
         case 'O': out = optarg; break;
+        case 'P': /* element (channel was dispatched to cli_channel_encrypt above) */
+            if (cli_parse_packing("encrypt", optarg, &channel))
+                return 1;
+            break;
         case 'h': fputs(usage_text, stdout); return 0;
-        default: fputs(usage_text, stderr); return 2;
+        default: return cli_usage_error("encrypt", argc, argv);
         }
     }
     cli_image_source src = {data, split_s, offset, count, NULL, 0, resize};
@@ -99,11 +106,11 @@ int cmd_encrypt(int argc, char **argv)
     snprintf(names_path, sizeof names_path, "%s.names.json", out);
     ppnn_status st;
 
-    char path[1024];
-    cli_key_path(path, sizeof path, keys, CLI_SECRET_KEY);
+    char path[PATH_MAX];
     ckks_params *params = NULL;
     ckks_secret_key sk;
-    if ((st = ckks_secret_key_load(&sk, &params, path))) {
+    if ((st = cli_key_path(path, sizeof path, keys, CLI_SECRET_KEY)) ||
+        (st = ckks_secret_key_load(&sk, &params, path))) {
         free(src.paths);
         return cli_fail("encrypt", st);
     }
@@ -120,6 +127,8 @@ int cmd_encrypt(int argc, char **argv)
     }
     /* Values in [0, 1] (the data layer's one normalisation); the server folds the model's own. */
     if (cli_load_images("encrypt", &im, &src, have_want ? &want : NULL, params->slots))
+        goto done;
+    if (cli_check_output("encrypt", out, CKKS_FILE_KIND_BATCH))
         goto done;
     npix = im.c * im.h * im.w;
     cts = calloc(npix, sizeof *cts);

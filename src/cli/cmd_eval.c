@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli.h"
 #include "ppnn/nn.h"
 
@@ -63,7 +65,7 @@ static int eval_images(const nn_model *m, const cli_image_source *src, const cha
     if (!st) {
         printf("file,prediction\n");
         for (size_t b = 0; b < n; b++)
-            printf("%s,%zu\n", im.names[b], nn_argmax(lf + b * classes, classes));
+            printf("%s,%zu\n", im.names[b], ppnn_argmaxf(lf + b * classes, classes));
     }
     free(lf);
     free(ld);
@@ -104,8 +106,7 @@ int cmd_eval(int argc, char **argv)
         case 'j': bad = cli_parse_size("eval", "--threads", optarg, 1, 256, &threads); break;
         case 'h': fputs(usage_text, stdout); return 0;
         default:
-            return cli_error("eval", "unknown or incomplete option '%s' (see ppnn eval --help)",
-                             argv[optind - 1]);
+            return cli_usage_error("eval", argc, argv);
         }
         if (bad)
             return 1;
@@ -140,12 +141,13 @@ int cmd_eval(int argc, char **argv)
         nn_model_free(&m);
         return cli_fail("eval", st);
     }
+    if (pred_path && cli_check_output("eval", pred_path, NULL)) {
+        nn_model_free(&m);
+        data_set_free(&ds);
+        return 1;
+    }
     size_t correct[DATA_NUM_CLASSES], total[DATA_NUM_CLASSES], sc = 0, st_total = 0;
-    if (m.nclasses != DATA_NUM_CLASSES)
-        st = ppnn_fail(PPNN_ERR_MISMATCH, "model has %u classes, the data %d", m.nclasses,
-                       DATA_NUM_CLASSES);
-    else
-        st = nn_evaluate(&m, &ds, correct, total);
+    st = nn_evaluate(&m, &ds, correct, total); /* refuses another class count */
     if (!st && pred_path)
         st = write_predictions(pred_path, &m, &ds);
     if (st) {
@@ -157,18 +159,25 @@ int cmd_eval(int argc, char **argv)
         sc += correct[k], st_total += total[k];
     double acc = st_total ? (double)sc / (double)st_total : 0;
     size_t depth = nn_model_depth(&m);
+    int rc = 0;
     if (json) {
-        printf("{\"model\": \"%s\", \"arch\": \"%s\", \"data\": \"%s\", \"split\": \"%s\", "
-               "\"images\": %zu, \"correct\": %zu, \"accuracy\": %.6f, \"per_class\": [",
-               model, m.arch, data, split_s, st_total, sc, acc);
-        for (int k = 0; k < DATA_NUM_CLASSES; k++)
-            printf("%s%.6f", k ? ", " : "",
-                   total[k] ? (double)correct[k] / (double)total[k] : 0.0);
-        printf("], \"depth\": ");
-        if (depth == SIZE_MAX)
-            printf("null}\n");
-        else
-            printf("%zu}\n", depth);
+        cJSON *o = cJSON_CreateObject();
+        int ok = o != NULL;
+        ok &= cJSON_AddStringToObject(o, "model", model) != NULL;
+        ok &= cJSON_AddStringToObject(o, "arch", m.arch) != NULL;
+        ok &= cJSON_AddStringToObject(o, "data", data) != NULL;
+        ok &= cJSON_AddStringToObject(o, "split", split_s) != NULL;
+        ok &= cJSON_AddNumberToObject(o, "images", (double)st_total) != NULL;
+        ok &= cJSON_AddNumberToObject(o, "correct", (double)sc) != NULL;
+        ok &= cJSON_AddNumberToObject(o, "accuracy", acc) != NULL;
+        cJSON *pc = cJSON_AddArrayToObject(o, "per_class"); /* owned by o */
+        for (int k = 0; ok && pc && k < DATA_NUM_CLASSES; k++)
+            ok &= cJSON_AddItemToArray(pc, cJSON_CreateNumber(
+                      total[k] ? (double)correct[k] / (double)total[k] : 0.0));
+        ok &= pc != NULL;
+        ok &= (depth == SIZE_MAX ? cJSON_AddNullToObject(o, "depth")
+                                 : cJSON_AddNumberToObject(o, "depth", (double)depth)) != NULL;
+        rc = cli_print_json("eval", o, ok);
     } else {
         printf("%s (%s): accuracy %.2f%% (%zu/%zu) on %s/%s\n", model, m.arch, 100 * acc, sc,
                st_total, data, split_s);
@@ -180,5 +189,5 @@ int cmd_eval(int argc, char **argv)
     }
     nn_model_free(&m);
     data_set_free(&ds);
-    return 0;
+    return rc;
 }

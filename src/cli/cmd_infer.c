@@ -4,6 +4,7 @@
  * the encrypted logits. */
 #include <getopt.h>
 #include <math.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,7 +18,8 @@ static const char *usage_text =
     "usage: ppnn infer --model M.ppnn --keys KEYDIR --in batch.ct --out result.ct [--threads T]\n"
     "Server side: evaluates the model on an encrypted batch (element-wise packing, no\n"
     "rotations) with KEYDIR/relin.key only; secret.key is neither needed nor read.\n"
-    "Channel-wise packing (one ciphertext per image): add --packing channel --model M\n"
+    "--packing element (the default) or channel, as for keygen. Channel-wise packing (one\n"
+    "ciphertext per image): add --packing channel --model M\n"
     "(see --packing channel --help).\n";
 
 typedef struct progress_ctx {
@@ -49,9 +51,12 @@ static void budget_for_preset(hnn_budget *b, const char *name)
     b->logn = spec.logn;
 }
 
-/* MemAvailable from /proc/meminfo in bytes, or 0 when unknown. */
+/* MemAvailable from /proc/meminfo in bytes, or 0 when unknown; $PPNN_MEMORY_LIMIT (bytes)
+ * lowers it (to share a machine, and to test the refusal). */
 static uint64_t mem_available(void)
 {
+    const char *lim = getenv("PPNN_MEMORY_LIMIT");
+    uint64_t cap = lim && *lim ? strtoull(lim, NULL, 10) : 0;
     FILE *fp = fopen("/proc/meminfo", "r");
     if (!fp)
         return 0;
@@ -61,7 +66,8 @@ static uint64_t mem_available(void)
         if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
             break;
     fclose(fp);
-    return (uint64_t)kb * 1024;
+    uint64_t avail = (uint64_t)kb * 1024;
+    return cap && (cap < avail || !avail) ? cap : avail;
 }
 
 /* Refuses, before reading the batch, a model whose ciphertexts cannot fit in memory (rather than
@@ -73,10 +79,12 @@ static int memory_refused(const hnn_plan *plan, const ckks_params *params, const
     struct stat sb;
     uint64_t need = hnn_plan_peak_bytes(plan, params->n) +
                     (stat(in, &sb) == 0 ? (uint64_t)sb.st_size : 0);
+    /* 10 % headroom for the keys, the model, the plan and the allocator. */
     if (avail && need > avail - avail / 10) {
-        cli_error("infer", "model %s needs about %.1f GB for its ciphertexts at N = %zu but only "
-                  "%.1f GB of memory is available; use a machine with more memory or a smaller "
-                  "model", model, (double)need / 1e9, params->n, (double)avail / 1e9);
+        cli_error("infer", "model %s needs about %.2f GB (its ciphertexts at N = %zu plus the "
+                  "batch file), more than 90 %% of the %.2f GB of memory available (%.2f GB); use "
+                  "a machine with more memory or a smaller model", model, (double)need / 1e9,
+                  params->n, (double)avail / 1e9, 0.9 * (double)avail / 1e9);
         return 1;
     }
     return 0;
@@ -109,13 +117,15 @@ int cmd_infer(int argc, char **argv)
         return cli_channel_infer(argc, argv);
     const char *model_path = NULL, *keys = NULL, *in = NULL, *out = NULL;
     size_t threads = 0;
-    int quiet = 0;
+    int quiet = 0, channel = 0;
     static const struct option opts[] = {{"model", 1, 0, 'm'}, {"keys", 1, 0, 'k'},
                                          {"in", 1, 0, 'i'},    {"out", 1, 0, 'O'},
                                          {"threads", 1, 0, 't'}, {"quiet", 0, 0, 'q'},
-                                         {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
+                                         {"packing", 1, 0, 'P'}, {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
     int c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_path = optarg; break;
@@ -127,8 +137,12 @@ int cmd_infer(int argc, char **argv)
                 return 1;
             break;
         case 'q': quiet = 1; break;
+        case 'P': /* element (channel was dispatched to cli_channel_infer above) */
+            if (cli_parse_packing("infer", optarg, &channel))
+                return 1;
+            break;
         case 'h': fputs(usage_text, stdout); return 0;
-        default: fputs(usage_text, stderr); return 2;
+        default: return cli_usage_error("infer", argc, argv);
         }
     }
     if (optind != argc)
@@ -141,8 +155,7 @@ int cmd_infer(int argc, char **argv)
     ppnn_status st = nn_model_load(&m, model_path);
     if (st)
         return cli_fail("infer", st);
-    char path[1024];
-    cli_key_path(path, sizeof path, keys, CLI_RELIN_KEY);
+    char path[PATH_MAX];
     ckks_params *params = NULL;
     ckks_relin_key rk;
     uint8_t rk_id[CKKS_KEY_ID_BYTES];
@@ -152,7 +165,8 @@ int cmd_infer(int argc, char **argv)
     ckks_ciphertext *cts = NULL, *res = NULL;
     size_t count = 0;
     ckks_batch_info info;
-    if ((st = ckks_relin_key_load(&rk, &params, rk_id, path))) {
+    if ((st = cli_key_path(path, sizeof path, keys, CLI_RELIN_KEY)) ||
+        (st = ckks_relin_key_load(&rk, &params, rk_id, path))) {
         cli_fail("infer", st);
         goto done;
     }
@@ -165,6 +179,8 @@ int cmd_infer(int argc, char **argv)
         cli_fail("infer", st);
         goto done;
     }
+    if (cli_check_output("infer", out, CKKS_FILE_KIND_BATCH))
+        goto done;
     if (memcmp(info.key_id, rk_id, CKKS_KEY_ID_BYTES) != 0) {
         cli_error("infer", "%s was encrypted under different keys than %s (key ids differ); "
                   "encrypt with the secret key that made this relin.key", in, path);
@@ -174,11 +190,16 @@ int cmd_infer(int argc, char **argv)
         cli_error("infer", "%s is not an element-wise encrypted input batch", in);
         goto done;
     }
-    if (info.shape[0] != m.input.c || info.shape[1] != m.input.h || info.shape[2] != m.input.w ||
-        count != plan->n_inputs) {
+    if (info.shape[0] != m.input.c || info.shape[1] != m.input.h || info.shape[2] != m.input.w) {
         cli_error("infer", "model %s expects %ux%ux%u inputs but %s holds %ux%ux%u images",
                   model_path, m.input.c, m.input.h, m.input.w, in, info.shape[0], info.shape[1],
                   info.shape[2]);
+        goto done;
+    }
+    if (count != plan->n_inputs) { /* the shape agrees: the file itself is inconsistent */
+        cli_error("infer", "%s declares %ux%ux%u images but holds %zu ciphertexts instead of one "
+                  "per pixel (%zu)", in, info.shape[0], info.shape[1], info.shape[2], count,
+                  plan->n_inputs);
         goto done;
     }
     for (size_t k = 0; k < count; k++) {

@@ -1,6 +1,13 @@
 /* ppnn keygen: the client's keys. secret.key stays with the client (mode 0600, directory 0700);
- * public.key and relin.key (and galois.key for channel-wise packing) go to the server. */
+ * relin.key (and galois.key for channel-wise packing) go to the server.
+ *
+ * public.key is written only on request (--public-key). No ppnn command reads it: the server
+ * evaluates with relin.key/galois.key alone, and `ppnn encrypt` uses seeded secret-key
+ * encryption (half the upload of public-key ciphertexts). It exists for encryptors that must
+ * not hold the secret key — a capture device or a second site encrypting through the library
+ * (ckks_public_key_load + ckks_encrypt_pk) for the key owner to decrypt. */
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,9 +18,10 @@
 
 static const char *usage_text =
     "usage: ppnn keygen [--params n13|n14] --out KEYDIR [--rotations S1,S2,...]\n"
-    "                   [--model M.ppnn --packing element|channel]\n"
-    "Creates KEYDIR/secret.key (mode 0600: never give it to the server), public.key and\n"
-    "relin.key. --rotations also creates galois.key for those slot rotations (channel-wise\n"
+    "                   [--model M.ppnn --packing element|channel] [--public-key]\n"
+    "Creates KEYDIR/secret.key (mode 0600: never give it to the server) and relin.key (for\n"
+    "the server). --public-key also writes public.key, for encryptors that must not hold the\n"
+    "secret key (library: ckks_encrypt_pk); no ppnn command needs it. --rotations also creates galois.key for those slot rotations (channel-wise\n"
     "packing). --packing channel --model M adds exactly the rotations the channel-wise plan\n"
     "of M needs (element-wise packing needs none). Parameters: n13 = N 8192, 5 levels, 4096 images per batch (default);\n"
     "n14 = N 16384, deeper networks, 8192 images per batch. All presets are 128-bit secure.\n";
@@ -78,12 +86,14 @@ static int parse_steps(const char *s, int *steps, size_t max, size_t *n)
 int cmd_keygen(int argc, char **argv)
 {
     const char *preset = "n13", *out = NULL, *rot = NULL, *model = NULL, *packing = "element";
+    int want_pk = 0;
     static const struct option opts[] = {{"params", 1, 0, 'p'},  {"out", 1, 0, 'o'},
                                          {"rotations", 1, 0, 'r'}, {"model", 1, 0, 'm'},
-                                         {"packing", 1, 0, 'k'}, {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
+                                         {"packing", 1, 0, 'k'}, {"public-key", 0, 0, 'P'},
+                                         {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
     int c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'p': preset = optarg; break;
@@ -91,17 +101,18 @@ int cmd_keygen(int argc, char **argv)
         case 'r': rot = optarg; break;
         case 'm': model = optarg; break;
         case 'k': packing = optarg; break;
+        case 'P': want_pk = 1; break;
         case 'h': fputs(usage_text, stdout); return 0;
-        default: fputs(usage_text, stderr); return 2;
+        default: return cli_usage_error("keygen", argc, argv);
         }
     }
     if (optind != argc)
         return cli_error("keygen", "unexpected argument '%s'", argv[optind]);
     if (!out)
         return cli_error("keygen", "--out KEYDIR is required");
-    int channel = !strcmp(packing, "channel");
-    if (!channel && strcmp(packing, "element"))
-        return cli_error("keygen", "--packing must be element or channel, not '%s'", packing);
+    int channel;
+    if (cli_parse_packing("keygen", packing, &channel))
+        return 1;
     if (!channel && model)
         return cli_error("keygen", "--model is only used with --packing channel");
     if (channel && !model)
@@ -122,9 +133,15 @@ int cmd_keygen(int argc, char **argv)
         ckks_params_free(params);
         return 1;
     }
-    if (cli_make_dir("keygen", out, 0700)) {
+    /* Every path is checked before any work: a long KEYDIR is refused, never truncated. */
+    enum { PUB, RELIN, GAL, SEC };
+    static const char *names[4] = {CLI_PUBLIC_KEY, CLI_RELIN_KEY, CLI_GALOIS_KEY, CLI_SECRET_KEY};
+    char path[4][PATH_MAX];
+    for (int i = 0; i < 4 && !st; i++)
+        st = cli_key_path(path[i], sizeof path[i], out, names[i]);
+    if (st || cli_make_dir("keygen", out, 0700)) {
         ckks_params_free(params);
-        return 1;
+        return st ? cli_fail("keygen", st) : 1;
     }
     double t0 = ppnn_now();
     ckks_secret_key sk;
@@ -135,47 +152,43 @@ int cmd_keygen(int argc, char **argv)
     memset(&rk, 0, sizeof rk);
     memset(&gk, 0, sizeof gk);
     uint8_t kid[CKKS_KEY_ID_BYTES];
-    char path[1024];
     int rc = 1;
     if ((st = ckks_keygen_secret(&sk, params))) {
         ckks_params_free(params);
         return cli_fail("keygen", st);
     }
     ckks_key_id(kid, &sk);
-    if ((st = ckks_keygen_public(&pk, &sk)) || (st = ckks_keygen_relin(&rk, &sk)) ||
+    if ((want_pk && (st = ckks_keygen_public(&pk, &sk))) || (st = ckks_keygen_relin(&rk, &sk)) ||
         (nsteps && (st = ckks_keygen_galois(&gk, &sk, steps, nsteps, 0)))) {
         cli_fail("keygen", st);
         goto done;
     }
     /* Evaluation keys first, the secret key last: a failure never leaves a secret key whose
      * evaluation keys are missing. */
-    cli_key_path(path, sizeof path, out, CLI_PUBLIC_KEY);
-    if ((st = ckks_public_key_save(path, &pk, kid))) {
+    if (want_pk && (st = ckks_public_key_save(path[PUB], &pk, kid))) {
         cli_fail("keygen", st);
         goto done;
     }
-    cli_key_path(path, sizeof path, out, CLI_RELIN_KEY);
-    if ((st = ckks_relin_key_save(path, &rk, kid))) {
+    if ((st = ckks_relin_key_save(path[RELIN], &rk, kid))) {
         cli_fail("keygen", st);
         goto done;
     }
     if (nsteps) {
-        cli_key_path(path, sizeof path, out, CLI_GALOIS_KEY);
-        if ((st = ckks_galois_keys_save(path, &gk, kid))) {
+        if ((st = ckks_galois_keys_save(path[GAL], &gk, kid))) {
             cli_fail("keygen", st);
             goto done;
         }
     }
-    cli_key_path(path, sizeof path, out, CLI_SECRET_KEY);
-    if ((st = ckks_secret_key_save(path, &sk))) {
+    if ((st = ckks_secret_key_save(path[SEC], &sk))) {
         cli_fail("keygen", st);
         goto done;
     }
     fprintf(stderr, "keygen: %s (N = %zu, %zu primes, log2(QP) = %u <= %u), keys in %s/ (%.2f s)\n",
             preset, params->n, params->nq + 1, params->logqp, ckks_max_logqp(params->logn), out,
             ppnn_now() - t0);
-    fprintf(stderr, "keygen: give the server %s and %s%s; keep %s private\n", CLI_PUBLIC_KEY,
-            CLI_RELIN_KEY, nsteps ? " and " CLI_GALOIS_KEY : "", CLI_SECRET_KEY);
+    fprintf(stderr, "keygen: give the server %s%s; keep %s private%s\n", CLI_RELIN_KEY,
+            nsteps ? " and " CLI_GALOIS_KEY : "", CLI_SECRET_KEY,
+            want_pk ? "; " CLI_PUBLIC_KEY " is for encryptors without the secret key" : "");
     rc = 0;
 done:
     ckks_galois_keys_free(&gk);

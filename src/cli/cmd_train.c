@@ -130,8 +130,7 @@ int cmd_train(int argc, char **argv)
             break;
         case 'h': fputs(usage_text, stdout); return 0;
         default:
-            return cli_error("train", "unknown or incomplete option '%s' (see ppnn train --help)",
-                             argv[optind - 1]);
+            return cli_usage_error("train", argc, argv);
         }
         if (bad)
             return 1;
@@ -161,6 +160,8 @@ int cmd_train(int argc, char **argv)
     }
     if ((st = data_load(&ds, data, DATA_SPLIT_TRAIN, 0, count)))
         goto fail;
+    if (cli_check_output("train", out, NN_MODEL_FILE_KIND))
+        goto done;
     if (holdout) {
         if (holdout >= ds.count) {
             rc = cli_error("train", "--holdout %zu leaves no training images", holdout);

@@ -1,10 +1,13 @@
 /* Error reporting, strict number parsing and the progress bar shared by the subcommands. */
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "cli.h"
 
@@ -19,10 +22,50 @@ int cli_error(const char *cmd, const char *fmt, ...)
     return 1;
 }
 
+int cli_usage_error(const char *cmd, int argc, char **argv)
+{
+    const char *bad = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+    cli_error(cmd, "unknown option or missing argument '%s' (see 'ppnn %s --help')", bad, cmd);
+    return 2;
+}
+
 int cli_fail(const char *cmd, ppnn_status st)
 {
     const char *msg = ppnn_last_error();
     return cli_error(cmd, "%s", msg[0] ? msg : ppnn_status_name(st));
+}
+
+int cli_check_output(const char *cmd, const char *path, const char *kind)
+{
+    int through;
+    ppnn_status st = ppnn_path_check_output(&through, path, kind);
+    return st ? cli_fail(cmd, st) : 0;
+}
+
+int cli_print_json(const char *cmd, cJSON *root, int ok)
+{
+    char *s = ok && root ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    if (!s)
+        return cli_error(cmd, "out of memory formatting the JSON output");
+    int bad = puts(s) < 0 || fflush(stdout) != 0;
+    cJSON_free(s);
+    return bad ? cli_error(cmd, "cannot write the JSON output: %s", strerror(errno)) : 0;
+}
+
+cJSON *cli_json_u64(uint64_t v)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+    return cJSON_CreateRaw(buf);
+}
+
+int cli_parse_packing(const char *cmd, const char *s, int *channel)
+{
+    *channel = !strcmp(s, "channel");
+    if (!*channel && strcmp(s, "element"))
+        return cli_error(cmd, "--packing must be element or channel, not '%s'", s);
+    return 0;
 }
 
 int cli_parse_size(const char *cmd, const char *opt, const char *s, size_t lo, size_t hi,

@@ -5,13 +5,20 @@
 
 #include "cli.h"
 
-void cli_key_path(char *buf, size_t len, const char *dir, const char *file)
+ppnn_status cli_key_path(char *buf, size_t len, const char *dir, const char *file)
 {
-    snprintf(buf, len, "%s/%s", dir, file);
+    return ppnn_path_join(buf, len, dir, file);
 }
 
 int cli_make_dir(const char *cmd, const char *dir, unsigned mode)
 {
+    int made;
+    return cli_make_dir_new(cmd, dir, mode, &made);
+}
+
+int cli_make_dir_new(const char *cmd, const char *dir, unsigned mode, int *made)
+{
+    *made = 0;
     struct stat st;
     if (stat(dir, &st) == 0) {
         if (!S_ISDIR(st.st_mode))
@@ -20,5 +27,6 @@ int cli_make_dir(const char *cmd, const char *dir, unsigned mode)
     }
     if (mkdir(dir, (mode_t)mode) != 0)
         return cli_error(cmd, "cannot create directory %s: %s", dir, strerror(errno));
+    *made = 1;
     return 0;
 }

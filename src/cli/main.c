@@ -25,6 +25,9 @@ static void usage(FILE *fp)
                 "Classify images on an untrusted server without it seeing them: RNS-CKKS\n"
                 "homomorphic encryption with element-wise batch packing (BEAA, arXiv 2403.10920).\n\n"
                 "commands:\n");
+    fputs("Every command refuses to replace an existing file of another kind (e.g. a secret key\n"
+          "with ciphertexts) unless given --force, and never writes over one of its inputs.\n\n",
+          fp);
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(fp, "  %-10s %s\n", commands[i].name, commands[i].summary);
 }
@@ -39,6 +42,21 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    /* --force (any command): replace an existing output file of another kind (ppnn/util.h,
+     * "paths"). Taken out here so that every command accepts it the same way. */
+    int force = 0, n = 2, options = 1;
+    for (int i = 2; i < argc; i++) {
+        if (options && !strcmp(argv[i], "--"))
+            options = 0;
+        if (options && !strcmp(argv[i], "--force"))
+            force = 1;
+        else
+            argv[n++] = argv[i];
+    }
+    for (int i = n; i < argc; i++)
+        argv[i] = NULL;
+    argc = n;
+    ppnn_paths_begin(force);
     for (size_t i = 0; i < NCOMMANDS; i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].run(argc - 1, argv + 1);

@@ -33,16 +33,12 @@ ppnn_status cli_write_predictions(const char *path, const double *logits, size_t
     fputc('\n', w.fp);
     for (size_t b = 0; b < images; b++) {
         const double *l = logits + b * classes;
-        size_t best = 0;
-        for (size_t c = 1; c < classes; c++)
-            if (l[c] > l[best])
-                best = c;
         fprintf(w.fp, "%zu,", b);
         if (names) {
             put_csv_field(w.fp, names[b]);
             fputc(',', w.fp);
         }
-        fprintf(w.fp, "%zu", best);
+        fprintf(w.fp, "%zu", ppnn_argmax(l, classes));
         for (size_t c = 0; with_logits && c < classes; c++)
             fprintf(w.fp, ",%.6f", l[c]);
         fputc('\n', w.fp);

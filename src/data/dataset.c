@@ -1,6 +1,7 @@
 /* Named datasets, splits, offset/count selection and pixel normalisation. */
 #include "ppnn/data.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,12 +17,6 @@ static int is_dir(const char *p)
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static int is_file(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 ppnn_status data_resolve_dir(char *buf, size_t buflen, const char *name)
 {
     if (strcmp(name, "fashion") == 0) {
@@ -35,15 +30,14 @@ ppnn_status data_resolve_dir(char *buf, size_t buflen, const char *name)
     if (strcmp(name, "mnist") == 0) {
         const char *env = getenv("PPNN_DATA_DIR");
         const char *cands[3] = {NULL, "data", PPNN_SOURCE_DATA_DIR};
-        char envbuf[512];
-        if (env && *env) {
-            snprintf(envbuf, sizeof envbuf, "%s", env);
-            cands[0] = envbuf;
-        }
+        if (env && *env)
+            cands[0] = env;
         for (int i = 0; i < 3; i++) {
             if (!cands[i])
                 continue;
-            snprintf(buf, buflen, "%s/mnist", cands[i]);
+            ppnn_status st = ppnn_path_join(buf, buflen, cands[i], "mnist");
+            if (st)
+                return st;
             if (is_dir(buf))
                 return PPNN_OK;
             if (env && *env)
@@ -55,7 +49,47 @@ ppnn_status data_resolve_dir(char *buf, size_t buflen, const char *name)
     if (!is_dir(name))
         return ppnn_fail(PPNN_ERR_PARAM,
                          "dataset '%s': not 'mnist', 'fashion' or a directory of IDX files", name);
-    snprintf(buf, buflen, "%s", name);
+    if ((size_t)snprintf(buf, buflen, "%s", name) >= buflen)
+        return ppnn_fail(PPNN_ERR_PARAM, "dataset directory path too long (%zu bytes)",
+                         strlen(name));
+    return PPNN_OK;
+}
+
+ppnn_status data_cache_tag(char *buf, size_t buflen, const char *name)
+{
+    if (!strcmp(name, "mnist") || !strcmp(name, "fashion")) {
+        snprintf(buf, buflen, "%s", name);
+        return PPNN_OK;
+    }
+    char *real = realpath(name, NULL);
+    if (!real)
+        return ppnn_fail(PPNN_ERR_PARAM, "dataset '%s': not 'mnist', 'fashion' or a directory",
+                         name);
+    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a 64: a cache key, not a security boundary */
+    for (const char *p = real; *p; p++)
+        h = (h ^ (uint8_t)*p) * 0x100000001b3u;
+    const char *base = strrchr(real, '/');
+    base = base && base[1] ? base + 1 : "root";
+    char safe[41];
+    size_t n = 0;
+    for (; base[n] && n < sizeof safe - 1; n++) {
+        char c = base[n];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '_' || c == '-';
+        safe[n] = ok ? c : '_';
+    }
+    safe[n] = 0;
+    free(real);
+    if ((size_t)snprintf(buf, buflen, "%s-%016llx", safe, (unsigned long long)h) >= buflen)
+        return ppnn_fail(PPNN_ERR_PARAM, "dataset tag too long");
+    return PPNN_OK;
+}
+
+ppnn_status data_check_classes(size_t nclasses)
+{
+    if (nclasses != DATA_NUM_CLASSES)
+        return ppnn_fail(PPNN_ERR_MISMATCH, "the model has %zu classes but the labels are 0..%d "
+                         "(%d classes)", nclasses, DATA_NUM_CLASSES - 1, DATA_NUM_CLASSES);
     return PPNN_OK;
 }
 
@@ -70,15 +104,22 @@ ppnn_status data_split_parse(data_split *out, const char *s)
     return PPNN_OK;
 }
 
-/* Finds <dir>/<base> or <dir>/<base>.gz. */
+/* Finds <dir>/<base> or <dir>/<base>.gz; a FIFO or device by that name is refused by name
+ * (the readers would refuse it too, with a less helpful "not found"). */
 static ppnn_status find_file(char *buf, size_t buflen, const char *dir, const char *base)
 {
-    snprintf(buf, buflen, "%s/%s", dir, base);
-    if (is_file(buf))
-        return PPNN_OK;
-    snprintf(buf, buflen, "%s/%s.gz", dir, base);
-    if (is_file(buf))
-        return PPNN_OK;
+    char gzbase[80];
+    snprintf(gzbase, sizeof gzbase, "%s.gz", base);
+    const char *names[2] = {base, gzbase};
+    for (int i = 0; i < 2; i++) {
+        ppnn_status st = ppnn_path_join(buf, buflen, dir, names[i]);
+        if (st)
+            return st;
+        struct stat sb;
+        if (stat(buf, &sb) == 0)
+            return S_ISREG(sb.st_mode) ? PPNN_OK
+                                       : ppnn_fail(PPNN_ERR_IO, "%s: not a regular file", buf);
+    }
     return ppnn_fail(PPNN_ERR_IO, "%s/%s[.gz]: not found", dir, base);
 }
 
@@ -86,7 +127,7 @@ ppnn_status data_load(data_set *out, const char *name, data_split split, size_t 
                       size_t count)
 {
     memset(out, 0, sizeof *out);
-    char dir[512], ipath[600], lpath[600];
+    char dir[PATH_MAX], ipath[PATH_MAX], lpath[PATH_MAX];
     ppnn_status st = data_resolve_dir(dir, sizeof dir, name);
     if (st)
         return st;
@@ -130,7 +171,12 @@ ppnn_status data_load(data_set *out, const char *name, data_split split, size_t 
             goto done;
         }
     }
-    if (offset > im.count || (count && count > im.count - offset)) {
+    if (offset >= im.count) { /* would select nothing: an error, not an empty success */
+        st = ppnn_fail(PPNN_ERR_PARAM, "%s split of %s has %zu images; offset %zu is past the end",
+                       prefix, name, im.count, offset);
+        goto done;
+    }
+    if (count && count > im.count - offset) {
         st = ppnn_fail(PPNN_ERR_PARAM, "%s split of %s has %zu images; offset %zu + count %zu is out "
                                        "of range", prefix, name, im.count, offset, count);
         goto done;
@@ -170,7 +216,7 @@ void data_set_free(data_set *ds)
 void data_normalize(float *out, const uint8_t *pixels, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        out[i] = (float)pixels[i] * (1.0f / 255.0f);
+        out[i] = (float)pixels[i] / 255.0f; /* correctly rounded; p * (1/255) is not (126 bytes) */
 }
 
 void data_normalize_u16(float *out, const uint16_t *samples, size_t n)

@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #define IDX_TYPE_UBYTE 0x08
@@ -61,9 +62,15 @@ static ppnn_status read_maybe_gz(uint8_t **out, size_t *out_len, const char *pat
 {
     *out = NULL;
     *out_len = 0;
-    gzFile gz = gzopen(path, "rb");
-    if (!gz)
+    int fd;
+    ppnn_status st = ppnn_path_open_input(&fd, path); /* regular files only */
+    if (st)
+        return st;
+    gzFile gz = gzdopen(fd, "rb");
+    if (!gz) {
+        close(fd);
         return ppnn_fail(PPNN_ERR_IO, "%s: cannot open", path);
+    }
     size_t cap = 1 << 20, len = 0;
     uint8_t *buf = malloc(cap);
     if (!buf) {
@@ -100,7 +107,7 @@ static ppnn_status read_maybe_gz(uint8_t **out, size_t *out_len, const char *pat
     int errnum = Z_OK;
     const char *msg = gzerror(gz, &errnum);
     if (errnum != Z_OK && errnum != Z_STREAM_END) {
-        ppnn_status st = ppnn_fail(PPNN_ERR_FORMAT, "%s: corrupted gzip data (%s)", path, msg);
+        st = ppnn_fail(PPNN_ERR_FORMAT, "%s: corrupted gzip data (%s)", path, msg);
         free(buf);
         gzclose(gz);
         return st;

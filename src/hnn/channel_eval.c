@@ -210,30 +210,19 @@ ppnn_status hnn_channel_eval_batch(ckks_ciphertext *out, const hnn_channel_plan 
                                    const ckks_relin_key *rk, const ckks_galois_keys *gk,
                                    int threads)
 {
-    ppnn_status first = PPNN_OK;
-    char batch_msg[512] = "";
+    ppnn_first_error first = {0};
     int nt = threads > 0 ? threads : omp_get_max_threads();
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
     for (size_t i = 0; i < count; i++) {
-        ppnn_status s;
-#pragma omp atomic read
-        s = first;
-        if (s)
+        if (ppnn_first_error_set(&first))
             continue;
-        s = hnn_channel_eval(&out[i], plan, &in[i], rk, gk);
+        ppnn_status s = hnn_channel_eval(&out[i], plan, &in[i], rk, gk);
         if (s) {
-            /* ppnn_fail messages are per thread: re-record it on the caller's thread below. */
-#pragma omp critical
-            if (!first) {
-#pragma omp atomic write
-                first = s;
-                snprintf(batch_msg, sizeof batch_msg, "image %zu: %s", i, ppnn_last_error());
-            }
+            ppnn_error_context("image %zu", i);
+            ppnn_first_error_keep(&first, s);
         }
     }
-    if (first)
-        return ppnn_fail(first, "%s", batch_msg);
-    return PPNN_OK;
+    return ppnn_first_error_status(&first);
 }
 
 ppnn_status hnn_channel_decrypt(double *logits, const hnn_channel_plan *plan,

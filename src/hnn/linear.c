@@ -16,18 +16,16 @@
 
 __extension__ typedef unsigned __int128 u128;
 
-#define COL_BLOCK 128 /* coefficients per tile (multiple of 16 for the AVX-512 kernel) */
+/* Coefficients per tile: a multiple of HNN_AVX_LANES (32 = the AVX-512 register block of
+ * NV = 4 vectors x 8 lanes), so every full tile takes the AVX-512 path. */
+#define COL_BLOCK 128
+_Static_assert(COL_BLOCK % HNN_AVX_LANES == 0, "tiles are whole AVX-512 register blocks");
 #define OUT_CHUNK HNN_TILE_OUT /* outputs per tile */
 
 void hnn_modulus_init(hnn_modulus *m, uint64_t q)
 {
     assert(q >= 3 && q < (1ull << 50));
-    m->q = q;
-    m->one_shoup = (uint64_t)(((u128)1 << 52) / q);
-    m->r52 = (uint64_t)(((u128)1 << 52) % q);
-    m->r52_shoup = (uint64_t)(((u128)m->r52 << 52) / q);
-    m->r104 = (uint64_t)(((u128)m->r52 * m->r52) % q);
-    m->r104_shoup = (uint64_t)(((u128)m->r104 << 52) / q);
+    mq_modulus_init(m, q);
 }
 
 int hnn_avx512_available(void)

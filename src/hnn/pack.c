@@ -25,8 +25,7 @@ ppnn_status hnn_encrypt_batch_progress(ckks_ciphertext *out, const ckks_secret_k
         if (!isfinite(x[i]))
             return ppnn_fail(PPNN_ERR_NUMERIC, "image %zu, element %zu is not finite",
                              i / numel, i % numel);
-    ppnn_status err = PPNN_OK;
-    char msg[256] = "";
+    ppnn_first_error err = {0};
     size_t done = 0;
 #pragma omp parallel num_threads(threads > 0 ? threads : omp_get_max_threads())
     {
@@ -35,7 +34,7 @@ ppnn_status hnn_encrypt_batch_progress(ckks_ciphertext *out, const ckks_secret_k
         ppnn_status e = v ? PPNN_OK : ppnn_fail(PPNN_ERR_NOMEM, "out of memory encrypting");
 #pragma omp for schedule(dynamic)
         for (size_t k = 0; k < numel; k++) {
-            if (e)
+            if (e || ppnn_first_error_set(&err))
                 continue;
             for (size_t b = 0; b < batch; b++)
                 v[b] = x[b * numel + k];
@@ -47,12 +46,11 @@ ppnn_status hnn_encrypt_batch_progress(ckks_ciphertext *out, const ckks_secret_k
                 progress(ctx, ++done);
             }
         }
-        if (e)
-            _hnn_keep_first_error(&err, msg, sizeof msg, e);
+        ppnn_first_error_keep(&err, e);
         ckks_pt_free(&pt);
         free(v);
     }
-    return err ? ppnn_fail(err, "%s", msg) : PPNN_OK;
+    return ppnn_first_error_status(&err);
 }
 
 void hnn_plan_inputs(float *out, const nn_model *m, const uint8_t *pixels, size_t n)
@@ -61,9 +59,7 @@ void hnn_plan_inputs(float *out, const nn_model *m, const uint8_t *pixels, size_
         nn_model_normalize(m, out, pixels, n);
         return;
     }
-    const size_t len = n * nn_numel(m->input);
-    for (size_t i = 0; i < len; i++)
-        out[i] = (float)pixels[i] / 255.0f;
+    data_normalize(out, pixels, n * nn_numel(m->input));
 }
 
 ppnn_status hnn_decrypt_batch(double *logits, const ckks_secret_key *sk,

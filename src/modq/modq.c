@@ -12,6 +12,14 @@ void mq_modulus_init(mq_modulus *m, uint64_t q)
     mq_u128 ratio = ~(mq_u128)0 / q;
     m->ratio_lo = (uint64_t)ratio;
     m->ratio_hi = (uint64_t)(ratio >> 64);
+    m->one_shoup = m->r52 = m->r52_shoup = m->r104 = m->r104_shoup = 0;
+    if (q >= ((uint64_t)1 << 50))
+        return;
+    m->one_shoup = (uint64_t)(((mq_u128)1 << 52) / q);
+    m->r52 = (uint64_t)(((mq_u128)1 << 52) % q);
+    m->r52_shoup = (uint64_t)(((mq_u128)m->r52 << 52) / q);
+    m->r104 = (uint64_t)(((mq_u128)m->r52 * m->r52) % q);
+    m->r104_shoup = (uint64_t)(((mq_u128)m->r104 << 52) / q);
 }
 
 uint64_t mq_pow(uint64_t a, uint64_t e, const mq_modulus *m)

@@ -125,6 +125,18 @@ void nn_backward(nn_work *w, float *grad, const float *dlogits, double lambda,
     }
 }
 
+/* Finite weights can still overflow float32 on the way (3e38 * 2 = Inf, a std of 1e-38 turns
+ * every input into Inf): such logits are an error, never a prediction. */
+static ppnn_status check_finite(const float *y, size_t images, size_t classes, size_t first)
+{
+    for (size_t i = 0; i < images * classes; i++)
+        if (!isfinite(y[i]))
+            return ppnn_fail(PPNN_ERR_NUMERIC, "the model's logits for image %zu are not finite "
+                             "(%g): its weights or input normalisation overflow float32",
+                             first + i / classes, (double)y[i]);
+    return PPNN_OK;
+}
+
 ppnn_status nn_predict(const nn_model *m, float *logits, const float *x, size_t n)
 {
     const size_t batch = 256, in = nn_numel(m->input);
@@ -135,23 +147,26 @@ ppnn_status nn_predict(const nn_model *m, float *logits, const float *x, size_t 
     for (size_t i = 0; i < n; i += batch) {
         size_t k = n - i < batch ? n - i : batch;
         const float *y = nn_forward(w, x + i * in, k);
+        if ((st = check_finite(y, k, m->nclasses, i)))
+            break;
         memcpy(logits + i * m->nclasses, y, k * m->nclasses * sizeof *logits);
     }
     nn_work_free(w);
-    return PPNN_OK;
+    return st;
 }
 
 ppnn_status nn_evaluate(const nn_model *m, const data_set *ds, size_t *correct, size_t *total)
 {
     const size_t in = nn_numel(m->input), batch = 256;
-    if (ds->channels != m->input.c || ds->rows != m->input.h || ds->cols != m->input.w)
-        return ppnn_fail(PPNN_ERR_MISMATCH, "images are %zux%zux%zu but the model expects %ux%ux%u",
-                         ds->channels, ds->rows, ds->cols, m->input.c, m->input.h, m->input.w);
+    ppnn_status st = nn_model_check_images(m, ds->channels, ds->rows, ds->cols);
+    if (!st)
+        st = data_check_classes(m->nclasses);
+    if (st)
+        return st;
     memset(correct, 0, m->nclasses * sizeof *correct);
     memset(total, 0, m->nclasses * sizeof *total);
     nn_work *w;
-    ppnn_status st = nn_work_new(&w, m, batch);
-    if (st)
+    if ((st = nn_work_new(&w, m, batch)))
         return st;
     float *x = malloc(batch * in * sizeof *x);
     if (!x) {
@@ -162,15 +177,15 @@ ppnn_status nn_evaluate(const nn_model *m, const data_set *ds, size_t *correct, 
         size_t k = ds->count - i < batch ? ds->count - i : batch;
         nn_model_normalize(m, x, ds->pixels + i * in, k);
         const float *y = nn_forward(w, x, k);
+        if ((st = check_finite(y, k, m->nclasses, i)))
+            break;
         for (size_t b = 0; b < k; b++) {
-            uint8_t lab = ds->labels[i + b];
-            if (lab >= m->nclasses)
-                continue;
+            uint8_t lab = ds->labels[i + b]; /* < nclasses: data_check_classes above */
             total[lab]++;
-            correct[lab] += nn_argmax(y + b * m->nclasses, m->nclasses) == lab;
+            correct[lab] += ppnn_argmaxf(y + b * m->nclasses, m->nclasses) == lab;
         }
     }
     free(x);
     nn_work_free(w);
-    return PPNN_OK;
+    return st;
 }

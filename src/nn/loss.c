@@ -3,20 +3,11 @@
 
 #include "nn/inner.h"
 
-size_t nn_argmax(const float *v, size_t k)
-{
-    size_t best = 0;
-    for (size_t i = 1; i < k; i++)
-        if (v[i] > v[best])
-            best = i;
-    return best;
-}
-
 size_t nn_count_correct(const float *logits, const uint8_t *labels, size_t n, size_t k)
 {
     size_t c = 0;
     for (size_t b = 0; b < n; b++)
-        c += nn_argmax(logits + b * k, k) == labels[b];
+        c += ppnn_argmaxf(logits + b * k, k) == labels[b];
     return c;
 }
 

@@ -39,14 +39,16 @@ static ppnn_status push(nn_model *m, nn_layer *l)
 {
     assert(!m->params && "layer added after nn_model_finish");
     if (m->nlayers >= NN_MAX_LAYERS)
-        return ppnn_fail(PPNN_ERR_PARAM, "more than %d layers", NN_MAX_LAYERS);
+        return ppnn_fail(PPNN_ERR_PARAM, "layer %zu (%s): more than %d layers", m->nlayers,
+                         nn_layer_type_name(l->type), NN_MAX_LAYERS);
     if (l->out.c < 1 || l->out.c > NN_MAX_NUMEL || !dim_ok(l->out.h) || !dim_ok(l->out.w) ||
         nn_numel(l->out) > NN_MAX_NUMEL)
         return ppnn_fail(PPNN_ERR_PARAM, "layer %zu (%s): output shape %ux%ux%u out of range",
                          m->nlayers, nn_layer_type_name(l->type), l->out.c, l->out.h, l->out.w);
     size_t np = l->nweight + l->nbias + 3 * l->ncoef;
     if (np > NN_MAX_PARAMS || m->nparams + np > NN_MAX_PARAMS)
-        return ppnn_fail(PPNN_ERR_PARAM, "more than %u parameters", NN_MAX_PARAMS);
+        return ppnn_fail(PPNN_ERR_PARAM, "layer %zu (%s): more than %u parameters in the model",
+                         m->nlayers, nn_layer_type_name(l->type), NN_MAX_PARAMS);
     nn_layer *nl = realloc(m->layers, (m->nlayers + 1) * sizeof *nl);
     if (!nl)
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory for layers");
@@ -79,8 +81,9 @@ ppnn_status nn_model_add_conv2d(nn_model *m, uint32_t out_c, uint32_t kernel, ui
 {
     nn_layer l = new_layer(m, NN_LAYER_CONV2D);
     if (!dim_ok(kernel) || !dim_ok(stride) || pad >= kernel || !dim_ok(out_c))
-        return ppnn_fail(PPNN_ERR_PARAM, "conv2d: bad kernel %u / stride %u / pad %u / channels %u",
-                         kernel, stride, pad, out_c);
+        return ppnn_fail(PPNN_ERR_PARAM,
+                         "layer %zu (conv2d): bad kernel %u / stride %u / pad %u / channels %u",
+                         m->nlayers, kernel, stride, pad, out_c);
     l.kernel = kernel, l.stride = stride, l.pad = pad;
     l.out.c = out_c;
     l.out.h = window_out(l.in.h, kernel, stride, pad);
@@ -103,7 +106,8 @@ ppnn_status nn_model_add_avgpool(nn_model *m, uint32_t kernel, uint32_t stride)
 {
     nn_layer l = new_layer(m, NN_LAYER_AVGPOOL);
     if (!dim_ok(kernel) || !dim_ok(stride))
-        return ppnn_fail(PPNN_ERR_PARAM, "avgpool: bad kernel %u / stride %u", kernel, stride);
+        return ppnn_fail(PPNN_ERR_PARAM, "layer %zu (avgpool): bad kernel %u / stride %u",
+                         m->nlayers, kernel, stride);
     l.kernel = kernel, l.stride = stride;
     l.out.h = window_out(l.in.h, kernel, stride, 0);
     l.out.w = window_out(l.in.w, kernel, stride, 0);
@@ -132,7 +136,9 @@ ppnn_status nn_model_add_poly(nn_model *m, nn_poly_gran gran)
     case NN_POLY_CHANNEL: l.ncoef = l.in.c; break;
     case NN_POLY_LAYER: l.ncoef = 1; break;
     case NN_POLY_SQUARE: l.ncoef = 0; break;
-    default: return ppnn_fail(PPNN_ERR_PARAM, "poly: unknown granularity %d", (int)gran);
+    default:
+        return ppnn_fail(PPNN_ERR_PARAM, "layer %zu (poly): unknown granularity %d", m->nlayers,
+                         (int)gran);
     }
     return push(m, &l);
 }
@@ -197,6 +203,15 @@ void nn_poly_coef(const nn_layer *l, size_t i, float *a, float *b, float *c)
     case NN_POLY_LAYER: j = 0; break;
     }
     *a = l->coef[j], *b = l->coef[l->ncoef + j], *c = l->coef[2 * l->ncoef + j];
+}
+
+ppnn_status nn_model_check_images(const nn_model *m, size_t channels, size_t rows, size_t cols)
+{
+    if ((size_t)m->input.c != channels || (size_t)m->input.h != rows ||
+        (size_t)m->input.w != cols)
+        return ppnn_fail(PPNN_ERR_MISMATCH, "model expects %ux%ux%u inputs but the images are "
+                         "%zux%zux%zu", m->input.c, m->input.h, m->input.w, channels, rows, cols);
+    return PPNN_OK;
 }
 
 void nn_model_normalize(const nn_model *m, float *out, const uint8_t *pixels, size_t n)

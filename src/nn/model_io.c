@@ -1,40 +1,40 @@
-/* Model files (docs/model-format.md): header with magic, version, payload length and BLAKE2b
- * checksum; payload with the layer list, normalisation, ranges and the parameter vector.
- * All integers and floats little-endian. */
+/* Model files (docs/model-format.md): the common ppnn container (ppnn/util.h) around a payload
+ * with the layer list, normalisation, ranges and the parameter vector. All integers and floats
+ * little-endian. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "nn/inner.h"
 
-#define MAGIC "PPNNMODL"
-#define VERSION 1u
-#define HEADER_BYTES 56u
+/* Model files are ppnn containers of kind NN_MODEL_FILE_KIND ("MODL"), parameter id zero
+ * (a model does not depend on CKKS parameters). Version 1 was a frame of its own (magic
+ * "PPNNMODL"); such files are refused with a message that says so. */
+#define VERSION 2u
+#define LEGACY_MAGIC "PPNNMODL"
+#define HEADER_BYTES PPNN_FILE_HEADER_BYTES
 #define RECORD_BYTES 32u
 /* arch 32 + input shape 12 + nclasses 4 + norm 8 + out range 12 + nlayers 4 = 72 bytes before
  * the layer records, and the u64 parameter count after them. */
 #define FIXED_BYTES 80u
 
-/* ---- little-endian writer / reader ------------------------------------------------------ */
+/* ---- little-endian writer / reader over ppnn_put_* / ppnn_get_* -------------------------
+ * The reader does not check bounds per field: parse_payload checks the bytes left before
+ * each group of fields. */
 static uint8_t *put32(uint8_t *p, uint32_t v)
 {
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+    ppnn_put_u32(p, v);
     return p + 4;
 }
 static uint8_t *put64(uint8_t *p, uint64_t v)
 {
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+    ppnn_put_u64(p, v);
     return p + 8;
 }
 static uint8_t *putf(uint8_t *p, float f)
 {
-    uint32_t v;
-    memcpy(&v, &f, 4);
-    return put32(p, v);
+    ppnn_put_f32(p, f);
+    return p + 4;
 }
 
 typedef struct reader {
@@ -42,25 +42,20 @@ typedef struct reader {
 } reader;
 static uint32_t get32(reader *r)
 {
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++)
-        v |= (uint32_t)r->p[i] << (8 * i);
+    uint32_t v = ppnn_get_u32(r->p);
     r->p += 4;
     return v;
 }
 static uint64_t get64(reader *r)
 {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)r->p[i] << (8 * i);
+    uint64_t v = ppnn_get_u64(r->p);
     r->p += 8;
     return v;
 }
 static float getf(reader *r)
 {
-    uint32_t v = get32(r);
-    float f;
-    memcpy(&f, &v, 4);
+    float f = ppnn_get_f32(r->p);
+    r->p += 4;
     return f;
 }
 static size_t left(const reader *r) { return (size_t)(r->end - r->p); }
@@ -79,7 +74,8 @@ static nn_range get_range(reader *r)
 ppnn_status nn_model_serialize(uint8_t **out, size_t *out_len, const nn_model *m)
 {
     size_t payload = FIXED_BYTES + RECORD_BYTES * m->nlayers + 4 * m->nparams;
-    uint8_t *buf = malloc(HEADER_BYTES + payload);
+    size_t total = HEADER_BYTES + payload + PPNN_FILE_TRAILER_BYTES;
+    uint8_t *buf = malloc(total);
     if (!buf)
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory serialising the model");
     uint8_t *p = buf + HEADER_BYTES;
@@ -110,13 +106,9 @@ ppnn_status nn_model_serialize(uint8_t **out, size_t *out_len, const nn_model *m
     p = put64(p, m->nparams);
     for (size_t i = 0; i < m->nparams; i++)
         p = putf(p, m->params[i]);
-    /* header */
-    uint8_t *h = buf;
-    memcpy(h, MAGIC, 8);
-    put64(put32(put32(h + 8, VERSION), 0), payload);
-    crypto_generichash(h + 24, 32, buf + HEADER_BYTES, payload, NULL, 0);
+    ppnn_file_frame(buf, total, NN_MODEL_FILE_KIND, VERSION, NULL);
     *out = buf;
-    *out_len = HEADER_BYTES + payload;
+    *out_len = total;
     return PPNN_OK;
 }
 
@@ -128,7 +120,7 @@ ppnn_status nn_model_save(const nn_model *m, const char *path)
     if (st)
         return st;
     ppnn_wfile w;
-    if (!(st = ppnn_wfile_open(&w, path, 0644))) {
+    if (!(st = ppnn_wfile_open_kind(&w, path, 0644, NN_MODEL_FILE_KIND))) {
         st = ppnn_wfile_write(&w, buf, len);
         st = st ? (ppnn_wfile_abort(&w), st) : ppnn_wfile_commit(&w);
     }
@@ -150,12 +142,14 @@ static ppnn_status parse_layer(nn_model *m, reader *r, size_t i)
     nn_range rg = get_range(r);
     ppnn_status st;
     int extra = 0; /* unused arguments must be zero */
+    /* The builders prefix their own messages with "layer i (type): "; so do the checks here. */
+    const char *tn = nn_layer_type_name((nn_layer_type)type);
     switch (type) {
     case NN_LAYER_CONV2D: st = nn_model_add_conv2d(m, a[0], a[1], a[2], a[3]); break;
     case NN_LAYER_DENSE:
         extra = a[1] | a[2] | a[3];
         st = a[0] >= 1 && a[0] <= NN_MAX_NUMEL ? nn_model_add_dense(m, a[0])
-                                                : ppnn_fail(PPNN_ERR_FORMAT, "dense width %u", a[0]);
+                                                : ppnn_fail(PPNN_ERR_FORMAT, "layer %zu (%s): width %u", i, tn, a[0]);
         break;
     case NN_LAYER_AVGPOOL: extra = a[2] | a[3]; st = nn_model_add_avgpool(m, a[0], a[1]); break;
     case NN_LAYER_FLATTEN: extra = a[0] | a[1] | a[2] | a[3]; st = nn_model_add_flatten(m); break;
@@ -163,18 +157,17 @@ static ppnn_status parse_layer(nn_model *m, reader *r, size_t i)
     case NN_LAYER_POLY:
         extra = a[1] | a[2] | a[3];
         st = a[0] <= NN_POLY_SQUARE ? nn_model_add_poly(m, (nn_poly_gran)a[0])
-                                    : ppnn_fail(PPNN_ERR_FORMAT, "unknown granularity %u", a[0]);
+                                    : ppnn_fail(PPNN_ERR_FORMAT, "layer %zu (%s): unknown granularity %u",
+                                                i, tn, a[0]);
         break;
     default: return ppnn_fail(PPNN_ERR_FORMAT, "layer %zu: unknown type %u", i, type);
     }
     if (!st && extra)
-        st = ppnn_fail(PPNN_ERR_FORMAT, "unused fields are not zero");
+        st = ppnn_fail(PPNN_ERR_FORMAT, "layer %zu (%s): unused fields are not zero", i, tn);
     if (!st && !range_ok(rg))
-        st = ppnn_fail(PPNN_ERR_FORMAT, "non-finite range");
-    if (st) {
-        ppnn_error_context("layer %zu (%s)", i, nn_layer_type_name((nn_layer_type)type));
+        st = ppnn_fail(PPNN_ERR_FORMAT, "layer %zu (%s): non-finite range", i, tn);
+    if (st)
         return st == PPNN_ERR_NOMEM ? st : PPNN_ERR_FORMAT;
-    }
     m->layers[m->nlayers - 1].in_range = rg;
     return PPNN_OK;
 }
@@ -233,31 +226,36 @@ static ppnn_status parse_payload(nn_model *m, reader *r)
     return PPNN_OK;
 }
 
-ppnn_status nn_model_parse(nn_model *m, const uint8_t *buf, size_t len)
+/* name: the file's path, or "model" for a buffer (messages start with it). */
+static ppnn_status parse_named(nn_model *m, const uint8_t *buf, size_t len, const char *name)
 {
     memset(m, 0, sizeof *m);
-    if (len < HEADER_BYTES || memcmp(buf, MAGIC, 8))
-        return ppnn_fail(PPNN_ERR_FORMAT, "not a ppnn model file (bad magic or too short)");
-    reader r = {buf + 8, buf + len};
-    uint32_t version = get32(&r), flags = get32(&r);
-    uint64_t payload = get64(&r);
-    if (version != VERSION)
-        return ppnn_fail(PPNN_ERR_FORMAT, "model format version %u (this build reads %u)",
-                         version, VERSION);
-    if (flags)
-        return ppnn_fail(PPNN_ERR_FORMAT, "unknown flags 0x%x", flags);
-    if (payload != len - HEADER_BYTES)
-        return ppnn_fail(PPNN_ERR_FORMAT, "truncated or padded: header declares %llu payload "
-                         "bytes, file has %zu", (unsigned long long)payload, len - HEADER_BYTES);
-    uint8_t sum[32];
-    crypto_generichash(sum, 32, buf + HEADER_BYTES, len - HEADER_BYTES, NULL, 0);
-    if (sodium_memcmp(sum, buf + 24, 32))
-        return ppnn_fail(PPNN_ERR_FORMAT, "checksum mismatch (corrupted model file)");
-    r.p = buf + HEADER_BYTES;
-    ppnn_status st = parse_payload(m, &r);
+    if (len >= 8 && !memcmp(buf, LEGACY_MAGIC, 8))
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: a version-1 model file (its own frame, before "
+                         "models moved to the common ppnn container); retrain it with `ppnn "
+                         "train`", name);
+    ppnn_file_view v;
+    ppnn_status st = ppnn_file_view_of(&v, buf, len, name, NN_MODEL_FILE_KIND, VERSION);
+    if (st)
+        return st;
+    if (v.version != VERSION)
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: model format version %u (this build reads %u)",
+                         name, v.version, VERSION);
+    for (size_t i = 0; i < PPNN_PARAM_ID_BYTES; i++)
+        if (v.param_id[i]) /* one canonical encoding: a model does not name CKKS parameters */
+            return ppnn_fail(PPNN_ERR_FORMAT, "%s: model file with a non-zero parameter id",
+                             name);
+    reader r = {v.payload, v.payload + v.payload_len};
+    if ((st = parse_payload(m, &r)))
+        ppnn_error_context("%s", name);
     if (st)
         nn_model_free(m);
     return st;
+}
+
+ppnn_status nn_model_parse(nn_model *m, const uint8_t *buf, size_t len)
+{
+    return parse_named(m, buf, len, "model");
 }
 
 ppnn_status nn_model_load(nn_model *m, const char *path)
@@ -268,9 +266,7 @@ ppnn_status nn_model_load(nn_model *m, const char *path)
     ppnn_status st = ppnn_read_file(&buf, &len, path, NN_MODEL_MAX_FILE);
     if (st)
         return st;
-    st = nn_model_parse(m, buf, len);
+    st = parse_named(m, buf, len, path);
     free(buf);
-    if (st)
-        ppnn_error_context("%s", path);
     return st;
 }

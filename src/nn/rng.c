@@ -8,17 +8,11 @@
 
 #include "nn/inner.h"
 
-static void le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 void nn_rng_seed(nn_rng *r, uint64_t seed, const char *purpose)
 {
     crypto_generichash_state st;
     uint8_t s[8];
-    le64(s, seed);
+    ppnn_put_u64(s, seed);
     crypto_generichash_init(&st, (const uint8_t *)"ppnn-nn-rng", 11, sizeof r->key);
     crypto_generichash_update(&st, s, sizeof s);
     crypto_generichash_update(&st, (const uint8_t *)purpose, strlen(purpose));
@@ -31,7 +25,7 @@ static void refill(nn_rng *r)
 {
     uint8_t in[sizeof r->key + 8], seed[randombytes_SEEDBYTES];
     memcpy(in, r->key, sizeof r->key);
-    le64(in + sizeof r->key, r->block++);
+    ppnn_put_u64(in + sizeof r->key, r->block++);
     crypto_generichash(seed, sizeof seed, in, sizeof in, NULL, 0);
     randombytes_buf_deterministic(r->buf, sizeof r->buf, seed);
     sodium_memzero(seed, sizeof seed);

@@ -22,10 +22,9 @@ void nn_train_config_default(nn_train_config *c)
 
 static ppnn_status check_images(const nn_model *m, const data_set *ds)
 {
-    if ((size_t)m->input.c != ds->channels || (size_t)m->input.h != ds->rows ||
-        (size_t)m->input.w != ds->cols)
-        return ppnn_fail(PPNN_ERR_MISMATCH, "images are %zux%zux%zu but the model expects %ux%ux%u",
-                         ds->channels, ds->rows, ds->cols, m->input.c, m->input.h, m->input.w);
+    ppnn_status st = nn_model_check_images(m, ds->channels, ds->rows, ds->cols);
+    if (st)
+        return st;
     if (!ds->count)
         return ppnn_fail(PPNN_ERR_PARAM, "no training images");
     return PPNN_OK;

@@ -26,8 +26,7 @@ ppnn_status ring_context_new(ring_context **out, unsigned logn, const uint64_t *
     ctx->n = (size_t)1 << logn;
     ctx->primes = calloc(nprimes, sizeof *ctx->primes);
     ctx->qinv = calloc(nprimes * nprimes, sizeof(uint64_t));
-    ctx->qinv_shoup = calloc(nprimes * nprimes, sizeof(uint64_t));
-    if (!ctx->primes || !ctx->qinv || !ctx->qinv_shoup) {
+    if (!ctx->primes || !ctx->qinv) {
         ring_context_free(ctx);
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory for an RNS context");
     }
@@ -44,9 +43,7 @@ ppnn_status ring_context_new(ring_context **out, unsigned logn, const uint64_t *
         for (size_t j = 0; j < nprimes; j++) {
             if (i == j)
                 continue;
-            uint64_t v = mq_inv(mq_reduce64(primes[j], &pi->mod), &pi->mod);
-            ctx->qinv[i * nprimes + j] = v;
-            ctx->qinv_shoup[i * nprimes + j] = mq_shoup(v, pi->q);
+            ctx->qinv[i * nprimes + j] = mq_inv(mq_reduce64(primes[j], &pi->mod), &pi->mod);
         }
     }
     *out = ctx;
@@ -62,7 +59,6 @@ void ring_context_free(ring_context *ctx)
             ring_prime_free(&ctx->primes[i]);
     free(ctx->primes);
     free(ctx->qinv);
-    free(ctx->qinv_shoup);
     free(ctx);
 }
 

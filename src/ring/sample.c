@@ -93,13 +93,6 @@ void ring_sample_uniform_prg(uint64_t *r, const ring_context *ctx, size_t nprime
     sodium_memzero(chunk, sizeof chunk);
 }
 
-uint64_t ring_prg_u64(ring_prg *g)
-{
-    uint8_t b[8];
-    ring_prg_bytes(g, b, sizeof b);
-    return load_le(b, 8, 0);
-}
-
 void ring_sample_uniform(uint64_t *r, const ring_context *ctx, size_t nprimes,
                          const uint8_t seed[RING_SEED_BYTES], uint64_t nonce)
 {

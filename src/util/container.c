@@ -1,4 +1,5 @@
 /* The ppnn file container: header, payload, BLAKE2b checksum (layout in ppnn/util.h). */
+#include <assert.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,14 +27,60 @@ void ppnn_put_f64(uint8_t *p, double v)
     ppnn_put_u64(p, u);
 }
 
-static uint32_t get_u32(const uint8_t *p)
+void ppnn_put_f32(uint8_t *p, float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    ppnn_put_u32(p, u);
+}
+
+uint32_t ppnn_get_u32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static uint64_t get_u64(const uint8_t *p)
+uint64_t ppnn_get_u64(const uint8_t *p)
 {
-    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
+    return (uint64_t)ppnn_get_u32(p) | (uint64_t)ppnn_get_u32(p + 4) << 32;
+}
+
+float ppnn_get_f32(const uint8_t *p)
+{
+    uint32_t u = ppnn_get_u32(p);
+    float v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+/* The 56 header bytes (layout in ppnn/util.h). */
+static void put_header(uint8_t *h, const char kind[4], uint32_t version,
+                       const uint8_t param_id[PPNN_PARAM_ID_BYTES], uint64_t payload_len)
+{
+    memcpy(h, MAGIC, 8);
+    memcpy(h + 8, kind, 4);
+    ppnn_put_u32(h + 12, version);
+    if (param_id)
+        memcpy(h + 16, param_id, PPNN_PARAM_ID_BYTES);
+    else
+        memset(h + 16, 0, PPNN_PARAM_ID_BYTES);
+    ppnn_put_u64(h + 48, payload_len);
+}
+
+void ppnn_file_reseal(uint8_t *buf, size_t len)
+{
+    assert(len >= PPNN_FILE_HEADER_BYTES + PPNN_FILE_TRAILER_BYTES);
+    ppnn_put_u64(buf + 48, len - PPNN_FILE_HEADER_BYTES - PPNN_FILE_TRAILER_BYTES);
+    crypto_generichash(buf + len - PPNN_FILE_TRAILER_BYTES, PPNN_FILE_TRAILER_BYTES, buf,
+                       len - PPNN_FILE_TRAILER_BYTES, NULL, 0);
+}
+
+void ppnn_file_frame(uint8_t *buf, size_t len, const char kind[4], uint32_t version,
+                     const uint8_t param_id[PPNN_PARAM_ID_BYTES])
+{
+    assert(len >= PPNN_FILE_HEADER_BYTES + PPNN_FILE_TRAILER_BYTES);
+    put_header(buf, kind, version, param_id,
+               len - PPNN_FILE_HEADER_BYTES - PPNN_FILE_TRAILER_BYTES);
+    ppnn_file_reseal(buf, len);
 }
 
 ppnn_status ppnn_file_create(ppnn_file_writer *fw, const char *path, unsigned mode,
@@ -46,7 +93,8 @@ ppnn_status ppnn_file_create(ppnn_file_writer *fw, const char *path, unsigned mo
     fw->hash_state = malloc(sizeof(crypto_generichash_state));
     if (!fw->hash_state)
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
-    ppnn_status st = ppnn_wfile_open(&fw->w, path, mode);
+    char kind_s[5] = {kind[0], kind[1], kind[2], kind[3], 0};
+    ppnn_status st = ppnn_wfile_open_kind(&fw->w, path, mode, kind_s);
     if (st) {
         free(fw->hash_state);
         fw->hash_state = NULL;
@@ -54,14 +102,7 @@ ppnn_status ppnn_file_create(ppnn_file_writer *fw, const char *path, unsigned mo
     }
     crypto_generichash_init(fw->hash_state, NULL, 0, 32);
     uint8_t h[PPNN_FILE_HEADER_BYTES];
-    memcpy(h, MAGIC, 8);
-    memcpy(h + 8, kind, 4);
-    ppnn_put_u32(h + 12, version);
-    if (param_id)
-        memcpy(h + 16, param_id, PPNN_PARAM_ID_BYTES);
-    else
-        memset(h + 16, 0, PPNN_PARAM_ID_BYTES);
-    ppnn_put_u64(h + 48, payload_len);
+    put_header(h, kind, version, param_id, payload_len);
     fw->declared = payload_len;
     crypto_generichash_update(fw->hash_state, h, sizeof h);
     if ((st = ppnn_wfile_write(&fw->w, h, sizeof h))) {
@@ -114,6 +155,17 @@ ppnn_status ppnn_file_finish(ppnn_file_writer *fw)
 ppnn_status ppnn_file_parse(ppnn_file_view *v, uint8_t *buf, size_t len, const char *name,
                             const char kind[4], uint32_t max_version)
 {
+    ppnn_status st = ppnn_file_view_of(v, buf, len, name, kind, max_version);
+    if (st)
+        free(buf);
+    else
+        v->buf = buf;
+    return st;
+}
+
+ppnn_status ppnn_file_view_of(ppnn_file_view *v, const uint8_t *buf, size_t len,
+                              const char *name, const char kind[4], uint32_t max_version)
+{
     memset(v, 0, sizeof *v);
     ppnn_status st = PPNN_OK;
     if (len < PPNN_FILE_HEADER_BYTES + PPNN_FILE_TRAILER_BYTES) {
@@ -131,13 +183,13 @@ ppnn_status ppnn_file_parse(ppnn_file_view *v, uint8_t *buf, size_t len, const c
         st = ppnn_fail(PPNN_ERR_FORMAT, "%s: holds a '%s' object, expected '%.4s'", name, got, kind);
         goto fail;
     }
-    uint32_t version = get_u32(buf + 12);
+    uint32_t version = ppnn_get_u32(buf + 12);
     if (version < 1 || version > max_version) {
         st = ppnn_fail(PPNN_ERR_FORMAT, "%s: unsupported format version %u (this ppnn reads 1..%u)",
                        name, version, max_version);
         goto fail;
     }
-    uint64_t plen = get_u64(buf + 48);
+    uint64_t plen = ppnn_get_u64(buf + 48);
     if (plen != len - PPNN_FILE_HEADER_BYTES - PPNN_FILE_TRAILER_BYTES) {
         st = ppnn_fail(PPNN_ERR_FORMAT, "%s: %s (header says %llu payload bytes, file has %zu)", name,
                        plen > len - PPNN_FILE_HEADER_BYTES - PPNN_FILE_TRAILER_BYTES
@@ -152,7 +204,6 @@ ppnn_status ppnn_file_parse(ppnn_file_view *v, uint8_t *buf, size_t len, const c
         st = ppnn_fail(PPNN_ERR_FORMAT, "%s: checksum mismatch (file corrupted)", name);
         goto fail;
     }
-    v->buf = buf;
     v->buf_len = len;
     v->version = version;
     memcpy(v->param_id, buf + 16, PPNN_PARAM_ID_BYTES);
@@ -160,7 +211,6 @@ ppnn_status ppnn_file_parse(ppnn_file_view *v, uint8_t *buf, size_t len, const c
     v->payload_len = (size_t)plen;
     return PPNN_OK;
 fail:
-    free(buf);
     return st;
 }
 
@@ -218,7 +268,7 @@ ppnn_status ppnn_read_u32(ppnn_reader *r, uint32_t *v)
     const uint8_t *s;
     ppnn_status st = ppnn_read_span(r, &s, 4);
     if (!st)
-        *v = get_u32(s);
+        *v = ppnn_get_u32(s);
     return st;
 }
 
@@ -227,7 +277,7 @@ ppnn_status ppnn_read_u64(ppnn_reader *r, uint64_t *v)
     const uint8_t *s;
     ppnn_status st = ppnn_read_span(r, &s, 8);
     if (!st)
-        *v = get_u64(s);
+        *v = ppnn_get_u64(s);
     return st;
 }
 

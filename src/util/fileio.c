@@ -9,9 +9,38 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Path policy (paths.c): a device or FIFO output is opened as it is, nothing renamed. */
+static ppnn_status wfile_open_through(ppnn_wfile *w, const char *path)
+{
+    w->through = 1;
+    w->path = strdup(path);
+    int fd = w->path ? open(path, O_WRONLY | O_CLOEXEC) : -1;
+    if (fd < 0 || !(w->fp = fdopen(fd, "wb"))) {
+        ppnn_status st = ppnn_fail(w->path ? PPNN_ERR_IO : PPNN_ERR_NOMEM, "%s: cannot open: %s",
+                                   path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        free(w->path);
+        memset(w, 0, sizeof *w);
+        return st;
+    }
+    return PPNN_OK;
+}
+
 ppnn_status ppnn_wfile_open(ppnn_wfile *w, const char *path, unsigned mode)
 {
+    return ppnn_wfile_open_kind(w, path, mode, NULL);
+}
+
+ppnn_status ppnn_wfile_open_kind(ppnn_wfile *w, const char *path, unsigned mode, const char *kind)
+{
     memset(w, 0, sizeof *w);
+    int through;
+    ppnn_status pst = ppnn_path_check_output(&through, path, kind);
+    if (pst)
+        return pst;
+    if (through)
+        return wfile_open_through(w, path);
     size_t n = strlen(path);
     w->path = malloc(n + 1);
     w->tmp_path = malloc(n + 16);
@@ -60,16 +89,26 @@ static void wfile_release(ppnn_wfile *w)
 
 void ppnn_wfile_abort(ppnn_wfile *w)
 {
-    if (!w || !w->tmp_path)
+    if (!w || !w->path)
         return;
     if (w->fp)
         fclose(w->fp);
-    unlink(w->tmp_path);
+    if (w->tmp_path)
+        unlink(w->tmp_path);
     wfile_release(w);
 }
 
 ppnn_status ppnn_wfile_commit(ppnn_wfile *w)
 {
+    if (w->through) { /* a device or FIFO: flush and close, nothing to fsync or rename */
+        int bad = fflush(w->fp) != 0;
+        int err = errno;
+        bad |= fclose(w->fp) != 0;
+        ppnn_status st = bad ? ppnn_fail(PPNN_ERR_IO, "%s: write failed: %s", w->path,
+                                         strerror(err)) : PPNN_OK;
+        wfile_release(w);
+        return st;
+    }
     int bad = fflush(w->fp) != 0 || fsync(fileno(w->fp)) != 0;
     int err = errno;
     bad |= fclose(w->fp) != 0;
@@ -90,9 +129,15 @@ ppnn_status ppnn_read_file(uint8_t **out, size_t *out_len, const char *path, siz
 {
     *out = NULL;
     *out_len = 0;
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
+    int fd;
+    ppnn_status pst = ppnn_path_open_input(&fd, path); /* regular files only (paths.c) */
+    if (pst)
+        return pst;
+    FILE *fp = fdopen(fd, "rb");
+    if (!fp) {
+        close(fd);
         return ppnn_fail(PPNN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    }
     struct stat stbuf;
     if (fstat(fileno(fp), &stbuf) != 0 || !S_ISREG(stbuf.st_mode)) {
         fclose(fp);
