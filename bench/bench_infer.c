@@ -50,7 +50,6 @@ static void state_free(bench_state *s)
 static ppnn_status setup(bench_state *s, const char *preset, const char *arch, size_t batch)
 {
     ckks_spec spec;
-    hnn_budget b;
     ppnn_status st = data_load(&s->ds, "mnist", DATA_SPLIT_TEST, 0, batch);
     if (!st && s->ds.count < batch)
         st = ppnn_fail(PPNN_ERR_PARAM, "bench infer: only %zu test images", s->ds.count);
@@ -65,10 +64,8 @@ static ppnn_status setup(bench_state *s, const char *preset, const char *arch, s
         st = ckks_preset(&spec, preset);
     if (!st)
         st = ckks_params_new(&s->prm, &spec);
-    if (!st) {
-        hnn_budget_from_params(&b, s->prm, preset);
-        st = hnn_plan_new(&s->plan, &s->m, &b, NULL, 0);
-    }
+    if (!st) /* the plan `ppnn infer` runs for these parameters */
+        st = hnn_plan_for_params(&s->plan, &s->m, s->prm, preset);
     if (!st)
         st = ckks_keygen_secret(&s->sk, s->prm);
     if (!st)
