@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The element-wise client/server flow through the CLI: keygen, encrypt, infer (without the
 # secret key), decrypt; agreement with plaintext; and every refusal the issue lists — other
-# keys, truncated/corrupted files, results fed as inputs, more images than slots, wrong image
-# size — each with a one-line error, a non-zero exit and no output file left behind.
+# keys, truncated/corrupted files, results fed as inputs, wrong image size (more images than
+# slots: tests/cli_multibatch.sh) — each with a one-line error, a non-zero exit and no output file left behind.
 set -u
 ppnn=$1; pass=0; fail=0
 dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
@@ -47,7 +47,6 @@ head -c 100000 "$dir/b.ct" > "$dir/trunc.ct"
 refuse "truncated" "$dir/x.ct" "$ppnn" infer --model "$dir/m.ppnn" --keys "$dir/k" --in "$dir/trunc.ct" --out "$dir/x.ct"
 cp "$dir/r.ct" "$dir/flip.ct"; printf 'X' | dd of="$dir/flip.ct" bs=1 seek=5000 conv=notrunc 2>/dev/null
 refuse "checksum" "$dir/x.csv" "$ppnn" decrypt --keys "$dir/k" --in "$dir/flip.ct" --out "$dir/x.csv"
-refuse "slots" "$dir/x.ct" "$ppnn" encrypt --keys "$dir/k" --data mnist --count 5000 --out "$dir/x.ct"
 refuse "unknown CKKS parameter preset" "$dir/k3" "$ppnn" keygen --params n12 --out "$dir/k3"
 # images of another size: an 8x8 data set (16 blank images labelled 0)
 mkdir -p "$dir/tiny"

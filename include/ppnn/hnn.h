@@ -178,7 +178,8 @@ void hnn_budget_for_preset(hnn_budget *b, const char *name);
  *     has no A); B (dense) keeps an accumulator per output and absorbs each tile of squares
  *     (exact modular sums: the result equals a single product bit for bit).
  * Every ciphertext is held at its current level only; a stage input is freed (or, streamed, not
- * yet loaded) outside [first tile that reads it, last tile that reads it]. A stage's outputs
+ * yet loaded) outside [first tile that reads it, last tile that reads it] — or, when the budget
+ * needs it, a streamed input is read again for every tile that needs it. A stage's outputs
  * either stay in memory for the next stage or, when the budget requires it (the last resort),
  * are spilled to a checksummed scratch file as they are finished and read back on demand.
  * The schedule and its peak are computed from the plan and N alone, before any ciphertext is
@@ -203,6 +204,8 @@ typedef struct hnn_stage {
     uint32_t *tile_items;     /* ROWS: B rows; COLS: A rows, or stage inputs without A */
     hnn_input_kind input;     /* how this stage reads its inputs */
     int spill;                /* outputs go to the scratch file (the next stage streams them) */
+    int reload;               /* STREAMED inputs are dropped after every tile and read again
+                               * when a later tile needs them (I/O for memory) */
     uint64_t peak_bytes;      /* peak while this stage runs */
     size_t recomputed;        /* A outputs computed more than once (ROWS tiles sharing inputs) */
     uint32_t *a_row_of;       /* A output index -> A row (NULL without A) */
@@ -228,8 +231,9 @@ typedef struct hnn_schedule_opts {
 } hnn_schedule_opts;
 
 /* Builds the schedule of plan p on a ring of degree n under o (NULL: no budget, fused). Policy:
- * fuse every stage; tiles of at least HNN_SCHED_TILE items (kernel efficiency) — fewer items
- * only when the budget requires it; spill only when even the smallest tiles do not fit. Errors:
+ * fuse every stage; tiles of HNN_SCHED_TILE items (kernel efficiency); while the peak exceeds
+ * the budget, at the stage with the peak: halve its tiles if one-item tiles would fit, else
+ * re-read its streamed inputs per tile, else spill its outputs, else its inputs. Errors:
  * PPNN_ERR_NOMEM when the budget is below the smallest peak this plan can run in; the message
  * names that minimum (with and without spill) in MB. */
 PPNN_MUST_CHECK ppnn_status hnn_schedule_new(hnn_schedule **out, const hnn_plan *p, size_t n,

@@ -27,6 +27,7 @@ static const char *usage_text =
     "  --scratch DIR  where to spill layers that do not fit even in tiles (default: the\n"
     "                 directory of --out); the scratch file is removed on every exit\n"
     "  --no-spill     refuse rather than spill\n"
+    "  --force-spill  testing: spill every layer's outputs to the scratch directory\n"
     "Channel-wise packing (one ciphertext per image): add --packing channel --model M\n"
     "(see --packing channel --help).\n";
 
@@ -72,12 +73,13 @@ int cmd_infer(int argc, char **argv)
     const char *model_path = NULL, *keys = NULL, *in = NULL, *out = NULL, *scratch = NULL;
     size_t threads = 0;
     uint64_t memory = 0;
-    int quiet = 0, no_spill = 0;
+    int quiet = 0, no_spill = 0, force_spill = 0;
     static const struct option opts[] = {{"model", 1, 0, 'm'},   {"keys", 1, 0, 'k'},
                                          {"in", 1, 0, 'i'},      {"out", 1, 0, 'O'},
                                          {"threads", 1, 0, 't'}, {"quiet", 0, 0, 'q'},
                                          {"memory", 1, 0, 'M'},  {"scratch", 1, 0, 'S'},
-                                         {"no-spill", 0, 0, 'N'}, {"help", 0, 0, 'h'},
+                                         {"no-spill", 0, 0, 'N'}, {"force-spill", 0, 0, 'F'},
+                                         {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
     optind = 1;
@@ -89,6 +91,7 @@ int cmd_infer(int argc, char **argv)
         case 'O': out = optarg; break;
         case 'S': scratch = optarg; break;
         case 'N': no_spill = 1; break;
+        case 'F': force_spill = 1; break;
         case 't':
             if (cli_parse_size("infer", "--threads", optarg, 1, 1024, &threads))
                 return 1;
@@ -139,6 +142,7 @@ int cmd_infer(int argc, char **argv)
     hnn_file_opts fo = {.threads = (int)threads, .memory_bytes = memory, .scratch_dir = scratch,
                         .allow_spill = !no_spill, .progress = on_progress,
                         .progress_ctx = &pctx, .cancel = &interrupted};
+    fo.sched.force_spill = force_spill && !no_spill;
     const uint32_t shape[3] = {m.input.c, m.input.h, m.input.w};
     hnn_file_stats stats;
     void (*old_int)(int) = signal(SIGINT, on_signal);

@@ -511,7 +511,7 @@ static ppnn_status run_stage(stage_run *r, hnn_source *src)
             ckks_ct_free(&r->inter[nd.inter[k]]);
         for (size_t k = 0; k < nd.ninputs; k++) {
             size_t c = nd.inputs[k];
-            if (last[c] == t && r->cur[c]) {
+            if ((last[c] == t || (g->reload && g->input == HNN_INPUT_STREAMED)) && r->cur[c]) {
                 src->release(src, c);
                 r->cur[c] = NULL;
             }

@@ -144,10 +144,16 @@ ppnn_status hnn_infer_file(hnn_file_stats *stats, const char *out_path, const ch
     if (st) {
         if (st == PPNN_ERR_NOMEM) { /* name the whole-process minimum */
             uint64_t min = hnn_schedule_min_bytes(p, prm->n, 1, o->allow_spill);
-            st = ppnn_fail(PPNN_ERR_NOMEM, "memory budget %.0f MB is below the minimum this "
-                           "model needs at N = %zu: %.0f MB%s", (double)mem / 1e6, prm->n,
-                           (double)(min + fixed) / 1e6,
-                           o->allow_spill ? " (spilling to scratch)" : " (without spilling)");
+            uint64_t in_mem = hnn_schedule_min_bytes(p, prm->n, 1, 0);
+            if (o->allow_spill)
+                st = ppnn_fail(PPNN_ERR_NOMEM, "memory budget %.0f MB is below the minimum this "
+                               "model needs at N = %zu: %.0f MB spilling to scratch (%.0f MB "
+                               "without)", (double)mem / 1e6, prm->n, (double)(min + fixed) / 1e6,
+                               (double)(in_mem + fixed) / 1e6);
+            else
+                st = ppnn_fail(PPNN_ERR_NOMEM, "memory budget %.0f MB is below the minimum this "
+                               "model needs at N = %zu without spilling: %.0f MB",
+                               (double)mem / 1e6, prm->n, (double)(in_mem + fixed) / 1e6);
         }
         return st;
     }
