@@ -7,16 +7,9 @@
 # (the batch named), a missing scratch directory; SIGINT during infer leaves neither a result,
 # a temporary file nor scratch behind.
 set -u
-ppnn=$1; pass=0; fail=0
+ppnn=$1
 dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
-ok() { if "$@" >"$dir/log" 2>&1; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL: $*" >&2; tail -5 "$dir/log" >&2; fi; }
-refuse() { # refuse PATTERN OUTFILE CMD...: fails with PATTERN in a one-line error, OUTFILE absent
-  local pat=$1 out=$2; shift 2
-  local err; err=$("$@" 2>&1 >/dev/null); local rc=$?
-  if [[ $rc -ne 0 && $err == *"$pat"* && $(printf '%s\n' "$err" | grep -c .) -eq 1 && ! -e $out ]] &&
-     ! ls "$out".tmp.* >/dev/null 2>&1; then pass=$((pass+1))
-  else fail=$((fail+1)); echo "FAIL: expected '$pat' refusal from: $* (rc=$rc: $err)" >&2; fi
-}
+source "$(dirname "$0")/lib_cli.sh"
 n=8500
 ok "$ppnn" train --data mnist --count 3000 --epochs 1 --seed 5 --out "$dir/m.ppnn"
 ok "$ppnn" keygen --params n13 --out "$dir/k"
