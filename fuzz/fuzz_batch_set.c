@@ -1,7 +1,11 @@
 /* libFuzzer harness for multi-batch files (ckks_batch_set_open, ckks_batch_reader_open/_get):
  * the input is served as a file (memfd) because the set reads with pread; every batch is
- * opened and every ciphertext read at its stored level and at level 0. */
+ * opened and every ciphertext read at its stored level and at level 0. A fuzzer that stops at
+ * the checksum tests nothing: the custom mutator reseals every frame it can walk (index and
+ * batches: BLAKE2b over header + payload into the trailer) on half of the mutations, so both
+ * the framing/checksum paths and the parsers behind them are exercised. */
 #define _GNU_SOURCE
+#include <sodium.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +13,29 @@
 #include <unistd.h>
 
 #include "ppnn/ckks_io.h"
+
+size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed);
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
+{
+    size = LLVMFuzzerMutate(data, size, max_size);
+    if (seed & 1 || sodium_init() < 0)
+        return size;
+    /* Frame layout: 56-byte header (payload length at 48, little-endian), payload, 32-byte
+     * BLAKE2b-256 of header + payload. */
+    size_t off = 0;
+    while (size - off >= PPNN_FILE_HEADER_BYTES + PPNN_FILE_TRAILER_BYTES) {
+        uint64_t len = 0;
+        for (int i = 7; i >= 0; i--)
+            len = len << 8 | data[off + 48 + (size_t)i];
+        if (len > size - off - PPNN_FILE_HEADER_BYTES - PPNN_FILE_TRAILER_BYTES)
+            break;
+        size_t body = PPNN_FILE_HEADER_BYTES + (size_t)len;
+        crypto_generichash(data + off + body, PPNN_FILE_TRAILER_BYTES, data + off, body, NULL, 0);
+        off += body + PPNN_FILE_TRAILER_BYTES;
+    }
+    return size;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
