@@ -200,6 +200,22 @@ static void equivalence(fixture *f, const char *name, int full)
     free_out(ref, nout);
 }
 
+/* Inputs at another scale than the plan's (the parameters' default): refused at entry. */
+static void scale_check(fixture *f)
+{
+    ckks_ciphertext saved = f->in[2], other = {0};
+    double v[4] = {0.1, 0.2, 0.3, 0.4};
+    ctu_encrypt(&other, &f->sk, v, 4, f->prm->nq - 1, f->prm->scale * 2);
+    f->in[2] = other;
+    ckks_ciphertext *out = calloc(f->p->n_outputs, sizeof *out);
+    hnn_exec_opts o = {.threads = 1};
+    CHECK_ERR(hnn_infer(out, f->p, f->in, &f->rk, &o), PPNN_ERR_MISMATCH);
+    CHECK(strstr(ppnn_last_error(), "scale") != NULL);
+    f->in[2] = saved;
+    ckks_ct_free(&other);
+    free_out(out, f->p->n_outputs);
+}
+
 /* A scratch directory that does not exist: a clear error, nothing computed. */
 static void scratch_errors(fixture *f)
 {
@@ -259,6 +275,7 @@ int main(void)
     fixture_init(&f, &m, 10, 6, 50, 300);
     equivalence(&f, "cryptonets-shape", 1);
     scratch_errors(&f);
+    scale_check(&f);
     spill_file(&f);
     fixture_free(&f);
     nn_model_free(&m);
