@@ -2,6 +2,7 @@
 #ifndef PPNN_BENCH_INFER_H
 #define PPNN_BENCH_INFER_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "ppnn/hnn.h"
@@ -12,11 +13,15 @@ typedef struct bench_infer_result {
     char preset[16], arch[32];
     size_t batch;
     int threads;
-    double server_seconds;         /* hnn_infer wall time for the batch */
+    double server_seconds;         /* hnn_infer_file: reading the batch file + computing */
+    double server_cpu_seconds;     /* CPU time (all threads) of the same phase */
     double amortized_ms;           /* server_seconds / batch, in ms */
     double client_encrypt_seconds; /* hnn_encrypt_batch wall time for the batch */
     double upload_bytes_per_image; /* seeded ciphertexts, bit-packed c0 + seed, / batch */
-    size_t peak_rss_bytes;         /* of this process (client and server together) */
+    size_t peak_rss_bytes;         /* of the server phase alone (VmHWM reset before it) */
+    uint64_t memory_budget_bytes;  /* --memory (0: the default fraction of available memory) */
+    uint64_t schedule_peak_bytes;  /* the schedule's computed peak (ciphertexts + weights) */
+    uint64_t spill_bytes;          /* written to scratch */
     size_t agree;                  /* encrypted vs plaintext predictions */
     double max_logit_error;
     double est_logit_error;        /* the planner's high-probability estimate */
@@ -29,15 +34,26 @@ typedef struct bench_infer_result {
     } layers[BENCH_INFER_MAX_LAYERS];
 } bench_infer_result;
 
-/* Builds `arch` (nn_arch_build with element-wise quadratics) fitted on the first `batch` MNIST
- * test images (nn_model_init_params: ReLU-fitted activations, ranges recorded; no training, the
- * cost does not depend on the weights), plans it for preset `preset`, generates keys, encrypts
- * the batch, runs the server with `threads` threads (0 = all cores), decrypts and compares with
- * the plaintext forward pass. */
-PPNN_MUST_CHECK ppnn_status bench_infer(bench_infer_result *r, const char *preset,
-                                        const char *arch, size_t batch, int threads);
-/* Writes r as one JSON object (top-level keys server_seconds, amortized_ms,
- * client_encrypt_seconds, upload_bytes_per_image, peak_rss_bytes, layers, ...). */
+typedef struct bench_infer_opts {
+    const char *preset, *arch; /* parameters, architecture (when no model is given) */
+    const char *model;         /* a trained model file, or NULL */
+    const char *data;          /* images: mnist (default) or fashion */
+    size_t batch;
+    int threads;
+    uint64_t memory_bytes;     /* 0: default */
+    const char *scratch_dir;   /* NULL: the temporary directory of the run */
+} bench_infer_opts;
+
+/* The client/server flow on one batch, through the files the CLI uses: builds `arch`
+ * (element-wise quadratics fitted on the first `batch` test images; no training, the cost does
+ * not depend on the weights) or loads `model`, plans it with hnn_plan_for_params (what `ppnn
+ * infer` runs), generates keys, encrypts the batch and writes it to a temporary batch file,
+ * frees it, then runs the server exactly as `ppnn infer` does (hnn_infer_file: streamed input,
+ * memory budget, per-step times, peak RSS of this phase only), and decrypts and compares the
+ * results with the plaintext forward pass. */
+PPNN_MUST_CHECK ppnn_status bench_infer(bench_infer_result *r, const bench_infer_opts *o);
+/* Writes r as one JSON object (cJSON; keys server_seconds, amortized_ms, peak_rss_bytes,
+ * schedule_peak_bytes, spill_bytes, steps [{step, layer, name, seconds}], ...). */
 void bench_infer_json(FILE *f, const bench_infer_result *r);
 /* Human-readable summary. */
 void bench_infer_print(FILE *f, const bench_infer_result *r);

@@ -96,7 +96,7 @@ static inline int otu_encrypted(nn_model *m, double *out, const float *x, size_t
                                    : x[b * nin + k];
         ctu_encrypt(&in[k], &sk, v, n, prm->nq - 1, prm->scale);
     }
-    hnn_exec_opts o = {2, HNN_KERNEL_AUTO, NULL, NULL};
+    hnn_exec_opts o = {.threads = 2, .kernel = HNN_KERNEL_AUTO};
     CHECK_OK(hnn_infer(res, p, in, &rk, &o));
     for (size_t c = 0; c < nout; c++) {
         ctu_decrypt(v, n, &sk, &res[c]);

@@ -42,7 +42,7 @@ static double measure(const hnn_plan *p, const ckks_params *prm, const double *x
     for (size_t i = 0; i < B * nin; i++)
         xf[i] = (float)x[i];
     CHECK_OK(hnn_encrypt_batch(in, &sk, xf, B, nin, threads));
-    hnn_exec_opts o = {threads, HNN_KERNEL_AUTO, NULL, NULL};
+    hnn_exec_opts o = {.threads = threads, .kernel = HNN_KERNEL_AUTO};
     CHECK_OK(hnn_infer(out, p, in, &rk, &o));
     for (size_t k = 0; k < nin; k++)
         ckks_ct_free(&in[k]);

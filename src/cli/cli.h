@@ -70,13 +70,9 @@ int cli_make_dir(const char *cmd, const char *dir, unsigned mode);
 /* The same; *made = 1 when this call created it (so a failed command can remove it again). */
 int cli_make_dir_new(const char *cmd, const char *dir, unsigned mode, int *made);
 
-/* Compiles model m for params (named preset_name in messages), suggesting another preset when
- * it does not fit. Prints the error and returns 1 on failure. */
-struct hnn_plan;
-struct nn_model;
-struct ckks_params;
-int cli_plan_for_params(const char *cmd, struct hnn_plan **plan, const struct nn_model *m,
-                        const struct ckks_params *params, const char *preset_name);
+/* Parses a byte count: an integer or a number with K, M or G (powers of 1024); prints an error
+ * and returns 1 when it is not one. */
+int cli_parse_bytes(const char *cmd, const char *opt, const char *s, uint64_t *out);
 
 /* Writes predictions as CSV "image,prediction[,logit_0,...,logit_{classes-1}]" (one line per
  * image, prediction = argmax of the logits) atomically: `ppnn decrypt --logits` and `ppnn eval

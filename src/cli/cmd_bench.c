@@ -20,12 +20,15 @@ static const char *usage_text =
     "  Single-thread seconds of the operations the packing cost model counts (linear-kernel\n"
     "  MACs, add, plaintext product, square, relinearize, rescale, rotate, hoisted rotate);\n"
     "  save the JSON and pass it as --costs FILE to choose packings with this machine's costs.\n"
-    "usage: ppnn bench infer [--params n13] [--arch cryptonets] [--count B] [--threads T] [--json]\n"
-    "  Encrypted inference of one batch of B MNIST test images (default: all slots) with\n"
-    "  element-wise packing: server seconds per batch, amortized ms per image, per-layer times,\n"
-    "  client encryption time, upload bytes per image, peak RSS, agreement with plaintext.\n"
-    "  The model is the architecture with ReLU-fitted quadratics (cost does not depend on the\n"
-    "  trained weights).\n";
+    "usage: ppnn bench infer [--params n13] [--arch cryptonets|deep] [--model M.ppnn]\n"
+    "                        [--data mnist|fashion] [--count B] [--threads T] [--memory SIZE]\n"
+    "                        [--scratch DIR] [--json]\n"
+    "  Encrypted inference of one batch of B test images (default: all slots) with\n"
+    "  element-wise packing, the server run as `ppnn infer` runs it (streamed batch file,\n"
+    "  memory budget): server seconds per batch, amortized ms per image, per-step times, client\n"
+    "  encryption time, upload bytes per image, peak RSS of the server phase, the schedule's\n"
+    "  peak and bytes spilled, agreement with plaintext. Without --model the architecture gets\n"
+    "  ReLU-fitted quadratics (the cost does not depend on the trained weights).\n";
 
 static int bench_ckks_cmd(size_t logn, int json)
 {
@@ -87,11 +90,14 @@ static int bench_costs_cmd(size_t logn, int json)
 int cmd_bench(int argc, char **argv)
 {
     size_t logn = 13, count = 0, threads = 0;
-    const char *preset = "n13", *arch = "cryptonets";
+    const char *preset = "n13", *arch = "cryptonets", *model = NULL, *data = "mnist";
+    const char *scratch = NULL;
+    uint64_t memory = 0;
     int json = 0;
     static const struct option opts[] = {
         {"logn", 1, 0, 'l'},  {"json", 0, 0, 'j'},    {"params", 1, 0, 'p'}, {"arch", 1, 0, 'a'},
-        {"count", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
+        {"count", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"model", 1, 0, 'm'},  {"data", 1, 0, 'd'},
+        {"memory", 1, 0, 'M'}, {"scratch", 1, 0, 'S'}, {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
     int c;
     optind = 1;
     opterr = 0;
@@ -104,6 +110,13 @@ int cmd_bench(int argc, char **argv)
         case 'j': json = 1; break;
         case 'p': preset = optarg; break;
         case 'a': arch = optarg; break;
+        case 'm': model = optarg; break;
+        case 'd': data = optarg; break;
+        case 'S': scratch = optarg; break;
+        case 'M':
+            if (cli_parse_bytes("bench", "--memory", optarg, &memory))
+                return 2;
+            break;
         case 'n':
             if (cli_parse_size("bench", "--count", optarg, 1, 1u << 20, &count))
                 return 2;
@@ -117,7 +130,7 @@ int cmd_bench(int argc, char **argv)
         }
     }
     if (optind + 1 != argc) {
-        cli_error("bench", "expected one benchmark name, ckks or infer (see 'ppnn bench --help')");
+        cli_error("bench", "expected one benchmark name: ckks, costs or infer (see 'ppnn bench --help')");
         return 2;
     }
     if (!strcmp(argv[optind], "ckks"))
@@ -133,7 +146,8 @@ int cmd_bench(int argc, char **argv)
     if (!count)
         count = (size_t)1 << (spec.logn - 1);
     bench_infer_result r;
-    if ((st = bench_infer(&r, preset, arch, count, (int)threads)))
+    bench_infer_opts bo = {preset, arch, model, data, count, (int)threads, memory, scratch};
+    if ((st = bench_infer(&r, &bo)))
         return cli_fail("bench", st);
     if (json)
         bench_infer_json(stdout, &r);

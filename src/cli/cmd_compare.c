@@ -164,10 +164,8 @@ static ppnn_status run_element(cmp_results *r, const cmp_config *c, const nn_mod
                                const data_set *test, const ckks_params *prm,
                                const ckks_secret_key *sk, const ckks_relin_key *rk)
 {
-    hnn_budget bud;
-    hnn_budget_from_params(&bud, prm, c->preset);
-    hnn_plan *p = NULL;
-    ppnn_status st = hnn_plan_new(&p, m, &bud, NULL, 0);
+    hnn_plan *p = NULL; /* the plan `ppnn infer` runs for these parameters */
+    ppnn_status st = hnn_plan_for_params(&p, m, prm, c->preset);
     if (st)
         return st;
     const size_t numel = nn_numel(m->input), bmax = c->batches[c->nbatches - 1];
@@ -317,11 +315,9 @@ static ppnn_status predict(cmp_results *r, const cmp_config *c, const nn_model *
             return st;
         r->costs_from_file = 1;
     }
-    hnn_budget bud;
-    hnn_budget_from_params(&bud, prm, c->preset);
-    hnn_plan *ep = NULL;
+    hnn_plan *ep = NULL; /* the plan infer runs (and run_element measured) */
     hnn_channel_plan *cp = NULL;
-    if ((st = hnn_plan_new(&ep, elem, &bud, NULL, 0)) ||
+    if ((st = hnn_plan_for_params(&ep, elem, prm, c->preset)) ||
         (st = hnn_channel_plan_new(&cp, chan, prm))) {
         hnn_plan_free(ep);
         return st;

@@ -218,8 +218,10 @@ int cmd_demo(int argc, char **argv)
         cli_fail("demo", st);
         goto done;
     }
-    if (cli_plan_for_params("demo", &plan, &m, params, "n13"))
+    if ((st = hnn_plan_for_params(&plan, &m, params, "n13"))) {
+        cli_fail("demo", st);
         goto done;
+    }
     size_t classes = m.nclasses, npx = ds.channels * ds.rows * ds.cols;
     x = malloc(count * npx * sizeof *x), pl = malloc(count * classes * sizeof *pl);
     el = malloc(count * classes * sizeof *el);

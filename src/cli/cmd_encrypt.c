@@ -16,9 +16,11 @@ static const char *usage_text =
     "                    [--count B] [--threads T] --out batch.ct\n"
     "       ppnn encrypt --keys KEYDIR --images PATH... [--model M.ppnn | --shape CxHxW]\n"
     "                    [--resize] [--threads T] --out batch.ct\n"
-    "Encrypts B images (default and maximum: N/2 = the number of slots) with the secret key in\n"
-    "KEYDIR. Pixels are sent as values in [0,1] (p/255 for 8-bit images; docs/images.md); the\n"
-    "server folds the model's normalisation into its first layer.\n"
+    "Encrypts B images (default: the whole split) with the secret key in KEYDIR, N/2 (the\n"
+    "number of slots) per batch: more images make a multi-batch file of consecutive batches\n"
+    "(the last one partial) that infer and decrypt process whole. Pixels are sent as values in\n"
+    "[0,1] (p/255 for 8-bit images; docs/images.md); the server folds the model's\n"
+    "normalisation into its first layer.\n"
     "--images: PNG, NumPy .npy and DICOM files, or directories of them (read in sorted order).\n"
     "Every image must have the model's shape (--model M reads only its input shape, or\n"
     "--shape CxHxW; without either, the shape of the first image); --resize scales H x W to it\n"
@@ -119,62 +121,81 @@ int cmd_encrypt(int argc, char **argv)
     memset(&im, 0, sizeof im);
     ckks_ciphertext *cts = NULL;
     size_t npix = 0;
-    if (count > params->slots) {
-        cli_error("encrypt", "--count %zu is more than the %zu slots of these parameters; "
-                  "split the images into batches of at most %zu", count, params->slots,
-                  params->slots);
-        goto done;
-    }
-    /* Values in [0, 1] (the data layer's one normalisation); the server folds the model's own. */
-    if (cli_load_images("encrypt", &im, &src, have_want ? &want : NULL, params->slots))
+    /* Values in [0, 1] (the data layer's one normalisation); the server folds the model's own.
+     * More images than slots: consecutive batches of N/2 (the last one partial) in one
+     * multi-batch file. */
+    if (cli_load_images("encrypt", &im, &src, have_want ? &want : NULL, 0))
         goto done;
     if (cli_check_output("encrypt", out, CKKS_FILE_KIND_BATCH))
         goto done;
     npix = im.c * im.h * im.w;
+    const size_t slots = params->slots, nb = (im.count + slots - 1) / slots;
     cts = calloc(npix, sizeof *cts);
-    if (!cts) {
+    uint64_t *counts = calloc(nb ? nb : 1, sizeof *counts);
+    if (!cts || !counts) {
+        free(counts);
         cli_error("encrypt", "out of memory");
         goto done;
     }
-    double t0 = ppnn_now();
-    cli_progress prog;
-    cli_progress_start(&prog, "encrypt", npix);
-    ppnn_status st2 = hnn_encrypt_batch_progress(cts, &sk, im.values, im.count, npix,
-                                                 (int)threads, on_progress, &prog);
-    if (st2) {
-        cli_fail("encrypt", st2);
-        goto done;
-    }
-    double t_enc = ppnn_now() - t0;
-    cli_progress_finish(&prog, "");
+    for (size_t b = 0; b < nb; b++)
+        counts[b] = b + 1 < nb ? slots : im.count - b * slots;
     ckks_batch_info info;
     memset(&info, 0, sizeof info);
     ckks_key_id(info.key_id, &sk);
     info.packing = CKKS_PACKING_ELEMENT;
-    info.images = im.count;
     info.shape[0] = (uint32_t)im.c;
     info.shape[1] = (uint32_t)im.h;
     info.shape[2] = (uint32_t)im.w;
     info.role = CKKS_BATCH_INPUT;
     /* The names first: a batch on disk always has its manifest (removed if the batch fails). */
     if (images && (st = data_manifest_save(names_path, &im, info.key_id))) {
+        free(counts);
         cli_fail("encrypt", st);
         goto done;
     }
-    if ((st = ckks_batch_save(out, cts, npix, &info))) {
+    ckks_batch_set_writer *w = NULL;
+    if ((st = ckks_batch_set_create(&w, out, params, &info, nb, counts))) {
+        free(counts);
         if (images)
             remove(names_path);
         cli_fail("encrypt", st);
         goto done;
     }
+    double t0 = ppnn_now();
+    uint64_t bytes = 0;
+    for (size_t b = 0; b < nb && !st; b++) {
+        const size_t n = (size_t)counts[b];
+        char label[64];
+        snprintf(label, sizeof label, nb > 1 ? "encrypt batch %zu/%zu" : "encrypt", b + 1, nb);
+        cli_progress prog;
+        cli_progress_start(&prog, label, npix);
+        st = hnn_encrypt_batch_progress(cts, &sk, im.values + b * slots * npix, n, npix,
+                                        (int)threads, on_progress, &prog);
+        if (!st) {
+            cli_progress_finish(&prog, "");
+            st = ckks_batch_set_append(w, cts, npix);
+            bytes += ckks_batch_file_bytes(cts, npix);
+        }
+    }
+    free(counts);
+    if (!st)
+        st = ckks_batch_set_finish(w);
+    else
+        ckks_batch_set_abort(w);
+    if (st) {
+        if (images)
+            remove(names_path);
+        cli_fail("encrypt", st);
+        goto done;
+    }
+    double t_enc = ppnn_now() - t0;
     if (!images)
         remove(names_path); /* a manifest left by an earlier --images batch no longer applies */
-    uint64_t bytes = ckks_batch_file_bytes(cts, npix);
     fprintf(stderr,
-            "encrypt: %zu images -> %s: %zu ciphertexts, %.1f MB (%.1f KB per image), "
-            "%.2f s (%.3f ms per image)\n",
-            im.count, out, npix, bytes / 1e6, bytes / 1e3 / (double)im.count, t_enc,
-            1e3 * t_enc / (double)im.count);
+            "encrypt: %zu images in %zu batch%s -> %s: %zu ciphertexts per batch, %.1f MB "
+            "(%.1f KB per image), %.2f s (%.3f ms per image)\n",
+            im.count, nb, nb == 1 ? "" : "es", out, npix, bytes / 1e6,
+            bytes / 1e3 / (double)im.count, t_enc, 1e3 * t_enc / (double)im.count);
     if (images)
         fprintf(stderr, "encrypt: image names kept in %s (client side: do not upload it)\n",
                 names_path);
