@@ -10,12 +10,12 @@
 
 static ckks_params *small_params(unsigned p_bits)
 {
-    /* N = 4096 (secure: 109-bit limit): q0 30 bits, two 24-bit rescale primes, P 28/29 bits. */
+    /* N = 4096 (secure: 109-bit limit): q0 28 bits, two 24-bit rescale primes, P 30/31 bits. */
     ckks_spec spec;
     memset(&spec, 0, sizeof spec);
     spec.logn = 12;
     spec.nq = 3;
-    spec.q_bits[0] = 30;
+    spec.q_bits[0] = 28;
     spec.q_bits[1] = 24;
     spec.q_bits[2] = 24;
     spec.p_bits = p_bits;
@@ -57,7 +57,7 @@ static void corrupt_copy(const char *src, const char *dst, long flip_at, long tr
 
 static void test_keys(void)
 {
-    ckks_params *p = small_params(28);
+    ckks_params *p = small_params(30);
     ckks_secret_key sk;
     ckks_public_key pk;
     ckks_relin_key rk;
@@ -113,7 +113,7 @@ static void test_keys(void)
     /* wrong kind of file */
     CHECK_ERR(ckks_relin_key_load(&rk2, &p, NULL, pkp), PPNN_ERR_FORMAT);
     /* other parameters (a different special prime size) are refused as a mismatch */
-    ckks_params *other = small_params(29);
+    ckks_params *other = small_params(31);
     CHECK_ERR(ckks_relin_key_load(&rk2, &other, NULL, rkp), PPNN_ERR_MISMATCH);
     ckks_params_free(other);
     /* truncated / corrupted keys */
@@ -142,7 +142,7 @@ static void test_keys(void)
 
 static void test_batch(void)
 {
-    ckks_params *p = small_params(28);
+    ckks_params *p = small_params(30);
     ckks_secret_key sk, sk_other;
     CHECK_OK(ckks_keygen_secret(&sk, p));
     CHECK_OK(ckks_keygen_secret(&sk_other, p));
@@ -199,7 +199,7 @@ static void test_batch(void)
     ckks_params_free(p2);
 
     /* mismatched parameters */
-    ckks_params *other = small_params(29);
+    ckks_params *other = small_params(31);
     CHECK_ERR(ckks_batch_load(&got, &count, &info2, &other, bp), PPNN_ERR_MISMATCH);
     CHECK(got == NULL);
     ckks_params_free(other);

@@ -29,11 +29,8 @@ ppnn_status ckks_keygen_secret(ckks_secret_key *sk, const ckks_params *params)
         sk->s = NULL;
         return ppnn_fail(PPNN_ERR_NOMEM, "out of secure memory for the secret key");
     }
-    uint8_t seed[RING_SEED_BYTES];
-    ring_seed_random(seed);
     ring_prg g;
-    ring_prg_init(&g, seed, 0);
-    sodium_memzero(seed, sizeof seed);
+    ring_prg_init_fresh(&g);
     ring_sample_ternary(s_int, n, &g);
     ring_prg_wipe(&g);
     ring_poly_from_int64(sk->s, s_int, params->ring, np);
@@ -69,10 +66,8 @@ ppnn_status ckks_keygen_public(ckks_public_key *pk, const ckks_secret_key *sk)
     }
     ring_seed_random(pk->seed);
     ring_sample_uniform(pk->a, params->ring, np, pk->seed, 0);
-    uint8_t eseed[RING_SEED_BYTES];
-    ring_seed_random(eseed);
     ring_prg g;
-    ring_prg_init(&g, eseed, 0);
+    ring_prg_init_fresh(&g);
     ckks_sample_error_ntt(e, params, np, &g, e_int);
     ring_prg_wipe(&g);
     /* b = e - a*s */
@@ -131,13 +126,10 @@ static ppnn_status gen_switch_key(ckks_switch_key *k, const ckks_secret_key *sk,
         k->a = k->b = NULL;
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory for a key-switching key");
     }
-    uint8_t eseed[RING_SEED_BYTES];
-    ring_seed_random(k->seed);
+    ring_seed_random(k->seed); /* public: a_j = expand(seed) */
     ckks_switch_key_expand_a(k, params);
-    ring_seed_random(eseed);
     ring_prg g;
-    ring_prg_init(&g, eseed, 0);
-    sodium_memzero(eseed, sizeof eseed);
+    ring_prg_init_fresh(&g);
     uint64_t p_big = params->ring->primes[nq].q;
     for (size_t j = 0; j < nq; j++) {
         uint64_t *a = k->a + j * dw, *b = k->b + j * dw;

@@ -2,6 +2,7 @@
  * slot; and the matching decryption of the logits. */
 #include <math.h>
 #include <omp.h>
+#include <sodium.h>
 #include <stdlib.h>
 
 #include "hnn/inner.h"
@@ -80,7 +81,9 @@ ppnn_status hnn_decrypt_batch(double *logits, const ckks_secret_key *sk,
         for (size_t b = 0; b < batch && !st; b++)
             logits[b * nclasses + c] = v[b];
     }
-    ckks_pt_free(&pt);
+    ckks_pt_free(&pt); /* wipes the decrypted plaintext */
+    if (v)
+        sodium_memzero(v, batch * sizeof *v);
     free(v);
     return st;
 }

@@ -36,6 +36,16 @@ static uint64_t get_u64(const uint8_t *p)
     return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
 }
 
+/* The BLAKE2b state buffers up to a block of the hashed payload: for a secret file that is
+ * secret material, so it is wiped before it is freed (as every file buffer here is). */
+static void free_hash_state(ppnn_file_writer *fw)
+{
+    if (fw->hash_state)
+        sodium_memzero(fw->hash_state, sizeof(crypto_generichash_state));
+    free(fw->hash_state);
+    fw->hash_state = NULL;
+}
+
 ppnn_status ppnn_file_create(ppnn_file_writer *fw, const char *path, unsigned mode,
                              const char kind[4], uint32_t version,
                              const uint8_t param_id[PPNN_PARAM_ID_BYTES], uint64_t payload_len)
@@ -48,8 +58,7 @@ ppnn_status ppnn_file_create(ppnn_file_writer *fw, const char *path, unsigned mo
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
     ppnn_status st = ppnn_wfile_open(&fw->w, path, mode);
     if (st) {
-        free(fw->hash_state);
-        fw->hash_state = NULL;
+        free_hash_state(fw);
         return st;
     }
     crypto_generichash_init(fw->hash_state, NULL, 0, 32);
@@ -86,8 +95,7 @@ void ppnn_file_abort(ppnn_file_writer *fw)
     if (!fw)
         return;
     ppnn_wfile_abort(&fw->w);
-    free(fw->hash_state);
-    fw->hash_state = NULL;
+    free_hash_state(fw);
 }
 
 ppnn_status ppnn_file_finish(ppnn_file_writer *fw)
@@ -106,8 +114,7 @@ ppnn_status ppnn_file_finish(ppnn_file_writer *fw)
         ppnn_file_abort(fw);
         return st;
     }
-    free(fw->hash_state);
-    fw->hash_state = NULL;
+    free_hash_state(fw);
     return ppnn_wfile_commit(&fw->w);
 }
 
@@ -160,6 +167,8 @@ ppnn_status ppnn_file_parse(ppnn_file_view *v, uint8_t *buf, size_t len, const c
     v->payload_len = (size_t)plen;
     return PPNN_OK;
 fail:
+    /* Whatever the failure, buf may hold a secret key: wipe it like ppnn_file_close does. */
+    sodium_memzero(buf, len);
     free(buf);
     return st;
 }
@@ -182,6 +191,10 @@ void ppnn_file_close(ppnn_file_view *v)
 {
     if (!v)
         return;
+    /* Every file buffer is wiped before it is freed (one rule, no per-kind bookkeeping: the
+     * memset costs far less than reading the file did). */
+    if (v->buf)
+        sodium_memzero(v->buf, v->buf_len);
     free(v->buf);
     memset(v, 0, sizeof *v);
 }
