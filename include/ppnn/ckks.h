@@ -77,6 +77,10 @@ extern "C" {
 #define CKKS_MAX_PRIME_BITS 50 /* keeps every prime < 2^50: the AVX-512 IFMA kernels apply */
 #define CKKS_PARAM_ID_BYTES 32
 #define CKKS_SEED_BYTES 32
+/* One key-switching key holds 2 * nq * (nq+1) * N words: O(L^2 N), the price of one digit per
+ * prime. Keygen refuses larger keys (a chain of 41 primes at N = 2^16 would need 1.8 GB per
+ * key) and loaders refuse files declaring them before allocating anything. */
+#define CKKS_MAX_SWITCH_KEY_BYTES ((size_t)1 << 31)
 #define CKKS_DEFAULT_RELEASE_BITS 8
 
 /* ---- parameters ---------------------------------------------------------------------------

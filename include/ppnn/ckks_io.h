@@ -32,6 +32,11 @@ extern "C" {
 #define CKKS_FILE_VERSION 1
 /* Largest ckks file we read (a 4096-image batch at n14 is well under 1 GiB). */
 #define CKKS_MAX_FILE_BYTES ((size_t)1 << 33)
+/* Smallest scale a file may carry (its parameter block must hold a power of two >= 2^20):
+ * fresh encryption noise is ~6 sigma sqrt(N) <= 2^12.3 for N <= 2^16, so below 2^20 fewer than
+ * 8 bits of any value survive — no parameter set ppnn makes, so a corrupt or hostile file.
+ * Ciphertext scales are checked against the parameters' scale (docs/file-formats.md). */
+#define CKKS_MIN_FILE_SCALE_BITS 20
 
 /* What a ciphertext batch holds (stored in the file, checked by the consumer). */
 typedef enum { CKKS_PACKING_ELEMENT = 1, CKKS_PACKING_CHANNEL = 2 } ckks_packing;

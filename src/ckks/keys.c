@@ -97,11 +97,6 @@ void ckks_switch_key_expand_a(ckks_switch_key *k, const ckks_params *params)
         ring_sample_uniform(k->a + j * dw, params->ring, np, k->seed, j);
 }
 
-/* One key-switching key holds 2 * nq * (nq+1) * N words: O(L^2 N), the price of one digit per
- * prime. Refuse sizes that cannot be sensible (a chain of 41 primes at N = 2^16 would need
- * 1.8 GB per key) with a clear message instead of thrashing. */
-#define MAX_SWITCH_KEY_BYTES ((size_t)1 << 31)
-
 /* Key switching key from s2 (NTT form over all nq+1 primes) to sk->s. */
 static ppnn_status gen_switch_key(ckks_switch_key *k, const ckks_secret_key *sk,
                                   const uint64_t *s2)
@@ -109,7 +104,7 @@ static ppnn_status gen_switch_key(ckks_switch_key *k, const ckks_secret_key *sk,
     const ckks_params *params = sk->params;
     size_t n = params->n, nq = params->nq, np = nq + 1, dw = np * n;
     size_t bytes = 2 * nq * dw * sizeof(uint64_t);
-    if (bytes > MAX_SWITCH_KEY_BYTES)
+    if (bytes > CKKS_MAX_SWITCH_KEY_BYTES)
         return ppnn_fail(PPNN_ERR_UNSUPPORTED,
                          "a key-switching key for N = %zu with %zu primes would take %.1f GiB "
                          "(limit 2 GiB): use fewer primes",
