@@ -3,17 +3,7 @@
 # secret key), decrypt; agreement with plaintext; and every refusal the issue lists — other
 # keys, truncated/corrupted files, results fed as inputs, more images than slots, wrong image
 # size — each with a one-line error, a non-zero exit and no output file left behind.
-set -u
-ppnn=$1; pass=0; fail=0
-dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
-ok() { if "$@" >"$dir/log" 2>&1; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL: $*" >&2; tail -5 "$dir/log" >&2; fi; }
-refuse() { # refuse PATTERN OUTFILE CMD...: fails with PATTERN in a one-line error, OUTFILE absent
-  local pat=$1 out=$2; shift 2
-  local err; err=$("$@" 2>&1 >/dev/null); local rc=$?
-  if [[ $rc -ne 0 && $err == *"$pat"* && $(printf '%s\n' "$err" | grep -c .) -eq 1 && ! -e $out ]] &&
-     ! ls "$out".tmp.* >/dev/null 2>&1; then pass=$((pass+1))
-  else fail=$((fail+1)); echo "FAIL: expected '$pat' refusal from: $* (rc=$rc: $err)" >&2; fi
-}
+source "$(dirname "$0")/cli_common.bash"   # ppnn, dir, ok, refuse
 ok "$ppnn" train --data mnist --count 3000 --epochs 2 --seed 3 --out "$dir/m.ppnn"
 ok "$ppnn" keygen --params n13 --out "$dir/k"
 ok test "$(stat -c %a "$dir/k/secret.key")" = 600
