@@ -96,7 +96,7 @@ static ppnn_status read_maybe_gz(uint8_t **out, size_t *out_len, const char *pat
     gzFile gz = gzopen(path, "rb");
     if (!gz)
         return ppnn_fail(PPNN_ERR_IO, "%s: cannot open", path);
-    size_t cap = 1 << 20, len = 0;
+    size_t cap = 1 << 16, len = 0; /* grows by doubling, up to what the header declares */
     uint8_t *buf = malloc(cap);
     if (!buf) {
         gzclose(gz);
