@@ -86,9 +86,11 @@ extern "C" {
 /* ---- parameters ---------------------------------------------------------------------------
  * User-facing description. Primes are generated from bit sizes: q_i = 1 mod 2N, prime, with
  * exactly q_bits[i] bits, the largest such value not already used (searching downward from
- * 2^bits, like SEAL's CoeffModulus::Create). q_0 is the last prime left after all rescales (it
+ * 2^bits, like SEAL's CoeffModulus::Create), P chosen first. q_0 is the last prime left after all rescales (it
  * must hold the final result: scale * max|value| < q_0/2); q_1..q_L are the rescale primes
- * (about log2(scale) bits each); p is the special key-switching prime. */
+ * (about log2(scale) bits each); p is the special key-switching prime, which must be larger
+ * than every q_i (p_bits >= every q_bits[i]; with explicit primes P > max q_i), else the
+ * key-switching noise q_i sqrt(N) sigma / P would exceed the rescale noise: refused. */
 typedef struct ckks_spec {
     unsigned logn;                    /* ring degree N = 2^logn */
     size_t nq;                        /* number of ciphertext primes (L+1) */
