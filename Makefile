@@ -33,7 +33,7 @@ test-asan: setup
 
 # libFuzzer harnesses, each run for FUZZ_SECONDS (CI uses a few seconds each).
 fuzz: setup
-	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPPNN_FUZZ=ON
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Release -DPPNN_FUZZ=ON
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
 	bash scripts/run-fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 

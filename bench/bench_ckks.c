@@ -31,7 +31,7 @@ static ppnn_status bench_spec(ckks_spec *s, unsigned logn)
     unsigned q0 = 50, qb, p = 50;
     size_t nq;
     switch (logn) {
-    case 12: q0 = 40; qb = 30; nq = 2; p = 39; break;
+    case 12: q0 = 39; qb = 30; nq = 2; p = 40; break; /* 109 bits, P > q_i */
     case 15:
     case 16: qb = 40; nq = 11; break;
     default:

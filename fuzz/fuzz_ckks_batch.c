@@ -1,29 +1,45 @@
-/* libFuzzer harness for the ciphertext-batch loader (parameters rebuilt from the input). */
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
+/* libFuzzer harness for the ciphertext-batch loader as the server runs it (ckks_batch_parse):
+ * against the evaluation keys' parameters, and with parameters rebuilt from the file when its
+ * parameter block was mutated. */
+#include "fuzz_common.h"
 
-#include "ppnn/ckks_io.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static ppnn_status parse(const uint8_t *data, size_t size, ckks_params **params)
 {
     uint8_t *buf = malloc(size ? size : 1);
     if (!buf)
-        return 0;
+        return PPNN_ERR_NOMEM;
     if (size)
         memcpy(buf, data, size);
     ckks_ciphertext *cts = NULL;
     size_t count = 0;
     ckks_batch_info info;
-    ckks_params *params = NULL;
-    if (ckks_batch_parse(&cts, &count, &info, &params, buf, size, "fuzz") == PPNN_OK) {
+    ppnn_status st = ckks_batch_parse(&cts, &count, &info, params, buf, size, "fuzz");
+    if (!st) {
+        for (size_t i = 0; i < count; i++) /* one level, one positive scale per batch */
+            if (cts[i].level != cts[0].level || cts[i].scale != cts[0].scale ||
+                !(cts[i].scale > 0))
+                abort();
         for (size_t i = 0; i < count; i++)
             ckks_ct_free(&cts[i]);
         free(cts);
-        ckks_params_free(params);
-    } else if (params) {
-        abort(); /* a failed load must not leak a parameter set */
     }
-    return 0;
+    return st;
 }
+
+static void try_one(const uint8_t *data, size_t size)
+{
+    ckks_params *seed = (ckks_params *)fuzz_seed_params(), *p = seed;
+    ppnn_status st = parse(data, size, &p);
+    (void)st;
+    if (p != seed)
+        abort();
+    if (fuzz_params_block_changed(data, size)) {
+        ckks_params *own = NULL;
+        if (parse(data, size, &own) == PPNN_OK)
+            ckks_params_free(own);
+        else if (own)
+            abort(); /* a failed load must not leak a parameter set */
+    }
+}
+
+FUZZ_CONTAINER_HARNESS(try_one)

@@ -48,6 +48,34 @@ static inline ckks_params *ctu_params(unsigned logn, size_t nq, unsigned q0bits,
     return p;
 }
 
+/* The smallest secure set that files may carry: N = 4096 (109-bit limit), q0 28 bits, two
+ * 24-bit rescale primes, P p_bits (30 or 31: two different parameter sets), scale 2^24. */
+static inline ckks_params *ctu_file_params(unsigned p_bits)
+{
+    ckks_spec spec = {0};
+    spec.logn = 12;
+    spec.nq = 3;
+    spec.q_bits[0] = 28;
+    spec.q_bits[1] = spec.q_bits[2] = 24;
+    spec.p_bits = p_bits;
+    spec.scale = 0x1p24;
+    ckks_params *p = NULL;
+    CHECK_OK(ckks_params_new(&p, &spec));
+    if (!p)
+        exit(1);
+    return p;
+}
+
+/* name inside the test's temporary directory (rotating static buffers, 4 live at a time). */
+static inline const char *ctu_tmp_path(const char *name)
+{
+    static char buf[4][512];
+    static int k;
+    char *b = buf[k++ % 4];
+    snprintf(b, 512, "%s/%s", tu_tmpdir(), name);
+    return b;
+}
+
 /* Encrypts values (count) at the top level and default scale with the secret key. */
 static inline void ctu_encrypt(ckks_ciphertext *ct, const ckks_secret_key *sk, const double *v,
                                size_t count, size_t level, double scale)

@@ -10,14 +10,7 @@ ppnn=$1
 dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
 cd "$dir" || exit 1
 pass=0; fail=0
-ok() { if "$@" >"$dir/log" 2>&1; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL: $*" >&2; tail -5 "$dir/log" >&2; fi; }
-refuse() {
-  local pat=$1 out=$2; shift 2
-  local err; err=$("$@" 2>&1 >/dev/null); local rc=$?
-  if [[ $rc -ne 0 && $err == *"$pat"* && $(printf '%s\n' "$err" | grep -c .) -eq 1 && ! -e $out ]] &&
-     ! ls "$out".tmp.* >/dev/null 2>&1; then pass=$((pass+1))
-  else fail=$((fail+1)); echo "FAIL: expected '$pat' refusal from: $* (rc=$rc: $err)" >&2; fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"   # ok, refuse (one definition)
 # tiny_data DIR: an 8x8 IDX data set (16 blank images labelled 0, train and test splits)
 tiny_data() {
   mkdir -p "$1"

@@ -6,35 +6,7 @@
 #include <sys/stat.h>
 
 #include "ppnn/ckks_io.h"
-#include "testutil.h"
-
-static ckks_params *small_params(unsigned p_bits)
-{
-    /* N = 4096 (secure: 109-bit limit): q0 30 bits, two 24-bit rescale primes, P 28/29 bits. */
-    ckks_spec spec;
-    memset(&spec, 0, sizeof spec);
-    spec.logn = 12;
-    spec.nq = 3;
-    spec.q_bits[0] = 30;
-    spec.q_bits[1] = 24;
-    spec.q_bits[2] = 24;
-    spec.p_bits = p_bits;
-    spec.scale = ldexp(1, 24);
-    ckks_params *p = NULL;
-    CHECK_OK(ckks_params_new(&p, &spec));
-    if (!p)
-        exit(tu_finish("test_ckks_io"));
-    return p;
-}
-
-static const char *path_of(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    char *b = buf[k++ % 4];
-    snprintf(b, 512, "%s/%s", tu_tmpdir(), name);
-    return b;
-}
+#include "ckks_tu.h"
 
 static int same_words(const uint64_t *a, const uint64_t *b, size_t n)
 {
@@ -57,7 +29,7 @@ static void corrupt_copy(const char *src, const char *dst, long flip_at, long tr
 
 static void test_keys(void)
 {
-    ckks_params *p = small_params(28);
+    ckks_params *p = ctu_file_params(30);
     ckks_secret_key sk;
     ckks_public_key pk;
     ckks_relin_key rk;
@@ -70,8 +42,8 @@ static void test_keys(void)
     uint8_t kid[CKKS_KEY_ID_BYTES], kid2[CKKS_KEY_ID_BYTES];
     ckks_key_id(kid, &sk);
 
-    const char *skp = path_of("secret.key"), *pkp = path_of("public.key");
-    const char *rkp = path_of("relin.key"), *gkp = path_of("galois.key");
+    const char *skp = ctu_tmp_path("secret.key"), *pkp = ctu_tmp_path("public.key");
+    const char *rkp = ctu_tmp_path("relin.key"), *gkp = ctu_tmp_path("galois.key");
     CHECK_OK(ckks_secret_key_save(skp, &sk));
     CHECK_OK(ckks_public_key_save(pkp, &pk, kid));
     CHECK_OK(ckks_relin_key_save(rkp, &rk, kid));
@@ -113,11 +85,11 @@ static void test_keys(void)
     /* wrong kind of file */
     CHECK_ERR(ckks_relin_key_load(&rk2, &p, NULL, pkp), PPNN_ERR_FORMAT);
     /* other parameters (a different special prime size) are refused as a mismatch */
-    ckks_params *other = small_params(29);
+    ckks_params *other = ctu_file_params(31);
     CHECK_ERR(ckks_relin_key_load(&rk2, &other, NULL, rkp), PPNN_ERR_MISMATCH);
     ckks_params_free(other);
     /* truncated / corrupted keys */
-    const char *bad = path_of("bad.key");
+    const char *bad = ctu_tmp_path("bad.key");
     uint8_t *buf;
     size_t len;
     CHECK_OK(ppnn_read_file(&buf, &len, rkp, (size_t)1 << 30));
@@ -142,7 +114,7 @@ static void test_keys(void)
 
 static void test_batch(void)
 {
-    ckks_params *p = small_params(28);
+    ckks_params *p = ctu_file_params(30);
     ckks_secret_key sk, sk_other;
     CHECK_OK(ckks_keygen_secret(&sk, p));
     CHECK_OK(ckks_keygen_secret(&sk_other, p));
@@ -158,9 +130,9 @@ static void test_batch(void)
         CHECK_OK(ckks_encode(&pt, p, vals, 64, p->nq - 1, p->scale));
         CHECK_OK(ckks_encrypt_sk(&cts[i], &sk, &pt));
     }
-    /* one unseeded size-3 ciphertext at a lower level exercises the general path */
-    CHECK_OK(ckks_square(&cts[COUNT - 1], &cts[COUNT - 2]));
-    CHECK_OK(ckks_rescale(&cts[COUNT - 1]));
+    /* one unseeded ciphertext exercises the full-component path (a batch shares one level and
+     * scale; size-3 results at lower levels: test_ckks_hostile) */
+    cts[COUNT - 1].has_seed = 0;
 
     ckks_batch_info info;
     memset(&info, 0, sizeof info);
@@ -169,7 +141,7 @@ static void test_batch(void)
     info.images = 64;
     info.shape[0] = 1, info.shape[1] = 1, info.shape[2] = COUNT;
     info.role = CKKS_BATCH_INPUT;
-    const char *bp = path_of("batch.ct");
+    const char *bp = ctu_tmp_path("batch.ct");
     CHECK_OK(ckks_batch_save(bp, cts, COUNT, &info));
     struct stat st;
     CHECK(stat(bp, &st) == 0 && (uint64_t)st.st_size == ckks_batch_file_bytes(cts, COUNT));
@@ -199,7 +171,7 @@ static void test_batch(void)
     ckks_params_free(p2);
 
     /* mismatched parameters */
-    ckks_params *other = small_params(29);
+    ckks_params *other = ctu_file_params(31);
     CHECK_ERR(ckks_batch_load(&got, &count, &info2, &other, bp), PPNN_ERR_MISMATCH);
     CHECK(got == NULL);
     ckks_params_free(other);
@@ -208,7 +180,7 @@ static void test_batch(void)
     size_t len;
     CHECK_OK(ppnn_read_file(&buf, &len, bp, (size_t)1 << 30));
     free(buf);
-    const char *bad = path_of("bad.ct");
+    const char *bad = ctu_tmp_path("bad.ct");
     for (long cut = 1; cut < (long)len; cut += (long)len / 11 + 1) {
         corrupt_copy(bp, bad, -1, cut);
         CHECK_ERR(ckks_batch_load(&got, &count, &info2, &p, bad), PPNN_ERR_FORMAT);

@@ -42,10 +42,38 @@ static void test_insecure_refused(void)
     s.p_bits = 30;
     CHECK_ERR(ckks_params_new(&p, &s), PPNN_ERR_INSECURE);
     CHECK(strstr(ppnn_last_error(), "109") != NULL);
-    s.p_bits = 20; /* 110 */
+    s.q_bits[1] = s.q_bits[2] = 25; /* 110 */
     CHECK_ERR(ckks_params_new(&p, &s), PPNN_ERR_INSECURE);
-    s.q_bits[2] = 29; /* 109 */
+    s.q_bits[2] = 24; /* 109 */
     CHECK_OK(ckks_params_new(&p, &s));
+    ckks_params_free(p);
+}
+
+/* Key switching divides by P: a special prime smaller than some q_i is refused, by bit size
+ * and (explicit primes) by value; equal sizes give P > q_i because P is chosen first. */
+static void test_special_prime_largest(void)
+{
+    ckks_spec s;
+    ckks_params *p = NULL;
+    CHECK_OK(ckks_preset(&s, "n13"));
+    s.p_bits = 37; /* q_0 has 38 bits */
+    CHECK_ERR(ckks_params_new(&p, &s), PPNN_ERR_PARAM);
+    CHECK(strstr(ppnn_last_error(), "special prime P") != NULL);
+    CHECK(p == NULL);
+    CHECK_OK(ckks_preset(&s, "n13"));
+    s.q_bits[0] = s.p_bits = 39; /* equal sizes: still P > q_0 */
+    CHECK_OK(ckks_params_new(&p, &s));
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->nq; i++)
+        CHECK(p->p > p->q[i]);
+    /* Explicit primes with P and q_0 swapped (same sizes, P now the smaller one). */
+    ckks_spec e = p->spec;
+    e.primes[0] = p->p;
+    e.primes[p->nq] = p->q[0];
+    ckks_params *p2 = NULL;
+    CHECK_ERR(ckks_params_new(&p2, &e), PPNN_ERR_PARAM);
+    CHECK(p2 == NULL && strstr(ppnn_last_error(), "larger than every q_i") != NULL);
     ckks_params_free(p);
 }
 
@@ -149,6 +177,7 @@ int main(void)
     check_preset("n13", 13, 5, 218);
     check_preset("n14", 14, 9, 438);
     test_explicit_primes();
+    test_special_prime_largest();
     ckks_params_free(NULL);
     return tu_finish("test_ckks_params");
 }

@@ -43,11 +43,11 @@ static double max_diff_words(const ckks_ciphertext *a, const ckks_ciphertext *b,
 }
 
 /* Encrypts B random inputs on an insecure N = 1024 ring with nq primes (q_0 40 bits, others
- * 28, P 38: close to n13's 38/28/40, with q_0 two bits wider), runs m through both kernel paths (bit-identical ciphertexts) and
+ * 28, P 40: n13's shape), runs m through both kernel paths (bit-identical ciphertexts) and
  * checks the decrypted logits against the folded plan to floor_bits absolute. */
 static void run_model(nn_model *m, size_t nq, double floor_bits, int check_mismatch)
 {
-    ckks_params *prm = ctu_params(10, nq, 40, 28, 38);
+    ckks_params *prm = ctu_params(10, nq, 40, 28, 40);
     hnn_budget bud;
     hnn_budget_from_params(&bud, prm, "test");
     hnn_plan *p = NULL;

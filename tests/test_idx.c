@@ -86,6 +86,35 @@ static void test_parse_bad(void)
     CHECK(strstr(ppnn_last_error(), "truncated") != NULL);
 }
 
+/* Headers declaring huge images are refused before their data is read or allocated: a 200x200
+ * item in memory, and a gzip bomb (a few hundred KB inflating to one 8192x8192 "image", which
+ * `encrypt` would turn into 256 MB of floats and 2^26 ciphertexts). */
+static void test_huge_items(void)
+{
+    enum { SIDE = 200 };
+    uint8_t *buf = calloc(1, 16 + SIDE * SIDE);
+    uint32_t d[3] = {1, SIDE, SIDE};
+    size_t n = make_idx(buf, 8, 3, d, buf + 16, 0) + SIDE * SIDE;
+    data_idx idx;
+    CHECK_ERR(data_idx_parse(&idx, buf, n, "mem"), PPNN_ERR_FORMAT);
+    CHECK(strstr(ppnn_last_error(), "limit") != NULL);
+    free(buf);
+    const size_t side = 8192, rows_per_write = 256;
+    char path[600];
+    snprintf(path, sizeof path, "%s/bomb-idx3-ubyte.gz", tu_tmpdir());
+    gzFile g = gzopen(path, "wb9");
+    uint8_t head[16];
+    uint32_t bd[3] = {1, (uint32_t)side, (uint32_t)side};
+    CHECK(make_idx(head, 8, 3, bd, head, 0) == 16 && gzwrite(g, head, 16) == 16);
+    uint8_t *zeros = calloc(side, rows_per_write);
+    for (size_t r = 0; r < side; r += rows_per_write)
+        CHECK(gzwrite(g, zeros, (unsigned)(side * rows_per_write)) == (int)(side * rows_per_write));
+    gzclose(g);
+    free(zeros);
+    CHECK_ERR(data_idx_read(&idx, path), PPNN_ERR_FORMAT);
+    CHECK(strstr(ppnn_last_error(), "limit") != NULL);
+}
+
 /* Builds a 4-file dataset directory with `nimg` images and `nlab` labels. */
 static const char *make_dataset(const char *sub, uint32_t nimg, uint32_t nlab, uint8_t badlabel,
                                 int gz)
@@ -228,6 +257,7 @@ int main(void)
 {
     test_parse_good();
     test_parse_bad();
+    test_huge_items();
     test_dataset_dirs();
     test_corrupted_gzip();
     test_real("mnist", 28);

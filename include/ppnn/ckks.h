@@ -78,13 +78,19 @@ extern "C" {
 #define CKKS_PARAM_ID_BYTES 32
 #define CKKS_SEED_BYTES 32
 #define CKKS_FLOOD_DEFAULT_BITS 30 /* statistical security s of released values */
+/* One key-switching key holds 2 * nq * (nq+1) * N words: O(L^2 N), the price of one digit per
+ * prime. Keygen refuses larger keys (a chain of 41 primes at N = 2^16 would need 1.8 GB per
+ * key) and loaders refuse files declaring them before allocating anything. */
+#define CKKS_MAX_SWITCH_KEY_BYTES ((size_t)1 << 31)
 
 /* ---- parameters ---------------------------------------------------------------------------
  * User-facing description. Primes are generated from bit sizes: q_i = 1 mod 2N, prime, with
  * exactly q_bits[i] bits, the largest such value not already used (searching downward from
- * 2^bits, like SEAL's CoeffModulus::Create). q_0 is the last prime left after all rescales (it
+ * 2^bits, like SEAL's CoeffModulus::Create), P chosen first. q_0 is the last prime left after all rescales (it
  * must hold the final result: scale * max|value| < q_0/2); q_1..q_L are the rescale primes
- * (about log2(scale) bits each); p is the special key-switching prime. */
+ * (about log2(scale) bits each); p is the special key-switching prime, which must be larger
+ * than every q_i (p_bits >= every q_bits[i]; with explicit primes P > max q_i), else the
+ * key-switching noise q_i sqrt(N) sigma / P would exceed the rescale noise: refused. */
 typedef struct ckks_spec {
     unsigned logn;                    /* ring degree N = 2^logn */
     size_t nq;                        /* number of ciphertext primes (L+1) */

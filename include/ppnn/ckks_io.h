@@ -6,11 +6,17 @@
  *                  u64 q[nq], u64 p                      (the primes, for cross-checking)
  *   key id         16 bytes: identifies the secret key the object belongs to
  * followed by the kind-specific body (docs/file-formats.md has the byte-level layout).
- * Loaders rebuild and re-validate the parameters (the 128-bit security check included, so an
- * insecure file is refused), check that the rebuilt primes and parameter id equal the stored
- * ones, then compare against the caller's parameters / key id when given: a ciphertext made
- * under other keys or other parameters is refused with PPNN_ERR_MISMATCH, never decrypted to
- * garbage. Sizes read from a file are checked against the bytes present before allocating.
+ * A loader trusts no field. Before allocating anything it checks the params block (ranges,
+ * each stored prime against its stored bit size, a power-of-two scale >= 2^20) and that the body
+ * has the bytes the object needs (and that key-switching keys stay under
+ * CKKS_MAX_SWITCH_KEY_BYTES). Given the caller's parameters it compares the whole block (primes,
+ * bit sizes, scale): a file for other parameters is PPNN_ERR_MISMATCH, never decrypted to
+ * garbage. Otherwise it rebuilds and re-validates the parameters (the 128-bit security check
+ * included) and checks that the rebuilt primes and parameter id equal the stored ones. Secret
+ * keys must look like keygen's (ternary, plausible Hamming weight and sign balance, matching
+ * key id); Galois elements must be distinct non-identity automorphisms; every ciphertext of a
+ * batch shares one level and a scale the parameters allow (inputs exactly the parameters'
+ * scale, results within a factor sqrt 2 of it).
  * Polynomials are bit-packed, ceil(log2 q_i) bits per coefficient, and every unpacked
  * coefficient is checked to be < q_i. Secret keys are written with mode 0600; every write goes
  * to a temporary file that is renamed into place.
@@ -34,6 +40,11 @@ extern "C" {
 #define CKKS_FILE_KIND_BATCH "CBAT"
 /* Largest ckks file we read (a 4096-image batch at n14 is well under 1 GiB). */
 #define CKKS_MAX_FILE_BYTES ((size_t)1 << 33)
+/* Smallest scale a file may carry (its parameter block must hold a power of two >= 2^20):
+ * fresh encryption noise is ~6 sigma sqrt(N) <= 2^12.3 for N <= 2^16, so below 2^20 fewer than
+ * 8 bits of any value survive — no parameter set ppnn makes, so a corrupt or hostile file.
+ * Ciphertext scales are checked against the parameters' scale (docs/file-formats.md). */
+#define CKKS_MIN_FILE_SCALE_BITS 20
 
 /* What a ciphertext batch holds (stored in the file, checked by the consumer). */
 typedef enum { CKKS_PACKING_ELEMENT = 1, CKKS_PACKING_CHANNEL = 2 } ckks_packing;

@@ -16,6 +16,11 @@ extern "C" {
 
 /* Largest decompressed IDX file we accept (the MNIST training images are 47 MB). */
 #define DATA_IDX_MAX_BYTES ((size_t)1 << 30)
+/* Largest item (one image: product of dims[1..]) we accept: 16384 pixels (128 x 128).
+ * Element-wise packing encrypts one ciphertext per pixel, so a batch of such images at n13 is
+ * already ~1.6 GB of ciphertexts and 256 MB of floats to encode; an IDX header declaring more
+ * is refused before anything is allocated for it (MNIST items are 784 bytes). */
+#define DATA_IDX_MAX_ITEM_BYTES ((size_t)1 << 14)
 #define DATA_NUM_CLASSES 10
 
 /* A parsed IDX file of unsigned bytes (type 0x08): dims[0] items of dims[1]*...*dims[ndims-1]. */

@@ -208,6 +208,10 @@ typedef struct ring_prg {
 } ring_prg;
 
 void ring_prg_init(ring_prg *g, const uint8_t seed[RING_SEED_BYTES], uint64_t nonce);
+/* The one way to get a PRG for secret randomness (secret keys, errors, ephemeral ternaries):
+ * seeds g from OS entropy (randombytes_buf) with nonce 0 and wipes the seed copy on the stack,
+ * so the only copy of the key is inside g. Wipe g with ring_prg_wipe when done. */
+void ring_prg_init_fresh(ring_prg *g);
 /* Fills seed with OS entropy (randombytes_buf). */
 void ring_seed_random(uint8_t seed[RING_SEED_BYTES]);
 void ring_prg_bytes(ring_prg *g, void *out, size_t len);

@@ -45,9 +45,15 @@ const char *ppnn_status_name(ppnn_status code);
 /* ---- files -------------------------------------------------------------------------------
  * Atomic writes: ppnn_wfile_open creates "<path>.tmp.XXXXXX" beside path (mode `mode`, e.g.
  * 0600 for secret keys); ppnn_wfile_commit flushes, fsyncs and renames it over path;
- * ppnn_wfile_abort deletes it. A crash or error never leaves a partial file at path. */
+ * ppnn_wfile_abort deletes it. A crash or error never leaves a partial file at path.
+ * Secret files (mode PPNN_FILE_MODE_SECRET) get no stdio stream (fp stays NULL): every
+ * ppnn_wfile_write goes straight to write(2) from the caller's buffer, so no library buffer
+ * ever holds a copy of the secret (stdio buffers are freed without being wiped). */
+#define PPNN_FILE_MODE_SECRET 0600u
 typedef struct ppnn_wfile {
-    FILE *fp;
+    FILE *fp;       /* buffered stream for public files; NULL for secret files and for
+                     * character devices / FIFOs written through */
+    int fd;         /* the temp file's descriptor (owned by fp when fp is set) */
     char *tmp_path; /* NULL when writing through a character device or FIFO */
     char *path;
     int through;
@@ -66,7 +72,8 @@ void ppnn_wfile_abort(ppnn_wfile *w);
 PPNN_MUST_CHECK ppnn_status ppnn_wfile_write(ppnn_wfile *w, const void *buf, size_t len);
 
 /* Reads a whole file into a malloc'd buffer, refusing files larger than max_len bytes
- * (the check happens before allocating). */
+ * (the check happens before allocating). Unbuffered: read(2) goes straight into the returned
+ * buffer, so the caller's buffer is the only copy (wipe it before freeing if it is secret). */
 PPNN_MUST_CHECK ppnn_status ppnn_read_file(uint8_t **out, size_t *out_len, const char *path,
                                            size_t max_len);
 

@@ -72,7 +72,7 @@ static ppnn_status read_batch_head(ckks_batch_info *info, uint64_t *count, uint6
         return st;
     ppnn_reader r;
     ppnn_reader_init(&r, head, len, path);
-    if ((st = ckks_io_read_params(&r, param_id, params, created, path)))
+    if ((st = ckks_io_read_params(&r, param_id, params, created, path, NULL)))
         return st;
     if ((st = ppnn_read_bytes(&r, info->key_id, CKKS_KEY_ID_BYTES)) ||
         (st = ppnn_read_u32(&r, &info->packing)) || (st = ppnn_read_u64(&r, &info->images)))
@@ -150,7 +150,7 @@ static ppnn_status read_index(ckks_batch_set *s, ckks_params **params, int *crea
     ckks_batch_info *in = &s->info;
     if (!st) {
         ppnn_reader_init(&r, buf, payload, s->path);
-        st = ckks_io_read_params(&r, param_id, params, created, s->path);
+        st = ckks_io_read_params(&r, param_id, params, created, s->path, NULL);
     }
     if (!st)
         st = ppnn_read_bytes(&r, in->key_id, CKKS_KEY_ID_BYTES);
@@ -195,12 +195,12 @@ ppnn_status ckks_batch_set_open(ckks_batch_set **out, ckks_params **params, cons
         free(s);
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
     }
-    s->fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat sb;
-    ppnn_status st = PPNN_OK;
     int created = 0;
-    if (s->fd < 0)
-        st = ppnn_fail(PPNN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    /* The path policy (paths.c): regular files only, a FIFO is refused instead of blocking. */
+    ppnn_status st = ppnn_path_open_input(&s->fd, path);
+    if (st)
+        s->fd = -1;
     else if (fstat(s->fd, &sb) != 0 || !S_ISREG(sb.st_mode))
         st = ppnn_fail(PPNN_ERR_IO, "%s: not a regular file", path);
     uint64_t size = st ? 0 : (uint64_t)sb.st_size, payload = 0, off = 0;
@@ -341,8 +341,24 @@ ppnn_status ckks_batch_reader_open(ckks_batch_reader **out, const ckks_batch_set
             (st = ppnn_read_f64(&hr, &c->scale)) || (st = ppnn_read_u32(&hr, &c->seeded)))
             break;
         if (c->level >= p->nq || c->size < 1 || c->size > 3 || c->seeded > 1 ||
-            (c->seeded && c->size != 2) || !isfinite(c->scale) || !(c->scale >= 1.0)) {
+            (c->seeded && c->size != 2)) {
             st = ppnn_fail(PPNN_ERR_FORMAT, "%s: ciphertext %zu has an invalid header", name, i);
+            break;
+        }
+        if (!ckks_io_ct_scale_ok(p, info.role, c->scale)) {
+            st = ppnn_fail(PPNN_ERR_FORMAT, "%s: ciphertext %zu has scale %g (2^%.2f) but these "
+                           "parameters %s 2^%.2f", name, i, c->scale, log2(fabs(c->scale)),
+                           info.role == CKKS_BATCH_INPUT ? "encrypt inputs at"
+                                                         : "return results at",
+                           log2(p->scale));
+            break;
+        }
+        /* Every ciphertext of a batch went through the same steps: one scale (levels may
+         * differ: the executor brings every input to the plan's level). */
+        if (i > 0 && c->scale != r->rec[0].scale) {
+            st = ppnn_fail(PPNN_ERR_FORMAT, "%s: ciphertext %zu has scale 2^%.4f, ciphertext 0 "
+                           "2^%.4f (a batch shares one scale)", name, i, log2(c->scale),
+                           log2(r->rec[0].scale));
             break;
         }
         c->data = pos + sizeof h;
@@ -462,7 +478,7 @@ ppnn_status ckks_batch_set_create(ckks_batch_set_writer **out, const char *path,
     }
     memcpy(w->images, images, nbatches * sizeof *images);
     w->params = p, w->info = *info, w->nbatches = nbatches, w->single = nbatches == 1;
-    ppnn_status st = ppnn_wfile_open(&w->w, path, 0644);
+    ppnn_status st = ppnn_wfile_open_kind(&w->w, path, 0644, CKKS_FILE_KIND_BATCH);
     if (st) {
         free(w->images), free(w);
         return st;

@@ -17,6 +17,8 @@ ppnn_status ckks_pt_init(ckks_plaintext *pt, const ckks_params *params, size_t l
         uint64_t *d = malloc(words * sizeof *d);
         if (!d)
             return ppnn_fail(PPNN_ERR_NOMEM, "out of memory for a plaintext");
+        if (pt->data)
+            sodium_memzero(pt->data, pt->cap * sizeof *pt->data);
         free(pt->data);
         pt->data = d;
         pt->cap = words;
@@ -27,10 +29,14 @@ ppnn_status ckks_pt_init(ckks_plaintext *pt, const ckks_params *params, size_t l
     return PPNN_OK;
 }
 
+/* Plaintexts hold decrypted results (m + e, which with the ciphertext reveals the secret) and
+ * encoded private inputs: every one is wiped before it is freed, whoever frees it. */
 void ckks_pt_free(ckks_plaintext *pt)
 {
     if (!pt)
         return;
+    if (pt->data)
+        sodium_memzero(pt->data, pt->cap * sizeof *pt->data);
     free(pt->data);
     memset(pt, 0, sizeof *pt);
 }
@@ -113,6 +119,7 @@ static ppnn_status encode_packed(ckks_plaintext *pt, const ckks_params *params,
             coef[j + h] = (int64_t)llrint(cimag(buf[j]) * scale);
         }
         ring_poly_from_int64(pt->data, coef, params->ring, level + 1);
+        sodium_memzero(coef, n * sizeof *coef);
         free(coef);
     } else {
         for (size_t i = 0; i <= level; i++) {
@@ -148,6 +155,7 @@ static ppnn_status encode_values(ckks_plaintext *pt, const ckks_params *params, 
         }
     }
     st = encode_packed(pt, params, buf, level, scale);
+    sodium_memzero(buf, params->slots * sizeof *buf);
     free(buf);
     return st;
 }
@@ -284,6 +292,7 @@ static ppnn_status decode_packed(double complex *buf, const ckks_plaintext *pt)
             buf[j] = CMPLX(re * inv, im * inv);
         }
     }
+    sodium_memzero(tmp, np * n * sizeof *tmp); /* m + e of a decrypted plaintext */
     free(tmp);
     ckks_fft_forward(&params->inner->fft, buf);
     return PPNN_OK;
@@ -299,10 +308,19 @@ static ppnn_status decode_common(double complex **buf, size_t count, const ckks_
         return ppnn_fail(PPNN_ERR_NOMEM, "decode: out of memory");
     ppnn_status st = decode_packed(*buf, pt);
     if (st) {
+        sodium_memzero(*buf, pt->params->slots * sizeof **buf);
         free(*buf);
         *buf = NULL;
     }
     return st;
+}
+
+/* The decoded slots include those the caller did not ask for (and, before any release noise,
+ * the exact error): wiped before free. */
+static void wipe_decoded(double complex *buf, const ckks_plaintext *pt)
+{
+    sodium_memzero(buf, pt->params->slots * sizeof *buf);
+    free(buf);
 }
 
 ppnn_status ckks_decode_complex(double complex *values, size_t count, const ckks_plaintext *pt)
@@ -312,7 +330,7 @@ ppnn_status ckks_decode_complex(double complex *values, size_t count, const ckks
     if (st)
         return st;
     memcpy(values, buf, count * sizeof *values);
-    free(buf);
+    wipe_decoded(buf, pt);
     return PPNN_OK;
 }
 
@@ -324,6 +342,6 @@ ppnn_status ckks_decode(double *values, size_t count, const ckks_plaintext *pt)
         return st;
     for (size_t i = 0; i < count; i++)
         values[i] = creal(buf[i]);
-    free(buf);
+    wipe_decoded(buf, pt);
     return PPNN_OK;
 }

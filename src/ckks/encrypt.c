@@ -31,11 +31,8 @@ ppnn_status ckks_encrypt_pk(ckks_ciphertext *ct, const ckks_public_key *pk,
     st = ckks_ct_shape(ct, params, pt->level, 2, pt->scale);
     if (st)
         goto done;
-    uint8_t seed[RING_SEED_BYTES];
-    ring_seed_random(seed);
     ring_prg g;
-    ring_prg_init(&g, seed, 0);
-    sodium_memzero(seed, sizeof seed);
+    ring_prg_init_fresh(&g);
     ring_sample_ternary(v_int, n, &g);
     ring_poly_from_int64(v, v_int, params->ring, np);
     ring_poly_ntt_forward(v, params->ring, np);
@@ -79,11 +76,8 @@ ppnn_status ckks_encrypt_sk(ckks_ciphertext *ct, const ckks_secret_key *sk,
     uint64_t *c0 = ct->data, *c1 = ct->data + cw;
     ring_seed_random(ct->seed);
     ckks_expand_seed(c1, params, pt->level, ct->seed);
-    uint8_t eseed[RING_SEED_BYTES];
-    ring_seed_random(eseed);
     ring_prg g;
-    ring_prg_init(&g, eseed, 0);
-    sodium_memzero(eseed, sizeof eseed);
+    ring_prg_init_fresh(&g);
     ckks_sample_error_ntt(e, params, np, &g, e_int);
     ring_prg_wipe(&g);
     /* c0 = (e + m) - a*s */
@@ -133,8 +127,6 @@ ppnn_status ckks_decrypt_release(double *values, size_t count, const ckks_secret
         st = ckks_flood_plaintext(&pt, f);
     if (!st)
         st = ckks_decode(values, count, &pt);
-    if (pt.data)
-        sodium_memzero(pt.data, pt.cap * sizeof *pt.data);
-    ckks_pt_free(&pt);
+    ckks_pt_free(&pt); /* wipes m + e */
     return st;
 }

@@ -78,7 +78,7 @@ size_t ckks_io_params_bytes(const ckks_params *p);
 void ckks_io_put_params(uint8_t *b, const ckks_params *p);
 PPNN_MUST_CHECK ppnn_status ckks_io_read_params(ppnn_reader *r, const uint8_t *param_id,
                                                 ckks_params **params, int *created,
-                                                const char *path);
+                                                const char *path, const char *kind);
 /* Packed bytes of `rows` RNS rows from row `first`; unpacks them (each value checked < q_i). */
 size_t ckks_io_rows_bytes(const ckks_params *p, size_t first, size_t rows);
 PPNN_MUST_CHECK ppnn_status ckks_io_get_rows(uint64_t *a, ppnn_reader *r, const ckks_params *p,
@@ -91,6 +91,9 @@ PPNN_MUST_CHECK ppnn_status ckks_io_put_batch(ppnn_file_writer *fw, const ckks_c
 /* Refuses an empty batch or ciphertexts of several parameter sets (messages name path). */
 PPNN_MUST_CHECK ppnn_status ckks_io_check_batch(const ckks_ciphertext *cts, size_t count,
                                                 const char *path);
+/* A ciphertext's scale in a file: inputs exactly the parameters' scale, results within a
+ * factor sqrt(2) of it (serialize.c); NaN, infinities and other powers of two are refused. */
+int ckks_io_ct_scale_ok(const ckks_params *p, uint32_t role, double scale);
 #define CKKS_KIND_BATCH CKKS_FILE_KIND_BATCH /* ppnn/ckks_io.h */
 #define CKKS_BATCH_INFO_BYTES (4 + 8 + 12 + 4 + 8)
 #define CKKS_CT_HEAD_BYTES (4 + 4 + 8 + 4)

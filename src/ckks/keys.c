@@ -29,11 +29,8 @@ ppnn_status ckks_keygen_secret(ckks_secret_key *sk, const ckks_params *params)
         sk->s = NULL;
         return ppnn_fail(PPNN_ERR_NOMEM, "out of secure memory for the secret key");
     }
-    uint8_t seed[RING_SEED_BYTES];
-    ring_seed_random(seed);
     ring_prg g;
-    ring_prg_init(&g, seed, 0);
-    sodium_memzero(seed, sizeof seed);
+    ring_prg_init_fresh(&g);
     ring_sample_ternary(s_int, n, &g);
     ring_prg_wipe(&g);
     ring_poly_from_int64(sk->s, s_int, params->ring, np);
@@ -69,10 +66,8 @@ ppnn_status ckks_keygen_public(ckks_public_key *pk, const ckks_secret_key *sk)
     }
     ring_seed_random(pk->seed);
     ring_sample_uniform(pk->a, params->ring, np, pk->seed, 0);
-    uint8_t eseed[RING_SEED_BYTES];
-    ring_seed_random(eseed);
     ring_prg g;
-    ring_prg_init(&g, eseed, 0);
+    ring_prg_init_fresh(&g);
     ckks_sample_error_ntt(e, params, np, &g, e_int);
     ring_prg_wipe(&g);
     /* b = e - a*s */
@@ -102,11 +97,6 @@ void ckks_switch_key_expand_a(ckks_switch_key *k, const ckks_params *params)
         ring_sample_uniform(k->a + j * dw, params->ring, np, k->seed, j);
 }
 
-/* One key-switching key holds 2 * nq * (nq+1) * N words: O(L^2 N), the price of one digit per
- * prime. Refuse sizes that cannot be sensible (a chain of 41 primes at N = 2^16 would need
- * 1.8 GB per key) with a clear message instead of thrashing. */
-#define MAX_SWITCH_KEY_BYTES ((size_t)1 << 31)
-
 /* Key switching key from s2 (NTT form over all nq+1 primes) to sk->s. */
 static ppnn_status gen_switch_key(ckks_switch_key *k, const ckks_secret_key *sk,
                                   const uint64_t *s2)
@@ -114,7 +104,7 @@ static ppnn_status gen_switch_key(ckks_switch_key *k, const ckks_secret_key *sk,
     const ckks_params *params = sk->params;
     size_t n = params->n, nq = params->nq, np = nq + 1, dw = np * n;
     size_t bytes = 2 * nq * dw * sizeof(uint64_t);
-    if (bytes > MAX_SWITCH_KEY_BYTES)
+    if (bytes > CKKS_MAX_SWITCH_KEY_BYTES)
         return ppnn_fail(PPNN_ERR_UNSUPPORTED,
                          "a key-switching key for N = %zu with %zu primes would take %.1f GiB "
                          "(limit 2 GiB): use fewer primes",
@@ -131,13 +121,10 @@ static ppnn_status gen_switch_key(ckks_switch_key *k, const ckks_secret_key *sk,
         k->a = k->b = NULL;
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory for a key-switching key");
     }
-    uint8_t eseed[RING_SEED_BYTES];
-    ring_seed_random(k->seed);
+    ring_seed_random(k->seed); /* public: a_j = expand(seed) */
     ckks_switch_key_expand_a(k, params);
-    ring_seed_random(eseed);
     ring_prg g;
-    ring_prg_init(&g, eseed, 0);
-    sodium_memzero(eseed, sizeof eseed);
+    ring_prg_init_fresh(&g);
     uint64_t p_big = params->ring->primes[nq].q;
     for (size_t j = 0; j < nq; j++) {
         uint64_t *a = k->a + j * dw, *b = k->b + j * dw;

@@ -97,21 +97,33 @@ static ppnn_status validate_spec(const ckks_spec *s)
                              "for N = 2^%u (HomomorphicEncryption.org table, ternary secret)",
                              total, limit, s->logn);
     }
+    /* Key switching divides by P: its noise sum_j [c]_{q_j} e_j / P is below the rescale noise
+     * only when P >= every q_i (ckks.h). P is generated first as the largest prime of its
+     * size, so p_bits >= max q_bits gives P > max q_i (explicit primes: check_explicit_primes). */
+    for (size_t i = 0; i < s->nq; i++)
+        if (s->q_bits[i] > s->p_bits)
+            return ppnn_fail(PPNN_ERR_PARAM,
+                             "special prime P (%u bits) must be at least as large as every q_i "
+                             "(q_%zu has %u bits)", s->p_bits, i, s->q_bits[i]);
     if (!(s->scale == 0 || (isfinite(s->scale) && s->scale >= 1.0)))
         return ppnn_fail(PPNN_ERR_PARAM, "default scale %g must be >= 1 and finite", s->scale);
     return PPNN_OK;
 }
 
-/* Primes in order q_0..q_{nq-1}, P; each the largest unused NTT prime of its bit size. */
+/* Primes stored in order q_0..q_{nq-1}, P. P is chosen first, as the largest NTT prime of its
+ * bit size, then each q_i as the largest unused one of its size: a q_i of P's size is then
+ * smaller than P, so P > max q_i whenever p_bits >= max q_bits (validate_spec). */
 static ppnn_status generate_primes(uint64_t *primes, const ckks_spec *s)
 {
-    uint64_t two_n = (uint64_t)2 << s->logn;
+    uint64_t two_n = (uint64_t)2 << s->logn, chosen[CKKS_MAX_PRIMES + 1];
     for (size_t i = 0; i <= s->nq; i++) {
-        unsigned b = i < s->nq ? s->q_bits[i] : s->p_bits;
-        ppnn_status st = mq_find_ntt_primes(&primes[i], 1, b, two_n, primes, i);
+        unsigned b = i == 0 ? s->p_bits : s->q_bits[i - 1];
+        ppnn_status st = mq_find_ntt_primes(&chosen[i], 1, b, two_n, chosen, i);
         if (st)
             return st;
     }
+    memcpy(primes, chosen + 1, s->nq * sizeof *primes);
+    primes[s->nq] = chosen[0];
     return PPNN_OK;
 }
 
@@ -150,6 +162,10 @@ static ppnn_status check_explicit_primes(const ckks_spec *s)
             if (s->primes[j] == q)
                 return ppnn_fail(PPNN_ERR_PARAM, "prime %llu appears twice",
                                  (unsigned long long)q);
+        if (i < s->nq && q > s->primes[s->nq])
+            return ppnn_fail(PPNN_ERR_PARAM,
+                             "special prime P = %llu must be larger than every q_i (q_%zu = %llu)",
+                             (unsigned long long)s->primes[s->nq], i, (unsigned long long)q);
     }
     return PPNN_OK;
 }

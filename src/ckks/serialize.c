@@ -36,60 +36,142 @@ void ckks_io_put_params(uint8_t *b, const ckks_params *p)
     ppnn_put_u64(b + o, p->p);
 }
 
-/* Reads the params block; rebuilds (validating security) or checks against *params. */
+/* The parameter block exactly as stored, before any parameter set is built from it. */
+typedef struct stored_params {
+    uint32_t logn, nq, qbits[CKKS_MAX_PRIMES], pbits;
+    double scale;
+    uint64_t q[CKKS_MAX_PRIMES], p;
+} stored_params;
+
+/* Packed bytes of rows first..first+rows-1 (row nq is P) from the stored bit sizes alone. */
+static size_t stored_rows_bytes(const stored_params *sp, size_t first, size_t rows)
+{
+    size_t b = 0, n = (size_t)1 << sp->logn;
+    for (size_t i = first; i < first + rows; i++)
+        b += ppnn_packed_bytes(n, i < sp->nq ? sp->qbits[i] : sp->pbits);
+    return b;
+}
+
+#define BATCH_INFO_BYTES CKKS_BATCH_INFO_BYTES
+#define CT_HEAD_BYTES CKKS_CT_HEAD_BYTES
+
+/* Refuses a body that cannot hold the object before anything is allocated for it: exact sizes
+ * for single keys, lower bounds (one key, one seeded level-0 ciphertext) for Galois keys and
+ * batches, from the stored bit sizes; and key-switching keys over the consumer's memory limit
+ * (the same CKKS_MAX_SWITCH_KEY_BYTES keygen enforces). */
+static ppnn_status check_body(const stored_params *sp, const char *kind, size_t have,
+                              const char *path)
+{
+    size_t n = (size_t)1 << sp->logn, nq = sp->nq, need, exact = 1;
+    size_t sw = CKKS_SEED_BYTES + nq * stored_rows_bytes(sp, 0, nq + 1);
+    int switching = !strcmp(kind, KIND_RELIN) || !strcmp(kind, KIND_GALOIS);
+    if (!strcmp(kind, KIND_SECRET))
+        need = n / 4;
+    else if (!strcmp(kind, KIND_PUBLIC))
+        need = CKKS_SEED_BYTES + stored_rows_bytes(sp, 0, nq);
+    else if (!strcmp(kind, KIND_RELIN))
+        need = sw;
+    else if (!strcmp(kind, KIND_GALOIS))
+        need = 8 + 8 + sw, exact = 0;
+    else
+        need = BATCH_INFO_BYTES + CT_HEAD_BYTES + CKKS_SEED_BYTES + stored_rows_bytes(sp, 0, 1),
+        exact = 0;
+    if (exact ? have != need : have < need)
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: %s (%zu payload bytes where these parameters need "
+                         "%s%zu)", path, have < need ? "truncated object" : "trailing data", have,
+                         exact ? "" : "at least ", need);
+    double key_bytes = 2.0 * (double)nq * (double)(nq + 1) * (double)n * sizeof(uint64_t);
+    if (switching && key_bytes > (double)CKKS_MAX_SWITCH_KEY_BYTES)
+        return ppnn_fail(PPNN_ERR_UNSUPPORTED, "%s: a key-switching key for N = %zu with %zu primes "
+                         "would take %.1f GiB (limit %.0f GiB)", path, n, nq, key_bytes / 0x1p30,
+                         (double)CKKS_MAX_SWITCH_KEY_BYTES / 0x1p30);
+    return PPNN_OK;
+}
+
+/* Files carry only parameter sets ppnn makes: a power-of-two scale of at least
+ * 2^CKKS_MIN_FILE_SCALE_BITS (ckks_io.h). NaN, infinities, negatives, 1 and friends are refused. */
+static int file_scale_ok(double scale)
+{
+    int e;
+    return isfinite(scale) && scale >= ldexp(1.0, CKKS_MIN_FILE_SCALE_BITS) &&
+           frexp(scale, &e) == 0.5;
+}
+
+/* Reads the params block and checks every field: ranges, the stored primes against their
+ * stored bit sizes, the scale, and the body length the kind needs (check_body) — all before
+ * anything is allocated. Then either compares the whole block with *params (every field: a
+ * file for other primes, sizes or scale is a mismatch) or rebuilds the parameter set from it
+ * (validating security) and checks that the rebuilt primes and id equal the stored ones.
+ * kind NULL: the caller checks the body itself (multi-batch frames, batch_set.c). */
 ppnn_status ckks_io_read_params(ppnn_reader *r, const uint8_t *param_id, ckks_params **params,
-                               int *created, const char *path)
+                                int *created, const char *path, const char *kind)
 {
     *created = 0;
-    uint32_t logn, nq, pbits, qbits[CKKS_MAX_PRIMES];
-    uint64_t q[CKKS_MAX_PRIMES], pp;
-    double scale;
+    stored_params sp;
+    memset(&sp, 0, sizeof sp);
     ppnn_status st;
-    if ((st = ppnn_read_u32(r, &logn)) || (st = ppnn_read_u32(r, &nq)))
+    if ((st = ppnn_read_u32(r, &sp.logn)) || (st = ppnn_read_u32(r, &sp.nq)))
         return st;
-    if (logn < CKKS_MIN_LOGN || logn > CKKS_MAX_LOGN || nq < 1 || nq > CKKS_MAX_PRIMES)
-        return ppnn_fail(PPNN_ERR_FORMAT, "%s: invalid parameters (logn %u, %u primes)", path, logn,
-                         nq);
-    for (uint32_t i = 0; i < nq; i++)
-        if ((st = ppnn_read_u32(r, &qbits[i])))
+    if (sp.logn < CKKS_MIN_LOGN || sp.logn > CKKS_MAX_LOGN || sp.nq < 1 ||
+        sp.nq > CKKS_MAX_PRIMES)
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: invalid parameters (logn %u, %u primes)", path,
+                         sp.logn, sp.nq);
+    for (uint32_t i = 0; i < sp.nq; i++)
+        if ((st = ppnn_read_u32(r, &sp.qbits[i])))
             return st;
-    if ((st = ppnn_read_u32(r, &pbits)) || (st = ppnn_read_f64(r, &scale)))
+    if ((st = ppnn_read_u32(r, &sp.pbits)) || (st = ppnn_read_f64(r, &sp.scale)))
         return st;
-    for (uint32_t i = 0; i < nq; i++)
-        if ((st = ppnn_read_u64(r, &q[i])))
+    for (uint32_t i = 0; i < sp.nq; i++)
+        if ((st = ppnn_read_u64(r, &sp.q[i])))
             return st;
-    if ((st = ppnn_read_u64(r, &pp)))
+    if ((st = ppnn_read_u64(r, &sp.p)))
+        return st;
+    for (uint32_t i = 0; i <= sp.nq; i++) {
+        uint64_t q = i < sp.nq ? sp.q[i] : sp.p;
+        unsigned b = i < sp.nq ? sp.qbits[i] : sp.pbits;
+        if (b < CKKS_MIN_PRIME_BITS || b > CKKS_MAX_PRIME_BITS || q == 0 || bits_of(q) != b)
+            return ppnn_fail(PPNN_ERR_FORMAT, "%s: invalid parameters (modulus %u: %llu stored "
+                             "with %u bits)", path, i, (unsigned long long)q, b);
+    }
+    if (!file_scale_ok(sp.scale))
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: invalid parameters (scale %g: a file's scale is a "
+                         "power of two >= 2^%d)", path, sp.scale, CKKS_MIN_FILE_SCALE_BITS);
+    if (r->len - r->pos < CKKS_KEY_ID_BYTES)
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: truncated payload (no key id)", path);
+    if (kind && (st = check_body(&sp, kind, r->len - r->pos - CKKS_KEY_ID_BYTES, path)))
         return st;
     if (*params) {
         const ckks_params *have = *params;
-        int same = memcmp(have->id, param_id, CKKS_PARAM_ID_BYTES) == 0 && have->nq == nq &&
-                   have->logn == logn && have->p == pp;
-        for (uint32_t i = 0; same && i < nq; i++)
-            same = have->q[i] == q[i];
+        int same = memcmp(have->id, param_id, CKKS_PARAM_ID_BYTES) == 0 && have->nq == sp.nq &&
+                   have->logn == sp.logn && have->p == sp.p && have->scale == sp.scale &&
+                   bits_of(have->p) == sp.pbits;
+        for (uint32_t i = 0; same && i < sp.nq; i++)
+            same = have->q[i] == sp.q[i] && bits_of(have->q[i]) == sp.qbits[i];
         if (!same)
             return ppnn_fail(PPNN_ERR_MISMATCH,
-                             "%s was made for different CKKS parameters (N = 2^%u, %u primes) than "
-                             "the keys in use (N = 2^%u, %zu primes)", path, logn, nq, have->logn,
-                             have->nq);
+                             "%s was made for different CKKS parameters (N = 2^%u, %u primes, "
+                             "scale 2^%.2f) than the keys in use (N = 2^%u, %zu primes, scale "
+                             "2^%.2f)", path, sp.logn, sp.nq, log2(sp.scale), have->logn,
+                             have->nq, log2(have->scale));
         return PPNN_OK;
     }
     ckks_spec spec;
     memset(&spec, 0, sizeof spec);
-    spec.logn = logn;
-    spec.nq = nq;
-    for (uint32_t i = 0; i < nq; i++)
-        spec.q_bits[i] = qbits[i];
-    spec.p_bits = pbits;
-    spec.scale = scale;
+    spec.logn = sp.logn;
+    spec.nq = sp.nq;
+    for (uint32_t i = 0; i < sp.nq; i++)
+        spec.q_bits[i] = sp.qbits[i];
+    spec.p_bits = sp.pbits;
+    spec.scale = sp.scale;
     spec.insecure_for_testing = 0; /* files never carry insecure parameters */
     ckks_params *np;
     if ((st = ckks_params_new(&np, &spec))) {
         ppnn_error_context("%s", path);
         return st;
     }
-    int same = memcmp(np->id, param_id, CKKS_PARAM_ID_BYTES) == 0 && np->p == pp;
-    for (uint32_t i = 0; same && i < nq; i++)
-        same = np->q[i] == q[i];
+    int same = memcmp(np->id, param_id, CKKS_PARAM_ID_BYTES) == 0 && np->p == sp.p;
+    for (uint32_t i = 0; same && i < sp.nq; i++)
+        same = np->q[i] == sp.q[i];
     if (!same) {
         ckks_params_free(np);
         return ppnn_fail(PPNN_ERR_FORMAT, "%s: stored primes do not match the parameter set", path);
@@ -176,7 +258,7 @@ static ppnn_status open_object(ppnn_file_view *v, ppnn_reader *r, ckks_params **
         return st;
     ppnn_reader_init(r, v->payload, v->payload_len, path);
     uint8_t kid[CKKS_KEY_ID_BYTES];
-    if ((st = ckks_io_read_params(r, v->param_id, params, created, path)) ||
+    if ((st = ckks_io_read_params(r, v->param_id, params, created, path, kind)) ||
         (st = ppnn_read_bytes(r, kid, CKKS_KEY_ID_BYTES))) {
         if (*created) {
             ckks_params_free(*params);
@@ -247,6 +329,18 @@ ppnn_status ckks_secret_key_save(const char *path, const ckks_secret_key *sk)
     return st;
 }
 
+/* ckks_keygen_secret draws each coefficient uniformly from {-1, 0, 1}: the Hamming weight h is
+ * Binomial(n, 2/3) (mean 2n/3, sd sqrt(2n/9)) and the number of +1 among them Binomial(h, 1/2)
+ * (sd sqrt(h)/2). A key more than 10 sd away from either mean (probability < 2^-75 for a real
+ * key) is refused: an all-zero secret (its "ciphertexts" are the images in the clear), a
+ * secret of all ones, or a sparse one hand-made with a recomputed checksum and key id. */
+static int secret_plausible(size_t n, size_t weight, size_t plus)
+{
+    double h = (double)weight, dh = h - 2.0 * (double)n / 3.0, sd_h = sqrt(2.0 * (double)n / 9.0);
+    double dp = (double)plus - h / 2.0, sd_p = sqrt(h) / 2.0;
+    return weight > 0 && fabs(dh) <= 10 * sd_h && fabs(dp) <= 10 * sd_p;
+}
+
 ppnn_status ckks_secret_key_load(ckks_secret_key *sk, ckks_params **params, const char *path)
 {
     memset(sk, 0, sizeof *sk);
@@ -267,6 +361,7 @@ ppnn_status ckks_secret_key_load(ckks_secret_key *sk, ckks_params **params, cons
         st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
         goto out;
     }
+    size_t weight = 0, plus = 0;
     for (size_t j = 0; j < n; j++) {
         unsigned code = (codes[j / 4] >> (2 * (j % 4))) & 3;
         if (code == 3) {
@@ -274,8 +369,17 @@ ppnn_status ckks_secret_key_load(ckks_secret_key *sk, ckks_params **params, cons
             st = ppnn_fail(PPNN_ERR_FORMAT, "%s: invalid secret-key coefficient", path);
             goto out;
         }
+        weight += code != 0;
+        plus += code == 1;
         for (size_t i = 0; i < rows; i++)
             s[i * n + j] = code == 0 ? 0 : code == 1 ? 1 : modulus(p, i) - 1;
+    }
+    if (!secret_plausible(n, weight, plus)) {
+        sodium_free(s);
+        st = ppnn_fail(PPNN_ERR_FORMAT, "%s: not a key ppnn generates (%zu of %zu coefficients "
+                       "non-zero, %zu of them +1): refusing a degenerate secret key", path, weight,
+                       n, plus);
+        goto out;
     }
     for (size_t i = 0; i < rows; i++)
         _ring_ntt_forward(s + i * n, &p->ring->primes[i]);
@@ -326,6 +430,11 @@ ppnn_status ckks_public_key_load(ckks_public_key *pk, ckks_params **params,
     size_t words = p->nq * p->n;
     if ((st = ppnn_read_bytes(&r, pk->seed, CKKS_SEED_BYTES)))
         goto out;
+    if (ckks_io_rows_bytes(p, 0, p->nq) != r.len - r.pos) {
+        st = ppnn_fail(PPNN_ERR_FORMAT, "%s: public key body of %zu bytes, expected %zu", path,
+                       r.len - r.pos, ckks_io_rows_bytes(p, 0, p->nq));
+        goto out;
+    }
     pk->b = malloc(words * sizeof(uint64_t));
     pk->a = malloc(words * sizeof(uint64_t));
     if (!pk->b || !pk->a) {
@@ -367,6 +476,10 @@ static size_t put_switch_key(uint8_t *out, const ckks_switch_key *k, const ckks_
 static ppnn_status get_switch_key(ckks_switch_key *k, ppnn_reader *r, const ckks_params *p)
 {
     size_t digit = (p->nq + 1) * p->n, words = p->nq * digit;
+    /* Bytes present first (read_params checked the size limit): no allocation for a lie. */
+    if (switch_key_bytes(p) > r->len - r->pos)
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: truncated key-switching key (%zu bytes left, %zu "
+                         "needed)", r->name, r->len - r->pos, switch_key_bytes(p));
     k->b = malloc(words * sizeof(uint64_t));
     k->a = malloc(words * sizeof(uint64_t));
     if (!k->b || !k->a)
@@ -463,9 +576,15 @@ ppnn_status ckks_galois_keys_load(ckks_galois_keys *gk, ckks_params **params,
         if ((st = ppnn_read_u64(&r, &gk->elements[g])))
             break;
         uint64_t e = gk->elements[g];
-        if (e % 2 == 0 || e >= 2 * p->n)
-            st = ppnn_fail(PPNN_ERR_FORMAT, "%s: invalid Galois element %llu", path,
-                           (unsigned long long)e);
+        /* Odd and < 2N (an automorphism X -> X^e), not the identity (key switching from s to s
+         * itself is useless and keygen never makes it), and each element once. */
+        int dup = 0;
+        for (size_t h = 0; h < g; h++)
+            dup |= gk->elements[h] == e;
+        if (e % 2 == 0 || e >= 2 * p->n || e == 1 || dup)
+            st = ppnn_fail(PPNN_ERR_FORMAT, "%s: invalid Galois element %llu%s", path,
+                           (unsigned long long)e,
+                           e == 1 ? " (the identity)" : dup ? " (listed twice)" : "");
     }
     for (size_t g = 0; !st && g < count; g++)
         st = get_switch_key(&gk->keys[g], &r, p);
@@ -484,9 +603,6 @@ out:
  * body: u32 packing, u64 images, u32 shape[3], u32 role, u64 count, then per ciphertext:
  *   u32 level, u32 size, f64 scale, u32 seeded, [32-byte seed if seeded],
  *   components (all, or c0 only when seeded), each (level+1) packed rows. */
-#define BATCH_INFO_BYTES CKKS_BATCH_INFO_BYTES
-#define CT_HEAD_BYTES CKKS_CT_HEAD_BYTES
-
 static int stored_seeded(const ckks_ciphertext *ct) { return ct->has_seed && ct->size == 2; }
 
 static size_t ct_bytes(const ckks_ciphertext *ct)
@@ -581,6 +697,21 @@ ppnn_status ckks_batch_save(const char *path, const ckks_ciphertext *cts, size_t
     return ppnn_file_finish(&fw);
 }
 
+/* The scale a stored ciphertext may have under p. Inputs are fresh encryptions at exactly the
+ * parameters' scale. Results come back at the scale the plan returns to: exactly Δ = p->scale
+ * for element-wise plans (hnn/exec.c), Δ times a drift of (Δ/q_l)^k for channel-wise ones,
+ * whose rescale primes lie within 2^-9 of Δ; a factor below sqrt(2) either way accepts both and
+ * refuses NaN, infinities, negatives and every other power of two (which would decrypt to
+ * values off by a factor of 2 or more). The executor and planner check the exact scale. */
+int ckks_io_ct_scale_ok(const ckks_params *p, uint32_t role, double scale)
+{
+    if (!isfinite(scale) || !(scale > 0))
+        return 0;
+    if (role == CKKS_BATCH_INPUT)
+        return scale == p->scale;
+    return fabs(log2(scale / p->scale)) < 0.5;
+}
+
 static ppnn_status parse_batch_body(ckks_ciphertext **out, size_t *out_count, ckks_batch_info *info,
                                     ppnn_reader *r, const ckks_params *p, const char *path)
 {
@@ -615,9 +746,23 @@ static ppnn_status parse_batch_body(ckks_ciphertext **out, size_t *out_count, ck
         if ((st = ppnn_read_u32(r, &level)) || (st = ppnn_read_u32(r, &size)) ||
             (st = ppnn_read_f64(r, &scale)) || (st = ppnn_read_u32(r, &seeded)))
             break;
-        if (level >= p->nq || size < 1 || size > 3 || seeded > 1 || (seeded && size != 2) ||
-            !isfinite(scale) || !(scale >= 1.0)) {
+        if (level >= p->nq || size < 1 || size > 3 || seeded > 1 || (seeded && size != 2)) {
             st = ppnn_fail(PPNN_ERR_FORMAT, "%s: ciphertext %zu has an invalid header", path, i);
+            break;
+        }
+        if (!ckks_io_ct_scale_ok(p, info->role, scale)) {
+            st = ppnn_fail(PPNN_ERR_FORMAT, "%s: ciphertext %zu has scale %g (2^%.2f) but these "
+                           "parameters %s 2^%.2f", path, i, scale, log2(fabs(scale)),
+                           info->role == CKKS_BATCH_INPUT ? "encrypt inputs at" : "return results at",
+                           log2(p->scale));
+            break;
+        }
+        /* Every ciphertext of a batch went through the same steps: one scale (levels may
+         * differ: the executor brings every input to the plan's level). */
+        if (i > 0 && scale != cts[0].scale) {
+            st = ppnn_fail(PPNN_ERR_FORMAT, "%s: ciphertext %zu has scale 2^%.4f, ciphertext 0 "
+                           "2^%.4f (a batch shares one scale)", path, i, log2(scale),
+                           log2(cts[0].scale));
             break;
         }
         size_t comps = seeded ? 1 : size;
@@ -657,7 +802,7 @@ static ppnn_status batch_from_view(ckks_ciphertext **cts, size_t *count, ckks_ba
     ppnn_reader r;
     ppnn_reader_init(&r, v->payload, v->payload_len, path);
     int created;
-    ppnn_status st = ckks_io_read_params(&r, v->param_id, params, &created, path);
+    ppnn_status st = ckks_io_read_params(&r, v->param_id, params, &created, path, KIND_BATCH);
     if (!st)
         st = ppnn_read_bytes(&r, info->key_id, CKKS_KEY_ID_BYTES);
     if (!st)

@@ -41,6 +41,13 @@ ppnn_status data_idx_parse(data_idx *out, const uint8_t *buf, size_t len, const 
             return ppnn_fail(PPNN_ERR_FORMAT, "%s: IDX dimensions overflow", name);
         total *= out->dims[i];
     }
+    if (ndims > 1 && out->dims[0] && total / out->dims[0] > DATA_IDX_MAX_ITEM_BYTES)
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: IDX items of %zu bytes (limit %zu): not an image "
+                         "set ppnn can encrypt", name, total / out->dims[0],
+                         (size_t)DATA_IDX_MAX_ITEM_BYTES);
+    if (total > DATA_IDX_MAX_BYTES)
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: IDX dimensions declare %zu bytes (limit %zu)", name,
+                         total, (size_t)DATA_IDX_MAX_BYTES);
     if (total != len - header)
         return ppnn_fail(PPNN_ERR_FORMAT,
                          "%s: IDX dimensions say %zu bytes of data but the file has %zu%s", name,
@@ -57,7 +64,32 @@ ppnn_status data_idx_parse(data_idx *out, const uint8_t *buf, size_t len, const 
     return PPNN_OK;
 }
 
-/* Reads a file through zlib's gz interface, which passes plain files through unchanged. */
+/* Bytes the header at buf declares (header + data); SIZE_MAX while it is incomplete; 0 when
+ * it is complete and already refused (bad dims, over a limit: data_idx_parse says why). */
+static size_t declared_bytes(const uint8_t *buf, size_t len)
+{
+    if (len < 4)
+        return SIZE_MAX;
+    if (buf[3] < 1 || buf[3] > 4)
+        return 0;
+    size_t total = 1, header = 4 + 4 * (size_t)buf[3];
+    if (len < header)
+        return SIZE_MAX;
+    for (size_t i = 0; i < buf[3]; i++) {
+        size_t d = be32(buf + 4 + 4 * i);
+        if (d && total > SIZE_MAX / d)
+            return 0;
+        total *= d;
+    }
+    size_t first = be32(buf + 4);
+    if (total > DATA_IDX_MAX_BYTES || (buf[3] > 1 && first && total / first > DATA_IDX_MAX_ITEM_BYTES))
+        return 0;
+    return header + total;
+}
+
+/* Reads a file through zlib's gz interface, which passes plain files through unchanged.
+ * Decompression stops one byte past what the header declares (enough to detect trailing
+ * data), so a small gzip bomb never inflates into a large buffer. */
 static ppnn_status read_maybe_gz(uint8_t **out, size_t *out_len, const char *path)
 {
     *out = NULL;
@@ -71,13 +103,19 @@ static ppnn_status read_maybe_gz(uint8_t **out, size_t *out_len, const char *pat
         close(fd);
         return ppnn_fail(PPNN_ERR_IO, "%s: cannot open", path);
     }
-    size_t cap = 1 << 20, len = 0;
+    size_t cap = 1 << 16, len = 0; /* grows by doubling, up to what the header declares */
     uint8_t *buf = malloc(cap);
     if (!buf) {
         gzclose(gz);
         return ppnn_fail(PPNN_ERR_NOMEM, "%s: out of memory", path);
     }
+    size_t limit = DATA_IDX_MAX_BYTES;
     for (;;) {
+        size_t want_all = declared_bytes(buf, len);
+        if (want_all != SIZE_MAX && want_all < limit)
+            limit = want_all ? want_all + 1 : len; /* 0: refused, stop reading now */
+        if (len >= limit)
+            break;
         if (len == cap) {
             if (cap >= DATA_IDX_MAX_BYTES) {
                 free(buf);
@@ -94,7 +132,7 @@ static ppnn_status read_maybe_gz(uint8_t **out, size_t *out_len, const char *pat
             buf = nb;
             cap *= 2;
         }
-        size_t want = cap - len;
+        size_t want = (cap < limit ? cap : limit) - len;
         if (want > (1u << 30))
             want = 1u << 30;
         int got = gzread(gz, buf + len, (unsigned)want);

@@ -24,6 +24,14 @@ void ring_seed_random(uint8_t seed[RING_SEED_BYTES]) { randombytes_buf(seed, RIN
 
 void ring_prg_wipe(ring_prg *g) { sodium_memzero(g, sizeof *g); }
 
+void ring_prg_init_fresh(ring_prg *g)
+{
+    uint8_t seed[RING_SEED_BYTES];
+    ring_seed_random(seed);
+    ring_prg_init(g, seed, 0);
+    sodium_memzero(seed, sizeof seed);
+}
+
 /* The next sizeof buf bytes of the keystream: blocks g->block, g->block+1, ... (64 bytes each).
  * A 64-bit block counter cannot wrap in practice (2^70 bytes). */
 static void refill(ring_prg *g)

@@ -53,6 +53,16 @@ float ppnn_get_f32(const uint8_t *p)
     return v;
 }
 
+/* The BLAKE2b state buffers up to a block of the hashed payload: for a secret file that is
+ * secret material, so it is wiped before it is freed (as every file buffer here is). */
+static void free_hash_state(ppnn_file_writer *fw)
+{
+    if (fw->hash_state)
+        sodium_memzero(fw->hash_state, sizeof(crypto_generichash_state));
+    free(fw->hash_state);
+    fw->hash_state = NULL;
+}
+
 /* The 56 header bytes (layout in ppnn/util.h). */
 static void put_header(uint8_t *h, const char kind[4], uint32_t version,
                        const uint8_t param_id[PPNN_PARAM_ID_BYTES], uint64_t payload_len)
@@ -100,10 +110,8 @@ static ppnn_status begin_frame(ppnn_file_writer *fw, const char kind[4], uint32_
     fw->written = 0;
     crypto_generichash_update(fw->hash_state, h, sizeof h);
     ppnn_status st = ppnn_wfile_write(&fw->w, h, sizeof h);
-    if (st) {
-        free(fw->hash_state);
-        fw->hash_state = NULL;
-    }
+    if (st)
+        free_hash_state(fw);
     return st;
 }
 
@@ -139,8 +147,7 @@ static ppnn_status end_frame(ppnn_file_writer *fw)
                          (unsigned long long)fw->declared);
     uint8_t sum[PPNN_FILE_TRAILER_BYTES];
     crypto_generichash_final(fw->hash_state, sum, sizeof sum);
-    free(fw->hash_state);
-    fw->hash_state = NULL;
+    free_hash_state(fw);
     return ppnn_wfile_write(&fw->w, sum, sizeof sum);
 }
 
@@ -153,7 +160,7 @@ ppnn_status ppnn_frame_end(ppnn_file_writer *fw)
 
 void ppnn_frame_abort(ppnn_file_writer *fw)
 {
-    free(fw->hash_state);
+    free_hash_state(fw);
     memset(fw, 0, sizeof *fw);
 }
 
@@ -172,8 +179,7 @@ void ppnn_file_abort(ppnn_file_writer *fw)
     if (!fw)
         return;
     ppnn_wfile_abort(&fw->w);
-    free(fw->hash_state);
-    fw->hash_state = NULL;
+    free_hash_state(fw);
 }
 
 ppnn_status ppnn_file_finish(ppnn_file_writer *fw)
@@ -249,9 +255,10 @@ ppnn_status ppnn_file_parse(ppnn_file_view *v, uint8_t *buf, size_t len, const c
                             const char kind[4], uint32_t max_version)
 {
     ppnn_status st = ppnn_file_view_of(v, buf, len, name, kind, max_version);
-    if (st)
+    if (st) { /* whatever the failure, buf may hold a secret key: wipe it as ppnn_file_close does */
+        sodium_memzero(buf, len);
         free(buf);
-    else
+    } else
         v->buf = buf;
     return st;
 }
@@ -310,6 +317,10 @@ void ppnn_file_close(ppnn_file_view *v)
 {
     if (!v)
         return;
+    /* Every file buffer is wiped before it is freed (one rule, no per-kind bookkeeping: the
+     * memset costs far less than reading the file did). */
+    if (v->buf)
+        sodium_memzero(v->buf, v->buf_len);
     free(v->buf);
     memset(v, 0, sizeof *v);
 }

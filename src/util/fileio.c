@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -60,8 +61,11 @@ ppnn_status ppnn_wfile_open_kind(ppnn_wfile *w, const char *path, unsigned mode,
         memset(w, 0, sizeof *w);
         return st;
     }
-    /* mkstemp creates 0600; widen only when asked (public files), never narrow secrets. */
-    if (fchmod(fd, (mode_t)mode) != 0 || !(w->fp = fdopen(fd, "wb"))) {
+    /* mkstemp creates 0600; widen only when asked (public files), never narrow secrets.
+     * Secret files keep the bare descriptor (no stdio buffer to leave copies behind). */
+    w->fd = fd;
+    int secret = mode == PPNN_FILE_MODE_SECRET;
+    if (fchmod(fd, (mode_t)mode) != 0 || (!secret && !(w->fp = fdopen(fd, "wb")))) {
         ppnn_status st = ppnn_fail(PPNN_ERR_IO, "%s: cannot open file: %s", path, strerror(errno));
         close(fd);
         unlink(w->tmp_path);
@@ -73,9 +77,25 @@ ppnn_status ppnn_wfile_open_kind(ppnn_wfile *w, const char *path, unsigned mode,
     return PPNN_OK;
 }
 
+/* write(2) until done: short writes are retried, EINTR restarts. */
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+    while (len) {
+        ssize_t k = write(fd, p, len);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        p += k;
+        len -= (size_t)k;
+    }
+    return 0;
+}
+
 ppnn_status ppnn_wfile_write(ppnn_wfile *w, const void *buf, size_t len)
 {
-    if (len && fwrite(buf, 1, len, w->fp) != len)
+    int bad = w->fp ? len && fwrite(buf, 1, len, w->fp) != len : write_all(w->fd, buf, len) != 0;
+    if (bad)
         return ppnn_fail(PPNN_ERR_IO, "%s: write failed: %s", w->path, strerror(errno));
     return PPNN_OK;
 }
@@ -93,6 +113,8 @@ void ppnn_wfile_abort(ppnn_wfile *w)
         return;
     if (w->fp)
         fclose(w->fp);
+    else
+        close(w->fd);
     if (w->tmp_path)
         unlink(w->tmp_path);
     wfile_release(w);
@@ -109,9 +131,9 @@ ppnn_status ppnn_wfile_commit(ppnn_wfile *w)
         wfile_release(w);
         return st;
     }
-    int bad = fflush(w->fp) != 0 || fsync(fileno(w->fp)) != 0;
+    int bad = (w->fp && fflush(w->fp) != 0) || fsync(w->fd) != 0;
     int err = errno;
-    bad |= fclose(w->fp) != 0;
+    bad |= (w->fp ? fclose(w->fp) : close(w->fd)) != 0;
     w->fp = NULL;
     if (bad || rename(w->tmp_path, w->path) != 0) {
         if (!bad)
@@ -133,33 +155,37 @@ ppnn_status ppnn_read_file(uint8_t **out, size_t *out_len, const char *path, siz
     ppnn_status pst = ppnn_path_open_input(&fd, path); /* regular files only (paths.c) */
     if (pst)
         return pst;
-    FILE *fp = fdopen(fd, "rb");
-    if (!fp) {
-        close(fd);
-        return ppnn_fail(PPNN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    }
     struct stat stbuf;
-    if (fstat(fileno(fp), &stbuf) != 0 || !S_ISREG(stbuf.st_mode)) {
-        fclose(fp);
+    if (fstat(fd, &stbuf) != 0 || !S_ISREG(stbuf.st_mode)) {
+        close(fd);
         return ppnn_fail(PPNN_ERR_IO, "%s: not a regular file", path);
     }
     if ((uint64_t)stbuf.st_size > (uint64_t)max_len) {
-        fclose(fp);
+        close(fd);
         return ppnn_fail(PPNN_ERR_FORMAT, "%s: file too large (%lld bytes, limit %zu)", path,
                          (long long)stbuf.st_size, max_len);
     }
-    size_t len = (size_t)stbuf.st_size;
+    size_t len = (size_t)stbuf.st_size, got = 0;
     uint8_t *buf = malloc(len ? len : 1);
     if (!buf) {
-        fclose(fp);
+        close(fd);
         return ppnn_fail(PPNN_ERR_NOMEM, "%s: out of memory reading %zu bytes", path, len);
     }
-    if (fread(buf, 1, len, fp) != len) {
-        free(buf);
-        fclose(fp);
-        return ppnn_fail(PPNN_ERR_IO, "%s: read failed", path);
+    /* read(2) straight into buf: no stdio buffer keeps a copy of a secret file. */
+    while (got < len) {
+        ssize_t k = read(fd, buf + got, len - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        got += (size_t)k;
     }
-    fclose(fp);
+    close(fd);
+    if (got != len) {
+        sodium_memzero(buf, got);
+        free(buf);
+        return ppnn_fail(PPNN_ERR_IO, "%s: read failed (file changed while reading?)", path);
+    }
     *out = buf;
     *out_len = len;
     return PPNN_OK;

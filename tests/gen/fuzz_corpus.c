@@ -1,34 +1,79 @@
-/* Writes seed inputs for the ckks fuzz harnesses (fuzz/corpus/): a small batch file.
- * Build: gcc -std=c17 -Iinclude tests/gen/fuzz_corpus.c build/libppnn.a -lsodium -lz -lm -fopenmp
- * Run from the repository root. */
+/* Writes the seed inputs of the ckks fuzz harnesses (fuzz/corpus/<harness>/), all under the
+ * parameter set fuzz/fuzz_common.h builds (N = 4096, q 28 + 24 bits, P 30 bits, scale 2^24).
+ * Build (from the repository root, after `make build`):
+ *   gcc -std=c17 -D_DEFAULT_SOURCE -Iinclude tests/gen/fuzz_corpus.c build/libppnn.a \
+ *       -lsodium -lz -lm -lopenblas -lcjson -fopenmp -o /tmp/fuzz_corpus && /tmp/fuzz_corpus */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ppnn/ckks_io.h"
+
+static int encrypt_values(ckks_ciphertext *ct, const ckks_secret_key *sk, size_t level, double x)
+{
+    const ckks_params *p = sk->params;
+    double v[8];
+    for (size_t i = 0; i < 8; i++)
+        v[i] = x * sin((double)i + 1);
+    ckks_plaintext pt = {0};
+    int bad = ckks_encode(&pt, p, v, 8, level, p->scale) || ckks_encrypt_sk(ct, sk, &pt);
+    ckks_pt_free(&pt);
+    return bad;
+}
 
 int main(void)
 {
     ckks_spec spec;
     memset(&spec, 0, sizeof spec);
-    spec.logn = 12, spec.nq = 2, spec.q_bits[0] = 30, spec.q_bits[1] = 24, spec.p_bits = 30;
+    spec.logn = 12, spec.nq = 2, spec.q_bits[0] = 28, spec.q_bits[1] = 24, spec.p_bits = 30;
     spec.scale = 0x1p24;
     ckks_params *p;
     ckks_secret_key sk;
-    if (ckks_params_new(&p, &spec) || ckks_keygen_secret(&sk, p))
+    ckks_public_key pk;
+    ckks_relin_key rk;
+    ckks_galois_keys gk;
+    int steps[1] = {1};
+    if (ckks_params_new(&p, &spec) || ckks_keygen_secret(&sk, p) || ckks_keygen_public(&pk, &sk) ||
+        ckks_keygen_relin(&rk, &sk) || ckks_keygen_galois(&gk, &sk, steps, 1, 0))
         return 1;
-    double v[4] = {0.5, -0.25, 1, 0};
-    ckks_plaintext pt = {0};
-    ckks_ciphertext ct[2] = {{0}};
-    if (ckks_encode(&pt, p, v, 4, 1, p->scale) || ckks_encrypt_sk(&ct[0], &sk, &pt) ||
-        ckks_encode(&pt, p, v, 4, 0, p->scale) || ckks_encrypt_sk(&ct[1], &sk, &pt))
+    uint8_t kid[CKKS_KEY_ID_BYTES];
+    ckks_key_id(kid, &sk);
+    if (ckks_secret_key_save("fuzz/corpus/fuzz_secret_key/secret.key", &sk) ||
+        ckks_public_key_save("fuzz/corpus/fuzz_public_key/public.key", &pk, kid) ||
+        ckks_relin_key_save("fuzz/corpus/fuzz_relin_key/relin.key", &rk, kid) ||
+        ckks_galois_keys_save("fuzz/corpus/fuzz_galois_key/galois.key", &gk, kid))
         return 1;
-    ct[1].has_seed = 0; /* one unseeded ciphertext exercises the full-component path */
-    ckks_batch_info info = {{0}, CKKS_PACKING_ELEMENT, 4, {1, 1, 2}, CKKS_BATCH_INPUT};
-    ckks_key_id(info.key_id, &sk);
-    if (ckks_batch_save("fuzz/corpus/fuzz_ckks_batch/small.ct", ct, 2, &info))
+
+    /* An input batch: two fresh ciphertexts at the top level, one stored unseeded. */
+    ckks_ciphertext in[2] = {{0}}, out[2] = {{0}};
+    if (encrypt_values(&in[0], &sk, 1, 0.5) || encrypt_values(&in[1], &sk, 1, -0.25))
         return 1;
-    if (ckks_secret_key_save("fuzz/corpus/fuzz_ckks_keys/secret.key", &sk))
+    in[1].has_seed = 0;
+    ckks_batch_info info = {{0}, CKKS_PACKING_ELEMENT, 8, {1, 1, 2}, CKKS_BATCH_INPUT};
+    memcpy(info.key_id, kid, sizeof kid);
+    if (ckks_batch_save("fuzz/corpus/fuzz_ckks_batch/input.ct", in, 2, &info))
         return 1;
-    puts("wrote fuzz/corpus/fuzz_ckks_batch/small.ct and fuzz/corpus/fuzz_ckks_keys/secret.key");
+    /* Results: element-wise logits (size 3, rescaled to level 0) and a channel-wise result. */
+    for (int i = 0; i < 2; i++)
+        if (ckks_square(&out[i], &in[i]) || ckks_rescale(&out[i]))
+            return 1;
+    info.role = CKKS_BATCH_LOGITS;
+    if (ckks_batch_save("fuzz/corpus/fuzz_ckks_result/logits.ct", out, 2, &info) ||
+        ckks_batch_save("fuzz/corpus/fuzz_ckks_batch/logits.ct", out, 2, &info))
+        return 1;
+    ckks_batch_info ch = {{0}, CKKS_PACKING_CHANNEL, 2, {3, 1, 1}, CKKS_BATCH_LOGITS};
+    memcpy(ch.key_id, kid, sizeof kid);
+    if (ckks_batch_save("fuzz/corpus/fuzz_ckks_result/channel.ct", out, 2, &ch))
+        return 1;
+    puts("wrote the ckks seeds under fuzz/corpus/");
+    for (int i = 0; i < 2; i++) {
+        ckks_ct_free(&in[i]);
+        ckks_ct_free(&out[i]);
+    }
+    ckks_galois_keys_free(&gk);
+    ckks_relin_key_free(&rk);
+    ckks_public_key_free(&pk);
+    ckks_secret_key_free(&sk);
+    ckks_params_free(p);
     return 0;
 }

@@ -1,0 +1,187 @@
+/* Shared by the libFuzzer harnesses (fuzz/README.md): resealing ppnn containers, a
+ * structure-aware mutator, the parameter set of the seed corpus, and a scratch file for
+ * loaders that take a path. Header-only: each harness is one translation unit. */
+#ifndef PPNN_FUZZ_COMMON_H
+#define PPNN_FUZZ_COMMON_H
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ppnn/ckks_io.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed);
+
+#define FUZZ_FRAME (PPNN_FILE_HEADER_BYTES + PPNN_FILE_TRAILER_BYTES)
+
+/* Fixes the payload length and the BLAKE2b checksum of a ppnn container in place, as an
+ * attacker who edits a file would: mutations then reach the payload parser instead of dying
+ * at the checksum. Inputs shorter than the frame are left alone. */
+static inline void fuzz_reseal(uint8_t *buf, size_t size)
+{
+    if (size < FUZZ_FRAME)
+        return;
+    ppnn_put_u64(buf + 48, size - FUZZ_FRAME);
+    crypto_generichash(buf + size - PPNN_FILE_TRAILER_BYTES, PPNN_FILE_TRAILER_BYTES, buf,
+                       size - PPNN_FILE_TRAILER_BYTES, NULL, 0);
+}
+
+/* Structure-aware mutation for container formats: three times in four only the payload is
+ * mutated (magic, kind, version and parameter id stay those of the seed, so the mutation
+ * lands in the fields the loader validates), otherwise the whole input; then the result is
+ * resealed. The checksum-failure path stays covered by the harness trying the raw input. */
+#define FUZZ_CONTAINER_MUTATOR                                                                  \
+    size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size,             \
+                                   unsigned int seed)                                       \
+    {                                                                                       \
+        if (size >= FUZZ_FRAME && max_size > FUZZ_FRAME && (seed & 3) != 0) {               \
+            size_t body = size - FUZZ_FRAME;                                                \
+            uint8_t *p = data + PPNN_FILE_HEADER_BYTES;                                     \
+            size_t nb = LLVMFuzzerMutate(p, body, max_size - FUZZ_FRAME);                   \
+            size = nb + FUZZ_FRAME;                                                         \
+        } else {                                                                            \
+            size = LLVMFuzzerMutate(data, size, max_size);                                  \
+        }                                                                                   \
+        fuzz_reseal(data, size);                                                            \
+        return size;                                                                        \
+    }
+
+/* The parameter set of the committed ckks seeds (tests/gen/fuzz_corpus.c): N = 4096, q_0 28
+ * bits, q_1 24 bits, P 30 bits, scale 2^24. Built once; loaders given it take the fast
+ * compare path, so most executions fuzz the body instead of regenerating primes. */
+static inline const ckks_params *fuzz_seed_params(void)
+{
+    static ckks_params *p;
+    if (!p) {
+        ckks_spec spec;
+        memset(&spec, 0, sizeof spec);
+        spec.logn = 12;
+        spec.nq = 2;
+        spec.q_bits[0] = 28;
+        spec.q_bits[1] = 24;
+        spec.p_bits = 30;
+        spec.scale = 0x1p24;
+        if (ckks_params_new(&p, &spec))
+            abort();
+    }
+    return p;
+}
+
+/* Whether the input's parameter block differs from the seed set's: only then is the
+ * rebuild-from-file path worth running (it would rebuild the same set otherwise). */
+static inline int fuzz_params_block_changed(const uint8_t *data, size_t size)
+{
+    static uint8_t block[8 + 4 * 2 + 4 + 8 + 8 * 2 + 8];
+    static int have;
+    const ckks_params *p = fuzz_seed_params();
+    if (!have) {
+        size_t o = 0;
+        ppnn_put_u32(block + o, p->logn), o += 4;
+        ppnn_put_u32(block + o, (uint32_t)p->nq), o += 4;
+        ppnn_put_u32(block + o, 28), o += 4;
+        ppnn_put_u32(block + o, 24), o += 4;
+        ppnn_put_u32(block + o, 30), o += 4;
+        ppnn_put_f64(block + o, p->scale), o += 8;
+        ppnn_put_u64(block + o, p->q[0]), o += 8;
+        ppnn_put_u64(block + o, p->q[1]), o += 8;
+        ppnn_put_u64(block + o, p->p);
+        have = 1;
+    }
+    return size < PPNN_FILE_HEADER_BYTES + sizeof block ||
+           memcmp(data + PPNN_FILE_HEADER_BYTES, block, sizeof block) != 0;
+}
+
+static char fuzz_scratch_path[160];
+static inline void fuzz_scratch_remove(void) { unlink(fuzz_scratch_path); }
+
+/* Writes data to this process's scratch file (for loaders that take a path), in $TMPDIR or
+ * else /dev/shm: on a disk-backed /tmp the writes, not the parsers, would set the pace. */
+static inline const char *fuzz_scratch(const uint8_t *data, size_t size)
+{
+    char *path = fuzz_scratch_path;
+    if (!path[0]) {
+        const char *dir = getenv("TMPDIR");
+        if (!dir || !dir[0])
+            dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+        snprintf(path, sizeof fuzz_scratch_path, "%s/ppnn-fuzz-%d", dir, (int)getpid());
+        atexit(fuzz_scratch_remove);
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        abort();
+    for (size_t o = 0; o < size;) {
+        ssize_t k = write(fd, data + o, size - o);
+        if (k <= 0)
+            abort();
+        o += (size_t)k;
+    }
+    close(fd);
+    return path;
+}
+
+/* A loader adapter: loads path under *params (NULL: rebuilt from the file), frees whatever it
+ * loaded, returns the loader's status. */
+typedef ppnn_status (*fuzz_loader)(ckks_params **params, const char *path);
+
+/* One key-file input: loaded against the seed parameters (the consumer's path: keys of other
+ * parameters are a mismatch) and, when its parameter block was mutated, with the parameters
+ * rebuilt from the file. A failed load must not leave a parameter set behind. */
+static inline void fuzz_key_file(const uint8_t *data, size_t size, fuzz_loader load)
+{
+    const char *path = fuzz_scratch(data, size);
+    ckks_params *seed = (ckks_params *)fuzz_seed_params(), *p = seed;
+    ppnn_status st = load(&p, path);
+    (void)st;
+    if (p != seed)
+        abort();
+    if (fuzz_params_block_changed(data, size)) {
+        ckks_params *own = NULL;
+        if (load(&own, path) == PPNN_OK)
+            ckks_params_free(own);
+        else if (own)
+            abort();
+    }
+}
+
+/* Runs try_one on the input as given and, for containers, on a resealed copy. */
+static inline void fuzz_raw_and_resealed(const uint8_t *data, size_t size,
+                                         void (*try_one)(const uint8_t *, size_t))
+{
+    try_one(data, size);
+    if (size < FUZZ_FRAME)
+        return;
+    uint8_t *copy = malloc(size);
+    if (!copy)
+        return;
+    memcpy(copy, data, size);
+    fuzz_reseal(copy, size);
+    if (memcmp(copy, data, size) != 0)
+        try_one(copy, size);
+    free(copy);
+}
+
+/* The entry points of a container harness: the structure-aware mutator, and each input tried
+ * raw and resealed with try_one. */
+#define FUZZ_CONTAINER_HARNESS(try_one)                                                         \
+    FUZZ_CONTAINER_MUTATOR                                                                      \
+    int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)                                \
+    {                                                                                           \
+        fuzz_raw_and_resealed(data, size, try_one);                                             \
+        return 0;                                                                               \
+    }
+
+/* A key-file harness around one fuzz_loader adapter. */
+#define FUZZ_KEY_HARNESS(load)                                                                  \
+    static void fuzz_try_key(const uint8_t *data, size_t size)                                  \
+    {                                                                                           \
+        fuzz_key_file(data, size, load);                                                        \
+    }                                                                                           \
+    FUZZ_CONTAINER_HARNESS(fuzz_try_key)
+
+#endif
