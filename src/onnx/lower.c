@@ -314,6 +314,8 @@ static ppnn_status constant(lowerer *L, const onnx_node_ctx *c)
     if (n->n_attribute != 1)
         return onnx_node_fail(c, PPNN_ERR_UNSUPPORTED, "Constant needs exactly one attribute");
     const Onnx__AttributeProto *a = n->attribute[0];
+    if (!a->name) /* protobuf-c leaves an absent name NULL (found by fuzz_onnx) */
+        return onnx_node_fail(c, PPNN_ERR_FORMAT, "Constant attribute without a name");
     char what[300];
     snprintf(what, sizeof what, "%s: node %zu (Constant)", L->g->file, c->pos);
     ppnn_status st = PPNN_OK;
