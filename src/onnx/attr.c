@@ -85,7 +85,8 @@ ppnn_status onnx_attr_ints(const onnx_node_ctx *c, const char *name, int64_t *ou
     if (a->n_ints > cap)
         return onnx_node_fail(c, PPNN_ERR_UNSUPPORTED, "attribute '%s' has %zu values (at most "
                               "%zu: 2-D images)", name, a->n_ints, cap);
-    memcpy(out, a->ints, a->n_ints * sizeof *out);
+    if (a->n_ints) /* protobuf-c leaves an empty repeated field NULL */
+        memcpy(out, a->ints, a->n_ints * sizeof *out);
     *n = a->n_ints;
     return PPNN_OK;
 }
@@ -101,7 +102,8 @@ ppnn_status onnx_attr_string(const onnx_node_ctx *c, const char *name, char *buf
     size_t len = a->has_s ? a->s.len : 0;
     if (len >= cap || (len && memchr(a->s.data, 0, len)))
         return onnx_node_fail(c, PPNN_ERR_FORMAT, "attribute '%s' is not a short string", name);
-    memcpy(buf, a->s.data, len);
+    if (len) /* an empty string's data may be NULL (found by fuzz_onnx) */
+        memcpy(buf, a->s.data, len);
     buf[len] = 0;
     return PPNN_OK;
 }
