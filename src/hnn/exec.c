@@ -109,8 +109,8 @@ static ppnn_status relin_rescale(ckks_ciphertext *ct, size_t n, const ckks_relin
     return err ? ppnn_fail(err, "%s", msg) : PPNN_OK;
 }
 
-static ppnn_status run_linear(ckks_ciphertext *out, const ckks_ciphertext *in, const hnn_step *s,
-                              const ckks_relin_key *rk, const hnn_exec_opts *o)
+ppnn_status hnn_step_linear_sums(ckks_ciphertext *out, const ckks_ciphertext *in,
+                                 const hnn_step *s, const hnn_exec_opts *o)
 {
     const ckks_params *prm = in[0].params;
     const size_t l = in[0].level, n = prm->n;
@@ -174,13 +174,24 @@ static ppnn_status run_linear(ckks_ciphertext *out, const ckks_ciphertext *in, c
         }
     }
     free(wq), free(bq), free(zero), free(x), free(y);
-    if (st)
-        return st;
-    return relin_rescale(out, s->n_out, rk, s->drop, o->threads);
+    return st;
 }
 
-static ppnn_status run_act(ckks_ciphertext *out, const ckks_ciphertext *in, const hnn_step *s,
-                           const hnn_exec_opts *o)
+ppnn_status hnn_step_linear_finish(ckks_ciphertext *out, size_t n, const hnn_step *s,
+                                   const ckks_relin_key *rk, int threads)
+{
+    return relin_rescale(out, n, rk, s->drop, threads);
+}
+
+static ppnn_status run_linear(ckks_ciphertext *out, const ckks_ciphertext *in, const hnn_step *s,
+                              const ckks_relin_key *rk, const hnn_exec_opts *o)
+{
+    ppnn_status st = hnn_step_linear_sums(out, in, s, o);
+    return st ? st : hnn_step_linear_finish(out, s->n_out, s, rk, o->threads);
+}
+
+ppnn_status hnn_step_act(ckks_ciphertext *out, const ckks_ciphertext *in, const hnn_step *s,
+                         const hnn_exec_opts *o)
 {
     ppnn_status err = PPNN_OK;
     char msg[256] = "";
@@ -264,7 +275,8 @@ ppnn_status hnn_infer(ckks_ciphertext *out, const hnn_plan *p, const ckks_cipher
             }
         }
         double t0 = ppnn_now();
-        st = s->kind == HNN_STEP_LINEAR ? run_linear(dst, cur, s, rk, o) : run_act(dst, cur, s, o);
+        st = s->kind == HNN_STEP_LINEAR ? run_linear(dst, cur, s, rk, o)
+                                        : hnn_step_act(dst, cur, s, o);
         if (dst != vec) {
             free_vector(vec, cur_n);
             vec = last ? NULL : dst;

@@ -1,0 +1,153 @@
+/* ppnn dist layer: encrypted inference spread over the ranks of an MPI job (DESIGN.md §8:
+ * dist/ -> hnn). `mpirun -n R ppnn infer ...` runs one process per rank:
+ *   - model-parallel: every step of the plan is split between the ranks (a partition computed
+ *     identically by every rank from the plan alone), the ciphertexts a rank needs reach it by
+ *     point-to-point messages, rank 0 reads the batch and writes the result;
+ *   - data-parallel: with several batches, ranks take whole batches.
+ * Both give the same result ciphertexts as hnn_infer, bit for bit: every output is computed by
+ * the same kernels from the same inputs, or (a dense step split by input columns) as a sum of
+ * exact partial sums mod q_i.
+ *
+ * The partition (this header's first part) is plain code on a plan and is built and tested in
+ * every build; the MPI parts exist when ppnn is built with PPNN_MPI (CMake, on when MPI is
+ * found); without it dist_init refuses with PPNN_ERR_UNSUPPORTED. */
+#ifndef PPNN_DIST_H
+#define PPNN_DIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ppnn/ckks.h"
+#include "ppnn/hnn.h"
+#include "ppnn/nn.h"
+#include "ppnn/util.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- partition of a plan between R ranks ----------------------------------------------------
+ * The plan's input vector is held by rank 0 (it read the batch). For every step, each output
+ * has one owner after the step; how the step is split:
+ *   ROWS   (sparse steps: conv, avgpool; dense steps whose inputs sit on one rank): rank t
+ *          computes the rows rows[t] (CSR rows of a sparse step, output indices of a dense one)
+ *          and first receives the inputs need[t] it does not hold. Rows go to the rank that
+ *          holds most of their inputs when that keeps the ranks balanced (a pooling or conv
+ *          step reads a neighbourhood: only its halo moves), else to contiguous blocks of equal
+ *          weight (the first conv, whose inputs all sit on rank 0).
+ *   COLS   (dense steps whose inputs are spread): rank t sums W[:, need[t]] · x[need[t]] over
+ *          the inputs it holds (need[t]) for every output, and sends each partial sum to the
+ *          output's owner (contiguous blocks of outputs), which adds them and relinearizes /
+ *          rescales once. Chosen when it moves fewer ciphertexts than ROWS (845 -> 100:
+ *          100 partial sums per rank instead of 845 inputs).
+ *   ELEMS  (activations): element-wise, each rank squares what it holds; nothing moves.
+ * The last step's outputs are gathered on rank 0. */
+typedef enum { DIST_SPLIT_ROWS = 1, DIST_SPLIT_COLS = 2, DIST_SPLIT_ELEMS = 3 } dist_split;
+
+typedef struct dist_part_step {
+    dist_split split;
+    uint32_t *owner;  /* n_out entries: the rank holding output o after the step */
+    size_t *nrows;    /* ROWS: nrows[t] rows computed by rank t */
+    uint32_t **rows;  /* ROWS: rows[t][0 .. nrows[t]), ascending */
+    size_t *nneed;    /* inputs rank t reads (ROWS: after receiving; COLS/ELEMS: held) */
+    uint32_t **need;  /* need[t][0 .. nneed[t]), ascending input indices */
+    size_t bias_rank; /* COLS: the one rank whose partial sums carry the bias */
+} dist_part_step;
+
+typedef struct dist_partition {
+    size_t nranks, nsteps;
+    dist_part_step *steps;
+} dist_partition;
+
+/* Splits plan p between nranks >= 1 ranks (the same result on every rank). Errors:
+ * PPNN_ERR_NOMEM, PPNN_ERR_PARAM (nranks == 0 or above 65536). */
+PPNN_MUST_CHECK ppnn_status dist_partition_new(dist_partition **out, const hnn_plan *p,
+                                               size_t nranks);
+void dist_partition_free(dist_partition *d); /* NULL is a no-op */
+
+/* Upper bound on the ciphertext bytes rank `rank` holds at once while running p under d on a
+ * ring of degree n (the inputs on rank 0 included): what --memory is compared with per rank. */
+uint64_t dist_partition_peak_bytes(const dist_partition *d, const hnn_plan *p, size_t rank,
+                                   size_t n);
+/* Ciphertexts step k moves between ranks in total (for the mode choice and the docs). */
+size_t dist_partition_moves(const dist_partition *d, const hnn_plan *p, size_t k);
+
+/* ---- the MPI job ----------------------------------------------------------------------------*/
+typedef enum { DIST_AUTO = 0, DIST_MODEL = 1, DIST_DATA = 2 } dist_mode;
+
+/* Parses "auto", "model" or "data"; -1 for anything else. */
+int dist_mode_parse(const char *s);
+const char *dist_mode_name(dist_mode m);
+
+/* 1 when this process was started by an MPI launcher (mpirun/mpiexec, srun), judged from the
+ * environment (OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK), in builds with or without MPI. */
+int dist_launched(void);
+
+typedef struct dist_ctx dist_ctx; /* the job: communicator, rank, counters */
+
+/* MPI_Init (thread level FUNNELED: OpenMP threads inside a rank never call MPI). Errors:
+ * PPNN_ERR_UNSUPPORTED in a build without MPI. dist_finish(NULL) is a no-op; it calls
+ * MPI_Finalize. Only one dist_ctx per process. */
+PPNN_MUST_CHECK ppnn_status dist_init(dist_ctx **out, int *argc, char ***argv);
+void dist_finish(dist_ctx *dc);
+size_t dist_rank(const dist_ctx *dc);
+size_t dist_size(const dist_ctx *dc);
+
+/* Collective: every rank passes its own status; all return the first failure (lowest rank)
+ * with that rank's message ("rank R: ..."), or PPNN_OK. Use after any local work that can
+ * fail, so that no rank waits forever for a peer that has given up. */
+PPNN_MUST_CHECK ppnn_status dist_agree(dist_ctx *dc, ppnn_status mine);
+
+/* Collective: rank 0's model reaches every rank (serialized, broadcast, parsed); other ranks'
+ * *m is initialised by the call. */
+PPNN_MUST_CHECK ppnn_status dist_bcast_model(dist_ctx *dc, nn_model *m, ppnn_status root_status);
+/* Collective: rank 0's relinearization key, its parameters and key id reach every rank;
+ * other ranks get a fresh *params (caller frees) and *rk. */
+PPNN_MUST_CHECK ppnn_status dist_bcast_relin_key(dist_ctx *dc, ckks_relin_key *rk,
+                                                 ckks_params **params,
+                                                 uint8_t key_id[16], ppnn_status root_status);
+
+/* Per-step observability (bench, docs/scaling.md). */
+#define DIST_MAX_STEPS 64
+typedef struct dist_stats {
+    size_t nsteps;
+    double compute_seconds[DIST_MAX_STEPS];  /* this rank's kernels, per step */
+    double comm_seconds[DIST_MAX_STEPS];     /* waiting for / moving ciphertexts */
+    uint64_t bytes_sent[DIST_MAX_STEPS];     /* this rank's payload + headers */
+    uint64_t bytes_recv[DIST_MAX_STEPS];
+    double compute_total, comm_total;
+    uint64_t peak_estimate;                  /* dist_partition_peak_bytes of this rank */
+} dist_stats;
+
+/* Collective, model-parallel: runs p split by a partition of dist_size ranks. On rank 0, in
+ * holds the n_inputs input ciphertexts (as for hnn_infer; not modified) and out receives the
+ * n_outputs results; on other ranks in and out are ignored (may be NULL). rk on every rank.
+ * budget > 0: refuse (every rank, before any work) when a rank's peak estimate exceeds it,
+ * naming the smallest per-rank budget that works. stats may be NULL.
+ * Results equal hnn_infer's bit for bit. Errors: as hnn_infer, the failing rank named. */
+PPNN_MUST_CHECK ppnn_status dist_infer_model(dist_ctx *dc, ckks_ciphertext *out,
+                                             const hnn_plan *p, const ckks_ciphertext *in,
+                                             const ckks_relin_key *rk, const hnn_exec_opts *o,
+                                             uint64_t budget, dist_stats *stats);
+
+/* Collective, data-parallel: nbatches batches (known on every rank); on rank 0, in[b] holds
+ * batch b's n_inputs ciphertexts and out[b] receives its n_outputs results. Batch b runs whole
+ * on rank b mod R (hnn_infer, with o); rank 0 sends the inputs and gathers the results. */
+PPNN_MUST_CHECK ppnn_status dist_infer_data(dist_ctx *dc, ckks_ciphertext *const *out,
+                                            const hnn_plan *p, const ckks_ciphertext *const *in,
+                                            size_t nbatches, const ckks_relin_key *rk,
+                                            const hnn_exec_opts *o, dist_stats *stats);
+
+/* The mode DIST_AUTO resolves to: data-parallel when there are at least as many batches as
+ * ranks (no communication inside a batch), else model-parallel. */
+dist_mode dist_choose_mode(dist_mode asked, size_t nbatches, size_t nranks);
+
+/* Collective: gathers a value per rank on rank 0 (vals[0 .. dist_size) there; elsewhere vals
+ * may be NULL), for reports. */
+void dist_gather_double(dist_ctx *dc, double *vals, double mine);
+void dist_gather_u64(dist_ctx *dc, uint64_t *vals, uint64_t mine);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
