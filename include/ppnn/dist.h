@@ -82,6 +82,9 @@ const char *dist_mode_name(dist_mode m);
 /* 1 when this process was started by an MPI launcher (mpirun/mpiexec, srun), judged from the
  * environment (OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK), in builds with or without MPI. */
 int dist_launched(void);
+/* This process's rank as the launcher published it (OMPI_COMM_WORLD_RANK, PMI_RANK,
+ * PMIX_RANK), before MPI_Init; 0 when not launched. */
+size_t dist_launch_rank(void);
 
 typedef struct dist_ctx dist_ctx; /* the job: communicator, rank, counters */
 

@@ -3,6 +3,7 @@
 #define PPNN_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "ppnn/util.h"
@@ -53,6 +54,28 @@ struct nn_model;
 struct ckks_params;
 int cli_plan_for_params(const char *cmd, struct hnn_plan **plan, const struct nn_model *m,
                         const struct ckks_params *params, const char *preset_name);
+
+/* ppnn infer's batch loading (cmd_infer.c): reads `in`, checks it against the relin key's id
+ * (key_path names it in messages), the model and the plan, mod-switches the inputs to the
+ * plan's top level. Prints the error and returns 1 on failure. */
+struct ckks_batch_info;
+struct ckks_ciphertext;
+int cli_infer_load_batch(struct ckks_ciphertext **cts, size_t *count,
+                         struct ckks_batch_info *info, struct ckks_params **params,
+                         const char *in, const uint8_t *rk_id, const char *key_path,
+                         const struct hnn_plan *plan, const struct nn_model *m,
+                         const char *model_path);
+
+/* MemAvailable from /proc/meminfo in bytes, or 0 when unknown. */
+uint64_t cli_mem_available(void);
+
+/* ppnn infer under mpirun (infer_dist.c): the same job spread over the ranks. */
+typedef struct cli_infer_args {
+    const char *model, *keys, *in, *out;
+    int threads, quiet;
+    int mode; /* dist_mode */
+} cli_infer_args;
+int cli_infer_dist(const cli_infer_args *a);
 
 /* Writes predictions as CSV "image,prediction[,logit_0,...,logit_{classes-1}]" (one line per
  * image, prediction = argmax of the logits) atomically: `ppnn decrypt --logits` and `ppnn eval

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "ppnn/ckks_io.h"
+#include "ppnn/dist.h"
 #include "ppnn/hnn.h"
 #include "ppnn/nn.h"
 
@@ -18,7 +19,10 @@ static const char *usage_text =
     "Server side: evaluates the model on an encrypted batch (element-wise packing, no\n"
     "rotations) with KEYDIR/relin.key only; secret.key is neither needed nor read.\n"
     "Channel-wise packing (one ciphertext per image): add --packing channel --model M\n"
-    "(see --packing channel --help).\n";
+    "(see --packing channel --help).\n"
+    "Under mpirun (mpirun -n R ppnn infer ...) the work is spread over R ranks: rank 0 reads\n"
+    "the files and writes the result; --dist model|data|auto (default auto: data-parallel when\n"
+    "there are at least R batches, else model-parallel). See docs/scaling.md.\n";
 
 typedef struct progress_ctx {
     const hnn_plan *plan;
@@ -49,8 +53,7 @@ static void budget_for_preset(hnn_budget *b, const char *name)
     b->logn = spec.logn;
 }
 
-/* MemAvailable from /proc/meminfo in bytes, or 0 when unknown. */
-static uint64_t mem_available(void)
+uint64_t cli_mem_available(void)
 {
     FILE *fp = fopen("/proc/meminfo", "r");
     if (!fp)
@@ -69,7 +72,7 @@ static uint64_t mem_available(void)
 static int memory_refused(const hnn_plan *plan, const ckks_params *params, const char *model,
                           const char *in)
 {
-    uint64_t avail = mem_available();
+    uint64_t avail = cli_mem_available();
     struct stat sb;
     uint64_t need = hnn_plan_peak_bytes(plan, params->n) +
                     (stat(in, &sb) == 0 ? (uint64_t)sb.st_size : 0);
@@ -103,17 +106,51 @@ int cli_plan_for_params(const char *cmd, hnn_plan **plan, const nn_model *m,
     return 0;
 }
 
+/* Reads the batch at `in` and checks it against the key id of the relin key at `key_path`,
+ * the model and the plan; mod-switches the inputs down to the plan's top level. Prints the
+ * error and returns 1 on failure (the caller then frees *cts, *count entries). */
+int cli_infer_load_batch(ckks_ciphertext **cts, size_t *count, ckks_batch_info *info,
+                         ckks_params **params, const char *in, const uint8_t *rk_id,
+                         const char *key_path, const hnn_plan *plan, const nn_model *m,
+                         const char *model_path)
+{
+    ppnn_status st = ckks_batch_load(cts, count, info, params, in);
+    if (st)
+        return cli_fail("infer", st);
+    if (memcmp(info->key_id, rk_id, CKKS_KEY_ID_BYTES) != 0)
+        return cli_error("infer", "%s was encrypted under different keys than %s (key ids "
+                         "differ); encrypt with the secret key that made this relin.key", in,
+                         key_path);
+    if (info->role != CKKS_BATCH_INPUT || info->packing != CKKS_PACKING_ELEMENT)
+        return cli_error("infer", "%s is not an element-wise encrypted input batch", in);
+    if (info->shape[0] != m->input.c || info->shape[1] != m->input.h ||
+        info->shape[2] != m->input.w || *count != plan->n_inputs)
+        return cli_error("infer", "model %s expects %ux%ux%u inputs but %s holds %ux%ux%u "
+                         "images", model_path, m->input.c, m->input.h, m->input.w, in,
+                         info->shape[0], info->shape[1], info->shape[2]);
+    for (size_t k = 0; k < *count; k++) {
+        ckks_ciphertext *c = &(*cts)[k];
+        if (c->size != 2 || c->level < plan->top_level)
+            return cli_error("infer", "%s: ciphertext %zu is at level %zu, the model needs %zu",
+                             in, k, c->level, plan->top_level);
+        if (c->level > plan->top_level && (st = ckks_mod_switch(c, plan->top_level)))
+            return cli_fail("infer", st);
+    }
+    return 0;
+}
+
 int cmd_infer(int argc, char **argv)
 {
     if (cli_wants_channel(argc, argv))
         return cli_channel_infer(argc, argv);
     const char *model_path = NULL, *keys = NULL, *in = NULL, *out = NULL;
     size_t threads = 0;
-    int quiet = 0;
+    int quiet = 0, dist = -1;
     static const struct option opts[] = {{"model", 1, 0, 'm'}, {"keys", 1, 0, 'k'},
                                          {"in", 1, 0, 'i'},    {"out", 1, 0, 'O'},
                                          {"threads", 1, 0, 't'}, {"quiet", 0, 0, 'q'},
-                                         {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
+                                         {"dist", 1, 0, 'D'},  {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -127,6 +164,10 @@ int cmd_infer(int argc, char **argv)
                 return 1;
             break;
         case 'q': quiet = 1; break;
+        case 'D':
+            if ((dist = dist_mode_parse(optarg)) < 0)
+                return cli_error("infer", "--dist must be auto, model or data, not '%s'", optarg);
+            break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: fputs(usage_text, stderr); return 2;
         }
@@ -135,6 +176,13 @@ int cmd_infer(int argc, char **argv)
         return cli_error("infer", "unexpected argument '%s'", argv[optind]);
     if (!model_path || !keys || !in || !out)
         return cli_error("infer", "--model, --keys, --in and --out are required");
+    if (dist_launched()) {
+        cli_infer_args a = {model_path, keys, in, out, (int)threads, quiet,
+                            dist < 0 ? DIST_AUTO : (dist_mode)dist};
+        return cli_infer_dist(&a);
+    }
+    if (dist >= 0)
+        return cli_error("infer", "--dist applies under mpirun only (mpirun -n R ppnn infer ...)");
 
     double t0 = ppnn_now();
     nn_model m;
@@ -161,37 +209,8 @@ int cmd_infer(int argc, char **argv)
         goto done;
     if (memory_refused(plan, params, model_path, in))
         goto done;
-    if ((st = ckks_batch_load(&cts, &count, &info, &params, in))) {
-        cli_fail("infer", st);
+    if (cli_infer_load_batch(&cts, &count, &info, &params, in, rk_id, path, plan, &m, model_path))
         goto done;
-    }
-    if (memcmp(info.key_id, rk_id, CKKS_KEY_ID_BYTES) != 0) {
-        cli_error("infer", "%s was encrypted under different keys than %s (key ids differ); "
-                  "encrypt with the secret key that made this relin.key", in, path);
-        goto done;
-    }
-    if (info.role != CKKS_BATCH_INPUT || info.packing != CKKS_PACKING_ELEMENT) {
-        cli_error("infer", "%s is not an element-wise encrypted input batch", in);
-        goto done;
-    }
-    if (info.shape[0] != m.input.c || info.shape[1] != m.input.h || info.shape[2] != m.input.w ||
-        count != plan->n_inputs) {
-        cli_error("infer", "model %s expects %ux%ux%u inputs but %s holds %ux%ux%u images",
-                  model_path, m.input.c, m.input.h, m.input.w, in, info.shape[0], info.shape[1],
-                  info.shape[2]);
-        goto done;
-    }
-    for (size_t k = 0; k < count; k++) {
-        if (cts[k].size != 2 || cts[k].level < plan->top_level) {
-            cli_error("infer", "%s: ciphertext %zu is at level %zu, the model needs %zu",
-                      in, k, cts[k].level, plan->top_level);
-            goto done;
-        }
-        if (cts[k].level > plan->top_level && (st = ckks_mod_switch(&cts[k], plan->top_level))) {
-            cli_fail("infer", st);
-            goto done;
-        }
-    }
     res = calloc(plan->n_outputs, sizeof *res);
     if (!res) {
         cli_error("infer", "out of memory");

@@ -11,6 +11,8 @@
 #define MSG_LEN 512
 #define TAG_HEADER 1
 #define TAG_DATA 2
+/* Header of a ciphertext on the wire: level, size | seeded << 8, scale (bits), seed (32 bytes). */
+#define HDR_WORDS 7
 
 /* mpirun stops the other ranks with SIGTERM when one rank dies (a crash, a kill, an exit
  * without MPI_Finalize). Rank 0 then says so in one line; nothing has been written, since the
@@ -54,6 +56,12 @@ void dist_finish(dist_ctx *dc)
 {
     if (!dc)
         return;
+    /* From here on the job is over, successful or with its failure reported: a SIGTERM from
+     * mpirun (a peer that left first with a failure status) needs no second message. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_term_quiet;
+    sigaction(SIGTERM, &sa, NULL);
     free(dc);
     int fin = 0;
     MPI_Finalized(&fin);
@@ -207,9 +215,15 @@ ppnn_status _dist_xfer_reserve(dist_xfer *x, size_t t, size_t ns, size_t nr)
     return PPNN_OK;
 }
 
-static size_t ct_words(const ckks_ciphertext *c)
+static int seeded(const ckks_ciphertext *c)
 {
-    return c->size * (c->level + 1) * c->params->n;
+    return c->has_seed && c->size == 2;
+}
+
+/* Words that travel: c_0 only when c_1 comes from the seed. */
+static size_t wire_words(const ckks_ciphertext *c)
+{
+    return (seeded(c) ? 1 : c->size) * (c->level + 1) * c->params->n;
 }
 
 ppnn_status _dist_exchange(dist_ctx *dc, const dist_xfer *x, const ckks_params *prm)
@@ -221,7 +235,7 @@ ppnn_status _dist_exchange(dist_ctx *dc, const dist_xfer *x, const ckks_params *
         if (t != me)
             nreq += x->nsend[t] + x->nrecv[t] + 2, nhs += x->nsend[t], nhr += x->nrecv[t];
     MPI_Request *req = malloc((nreq ? nreq : 1) * sizeof *req);
-    uint64_t *hs = malloc((3 * nhs + 1) * sizeof *hs), *hr = malloc((3 * nhr + 1) * sizeof *hr);
+    uint64_t *hs = malloc((HDR_WORDS * nhs + 1) * sizeof *hs), *hr = malloc((HDR_WORDS * nhr + 1) * sizeof *hr);
     ppnn_status st = !req || !hs || !hr ? ppnn_fail(PPNN_ERR_NOMEM, "out of memory") : PPNN_OK;
     if ((st = dist_agree(dc, st))) {
         free(req), free(hs), free(hr);
@@ -233,42 +247,50 @@ ppnn_status _dist_exchange(dist_ctx *dc, const dist_xfer *x, const ckks_params *
         if (t == me)
             continue;
         if (x->nrecv[t])
-            MPI_Irecv(hr + orr, (int)(3 * x->nrecv[t]), MPI_UINT64_T, (int)t, TAG_HEADER,
+            MPI_Irecv(hr + orr, (int)(HDR_WORDS * x->nrecv[t]), MPI_UINT64_T, (int)t, TAG_HEADER,
                       dc->comm, &req[nr++]);
-        orr += 3 * x->nrecv[t];
+        orr += HDR_WORDS * x->nrecv[t];
     }
     for (size_t t = 0; t < R; t++) {
         if (t == me)
             continue;
         for (size_t j = 0; j < x->nsend[t]; j++) {
             const ckks_ciphertext *c = x->send[t][j];
-            hs[os + 3 * j] = c->level, hs[os + 3 * j + 1] = c->size;
-            memcpy(&hs[os + 3 * j + 2], &c->scale, sizeof(double));
+            /* A seeded ciphertext travels as (c_0, seed): half the bytes (has_seed). */
+            uint64_t *h = hs + os + HDR_WORDS * j;
+            h[0] = c->level, h[1] = c->size | (uint64_t)seeded(c) << 8;
+            memcpy(&h[2], &c->scale, sizeof(double));
+            memcpy(&h[3], c->seed, CKKS_SEED_BYTES);
         }
         if (x->nsend[t])
-            MPI_Isend(hs + os, (int)(3 * x->nsend[t]), MPI_UINT64_T, (int)t, TAG_HEADER,
+            MPI_Isend(hs + os, (int)(HDR_WORDS * x->nsend[t]), MPI_UINT64_T, (int)t, TAG_HEADER,
                       dc->comm, &req[nr++]);
-        os += 3 * x->nsend[t];
+        os += HDR_WORDS * x->nsend[t];
     }
     MPI_Waitall((int)nr, req, MPI_STATUSES_IGNORE);
-    dc->sent += 3 * nhs * sizeof(uint64_t), dc->recv += 3 * nhr * sizeof(uint64_t);
+    dc->sent += HDR_WORDS * nhs * sizeof(uint64_t), dc->recv += HDR_WORDS * nhr * sizeof(uint64_t);
     /* Shape every receiving ciphertext before any data moves. */
     orr = 0;
     for (size_t t = 0; t < R && !st; t++) {
         if (t == me)
             continue;
         for (size_t j = 0; j < x->nrecv[t] && !st; j++) {
-            const uint64_t *h = hr + orr + 3 * j;
+            const uint64_t *h = hr + orr + HDR_WORDS * j;
             double scale;
             memcpy(&scale, &h[2], sizeof scale);
-            if (h[0] >= prm->nq || h[1] < 1 || h[1] > 3)
+            const uint64_t size = h[1] & 0xff, seed = h[1] >> 8;
+            if (h[0] >= prm->nq || size < 1 || size > 3 || seed > 1 || (seed && size != 2))
                 st = ppnn_fail(PPNN_ERR_FORMAT, "rank %zu sent a ciphertext of level %llu, "
                                "size %llu", t, (unsigned long long)h[0],
                                (unsigned long long)h[1]);
             else
-                st = ckks_ct_init(x->recv[t][j], prm, h[0], h[1], scale);
+                st = ckks_ct_init(x->recv[t][j], prm, h[0], size, scale);
+            if (!st && seed) {
+                x->recv[t][j]->has_seed = 1;
+                memcpy(x->recv[t][j]->seed, &h[3], CKKS_SEED_BYTES);
+            }
         }
-        orr += 3 * x->nrecv[t];
+        orr += HDR_WORDS * x->nrecv[t];
     }
     if ((st = dist_agree(dc, st))) {
         free(req), free(hs), free(hr);
@@ -280,18 +302,29 @@ ppnn_status _dist_exchange(dist_ctx *dc, const dist_xfer *x, const ckks_params *
     for (size_t t = 0; t < R; t++)
         for (size_t j = 0; t != me && j < x->nrecv[t]; j++) {
             ckks_ciphertext *c = x->recv[t][j];
-            MPI_Irecv(c->data, (int)ct_words(c), MPI_UINT64_T, (int)t, TAG_DATA, dc->comm,
+            MPI_Irecv(c->data, (int)wire_words(c), MPI_UINT64_T, (int)t, TAG_DATA, dc->comm,
                       &req[nr++]);
-            dc->recv += ct_words(c) * sizeof(uint64_t);
+            dc->recv += wire_words(c) * sizeof(uint64_t);
         }
     for (size_t t = 0; t < R; t++)
         for (size_t j = 0; t != me && j < x->nsend[t]; j++) {
             const ckks_ciphertext *c = x->send[t][j];
-            MPI_Isend(c->data, (int)ct_words(c), MPI_UINT64_T, (int)t, TAG_DATA, dc->comm,
+            MPI_Isend(c->data, (int)wire_words(c), MPI_UINT64_T, (int)t, TAG_DATA, dc->comm,
                       &req[nr++]);
-            dc->sent += ct_words(c) * sizeof(uint64_t);
+            dc->sent += wire_words(c) * sizeof(uint64_t);
         }
     MPI_Waitall((int)nr, req, MPI_STATUSES_IGNORE);
+    /* c_1 of the seeded ones, from the seed (in parallel: ~0.1 ms each at N = 2^13). */
+    for (size_t t = 0; t < R; t++) {
+        if (t == me)
+            continue;
+#pragma omp parallel for schedule(dynamic)
+        for (size_t j = 0; j < x->nrecv[t]; j++) {
+            ckks_ciphertext *c = x->recv[t][j];
+            if (c->has_seed)
+                ckks_expand_seed(ckks_ct_poly(c, 1, 0), prm, c->level, c->seed);
+        }
+    }
     free(req), free(hs), free(hr);
     dc->comm_seconds += MPI_Wtime() - t0;
     return PPNN_OK;
@@ -303,11 +336,11 @@ ppnn_status _dist_fault(const dist_ctx *dc, size_t step)
     unsigned rank = 0, at = 0;
     char how[16] = "";
     if (!f || sscanf(f, "%u:%u:%15s", &rank, &at, how) != 3 || rank != (unsigned)dc->rank ||
-        at != step)
+        at != step + 1)
         return PPNN_OK;
     if (!strcmp(how, "exit"))
         _exit(3);
     if (!strcmp(how, "kill"))
         raise(SIGKILL);
-    return ppnn_fail(PPNN_ERR_IO, "injected failure before step %zu (PPNN_DIST_FAULT)", step);
+    return ppnn_fail(PPNN_ERR_IO, "injected failure before step %zu (PPNN_DIST_FAULT)", step + 1);
 }

@@ -29,6 +29,17 @@ int dist_launched(void)
     return 0;
 }
 
+size_t dist_launch_rank(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v)
+            return (size_t)strtoul(v, NULL, 10);
+    }
+    return 0;
+}
+
 dist_mode dist_choose_mode(dist_mode asked, size_t nbatches, size_t nranks)
 {
     if (asked != DIST_AUTO)

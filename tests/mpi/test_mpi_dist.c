@@ -213,7 +213,7 @@ static void check_data_parallel(nn_model *m)
     world_free(&w);
 }
 
-/* Rank R-1 fails before step 2: every rank returns the error, rank 0 with its message; then a
+/* Rank R-1 fails before step 3: every rank returns the error, rank 0 with its message; then a
  * collective still works (no rank is stuck in an exchange). */
 static void check_failure(nn_model *m)
 {
@@ -227,13 +227,13 @@ static void check_failure(nn_model *m)
     ckks_ciphertext *in = encrypt_batch(&w, p, 5);
     ckks_ciphertext *got = me == 0 ? calloc(p->n_outputs, sizeof *got) : NULL;
     char fault[32];
-    snprintf(fault, sizeof fault, "%zu:2:error", R - 1);
+    snprintf(fault, sizeof fault, "%zu:3:error", R - 1);
     setenv("PPNN_DIST_FAULT", fault, 1);
     hnn_exec_opts o = {1, HNN_KERNEL_AUTO, NULL, NULL};
     CHECK_ERR(dist_infer_model(dc, got, p, in, &w.rk, &o, 0, NULL), PPNN_ERR_IO);
     if (R > 1)
-        CHECK(strstr(ppnn_last_error(), "injected failure before step 2") != NULL);
-    snprintf(fault, sizeof fault, "%zu:0:error", R - 1);
+        CHECK(strstr(ppnn_last_error(), "injected failure before step 3") != NULL);
+    snprintf(fault, sizeof fault, "%zu:1:error", R - 1);
     setenv("PPNN_DIST_FAULT", fault, 1);
     ckks_ciphertext *bin[1] = {in}, *bout[1] = {got};
     CHECK_ERR(dist_infer_data(dc, bout, p, (const ckks_ciphertext *const *)bin, 1, &w.rk, &o,
