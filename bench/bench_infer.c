@@ -20,19 +20,7 @@ static void on_step(void *ctx, size_t k, const hnn_step *s, double seconds)
     r->nlayers = k + 1;
 }
 
-typedef struct {
-    data_set ds;
-    nn_model m;
-    ckks_params *prm;
-    hnn_plan *plan;
-    ckks_secret_key sk;
-    ckks_relin_key rk;
-    float *x, *ref;
-    double *dec;
-    ckks_ciphertext *in, *out;
-} bench_state;
-
-static void state_free(bench_state *s)
+void bench_state_free(bench_state *s)
 {
     for (size_t k = 0; s->in && k < s->plan->n_inputs; k++)
         ckks_ct_free(&s->in[k]);
@@ -47,7 +35,7 @@ static void state_free(bench_state *s)
     data_set_free(&s->ds);
 }
 
-static ppnn_status setup(bench_state *s, const char *preset, const char *arch, size_t batch)
+ppnn_status bench_state_setup(bench_state *s, const char *preset, const char *arch, size_t batch)
 {
     ckks_spec spec;
     hnn_budget b;
@@ -99,7 +87,7 @@ ppnn_status bench_infer(bench_infer_result *r, const char *preset, const char *a
     r->threads = threads;
     bench_state s;
     memset(&s, 0, sizeof s);
-    ppnn_status st = setup(&s, preset, arch, batch);
+    ppnn_status st = bench_state_setup(&s, preset, arch, batch);
     if (!st && batch > s.prm->slots)
         st = ppnn_fail(PPNN_ERR_PARAM, "bench infer: batch %zu > %zu slots", batch, s.prm->slots);
     double t0 = ppnn_now();
@@ -112,30 +100,36 @@ ppnn_status bench_infer(bench_infer_result *r, const char *preset, const char *a
         st = hnn_infer(s.out, s.plan, s.in, &s.rk, &o);
     r->server_seconds = ppnn_now() - t0;
     if (!st)
-        st = hnn_decrypt_batch(s.dec, &s.sk, s.out, s.plan->n_outputs, batch, 0);
-    if (!st) {
-        const size_t nc = s.plan->n_outputs;
-        r->amortized_ms = r->server_seconds * 1e3 / (double)batch;
-        r->upload_bytes_per_image = (double)s.plan->n_inputs *
-                                    (double)hnn_seeded_ct_bytes(s.prm, s.prm->nq - 1) /
-                                    (double)batch;
-        r->est_logit_error = s.plan->est_error;
-        for (size_t b = 0; b < batch; b++) {
-            size_t pa = 0, pe = 0;
-            for (size_t c = 0; c < nc; c++) {
-                pa = s.ref[b * nc + c] > s.ref[b * nc + pa] ? c : pa;
-                pe = s.dec[b * nc + c] > s.dec[b * nc + pe] ? c : pe;
-                r->max_logit_error =
-                    fmax(r->max_logit_error, fabs(s.dec[b * nc + c] - s.ref[b * nc + c]));
-            }
-            r->agree += pa == pe;
-        }
-    }
+        st = bench_state_score(r, &s, s.out);
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0)
         r->peak_rss_bytes = (size_t)ru.ru_maxrss * 1024; /* Linux: kilobytes */
-    state_free(&s);
+    bench_state_free(&s);
     return st;
+}
+
+ppnn_status bench_state_score(bench_infer_result *r, bench_state *s, const ckks_ciphertext *out)
+{
+    const size_t batch = r->batch, nc = s->plan->n_outputs;
+    ppnn_status st = hnn_decrypt_batch(s->dec, &s->sk, out, nc, batch, 0);
+    if (st)
+        return st;
+    r->amortized_ms = r->server_seconds * 1e3 / (double)batch;
+    r->upload_bytes_per_image = (double)s->plan->n_inputs *
+                                (double)hnn_seeded_ct_bytes(s->prm, s->prm->nq - 1) /
+                                (double)batch;
+    r->est_logit_error = s->plan->est_error;
+    for (size_t b = 0; b < batch; b++) {
+        size_t pa = 0, pe = 0;
+        for (size_t c = 0; c < nc; c++) {
+            pa = s->ref[b * nc + c] > s->ref[b * nc + pa] ? c : pa;
+            pe = s->dec[b * nc + c] > s->dec[b * nc + pe] ? c : pe;
+            r->max_logit_error =
+                fmax(r->max_logit_error, fabs(s->dec[b * nc + c] - s->ref[b * nc + c]));
+        }
+        r->agree += pa == pe;
+    }
+    return PPNN_OK;
 }
 
 void bench_infer_json(FILE *f, const bench_infer_result *r)

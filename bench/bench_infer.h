@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 
+#include "ppnn/data.h"
 #include "ppnn/hnn.h"
 
 #define BENCH_INFER_MAX_LAYERS 64
@@ -35,6 +36,29 @@ typedef struct bench_infer_result {
  * the plaintext forward pass. */
 PPNN_MUST_CHECK ppnn_status bench_infer(bench_infer_result *r, const char *preset,
                                         const char *arch, size_t batch, int threads);
+/* The benchmark's world: test images, the model, keys, encrypted inputs and results. */
+typedef struct bench_state {
+    data_set ds;
+    nn_model m;
+    ckks_params *prm;
+    hnn_plan *plan;
+    ckks_secret_key sk;
+    ckks_relin_key rk;
+    float *x, *ref;
+    double *dec;
+    ckks_ciphertext *in, *out;
+} bench_state;
+
+/* Everything bench_infer does before encrypting: data, model (ReLU-fitted quadratics), plan,
+ * keys, plaintext reference; s zeroed first by the caller. bench_state_free releases it. */
+PPNN_MUST_CHECK ppnn_status bench_state_setup(bench_state *s, const char *preset,
+                                             const char *arch, size_t batch);
+void bench_state_free(bench_state *s);
+/* Decrypts out (r->batch images) and fills r's amortized time (from r->server_seconds),
+ * upload size, agreement and logit errors. */
+PPNN_MUST_CHECK ppnn_status bench_state_score(bench_infer_result *r, bench_state *s,
+                                              const ckks_ciphertext *out);
+
 /* Writes r as one JSON object (top-level keys server_seconds, amortized_ms,
  * client_encrypt_seconds, upload_bytes_per_image, peak_rss_bytes, layers, ...). */
 void bench_infer_json(FILE *f, const bench_infer_result *r);

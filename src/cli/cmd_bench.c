@@ -4,9 +4,11 @@
 #include <string.h>
 
 #include "bench_ckks.h"
+#include "bench_dist.h"
 #include "bench_infer.h"
 #include "cli.h"
 #include "ppnn/ckks.h"
+#include "ppnn/dist.h"
 
 static const char *usage_text =
     "usage: ppnn bench ckks [--logn 13] [--json]\n"
@@ -17,7 +19,10 @@ static const char *usage_text =
     "  element-wise packing: server seconds per batch, amortized ms per image, per-layer times,\n"
     "  client encryption time, upload bytes per image, peak RSS, agreement with plaintext.\n"
     "  The model is the architecture with ReLU-fitted quadratics (cost does not depend on the\n"
-    "  trained weights).\n";
+    "  trained weights).\n"
+    "  Under mpirun (mpirun -n R ppnn bench infer ... [--batches K] [--dist auto|model|data]):\n"
+    "  the same on R ranks (K batches, default 1), with per-rank compute and communication\n"
+    "  seconds, bytes sent/received per step and peak RSS.\n";
 
 static int bench_ckks_cmd(size_t logn, int json)
 {
@@ -47,12 +52,14 @@ static int bench_ckks_cmd(size_t logn, int json)
 
 int cmd_bench(int argc, char **argv)
 {
-    size_t logn = 13, count = 0, threads = 0;
+    size_t logn = 13, count = 0, threads = 0, batches = 1;
+    int dist = DIST_AUTO;
     const char *preset = "n13", *arch = "cryptonets";
     int json = 0;
     static const struct option opts[] = {
         {"logn", 1, 0, 'l'},  {"json", 0, 0, 'j'},    {"params", 1, 0, 'p'}, {"arch", 1, 0, 'a'},
-        {"count", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
+        {"count", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"help", 0, 0, 'h'},   {"dist", 1, 0, 'D'},
+        {"batches", 1, 0, 'B'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -70,6 +77,14 @@ int cmd_bench(int argc, char **argv)
             break;
         case 't':
             if (cli_parse_size("bench", "--threads", optarg, 1, 1024, &threads))
+                return 2;
+            break;
+        case 'D':
+            if ((dist = dist_mode_parse(optarg)) < 0)
+                return cli_error("bench", "--dist must be auto, model or data, not '%s'", optarg);
+            break;
+        case 'B':
+            if (cli_parse_size("bench", "--batches", optarg, 1, 4096, &batches))
                 return 2;
             break;
         case 'h': fputs(usage_text, stdout); return 0;
@@ -90,6 +105,10 @@ int cmd_bench(int argc, char **argv)
         return cli_fail("bench", st);
     if (!count)
         count = (size_t)1 << (spec.logn - 1);
+    if (dist_launched()) {
+        bench_dist_opts d = {preset, arch, count, batches, (int)threads, dist, json};
+        return (st = bench_dist(&d, stdout)) ? cli_fail("bench", st) : 0;
+    }
     bench_infer_result r;
     if ((st = bench_infer(&r, preset, arch, count, (int)threads)))
         return cli_fail("bench", st);

@@ -1,0 +1,270 @@
+/* `mpirun -n R ppnn bench infer`: the encrypted-inference benchmark spread over R ranks
+ * (dist.h). Rank 0 builds the model, keys and encrypted batch exactly as bench_infer does; the
+ * model and the relinearization key reach the other ranks by broadcast. Reports, per rank,
+ * compute and communication seconds, bytes sent and received per step, and peak RSS; rank 0
+ * checks the decrypted result against the plaintext model. */
+#include "bench_dist.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "ppnn/dist.h"
+
+static uint64_t peak_rss(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? (uint64_t)ru.ru_maxrss * 1024 : 0;
+}
+
+static const char *split_name(dist_split s)
+{
+    return s == DIST_SPLIT_ROWS ? "rows" : s == DIST_SPLIT_COLS ? "cols" : "elems";
+}
+
+/* Per-rank figures gathered on rank 0 (arrays of R, or R x nsteps, on rank 0 only). */
+typedef struct gathered {
+    double *compute, *comm, *step_compute, *step_comm;
+    uint64_t *rss, *estimate, *sent, *recv;
+} gathered;
+
+static void gathered_free(gathered *g)
+{
+    free(g->compute), free(g->comm), free(g->step_compute), free(g->step_comm);
+    free(g->rss), free(g->estimate), free(g->sent), free(g->recv);
+}
+
+static ppnn_status gather_all(gathered *g, dist_ctx *dc, const dist_stats *ss, size_t nsteps)
+{
+    const size_t R = dist_size(dc), root = dist_rank(dc) == 0;
+    memset(g, 0, sizeof *g);
+    if (root) {
+        g->compute = calloc(R, sizeof(double)), g->comm = calloc(R, sizeof(double));
+        g->step_compute = calloc(R * nsteps + 1, sizeof(double));
+        g->step_comm = calloc(R * nsteps + 1, sizeof(double));
+        g->rss = calloc(R, sizeof(uint64_t)), g->estimate = calloc(R, sizeof(uint64_t));
+        g->sent = calloc(R * nsteps + 1, sizeof(uint64_t));
+        g->recv = calloc(R * nsteps + 1, sizeof(uint64_t));
+    }
+    int bad = root && (!g->compute || !g->comm || !g->step_compute || !g->step_comm ||
+                       !g->rss || !g->estimate || !g->sent || !g->recv);
+    ppnn_status st = dist_agree(dc, bad ? ppnn_fail(PPNN_ERR_NOMEM, "out of memory") : PPNN_OK);
+    if (st)
+        return st;
+    dist_gather_double(dc, g->compute, ss->compute_total);
+    dist_gather_double(dc, g->comm, ss->comm_total);
+    dist_gather_u64(dc, g->rss, peak_rss());
+    dist_gather_u64(dc, g->estimate, ss->peak_estimate);
+    double *d = root ? calloc(R, sizeof *d) : NULL;
+    uint64_t *u = root ? calloc(R, sizeof *u) : NULL;
+    for (size_t k = 0; k < nsteps; k++) {
+        /* One gather per figure and step: R x nsteps values, stored rank-major. */
+        dist_gather_double(dc, d, ss->compute_seconds[k]);
+        for (size_t t = 0; d && t < R; t++)
+            g->step_compute[t * nsteps + k] = d[t];
+        dist_gather_double(dc, d, ss->comm_seconds[k]);
+        for (size_t t = 0; d && t < R; t++)
+            g->step_comm[t * nsteps + k] = d[t];
+        dist_gather_u64(dc, u, ss->bytes_sent[k]);
+        for (size_t t = 0; u && t < R; t++)
+            g->sent[t * nsteps + k] = u[t];
+        dist_gather_u64(dc, u, ss->bytes_recv[k]);
+        for (size_t t = 0; u && t < R; t++)
+            g->recv[t * nsteps + k] = u[t];
+    }
+    free(d), free(u);
+    return PPNN_OK;
+}
+
+static void print_json(FILE *f, const bench_infer_result *r, const bench_dist_opts *o,
+                       dist_mode mode, size_t R, const gathered *g, const hnn_plan *p,
+                       const dist_partition *part)
+{
+    const size_t nsteps = p->nsteps;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "preset", r->preset);
+    cJSON_AddStringToObject(j, "arch", r->arch);
+    cJSON_AddNumberToObject(j, "batch", (double)r->batch);
+    cJSON_AddNumberToObject(j, "batches", (double)o->batches);
+    cJSON_AddNumberToObject(j, "ranks", (double)R);
+    cJSON_AddNumberToObject(j, "threads_per_rank", r->threads);
+    cJSON_AddStringToObject(j, "mode", mode == DIST_DATA ? "data" : "model");
+    cJSON_AddNumberToObject(j, "server_seconds", r->server_seconds);
+    cJSON_AddNumberToObject(j, "amortized_ms", r->amortized_ms);
+    cJSON_AddNumberToObject(j, "images_per_second",
+                            (double)(r->batch * o->batches) / r->server_seconds);
+    cJSON_AddNumberToObject(j, "client_encrypt_seconds", r->client_encrypt_seconds);
+    uint64_t mx = 0;
+    for (size_t t = 0; t < R; t++)
+        mx = g->rss[t] > mx ? g->rss[t] : mx;
+    cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)mx);
+    cJSON_AddNumberToObject(j, "agree", (double)r->agree);
+    cJSON_AddNumberToObject(j, "max_logit_error", r->max_logit_error);
+    cJSON_AddNumberToObject(j, "est_logit_error", r->est_logit_error);
+    cJSON *steps = cJSON_AddArrayToObject(j, "steps");
+    for (size_t k = 0; k < nsteps; k++) {
+        cJSON *s = cJSON_CreateObject();
+        cJSON_AddNumberToObject(s, "step", (double)k);
+        cJSON_AddNumberToObject(s, "layer", (double)p->steps[k].layer);
+        cJSON_AddStringToObject(s, "name", p->steps[k].name);
+        cJSON_AddNumberToObject(s, "n_out", (double)p->steps[k].n_out);
+        cJSON_AddNumberToObject(s, "level_in", (double)p->steps[k].level_in);
+        if (part) {
+            cJSON_AddStringToObject(s, "split", split_name(part->steps[k].split));
+            cJSON_AddNumberToObject(s, "ciphertexts_moved",
+                                    (double)dist_partition_moves(part, p, k));
+        }
+        cJSON_AddItemToArray(steps, s);
+    }
+    cJSON *ranks = cJSON_AddArrayToObject(j, "per_rank");
+    for (size_t t = 0; t < R; t++) {
+        cJSON *rk = cJSON_CreateObject();
+        cJSON_AddNumberToObject(rk, "rank", (double)t);
+        cJSON_AddNumberToObject(rk, "compute_seconds", g->compute[t]);
+        cJSON_AddNumberToObject(rk, "comm_seconds", g->comm[t]);
+        cJSON_AddNumberToObject(rk, "peak_rss_bytes", (double)g->rss[t]);
+        if (mode == DIST_MODEL)
+            cJSON_AddNumberToObject(rk, "peak_estimate_bytes", (double)g->estimate[t]);
+        cJSON *ls = cJSON_AddArrayToObject(rk, "steps");
+        for (size_t k = 0; k < nsteps; k++) {
+            cJSON *s = cJSON_CreateObject();
+            cJSON_AddNumberToObject(s, "step", (double)k);
+            cJSON_AddStringToObject(s, "name", p->steps[k].name);
+            cJSON_AddNumberToObject(s, "compute_seconds", g->step_compute[t * nsteps + k]);
+            if (mode == DIST_MODEL)
+                cJSON_AddNumberToObject(s, "comm_seconds", g->step_comm[t * nsteps + k]);
+            cJSON_AddNumberToObject(s, "bytes_sent", (double)g->sent[t * nsteps + k]);
+            cJSON_AddNumberToObject(s, "bytes_recv", (double)g->recv[t * nsteps + k]);
+            cJSON_AddItemToArray(ls, s);
+        }
+        cJSON_AddItemToArray(ranks, rk);
+    }
+    char *txt = cJSON_Print(j);
+    if (txt)
+        fprintf(f, "%s\n", txt);
+    cJSON_free(txt);
+    cJSON_Delete(j);
+}
+
+static void print_text(FILE *f, const bench_infer_result *r, dist_mode mode, size_t R,
+                       size_t batches, const gathered *g, const hnn_plan *p)
+{
+    fprintf(f, "%s on %s, batch %zu x %zu, %zu ranks x %d threads, %s-parallel\n", r->arch,
+            r->preset, r->batch, batches, R, r->threads, mode == DIST_DATA ? "data" : "model");
+    for (size_t t = 0; t < R; t++) {
+        fprintf(f, "  rank %zu: %.3f s compute, %.3f s communication, peak RSS %.1f MB\n", t,
+                g->compute[t], g->comm[t], (double)g->rss[t] / 1048576.0);
+        for (size_t k = 0; k < p->nsteps; k++)
+            fprintf(f, "    step %zu %-8s %8.3f s  sent %9.1f MB  received %9.1f MB\n", k,
+                    p->steps[k].name, g->step_compute[t * p->nsteps + k],
+                    (double)g->sent[t * p->nsteps + k] / 1e6,
+                    (double)g->recv[t * p->nsteps + k] / 1e6);
+    }
+    fprintf(f, "server          %8.3f s for %zu batches, %.3f ms per image (amortized)\n",
+            r->server_seconds, batches, r->amortized_ms);
+    fprintf(f, "agreement       %zu / %zu, max |logit error| %.3g (planner estimate %.3g)\n",
+            r->agree, r->batch, r->max_logit_error, r->est_logit_error);
+}
+
+ppnn_status bench_dist(const bench_dist_opts *o, FILE *f)
+{
+    dist_ctx *dc = NULL;
+    ppnn_status st = dist_init(&dc, NULL, NULL);
+    if (st)
+        return st;
+    const size_t me = dist_rank(dc), R = dist_size(dc);
+    bench_infer_result r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.preset, sizeof r.preset, "%s", o->preset);
+    snprintf(r.arch, sizeof r.arch, "%s", o->arch);
+    r.batch = o->count, r.threads = o->threads;
+    bench_state s;
+    memset(&s, 0, sizeof s);
+    uint8_t key_id[16] = {0};
+    nn_model m;
+    memset(&m, 0, sizeof m);
+    hnn_plan *plan = NULL;
+    dist_partition *part = NULL;
+    ckks_ciphertext **outs = NULL;
+    const ckks_ciphertext **ins = NULL;
+    gathered g;
+    memset(&g, 0, sizeof g);
+    ppnn_status rst = PPNN_OK;
+    if (me == 0) {
+        rst = bench_state_setup(&s, o->preset, o->arch, o->count);
+        if (!rst && o->count > s.prm->slots)
+            rst = ppnn_fail(PPNN_ERR_PARAM, "bench infer: batch %zu > %zu slots", o->count,
+                            s.prm->slots);
+        double t0 = ppnn_now();
+        if (!rst)
+            rst = hnn_encrypt_batch(s.in, &s.sk, s.x, o->count, s.plan->n_inputs, o->threads);
+        r.client_encrypt_seconds = ppnn_now() - t0;
+    }
+    if ((st = dist_bcast_model(dc, me == 0 ? &s.m : &m, rst)))
+        goto done;
+    if ((st = dist_bcast_relin_key(dc, &s.rk, &s.prm, key_id, PPNN_OK)))
+        goto done;
+    if (me == 0) {
+        plan = s.plan;
+    } else { /* the plan bench_state_setup makes, from the broadcast model and parameters */
+        hnn_budget b;
+        hnn_budget_from_params(&b, s.prm, o->preset);
+        st = hnn_plan_new(&plan, &m, &b, NULL, 0);
+    }
+    if (!st)
+        st = dist_partition_new(&part, plan, R);
+    const dist_mode mode = dist_choose_mode(o->mode, o->batches, R);
+    /* Every batch reuses rank 0's encrypted inputs (the cost does not depend on the values). */
+    ins = calloc(o->batches, sizeof *ins), outs = calloc(o->batches, sizeof *outs);
+    if (!st && (!ins || !outs))
+        st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    for (size_t b = 0; !st && me == 0 && b < o->batches; b++) {
+        ins[b] = s.in;
+        outs[b] = b ? calloc(plan->n_outputs, sizeof **outs) : s.out;
+        if (!outs[b])
+            st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    }
+    if ((st = dist_agree(dc, st)))
+        goto done;
+    hnn_exec_opts eo = {o->threads, HNN_KERNEL_AUTO, NULL, NULL};
+    dist_stats ss;
+    double t0 = ppnn_now();
+    if (mode == DIST_DATA)
+        st = dist_infer_data(dc, outs, plan, ins, o->batches, &s.rk, &eo, &ss);
+    else
+        for (size_t b = 0; !st && b < o->batches; b++)
+            st = dist_infer_model(dc, me == 0 ? outs[b] : NULL, plan, me == 0 ? s.in : NULL,
+                                  &s.rk, &eo, 0, &ss);
+    r.server_seconds = ppnn_now() - t0;
+    if (st)
+        goto done;
+    if (me == 0)
+        st = bench_state_score(&r, &s, s.out);
+    r.amortized_ms = r.server_seconds * 1e3 / (double)(o->count * o->batches);
+    if ((st = dist_agree(dc, st)) || (st = gather_all(&g, dc, &ss, plan->nsteps)))
+        goto done;
+    if (me == 0 && o->json)
+        print_json(f, &r, o, mode, R, &g, plan, mode == DIST_MODEL ? part : NULL);
+    else if (me == 0)
+        print_text(f, &r, mode, R, o->batches, &g, plan);
+done:
+    for (size_t b = 1; outs && me == 0 && b < o->batches; b++) {
+        for (size_t c = 0; outs[b] && c < plan->n_outputs; c++)
+            ckks_ct_free(&outs[b][c]);
+        free(outs[b]);
+    }
+    free(outs), free(ins);
+    gathered_free(&g);
+    dist_partition_free(part);
+    if (me != 0) {
+        hnn_plan_free(plan);
+        nn_model_free(&m);
+        ckks_relin_key_free(&s.rk);
+        ckks_params_free(s.prm);
+    } else {
+        bench_state_free(&s);
+    }
+    dist_finish(dc);
+    return st;
+}
