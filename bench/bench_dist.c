@@ -227,7 +227,7 @@ ppnn_status bench_dist(const bench_dist_opts *o, FILE *f)
     }
     if ((st = dist_agree(dc, st)))
         goto done;
-    hnn_exec_opts eo = {o->threads, HNN_KERNEL_AUTO, NULL, NULL};
+    hnn_exec_opts eo = {.threads = o->threads};
     dist_stats ss;
     double t0 = ppnn_now();
     if (mode == DIST_DATA)

@@ -94,7 +94,7 @@ ppnn_status bench_infer(bench_infer_result *r, const char *preset, const char *a
     if (!st)
         st = hnn_encrypt_batch(s.in, &s.sk, s.x, batch, s.plan->n_inputs, threads);
     r->client_encrypt_seconds = ppnn_now() - t0;
-    hnn_exec_opts o = {threads, HNN_KERNEL_AUTO, on_step, r};
+    hnn_exec_opts o = {.threads = threads, .progress = on_step, .progress_ctx = r};
     t0 = ppnn_now();
     if (!st)
         st = hnn_infer(s.out, s.plan, s.in, &s.rk, &o);

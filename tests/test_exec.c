@@ -71,7 +71,7 @@ static void run_model(nn_model *m, size_t nq, double floor_bits, int check_misma
             v[b] = x[b * nin + k];
         ctu_encrypt(&in[k], &sk, v, B, prm->nq - 1, prm->scale);
     }
-    hnn_exec_opts o = {2, HNN_KERNEL_AUTO, NULL, NULL};
+    hnn_exec_opts o = {.threads = 2};
     CHECK_OK(hnn_infer(out, p, in, &rk, &o));
     o.kernel = HNN_KERNEL_PORTABLE;
     o.threads = 1;

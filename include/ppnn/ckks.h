@@ -177,6 +177,13 @@ PPNN_MUST_CHECK ppnn_status ckks_ct_init(ckks_ciphertext *ct, const ckks_params 
                                          size_t level, size_t size, double scale);
 void ckks_ct_free(ckks_ciphertext *ct); /* frees data, zeroes the struct; NULL ok */
 PPNN_MUST_CHECK ppnn_status ckks_ct_copy(ckks_ciphertext *dst, const ckks_ciphertext *src);
+/* Sets the shape like _init but leaves the data unspecified (not cleared): for kernels that
+ * write every word of the new shape. The buffer grows when needed (its prefix is kept). */
+PPNN_MUST_CHECK ppnn_status ckks_ct_prepare(ckks_ciphertext *ct, const ckks_params *params,
+                                            size_t level, size_t size, double scale);
+/* Returns the buffer words beyond the current shape to the allocator, so a ciphertext that
+ * was rescaled, relinearized or mod-switched keeps only the rows of its current level. */
+void ckks_ct_shrink(ckks_ciphertext *ct);
 PPNN_MUST_CHECK ppnn_status ckks_pt_init(ckks_plaintext *pt, const ckks_params *params,
                                          size_t level, double scale);
 void ckks_pt_free(ckks_plaintext *pt);
@@ -316,6 +323,13 @@ PPNN_MUST_CHECK ppnn_status ckks_add_const(ckks_ciphertext *out, const ckks_ciph
 /* Multiplies by an integer scalar (scale unchanged). */
 PPNN_MUST_CHECK ppnn_status ckks_mul_int(ckks_ciphertext *out, const ckks_ciphertext *a,
                                          int64_t k);
+/* Multiplies by the integer k and labels the result with `scale` instead of a->scale: the
+ * product k*x at scale s is the value x at scale k*s exactly, and callers may name a scale
+ * within a relative 2^-20 of a->scale * k (e.g. s^2 for k = round(s), to add the result to
+ * squares). k > 0. Errors: PPNN_ERR_PARAM (k <= 0, or scale too far from a->scale * k), PPNN_ERR_DEPTH
+ * (scale reaches Q_level/2). */
+PPNN_MUST_CHECK ppnn_status ckks_mul_int_to_scale(ckks_ciphertext *out, const ckks_ciphertext *a,
+                                                  int64_t k, double scale);
 /* Multiplies by the real w encoded as round(w*wscale); the output scale is a->scale*wscale.
  * Use wscale = q_level (ckks_params.q[level]) so that the next rescale returns exactly to the
  * input scale. Errors: PPNN_ERR_NUMERIC if w*wscale is not finite or reaches Q_level/2;

@@ -149,33 +149,148 @@ void hnn_plan_forward(const hnn_plan *p, double *logits, const double *x);
 /* The budget a parameter set offers (levels = nq - 1, log2 of scale, q_0 and N). */
 void hnn_budget_from_params(hnn_budget *b, const ckks_params *params, const char *name);
 
+/* ---- one planning path ----------------------------------------------------------------------
+ * The plan every command runs (infer, demo, compare, bench, the service, MPI ranks): compiled
+ * for params with as few levels as the model needs (every unused prime above them would only
+ * make each operation slower; the executor reads only the rows of the plan's levels), or, when
+ * the model does not fit, refused with a message naming a preset that would (n13, n14).
+ * preset_name labels params in messages (NULL: "n13"/"n14" by ring degree). */
+PPNN_MUST_CHECK ppnn_status hnn_plan_for_params(hnn_plan **out, const nn_model *m,
+                                                const ckks_params *params,
+                                                const char *preset_name);
+/* The budget a named preset offers, without building its parameter set (zeroed when unknown). */
+void hnn_budget_for_preset(hnn_budget *b, const char *name);
+
+/* ---- streaming schedule ---------------------------------------------------------------------
+ * The executor never materialises a whole layer unless the budget allows it. The plan's steps
+ * are grouped into stages  [LINEAR A] [ACT] LINEAR B  (the longest such run; a stage always ends
+ * with a LINEAR step, so its outputs are relinearized, rescaled 2-component ciphertexts):
+ *   - fusion: A's outputs are squared as they are produced and absorbed by B at once; the
+ *     squares of a whole layer never exist together. conv → act → avgpool: a pooled output sums
+ *     its squares and is relinearized once (relin(Σ) = Σ relin).
+ *   - tiles, ROWS: tile t is a set of B's rows (outputs); it computes the A outputs (squares)
+ *     those rows read, then the rows. Used when B is sparse (conv, avgpool): the rows are
+ *     ordered by the first A row they read, so a tile is a band of positions across all
+ *     channels and A's rows for it are long contiguous runs (the AVX-512 kernel shares inputs
+ *     across the channels of a position).
+ *   - tiles, COLS: tile t is a contiguous run of A's rows (or of the stage inputs when the stage
+ *     has no A); B (dense) keeps an accumulator per output and absorbs each tile of squares
+ *     (exact modular sums: the result equals a single product bit for bit).
+ * Every ciphertext is held at its current level only; a stage input is freed (or, streamed, not
+ * yet loaded) outside [first tile that reads it, last tile that reads it]. A stage's outputs
+ * either stay in memory for the next stage or, when the budget requires it (the last resort),
+ * are spilled to a checksummed scratch file as they are finished and read back on demand.
+ * The schedule and its peak are computed from the plan and N alone, before any ciphertext is
+ * read. Peak bytes count ciphertext data, intermediate squares, accumulators and encoded
+ * weights; not keys, the plan, or the kernels' small per-thread scratch. */
+typedef enum { HNN_TILE_ROWS = 1, HNN_TILE_COLS = 2 } hnn_tiling;
+#define HNN_NO_STEP ((size_t)-1)
+
+/* Where a stage's inputs live while it runs. */
+typedef enum {
+    HNN_INPUT_RESIDENT = 1, /* the caller's array: alive for the whole stage */
+    HNN_INPUT_OWNED = 2,    /* the previous stage's outputs in memory: freed after last use */
+    HNN_INPUT_STREAMED = 3  /* read from a file (the batch, or scratch) at first use, freed after last */
+} hnn_input_kind;
+
+typedef struct hnn_stage {
+    size_t a, act, b;         /* plan step indices (a, act: HNN_NO_STEP when absent) */
+    hnn_tiling tiling;
+    size_t n_in;              /* stage inputs (ciphertexts of the previous stage) */
+    size_t ntiles;
+    size_t *tile_start;       /* ntiles + 1 offsets into tile_items */
+    uint32_t *tile_items;     /* ROWS: B rows; COLS: A rows, or stage inputs without A */
+    hnn_input_kind input;     /* how this stage reads its inputs */
+    int spill;                /* outputs go to the scratch file (the next stage streams them) */
+    uint64_t peak_bytes;      /* peak while this stage runs */
+    size_t recomputed;        /* A outputs computed more than once (ROWS tiles sharing inputs) */
+    uint32_t *a_row_of;       /* A output index -> A row (NULL without A) */
+} hnn_stage;
+
+typedef struct hnn_schedule {
+    size_t nstages;
+    hnn_stage *stages;
+    size_t n;                 /* ring degree the byte counts are for */
+    uint64_t peak_bytes;      /* max over stages */
+    uint64_t spill_bytes;     /* bytes the spilled stages write to scratch (about) */
+    uint64_t budget_bytes;    /* the budget it was made for (0 = none) */
+    uint64_t resident_bytes;  /* the caller's resident inputs, alive after stage 0 too */
+} hnn_schedule;
+
+typedef struct hnn_schedule_opts {
+    uint64_t budget_bytes; /* 0: no limit */
+    int inputs_streamed;   /* 1: plan inputs are read on demand (hnn_infer_file) */
+    int allow_spill;       /* 1: may spill stage outputs (needs a scratch directory at run time) */
+    int no_fusion;         /* tests/benchmarks: every LINEAR its own stage, layers materialised */
+    size_t tile;           /* > 0: items per tile (tests); 0: chosen */
+    int force_spill;       /* tests: spill every stage output but the last */
+} hnn_schedule_opts;
+
+/* Builds the schedule of plan p on a ring of degree n under o (NULL: no budget, fused). Policy:
+ * fuse every stage; tiles of at least HNN_SCHED_TILE items (kernel efficiency) — fewer items
+ * only when the budget requires it; spill only when even the smallest tiles do not fit. Errors:
+ * PPNN_ERR_NOMEM when the budget is below the smallest peak this plan can run in; the message
+ * names that minimum (with and without spill) in MB. */
+PPNN_MUST_CHECK ppnn_status hnn_schedule_new(hnn_schedule **out, const hnn_plan *p, size_t n,
+                                             const hnn_schedule_opts *o);
+void hnn_schedule_free(hnn_schedule *s); /* NULL is a no-op */
+/* Items per tile the scheduler starts from (HNN_TILE_OUT-row kernel calls stay efficient). */
+#define HNN_SCHED_TILE 240
+/* The smallest peak plan p can run in at degree n (smallest tiles; spilling when allow_spill). */
+uint64_t hnn_schedule_min_bytes(const hnn_plan *p, size_t n, int inputs_streamed,
+                                int allow_spill);
+
 /* ---- execution ------------------------------------------------------------------------------
  * Element-wise packing: the client encrypts B <= N/2 images so that input ciphertext k holds
  * plan input k (CHW order, hnn_plan_inputs) of every image in slot b = image b (other slots
- * 0). The
- * server runs the plan with the relinearization key only; output ciphertext c holds logit c of
- * every image. No rotation is used. */
+ * 0). The server runs the plan with the relinearization key only; output ciphertext c holds
+ * logit c of every image. No rotation is used. */
 typedef struct hnn_exec_opts {
     int threads;       /* OpenMP threads (0 = default: all cores) */
     hnn_kernel kernel; /* linear kernels (AUTO in production; tests force each path) */
-    /* Called after each step with its index and wall-clock seconds (may be NULL). */
+    /* Called once per plan step when its stage finishes, with the step's own compute seconds
+     * (kernels, squares, relinearizations of that step; may be NULL). */
     void (*progress)(void *ctx, size_t step, const hnn_step *s, double seconds);
     void *progress_ctx;
+    /* Called after every tile: stage index, tiles done, tiles of the stage (may be NULL). */
+    void (*on_tile)(void *ctx, size_t stage, size_t done, size_t ntiles);
+    /* The schedule to run (NULL: hnn_schedule_new without a budget). */
+    const hnn_schedule *schedule;
+    /* Directory for the scratch file of spilled stages (NULL: the system temp directory). */
+    const char *scratch_dir;
 } hnn_exec_opts;
 
-/* Runs plan p on in[0 .. p->n_inputs) (size 2, all at level p->top_level and the same scale)
- * and writes out[0 .. p->n_outputs) (caller-provided, zero-initialised or previously used
- * ciphertext structs; their buffers are reused or reallocated). Inputs are not modified.
- * rk may be NULL only for a plan without activations.
- * Errors: PPNN_ERR_MISMATCH (inputs or key of other parameters, levels or sizes than the
- * plan), PPNN_ERR_PARAM (rk missing), PPNN_ERR_NUMERIC (a weight too large to encode),
- * PPNN_ERR_NOMEM, and any ckks error. */
+/* Runs plan p on in[0 .. p->n_inputs) (size 2, every one at the same level >= p->top_level —
+ * rows above the plan's top level are ignored, i.e. the inputs are mod-switched on the fly —
+ * and at the scale the plan was made for, the parameters' default scale) and writes
+ * out[0 .. p->n_outputs) (caller-provided, zero-initialised or previously used ciphertext
+ * structs; their buffers are reused or reallocated). Inputs are not modified. rk may be NULL
+ * only for a plan without activations.
+ * Errors: PPNN_ERR_MISMATCH (inputs or key of other parameters, levels, sizes or scales other
+ * than the plan's), PPNN_ERR_PARAM (rk missing, schedule of another plan), PPNN_ERR_NUMERIC
+ * (a weight too large to encode), PPNN_ERR_NOMEM, PPNN_ERR_IO (scratch), any ckks error. */
 PPNN_MUST_CHECK ppnn_status hnn_infer(ckks_ciphertext *out, const hnn_plan *p,
                                       const ckks_ciphertext *in, const ckks_relin_key *rk,
                                       const hnn_exec_opts *opts);
+
+/* A source of stage-0 inputs the executor pulls from (hnn_infer_file reads the batch file
+ * through one): get returns ciphertext i at level >= `level` (valid until release(i));
+ * release is called after the last tile that reads i. */
+typedef struct hnn_source {
+    size_t count;
+    PPNN_MUST_CHECK ppnn_status (*get)(struct hnn_source *src, size_t i, size_t level,
+                                       const ckks_ciphertext **out);
+    void (*release)(struct hnn_source *src, size_t i);
+    void *ctx;
+} hnn_source;
+
+/* hnn_infer with the inputs pulled from src (the schedule should say inputs_streamed). */
+PPNN_MUST_CHECK ppnn_status hnn_infer_source(ckks_ciphertext *out, const hnn_plan *p,
+                                             hnn_source *src, const ckks_relin_key *rk,
+                                             const hnn_exec_opts *opts);
+
 /* Upper bound on the bytes of ciphertexts alive at once while hnn_infer runs p on a ring of
- * degree n (inputs included; keys, plan and kernel scratch not): lets a caller refuse a model
- * that cannot fit in memory before any work. */
+ * degree n without a budget (inputs resident): the peak of the default schedule. */
 uint64_t hnn_plan_peak_bytes(const hnn_plan *p, size_t n);
 
 /* One step at a time, for executors that run a share of a step (src/dist/): a LINEAR step is

@@ -36,6 +36,29 @@ ppnn_status ckks_ct_init(ckks_ciphertext *ct, const ckks_params *params, size_t 
     return PPNN_OK;
 }
 
+ppnn_status ckks_ct_prepare(ckks_ciphertext *ct, const ckks_params *params, size_t level,
+                            size_t size, double scale)
+{
+    ppnn_status st = ckks_ct_shape(ct, params, level, size, scale);
+    if (!st)
+        memset(ct->seed, 0, sizeof ct->seed);
+    return st;
+}
+
+void ckks_ct_shrink(ckks_ciphertext *ct)
+{
+    if (!ct->data)
+        return;
+    size_t words = ct->size * (ct->level + 1) * ct->params->n;
+    if (words >= ct->cap)
+        return;
+    uint64_t *d = realloc(ct->data, words * sizeof *d);
+    if (d) { /* a failed shrink keeps the larger buffer: still correct */
+        ct->data = d;
+        ct->cap = words;
+    }
+}
+
 void ckks_ct_free(ckks_ciphertext *ct)
 {
     if (!ct)

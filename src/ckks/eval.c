@@ -175,6 +175,21 @@ ppnn_status ckks_mul_int(ckks_ciphertext *out, const ckks_ciphertext *a, int64_t
     return PPNN_OK;
 }
 
+ppnn_status ckks_mul_int_to_scale(ckks_ciphertext *out, const ckks_ciphertext *a, int64_t k,
+                                  double scale)
+{
+    double want = a->scale * (double)k;
+    if (k <= 0 || !(fabs(scale / want - 1) <= 0x1p-20))
+        return ppnn_fail(PPNN_ERR_PARAM, "mul_int_to_scale: scale %g is not %lld times %g", scale,
+                         (long long)k, a->scale);
+    ppnn_status st = check_product_scale(a->params, a->level, scale, "mul_int_to_scale");
+    if (!st)
+        st = ckks_mul_int(out, a, k);
+    if (!st)
+        out->scale = scale;
+    return st;
+}
+
 ppnn_status ckks_mul_scalar(ckks_ciphertext *out, const ckks_ciphertext *a, double w,
                             double wscale)
 {

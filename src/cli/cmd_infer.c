@@ -222,7 +222,7 @@ int cmd_infer(int argc, char **argv)
                         "bound on the logit error %.2g (load %.2f s)\n", model_path,
                 (unsigned long long)info.images, count, plan->depth, plan->est_error, t_load);
     progress_ctx pctx = {plan, quiet};
-    hnn_exec_opts o = {(int)threads, HNN_KERNEL_AUTO, on_step, &pctx};
+    hnn_exec_opts o = {.threads = (int)threads, .progress = on_step, .progress_ctx = &pctx};
     double t1 = ppnn_now();
     if ((st = hnn_infer(res, plan, cts, &rk, &o))) {
         cli_fail("infer", st);

@@ -107,7 +107,7 @@ int cli_infer_dist(const cli_infer_args *a)
         st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
     if ((st = dist_agree(dc, st)))
         goto done;
-    hnn_exec_opts o = {a->threads, HNN_KERNEL_AUTO, NULL, NULL};
+    hnn_exec_opts o = {.threads = a->threads};
     dist_stats ss;
     double t1 = ppnn_now();
     if (mode == DIST_DATA) {

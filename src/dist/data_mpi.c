@@ -59,7 +59,7 @@ ppnn_status dist_infer_data(dist_ctx *dc, ckks_ciphertext *const *out, const hnn
                             const ckks_relin_key *rk, const hnn_exec_opts *opts,
                             dist_stats *stats)
 {
-    hnn_exec_opts dflt = {0, HNN_KERNEL_AUTO, NULL, NULL};
+    hnn_exec_opts dflt = {.threads = 0};
     const hnn_exec_opts *o = opts ? opts : &dflt;
     const size_t R = (size_t)dc->size, me = (size_t)dc->rank;
     const ckks_params *prm = rk ? rk->params : NULL;

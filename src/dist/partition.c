@@ -289,30 +289,28 @@ size_t dist_partition_moves(const dist_partition *d, const hnn_plan *p, size_t k
     return moves;
 }
 
-/* Words of a ciphertext buffer as run_linear allocates it: room for the 3-component square
- * the next activation computes in place. */
-static uint64_t out_words(size_t size, size_t l, size_t n)
-{
-    uint64_t rows = (uint64_t)size * (l + 1);
-    if (l >= 1 && 3 * (uint64_t)l > rows)
-        rows = 3 * (uint64_t)l;
-    return rows * n;
-}
-
+/* Follows the allocations of the model-parallel executor (model_mpi.c) with the step pieces
+ * of hnn (step.c): a LINEAR share allocates its outputs at the input size and level, then
+ * relinearizes, rescales and shrinks them to 2 x (l + 1 - drop) rows; an activation squares
+ * in place (3 components); a COLS share holds a partial sum of every output plus the partial
+ * sums it receives for its own outputs. */
 uint64_t dist_partition_peak_bytes(const dist_partition *d, const hnn_plan *p, size_t rank,
                                    size_t n)
 {
-    const uint64_t w = sizeof(uint64_t);
-    uint64_t held = rank == 0 ? (uint64_t)p->n_inputs * 2 * (p->top_level + 1) * n * w : 0;
-    uint64_t peak = held;
+    const uint64_t row = (uint64_t)n * sizeof(uint64_t);
+    uint64_t held = rank == 0 ? (uint64_t)p->n_inputs * 2 * (p->top_level + 1) * row : 0;
+    uint64_t peak = held, held_ct = 2 * (p->top_level + 1) * row;
     size_t size = 2;
     for (size_t k = 0; k < p->nsteps; k++) {
         const dist_part_step *ps = &d->steps[k];
         const hnn_step *s = &p->steps[k];
         const size_t l = s->level_in;
-        const uint64_t in_ct = (uint64_t)size * (l + 1) * n * w, out_ct = out_words(size, l, n) * w;
-        uint64_t during = held, after = held;
+        const uint64_t pre = (uint64_t)size * (l + 1) * row, post = 2 * (l + 1 - s->drop) * row;
+        uint64_t during, after;
         if (ps->split == DIST_SPLIT_ELEMS) {
+            held_ct = 3 * (l + 1) * row;
+            held = ps->nneed[rank] * held_ct;
+            peak = held > peak ? held : peak;
             size = 3;
             continue;
         }
@@ -320,19 +318,19 @@ uint64_t dist_partition_peak_bytes(const dist_partition *d, const hnn_plan *p, s
             size_t recv = 0;
             for (size_t j = 0; j < ps->nneed[rank]; j++)
                 recv += owner_in(d, k, ps->need[rank][j]) != rank;
-            during = held + recv * in_ct + ps->nrows[rank] * out_ct;
-            after = ps->nrows[rank] * out_ct;
+            during = held + recv * held_ct + ps->nrows[rank] * pre;
         } else {
-            size_t nown = ps->nrows[rank], senders = 0;
+            size_t senders = 0;
             for (size_t t = 0; t < d->nranks; t++)
                 senders += ps->nneed[t] && t != rank;
-            during = held + (ps->nneed[rank] ? s->n_out * out_ct : 0) + senders * nown * in_ct;
-            after = nown * out_ct;
+            during = held + (ps->nneed[rank] ? s->n_out * pre : 0) +
+                     senders * ps->nrows[rank] * pre;
         }
+        after = ps->nrows[rank] * post;
         if (k + 1 == p->nsteps && rank == 0) /* gathering every result */
-            during += (uint64_t)s->n_out * 2 * (l + 1 - s->drop) * n * w;
+            during += (uint64_t)s->n_out * post;
         peak = during > peak ? during : peak;
-        held = after;
+        held = after, held_ct = post;
         size = 2;
     }
     return peak;

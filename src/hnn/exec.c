@@ -1,4 +1,4 @@
-/* Executor: runs a plan on element-wise packed ciphertexts (hnn.h).
+/* Streaming executor: runs a plan's schedule (schedule.c) on element-wise packed ciphertexts.
  *
  * Levels and scales. Inputs at level L, scale s. A LINEAR step at level l that drops one
  * prime multiplies by integers round(w·q_l) (scale s·q_l), adds round(bias·s)·q_l to c_0 (the
@@ -9,7 +9,12 @@
  * labelled with scale s² (relative error 2^-(log2 s + 1), far below the CKKS noise). The
  * LINEAR step after it reads inputs at scale S = s² and drops two primes: weights at
  * Δw = q_l·q_{l-1}/sqrt(S), bias round(b·sqrt(S))·q_l·q_{l-1}, output scale sqrt(S)·q_l·q_{l-1},
- * which the two rescales bring back exactly to sqrt(S) = s. */
+ * which the two rescales bring back exactly to sqrt(S) = s.
+ *
+ * Same answers for every schedule. Each output residue is bias + Σ w·x mod q whatever the tile
+ * split (the kernels return exact residues and the accumulating kernel adds mod q), every
+ * output is relinearized once and rescaled in the same order, so the ciphertexts are identical
+ * bit for bit for every budget, fused or not, spilled or not. */
 #include <assert.h>
 #include <math.h>
 #include <stdlib.h>
@@ -42,8 +47,8 @@ static uint64_t mod_signed(int64_t v, uint64_t q)
 /* Per-prime integer weights round(w·Δw) mod q_i and biases round(b·s)·D mod q_i for the
  * primes q_0..q_l: arrays nw x (l+1) and n_out x (l+1) (biases in row order), prime-major.
  * scale_out: the scale the outputs return to after the step's rescales. */
-static ppnn_status encode_linear(uint64_t *wq, uint64_t *bq, const hnn_step *s,
-                                 const ckks_params *prm, size_t l, double scale_out)
+ppnn_status _hnn_encode_linear(uint64_t *wq, uint64_t *bq, const hnn_step *s,
+                              const ckks_params *prm, size_t l, double scale_out)
 {
     const size_t nw = s->dense ? s->n_out * s->n_in : s->nnz;
     /* The dropped primes: their product D (mod each q_i, and as a real number). */
@@ -92,227 +97,626 @@ void _hnn_keep_first_error(ppnn_status *err, char *msg, size_t len, ppnn_status 
     }
 }
 
-/* Relinearizes (size 3 only) and rescales ct[0..n) `drop` times, in parallel. */
-static ppnn_status relin_rescale(ckks_ciphertext *ct, size_t n, const ckks_relin_key *rk,
-                                 size_t drop, int threads)
+/* Scale of a linear step's outputs before its rescales (= the kernels' output scale) and after
+ * them, for inputs at scale `in`, following exactly the arithmetic ckks_rescale does. */
+void _hnn_linear_scales(double *pre, double *post, double *scale_out, const hnn_step *s,
+                        const ckks_params *prm, double in)
+{
+    const size_t l = s->level_in;
+    *scale_out = s->drop == 1 ? in : sqrt(in);
+    double v = *scale_out;
+    for (size_t d = 0; d < s->drop; d++)
+        v *= (double)prm->q[l - d];
+    *pre = v;
+    for (size_t d = 0; d < s->drop; d++)
+        v /= (double)prm->q[l - d];
+    *post = v;
+}
+
+/* ---- sources of stage inputs ---------------------------------------------------------------- */
+
+typedef struct {
+    const ckks_ciphertext *in;
+} array_src;
+
+static ppnn_status array_get(hnn_source *s, size_t i, size_t level, const ckks_ciphertext **out)
+{
+    (void)level;
+    *out = &((array_src *)s->ctx)->in[i];
+    return PPNN_OK;
+}
+
+static void array_release(hnn_source *s, size_t i) { (void)s, (void)i; }
+
+static void owned_release(hnn_source *s, size_t i)
+{
+    ckks_ct_free(&((ckks_ciphertext *)((array_src *)s->ctx)->in)[i]);
+}
+
+typedef struct {
+    hnn_spill *sp;
+    ckks_ciphertext *cache;
+} spill_src;
+
+static ppnn_status spill_get(hnn_source *s, size_t i, size_t level, const ckks_ciphertext **out)
+{
+    (void)level;
+    spill_src *c = s->ctx;
+    ppnn_status st = _hnn_spill_get(c->sp, i, &c->cache[i]);
+    *out = &c->cache[i];
+    return st;
+}
+
+static void spill_release(hnn_source *s, size_t i)
+{
+    ckks_ct_free(&((spill_src *)s->ctx)->cache[i]);
+}
+
+/* ---- one stage ------------------------------------------------------------------------------ */
+
+typedef struct {
+    const hnn_plan *p;
+    const hnn_stage *g;
+    const ckks_params *prm;
+    const ckks_relin_key *rk;
+    const hnn_exec_opts *o;
+    const hnn_step *a, *act, *b;
+    size_t n, la, lb, nwa, nwb, lin;
+    double in_scale, a_pre, a_post, a_sout, b_in_scale, b_pre, b_post, b_sout;
+    uint64_t *wqa, *bqa, *wqb, *bqb;
+    ckks_ciphertext *inter;            /* b->n_in slots; live only inside a tile */
+    const ckks_ciphertext **cur;       /* stage inputs currently held (NULL: not held) */
+    const uint64_t **xa, **xb;
+    uint64_t **y, *zero;
+    uint32_t *rows;                    /* scratch: a tile's B rows sorted */
+    ckks_ciphertext *out;              /* B outputs (caller's out for the last stage) */
+    hnn_spill *spill_out;              /* non-NULL: outputs go there */
+    size_t stage;
+    double t_a, t_act, t_b;
+} stage_run;
+
+/* Runs the rows list[0..cnt) (sorted) of linear step s at level l in contiguous runs, the row
+ * computing output o writing dst[o]; inputs src[srcidx[0..nsrc)] (missing components read 0). */
+static void linear_rows(stage_run *r, const hnn_step *s, const uint32_t *list, size_t cnt,
+                        ckks_ciphertext *dst, const uint64_t *wq,
+                        const uint64_t *bq, size_t l, size_t size, const ckks_ciphertext *const *src,
+                        const uint64_t **x, size_t nsrc, const uint32_t *srcidx)
+{
+    const size_t nw = s->dense ? s->n_out * s->n_in : s->nnz;
+    for (size_t i = 0; i <= l; i++) {
+        hnn_modulus m;
+        hnn_modulus_init(&m, r->prm->q[i]);
+        for (size_t k = 0; k < size; k++) {
+            for (size_t t = 0; t < nsrc; t++) {
+                const ckks_ciphertext *c = src[srcidx[t]];
+                x[srcidx[t]] = k < c->size ? ckks_ct_poly(c, k, i) : r->zero;
+            }
+            for (size_t u = 0; u < cnt;) {
+                size_t v = u + 1;
+                while (v < cnt && list[v] == list[v - 1] + 1)
+                    v++;
+                size_t r0 = list[u], nr = v - u;
+                for (size_t j = 0; j < nr; j++) {
+                    size_t row = r0 + j, o = s->dense ? row : s->row_out[row];
+                    r->y[j] = ckks_ct_poly(&dst[o], k, i);
+                }
+                const uint64_t *bias = k == 0 ? bq + i * s->n_out + r0 : NULL;
+                if (s->dense)
+                    _hnn_linear_dense(r->y, wq + i * nw + r0 * s->n_in, bias, nr, s->n_in, x,
+                                      r->n, &m, r->o->threads, r->o->kernel);
+                else
+                    _hnn_linear_sparse(r->y, s->row_start + r0, s->col, wq + i * nw, bias, nr,
+                                       x, r->n, &m, r->o->threads, r->o->kernel);
+                u = v;
+            }
+        }
+    }
+}
+
+/* The activation on intermediate c (in place). */
+ppnn_status _hnn_act_one(ckks_ciphertext *ct, const hnn_step *s, size_t c)
+{
+    if (s->square[c]) {
+        ppnn_status e = s->beta[c] != 0 ? ckks_add_const(ct, ct, s->beta[c]) : PPNN_OK;
+        return e ? e : ckks_square(ct, ct);
+    }
+    const int64_t k = (int64_t)llround(ct->scale); /* carries linear elements to scale ≈ s² */
+    return ckks_mul_int_to_scale(ct, ct, k, ct->scale * ct->scale);
+}
+
+/* Computes the intermediates nd->inter of a tile: A rows + rescale (+ act), or copies of the
+ * stage inputs (+ act); nothing when B reads the stage inputs directly. */
+static ppnn_status tile_intermediates(stage_run *r, const hnn_tile_needs *nd)
 {
     ppnn_status err = PPNN_OK;
     char msg[256] = "";
-#pragma omp parallel for schedule(dynamic) num_threads(nthreads(threads))
-    for (size_t r = 0; r < n; r++) {
-        ppnn_status e = rk && ct[r].size == 3 ? ckks_relinearize(&ct[r], rk) : PPNN_OK;
-        for (size_t d = 0; d < drop && !e; d++)
-            e = ckks_rescale(&ct[r]);
+    const int T = nthreads(r->o->threads);
+    if (!r->a && !r->act)
+        return PPNN_OK;
+    double t0 = ppnn_now();
+    if (r->a) {
+#pragma omp parallel for schedule(static) num_threads(T)
+        for (size_t k = 0; k < nd->ninter; k++) {
+            ppnn_status e = ckks_ct_prepare(&r->inter[nd->inter[k]], r->prm, r->la, 2, r->a_pre);
+            if (e)
+                _hnn_keep_first_error(&err, msg, sizeof msg, e);
+        }
+        if (err)
+            return ppnn_fail(err, "%s", msg);
+        linear_rows(r, r->a, nd->a_rows, nd->na_rows, r->inter, r->wqa, r->bqa, r->la, 2,
+                    r->cur, r->xa, nd->ninputs, nd->inputs);
+#pragma omp parallel for schedule(dynamic) num_threads(T)
+        for (size_t k = 0; k < nd->ninter; k++) {
+            ppnn_status e = PPNN_OK;
+            for (size_t d = 0; d < r->a->drop && !e; d++)
+                e = ckks_rescale(&r->inter[nd->inter[k]]);
+            if (e)
+                _hnn_keep_first_error(&err, msg, sizeof msg, e);
+        }
+        if (err)
+            return ppnn_fail(err, "layer %zu (%s): %s", r->a->layer, r->a->name, msg);
+    } else {
+#pragma omp parallel for schedule(static) num_threads(T)
+        for (size_t k = 0; k < nd->ninter; k++) {
+            size_t c = nd->inter[k];
+            const ckks_ciphertext *src = r->cur[c];
+            ckks_ciphertext *dst = &r->inter[c];
+            ppnn_status e = ckks_ct_prepare(dst, r->prm, r->lin, 2, src->scale);
+            for (size_t comp = 0; comp < 2 && !e; comp++)
+                memcpy(ckks_ct_poly(dst, comp, 0), ckks_ct_poly(src, comp, 0),
+                       (r->lin + 1) * r->n * sizeof(uint64_t));
+            if (e)
+                _hnn_keep_first_error(&err, msg, sizeof msg, e);
+        }
+        if (err)
+            return ppnn_fail(err, "%s", msg);
+    }
+    double t1 = ppnn_now();
+    if (r->a)
+        r->t_a += t1 - t0;
+    if (r->act) {
+#pragma omp parallel for schedule(dynamic) num_threads(T)
+        for (size_t k = 0; k < nd->ninter; k++) {
+            ppnn_status e = _hnn_act_one(&r->inter[nd->inter[k]], r->act, nd->inter[k]);
+            if (e)
+                _hnn_keep_first_error(&err, msg, sizeof msg, e);
+        }
+        if (err)
+            return ppnn_fail(err, "layer %zu (activation): %s", r->act->layer, msg);
+        r->t_act += ppnn_now() - t1;
+    }
+    return PPNN_OK;
+}
+
+/* Relinearizes, rescales and trims B outputs idx[0..cnt), then spills them if asked. */
+static ppnn_status finish_outputs(stage_run *r, const uint32_t *idx, size_t cnt)
+{
+    ppnn_status err = PPNN_OK;
+    char msg[256] = "";
+#pragma omp parallel for schedule(dynamic) num_threads(nthreads(r->o->threads))
+    for (size_t k = 0; k < cnt; k++) {
+        ckks_ciphertext *ct = &r->out[idx[k]];
+        ppnn_status e = r->rk && ct->size == 3 ? ckks_relinearize(ct, r->rk) : PPNN_OK;
+        for (size_t d = 0; d < r->b->drop && !e; d++)
+            e = ckks_rescale(ct);
+        if (!e)
+            ckks_ct_shrink(ct);
+        if (!e && r->spill_out) {
+            e = _hnn_spill_put(r->spill_out, idx[k], ct);
+            ckks_ct_free(ct);
+        }
         if (e)
+            _hnn_keep_first_error(&err, msg, sizeof msg, e);
+    }
+    return err ? ppnn_fail(err, "layer %zu (%s): %s", r->b->layer, r->b->name, msg) : PPNN_OK;
+}
+
+static int cmp_u32(const void *x, const void *y)
+{
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* ROWS tile: B rows of tile t into their outputs. */
+static ppnn_status tile_rows(stage_run *r, const hnn_tile_needs *nd, size_t t)
+{
+    const hnn_stage *g = r->g;
+    const size_t cnt = g->tile_start[t + 1] - g->tile_start[t];
+    memcpy(r->rows, g->tile_items + g->tile_start[t], cnt * sizeof *r->rows);
+    qsort(r->rows, cnt, sizeof *r->rows, cmp_u32);
+    const size_t size = r->act ? 3 : 2;
+    ppnn_status err = PPNN_OK;
+    char msg[256] = "";
+    double t0 = ppnn_now();
+#pragma omp parallel for schedule(static) num_threads(nthreads(r->o->threads))
+    for (size_t k = 0; k < cnt; k++) {
+        size_t o = r->b->dense ? r->rows[k] : r->b->row_out[r->rows[k]];
+        ppnn_status e = ckks_ct_prepare(&r->out[o], r->prm, r->lb, size, r->b_pre);
+        if (e)
+            _hnn_keep_first_error(&err, msg, sizeof msg, e);
+    }
+    if (err)
+        return ppnn_fail(err, "%s", msg);
+    const ckks_ciphertext *const *src = r->cur;
+    const ckks_ciphertext **bsrc = malloc(r->b->n_in * sizeof *bsrc);
+    if (!bsrc)
+        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory in layer %zu", r->b->layer);
+    for (size_t k = 0; k < nd->ninter; k++) {
+        size_t c = nd->inter[k];
+        bsrc[c] = (r->a || r->act) ? &r->inter[c] : src[c];
+    }
+    linear_rows(r, r->b, r->rows, cnt, r->out, r->wqb, r->bqb, r->lb, size, bsrc, r->xb,
+                nd->ninter, nd->inter);
+    free(bsrc);
+    /* Outputs as indices for finish_outputs. */
+    for (size_t k = 0; k < cnt; k++)
+        r->rows[k] = r->b->dense ? r->rows[k] : r->b->row_out[r->rows[k]];
+    ppnn_status st = finish_outputs(r, r->rows, cnt);
+    r->t_b += ppnn_now() - t0;
+    return st;
+}
+
+/* COLS tile: absorb the tile's intermediates into every B accumulator. */
+static void tile_cols(stage_run *r, const hnn_tile_needs *nd, size_t t)
+{
+    const hnn_step *b = r->b;
+    const size_t len = nd->ninter, nout = b->n_out;
+    const size_t off = r->g->tile_start[t];
+    double t0 = ppnn_now();
+    for (size_t i = 0; i <= r->lb; i++) {
+        hnn_modulus m;
+        hnn_modulus_init(&m, r->prm->q[i]);
+        const uint64_t *blk = r->wqb + i * r->nwb + nout * off;
+        for (size_t k = 0; k < 3; k++) {
+            for (size_t j = 0; j < len; j++) {
+                const ckks_ciphertext *c = &r->inter[nd->inter[j]];
+                r->xb[j] = k < c->size ? ckks_ct_poly(c, k, i) : r->zero;
+            }
+            for (size_t o = 0; o < nout; o++)
+                r->y[o] = ckks_ct_poly(&r->out[o], k, i);
+            if (t == 0)
+                _hnn_linear_dense(r->y, blk, k == 0 ? r->bqb + i * nout : NULL, nout, len, r->xb,
+                                  r->n, &m, r->o->threads, r->o->kernel);
+            else
+                _hnn_linear_dense_acc(r->y, blk, nout, len, r->xb, r->n, &m, r->o->threads,
+                                      r->o->kernel);
+        }
+    }
+    r->t_b += ppnn_now() - t0;
+}
+
+/* Dense B weights regrouped per COLS tile: block t holds columns inter(t) (in tile order) of
+ * every row, row-major n_out x len_t, at offset n_out * tile_start[t] within a prime's slab. */
+static ppnn_status regroup_cols(stage_run *r)
+{
+    const hnn_step *b = r->b;
+    const size_t nout = b->n_out, nin = b->n_in, nw = r->nwb;
+    uint64_t *w = malloc((nw ? nw : 1) * (r->lb + 1) * sizeof *w);
+    hnn_tile_needs nd;
+    if (!w)
+        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory in layer %zu", b->layer);
+    ppnn_status st = _hnn_needs_init(&nd, r->p, r->g);
+    if (st) {
+        free(w);
+        return st;
+    }
+    for (size_t t = 0; t < r->g->ntiles; t++) {
+        _hnn_tile_needs(&nd, r->p, r->g, t);
+        const size_t off = r->g->tile_start[t], len = nd.ninter;
+        for (size_t i = 0; i <= r->lb; i++)
+            for (size_t o = 0; o < nout; o++)
+                for (size_t j = 0; j < len; j++)
+                    w[i * nw + nout * off + o * len + j] = r->wqb[i * nw + o * nin + nd.inter[j]];
+    }
+    _hnn_needs_free(&nd);
+    free(r->wqb);
+    r->wqb = w;
+    return PPNN_OK;
+}
+
+static ppnn_status prepare_weights(stage_run *r)
+{
+    const hnn_step *a = r->a, *b = r->b;
+    if (a) {
+        r->nwa = a->dense ? a->n_out * a->n_in : a->nnz;
+        r->wqa = malloc((r->nwa ? r->nwa : 1) * (r->la + 1) * sizeof *r->wqa);
+        r->bqa = malloc(a->n_out * (r->la + 1) * sizeof *r->bqa);
+        if (!r->wqa || !r->bqa)
+            return ppnn_fail(PPNN_ERR_NOMEM, "out of memory in layer %zu", a->layer);
+        ppnn_status st = _hnn_encode_linear(r->wqa, r->bqa, a, r->prm, r->la, r->a_sout);
+        if (st)
+            return st;
+    }
+    r->nwb = b->dense ? b->n_out * b->n_in : b->nnz;
+    r->wqb = malloc((r->nwb ? r->nwb : 1) * (r->lb + 1) * sizeof *r->wqb);
+    r->bqb = malloc(b->n_out * (r->lb + 1) * sizeof *r->bqb);
+    if (!r->wqb || !r->bqb)
+        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory in layer %zu", b->layer);
+    ppnn_status st = _hnn_encode_linear(r->wqb, r->bqb, b, r->prm, r->lb, r->b_sout);
+    if (!st && r->g->tiling == HNN_TILE_COLS)
+        st = regroup_cols(r);
+    return st;
+}
+
+/* Pulls the stage inputs tile t needs that are not held yet (in parallel: file sources
+ * unpack and expand seeds). */
+static ppnn_status load_inputs(stage_run *r, hnn_source *src, const hnn_tile_needs *nd)
+{
+    ppnn_status err = PPNN_OK;
+    char msg[256] = "";
+#pragma omp parallel for schedule(dynamic) num_threads(nthreads(r->o->threads))
+    for (size_t k = 0; k < nd->ninputs; k++) {
+        size_t c = nd->inputs[k];
+        if (r->cur[c])
+            continue;
+        const ckks_ciphertext *ct = NULL;
+        ppnn_status e = src->get(src, c, r->lin, &ct);
+        if (!e)
+            r->cur[c] = ct;
+        else
             _hnn_keep_first_error(&err, msg, sizeof msg, e);
     }
     return err ? ppnn_fail(err, "%s", msg) : PPNN_OK;
 }
 
-ppnn_status hnn_step_linear_sums(ckks_ciphertext *out, const ckks_ciphertext *in,
-                                 const hnn_step *s, const hnn_exec_opts *o)
+static ppnn_status run_stage(stage_run *r, hnn_source *src)
 {
-    const ckks_params *prm = in[0].params;
-    const size_t l = in[0].level, n = prm->n;
-    const double scale = in[0].scale;
-    size_t size = 2;
-    for (size_t i = 0; i < s->n_in; i++)
-        size = in[i].size > size ? in[i].size : size;
-    const size_t nw = s->dense ? s->n_out * s->n_in : s->nnz;
-    uint64_t *wq = malloc((nw ? nw : 1) * (l + 1) * sizeof *wq);
-    uint64_t *bq = malloc(s->n_out * (l + 1) * sizeof *bq);
-    uint64_t *zero = calloc(n, sizeof *zero);
-    const uint64_t **x = malloc(s->n_in * sizeof *x);
-    uint64_t **y = malloc(s->n_out * sizeof *y);
+    const hnn_stage *g = r->g;
+    const size_t nin = g->n_in;
+    size_t *first = malloc((nin ? nin : 1) * sizeof *first);
+    size_t *last = malloc((nin ? nin : 1) * sizeof *last);
+    r->cur = calloc(nin ? nin : 1, sizeof *r->cur);
+    r->inter = calloc(r->b->n_in, sizeof *r->inter);
+    size_t maxp = r->b->n_in > nin ? r->b->n_in : nin;
+    maxp = r->b->n_out > maxp ? r->b->n_out : maxp;
+    if (r->a)
+        maxp = r->a->n_out > maxp ? r->a->n_out : maxp;
+    r->xa = calloc(nin ? nin : 1, sizeof *r->xa);
+    r->xb = calloc(r->b->n_in, sizeof *r->xb);
+    r->y = malloc(maxp * sizeof *r->y);
+    r->zero = calloc(r->n, sizeof *r->zero);
+    r->rows = malloc((r->b->n_out ? r->b->n_out : 1) * sizeof *r->rows);
+    hnn_tile_needs nd;
+    memset(&nd, 0, sizeof nd);
     ppnn_status st = PPNN_OK;
-    if (!wq || !bq || !zero || !x || !y)
-        st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory in layer %zu (%s)", s->layer, s->name);
-    const double scale_out = s->drop == 1 ? scale : sqrt(scale);
-    double out_scale = scale_out;
-    for (size_t d = 0; d < s->drop; d++)
-        out_scale *= (double)prm->q[l - d];
-    if (!st && l < s->drop)
-        st = ppnn_fail(PPNN_ERR_DEPTH, "layer %zu (%s): no level left", s->layer, s->name);
+    if (!first || !last || !r->cur || !r->inter || !r->xa || !r->xb || !r->y || !r->zero ||
+        !r->rows)
+        st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory in layer %zu", r->b->layer);
     if (!st)
-        st = encode_linear(wq, bq, s, prm, l, scale_out);
-    /* One allocation per output, large enough for the 3-component square the next step may
-     * compute in place (3 x l rows); the kernels then write every word of the real shape. */
-    const int reserve = l >= 1 && 3 * l > size * (l + 1);
-    if (!st) {
-        /* In parallel: first-touch page faults of ~1 GB dominate this loop. */
-        char msg[256] = "";
-#pragma omp parallel for schedule(static) num_threads(nthreads(o->threads))
-        for (size_t r = 0; r < s->n_out; r++) {
-            ppnn_status e =
-                ckks_ct_init(&out[r], prm, reserve ? l - 1 : l, reserve ? 3 : size, 1.0);
-            out[r].level = l, out[r].size = size, out[r].scale = out_scale;
-            if (e)
-                _hnn_keep_first_error(&st, msg, sizeof msg, e);
-        }
-        if (st)
-            st = ppnn_fail(st, "%s", msg);
+        st = prepare_weights(r);
+    if (!st)
+        st = _hnn_input_uses(first, last, r->p, g);
+    if (!st)
+        st = _hnn_needs_init(&nd, r->p, g);
+    if (!st && g->tiling == HNN_TILE_COLS) {
+        /* Accumulators: every B output, 3 components at B's level, written by the first tile. */
+        for (size_t o = 0; o < r->b->n_out && !st; o++)
+            st = ckks_ct_prepare(&r->out[o], r->prm, r->lb, 3, r->b_pre);
     }
-    for (size_t i = 0; i <= l && !st; i++) {
-        hnn_modulus m;
-        hnn_modulus_init(&m, prm->q[i]);
-        for (size_t k = 0; k < size; k++) {
-            /* Missing components (a 2-component input among squares) contribute zero. */
-            for (size_t t = 0; t < s->n_in; t++)
-                x[t] = k < in[t].size ? ckks_ct_poly(&in[t], k, i) : zero;
-            const uint64_t *bias = k == 0 ? bq + i * s->n_out : NULL;
-            if (s->dense) {
-                for (size_t r = 0; r < s->n_out; r++)
-                    y[r] = ckks_ct_poly(&out[r], k, i);
-                _hnn_linear_dense(y, wq + i * nw, bias, s->n_out, s->n_in, x, n, &m, o->threads,
-                                  o->kernel);
-            } else {
-                for (size_t r = 0; r < s->n_out; r++)
-                    y[r] = ckks_ct_poly(&out[s->row_out[r]], k, i);
-                _hnn_linear_sparse(y, s->row_start, s->col, wq + i * nw, bias, s->n_out, x, n,
-                                   &m, o->threads, o->kernel);
+    for (size_t t = 0; t < g->ntiles && !st; t++) {
+        _hnn_tile_needs(&nd, r->p, g, t);
+        if ((st = load_inputs(r, src, &nd)))
+            break;
+        if ((st = tile_intermediates(r, &nd)))
+            break;
+        if (g->tiling == HNN_TILE_ROWS)
+            st = tile_rows(r, &nd, t);
+        else
+            tile_cols(r, &nd, t);
+        for (size_t k = 0; k < nd.ninter; k++)
+            ckks_ct_free(&r->inter[nd.inter[k]]);
+        for (size_t k = 0; k < nd.ninputs; k++) {
+            size_t c = nd.inputs[k];
+            if (last[c] == t && r->cur[c]) {
+                src->release(src, c);
+                r->cur[c] = NULL;
             }
         }
+        if (r->o->on_tile)
+            r->o->on_tile(r->o->progress_ctx, r->stage, t + 1, g->ntiles);
     }
-    free(wq), free(bq), free(zero), free(x), free(y);
+    if (!st && g->tiling == HNN_TILE_COLS) {
+        uint32_t *all = r->rows;
+        for (size_t o = 0; o < r->b->n_out; o++)
+            all[o] = (uint32_t)o;
+        double t0 = ppnn_now();
+        st = finish_outputs(r, all, r->b->n_out);
+        r->t_b += ppnn_now() - t0;
+    }
+    for (size_t c = 0; c < nin; c++)
+        if (r->cur && r->cur[c])
+            src->release(src, c);
+    if (r->inter)
+        for (size_t c = 0; c < r->b->n_in; c++)
+            ckks_ct_free(&r->inter[c]);
+    _hnn_needs_free(&nd);
+    free(first), free(last), free((void *)r->cur), free(r->inter), free((void *)r->xa);
+    free((void *)r->xb), free(r->y), free(r->zero), free(r->rows);
+    free(r->wqa), free(r->bqa), free(r->wqb), free(r->bqb);
     return st;
 }
 
-ppnn_status hnn_step_linear_finish(ckks_ciphertext *out, size_t n, const hnn_step *s,
-                                   const ckks_relin_key *rk, int threads)
+/* ---- whole plan ----------------------------------------------------------------------------- */
+
+static ppnn_status check_schedule(const hnn_plan *p, const hnn_schedule *s, size_t n)
 {
-    return relin_rescale(out, n, rk, s->drop, threads);
+    if (s->n != n || !s->nstages || s->stages[s->nstages - 1].b != p->nsteps - 1 ||
+        s->stages[0].n_in != p->n_inputs)
+        return ppnn_fail(PPNN_ERR_PARAM, "the schedule was made for another plan or ring degree");
+    return PPNN_OK;
 }
 
-static ppnn_status run_linear(ckks_ciphertext *out, const ckks_ciphertext *in, const hnn_step *s,
-                              const ckks_relin_key *rk, const hnn_exec_opts *o)
+ppnn_status hnn_infer_source(ckks_ciphertext *out, const hnn_plan *p, hnn_source *src,
+                             const ckks_relin_key *rk, const hnn_exec_opts *opts)
 {
-    ppnn_status st = hnn_step_linear_sums(out, in, s, o);
-    return st ? st : hnn_step_linear_finish(out, s->n_out, s, rk, o->threads);
-}
-
-ppnn_status hnn_step_act(ckks_ciphertext *out, const ckks_ciphertext *in, const hnn_step *s,
-                         const hnn_exec_opts *o)
-{
-    ppnn_status err = PPNN_OK;
-    char msg[256] = "";
-    const double scale = in[0].scale;
-    const int64_t k = (int64_t)llround(scale); /* carries linear elements to scale ≈ s² */
-#pragma omp parallel for schedule(dynamic) num_threads(nthreads(o->threads))
-    for (size_t i = 0; i < s->n_in; i++) {
-        ppnn_status e;
-        if (s->square[i]) {
-            e = s->beta[i] != 0 ? ckks_add_const(&out[i], &in[i], s->beta[i]) : PPNN_OK;
-            if (!e)
-                e = ckks_square(&out[i], s->beta[i] != 0 ? &out[i] : &in[i]);
-        } else {
-            e = ckks_mul_int(&out[i], &in[i], k);
-            out[i].scale = scale * scale;
-        }
-        if (e)
-            _hnn_keep_first_error(&err, msg, sizeof msg, e);
+    hnn_exec_opts dflt;
+    memset(&dflt, 0, sizeof dflt);
+    const hnn_exec_opts *o = opts ? opts : &dflt;
+    if (src->count != p->n_inputs)
+        return ppnn_fail(PPNN_ERR_MISMATCH, "%zu input ciphertexts, the model needs %zu",
+                         src->count, p->n_inputs);
+    for (size_t k = 0; k < p->nsteps && !rk; k++)
+        if (p->steps[k].kind == HNN_STEP_ACT)
+            return ppnn_fail(PPNN_ERR_PARAM, "the model has activations: inference needs the "
+                                             "relinearization key");
+    /* The first input fixes the parameters and scale (the caller checked every input). */
+    const ckks_ciphertext *c0;
+    ppnn_status st = src->get(src, 0, p->top_level, &c0);
+    if (st)
+        return st;
+    const ckks_params *prm = c0->params;
+    const double in_scale = c0->scale;
+    src->release(src, 0);
+    if (rk && !ckks_params_same(rk->params, prm))
+        return ppnn_fail(PPNN_ERR_MISMATCH, "relinearization key of other parameters");
+    hnn_schedule *own = NULL;
+    const hnn_schedule *s = o->schedule;
+    if (!s) {
+        if ((st = hnn_schedule_new(&own, p, prm->n, NULL)))
+            return st;
+        s = own;
     }
-    return err ? ppnn_fail(err, "layer %zu (activation): %s", s->layer, msg) : PPNN_OK;
+    if ((st = check_schedule(p, s, prm->n))) {
+        hnn_schedule_free(own);
+        return st;
+    }
+    ckks_ciphertext *vec = NULL; /* outputs of the previous stage (owned) */
+    hnn_spill *prev_spill = NULL;
+    spill_src sps = {NULL, NULL};
+    array_src arr = {NULL};
+    double scale = in_scale;
+    for (size_t k = 0; k < s->nstages && !st; k++) {
+        const hnn_stage *g = &s->stages[k];
+        const int last = k + 1 == s->nstages;
+        stage_run r;
+        memset(&r, 0, sizeof r);
+        r.p = p, r.g = g, r.prm = prm, r.rk = rk, r.o = o, r.n = prm->n, r.stage = k;
+        r.a = g->a != HNN_NO_STEP ? &p->steps[g->a] : NULL;
+        r.act = g->act != HNN_NO_STEP ? &p->steps[g->act] : NULL;
+        r.b = &p->steps[g->b];
+        r.lin = _hnn_stage_level_in(p, g);
+        r.in_scale = scale;
+        double s_mid = scale;
+        if (r.a) {
+            r.la = r.a->level_in;
+            _hnn_linear_scales(&r.a_pre, &r.a_post, &r.a_sout, r.a, prm, scale);
+            s_mid = r.a_post;
+        }
+        r.b_in_scale = r.act ? s_mid * s_mid : s_mid;
+        r.lb = r.b->level_in;
+        _hnn_linear_scales(&r.b_pre, &r.b_post, &r.b_sout, r.b, prm, r.b_in_scale);
+        if (r.lin < (r.a ? r.a->drop : 0) || r.lb < r.b->drop) {
+            st = ppnn_fail(PPNN_ERR_DEPTH, "layer %zu (%s): no level left", r.b->layer,
+                           r.b->name);
+            break;
+        }
+        r.out = last ? out : calloc(r.b->n_out, sizeof *r.out);
+        if (!r.out) {
+            st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory for intermediate ciphertexts");
+            break;
+        }
+        if (g->spill && !last)
+            st = _hnn_spill_open(&r.spill_out, o->scratch_dir, r.b->n_out, prm);
+        /* This stage's input source. */
+        hnn_source stage_src;
+        if (k == 0) {
+            stage_src = *src;
+        } else if (prev_spill) {
+            sps.sp = prev_spill;
+            stage_src = (hnn_source){g->n_in, spill_get, spill_release, &sps};
+        } else {
+            arr.in = vec;
+            stage_src = (hnn_source){g->n_in, array_get, owned_release, &arr};
+        }
+        if (!st)
+            st = run_stage(&r, &stage_src);
+        if (k == 0)
+            *src = stage_src; /* callers' sources may keep state in the struct */
+        /* The previous stage's vector / scratch is no longer needed. */
+        if (vec) {
+            for (size_t c = 0; c < g->n_in; c++)
+                ckks_ct_free(&vec[c]);
+            free(vec);
+            vec = NULL;
+        }
+        if (sps.cache) {
+            for (size_t c = 0; c < g->n_in; c++)
+                ckks_ct_free(&sps.cache[c]);
+            free(sps.cache);
+            sps.cache = NULL;
+        }
+        _hnn_spill_close(prev_spill);
+        prev_spill = r.spill_out;
+        if (prev_spill && !st) {
+            sps.cache = calloc(r.b->n_out, sizeof *sps.cache);
+            if (!sps.cache)
+                st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory for intermediate ciphertexts");
+        }
+        if (!last) {
+            if (r.spill_out) {
+                free(r.out);
+                r.out = NULL;
+            }
+            vec = r.out;
+        }
+        if (!st && o->progress) {
+            if (r.a)
+                o->progress(o->progress_ctx, g->a, r.a, r.t_a);
+            if (r.act)
+                o->progress(o->progress_ctx, g->act, r.act, r.t_act);
+            o->progress(o->progress_ctx, g->b, r.b, r.t_b);
+        }
+        scale = r.b_post;
+        if (st && vec) {
+            for (size_t c = 0; c < r.b->n_out; c++)
+                ckks_ct_free(&vec[c]);
+            free(vec);
+            vec = NULL;
+        }
+    }
+    if (vec) { /* only after an error */
+        free(vec);
+    }
+    if (sps.cache) {
+        free(sps.cache);
+    }
+    _hnn_spill_close(prev_spill);
+    hnn_schedule_free(own);
+    return st;
 }
 
 static ppnn_status check_inputs(const hnn_plan *p, const ckks_ciphertext *in)
 {
     const ckks_params *prm = in[0].params;
-    /* A plan may use fewer levels than the parameters offer (the caller mod-switches the
-     * inputs down to its top level): every prime above it would only cost time. */
+    /* A plan may use fewer levels than the parameters offer: rows above its top level are
+     * never read (every unused prime would only cost time). */
     if (p->top_level > prm->nq - 1)
         return ppnn_fail(PPNN_ERR_MISMATCH,
                          "plan was made for %zu levels but the parameters have only %zu",
                          p->top_level, prm->nq - 1);
     for (size_t i = 0; i < p->n_inputs; i++) {
         const ckks_ciphertext *c = &in[i];
-        if (!ckks_params_same(c->params, prm) || c->level != p->top_level || c->size != 2 ||
-            fabs(c->scale / in[0].scale - 1) > 0x1p-30)
+        if (!ckks_params_same(c->params, prm) || c->level < p->top_level || c->size != 2)
             return ppnn_fail(PPNN_ERR_MISMATCH,
-                             "input ciphertext %zu: parameters, level %zu, size %zu or scale "
-                             "differ from the plan's inputs (level %zu, size 2)",
+                             "input ciphertext %zu: parameters, level %zu or size %zu differ "
+                             "from the plan's inputs (level >= %zu, size 2)",
                              i, c->level, c->size, p->top_level);
+        /* The plan folds its weights for inputs at the parameters' default scale. */
+        if (!(fabs(c->scale / prm->scale - 1) <= 0x1p-30))
+            return ppnn_fail(PPNN_ERR_MISMATCH,
+                             "input ciphertext %zu has scale 2^%.2f; the plan needs the "
+                             "parameters' scale 2^%.2f", i, log2(c->scale), log2(prm->scale));
     }
     return PPNN_OK;
-}
-
-static void free_vector(ckks_ciphertext *v, size_t n)
-{
-    for (size_t i = 0; v && i < n; i++)
-        ckks_ct_free(&v[i]);
-    free(v);
 }
 
 ppnn_status hnn_infer(ckks_ciphertext *out, const hnn_plan *p, const ckks_ciphertext *in,
                       const ckks_relin_key *rk, const hnn_exec_opts *opts)
 {
-    hnn_exec_opts dflt = {0, HNN_KERNEL_AUTO, NULL, NULL};
-    const hnn_exec_opts *o = opts ? opts : &dflt;
     ppnn_status st = check_inputs(p, in);
     if (st)
         return st;
-    if (rk && !ckks_params_same(rk->params, in[0].params))
-        return ppnn_fail(PPNN_ERR_MISMATCH, "relinearization key of other parameters");
-    for (size_t k = 0; k < p->nsteps && !rk; k++)
-        if (p->steps[k].kind == HNN_STEP_ACT)
-            return ppnn_fail(PPNN_ERR_PARAM, "the model has activations: inference needs the "
-                                             "relinearization key");
-    /* vec: the intermediate vector this function owns (NULL while the inputs are current).
-     * Activations run in place; a linear step writes a fresh vector (or out, at the end) and
-     * frees the one it consumed, so at most two vectors are alive. */
-    ckks_ciphertext *vec = NULL;
-    const ckks_ciphertext *cur = in;
-    size_t cur_n = p->n_inputs;
-    for (size_t k = 0; k < p->nsteps && !st; k++) {
-        const hnn_step *s = &p->steps[k];
-        const int last = k + 1 == p->nsteps;
-        ckks_ciphertext *dst = last ? out : vec;
-        assert(!last || s->kind == HNN_STEP_LINEAR);
-        if (s->kind == HNN_STEP_LINEAR || !vec) {
-            dst = last ? out : calloc(s->n_out, sizeof *dst);
-            if (!dst) {
-                st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory for intermediate ciphertexts");
-                break;
-            }
-        }
-        double t0 = ppnn_now();
-        st = s->kind == HNN_STEP_LINEAR ? run_linear(dst, cur, s, rk, o)
-                                        : hnn_step_act(dst, cur, s, o);
-        if (dst != vec) {
-            free_vector(vec, cur_n);
-            vec = last ? NULL : dst;
-        }
-        cur = dst, cur_n = s->n_out;
-        if (st)
-            break;
-        if (o->progress)
-            o->progress(o->progress_ctx, k, s, ppnn_now() - t0);
-    }
-    free_vector(vec, cur_n);
-    return st;
-}
-
-/* Mirrors the allocation policy of hnn_infer and run_linear: the inputs stay alive, a linear
- * step allocates its outputs (each max(3l, size(l+1)) rows of N words, so that a following
- * square fits in place) while the vector it consumes is still alive, activations run in place. */
-uint64_t hnn_plan_peak_bytes(const hnn_plan *p, size_t n)
-{
-    uint64_t row = (uint64_t)n * sizeof(uint64_t);
-    uint64_t inputs = (uint64_t)p->n_inputs * 2 * (p->top_level + 1) * row;
-    uint64_t prev = 0, peak = 0;
-    size_t size = 2;
-    for (size_t k = 0; k < p->nsteps; k++) {
-        const hnn_step *s = &p->steps[k];
-        if (s->kind == HNN_STEP_ACT) {
-            size = 3;
-            continue;
-        }
-        uint64_t l = s->level_in, rows = size * (l + 1);
-        if (l >= 1 && 3 * l > rows)
-            rows = 3 * l;
-        uint64_t out = (uint64_t)s->n_out * rows * row;
-        peak = prev + out > peak ? prev + out : peak;
-        prev = out;
-        size = 2;
-    }
-    return inputs + peak;
+    array_src arr = {in};
+    hnn_source src = {p->n_inputs, array_get, array_release, &arr};
+    return hnn_infer_source(out, p, &src, rk, opts);
 }

@@ -18,6 +18,9 @@ typedef struct hnn_tile_args {
     size_t n_in;
     const uint64_t *const *x;
     const hnn_modulus *m;
+    /* NULL, or per-output start values (rows of n coefficients in [0, q)) added like a bias
+     * that varies per coefficient: y = y0 + W·x. y0[o] may equal y[o] (in-place accumulate). */
+    const uint64_t *const *y0;
 } hnn_tile_args;
 
 /* Coefficient counts the AVX-512 kernels handle: multiples of this (else portable). */
@@ -27,6 +30,13 @@ typedef struct hnn_tile_args {
 /* (a multiple of the AVX-512 register block of 3 rows; 120 rows of W stay in L2) */
 #define HNN_TILE_OUT 120
 
+/* Accumulating dense product: y[o][j] = (y[o][j] + sum_i w[o*n_in + i] · x[i][j]) mod q, with
+ * y[o] in [0, q) on entry. Same contract otherwise as _hnn_linear_dense (no bias): lets an
+ * executor absorb a linear layer's inputs tile by tile with the exact residues of one call. */
+void _hnn_linear_dense_acc(uint64_t *const *y, const uint64_t *w, size_t n_out, size_t n_in,
+                           const uint64_t *const *x, size_t n, const hnn_modulus *m, int threads,
+                           hnn_kernel kernel);
+
 /* 1 if sparse rows o and p read the same inputs in the same order (linear.c). */
 int _hnn_same_inputs(const hnn_tile_args *a, size_t o, size_t p);
 
@@ -35,6 +45,54 @@ int _hnn_same_inputs(const hnn_tile_args *a, size_t o, size_t p);
 void _hnn_tile_dense_avx512(const hnn_tile_args *a, size_t o0, size_t o1, size_t j0, size_t j1);
 void _hnn_tile_sparse_avx512(const hnn_tile_args *a, size_t o0, size_t o1, size_t j0,
                              size_t j1);
+
+/* ---- schedule internals (schedule.c), shared with the executor ---- */
+/* What tile t of a stage reads: the intermediates (B inputs, sorted), the A rows computing them
+ * (sorted; none without A) and the stage inputs (sorted). mark_* and epoch: dedup scratch. */
+typedef struct hnn_tile_needs {
+    uint32_t *inter, *a_rows, *inputs;
+    size_t ninter, na_rows, ninputs;
+    uint32_t *mark_inter, *mark_in, epoch;
+} hnn_tile_needs;
+PPNN_MUST_CHECK ppnn_status _hnn_needs_init(hnn_tile_needs *nd, const hnn_plan *p,
+                                            const hnn_stage *g);
+void _hnn_needs_free(hnn_tile_needs *nd);
+void _hnn_tile_needs(hnn_tile_needs *nd, const hnn_plan *p, const hnn_stage *g, size_t t);
+/* first[i] / last[i]: the first and last tile reading stage input i (SIZE_MAX / 0: none). */
+PPNN_MUST_CHECK ppnn_status _hnn_input_uses(size_t *first, size_t *last, const hnn_plan *p,
+                                            const hnn_stage *g);
+/* Level of a stage's inputs; bytes of one intermediate (A output grown to its square, or a
+ * copied input squared) and of one B output while it is computed. */
+size_t _hnn_stage_level_in(const hnn_plan *p, const hnn_stage *g);
+uint64_t _hnn_inter_bytes(const hnn_plan *p, const hnn_stage *g, size_t n);
+uint64_t _hnn_out_work_bytes(const hnn_plan *p, const hnn_stage *g, size_t n);
+
+/* ---- scratch file of spilled ciphertexts (spill.c) ---- */
+typedef struct hnn_spill hnn_spill;
+/* An unlinked file in dir (NULL/empty: $TMPDIR or /tmp) for `count` ciphertexts of params. */
+PPNN_MUST_CHECK ppnn_status _hnn_spill_open(hnn_spill **out, const char *dir, size_t count,
+                                            const ckks_params *params);
+void _hnn_spill_close(hnn_spill *sp); /* NULL is a no-op */
+/* Writes ciphertext i (thread-safe for distinct i). */
+PPNN_MUST_CHECK ppnn_status _hnn_spill_put(hnn_spill *sp, size_t i, const ckks_ciphertext *ct);
+/* Reads ciphertext i back into ct (checksum verified; thread-safe for distinct i). */
+PPNN_MUST_CHECK ppnn_status _hnn_spill_get(hnn_spill *sp, size_t i, ckks_ciphertext *ct);
+uint64_t _hnn_spill_written(const hnn_spill *sp);
+int _hnn_spill_fd(const hnn_spill *sp); /* tests: corrupt the file */
+
+/* ---- pieces of one step, shared by the executor (exec.c) and the per-step API (step.c) ---- */
+/* Per-prime weights round(w·Δw) mod q_i and biases for primes q_0..q_l of linear step s:
+ * arrays nw x (l+1) and n_out x (l+1) (biases in row order), prime-major; scale_out is the
+ * scale the outputs return to after the step's rescales. PPNN_ERR_NUMERIC when too large. */
+PPNN_MUST_CHECK ppnn_status _hnn_encode_linear(uint64_t *wq, uint64_t *bq, const hnn_step *s,
+                                               const ckks_params *prm, size_t l,
+                                               double scale_out);
+/* Scales of linear step s's outputs for inputs at scale `in`: before its rescales (pre), after
+ * them (post), and the scale its weights aim at (scale_out). */
+void _hnn_linear_scales(double *pre, double *post, double *scale_out, const hnn_step *s,
+                        const ckks_params *prm, double in);
+/* Activation step s on element c, in place. */
+PPNN_MUST_CHECK ppnn_status _hnn_act_one(ckks_ciphertext *ct, const hnn_step *s, size_t c);
 
 /* Called on an OpenMP worker after a failure: keeps the first failure's code and message
  * (messages are per thread) so the caller's thread can report it (exec.c). */

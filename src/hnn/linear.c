@@ -6,8 +6,9 @@
  * contiguous static chunks, so consecutive tiles of one thread share the same X slice.
  *
  * The portable kernel accumulates each output value in an unsigned 128-bit integer and reduces
- * once (reduce128). Overflow bound: every product w·x <= (q-1)^2 < 2^100 and bias < q < 2^50,
- * so after t <= HNN_LINEAR_MAX_TERMS = 2^14 products acc < 2^50 + 2^14·2^100 < 2^115 < 2^128.
+ * once (reduce128). Overflow bound: every product w·x <= (q-1)^2 < 2^100 and bias (+ start value
+ * y0 in accumulate mode) < 2q < 2^51, so after t <= HNN_LINEAR_MAX_TERMS = 2^14 products
+ * acc < 2^51 + 2^14·2^100 < 2^115 < 2^128.
  * Both kernels return the exact residue in [0, q), hence bit-identical results. */
 #include <assert.h>
 #include <omp.h>
@@ -85,7 +86,7 @@ static void port_rows(const hnn_tile_args *a, size_t o0, size_t o1, const uint32
         const size_t nl = j1 - j < PL ? j1 - j : PL;
         for (size_t o = o0; o < o1; o++)
             for (size_t k = 0; k < PL; k++)
-                acc[o - o0][k] = a->bias ? a->bias[o] : 0;
+                acc[o - o0][k] = (a->bias ? a->bias[o] : 0) + (a->y0 && k < nl ? a->y0[o][j + k] : 0);
         for (size_t i0 = 0; i0 < len; i0 += PIB) {
             const size_t i1 = len - i0 > PIB ? i0 + PIB : len;
             for (size_t i = i0; i < i1; i++) {
@@ -156,7 +157,18 @@ void _hnn_linear_dense(uint64_t *const *y, const uint64_t *w, const uint64_t *bi
                        int threads, hnn_kernel kernel)
 {
     assert(n_in <= HNN_LINEAR_MAX_TERMS);
-    hnn_tile_args a = {y, w, NULL, NULL, bias, n_in, x, m};
+    hnn_tile_args a = {y, w, NULL, NULL, bias, n_in, x, m, NULL};
+    run_tiles(&a, n_out, n, threads, kernel);
+}
+
+/* The start value y0 < q joins the bias (< q) in the first accumulator word: both kernels' bounds
+ * start from a value < 2^51 < 2^52, which the proofs allow (see linear_avx512.c). */
+void _hnn_linear_dense_acc(uint64_t *const *y, const uint64_t *w, size_t n_out, size_t n_in,
+                           const uint64_t *const *x, size_t n, const hnn_modulus *m, int threads,
+                           hnn_kernel kernel)
+{
+    assert(n_in <= HNN_LINEAR_MAX_TERMS);
+    hnn_tile_args a = {y, w, NULL, NULL, NULL, n_in, x, m, (const uint64_t *const *)y};
     run_tiles(&a, n_out, n, threads, kernel);
 }
 
@@ -168,6 +180,6 @@ void _hnn_linear_sparse(uint64_t *const *y, const uint32_t *row_start, const uin
     for (size_t o = 0; o < n_out; o++)
         assert(row_start[o] <= row_start[o + 1] &&
                row_start[o + 1] - row_start[o] <= HNN_LINEAR_MAX_TERMS);
-    hnn_tile_args a = {y, val, row_start, col, bias, 0, x, m};
+    hnn_tile_args a = {y, val, row_start, col, bias, 0, x, m, NULL};
     run_tiles(&a, n_out, n, threads, kernel);
 }

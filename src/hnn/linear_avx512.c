@@ -5,7 +5,8 @@
  * the low 52 bits of two lanes. Inputs are residues < q < 2^50, so they fit and the product
  * w·x <= (q-1)^2 < 2^100 is represented exactly as lo52 + 2^52·hi52 with lo52 < 2^52 and
  * hi52 < 2^48. We keep two 64-bit accumulators per lane, LO and HI, value = LO + 2^52·HI.
- *   - LO starts at bias < 2^50. After every block of at most IB <= CHUNK = 4095 products we
+ *   - LO starts at bias (+ the start value y0 in accumulate mode) < 2q < 2^51 <= 2^52 - 1.
+ *     After every block of at most IB <= CHUNK = 4095 products we
  *     normalise: HI += LO >> 52, LO &= 2^52 - 1. Between normalisations
  *     LO <= (2^52 - 1) + 4095·(2^52 - 1) = 2^12·(2^52 - 1) < 2^64: no overflow.
  *   - HI receives < 2^48 per product plus < 2^12 per normalisation (at most one per product).
@@ -104,6 +105,9 @@ mac_block(const hnn_tile_args *a, size_t ro, size_t o, size_t j, const uint64_t 
         for (size_t v = 0; v < NV; v++) {
             if (i0 == 0) {
                 lo[r][v] = _mm512_set1_epi64((long long)(a->bias ? a->bias[o + r] : 0));
+                if (a->y0)
+                    lo[r][v] = _mm512_add_epi64(lo[r][v],
+                                                _mm512_loadu_si512(a->y0[o + r] + j + 8 * v));
                 hi[r][v] = _mm512_setzero_si512();
             } else {
                 lo[r][v] = _mm512_load_si512(acc[r].v[v]);

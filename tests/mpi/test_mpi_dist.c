@@ -138,11 +138,17 @@ static void check_model_parallel(const char *name, nn_model *m, size_t nq, int w
     ckks_ciphertext *in = encrypt_batch(&w, p, 11);
     ckks_ciphertext *ref = me == 0 ? calloc(p->n_outputs, sizeof *ref) : NULL;
     ckks_ciphertext *got = me == 0 ? calloc(p->n_outputs, sizeof *got) : NULL;
-    hnn_exec_opts o = {1, HNN_KERNEL_AUTO, NULL, NULL};
+    hnn_exec_opts o = {.threads = 1};
     if (me == 0)
         CHECK_OK(hnn_infer(ref, p, in, &w.rk, &o));
-    uint64_t single = hnn_plan_peak_bytes(p, w.prm->n), budget = 0;
-    if (with_budget) { /* a per-rank budget below what one process needs */
+    /* The single-process peak when every layer is materialised (the schedule without fusion):
+     * what the per-step shares divide between the ranks. */
+    hnn_schedule_opts so = {.no_fusion = 1};
+    hnn_schedule *sched = NULL;
+    CHECK_OK(hnn_schedule_new(&sched, p, w.prm->n, &so));
+    uint64_t single = sched ? sched->peak_bytes : 0, budget = 0;
+    hnn_schedule_free(sched);
+    if (with_budget) { /* a per-rank budget below what one unfused process needs */
         budget = single * 3 / 4;
         if (R >= 2) {
             /* Below every rank's need: refused on all ranks, naming the need. */
@@ -196,7 +202,7 @@ static void check_data_parallel(nn_model *m)
         in[b] = encrypt_batch(&w, p, 100 + b);
         got[b] = me == 0 ? calloc(p->n_outputs, sizeof **got) : NULL;
     }
-    hnn_exec_opts o = {1, HNN_KERNEL_AUTO, NULL, NULL};
+    hnn_exec_opts o = {.threads = 1};
     CHECK_OK(dist_infer_data(dc, got, p, (const ckks_ciphertext *const *)in, nb, &w.rk, &o,
                              NULL));
     for (size_t b = 0; me == 0 && b < nb; b++) {
@@ -229,7 +235,7 @@ static void check_failure(nn_model *m)
     char fault[32];
     snprintf(fault, sizeof fault, "%zu:3:error", R - 1);
     setenv("PPNN_DIST_FAULT", fault, 1);
-    hnn_exec_opts o = {1, HNN_KERNEL_AUTO, NULL, NULL};
+    hnn_exec_opts o = {.threads = 1};
     CHECK_ERR(dist_infer_model(dc, got, p, in, &w.rk, &o, 0, NULL), PPNN_ERR_IO);
     if (R > 1)
         CHECK(strstr(ppnn_last_error(), "injected failure before step 3") != NULL);
