@@ -18,9 +18,14 @@ static uint64_t peak_rss(void)
     return getrusage(RUSAGE_SELF, &ru) == 0 ? (uint64_t)ru.ru_maxrss * 1024 : 0;
 }
 
-static const char *split_name(dist_split s)
+/* "conv2d+act+avgpool": the plan steps of stage g. */
+static void stage_name(char *buf, size_t len, const hnn_plan *p, const dist_part_stage *g)
 {
-    return s == DIST_SPLIT_ROWS ? "rows" : s == DIST_SPLIT_COLS ? "cols" : "elems";
+    size_t k0 = g->a != HNN_NO_STEP ? g->a : g->act != HNN_NO_STEP ? g->act : g->b, off = 0;
+    buf[0] = 0;
+    for (size_t k = k0; k <= g->b && off < len; k++)
+        off += (size_t)snprintf(buf + off, len - off, "%s%s", k > k0 ? "+" : "",
+                                p->steps[k].name);
 }
 
 /* Per-rank figures gathered on rank 0 (arrays of R, or R x nsteps, on rank 0 only). */
@@ -81,7 +86,7 @@ static void print_json(FILE *f, const bench_infer_result *r, const bench_dist_op
                        dist_mode mode, size_t R, const gathered *g, const hnn_plan *p,
                        const dist_partition *part)
 {
-    const size_t nsteps = p->nsteps;
+    const size_t nsteps = part ? part->nstages : p->nsteps;
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "preset", r->preset);
     cJSON_AddStringToObject(j, "arch", r->arch);
@@ -103,19 +108,29 @@ static void print_json(FILE *f, const bench_infer_result *r, const bench_dist_op
     cJSON_AddNumberToObject(j, "max_logit_error", r->max_logit_error);
     cJSON_AddNumberToObject(j, "est_logit_error", r->est_logit_error);
     cJSON *steps = cJSON_AddArrayToObject(j, "steps");
-    for (size_t k = 0; k < nsteps; k++) {
+    for (size_t k = 0; k < p->nsteps; k++) {
         cJSON *s = cJSON_CreateObject();
         cJSON_AddNumberToObject(s, "step", (double)k);
         cJSON_AddNumberToObject(s, "layer", (double)p->steps[k].layer);
         cJSON_AddStringToObject(s, "name", p->steps[k].name);
         cJSON_AddNumberToObject(s, "n_out", (double)p->steps[k].n_out);
         cJSON_AddNumberToObject(s, "level_in", (double)p->steps[k].level_in);
-        if (part) {
-            cJSON_AddStringToObject(s, "split", split_name(part->steps[k].split));
-            cJSON_AddNumberToObject(s, "ciphertexts_moved",
-                                    (double)dist_partition_moves(part, p, k));
-        }
         cJSON_AddItemToArray(steps, s);
+    }
+    /* Model-parallel: the figures are per stage (the unit the ranks split and exchange at). */
+    char name[96];
+    if (part) {
+        cJSON *stages = cJSON_AddArrayToObject(j, "stages");
+        for (size_t k = 0; k < part->nstages; k++) {
+            cJSON *s = cJSON_CreateObject();
+            stage_name(name, sizeof name, p, &part->stages[k]);
+            cJSON_AddNumberToObject(s, "stage", (double)k);
+            cJSON_AddStringToObject(s, "steps", name);
+            cJSON_AddStringToObject(s, "split",
+                                    part->stages[k].tiling == HNN_TILE_ROWS ? "rows" : "cols");
+            cJSON_AddNumberToObject(s, "ciphertexts_moved", (double)dist_partition_moves(part, k));
+            cJSON_AddItemToArray(stages, s);
+        }
     }
     cJSON *ranks = cJSON_AddArrayToObject(j, "per_rank");
     for (size_t t = 0; t < R; t++) {
@@ -126,11 +141,13 @@ static void print_json(FILE *f, const bench_infer_result *r, const bench_dist_op
         cJSON_AddNumberToObject(rk, "peak_rss_bytes", (double)g->rss[t]);
         if (mode == DIST_MODEL)
             cJSON_AddNumberToObject(rk, "peak_estimate_bytes", (double)g->estimate[t]);
-        cJSON *ls = cJSON_AddArrayToObject(rk, "steps");
+        cJSON *ls = cJSON_AddArrayToObject(rk, part ? "stages" : "steps");
         for (size_t k = 0; k < nsteps; k++) {
             cJSON *s = cJSON_CreateObject();
-            cJSON_AddNumberToObject(s, "step", (double)k);
-            cJSON_AddStringToObject(s, "name", p->steps[k].name);
+            cJSON_AddNumberToObject(s, part ? "stage" : "step", (double)k);
+            if (part)
+                stage_name(name, sizeof name, p, &part->stages[k]);
+            cJSON_AddStringToObject(s, "name", part ? name : p->steps[k].name);
             cJSON_AddNumberToObject(s, "compute_seconds", g->step_compute[t * nsteps + k]);
             if (mode == DIST_MODEL)
                 cJSON_AddNumberToObject(s, "comm_seconds", g->step_comm[t * nsteps + k]);
@@ -148,18 +165,24 @@ static void print_json(FILE *f, const bench_infer_result *r, const bench_dist_op
 }
 
 static void print_text(FILE *f, const bench_infer_result *r, dist_mode mode, size_t R,
-                       size_t batches, const gathered *g, const hnn_plan *p)
+                       size_t batches, const gathered *g, const hnn_plan *p,
+                       const dist_partition *part)
 {
+    const size_t nu = part ? part->nstages : p->nsteps;
+    char name[96];
     fprintf(f, "%s on %s, batch %zu x %zu, %zu ranks x %d threads, %s-parallel\n", r->arch,
             r->preset, r->batch, batches, R, r->threads, mode == DIST_DATA ? "data" : "model");
     for (size_t t = 0; t < R; t++) {
         fprintf(f, "  rank %zu: %.3f s compute, %.3f s communication, peak RSS %.1f MB\n", t,
                 g->compute[t], g->comm[t], (double)g->rss[t] / 1048576.0);
-        for (size_t k = 0; k < p->nsteps; k++)
-            fprintf(f, "    step %zu %-8s %8.3f s  sent %9.1f MB  received %9.1f MB\n", k,
-                    p->steps[k].name, g->step_compute[t * p->nsteps + k],
-                    (double)g->sent[t * p->nsteps + k] / 1e6,
-                    (double)g->recv[t * p->nsteps + k] / 1e6);
+        for (size_t k = 0; k < nu; k++) {
+            if (part)
+                stage_name(name, sizeof name, p, &part->stages[k]);
+            fprintf(f, "    %s %zu %-20s %8.3f s  sent %9.1f MB  received %9.1f MB\n",
+                    part ? "stage" : "step", k, part ? name : p->steps[k].name,
+                    g->step_compute[t * nu + k], (double)g->sent[t * nu + k] / 1e6,
+                    (double)g->recv[t * nu + k] / 1e6);
+        }
     }
     fprintf(f, "server          %8.3f s for %zu batches, %.3f ms per image (amortized)\n",
             r->server_seconds, batches, r->amortized_ms);
@@ -234,20 +257,23 @@ ppnn_status bench_dist(const bench_dist_opts *o, FILE *f)
         st = dist_infer_data(dc, outs, plan, ins, o->batches, &s.rk, &eo, &ss);
     else
         for (size_t b = 0; !st && b < o->batches; b++)
+            /* One batch: the batch is released once sent, as infer does. Several: reused. */
             st = dist_infer_model(dc, me == 0 ? outs[b] : NULL, plan, me == 0 ? s.in : NULL,
-                                  &s.rk, &eo, 0, &ss);
+                                  o->batches == 1, &s.rk, &eo, 0, &ss);
     r.server_seconds = ppnn_now() - t0;
     if (st)
         goto done;
     if (me == 0)
         st = bench_state_score(&r, &s, s.out);
     r.amortized_ms = r.server_seconds * 1e3 / (double)(o->count * o->batches);
-    if ((st = dist_agree(dc, st)) || (st = gather_all(&g, dc, &ss, plan->nsteps)))
+    const dist_partition *pp = mode == DIST_MODEL ? part : NULL;
+    if ((st = dist_agree(dc, st)) ||
+        (st = gather_all(&g, dc, &ss, pp ? pp->nstages : plan->nsteps)))
         goto done;
     if (me == 0 && o->json)
-        print_json(f, &r, o, mode, R, &g, plan, mode == DIST_MODEL ? part : NULL);
+        print_json(f, &r, o, mode, R, &g, plan, pp);
     else if (me == 0)
-        print_text(f, &r, mode, R, o->batches, &g, plan);
+        print_text(f, &r, mode, R, o->batches, &g, plan, pp);
 done:
     for (size_t b = 1; outs && me == 0 && b < o->batches; b++) {
         for (size_t c = 0; outs[b] && c < plan->n_outputs; c++)

@@ -27,36 +27,36 @@ extern "C" {
 #endif
 
 /* ---- partition of a plan between R ranks ----------------------------------------------------
- * The plan's input vector is held by rank 0 (it read the batch). For every step, each output
- * has one owner after the step; how the step is split:
- *   ROWS   (sparse steps: conv, avgpool; dense steps whose inputs sit on one rank): rank t
- *          computes the rows rows[t] (CSR rows of a sparse step, output indices of a dense one)
- *          and first receives the inputs need[t] it does not hold. Rows go to the rank that
- *          holds most of their inputs when that keeps the ranks balanced (a pooling or conv
- *          step reads a neighbourhood: only its halo moves), else to contiguous blocks of equal
- *          weight (the first conv, whose inputs all sit on rank 0).
- *   COLS   (dense steps whose inputs are spread): rank t sums W[:, need[t]] · x[need[t]] over
- *          the inputs it holds (need[t]) for every output, and sends each partial sum to the
- *          output's owner (contiguous blocks of outputs), which adds them and relinearizes /
- *          rescales once. Chosen when it moves fewer ciphertexts than ROWS (845 -> 100:
- *          100 partial sums per rank instead of 845 inputs).
- *   ELEMS  (activations): element-wise, each rank squares what it holds; nothing moves.
- * The last step's outputs are gathered on rank 0. */
-typedef enum { DIST_SPLIT_ROWS = 1, DIST_SPLIT_COLS = 2, DIST_SPLIT_ELEMS = 3 } dist_split;
-
-typedef struct dist_part_step {
-    dist_split split;
-    uint32_t *owner;  /* n_out entries: the rank holding output o after the step */
-    size_t *nrows;    /* ROWS: nrows[t] rows computed by rank t */
-    uint32_t **rows;  /* ROWS: rows[t][0 .. nrows[t]), ascending */
-    size_t *nneed;    /* inputs rank t reads (ROWS: after receiving; COLS/ELEMS: held) */
-    uint32_t **need;  /* need[t][0 .. nneed[t]), ascending input indices */
-    size_t bias_rank; /* COLS: the one rank whose partial sums carry the bias */
-} dist_part_step;
+ * The unit is the streaming executor's stage (hnn.h): [LINEAR A] [ACT] LINEAR B, grouped as
+ * hnn_schedule_new groups them. The plan's input vector is held by rank 0 (it read the batch);
+ * after a stage, each of B's outputs has one owner. A stage is split like the executor tiles it:
+ *   ROWS  (B sparse: conv, avgpool): rank t computes a band of B's rows (contiguous in the
+ *         executor's tile order, i.e. positions across all channels, equal work per rank),
+ *         the intermediates (A outputs, squared) those rows read, from the stage inputs need[t]
+ *         it receives. The share is an ordinary plan of the same steps restricted to those rows
+ *         (dist_share_plan), run by hnn_infer: fused, tiled and under the rank's budget. The
+ *         intermediates at the edge of a band are computed by both neighbours (no squares move).
+ *   COLS  (B dense): rank t computes a contiguous run of A's rows (or, without A, the stage
+ *         inputs it holds), squares them and sums W_B[:, those] · squares into a partial sum of
+ *         every B output (dist_share_cols, tile by tile); each partial sum goes to the output's
+ *         owner (contiguous blocks), which adds them and relinearizes / rescales once. Exact
+ *         modular sums: the result equals a single product bit for bit.
+ * The last stage's outputs are gathered on rank 0. */
+typedef struct dist_part_stage {
+    size_t a, act, b;     /* plan steps (HNN_NO_STEP when absent) */
+    hnn_tiling tiling;
+    size_t n_in, n_out;   /* stage inputs, B outputs */
+    uint32_t *owner;      /* B's n_out outputs: the rank holding each after the stage */
+    size_t *nitems;       /* per rank: ROWS: B rows; COLS: A rows (stage inputs without A) */
+    uint32_t **items;     /* ascending */
+    size_t *nneed;        /* per rank: stage inputs it reads (held or received), ascending */
+    uint32_t **need;
+    size_t bias_rank;     /* COLS: the one rank whose partial sums carry B's bias */
+} dist_part_stage;
 
 typedef struct dist_partition {
-    size_t nranks, nsteps;
-    dist_part_step *steps;
+    size_t nranks, nstages;
+    dist_part_stage *stages;
 } dist_partition;
 
 /* Splits plan p between nranks >= 1 ranks (the same result on every rank). Errors:
@@ -65,12 +65,26 @@ PPNN_MUST_CHECK ppnn_status dist_partition_new(dist_partition **out, const hnn_p
                                                size_t nranks);
 void dist_partition_free(dist_partition *d); /* NULL is a no-op */
 
+/* The share of stage g on `rank` as a plan of its own (ROWS stages): inputs = need[rank] in
+ * order, outputs = items[rank] (B rows; output j is B row items[rank][j]'s output). Free with
+ * hnn_plan_free. */
+PPNN_MUST_CHECK ppnn_status dist_share_plan(hnn_plan **out, const hnn_plan *p,
+                                            const dist_partition *d, size_t g, size_t rank);
+/* COLS stage g on `rank`: in[0 .. nneed[rank]) are the stage inputs need[rank]; writes the
+ * partial sums of all of B's outputs into part[0 .. n_out) (before relinearization and
+ * rescale; B's bias only on bias_rank), working through A's rows in tiles of HNN_SCHED_TILE. */
+PPNN_MUST_CHECK ppnn_status dist_share_cols(ckks_ciphertext *part, const hnn_plan *p,
+                                            const dist_partition *d, size_t g, size_t rank,
+                                            const ckks_ciphertext *in, const ckks_relin_key *rk,
+                                            const hnn_exec_opts *o);
+
 /* Upper bound on the ciphertext bytes rank `rank` holds at once while running p under d on a
- * ring of degree n (the inputs on rank 0 included): what --memory is compared with per rank. */
+ * ring of degree n (rank 0's inputs included: all of them through the first stage, or with
+ * consume only those its own first share reads): what --memory is compared with per rank. */
 uint64_t dist_partition_peak_bytes(const dist_partition *d, const hnn_plan *p, size_t rank,
-                                   size_t n);
-/* Ciphertexts step k moves between ranks in total (for the mode choice and the docs). */
-size_t dist_partition_moves(const dist_partition *d, const hnn_plan *p, size_t k);
+                                   size_t n, int consume);
+/* Ciphertexts stage g moves between ranks in total (inputs, partial sums, final gather). */
+size_t dist_partition_moves(const dist_partition *d, size_t g);
 
 /* ---- the MPI job ----------------------------------------------------------------------------*/
 typedef enum { DIST_AUTO = 0, DIST_MODEL = 1, DIST_DATA = 2 } dist_mode;
@@ -113,8 +127,8 @@ PPNN_MUST_CHECK ppnn_status dist_bcast_relin_key(dist_ctx *dc, ckks_relin_key *r
 /* Per-step observability (bench, docs/scaling.md). */
 #define DIST_MAX_STEPS 64
 typedef struct dist_stats {
-    size_t nsteps;
-    double compute_seconds[DIST_MAX_STEPS];  /* this rank's kernels, per step */
+    size_t nsteps;                           /* model-parallel: stages; data-parallel: steps */
+    double compute_seconds[DIST_MAX_STEPS];  /* this rank's work, per stage (per step) */
     double comm_seconds[DIST_MAX_STEPS];     /* waiting for / moving ciphertexts */
     uint64_t bytes_sent[DIST_MAX_STEPS];     /* this rank's payload + headers */
     uint64_t bytes_recv[DIST_MAX_STEPS];
@@ -123,13 +137,16 @@ typedef struct dist_stats {
 } dist_stats;
 
 /* Collective, model-parallel: runs p split by a partition of dist_size ranks. On rank 0, in
- * holds the n_inputs input ciphertexts (as for hnn_infer; not modified) and out receives the
- * n_outputs results; on other ranks in and out are ignored (may be NULL). rk on every rank.
+ * holds the n_inputs input ciphertexts (as for hnn_infer) and out receives the n_outputs
+ * results; on other ranks in and out are ignored (may be NULL). rk on every rank. consume:
+ * rank 0 frees (ckks_ct_free) each input once it has been sent and its own first share does
+ * not read it, so it never holds the whole batch past the first exchange (the caller still
+ * frees the array); 0 leaves in untouched.
  * budget > 0: refuse (every rank, before any work) when a rank's peak estimate exceeds it,
  * naming the smallest per-rank budget that works. stats may be NULL.
  * Results equal hnn_infer's bit for bit. Errors: as hnn_infer, the failing rank named. */
 PPNN_MUST_CHECK ppnn_status dist_infer_model(dist_ctx *dc, ckks_ciphertext *out,
-                                             const hnn_plan *p, const ckks_ciphertext *in,
+                                             const hnn_plan *p, ckks_ciphertext *in, int consume,
                                              const ckks_relin_key *rk, const hnn_exec_opts *o,
                                              uint64_t budget, dist_stats *stats);
 

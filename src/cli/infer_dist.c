@@ -27,7 +27,7 @@ static uint64_t rank_budget(void)
 }
 
 /* Rank 0's report: per-rank compute and communication, bytes per step. */
-static void report(dist_ctx *dc, const dist_stats *ss, const hnn_plan *plan, int quiet)
+static void report(dist_ctx *dc, const dist_stats *ss, int model, int quiet)
 {
     const size_t R = dist_size(dc), me = dist_rank(dc);
     double *comp = me == 0 ? calloc(R, sizeof *comp) : NULL;
@@ -36,8 +36,8 @@ static void report(dist_ctx *dc, const dist_stats *ss, const hnn_plan *plan, int
     dist_gather_double(dc, comm, ss->comm_total);
     if (me == 0 && comp && comm && !quiet) {
         for (size_t k = 0; k < ss->nsteps; k++)
-            fprintf(stderr, "infer: step %zu/%zu %-8s rank 0: %.3f s compute, %.3f s moving "
-                    "%.1f MB out / %.1f MB in\n", k + 1, plan->nsteps, plan->steps[k].name,
+            fprintf(stderr, "infer: %s %zu/%zu rank 0: %.3f s compute, %.3f s moving %.1f MB "
+                    "out / %.1f MB in\n", model ? "stage" : "step", k + 1, ss->nsteps,
                     ss->compute_seconds[k], ss->comm_seconds[k], ss->bytes_sent[k] / 1e6,
                     ss->bytes_recv[k] / 1e6);
         for (size_t t = 0; t < R; t++)
@@ -115,12 +115,12 @@ int cli_infer_dist(const cli_infer_args *a)
         st = dist_infer_data(dc, bout, plan, (const ckks_ciphertext *const *)bin, nbatches, &rk,
                              &o, &ss);
     } else {
-        st = dist_infer_model(dc, res, plan, cts, &rk, &o, rank_budget(), &ss);
+        st = dist_infer_model(dc, res, plan, cts, 1, &rk, &o, rank_budget(), &ss);
     }
     double t_run = ppnn_now() - t1;
     if (st)
         goto done;
-    report(dc, &ss, plan, a->quiet);
+    report(dc, &ss, mode == DIST_MODEL, a->quiet);
     if (me == 0) {
         ckks_batch_info oinfo = info;
         oinfo.role = CKKS_BATCH_LOGITS;

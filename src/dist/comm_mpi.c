@@ -330,7 +330,7 @@ ppnn_status _dist_exchange(dist_ctx *dc, const dist_xfer *x, const ckks_params *
     return PPNN_OK;
 }
 
-ppnn_status _dist_fault(const dist_ctx *dc, size_t step)
+ppnn_status _dist_fault(const dist_ctx *dc, size_t step, const char *unit)
 {
     const char *f = getenv("PPNN_DIST_FAULT");
     unsigned rank = 0, at = 0;
@@ -342,5 +342,6 @@ ppnn_status _dist_fault(const dist_ctx *dc, size_t step)
         _exit(3);
     if (!strcmp(how, "kill"))
         raise(SIGKILL);
-    return ppnn_fail(PPNN_ERR_IO, "injected failure before step %zu (PPNN_DIST_FAULT)", step + 1);
+    return ppnn_fail(PPNN_ERR_IO, "injected failure before %s %zu (PPNN_DIST_FAULT)", unit,
+                     step + 1);
 }

@@ -89,7 +89,7 @@ ppnn_status dist_infer_data(dist_ctx *dc, ckks_ciphertext *const *out, const hnn
         ss->bytes_sent[0] += dc->sent - s0, ss->bytes_recv[0] += dc->recv - r0;
         const size_t b = round * R + me;
         if (!st)
-            st = _dist_fault(dc, round);
+            st = _dist_fault(dc, round, "round");
         if (!st && b < nbatches)
             st = hnn_infer(me == 0 ? out[b] : bout, p, me == 0 ? in[b] : bin, rk, &ro);
         st = dist_agree(dc, st);

@@ -1,16 +1,13 @@
-/* Model-parallel execution (dist.h): every rank runs its share of every step of the plan, as
- * the partition says; the ciphertexts a share reads arrive by point-to-point messages.
+/* Model-parallel execution (dist.h): every rank runs its share of every stage of the plan, as
+ * the partition says; the stage inputs a share reads arrive by point-to-point messages.
  *
- * Each rank keeps the current vector as an array of one ciphertext struct per element, with
- * data only where it holds the element. A share runs through the same hnn step functions as
- * hnn_infer, on a derived step (its rows, renumbered into a compact input array), so every
- * output is computed by the same kernel from the same inputs: the result equals hnn_infer's
- * bit for bit. A COLS share sums over the columns it holds; the exact residues of the partial
- * sums add up mod q_i to the exact residues of the whole sum.
- *
- * The unit of work is a step's rows; the streaming executor's tiles (groups of output rows of
- * a step with the inputs they read) are the same unit, so a schedule can later hand its tiles
- * to ranks instead of the per-step rows used here. */
+ * Each rank keeps the current vector (a stage's inputs) as an array of one ciphertext struct
+ * per element, with data only where it holds the element. A ROWS share is a plan of its own
+ * (dist_share_plan) that hnn_infer runs, fused and tiled, under what is left of the rank's
+ * budget; a COLS share produces partial sums of every output (dist_share_cols), which travel
+ * to the outputs' owners to be added and relinearized / rescaled once (hnn_step_linear_finish).
+ * Every output residue equals hnn_infer's: the same kernels on the same inputs, or exact sums
+ * of exact partial sums mod q_i. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,87 +34,14 @@ static ppnn_status vec_new(vec *v, size_t n)
     return v->ct ? PPNN_OK : ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
 }
 
-static uint32_t owner_in(const dist_partition *d, size_t k, size_t i)
+static uint64_t ct_bytes(const ckks_ciphertext *c)
 {
-    return k ? d->steps[k - 1].owner[i] : 0;
+    return c->data ? (uint64_t)c->size * (c->level + 1) * c->params->n * sizeof(uint64_t) : 0;
 }
 
-/* The step rank `me` runs for a ROWS share, with its compact input list need[me]. */
-typedef struct derived {
-    hnn_step s;
-    uint32_t *row_start, *col, *row_out;
-    double *w, *bias;
-} derived;
-
-static void derived_free(derived *d)
+static uint32_t owner_in(const dist_partition *d, size_t g, size_t i)
 {
-    free(d->row_start), free(d->col), free(d->row_out), free(d->w), free(d->bias);
-    memset(d, 0, sizeof *d);
-}
-
-static ppnn_status derive_rows(derived *d, const hnn_step *s, const dist_part_step *ps,
-                               size_t me)
-{
-    memset(d, 0, sizeof *d);
-    d->s = *s;
-    const size_t nr = ps->nrows[me];
-    const uint32_t *rows = ps->rows[me];
-    d->s.n_out = nr;
-    if (s->dense) { /* rows are a contiguous block of outputs; every input is read */
-        d->s.w = s->w + (nr ? rows[0] : 0) * s->n_in;
-        d->s.bias = s->bias + (nr ? rows[0] : 0);
-        return PPNN_OK;
-    }
-    size_t nnz = 0;
-    for (size_t j = 0; j < nr; j++)
-        nnz += s->row_start[rows[j] + 1] - s->row_start[rows[j]];
-    uint32_t *map = malloc((s->n_in ? s->n_in : 1) * sizeof *map);
-    d->row_start = malloc((nr + 1) * sizeof *d->row_start);
-    d->col = malloc((nnz ? nnz : 1) * sizeof *d->col);
-    d->row_out = malloc((nr ? nr : 1) * sizeof *d->row_out);
-    d->w = malloc((nnz ? nnz : 1) * sizeof *d->w);
-    d->bias = malloc((nr ? nr : 1) * sizeof *d->bias);
-    if (!map || !d->row_start || !d->col || !d->row_out || !d->w || !d->bias) {
-        free(map);
-        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
-    }
-    for (size_t j = 0; j < ps->nneed[me]; j++)
-        map[ps->need[me][j]] = (uint32_t)j;
-    size_t t = 0;
-    for (size_t j = 0; j < nr; j++) {
-        uint32_t r = rows[j];
-        d->row_start[j] = (uint32_t)t;
-        d->row_out[j] = (uint32_t)j;
-        d->bias[j] = s->bias[s->row_out[r]];
-        for (size_t x = s->row_start[r]; x < s->row_start[r + 1]; x++, t++)
-            d->col[t] = map[s->col[x]], d->w[t] = s->w[x];
-    }
-    d->row_start[nr] = (uint32_t)t;
-    free(map);
-    d->s.n_in = ps->nneed[me];
-    d->s.row_start = d->row_start, d->s.col = d->col, d->s.row_out = d->row_out;
-    d->s.w = d->w, d->s.bias = d->bias, d->s.nnz = nnz;
-    return PPNN_OK;
-}
-
-/* COLS: W[:, need[me]] and the bias on one rank only (zero elsewhere: it is added once). */
-static ppnn_status derive_cols(derived *d, const hnn_step *s, const dist_part_step *ps,
-                               size_t me)
-{
-    memset(d, 0, sizeof *d);
-    d->s = *s;
-    const size_t nc = ps->nneed[me];
-    d->w = malloc((s->n_out * nc > 0 ? s->n_out * nc : 1) * sizeof *d->w);
-    d->bias = calloc(s->n_out ? s->n_out : 1, sizeof *d->bias);
-    if (!d->w || !d->bias)
-        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
-    for (size_t o = 0; o < s->n_out; o++)
-        for (size_t j = 0; j < nc; j++)
-            d->w[o * nc + j] = s->w[o * s->n_in + ps->need[me][j]];
-    if (me == ps->bias_rank)
-        memcpy(d->bias, s->bias, s->n_out * sizeof *d->bias);
-    d->s.n_in = nc, d->s.w = d->w, d->s.bias = d->bias;
-    return PPNN_OK;
+    return g ? d->stages[g - 1].owner[i] : 0;
 }
 
 /* Compact shallow copies v->ct[idx[0 .. n)] (read-only views sharing the data). */
@@ -129,56 +53,11 @@ static ckks_ciphertext *gather_view(const vec *v, const uint32_t *idx, size_t n)
     return c;
 }
 
-static ppnn_status run_elems(vec *v, const hnn_step *s, const dist_part_step *ps, size_t me,
-                             const hnn_exec_opts *o)
-{
-    const size_t n = ps->nneed[me];
-    const uint32_t *idx = ps->need[me];
-    if (!n)
-        return PPNN_OK;
-    hnn_step d = *s;
-    d.n_in = d.n_out = n;
-    double *beta = malloc(n * sizeof *beta);
-    uint8_t *square = malloc(n);
-    ckks_ciphertext *in = gather_view(v, idx, n);
-    /* In place, as hnn_infer, except on the caller's inputs (rank 0's borrowed vector). */
-    ckks_ciphertext *out = v->borrowed ? calloc(n, sizeof *out) : in;
-    vec w = {0, NULL, 0};
-    ppnn_status st = !beta || !square || !in || !out ? ppnn_fail(PPNN_ERR_NOMEM, "out of memory")
-                                                     : PPNN_OK;
-    if (!st && v->borrowed)
-        st = vec_new(&w, v->n);
-    for (size_t j = 0; !st && j < n; j++)
-        beta[j] = s->beta[idx[j]], square[j] = s->square[idx[j]];
-    d.beta = beta, d.square = square;
-    if (!st)
-        st = hnn_step_act(out, in, &d, o);
-    if (out && v->borrowed) {
-        for (size_t j = 0; j < n; j++) {
-            if (w.ct)
-                w.ct[idx[j]] = out[j];
-            else
-                ckks_ct_free(&out[j]);
-        }
-        if (w.ct) {
-            vec_release(v);
-            *v = w;
-        }
-        free(out);
-    } else if (out) { /* the structs may have been reshaped (size 3): store them back */
-        for (size_t j = 0; j < n; j++)
-            v->ct[idx[j]] = out[j];
-    }
-    free(in);
-    free(beta), free(square);
-    return st;
-}
-
-/* Sends each peer the inputs of `need` it lacks, receives its own. */
-static ppnn_status exchange_inputs(dist_ctx *dc, vec *v, const dist_partition *part, size_t k,
+/* Sends each peer the stage inputs it needs and this rank holds; receives its own. */
+static ppnn_status exchange_inputs(dist_ctx *dc, vec *v, const dist_partition *part, size_t g,
                                    const ckks_params *prm)
 {
-    const dist_part_step *ps = &part->steps[k];
+    const dist_part_stage *ps = &part->stages[g];
     const size_t R = part->nranks, me = (size_t)dc->rank;
     dist_xfer x;
     ppnn_status st = _dist_xfer_new(&x, R);
@@ -187,83 +66,128 @@ static ppnn_status exchange_inputs(dist_ctx *dc, vec *v, const dist_partition *p
             continue;
         size_t ns = 0, nr = 0;
         for (size_t j = 0; j < ps->nneed[t]; j++)
-            ns += owner_in(part, k, ps->need[t][j]) == me;
+            ns += owner_in(part, g, ps->need[t][j]) == me;
         for (size_t j = 0; j < ps->nneed[me]; j++)
-            nr += owner_in(part, k, ps->need[me][j]) == t;
+            nr += owner_in(part, g, ps->need[me][j]) == t;
         if ((st = _dist_xfer_reserve(&x, t, ns, nr)))
             break;
         ns = nr = 0;
         for (size_t j = 0; j < ps->nneed[t]; j++)
-            if (owner_in(part, k, ps->need[t][j]) == me)
+            if (owner_in(part, g, ps->need[t][j]) == me)
                 x.send[t][ns++] = &v->ct[ps->need[t][j]];
         for (size_t j = 0; j < ps->nneed[me]; j++)
-            if (owner_in(part, k, ps->need[me][j]) == t)
+            if (owner_in(part, g, ps->need[me][j]) == t)
                 x.recv[t][nr++] = &v->ct[ps->need[me][j]];
     }
     if (!(st = dist_agree(dc, st)))
         st = _dist_exchange(dc, &x, prm);
-    _dist_xfer_free(&x, R);
+    if (x.nsend)
+        _dist_xfer_free(&x, R);
     return st;
 }
 
-static ppnn_status run_rows(vec *v, const hnn_step *s, const dist_part_step *ps, size_t me,
-                            const ckks_relin_key *rk, const hnn_exec_opts *o)
+/* Rank 0 with consume: the inputs it has sent and its own share does not read are freed (in
+ * the caller's array, which the borrowed vector mirrors). */
+static void release_unread(vec *v, ckks_ciphertext *in, const uint32_t *need, size_t nneed)
 {
-    const size_t nr = ps->nrows[me];
+    uint8_t *keep = calloc(v->n ? v->n : 1, 1);
+    if (!keep)
+        return; /* only memory is at stake: keep everything */
+    for (size_t j = 0; j < nneed; j++)
+        keep[need[j]] = 1;
+    for (size_t i = 0; i < v->n; i++)
+        if (!keep[i]) {
+            ckks_ct_free(&in[i]);
+            memset(&v->ct[i], 0, sizeof v->ct[i]);
+        }
+    free(keep);
+}
+
+/* ROWS: the share plan through the streaming executor, with what is left of the budget. */
+static ppnn_status run_rows(vec *v, const hnn_plan *p, const dist_partition *part, size_t g,
+                            size_t me, const ckks_relin_key *rk, const hnn_exec_opts *o,
+                            uint64_t budget)
+{
+    const dist_part_stage *ps = &part->stages[g];
+    const hnn_step *b = &p->steps[ps->b];
+    const size_t nr = ps->nitems[me];
     vec w;
-    ppnn_status st = vec_new(&w, s->n_out);
+    ppnn_status st = vec_new(&w, b->n_out);
     if (st)
         return st;
-    derived d;
+    hnn_plan *sp = NULL;
+    hnn_schedule *sched = NULL;
     ckks_ciphertext *in = gather_view(v, ps->need[me], ps->nneed[me]);
     ckks_ciphertext *out = calloc(nr ? nr : 1, sizeof *out);
     if (!in || !out)
         st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
-    if (!st)
-        st = derive_rows(&d, s, ps, me);
+    if (!st && nr)
+        st = dist_share_plan(&sp, p, part, g, me);
     if (!st && nr) {
-        st = hnn_step_linear_sums(out, in, &d.s, o);
-        if (!st)
-            st = hnn_step_linear_finish(out, nr, &d.s, rk, o->threads);
+        /* The held inputs this share does not read stay alive during the stage. */
+        uint64_t other = 0;
+        uint8_t *read = calloc(v->n ? v->n : 1, 1);
+        for (size_t j = 0; read && j < ps->nneed[me]; j++)
+            read[ps->need[me][j]] = 1;
+        for (size_t i = 0; read && i < v->n; i++)
+            other += read[i] ? 0 : ct_bytes(&v->ct[i]);
+        free(read);
+        hnn_schedule_opts so = {.budget_bytes = budget > other ? budget - other : 1};
+        st = hnn_schedule_new(&sched, sp, in[0].params->n, budget ? &so : NULL);
     }
-    derived_free(&d);
-    for (size_t j = 0; j < nr; j++) {
-        size_t g = s->dense ? ps->rows[me][j] : s->row_out[ps->rows[me][j]];
-        w.ct[g] = out[j];
+    if (!st && nr) {
+        hnn_exec_opts ro = *o;
+        ro.progress = NULL, ro.on_tile = NULL, ro.schedule = sched;
+        st = hnn_infer(out, sp, in, rk, &ro);
     }
+    for (size_t j = 0; j < nr; j++)
+        w.ct[b->dense ? ps->items[me][j] : b->row_out[ps->items[me][j]]] = out[j];
+    hnn_schedule_free(sched);
+    hnn_plan_free(sp);
     free(in), free(out);
     vec_release(v);
     *v = w;
     return st;
 }
 
-/* COLS: partial sums over the held columns, sent to each output's owner and added there. */
-static ppnn_status run_cols(dist_ctx *dc, vec *v, const hnn_step *s, const dist_part_step *ps,
-                            const ckks_relin_key *rk, const hnn_exec_opts *o,
-                            const ckks_params *prm)
+/* COLS: partial sums of every output, sent to each output's owner and added there. */
+static ppnn_status run_cols(dist_ctx *dc, vec *v, const hnn_plan *p,
+                            const dist_partition *part, size_t g, const ckks_relin_key *rk,
+                            const hnn_exec_opts *o, const ckks_params *prm)
 {
-    const size_t R = (size_t)dc->size, me = (size_t)dc->rank, nown = ps->nrows[me];
-    vec part, w;
+    const dist_part_stage *ps = &part->stages[g];
+    const hnn_step *b = &p->steps[ps->b];
+    const size_t R = (size_t)dc->size, me = (size_t)dc->rank;
+    size_t nown = 0;
+    for (size_t o2 = 0; o2 < b->n_out; o2++)
+        nown += ps->owner[o2] == me;
+    uint32_t *own = malloc((nown ? nown : 1) * sizeof *own);
+    vec sums, w;
     dist_xfer x;
     memset(&x, 0, sizeof x);
-    derived d;
-    memset(&d, 0, sizeof d);
-    ppnn_status st = vec_new(&part, s->n_out);
-    if (st)
-        return st;
-    if ((st = vec_new(&w, s->n_out))) {
-        vec_release(&part);
+    memset(&sums, 0, sizeof sums);
+    ppnn_status st = own ? vec_new(&w, b->n_out) : ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    if (!st && (st = vec_new(&sums, b->n_out)))
+        vec_release(&w);
+    if (st) {
+        free(own);
         return st;
     }
+    nown = 0;
+    for (size_t o2 = 0; o2 < b->n_out; o2++)
+        if (ps->owner[o2] == me)
+            own[nown++] = (uint32_t)o2;
     ckks_ciphertext *in = gather_view(v, ps->need[me], ps->nneed[me]);
     if (!in)
         st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
-    if (!st && ps->nneed[me] && !(st = derive_cols(&d, s, ps, me)))
-        st = hnn_step_linear_sums(part.ct, in, &d.s, o);
-    derived_free(&d);
+    if (!st && ps->nitems[me]) {
+        hnn_exec_opts ro = *o;
+        ro.progress = NULL, ro.on_tile = NULL, ro.schedule = NULL;
+        st = dist_share_cols(sums.ct, p, part, g, me, in, rk, &ro);
+    }
     free(in);
-    vec_release(v); /* the held inputs are consumed */
-    if (!st)
+    vec_release(v); /* the stage inputs are consumed */
+    if (!(st = dist_agree(dc, st)))
         st = _dist_xfer_new(&x, R);
     ckks_ciphertext **tmp = calloc(R, sizeof *tmp);
     if (!st && !tmp)
@@ -271,14 +195,18 @@ static ppnn_status run_cols(dist_ctx *dc, vec *v, const hnn_step *s, const dist_
     for (size_t t = 0; t < R && !st; t++) {
         if (t == me)
             continue;
-        size_t ns = ps->nneed[me] ? ps->nrows[t] : 0, nr = ps->nneed[t] ? nown : 0;
+        size_t ns = 0, nr = ps->nitems[t] ? nown : 0;
+        for (size_t o2 = 0; ps->nitems[me] && o2 < b->n_out; o2++)
+            ns += ps->owner[o2] == t;
         tmp[t] = calloc(nr ? nr : 1, sizeof **tmp);
         if (!tmp[t] || (st = _dist_xfer_reserve(&x, t, ns, nr))) {
             st = st ? st : ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
             break;
         }
-        for (size_t j = 0; j < ns; j++)
-            x.send[t][j] = &part.ct[ps->rows[t][j]];
+        ns = 0;
+        for (size_t o2 = 0; ps->nitems[me] && o2 < b->n_out; o2++)
+            if (ps->owner[o2] == t)
+                x.send[t][ns++] = &sums.ct[o2];
         for (size_t j = 0; j < nr; j++)
             x.recv[t][j] = &tmp[t][j];
     }
@@ -291,9 +219,9 @@ static ppnn_status run_cols(dist_ctx *dc, vec *v, const hnn_step *s, const dist_
     for (size_t j = 0; j < nown && !st; j++) {
         int first = 1;
         for (size_t t = 0; t < R && !st; t++) {
-            if (!ps->nneed[t])
+            if (!ps->nitems[t])
                 continue;
-            ckks_ciphertext *c = t == me ? &part.ct[ps->rows[me][j]] : &tmp[t][j];
+            ckks_ciphertext *c = t == me ? &sums.ct[own[j]] : &tmp[t][j];
             if (first)
                 acc[j] = *c, memset(c, 0, sizeof *c), first = 0;
             else
@@ -301,26 +229,26 @@ static ppnn_status run_cols(dist_ctx *dc, vec *v, const hnn_step *s, const dist_
         }
     }
     if (!st && nown)
-        st = hnn_step_linear_finish(acc, nown, s, rk, o->threads);
+        st = hnn_step_linear_finish(acc, nown, b, rk, o->threads);
     for (size_t j = 0; acc && j < nown; j++)
-        w.ct[ps->rows[me][j]] = acc[j];
+        w.ct[own[j]] = acc[j];
     free(acc);
     for (size_t t = 0; tmp && t < R; t++) {
-        for (size_t j = 0; tmp[t] && j < x.nrecv[t]; j++)
+        for (size_t j = 0; tmp[t] && x.nrecv && j < x.nrecv[t]; j++)
             ckks_ct_free(&tmp[t][j]);
         free(tmp[t]);
     }
-    free(tmp);
+    free(tmp), free(own);
     if (x.nsend)
         _dist_xfer_free(&x, R);
-    vec_release(&part);
+    vec_release(&sums);
     *v = w;
     return st;
 }
 
 /* Rank 0 receives every result into out[0 .. n) (its own moved, the others' received). */
 static ppnn_status gather_results(dist_ctx *dc, ckks_ciphertext *out, vec *v,
-                                  const dist_part_step *ps, const ckks_params *prm)
+                                  const dist_part_stage *ps, const ckks_params *prm)
 {
     const size_t R = (size_t)dc->size, me = (size_t)dc->rank, n = v->n;
     dist_xfer x;
@@ -357,7 +285,7 @@ static ppnn_status gather_results(dist_ctx *dc, ckks_ciphertext *out, vec *v,
 }
 
 ppnn_status dist_infer_model(dist_ctx *dc, ckks_ciphertext *out, const hnn_plan *p,
-                             const ckks_ciphertext *in, const ckks_relin_key *rk,
+                             ckks_ciphertext *in, int consume, const ckks_relin_key *rk,
                              const hnn_exec_opts *opts, uint64_t budget, dist_stats *stats)
 {
     hnn_exec_opts dflt = {.threads = 0};
@@ -371,15 +299,15 @@ ppnn_status dist_infer_model(dist_ctx *dc, ckks_ciphertext *out, const hnn_plan 
     ppnn_status st = PPNN_OK;
     if (!prm)
         st = ppnn_fail(PPNN_ERR_PARAM, "distributed inference needs the relinearization key");
-    else if (p->nsteps > DIST_MAX_STEPS)
-        st = ppnn_fail(PPNN_ERR_UNSUPPORTED, "plan of %zu steps (at most %d)", p->nsteps,
-                       DIST_MAX_STEPS);
     if (!st)
         st = dist_partition_new(&part, p, R);
+    if (!st && part->nstages > DIST_MAX_STEPS)
+        st = ppnn_fail(PPNN_ERR_UNSUPPORTED, "plan of %zu stages (at most %d)", part->nstages,
+                       DIST_MAX_STEPS);
     /* Every rank computes every rank's peak: all refuse together, naming the minimum. */
     uint64_t worst = 0;
     for (size_t t = 0; !st && t < R; t++) {
-        uint64_t b = dist_partition_peak_bytes(part, p, t, prm->n);
+        uint64_t b = dist_partition_peak_bytes(part, p, t, prm->n, consume);
         worst = b > worst ? b : worst;
         if (t == me)
             ss->peak_estimate = b;
@@ -405,33 +333,30 @@ ppnn_status dist_infer_model(dist_ctx *dc, ckks_ciphertext *out, const hnn_plan 
         dist_partition_free(part);
         return st;
     }
-    hnn_exec_opts ro = *o;
-    ro.progress = NULL;
-    for (size_t k = 0; k < p->nsteps && !st; k++) {
-        const hnn_step *s = &p->steps[k];
-        const dist_part_step *ps = &part->steps[k];
+    for (size_t g = 0; g < part->nstages && !st; g++) {
+        const dist_part_stage *ps = &part->stages[g];
         double t0 = MPI_Wtime(), c0 = dc->comm_seconds;
         uint64_t s0 = dc->sent, r0 = dc->recv;
-        st = dist_agree(dc, _dist_fault(dc, k));
-        if (!st && ps->split == DIST_SPLIT_ELEMS) {
-            st = run_elems(&v, s, ps, me, &ro);
-        } else if (!st && ps->split == DIST_SPLIT_ROWS) {
-            if (!(st = exchange_inputs(dc, &v, part, k, prm)))
-                st = run_rows(&v, s, ps, me, rk, &ro);
-        } else if (!st) {
-            st = run_cols(dc, &v, s, ps, rk, &ro, prm);
-        }
+        st = dist_agree(dc, _dist_fault(dc, g, "stage"));
+        if (!st)
+            st = exchange_inputs(dc, &v, part, g, prm);
+        if (!st && g == 0 && me == 0 && consume)
+            release_unread(&v, in, ps->need[0], ps->nneed[0]);
+        if (!st && ps->tiling == HNN_TILE_ROWS)
+            st = run_rows(&v, p, part, g, me, rk, o, budget);
+        else if (!st)
+            st = run_cols(dc, &v, p, part, g, rk, o, prm);
         st = dist_agree(dc, st);
-        if (!st && k + 1 == p->nsteps)
+        if (!st && g + 1 == part->nstages)
             st = gather_results(dc, out, &v, ps, prm);
-        double dt = MPI_Wtime() - t0, dc_ = dc->comm_seconds - c0;
-        ss->comm_seconds[k] = dc_;
-        ss->compute_seconds[k] = dt - dc_;
-        ss->bytes_sent[k] = dc->sent - s0, ss->bytes_recv[k] = dc->recv - r0;
-        ss->compute_total += dt - dc_, ss->comm_total += dc_;
-        ss->nsteps = k + 1;
-        if (!st && o->progress)
-            o->progress(o->progress_ctx, k, s, dt);
+        double dt = MPI_Wtime() - t0, dcm = dc->comm_seconds - c0;
+        ss->comm_seconds[g] = dcm, ss->compute_seconds[g] = dt - dcm;
+        ss->bytes_sent[g] = dc->sent - s0, ss->bytes_recv[g] = dc->recv - r0;
+        ss->compute_total += dt - dcm, ss->comm_total += dcm;
+        ss->nsteps = g + 1;
+        for (size_t k = ps->a != HNN_NO_STEP ? ps->a : ps->act != HNN_NO_STEP ? ps->act : ps->b;
+             !st && o->progress && k <= ps->b; k++)
+            o->progress(o->progress_ctx, k, &p->steps[k], k == ps->b ? dt : 0);
     }
     vec_release(&v);
     dist_partition_free(part);

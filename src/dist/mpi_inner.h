@@ -35,11 +35,11 @@ PPNN_MUST_CHECK ppnn_status _dist_xfer_reserve(dist_xfer *x, size_t t, size_t ns
 PPNN_MUST_CHECK ppnn_status _dist_exchange(dist_ctx *dc, const dist_xfer *x,
                                            const ckks_params *prm);
 
-/* Test-only fault injection (tests/mpi/): PPNN_DIST_FAULT="rank:step:how" makes rank `rank`
- * fail before step `step` (1-based, as infer prints them; a round of batches in data-parallel
- * mode; `step` here is the 0-based index) with how = "error" (a ppnn error, reported by rank 0), "exit"
+/* Test-only fault injection (tests/mpi/): PPNN_DIST_FAULT="rank:k:how" makes rank `rank` fail
+ * before the k-th (1-based) `unit` — a stage in model-parallel mode, a round of batches in
+ * data-parallel mode; `step` here is the 0-based index — with how = "error" (a ppnn error, reported by rank 0), "exit"
  * (the process exits with status 3 without a word) or "kill" (SIGKILL). Returns the error
  * for "error", PPNN_OK otherwise (and when the variable is unset or names another rank). */
-PPNN_MUST_CHECK ppnn_status _dist_fault(const dist_ctx *dc, size_t step);
+PPNN_MUST_CHECK ppnn_status _dist_fault(const dist_ctx *dc, size_t step, const char *unit);
 
 #endif

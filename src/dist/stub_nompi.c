@@ -42,10 +42,11 @@ ppnn_status dist_bcast_relin_key(dist_ctx *dc, ckks_relin_key *rk, ckks_params *
 }
 
 ppnn_status dist_infer_model(dist_ctx *dc, ckks_ciphertext *out, const hnn_plan *p,
-                             const ckks_ciphertext *in, const ckks_relin_key *rk,
+                             ckks_ciphertext *in, int consume, const ckks_relin_key *rk,
                              const hnn_exec_opts *o, uint64_t budget, dist_stats *stats)
 {
-    (void)dc, (void)out, (void)p, (void)in, (void)rk, (void)o, (void)budget, (void)stats;
+    (void)dc, (void)out, (void)p, (void)in, (void)consume, (void)rk, (void)o, (void)budget;
+    (void)stats;
     return no_mpi();
 }
 

@@ -38,14 +38,14 @@ check 'grep -q "data-parallel" "$dir/log"' "--dist data is printed"
 check 'cmp -s "$dir/r1.ct" "$dir/r4.ct"' "2 ranks data-parallel: result differs from 1 process"
 # failures mid-run: an error on rank 1 (reported by rank 0, naming rank 1), an exit, a kill
 x="$dir/x.ct"
-stopped "rank 1: injected failure before step 3" "$x" \
-  run 2 -x PPNN_DIST_FAULT=1:3:error "$ppnn" "${inf[@]}" --out "$x" --threads 1
-stopped "rank 2: injected failure before step 1" "$x" \
+stopped "rank 1: injected failure before stage 2" "$x" \
+  run 2 -x PPNN_DIST_FAULT=1:2:error "$ppnn" "${inf[@]}" --out "$x" --threads 1
+stopped "rank 2: injected failure before stage 1" "$x" \
   run 3 -x PPNN_DIST_FAULT=2:1:error "$ppnn" "${inf[@]}" --out "$x" --threads 1
 stopped "MPI job was stopped" "$x" \
   run 2 -x PPNN_DIST_FAULT=1:2:exit "$ppnn" "${inf[@]}" --out "$x" --threads 1
 stopped "MPI job was stopped" "$x" \
-  run 3 -x PPNN_DIST_FAULT=1:4:kill "$ppnn" "${inf[@]}" --out "$x" --threads 1
+  run 3 -x PPNN_DIST_FAULT=1:2:kill "$ppnn" "${inf[@]}" --out "$x" --threads 1
 # bad input: refused once, by rank 0 (the file exists only there)
 stopped "cannot open" "$x" run 2 "$ppnn" infer --model "$dir/m.ppnn" --keys "$dir/k" \
   --in "$dir/none.ct" --out "$x"

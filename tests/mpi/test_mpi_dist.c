@@ -141,25 +141,30 @@ static void check_model_parallel(const char *name, nn_model *m, size_t nq, int w
     hnn_exec_opts o = {.threads = 1};
     if (me == 0)
         CHECK_OK(hnn_infer(ref, p, in, &w.rk, &o));
-    /* The single-process peak when every layer is materialised (the schedule without fusion):
-     * what the per-step shares divide between the ranks. */
-    hnn_schedule_opts so = {.no_fusion = 1};
-    hnn_schedule *sched = NULL;
-    CHECK_OK(hnn_schedule_new(&sched, p, w.prm->n, &so));
-    uint64_t single = sched ? sched->peak_bytes : 0, budget = 0;
-    hnn_schedule_free(sched);
-    if (with_budget) { /* a per-rank budget below what one unfused process needs */
-        budget = single * 3 / 4;
-        if (R >= 2) {
-            /* Below every rank's need: refused on all ranks, naming the need. */
-            CHECK_ERR(dist_infer_model(dc, got, p, in, &w.rk, &o, single / 50, NULL),
-                      PPNN_ERR_NOMEM);
-            CHECK(strstr(ppnn_last_error(), "per rank") != NULL);
-        }
+    /* The single-process peak (the streaming executor's default schedule) and every rank's
+     * estimate on R ranks (rank 0 releasing the batch once sent, as infer does). */
+    const uint64_t single = hnn_plan_peak_bytes(p, w.prm->n);
+    dist_partition *part = NULL;
+    CHECK_OK(dist_partition_new(&part, p, R));
+    uint64_t need = 0, budget = 0;
+    for (size_t t = 0; part && t < R; t++) {
+        uint64_t b = dist_partition_peak_bytes(part, p, t, w.prm->n, 1);
+        need = b > need ? b : need;
+    }
+    dist_partition_free(part);
+    if (with_budget && R >= 2) {
+        /* A per-rank budget below what one process needs, above what each rank needs. */
+        CHECK_MSG(need < single, "%s: %zu ranks need %llu bytes each, one process %llu", name,
+                  R, (unsigned long long)need, (unsigned long long)single);
+        budget = need + (single - need) / 2;
+        /* Below every rank's need: refused on all ranks, naming the need. */
+        CHECK_ERR(dist_infer_model(dc, got, p, in, 0, &w.rk, &o, need / 2, NULL),
+                  PPNN_ERR_NOMEM);
+        CHECK(strstr(ppnn_last_error(), "per rank") != NULL);
     }
     dist_stats ss;
-    CHECK_OK(dist_infer_model(dc, got, p, in, &w.rk, &o, R >= 2 ? budget : 0, &ss));
-    CHECK(ss.nsteps == p->nsteps);
+    CHECK_OK(dist_infer_model(dc, got, p, in, 1, &w.rk, &o, budget, &ss));
+    CHECK(ss.nsteps >= 1 && ss.nsteps <= p->nsteps); /* stages */
     uint64_t peaks[64] = {0}, sent = 0;
     dist_gather_u64(dc, me == 0 ? peaks : NULL, ss.peak_estimate);
     for (size_t k = 0; k < ss.nsteps; k++)
@@ -177,7 +182,7 @@ static void check_model_parallel(const char *name, nn_model *m, size_t nq, int w
                 "%.1f MB single-process (%.2f)\n", name, R, p->nsteps, worst / 1048576.0,
                 single / 1048576.0, (double)worst / (double)single);
         if (with_budget && R >= 2)
-            CHECK(worst <= budget);
+            CHECK(worst <= budget && worst == need);
     }
     free_cts(in, p->n_inputs);
     free_cts(ref, p->n_outputs);
@@ -219,7 +224,7 @@ static void check_data_parallel(nn_model *m)
     world_free(&w);
 }
 
-/* Rank R-1 fails before step 3: every rank returns the error, rank 0 with its message; then a
+/* Rank R-1 fails before stage 2: every rank returns the error, rank 0 with its message; then a
  * collective still works (no rank is stuck in an exchange). */
 static void check_failure(nn_model *m)
 {
@@ -233,12 +238,12 @@ static void check_failure(nn_model *m)
     ckks_ciphertext *in = encrypt_batch(&w, p, 5);
     ckks_ciphertext *got = me == 0 ? calloc(p->n_outputs, sizeof *got) : NULL;
     char fault[32];
-    snprintf(fault, sizeof fault, "%zu:3:error", R - 1);
+    snprintf(fault, sizeof fault, "%zu:2:error", R - 1);
     setenv("PPNN_DIST_FAULT", fault, 1);
     hnn_exec_opts o = {.threads = 1};
-    CHECK_ERR(dist_infer_model(dc, got, p, in, &w.rk, &o, 0, NULL), PPNN_ERR_IO);
+    CHECK_ERR(dist_infer_model(dc, got, p, in, 0, &w.rk, &o, 0, NULL), PPNN_ERR_IO);
     if (R > 1)
-        CHECK(strstr(ppnn_last_error(), "injected failure before step 3") != NULL);
+        CHECK(strstr(ppnn_last_error(), "injected failure before stage 2") != NULL);
     snprintf(fault, sizeof fault, "%zu:1:error", R - 1);
     setenv("PPNN_DIST_FAULT", fault, 1);
     ckks_ciphertext *bin[1] = {in}, *bout[1] = {got};
