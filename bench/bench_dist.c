@@ -294,3 +294,76 @@ done:
     dist_finish(dc);
     return st;
 }
+
+ppnn_status bench_partition(const char *preset, const char *arch, const size_t *ranks,
+                            size_t nranks, FILE *f)
+{
+    bench_state s;
+    memset(&s, 0, sizeof s);
+    /* The model and plan bench infer measures (ranges from 256 test images). */
+    ppnn_status st = bench_state_setup(&s, preset, arch, 256);
+    cJSON *j = cJSON_CreateObject(), *runs = NULL;
+    if (!st && !j)
+        st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    if (!st) {
+        const size_t n = s.prm->n;
+        cJSON_AddStringToObject(j, "preset", preset);
+        cJSON_AddStringToObject(j, "arch", arch);
+        cJSON_AddNumberToObject(j, "n", (double)n);
+        cJSON_AddNumberToObject(j, "single_peak_bytes", (double)hnn_plan_peak_bytes(s.plan, n));
+        runs = cJSON_AddArrayToObject(j, "partitions");
+        for (size_t i = 0; i < nranks && !st; i++) {
+            dist_partition *d = NULL;
+            if ((st = dist_partition_new(&d, s.plan, ranks[i])))
+                break;
+            char name[96];
+            cJSON *run = cJSON_CreateObject(), *stages = cJSON_AddArrayToObject(run, "stages");
+            cJSON_AddNumberToObject(run, "ranks", (double)ranks[i]);
+            for (size_t g = 0; g < d->nstages; g++) {
+                cJSON *sg = cJSON_CreateObject(), *pr = cJSON_AddArrayToObject(sg, "per_rank");
+                stage_name(name, sizeof name, s.plan, &d->stages[g]);
+                cJSON_AddStringToObject(sg, "steps", name);
+                cJSON_AddStringToObject(sg, "split",
+                                        d->stages[g].tiling == HNN_TILE_ROWS ? "rows" : "cols");
+                cJSON_AddNumberToObject(sg, "ciphertexts_moved",
+                                        (double)dist_partition_moves(d, g));
+                const dist_part_stage *pg = &d->stages[g];
+                cJSON *lv = cJSON_AddArrayToObject(sg, "levels_in");
+                for (size_t k = pg->a != HNN_NO_STEP ? pg->a : pg->act != HNN_NO_STEP ? pg->act
+                                                                                     : pg->b;
+                     k <= pg->b; k++)
+                    cJSON_AddItemToArray(lv, cJSON_CreateNumber((double)s.plan->steps[k].level_in));
+                for (size_t t = 0; t < ranks[i]; t++) {
+                    uint64_t sent, recv;
+                    dist_work w;
+                    dist_partition_traffic(&sent, &recv, d, s.plan, g, t, n);
+                    dist_partition_work(&w, d, s.plan, g, t);
+                    cJSON *r = cJSON_CreateObject();
+                    cJSON_AddNumberToObject(r, "bytes_sent", (double)sent);
+                    cJSON_AddNumberToObject(r, "bytes_recv", (double)recv);
+                    cJSON_AddNumberToObject(r, "a_terms", (double)w.a_terms);
+                    cJSON_AddNumberToObject(r, "b_terms", (double)w.b_terms);
+                    cJSON_AddNumberToObject(r, "acts", (double)w.acts);
+                    cJSON_AddNumberToObject(r, "finishes", (double)w.finishes);
+                    cJSON_AddItemToArray(pr, r);
+                }
+                cJSON_AddItemToArray(stages, sg);
+            }
+            cJSON *peaks = cJSON_AddArrayToObject(run, "peak_estimate_bytes");
+            for (size_t t = 0; t < ranks[i]; t++)
+                cJSON_AddItemToArray(peaks, cJSON_CreateNumber((double)dist_partition_peak_bytes(
+                                                d, s.plan, t, n, 1)));
+            cJSON_AddItemToArray(runs, run);
+            dist_partition_free(d);
+        }
+    }
+    if (!st) {
+        char *txt = cJSON_Print(j);
+        if (txt)
+            fprintf(f, "%s\n", txt);
+        cJSON_free(txt);
+    }
+    cJSON_Delete(j);
+    bench_state_free(&s);
+    return st;
+}

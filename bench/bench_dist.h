@@ -20,4 +20,11 @@ typedef struct bench_dist_opts {
  * per step, peak RSS, and the partition of every step). */
 PPNN_MUST_CHECK ppnn_status bench_dist(const bench_dist_opts *o, FILE *f);
 
+/* No MPI needed: the partition of the model bench infer measures for each R in ranks[], as one
+ * JSON object: per stage and rank the bytes sent and received, the multiply-adds, activations
+ * and finished outputs; per rank the peak estimate; the single-process peak. The inputs of the
+ * scaling model in docs/scaling.md. */
+PPNN_MUST_CHECK ppnn_status bench_partition(const char *preset, const char *arch,
+                                            const size_t *ranks, size_t nranks, FILE *f);
+
 #endif

@@ -85,6 +85,20 @@ uint64_t dist_partition_peak_bytes(const dist_partition *d, const hnn_plan *p, s
                                    size_t n, int consume);
 /* Ciphertexts stage g moves between ranks in total (inputs, partial sums, final gather). */
 size_t dist_partition_moves(const dist_partition *d, size_t g);
+/* Bytes rank `rank` sends and receives in stage g on a ring of degree n (ciphertext words and
+ * the 56-byte header each; plan inputs travel seeded, as (c_0, seed)): exactly what the MPI
+ * executor moves (test_mpi_dist compares), for the scaling model of docs/scaling.md. */
+void dist_partition_traffic(uint64_t *sent, uint64_t *recv, const dist_partition *d,
+                            const hnn_plan *p, size_t g, size_t rank, size_t n);
+/* What rank `rank` computes in stage g: multiply-adds (per coefficient and prime) of A's rows
+ * (the halo intermediates of ROWS shares on every rank that needs them) and of B (COLS: every
+ * output over the rank's columns), activations, and B outputs it relinearizes / rescales. */
+typedef struct dist_work {
+    uint64_t a_terms, b_terms;
+    size_t acts, finishes;
+} dist_work;
+void dist_partition_work(dist_work *w, const dist_partition *d, const hnn_plan *p, size_t g,
+                         size_t rank);
 
 /* ---- the MPI job ----------------------------------------------------------------------------*/
 typedef enum { DIST_AUTO = 0, DIST_MODEL = 1, DIST_DATA = 2 } dist_mode;

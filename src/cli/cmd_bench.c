@@ -22,7 +22,10 @@ static const char *usage_text =
     "  trained weights).\n"
     "  Under mpirun (mpirun -n R ppnn bench infer ... [--batches K] [--dist auto|model|data]):\n"
     "  the same on R ranks (K batches, default 1), with per-rank compute and communication\n"
-    "  seconds, bytes sent/received per step and peak RSS.\n";
+    "  seconds, bytes sent/received per step and peak RSS.\n"
+    "usage: ppnn bench partition [--params n13] [--arch cryptonets] [--ranks 2,4,8]\n"
+    "  No MPI needed: how the model splits over R ranks (JSON): bytes each rank sends and\n"
+    "  receives per stage, its multiply-adds, peak memory estimate (docs/scaling.md).\n";
 
 static int bench_ckks_cmd(size_t logn, int json)
 {
@@ -52,14 +55,14 @@ static int bench_ckks_cmd(size_t logn, int json)
 
 int cmd_bench(int argc, char **argv)
 {
-    size_t logn = 13, count = 0, threads = 0, batches = 1;
+    size_t logn = 13, count = 0, threads = 0, batches = 1, ranks[16] = {2}, nranks = 1;
     int dist = DIST_AUTO;
     const char *preset = "n13", *arch = "cryptonets";
     int json = 0;
     static const struct option opts[] = {
         {"logn", 1, 0, 'l'},  {"json", 0, 0, 'j'},    {"params", 1, 0, 'p'}, {"arch", 1, 0, 'a'},
         {"count", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"help", 0, 0, 'h'},   {"dist", 1, 0, 'D'},
-        {"batches", 1, 0, 'B'}, {0, 0, 0, 0}};
+        {"batches", 1, 0, 'B'}, {"ranks", 1, 0, 'R'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -87,6 +90,17 @@ int cmd_bench(int argc, char **argv)
             if (cli_parse_size("bench", "--batches", optarg, 1, 4096, &batches))
                 return 2;
             break;
+        case 'R':
+            nranks = 0;
+            for (char *tok = strtok(optarg, ","); tok; tok = strtok(NULL, ",")) {
+                if (nranks == 16)
+                    return cli_error("bench", "--ranks: at most 16 values");
+                if (cli_parse_size("bench", "--ranks", tok, 1, 65536, &ranks[nranks++]))
+                    return 2;
+            }
+            if (!nranks)
+                return cli_error("bench", "--ranks needs a list such as 2,4,8");
+            break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: fputs(usage_text, stderr); return 2;
         }
@@ -97,8 +111,13 @@ int cmd_bench(int argc, char **argv)
     }
     if (!strcmp(argv[optind], "ckks"))
         return bench_ckks_cmd(logn, json);
+    if (!strcmp(argv[optind], "partition")) {
+        ppnn_status pst = bench_partition(preset, arch, ranks, nranks, stdout);
+        return pst ? cli_fail("bench", pst) : 0;
+    }
     if (strcmp(argv[optind], "infer") != 0)
-        return cli_error("bench", "unknown benchmark '%s' (ckks or infer)", argv[optind]);
+        return cli_error("bench", "unknown benchmark '%s' (ckks, infer or partition)",
+                         argv[optind]);
     ckks_spec spec;
     ppnn_status st = ckks_preset(&spec, preset);
     if (st)

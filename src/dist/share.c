@@ -304,3 +304,105 @@ uint64_t dist_partition_peak_bytes(const dist_partition *d, const hnn_plan *p, s
     }
     return peak;
 }
+
+/* The intermediates (B inputs) of rank's share of stage g: ROWS, those its B rows read;
+ * COLS, its items' A outputs (or the items themselves). mark: b->n_in bytes, set to 1. */
+static void share_inter(uint8_t *mark, const hnn_plan *p, const dist_part_stage *st,
+                        size_t rank)
+{
+    const hnn_step *a = st->a != HNN_NO_STEP ? &p->steps[st->a] : NULL, *b = &p->steps[st->b];
+    memset(mark, 0, b->n_in ? b->n_in : 1);
+    for (size_t j = 0; j < st->nitems[rank]; j++) {
+        uint32_t r = st->items[rank][j];
+        if (st->tiling == HNN_TILE_COLS) {
+            mark[a ? out_of_row(a, r) : r] = 1;
+            continue;
+        }
+        size_t t0, t1;
+        row_terms(b, r, &t0, &t1);
+        for (size_t u = t0; u < t1; u++)
+            mark[b->dense ? u % b->n_in : b->col[u]] = 1;
+    }
+}
+
+void dist_partition_traffic(uint64_t *sent, uint64_t *recv, const dist_partition *d,
+                            const hnn_plan *p, size_t g, size_t rank, size_t n)
+{
+    const uint64_t hdr = 7 * sizeof(uint64_t), wb = sizeof(uint64_t); /* comm_mpi.c header */
+    const dist_part_stage *st = &d->stages[g];
+    const hnn_step *b = &p->steps[st->b];
+    const size_t first = st->a != HNN_NO_STEP ? st->a : st->act != HNN_NO_STEP ? st->act : st->b;
+    const uint64_t in_ct = (g ? 2 : 1) * (p->steps[first].level_in + 1) * n * wb + hdr;
+    *sent = *recv = 0;
+    for (size_t t = 0; t < d->nranks; t++)
+        for (size_t j = 0; j < st->nneed[t]; j++) {
+            uint32_t o = g ? d->stages[g - 1].owner[st->need[t][j]] : 0;
+            *sent += o == rank && t != rank ? in_ct : 0;
+            *recv += t == rank && o != rank ? in_ct : 0;
+        }
+    size_t nown = 0;
+    for (size_t o = 0; o < st->n_out; o++)
+        nown += st->owner[o] == rank;
+    if (st->tiling == HNN_TILE_COLS) {
+        uint8_t *mark = malloc(b->n_in ? b->n_in : 1);
+        for (size_t t = 0; mark && t < d->nranks; t++) {
+            if (!st->nitems[t])
+                continue;
+            /* A partial sum has 3 components when the rank's intermediates include a square */
+            size_t size = 2;
+            share_inter(mark, p, st, t);
+            for (size_t c = 0; st->act != HNN_NO_STEP && c < b->n_in; c++)
+                size = mark[c] && p->steps[st->act].square[c] ? 3 : size;
+            const uint64_t part = size * (b->level_in + 1) * n * wb + hdr;
+            for (size_t o = 0; t == rank && o < st->n_out; o++)
+                *sent += st->owner[o] != rank ? part : 0;
+            *recv += t != rank ? nown * part : 0;
+        }
+        free(mark);
+    }
+    if (g + 1 == d->nstages) { /* the results, to rank 0 */
+        const uint64_t res = 2 * (b->level_in + 1 - b->drop) * n * wb + hdr;
+        *sent += rank ? nown * res : 0;
+        *recv += rank ? 0 : (st->n_out - nown) * res;
+    }
+}
+
+void dist_partition_work(dist_work *w, const dist_partition *d, const hnn_plan *p, size_t g,
+                         size_t rank)
+{
+    const dist_part_stage *st = &d->stages[g];
+    const hnn_step *a = st->a != HNN_NO_STEP ? &p->steps[st->a] : NULL, *b = &p->steps[st->b];
+    memset(w, 0, sizeof *w);
+    uint8_t *mark = malloc(b->n_in ? b->n_in : 1);
+    uint32_t *a_row_of = a ? malloc(a->n_out * sizeof *a_row_of) : NULL;
+    if (!mark || (a && !a_row_of)) {
+        free(mark), free(a_row_of);
+        return;
+    }
+    for (size_t r = 0; a && r < a->n_out; r++)
+        a_row_of[out_of_row(a, r)] = (uint32_t)r;
+    share_inter(mark, p, st, rank);
+    for (size_t c = 0; c < b->n_in; c++) {
+        if (!mark[c])
+            continue;
+        w->acts += st->act != HNN_NO_STEP;
+        if (a) {
+            size_t t0, t1;
+            row_terms(a, a_row_of[c], &t0, &t1);
+            w->a_terms += t1 - t0;
+        }
+    }
+    if (st->tiling == HNN_TILE_ROWS) {
+        for (size_t j = 0; j < st->nitems[rank]; j++) {
+            size_t t0, t1;
+            row_terms(b, st->items[rank][j], &t0, &t1);
+            w->b_terms += t1 - t0;
+        }
+        w->finishes = st->nitems[rank];
+    } else {
+        w->b_terms = (uint64_t)st->n_out * st->nitems[rank];
+        for (size_t o = 0; o < st->n_out; o++)
+            w->finishes += st->owner[o] == rank;
+    }
+    free(mark), free(a_row_of);
+}

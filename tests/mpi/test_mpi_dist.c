@@ -165,6 +165,18 @@ static void check_model_parallel(const char *name, nn_model *m, size_t nq, int w
     dist_stats ss;
     CHECK_OK(dist_infer_model(dc, got, p, in, 1, &w.rk, &o, budget, &ss));
     CHECK(ss.nsteps >= 1 && ss.nsteps <= p->nsteps); /* stages */
+    /* The bytes each stage moved are exactly the partition's prediction (the scaling model). */
+    dist_partition *pt = NULL;
+    CHECK_OK(dist_partition_new(&pt, p, R));
+    for (size_t g = 0; pt && g < ss.nsteps; g++) {
+        uint64_t ps, pr;
+        dist_partition_traffic(&ps, &pr, pt, p, g, me, w.prm->n);
+        CHECK_MSG(ps == ss.bytes_sent[g] && pr == ss.bytes_recv[g], "%s rank %zu stage %zu: "
+                  "sent %llu (predicted %llu), received %llu (predicted %llu)", name, me, g,
+                  (unsigned long long)ss.bytes_sent[g], (unsigned long long)ps,
+                  (unsigned long long)ss.bytes_recv[g], (unsigned long long)pr);
+    }
+    dist_partition_free(pt);
     uint64_t peaks[64] = {0}, sent = 0;
     dist_gather_u64(dc, me == 0 ? peaks : NULL, ss.peak_estimate);
     for (size_t k = 0; k < ss.nsteps; k++)
