@@ -12,6 +12,17 @@
 
 #include "ppnn/dist.h"
 
+/* CPU seconds of this process (user + system, all threads): unlike wall time, what a rank
+ * computes barely depends on how busy the machine is. */
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+           (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
+}
+
 static uint64_t peak_rss(void)
 {
     struct rusage ru;
@@ -30,35 +41,38 @@ static void stage_name(char *buf, size_t len, const hnn_plan *p, const dist_part
 
 /* Per-rank figures gathered on rank 0 (arrays of R, or R x nsteps, on rank 0 only). */
 typedef struct gathered {
-    double *compute, *comm, *step_compute, *step_comm;
+    double *compute, *comm, *cpu, *step_compute, *step_comm;
     uint64_t *rss, *estimate, *sent, *recv;
 } gathered;
 
 static void gathered_free(gathered *g)
 {
-    free(g->compute), free(g->comm), free(g->step_compute), free(g->step_comm);
+    free(g->compute), free(g->comm), free(g->cpu), free(g->step_compute), free(g->step_comm);
     free(g->rss), free(g->estimate), free(g->sent), free(g->recv);
 }
 
-static ppnn_status gather_all(gathered *g, dist_ctx *dc, const dist_stats *ss, size_t nsteps)
+static ppnn_status gather_all(gathered *g, dist_ctx *dc, const dist_stats *ss, size_t nsteps,
+                              double cpu)
 {
     const size_t R = dist_size(dc), root = dist_rank(dc) == 0;
     memset(g, 0, sizeof *g);
     if (root) {
         g->compute = calloc(R, sizeof(double)), g->comm = calloc(R, sizeof(double));
+        g->cpu = calloc(R, sizeof(double));
         g->step_compute = calloc(R * nsteps + 1, sizeof(double));
         g->step_comm = calloc(R * nsteps + 1, sizeof(double));
         g->rss = calloc(R, sizeof(uint64_t)), g->estimate = calloc(R, sizeof(uint64_t));
         g->sent = calloc(R * nsteps + 1, sizeof(uint64_t));
         g->recv = calloc(R * nsteps + 1, sizeof(uint64_t));
     }
-    int bad = root && (!g->compute || !g->comm || !g->step_compute || !g->step_comm ||
+    int bad = root && (!g->compute || !g->comm || !g->cpu || !g->step_compute || !g->step_comm ||
                        !g->rss || !g->estimate || !g->sent || !g->recv);
     ppnn_status st = dist_agree(dc, bad ? ppnn_fail(PPNN_ERR_NOMEM, "out of memory") : PPNN_OK);
     if (st)
         return st;
     dist_gather_double(dc, g->compute, ss->compute_total);
     dist_gather_double(dc, g->comm, ss->comm_total);
+    dist_gather_double(dc, g->cpu, cpu);
     dist_gather_u64(dc, g->rss, peak_rss());
     dist_gather_u64(dc, g->estimate, ss->peak_estimate);
     double *d = root ? calloc(R, sizeof *d) : NULL;
@@ -138,6 +152,7 @@ static void print_json(FILE *f, const bench_infer_result *r, const bench_dist_op
         cJSON_AddNumberToObject(rk, "rank", (double)t);
         cJSON_AddNumberToObject(rk, "compute_seconds", g->compute[t]);
         cJSON_AddNumberToObject(rk, "comm_seconds", g->comm[t]);
+        cJSON_AddNumberToObject(rk, "cpu_seconds", g->cpu[t]);
         cJSON_AddNumberToObject(rk, "peak_rss_bytes", (double)g->rss[t]);
         if (mode == DIST_MODEL)
             cJSON_AddNumberToObject(rk, "peak_estimate_bytes", (double)g->estimate[t]);
@@ -173,8 +188,9 @@ static void print_text(FILE *f, const bench_infer_result *r, dist_mode mode, siz
     fprintf(f, "%s on %s, batch %zu x %zu, %zu ranks x %d threads, %s-parallel\n", r->arch,
             r->preset, r->batch, batches, R, r->threads, mode == DIST_DATA ? "data" : "model");
     for (size_t t = 0; t < R; t++) {
-        fprintf(f, "  rank %zu: %.3f s compute, %.3f s communication, peak RSS %.1f MB\n", t,
-                g->compute[t], g->comm[t], (double)g->rss[t] / 1048576.0);
+        fprintf(f, "  rank %zu: %.3f s compute, %.3f s communication, %.3f s CPU, peak RSS "
+                "%.1f MB\n", t, g->compute[t], g->comm[t], g->cpu[t],
+                (double)g->rss[t] / 1048576.0);
         for (size_t k = 0; k < nu; k++) {
             if (part)
                 stage_name(name, sizeof name, p, &part->stages[k]);
@@ -252,7 +268,7 @@ ppnn_status bench_dist(const bench_dist_opts *o, FILE *f)
         goto done;
     hnn_exec_opts eo = {.threads = o->threads};
     dist_stats ss;
-    double t0 = ppnn_now();
+    double t0 = ppnn_now(), cpu0 = cpu_seconds();
     if (mode == DIST_DATA)
         st = dist_infer_data(dc, outs, plan, ins, o->batches, &s.rk, &eo, &ss);
     else
@@ -261,6 +277,7 @@ ppnn_status bench_dist(const bench_dist_opts *o, FILE *f)
             st = dist_infer_model(dc, me == 0 ? outs[b] : NULL, plan, me == 0 ? s.in : NULL,
                                   o->batches == 1, &s.rk, &eo, 0, &ss);
     r.server_seconds = ppnn_now() - t0;
+    const double cpu = cpu_seconds() - cpu0;
     if (st)
         goto done;
     if (me == 0)
@@ -268,7 +285,7 @@ ppnn_status bench_dist(const bench_dist_opts *o, FILE *f)
     r.amortized_ms = r.server_seconds * 1e3 / (double)(o->count * o->batches);
     const dist_partition *pp = mode == DIST_MODEL ? part : NULL;
     if ((st = dist_agree(dc, st)) ||
-        (st = gather_all(&g, dc, &ss, pp ? pp->nstages : plan->nsteps)))
+        (st = gather_all(&g, dc, &ss, pp ? pp->nstages : plan->nsteps, cpu)))
         goto done;
     if (me == 0 && o->json)
         print_json(f, &r, o, mode, R, &g, plan, pp);
