@@ -10,6 +10,9 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include <unistd.h>
+
+#include "ppnn/ckks_io.h"
 #include "ppnn/dist.h"
 
 /* CPU seconds of this process (user + system, all threads): unlike wall time, what a rank
@@ -206,6 +209,137 @@ static void print_text(FILE *f, const bench_infer_result *r, dist_mode mode, siz
             r->agree, r->batch, r->max_logit_error, r->est_logit_error);
 }
 
+/* The server phase of bench_infer on rank 0, over every rank: the model and the key go to the
+ * others, then dist_infer_file. With several batches, the encrypted batch is written K times
+ * into a multi-batch file first, and the first result is what bench_infer decrypts. */
+typedef struct server_ctx {
+    dist_ctx *dc;
+    const bench_dist_opts *o;
+    dist_stats ss;
+    dist_mode used;
+    double cpu;
+    int called;
+} server_ctx;
+
+static ppnn_status repeat_batch(const char *dst, const char *src, size_t k, const ckks_params *prm)
+{
+    ckks_ciphertext *cts = NULL;
+    size_t count = 0;
+    ckks_batch_info info;
+    ckks_params *pp = (ckks_params *)prm; /* checked against, not modified */
+    ppnn_status st = ckks_batch_load(&cts, &count, &info, &pp, src);
+    ckks_batch_set_writer *w = NULL;
+    uint64_t *images = calloc(k, sizeof *images);
+    for (size_t b = 0; images && b < k; b++)
+        images[b] = info.images;
+    if (!st)
+        st = images ? ckks_batch_set_create(&w, dst, prm, &info, k, images)
+                    : ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    for (size_t b = 0; !st && b < k; b++)
+        st = ckks_batch_set_append(w, cts, count);
+    if (!st)
+        st = ckks_batch_set_finish(w);
+    else
+        ckks_batch_set_abort(w);
+    for (size_t i = 0; cts && i < count; i++)
+        ckks_ct_free(&cts[i]);
+    free(cts), free(images);
+    return st;
+}
+
+static ppnn_status first_result(const char *dst, const char *src, const ckks_params *prm)
+{
+    ckks_batch_set *set = NULL;
+    ckks_batch_reader *r = NULL;
+    ckks_params *pp = (ckks_params *)prm;
+    ppnn_status st = ckks_batch_set_open(&set, &pp, src);
+    if (!st)
+        st = ckks_batch_reader_open(&r, set, 0);
+    size_t n = r ? ckks_batch_reader_count(r) : 0;
+    ckks_ciphertext *cts = calloc(n ? n : 1, sizeof *cts);
+    for (size_t i = 0; !st && i < n; i++) {
+        size_t level, size;
+        double scale;
+        ckks_batch_reader_meta(r, i, &level, &size, &scale);
+        st = ckks_batch_reader_get(&cts[i], r, i, level);
+    }
+    ckks_batch_info info;
+    if (!st) {
+        ckks_batch_set_info(&info, set, 0);
+        st = ckks_batch_save(dst, cts, n, &info);
+    }
+    for (size_t i = 0; i < n; i++)
+        ckks_ct_free(&cts[i]);
+    free(cts);
+    ckks_batch_reader_close(r);
+    ckks_batch_set_close(set);
+    return st;
+}
+
+static ppnn_status dist_server(void *vctx, hnn_file_stats *fs, const char *out_path,
+                               const char *in_path, const nn_model *m, const hnn_plan *p,
+                               const uint32_t shape[3], const ckks_relin_key *rk,
+                               const uint8_t key_id[16], const hnn_file_opts *fo)
+{
+    server_ctx *c = vctx;
+    c->called = 1;
+    ckks_params *pp = (ckks_params *)rk->params; /* rank 0 only reads them */
+    uint8_t id[16];
+    memcpy(id, key_id, sizeof id);
+    ppnn_status st = dist_bcast_model(c->dc, (nn_model *)m, PPNN_OK);
+    if (!st)
+        st = dist_bcast_relin_key(c->dc, (ckks_relin_key *)rk, &pp, id, PPNN_OK);
+    char in_k[160], out_k[160];
+    const int multi = c->o->batches > 1;
+    snprintf(in_k, sizeof in_k, "%s.k", in_path), snprintf(out_k, sizeof out_k, "%s.k", out_path);
+    ppnn_status rst = !st && multi ? repeat_batch(in_k, in_path, c->o->batches, rk->params)
+                                   : PPNN_OK;
+    if (!st)
+        st = dist_agree(c->dc, rst);
+    hnn_exec_opts eo = {.threads = fo->threads};
+    double c0 = cpu_seconds();
+    if (!st)
+        st = dist_infer_file(c->dc, fs, &c->ss, &c->used, multi ? out_k : out_path,
+                             multi ? in_k : in_path, p, shape, rk, id, (dist_mode)c->o->mode,
+                             0, &eo);
+    c->cpu = cpu_seconds() - c0;
+    if (!st && multi)
+        st = first_result(out_path, out_k, rk->params);
+    if (multi)
+        unlink(in_k), unlink(out_k);
+    return st;
+}
+
+/* Ranks other than 0: the model and key from rank 0, the same plan, the same job. */
+static ppnn_status follow(server_ctx *c)
+{
+    nn_model m;
+    memset(&m, 0, sizeof m);
+    ckks_params *prm = NULL;
+    ckks_relin_key rk;
+    memset(&rk, 0, sizeof rk);
+    uint8_t id[16] = {0};
+    hnn_plan *plan = NULL;
+    ppnn_status st = dist_bcast_model(c->dc, &m, PPNN_OK);
+    if (!st)
+        st = dist_bcast_relin_key(c->dc, &rk, &prm, id, PPNN_OK);
+    if (!st)
+        st = dist_agree(c->dc, PPNN_OK); /* rank 0's multi-batch file */
+    if (!st)
+        st = hnn_plan_for_params(&plan, &m, prm, c->o->preset);
+    hnn_exec_opts eo = {.threads = c->o->threads};
+    double c0 = cpu_seconds();
+    if (!st)
+        st = dist_infer_file(c->dc, NULL, &c->ss, &c->used, NULL, NULL, plan, NULL, &rk, id,
+                             (dist_mode)c->o->mode, 0, &eo);
+    c->cpu = cpu_seconds() - c0;
+    hnn_plan_free(plan);
+    ckks_relin_key_free(&rk);
+    ckks_params_free(prm);
+    nn_model_free(&m);
+    return st;
+}
+
 ppnn_status bench_dist(const bench_dist_opts *o, FILE *f)
 {
     dist_ctx *dc = NULL;
@@ -213,101 +347,53 @@ ppnn_status bench_dist(const bench_dist_opts *o, FILE *f)
     if (st)
         return st;
     const size_t me = dist_rank(dc), R = dist_size(dc);
+    server_ctx c;
+    memset(&c, 0, sizeof c);
+    c.dc = dc, c.o = o;
     bench_infer_result r;
     memset(&r, 0, sizeof r);
-    snprintf(r.preset, sizeof r.preset, "%s", o->preset);
-    snprintf(r.arch, sizeof r.arch, "%s", o->arch);
-    r.batch = o->count, r.threads = o->threads;
-    bench_state s;
-    memset(&s, 0, sizeof s);
-    uint8_t key_id[16] = {0};
+    data_set ds;
     nn_model m;
-    memset(&m, 0, sizeof m);
+    ckks_params *prm = NULL;
     hnn_plan *plan = NULL;
+    memset(&ds, 0, sizeof ds), memset(&m, 0, sizeof m);
+    if (me == 0) {
+        bench_infer_opts bo = {.preset = o->preset, .arch = o->arch, .batch = o->count,
+                               .threads = o->threads, .server = dist_server, .server_ctx = &c};
+        st = bench_infer(&r, &bo);
+        if (!c.called) { /* the others are waiting for the model: release them */
+            ppnn_status rel = dist_bcast_model(dc, NULL, st ? st : PPNN_ERR_PARAM);
+            st = st ? st : rel;
+        }
+        /* rank 0's copy of the plan, for the report */
+        bench_infer_opts po = {.preset = o->preset, .arch = o->arch, .batch = o->count};
+        if (!st)
+            st = bench_model_plan(&ds, &m, &prm, &plan, &po);
+    } else {
+        st = follow(&c);
+    }
     dist_partition *part = NULL;
-    ckks_ciphertext **outs = NULL;
-    const ckks_ciphertext **ins = NULL;
-    gathered g;
-    memset(&g, 0, sizeof g);
-    ppnn_status rst = PPNN_OK;
-    if (me == 0) {
-        rst = bench_state_setup(&s, o->preset, o->arch, o->count);
-        if (!rst && o->count > s.prm->slots)
-            rst = ppnn_fail(PPNN_ERR_PARAM, "bench infer: batch %zu > %zu slots", o->count,
-                            s.prm->slots);
-        double t0 = ppnn_now();
-        if (!rst)
-            rst = hnn_encrypt_batch(s.in, &s.sk, s.x, o->count, s.plan->n_inputs, o->threads);
-        r.client_encrypt_seconds = ppnn_now() - t0;
-    }
-    if ((st = dist_bcast_model(dc, me == 0 ? &s.m : &m, rst)))
-        goto done;
-    if ((st = dist_bcast_relin_key(dc, &s.rk, &s.prm, key_id, PPNN_OK)))
-        goto done;
-    if (me == 0) {
-        plan = s.plan;
-    } else { /* the plan bench_state_setup makes, from the broadcast model and parameters */
-        hnn_budget b;
-        hnn_budget_from_params(&b, s.prm, o->preset);
-        st = hnn_plan_new(&plan, &m, &b, NULL, 0);
-    }
-    if (!st)
-        st = dist_partition_new(&part, plan, R);
-    const dist_mode mode = dist_choose_mode(o->mode, o->batches, R);
-    /* Every batch reuses rank 0's encrypted inputs (the cost does not depend on the values). */
-    ins = calloc(o->batches, sizeof *ins), outs = calloc(o->batches, sizeof *outs);
-    if (!st && (!ins || !outs))
-        st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
-    for (size_t b = 0; !st && me == 0 && b < o->batches; b++) {
-        ins[b] = s.in;
-        outs[b] = b ? calloc(plan->n_outputs, sizeof **outs) : s.out;
-        if (!outs[b])
-            st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
-    }
     if ((st = dist_agree(dc, st)))
         goto done;
-    hnn_exec_opts eo = {.threads = o->threads};
-    dist_stats ss;
-    double t0 = ppnn_now(), cpu0 = cpu_seconds();
-    if (mode == DIST_DATA)
-        st = dist_infer_data(dc, outs, plan, ins, o->batches, &s.rk, &eo, &ss);
-    else
-        for (size_t b = 0; !st && b < o->batches; b++)
-            /* One batch: the batch is released once sent, as infer does. Several: reused. */
-            st = dist_infer_model(dc, me == 0 ? outs[b] : NULL, plan, me == 0 ? s.in : NULL,
-                                  o->batches == 1, &s.rk, &eo, 0, &ss);
-    r.server_seconds = ppnn_now() - t0;
-    const double cpu = cpu_seconds() - cpu0;
-    if (st)
+    if (me == 0 && (st = dist_partition_new(&part, plan, R)))
         goto done;
-    if (me == 0)
-        st = bench_state_score(&r, &s, s.out);
     r.amortized_ms = r.server_seconds * 1e3 / (double)(o->count * o->batches);
-    const dist_partition *pp = mode == DIST_MODEL ? part : NULL;
-    if ((st = dist_agree(dc, st)) ||
-        (st = gather_all(&g, dc, &ss, pp ? pp->nstages : plan->nsteps, cpu)))
+    gathered g;
+    memset(&g, 0, sizeof g);
+    const dist_partition *pp = c.used == DIST_MODEL ? part : NULL;
+    if ((st = gather_all(&g, dc, &c.ss, c.ss.nsteps, c.cpu)))
         goto done;
     if (me == 0 && o->json)
-        print_json(f, &r, o, mode, R, &g, plan, pp);
+        print_json(f, &r, o, c.used, R, &g, plan, pp);
     else if (me == 0)
-        print_text(f, &r, mode, R, o->batches, &g, plan, pp);
-done:
-    for (size_t b = 1; outs && me == 0 && b < o->batches; b++) {
-        for (size_t c = 0; outs[b] && c < plan->n_outputs; c++)
-            ckks_ct_free(&outs[b][c]);
-        free(outs[b]);
-    }
-    free(outs), free(ins);
+        print_text(f, &r, c.used, R, o->batches, &g, plan, pp);
     gathered_free(&g);
+done:
     dist_partition_free(part);
-    if (me != 0) {
-        hnn_plan_free(plan);
-        nn_model_free(&m);
-        ckks_relin_key_free(&s.rk);
-        ckks_params_free(s.prm);
-    } else {
-        bench_state_free(&s);
-    }
+    hnn_plan_free(plan);
+    ckks_params_free(prm);
+    nn_model_free(&m);
+    data_set_free(&ds);
     dist_finish(dc);
     return st;
 }
@@ -315,46 +401,49 @@ done:
 ppnn_status bench_partition(const char *preset, const char *arch, const size_t *ranks,
                             size_t nranks, FILE *f)
 {
-    bench_state s;
-    memset(&s, 0, sizeof s);
+    data_set ds;
+    nn_model m;
+    ckks_params *prm = NULL;
+    hnn_plan *plan = NULL;
+    memset(&ds, 0, sizeof ds), memset(&m, 0, sizeof m);
     /* The model and plan bench infer measures (ranges from 256 test images). */
-    ppnn_status st = bench_state_setup(&s, preset, arch, 256);
+    bench_infer_opts bo = {.preset = preset, .arch = arch, .batch = 256};
+    ppnn_status st = bench_model_plan(&ds, &m, &prm, &plan, &bo);
     cJSON *j = cJSON_CreateObject(), *runs = NULL;
     if (!st && !j)
         st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
     if (!st) {
-        const size_t n = s.prm->n;
+        const size_t n = prm->n;
         cJSON_AddStringToObject(j, "preset", preset);
         cJSON_AddStringToObject(j, "arch", arch);
         cJSON_AddNumberToObject(j, "n", (double)n);
-        cJSON_AddNumberToObject(j, "single_peak_bytes", (double)hnn_plan_peak_bytes(s.plan, n));
+        cJSON_AddNumberToObject(j, "single_peak_bytes", (double)hnn_plan_peak_bytes(plan, n));
         runs = cJSON_AddArrayToObject(j, "partitions");
         for (size_t i = 0; i < nranks && !st; i++) {
             dist_partition *d = NULL;
-            if ((st = dist_partition_new(&d, s.plan, ranks[i])))
+            if ((st = dist_partition_new(&d, plan, ranks[i])))
                 break;
             char name[96];
             cJSON *run = cJSON_CreateObject(), *stages = cJSON_AddArrayToObject(run, "stages");
             cJSON_AddNumberToObject(run, "ranks", (double)ranks[i]);
             for (size_t g = 0; g < d->nstages; g++) {
                 cJSON *sg = cJSON_CreateObject(), *pr = cJSON_AddArrayToObject(sg, "per_rank");
-                stage_name(name, sizeof name, s.plan, &d->stages[g]);
+                const dist_part_stage *pg = &d->stages[g];
+                stage_name(name, sizeof name, plan, pg);
                 cJSON_AddStringToObject(sg, "steps", name);
-                cJSON_AddStringToObject(sg, "split",
-                                        d->stages[g].tiling == HNN_TILE_ROWS ? "rows" : "cols");
+                cJSON_AddStringToObject(sg, "split", pg->tiling == HNN_TILE_ROWS ? "rows" : "cols");
                 cJSON_AddNumberToObject(sg, "ciphertexts_moved",
                                         (double)dist_partition_moves(d, g));
-                const dist_part_stage *pg = &d->stages[g];
                 cJSON *lv = cJSON_AddArrayToObject(sg, "levels_in");
                 for (size_t k = pg->a != HNN_NO_STEP ? pg->a : pg->act != HNN_NO_STEP ? pg->act
                                                                                      : pg->b;
                      k <= pg->b; k++)
-                    cJSON_AddItemToArray(lv, cJSON_CreateNumber((double)s.plan->steps[k].level_in));
+                    cJSON_AddItemToArray(lv, cJSON_CreateNumber((double)plan->steps[k].level_in));
                 for (size_t t = 0; t < ranks[i]; t++) {
                     uint64_t sent, recv;
                     dist_work w;
-                    dist_partition_traffic(&sent, &recv, d, s.plan, g, t, n);
-                    dist_partition_work(&w, d, s.plan, g, t);
+                    dist_partition_traffic(&sent, &recv, d, plan, g, t, n);
+                    dist_partition_work(&w, d, plan, g, t);
                     cJSON *r = cJSON_CreateObject();
                     cJSON_AddNumberToObject(r, "bytes_sent", (double)sent);
                     cJSON_AddNumberToObject(r, "bytes_recv", (double)recv);
@@ -369,7 +458,7 @@ ppnn_status bench_partition(const char *preset, const char *arch, const size_t *
             cJSON *peaks = cJSON_AddArrayToObject(run, "peak_estimate_bytes");
             for (size_t t = 0; t < ranks[i]; t++)
                 cJSON_AddItemToArray(peaks, cJSON_CreateNumber((double)dist_partition_peak_bytes(
-                                                d, s.plan, t, n, 1)));
+                                                d, plan, t, n, 1)));
             cJSON_AddItemToArray(runs, run);
             dist_partition_free(d);
         }
@@ -381,6 +470,9 @@ ppnn_status bench_partition(const char *preset, const char *arch, const size_t *
         cJSON_free(txt);
     }
     cJSON_Delete(j);
-    bench_state_free(&s);
+    hnn_plan_free(plan);
+    ckks_params_free(prm);
+    nn_model_free(&m);
+    data_set_free(&ds);
     return st;
 }

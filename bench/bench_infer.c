@@ -6,57 +6,83 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
+#include <cjson/cJSON.h>
+
+#include "ppnn/ckks_io.h"
 #include "ppnn/data.h"
 
-static void on_step(void *ctx, size_t k, const hnn_step *s, double seconds)
+typedef struct {
+    data_set ds;
+    nn_model m;
+    ckks_params *prm;
+    hnn_plan *plan;
+    ckks_secret_key sk;
+    ckks_relin_key rk;
+    float *x, *ref;
+    double *dec;
+    ckks_ciphertext *in, *out;
+    char dir[64], in_path[128], out_path[128];
+} bench_state;
+
+static void free_cts(ckks_ciphertext *c, size_t n)
 {
-    bench_infer_result *r = ctx;
-    if (k >= BENCH_INFER_MAX_LAYERS)
-        return;
-    r->layers[k].name = s->name;
-    r->layers[k].layer = s->layer;
-    r->layers[k].seconds = seconds;
-    r->nlayers = k + 1;
+    for (size_t k = 0; c && k < n; k++)
+        ckks_ct_free(&c[k]);
+    free(c);
 }
 
-void bench_state_free(bench_state *s)
+static void state_free(bench_state *s)
 {
-    for (size_t k = 0; s->in && k < s->plan->n_inputs; k++)
-        ckks_ct_free(&s->in[k]);
-    for (size_t c = 0; s->out && c < s->plan->n_outputs; c++)
-        ckks_ct_free(&s->out[c]);
-    free(s->in), free(s->out), free(s->x), free(s->ref), free(s->dec);
+    free_cts(s->in, s->plan ? s->plan->n_inputs : 0);
+    free_cts(s->out, s->plan ? s->plan->n_outputs : 0);
+    free(s->x), free(s->ref), free(s->dec);
     ckks_relin_key_free(&s->rk);
     ckks_secret_key_free(&s->sk);
     hnn_plan_free(s->plan);
     ckks_params_free(s->prm);
     nn_model_free(&s->m);
     data_set_free(&s->ds);
+    if (s->in_path[0])
+        unlink(s->in_path);
+    if (s->out_path[0])
+        unlink(s->out_path);
+    if (s->dir[0])
+        rmdir(s->dir);
 }
 
-ppnn_status bench_state_setup(bench_state *s, const char *preset, const char *arch, size_t batch)
+ppnn_status bench_model_plan(data_set *ds, nn_model *m, ckks_params **prm, hnn_plan **plan,
+                             const bench_infer_opts *o)
 {
     ckks_spec spec;
-    hnn_budget b;
-    ppnn_status st = data_load(&s->ds, "mnist", DATA_SPLIT_TEST, 0, batch);
-    if (!st && s->ds.count < batch)
-        st = ppnn_fail(PPNN_ERR_PARAM, "bench infer: only %zu test images", s->ds.count);
-    if (!st)
-        st = nn_arch_build(&s->m, arch, NN_ACT_ELEMENT,
-                           (nn_shape){1, (uint32_t)s->ds.rows, (uint32_t)s->ds.cols}, 10);
-    if (!st)
-        st = nn_model_init_params(&s->m, &s->ds, 1);
-    if (!st)
-        st = nn_record_ranges(&s->m, &s->ds, batch);
-    if (!st)
-        st = ckks_preset(&spec, preset);
-    if (!st)
-        st = ckks_params_new(&s->prm, &spec);
-    if (!st) {
-        hnn_budget_from_params(&b, s->prm, preset);
-        st = hnn_plan_new(&s->plan, &s->m, &b, NULL, 0);
+    const size_t batch = o->batch;
+    ppnn_status st = data_load(ds, o->data ? o->data : "mnist", DATA_SPLIT_TEST, 0, batch);
+    if (!st && ds->count < batch)
+        st = ppnn_fail(PPNN_ERR_PARAM, "bench infer: only %zu test images", ds->count);
+    if (!st && o->model)
+        st = nn_model_load(m, o->model);
+    if (!st && !o->model) {
+        st = nn_arch_build(m, o->arch, NN_ACT_ELEMENT,
+                           (nn_shape){1, (uint32_t)ds->rows, (uint32_t)ds->cols}, 10);
+        if (!st)
+            st = nn_model_init_params(m, ds, 1);
+        if (!st)
+            st = nn_record_ranges(m, ds, batch);
     }
+    if (!st)
+        st = ckks_preset(&spec, o->preset);
+    if (!st)
+        st = ckks_params_new(prm, &spec);
+    if (!st) /* the plan `ppnn infer` runs for these parameters */
+        st = hnn_plan_for_params(plan, m, *prm, o->preset);
+    return st;
+}
+
+static ppnn_status setup(bench_state *s, const bench_infer_opts *o)
+{
+    const size_t batch = o->batch;
+    ppnn_status st = bench_model_plan(&s->ds, &s->m, &s->prm, &s->plan, o);
     if (!st)
         st = ckks_keygen_secret(&s->sk, s->prm);
     if (!st)
@@ -68,84 +94,180 @@ ppnn_status bench_state_setup(bench_state *s, const char *preset, const char *ar
     s->ref = malloc(batch * nout * sizeof *s->ref);
     s->dec = malloc(batch * nout * sizeof *s->dec);
     s->in = calloc(nin, sizeof *s->in);
-    s->out = calloc(nout, sizeof *s->out);
-    if (!s->x || !s->ref || !s->dec || !s->in || !s->out)
+    if (!s->x || !s->ref || !s->dec || !s->in)
         return ppnn_fail(PPNN_ERR_NOMEM, "bench infer: out of memory");
     nn_model_normalize(&s->m, s->x, s->ds.pixels, batch);
     ppnn_status st2 = nn_predict(&s->m, s->ref, s->x, batch);
     hnn_plan_inputs(s->x, &s->m, s->ds.pixels, batch); /* what the client encrypts */
+    const char *tmp = getenv("TMPDIR");
+    snprintf(s->dir, sizeof s->dir, "%s/ppnn-bench-XXXXXX", tmp && *tmp && strlen(tmp) < 40 ? tmp : "/tmp");
+    if (!mkdtemp(s->dir)) {
+        s->dir[0] = 0;
+        return ppnn_fail(PPNN_ERR_IO, "bench infer: cannot create a temporary directory");
+    }
+    snprintf(s->in_path, sizeof s->in_path, "%s/batch.ct", s->dir);
+    snprintf(s->out_path, sizeof s->out_path, "%s/result.ct", s->dir);
     return st2;
 }
 
-ppnn_status bench_infer(bench_infer_result *r, const char *preset, const char *arch, size_t batch,
-                        int threads)
+/* User + system CPU seconds of this process (all threads). */
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+           (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
+}
+
+/* Peak RSS since the last reset (VmHWM of /proc/self/status, bytes), 0 when unknown. */
+static size_t vm_hwm(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    unsigned long long kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %llu kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return (size_t)kb * 1024;
+}
+
+/* Resets VmHWM to the current RSS (Linux clear_refs "5"), so the server phase is measured
+ * alone. Returns 0 when the kernel does not allow it. */
+static int reset_hwm(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f)
+        return 0;
+    int ok = fputs("5", f) >= 0;
+    return (fclose(f) == 0) && ok;
+}
+
+static void on_progress(void *ctx, const hnn_progress *pr)
+{
+    bench_infer_result *r = ctx;
+    if (!pr->step || pr->step_index >= BENCH_INFER_MAX_LAYERS)
+        return;
+    size_t k = pr->step_index;
+    r->layers[k].name = pr->step->name;
+    r->layers[k].layer = pr->step->layer;
+    r->layers[k].seconds = pr->step_seconds;
+    r->nlayers = k + 1 > r->nlayers ? k + 1 : r->nlayers;
+}
+
+ppnn_status bench_infer(bench_infer_result *r, const bench_infer_opts *o)
 {
     memset(r, 0, sizeof *r);
-    snprintf(r->preset, sizeof r->preset, "%s", preset);
-    snprintf(r->arch, sizeof r->arch, "%s", arch);
-    r->batch = batch;
-    r->threads = threads;
+    snprintf(r->preset, sizeof r->preset, "%s", o->preset);
+    snprintf(r->arch, sizeof r->arch, "%s", o->model ? o->model : o->arch);
+    r->batch = o->batch;
+    r->threads = o->threads;
+    r->memory_budget_bytes = o->memory_bytes;
     bench_state s;
     memset(&s, 0, sizeof s);
-    ppnn_status st = bench_state_setup(&s, preset, arch, batch);
+    const size_t batch = o->batch;
+    ppnn_status st = setup(&s, o);
     if (!st && batch > s.prm->slots)
         st = ppnn_fail(PPNN_ERR_PARAM, "bench infer: batch %zu > %zu slots", batch, s.prm->slots);
     double t0 = ppnn_now();
     if (!st)
-        st = hnn_encrypt_batch(s.in, &s.sk, s.x, batch, s.plan->n_inputs, threads);
+        st = hnn_encrypt_batch(s.in, &s.sk, s.x, batch, s.plan->n_inputs, o->threads);
     r->client_encrypt_seconds = ppnn_now() - t0;
-    hnn_exec_opts o = {.threads = threads, .progress = on_step, .progress_ctx = r};
-    t0 = ppnn_now();
+    ckks_batch_info info;
+    memset(&info, 0, sizeof info);
+    ckks_key_id(info.key_id, &s.sk);
+    info.packing = CKKS_PACKING_ELEMENT;
+    info.images = batch;
+    info.shape[0] = s.m.input.c, info.shape[1] = s.m.input.h, info.shape[2] = s.m.input.w;
+    info.role = CKKS_BATCH_INPUT;
     if (!st)
-        st = hnn_infer(s.out, s.plan, s.in, &s.rk, &o);
-    r->server_seconds = ppnn_now() - t0;
+        st = ckks_batch_save(s.in_path, s.in, s.plan->n_inputs, &info);
+    free_cts(s.in, s.plan ? s.plan->n_inputs : 0);
+    s.in = NULL;
+    hnn_file_stats fs;
+    hnn_file_opts fo = {.threads = o->threads, .memory_bytes = o->memory_bytes,
+                        .scratch_dir = o->scratch_dir ? o->scratch_dir : s.dir,
+                        .allow_spill = 1, .progress = on_progress, .progress_ctx = r};
+    int hwm = reset_hwm();
+    double c0 = cpu_seconds();
     if (!st)
-        st = bench_state_score(r, &s, s.out);
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) == 0)
-        r->peak_rss_bytes = (size_t)ru.ru_maxrss * 1024; /* Linux: kilobytes */
-    bench_state_free(&s);
-    return st;
-}
-
-ppnn_status bench_state_score(bench_infer_result *r, bench_state *s, const ckks_ciphertext *out)
-{
-    const size_t batch = r->batch, nc = s->plan->n_outputs;
-    ppnn_status st = hnn_decrypt_batch(s->dec, &s->sk, out, nc, batch, 0);
-    if (st)
-        return st;
-    r->amortized_ms = r->server_seconds * 1e3 / (double)batch;
-    r->upload_bytes_per_image = (double)s->plan->n_inputs *
-                                (double)hnn_seeded_ct_bytes(s->prm, s->prm->nq - 1) /
-                                (double)batch;
-    r->est_logit_error = s->plan->est_error;
-    for (size_t b = 0; b < batch; b++) {
-        size_t pa = 0, pe = 0;
-        for (size_t c = 0; c < nc; c++) {
-            pa = s->ref[b * nc + c] > s->ref[b * nc + pa] ? c : pa;
-            pe = s->dec[b * nc + c] > s->dec[b * nc + pe] ? c : pe;
-            r->max_logit_error =
-                fmax(r->max_logit_error, fabs(s->dec[b * nc + c] - s->ref[b * nc + c]));
-        }
-        r->agree += pa == pe;
+        st = o->server ? o->server(o->server_ctx, &fs, s.out_path, s.in_path, &s.m, s.plan,
+                                   info.shape, &s.rk, info.key_id, &fo)
+                       : hnn_infer_file(&fs, s.out_path, s.in_path, s.plan, info.shape, &s.rk,
+                                        info.key_id, &fo);
+    r->server_cpu_seconds = cpu_seconds() - c0;
+    if (!st) {
+        r->server_seconds = fs.server_seconds;
+        r->schedule_peak_bytes = fs.schedule_peak_bytes;
+        r->spill_bytes = fs.spill_bytes;
+        r->memory_budget_bytes = fs.budget_bytes;
     }
-    return PPNN_OK;
+    if (hwm)
+        r->peak_rss_bytes = vm_hwm();
+    size_t count = 0;
+    ckks_batch_info oinfo;
+    ckks_params *pp = s.prm;
+    if (!st)
+        st = ckks_batch_load(&s.out, &count, &oinfo, &pp, s.out_path);
+    if (!st)
+        st = hnn_decrypt_batch(s.dec, &s.sk, s.out, s.plan->n_outputs, batch, 0);
+    if (!st) {
+        const size_t nc = s.plan->n_outputs;
+        r->amortized_ms = r->server_seconds * 1e3 / (double)batch;
+        r->upload_bytes_per_image = (double)s.plan->n_inputs *
+                                    (double)hnn_seeded_ct_bytes(s.prm, s.prm->nq - 1) /
+                                    (double)batch;
+        r->est_logit_error = s.plan->est_error;
+        for (size_t b = 0; b < batch; b++) {
+            size_t pa = 0, pe = 0;
+            for (size_t c = 0; c < nc; c++) {
+                pa = s.ref[b * nc + c] > s.ref[b * nc + pa] ? c : pa;
+                pe = s.dec[b * nc + c] > s.dec[b * nc + pe] ? c : pe;
+                r->max_logit_error =
+                    fmax(r->max_logit_error, fabs(s.dec[b * nc + c] - s.ref[b * nc + c]));
+            }
+            r->agree += pa == pe;
+        }
+    }
+    state_free(&s);
+    return st;
 }
 
 void bench_infer_json(FILE *f, const bench_infer_result *r)
 {
-    fprintf(f,
-            "{\"preset\": \"%s\", \"arch\": \"%s\", \"batch\": %zu, \"threads\": %d, "
-            "\"server_seconds\": %.4f, \"amortized_ms\": %.4f, \"client_encrypt_seconds\": %.4f, "
-            "\"upload_bytes_per_image\": %.0f, \"peak_rss_bytes\": %zu, \"agree\": %zu, "
-            "\"max_logit_error\": %.3g, \"est_logit_error\": %.3g, \"layers\": [",
-            r->preset, r->arch, r->batch, r->threads, r->server_seconds, r->amortized_ms,
-            r->client_encrypt_seconds, r->upload_bytes_per_image, r->peak_rss_bytes, r->agree,
-            r->max_logit_error, r->est_logit_error);
-    for (size_t k = 0; k < r->nlayers; k++)
-        fprintf(f, "%s{\"step\": %zu, \"layer\": %zu, \"name\": \"%s\", \"seconds\": %.4f}",
-                k ? ", " : "", k, r->layers[k].layer, r->layers[k].name, r->layers[k].seconds);
-    fprintf(f, "]}\n");
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "preset", r->preset);
+    cJSON_AddStringToObject(o, "arch", r->arch);
+    cJSON_AddNumberToObject(o, "batch", (double)r->batch);
+    cJSON_AddNumberToObject(o, "threads", r->threads);
+    cJSON_AddNumberToObject(o, "server_seconds", r->server_seconds);
+    cJSON_AddNumberToObject(o, "server_cpu_seconds", r->server_cpu_seconds);
+    cJSON_AddNumberToObject(o, "amortized_ms", r->amortized_ms);
+    cJSON_AddNumberToObject(o, "client_encrypt_seconds", r->client_encrypt_seconds);
+    cJSON_AddNumberToObject(o, "upload_bytes_per_image", r->upload_bytes_per_image);
+    cJSON_AddNumberToObject(o, "peak_rss_bytes", (double)r->peak_rss_bytes);
+    cJSON_AddNumberToObject(o, "memory_budget_bytes", (double)r->memory_budget_bytes);
+    cJSON_AddNumberToObject(o, "schedule_peak_bytes", (double)r->schedule_peak_bytes);
+    cJSON_AddNumberToObject(o, "spill_bytes", (double)r->spill_bytes);
+    cJSON_AddNumberToObject(o, "agree", (double)r->agree);
+    cJSON_AddNumberToObject(o, "max_logit_error", r->max_logit_error);
+    cJSON_AddNumberToObject(o, "est_logit_error", r->est_logit_error);
+    cJSON *steps = cJSON_AddArrayToObject(o, "steps");
+    for (size_t k = 0; k < r->nlayers; k++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "step", (double)k);
+        cJSON_AddNumberToObject(e, "layer", (double)r->layers[k].layer);
+        cJSON_AddStringToObject(e, "name", r->layers[k].name ? r->layers[k].name : "");
+        cJSON_AddNumberToObject(e, "seconds", r->layers[k].seconds);
+        cJSON_AddItemToArray(steps, e);
+    }
+    char *txt = cJSON_PrintUnformatted(o);
+    if (txt)
+        fprintf(f, "%s\n", txt);
+    cJSON_free(txt);
+    cJSON_Delete(o);
 }
 
 void bench_infer_print(FILE *f, const bench_infer_result *r)
@@ -157,9 +279,13 @@ void bench_infer_print(FILE *f, const bench_infer_result *r)
                 r->layers[k].layer, r->layers[k].seconds);
     fprintf(f, "server          %8.3f s per batch, %.3f ms per image (amortized)\n",
             r->server_seconds, r->amortized_ms);
+    fprintf(f, "server CPU      %8.3f s (all threads; comparable under load)\n",
+            r->server_cpu_seconds);
     fprintf(f, "client encrypt  %8.3f s per batch\n", r->client_encrypt_seconds);
     fprintf(f, "upload          %8.0f bytes per image\n", r->upload_bytes_per_image);
-    fprintf(f, "peak RSS        %8.1f MB\n", (double)r->peak_rss_bytes / 1048576.0);
+    fprintf(f, "server peak RSS %8.1f MB (schedule peak %.1f MB, budget %.1f MB, spilled %.1f MB)\n",
+            (double)r->peak_rss_bytes / 1048576.0, (double)r->schedule_peak_bytes / 1048576.0,
+            (double)r->memory_budget_bytes / 1048576.0, (double)r->spill_bytes / 1048576.0);
     fprintf(f, "agreement       %zu / %zu, max |logit error| %.3g (planner estimate %.3g)\n",
             r->agree, r->batch, r->max_logit_error, r->est_logit_error);
 }

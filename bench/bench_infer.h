@@ -2,6 +2,7 @@
 #ifndef PPNN_BENCH_INFER_H
 #define PPNN_BENCH_INFER_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "ppnn/data.h"
@@ -13,11 +14,15 @@ typedef struct bench_infer_result {
     char preset[16], arch[32];
     size_t batch;
     int threads;
-    double server_seconds;         /* hnn_infer wall time for the batch */
+    double server_seconds;         /* hnn_infer_file: reading the batch file + computing */
+    double server_cpu_seconds;     /* CPU time (all threads) of the same phase */
     double amortized_ms;           /* server_seconds / batch, in ms */
     double client_encrypt_seconds; /* hnn_encrypt_batch wall time for the batch */
     double upload_bytes_per_image; /* seeded ciphertexts, bit-packed c0 + seed, / batch */
-    size_t peak_rss_bytes;         /* of this process (client and server together) */
+    size_t peak_rss_bytes;         /* of the server phase alone (VmHWM reset before it) */
+    uint64_t memory_budget_bytes;  /* --memory (0: the default fraction of available memory) */
+    uint64_t schedule_peak_bytes;  /* the schedule's computed peak (ciphertexts + weights) */
+    uint64_t spill_bytes;          /* written to scratch */
     size_t agree;                  /* encrypted vs plaintext predictions */
     double max_logit_error;
     double est_logit_error;        /* the planner's estimate */
@@ -29,38 +34,39 @@ typedef struct bench_infer_result {
     } layers[BENCH_INFER_MAX_LAYERS];
 } bench_infer_result;
 
-/* Builds `arch` (nn_arch_build with element-wise quadratics) fitted on the first `batch` MNIST
- * test images (nn_model_init_params: ReLU-fitted activations, ranges recorded; no training, the
- * cost does not depend on the weights), plans it for preset `preset`, generates keys, encrypts
- * the batch, runs the server with `threads` threads (0 = all cores), decrypts and compares with
- * the plaintext forward pass. */
-PPNN_MUST_CHECK ppnn_status bench_infer(bench_infer_result *r, const char *preset,
-                                        const char *arch, size_t batch, int threads);
-/* The benchmark's world: test images, the model, keys, encrypted inputs and results. */
-typedef struct bench_state {
-    data_set ds;
-    nn_model m;
-    ckks_params *prm;
-    hnn_plan *plan;
-    ckks_secret_key sk;
-    ckks_relin_key rk;
-    float *x, *ref;
-    double *dec;
-    ckks_ciphertext *in, *out;
-} bench_state;
+typedef struct bench_infer_opts {
+    const char *preset, *arch; /* parameters, architecture (when no model is given) */
+    const char *model;         /* a trained model file, or NULL */
+    const char *data;          /* images: mnist (default) or fashion */
+    size_t batch;
+    int threads;
+    uint64_t memory_bytes;     /* 0: default */
+    const char *scratch_dir;   /* NULL: the temporary directory of the run */
+    /* The server phase (NULL: hnn_infer_file). bench_dist.c runs it over MPI ranks: it gets
+     * the model too, to hand it to the other ranks. */
+    PPNN_MUST_CHECK ppnn_status (*server)(void *ctx, hnn_file_stats *fs, const char *out_path,
+                                          const char *in_path, const nn_model *m,
+                                          const hnn_plan *p, const uint32_t shape[3],
+                                          const ckks_relin_key *rk, const uint8_t key_id[16],
+                                          const hnn_file_opts *fo);
+    void *server_ctx;
+} bench_infer_opts;
 
-/* Everything bench_infer does before encrypting: data, model (ReLU-fitted quadratics), plan,
- * keys, plaintext reference; s zeroed first by the caller. bench_state_free releases it. */
-PPNN_MUST_CHECK ppnn_status bench_state_setup(bench_state *s, const char *preset,
-                                             const char *arch, size_t batch);
-void bench_state_free(bench_state *s);
-/* Decrypts out (r->batch images) and fills r's amortized time (from r->server_seconds),
- * upload size, agreement and logit errors. */
-PPNN_MUST_CHECK ppnn_status bench_state_score(bench_infer_result *r, bench_state *s,
-                                              const ckks_ciphertext *out);
-
-/* Writes r as one JSON object (top-level keys server_seconds, amortized_ms,
- * client_encrypt_seconds, upload_bytes_per_image, peak_rss_bytes, layers, ...). */
+/* The client/server flow on one batch, through the files the CLI uses: builds `arch`
+ * (element-wise quadratics fitted on the first `batch` test images; no training, the cost does
+ * not depend on the weights) or loads `model`, plans it with hnn_plan_for_params (what `ppnn
+ * infer` runs), generates keys, encrypts the batch and writes it to a temporary batch file,
+ * frees it, then runs the server exactly as `ppnn infer` does (hnn_infer_file: streamed input,
+ * memory budget, per-step times, peak RSS of this phase only), and decrypts and compares the
+ * results with the plaintext forward pass. */
+PPNN_MUST_CHECK ppnn_status bench_infer(bench_infer_result *r, const bench_infer_opts *o);
+/* The model (built from o->arch and the first o->batch test images, or o->model), the
+ * parameters of o->preset and the plan infer runs (hnn_plan_for_params). The caller frees
+ * them (data_set_free, nn_model_free, ckks_params_free, hnn_plan_free) after success or failure. */
+PPNN_MUST_CHECK ppnn_status bench_model_plan(data_set *ds, nn_model *m, ckks_params **prm,
+                                             hnn_plan **plan, const bench_infer_opts *o);
+/* Writes r as one JSON object (cJSON; keys server_seconds, amortized_ms, peak_rss_bytes,
+ * schedule_peak_bytes, spill_bytes, steps [{step, layer, name, seconds}], ...). */
 void bench_infer_json(FILE *f, const bench_infer_result *r);
 /* Human-readable summary. */
 void bench_infer_print(FILE *f, const bench_infer_result *r);

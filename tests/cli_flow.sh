@@ -1,19 +1,12 @@
 #!/usr/bin/env bash
 # The element-wise client/server flow through the CLI: keygen, encrypt, infer (without the
 # secret key), decrypt; agreement with plaintext; and every refusal the issue lists — other
-# keys, truncated/corrupted files, results fed as inputs, more images than slots, wrong image
-# size — each with a one-line error, a non-zero exit and no output file left behind.
+# keys, truncated/corrupted files, results fed as inputs, wrong image size (more images than
+# slots: tests/cli_multibatch.sh) — each with a one-line error, a non-zero exit and no output file left behind.
 set -u
-ppnn=$1; pass=0; fail=0
+ppnn=$1
 dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
-ok() { if "$@" >"$dir/log" 2>&1; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL: $*" >&2; tail -5 "$dir/log" >&2; fi; }
-refuse() { # refuse PATTERN OUTFILE CMD...: fails with PATTERN in a one-line error, OUTFILE absent
-  local pat=$1 out=$2; shift 2
-  local err; err=$("$@" 2>&1 >/dev/null); local rc=$?
-  if [[ $rc -ne 0 && $err == *"$pat"* && $(printf '%s\n' "$err" | grep -c .) -eq 1 && ! -e $out ]] &&
-     ! ls "$out".tmp.* >/dev/null 2>&1; then pass=$((pass+1))
-  else fail=$((fail+1)); echo "FAIL: expected '$pat' refusal from: $* (rc=$rc: $err)" >&2; fi
-}
+source "$(dirname "$0")/lib_cli.sh"
 ok "$ppnn" train --data mnist --count 3000 --epochs 2 --seed 3 --out "$dir/m.ppnn"
 ok "$ppnn" keygen --params n13 --out "$dir/k"
 ok test "$(stat -c %a "$dir/k/secret.key")" = 600
@@ -47,7 +40,6 @@ head -c 100000 "$dir/b.ct" > "$dir/trunc.ct"
 refuse "truncated" "$dir/x.ct" "$ppnn" infer --model "$dir/m.ppnn" --keys "$dir/k" --in "$dir/trunc.ct" --out "$dir/x.ct"
 cp "$dir/r.ct" "$dir/flip.ct"; printf 'X' | dd of="$dir/flip.ct" bs=1 seek=5000 conv=notrunc 2>/dev/null
 refuse "checksum" "$dir/x.csv" "$ppnn" decrypt --keys "$dir/k" --in "$dir/flip.ct" --out "$dir/x.csv"
-refuse "slots" "$dir/x.ct" "$ppnn" encrypt --keys "$dir/k" --data mnist --count 5000 --out "$dir/x.ct"
 refuse "unknown CKKS parameter preset" "$dir/k3" "$ppnn" keygen --params n12 --out "$dir/k3"
 # images of another size: an 8x8 data set (16 blank images labelled 0)
 mkdir -p "$dir/tiny"

@@ -86,6 +86,53 @@ PPNN_MUST_CHECK ppnn_status ckks_batch_parse(ckks_ciphertext **cts, size_t *coun
                                              ckks_batch_info *info, ckks_params **params,
                                              uint8_t *buf, size_t len, const char *name);
 
+/* ---- multi-batch files and streamed reading ------------------------------------------------
+ * Any number of images: a multi-batch file holds an index frame ("BSET": parameters, key id,
+ * role, packing, shape, batch count, total images, images per batch) followed by the batches,
+ * each an ordinary batch frame with its own checksum (docs/file-formats.md). One batch is
+ * written as a plain batch file, which ckks_batch_load reads as before.
+ *
+ * ckks_batch_set_open accepts both. It reads frame headers only and checks every batch's
+ * extent against the file size: a file truncated in the middle is refused naming the batch
+ * ("truncated in batch 2 of 3"). *params as for the loaders above. The set keeps the file
+ * open; close it after every reader. */
+typedef struct ckks_batch_set ckks_batch_set;
+PPNN_MUST_CHECK ppnn_status ckks_batch_set_open(ckks_batch_set **out, ckks_params **params,
+                                                const char *path);
+void ckks_batch_set_close(ckks_batch_set *s); /* NULL is a no-op */
+size_t ckks_batch_set_batches(const ckks_batch_set *s);
+/* The set's info (key id, packing, shape, role) with images = batch b's images (b out of
+ * range: the total). */
+void ckks_batch_set_info(ckks_batch_info *info, const ckks_batch_set *s, size_t b);
+
+/* Streams batch b: opening verifies its checksum by reading it once (1 MiB at a time) and
+ * indexes its ciphertexts; _get then reads ciphertext i at `level` (<= its stored level: only
+ * those rows are read and unpacked, a seed is expanded at that level) into ct. _get is
+ * thread-safe (pread) for distinct ct. */
+typedef struct ckks_batch_reader ckks_batch_reader;
+PPNN_MUST_CHECK ppnn_status ckks_batch_reader_open(ckks_batch_reader **out,
+                                                   const ckks_batch_set *s, size_t b);
+void ckks_batch_reader_close(ckks_batch_reader *r); /* NULL is a no-op */
+size_t ckks_batch_reader_count(const ckks_batch_reader *r);
+void ckks_batch_reader_meta(const ckks_batch_reader *r, size_t i, size_t *level, size_t *size,
+                            double *scale);
+PPNN_MUST_CHECK ppnn_status ckks_batch_reader_get(ckks_ciphertext *ct,
+                                                  const ckks_batch_reader *r, size_t i,
+                                                  size_t level);
+
+/* Writes a set of nbatches batches (images[b] each; info gives key id, packing, shape, role)
+ * to path atomically: append every batch in order, then finish (renames into place) or abort
+ * (nothing left at path). */
+typedef struct ckks_batch_set_writer ckks_batch_set_writer;
+PPNN_MUST_CHECK ppnn_status ckks_batch_set_create(ckks_batch_set_writer **out, const char *path,
+                                                  const ckks_params *p,
+                                                  const ckks_batch_info *info, size_t nbatches,
+                                                  const uint64_t *images);
+PPNN_MUST_CHECK ppnn_status ckks_batch_set_append(ckks_batch_set_writer *w,
+                                                  const ckks_ciphertext *cts, size_t count);
+PPNN_MUST_CHECK ppnn_status ckks_batch_set_finish(ckks_batch_set_writer *w);
+void ckks_batch_set_abort(ckks_batch_set_writer *w); /* NULL is a no-op */
+
 #ifdef __cplusplus
 }
 #endif

@@ -164,13 +164,36 @@ PPNN_MUST_CHECK ppnn_status dist_infer_model(dist_ctx *dc, ckks_ciphertext *out,
                                              const ckks_relin_key *rk, const hnn_exec_opts *o,
                                              uint64_t budget, dist_stats *stats);
 
-/* Collective, data-parallel: nbatches batches (known on every rank); on rank 0, in[b] holds
- * batch b's n_inputs ciphertexts and out[b] receives its n_outputs results. Batch b runs whole
- * on rank b mod R (hnn_infer, with o); rank 0 sends the inputs and gathers the results. */
-PPNN_MUST_CHECK ppnn_status dist_infer_data(dist_ctx *dc, ckks_ciphertext *const *out,
-                                            const hnn_plan *p, const ckks_ciphertext *const *in,
-                                            size_t nbatches, const ckks_relin_key *rk,
+/* Collective, data-parallel: nbatches batches (known on every rank); batch b runs whole on
+ * rank b mod R (hnn_infer with o), one round of R batches at a time. On rank 0, load(ctx, b,
+ * in) fills in[0 .. n_inputs) with batch b's inputs (at the plan's top level) and store(ctx, b,
+ * out) takes batch b's n_outputs results (called in batch order; it may keep the buffers by
+ * zeroing the structs); rank 0 sends each batch to its rank and gathers the results, so a rank
+ * holds one batch at a time (rank 0: its own plus the one it is sending). */
+typedef struct dist_batches {
+    size_t nbatches;
+    PPNN_MUST_CHECK ppnn_status (*load)(void *ctx, size_t b, ckks_ciphertext *in);
+    PPNN_MUST_CHECK ppnn_status (*store)(void *ctx, size_t b, ckks_ciphertext *out);
+    void *ctx;
+} dist_batches;
+PPNN_MUST_CHECK ppnn_status dist_infer_data(dist_ctx *dc, const hnn_plan *p,
+                                            const dist_batches *io, const ckks_relin_key *rk,
                                             const hnn_exec_opts *o, dist_stats *stats);
+
+/* Collective: the file-level job, as hnn_infer_file but over the ranks. Rank 0 alone opens
+ * in_path (a batch or multi-batch file) and checks it against key_id, the element-wise input
+ * role, shape and the plan; reads each batch at the plan's top level and writes every result
+ * to out_path atomically (nothing there on any failure on any rank). mode as dist_choose_mode
+ * with the file's batch count; budget: per rank (0: none). *used_mode receives the mode run.
+ * Other ranks pass NULL paths. stats (per rank) and fstats (rank 0: batches, images, seconds)
+ * may be NULL. */
+PPNN_MUST_CHECK ppnn_status dist_infer_file(dist_ctx *dc, hnn_file_stats *fstats,
+                                            dist_stats *stats, dist_mode *used_mode,
+                                            const char *out_path, const char *in_path,
+                                            const hnn_plan *p, const uint32_t shape[3],
+                                            const ckks_relin_key *rk,
+                                            const uint8_t key_id[16], dist_mode mode,
+                                            uint64_t budget, const hnn_exec_opts *o);
 
 /* The mode DIST_AUTO resolves to: data-parallel when there are at least as many batches as
  * ranks (no communication inside a batch), else model-parallel. */

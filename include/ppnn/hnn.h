@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "ppnn/ckks.h"
+#include "ppnn/ckks_io.h"
 #include "ppnn/nn.h"
 #include "ppnn/util.h"
 
@@ -177,7 +178,8 @@ void hnn_budget_for_preset(hnn_budget *b, const char *name);
  *     has no A); B (dense) keeps an accumulator per output and absorbs each tile of squares
  *     (exact modular sums: the result equals a single product bit for bit).
  * Every ciphertext is held at its current level only; a stage input is freed (or, streamed, not
- * yet loaded) outside [first tile that reads it, last tile that reads it]. A stage's outputs
+ * yet loaded) outside [first tile that reads it, last tile that reads it] — or, when the budget
+ * needs it, a streamed input is read again for every tile that needs it. A stage's outputs
  * either stay in memory for the next stage or, when the budget requires it (the last resort),
  * are spilled to a checksummed scratch file as they are finished and read back on demand.
  * The schedule and its peak are computed from the plan and N alone, before any ciphertext is
@@ -202,6 +204,8 @@ typedef struct hnn_stage {
     uint32_t *tile_items;     /* ROWS: B rows; COLS: A rows, or stage inputs without A */
     hnn_input_kind input;     /* how this stage reads its inputs */
     int spill;                /* outputs go to the scratch file (the next stage streams them) */
+    int reload;               /* STREAMED inputs are dropped after every tile and read again
+                               * when a later tile needs them (I/O for memory) */
     uint64_t peak_bytes;      /* peak while this stage runs */
     size_t recomputed;        /* A outputs computed more than once (ROWS tiles sharing inputs) */
     uint32_t *a_row_of;       /* A output index -> A row (NULL without A) */
@@ -227,8 +231,9 @@ typedef struct hnn_schedule_opts {
 } hnn_schedule_opts;
 
 /* Builds the schedule of plan p on a ring of degree n under o (NULL: no budget, fused). Policy:
- * fuse every stage; tiles of at least HNN_SCHED_TILE items (kernel efficiency) — fewer items
- * only when the budget requires it; spill only when even the smallest tiles do not fit. Errors:
+ * fuse every stage; tiles of HNN_SCHED_TILE items (kernel efficiency); while the peak exceeds
+ * the budget, at the stage with the peak: halve its tiles if one-item tiles would fit, else
+ * re-read its streamed inputs per tile, else spill its outputs, else its inputs. Errors:
  * PPNN_ERR_NOMEM when the budget is below the smallest peak this plan can run in; the message
  * names that minimum (with and without spill) in MB. */
 PPNN_MUST_CHECK ppnn_status hnn_schedule_new(hnn_schedule **out, const hnn_plan *p, size_t n,
@@ -258,6 +263,12 @@ typedef struct hnn_exec_opts {
     const hnn_schedule *schedule;
     /* Directory for the scratch file of spilled stages (NULL: the system temp directory). */
     const char *scratch_dir;
+    /* Cooperative cancellation (e.g. set by a SIGINT handler, or by a service cancelling a
+     * job): checked before every tile; when non-zero the run stops with PPNN_ERR_IO
+     * "interrupted" and frees everything. May be NULL. */
+    const volatile int *cancel;
+    /* When non-NULL, incremented by the bytes written to scratch (spilled stages). */
+    uint64_t *spilled_bytes;
 } hnn_exec_opts;
 
 /* Runs plan p on in[0 .. p->n_inputs) (size 2, every one at the same level >= p->top_level —
@@ -288,6 +299,66 @@ typedef struct hnn_source {
 PPNN_MUST_CHECK ppnn_status hnn_infer_source(ckks_ciphertext *out, const hnn_plan *p,
                                              hnn_source *src, const ckks_relin_key *rk,
                                              const hnn_exec_opts *opts);
+
+/* ---- a whole batch file -> a result file, under a memory budget ---------------------------
+ * The library entry point infer, the service and MPI ranks call: reads the (multi-)batch file
+ * in_path incrementally (ckks_batch_set / ckks_batch_reader: every input ciphertext is read
+ * when the first tile needing it runs, at the plan's top level, and freed after the last),
+ * runs every batch and writes one result batch per input batch to out_path (atomically: on any
+ * error or cancellation nothing is left at out_path). The schedule is computed and checked
+ * against the budget from the plan and the key's ring degree before the batch file is opened.
+ * Progress: after every tile (step = NULL) and every finished step. */
+typedef struct hnn_progress {
+    size_t batch, nbatches;   /* batch being run (0-based) and how many */
+    size_t stage, nstages;
+    const hnn_step *step;     /* the step that just finished, or NULL (tile progress) */
+    size_t step_index;
+    double step_seconds;      /* compute seconds of that step in this batch */
+    double fraction;          /* of the current batch done, 0..1 (by tiles) */
+} hnn_progress;
+
+typedef struct hnn_file_opts {
+    int threads;
+    hnn_kernel kernel;
+    /* Memory for the whole run in bytes (0: hnn_memory_default()). The schedule gets what is
+     * left after the relinearization key and HNN_MEMORY_OVERHEAD for the process itself. */
+    uint64_t memory_bytes;
+    const char *scratch_dir;  /* spill directory (NULL: the directory of out_path) */
+    int allow_spill;          /* 0: refuse rather than spill */
+    hnn_schedule_opts sched;  /* tests/benchmarks: tile, no_fusion, force_spill (budget and
+                               * streaming are set from the fields above) */
+    void (*progress)(void *ctx, const hnn_progress *pr); /* may be NULL */
+    void *progress_ctx;
+    const volatile int *cancel; /* as in hnn_exec_opts */
+} hnn_file_opts;
+
+typedef struct hnn_file_stats {
+    size_t nbatches;
+    uint64_t images;
+    double server_seconds;    /* reading + computing every batch (writing excluded) */
+    uint64_t schedule_peak_bytes, budget_bytes;
+    uint64_t spill_bytes;     /* written to scratch, all batches */
+    double step_seconds[64];  /* per plan step, summed over batches (first 64 steps) */
+} hnn_file_stats;
+
+/* Bytes the process needs beside ciphertexts and keys (code, plan, buffers, allocator slack). */
+#define HNN_MEMORY_OVERHEAD ((uint64_t)48 << 20)
+/* MemAvailable (/proc/meminfo), or 0 when unknown. */
+uint64_t hnn_memory_available(void);
+/* The default budget: 60 % of available memory (the rest for other processes and the page
+ * cache); 4 GiB when the available memory is unknown. */
+uint64_t hnn_memory_default(void);
+
+/* Errors: as hnn_infer; PPNN_ERR_MISMATCH when in_path was encrypted under other keys than
+ * key_id, is not an element-wise input batch, or holds other shapes (shape: c, h, w, or NULL
+ * not to check) or scales than the plan needs; PPNN_ERR_NOMEM when the budget is below the
+ * schedule's minimum (the message names it); PPNN_ERR_FORMAT for a bad or truncated file (the
+ * message names the batch); PPNN_ERR_IO (files, scratch, interrupted). stats may be NULL. */
+PPNN_MUST_CHECK ppnn_status hnn_infer_file(hnn_file_stats *stats, const char *out_path,
+                                           const char *in_path, const hnn_plan *p,
+                                           const uint32_t shape[3], const ckks_relin_key *rk,
+                                           const uint8_t key_id[CKKS_KEY_ID_BYTES],
+                                           const hnn_file_opts *opts);
 
 /* Upper bound on the bytes of ciphertexts alive at once while hnn_infer runs p on a ring of
  * degree n without a budget (inputs resident): the peak of the default schedule. */

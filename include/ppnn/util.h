@@ -94,6 +94,29 @@ PPNN_MUST_CHECK ppnn_status ppnn_file_put(ppnn_file_writer *fw, const void *buf,
 PPNN_MUST_CHECK ppnn_status ppnn_file_finish(ppnn_file_writer *fw);
 void ppnn_file_abort(ppnn_file_writer *fw);
 
+/* Frames: several containers back to back in one atomic file (multi-batch files). _begin
+ * starts a frame writing through w (opened with ppnn_wfile_open; its commit or abort stays the
+ * caller's), ppnn_file_put appends payload, _end appends the checksum; _abort drops the frame
+ * state (the caller then aborts w). */
+PPNN_MUST_CHECK ppnn_status ppnn_frame_begin(ppnn_file_writer *fw, const ppnn_wfile *w,
+                                             const char kind[4], uint32_t version,
+                                             const uint8_t param_id[PPNN_PARAM_ID_BYTES],
+                                             uint64_t payload_len);
+PPNN_MUST_CHECK ppnn_status ppnn_frame_end(ppnn_file_writer *fw);
+void ppnn_frame_abort(ppnn_file_writer *fw);
+/* Validates a frame header (magic, kind, version 1..max_version) read from a file and returns
+ * its payload length, version and parameter id (each may be NULL but payload_len). */
+PPNN_MUST_CHECK ppnn_status ppnn_frame_header_parse(uint64_t *payload_len, uint32_t *version,
+                                                    uint8_t param_id[PPNN_PARAM_ID_BYTES],
+                                                    const uint8_t h[PPNN_FILE_HEADER_BYTES],
+                                                    const char *name, const char kind[4],
+                                                    uint32_t max_version);
+/* Recomputes the checksum of the frame at `offset` of an open file (header + payload_len
+ * bytes, read in 1 MiB chunks: nothing of the payload is kept) and compares it with the stored
+ * one. For loaders that stream a large payload instead of reading it whole. */
+PPNN_MUST_CHECK ppnn_status ppnn_frame_verify_fd(int fd, uint64_t offset, uint64_t payload_len,
+                                                 const char *name);
+
 typedef struct ppnn_file_view {
     uint8_t *buf;          /* whole file, owned */
     size_t buf_len;

@@ -5,6 +5,7 @@
 #include <complex.h>
 
 #include "ppnn/ckks.h"
+#include "ppnn/ckks_io.h"
 
 /* ---- special FFT (fft.c) ---- */
 typedef struct ckks_fft {
@@ -69,4 +70,28 @@ void ckks_ct_drop_rows(ckks_ciphertext *ct, size_t level);
 PPNN_MUST_CHECK ppnn_status ckks_check_same(const ckks_params *pa, size_t la, double sa,
                                             const ckks_params *pb, size_t lb, double sb,
                                             int check_scale, const char *op);
+/* ---- file-format helpers shared by serialize.c and batch_set.c ---- */
+/* The params block (layout in ppnn/ckks_io.h): size, writer, and reader — rebuilds the
+ * parameters (validating security) when *params is NULL (*created = 1), else checks them;
+ * param_id is the container's. */
+size_t ckks_io_params_bytes(const ckks_params *p);
+void ckks_io_put_params(uint8_t *b, const ckks_params *p);
+PPNN_MUST_CHECK ppnn_status ckks_io_read_params(ppnn_reader *r, const uint8_t *param_id,
+                                                ckks_params **params, int *created,
+                                                const char *path);
+/* Packed bytes of `rows` RNS rows from row `first`; unpacks them (each value checked < q_i). */
+size_t ckks_io_rows_bytes(const ckks_params *p, size_t first, size_t rows);
+PPNN_MUST_CHECK ppnn_status ckks_io_get_rows(uint64_t *a, ppnn_reader *r, const ckks_params *p,
+                                             size_t first, size_t rows);
+/* A batch payload (params, key id, batch info, ciphertexts) written into a begun frame of
+ * exactly ckks_io_batch_payload_bytes bytes. */
+uint64_t ckks_io_batch_payload_bytes(const ckks_ciphertext *cts, size_t count);
+PPNN_MUST_CHECK ppnn_status ckks_io_put_batch(ppnn_file_writer *fw, const ckks_ciphertext *cts,
+                                              size_t count, const ckks_batch_info *info);
+/* Refuses an empty batch or ciphertexts of several parameter sets (messages name path). */
+PPNN_MUST_CHECK ppnn_status ckks_io_check_batch(const ckks_ciphertext *cts, size_t count,
+                                                const char *path);
+#define CKKS_KIND_BATCH "CBAT"
+#define CKKS_BATCH_INFO_BYTES (4 + 8 + 12 + 4 + 8)
+#define CKKS_CT_HEAD_BYTES (4 + 4 + 8 + 4)
 #endif

@@ -4,13 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckks/inner.h"
 #include "ppnn/ckks_io.h"
 
 #define KIND_SECRET "SKEY"
 #define KIND_PUBLIC "PKEY"
 #define KIND_RELIN "RKEY"
 #define KIND_GALOIS "GKEY"
-#define KIND_BATCH "CBAT"
+#define KIND_BATCH CKKS_KIND_BATCH
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
@@ -19,9 +20,9 @@ static unsigned bits_of(uint64_t q) { return 64u - (unsigned)__builtin_clzll(q);
 /* Modulus of RNS row i: q_0..q_{nq-1}, then the special prime P. */
 static uint64_t modulus(const ckks_params *p, size_t i) { return i < p->nq ? p->q[i] : p->p; }
 
-static size_t params_block_bytes(const ckks_params *p) { return 4 + 4 + 4 * p->nq + 4 + 8 + 8 * p->nq + 8; }
+size_t ckks_io_params_bytes(const ckks_params *p) { return 4 + 4 + 4 * p->nq + 4 + 8 + 8 * p->nq + 8; }
 
-static void put_params(uint8_t *b, const ckks_params *p)
+void ckks_io_put_params(uint8_t *b, const ckks_params *p)
 {
     size_t o = 0;
     ppnn_put_u32(b + o, p->logn), o += 4;
@@ -36,7 +37,7 @@ static void put_params(uint8_t *b, const ckks_params *p)
 }
 
 /* Reads the params block; rebuilds (validating security) or checks against *params. */
-static ppnn_status read_params(ppnn_reader *r, const ppnn_file_view *v, ckks_params **params,
+ppnn_status ckks_io_read_params(ppnn_reader *r, const uint8_t *param_id, ckks_params **params,
                                int *created, const char *path)
 {
     *created = 0;
@@ -61,7 +62,7 @@ static ppnn_status read_params(ppnn_reader *r, const ppnn_file_view *v, ckks_par
         return st;
     if (*params) {
         const ckks_params *have = *params;
-        int same = memcmp(have->id, v->param_id, CKKS_PARAM_ID_BYTES) == 0 && have->nq == nq &&
+        int same = memcmp(have->id, param_id, CKKS_PARAM_ID_BYTES) == 0 && have->nq == nq &&
                    have->logn == logn && have->p == pp;
         for (uint32_t i = 0; same && i < nq; i++)
             same = have->q[i] == q[i];
@@ -86,7 +87,7 @@ static ppnn_status read_params(ppnn_reader *r, const ppnn_file_view *v, ckks_par
         ppnn_error_context("%s", path);
         return st;
     }
-    int same = memcmp(np->id, v->param_id, CKKS_PARAM_ID_BYTES) == 0 && np->p == pp;
+    int same = memcmp(np->id, param_id, CKKS_PARAM_ID_BYTES) == 0 && np->p == pp;
     for (uint32_t i = 0; same && i < nq; i++)
         same = np->q[i] == q[i];
     if (!same) {
@@ -99,7 +100,7 @@ static ppnn_status read_params(ppnn_reader *r, const ppnn_file_view *v, ckks_par
 }
 
 /* Bytes of `rows` RNS rows starting at row `first` (rows index modulus()). */
-static size_t rows_bytes(const ckks_params *p, size_t first, size_t rows)
+size_t ckks_io_rows_bytes(const ckks_params *p, size_t first, size_t rows)
 {
     size_t b = 0;
     for (size_t i = first; i < first + rows; i++)
@@ -120,7 +121,7 @@ static size_t put_rows(uint8_t *out, const uint64_t *a, const ckks_params *p, si
     return o;
 }
 
-static ppnn_status get_rows(uint64_t *a, ppnn_reader *r, const ckks_params *p, size_t first,
+ppnn_status ckks_io_get_rows(uint64_t *a, ppnn_reader *r, const ckks_params *p, size_t first,
                             size_t rows)
 {
     for (size_t i = 0; i < rows; i++) {
@@ -155,12 +156,12 @@ static ppnn_status write_object(const char *path, unsigned mode, const char *kin
 static uint8_t *begin_payload(size_t *off, size_t body, const ckks_params *p,
                               const uint8_t key_id[CKKS_KEY_ID_BYTES])
 {
-    size_t head = params_block_bytes(p) + CKKS_KEY_ID_BYTES;
+    size_t head = ckks_io_params_bytes(p) + CKKS_KEY_ID_BYTES;
     uint8_t *b = malloc(head + body);
     if (!b)
         return NULL;
-    put_params(b, p);
-    memcpy(b + params_block_bytes(p), key_id, CKKS_KEY_ID_BYTES);
+    ckks_io_put_params(b, p);
+    memcpy(b + ckks_io_params_bytes(p), key_id, CKKS_KEY_ID_BYTES);
     *off = head;
     return b;
 }
@@ -175,7 +176,7 @@ static ppnn_status open_object(ppnn_file_view *v, ppnn_reader *r, ckks_params **
         return st;
     ppnn_reader_init(r, v->payload, v->payload_len, path);
     uint8_t kid[CKKS_KEY_ID_BYTES];
-    if ((st = read_params(r, v, params, created, path)) ||
+    if ((st = ckks_io_read_params(r, v->param_id, params, created, path)) ||
         (st = ppnn_read_bytes(r, kid, CKKS_KEY_ID_BYTES))) {
         if (*created) {
             ckks_params_free(*params);
@@ -299,7 +300,7 @@ ppnn_status ckks_public_key_save(const char *path, const ckks_public_key *pk,
 {
     const ckks_params *p = pk->params;
     /* a is uniform and expanded from the seed (ckks_keygen_public): store the seed only. */
-    size_t off, body = CKKS_SEED_BYTES + rows_bytes(p, 0, p->nq);
+    size_t off, body = CKKS_SEED_BYTES + ckks_io_rows_bytes(p, 0, p->nq);
     uint8_t *buf = begin_payload(&off, body, p, key_id);
     if (!buf)
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
@@ -331,7 +332,7 @@ ppnn_status ckks_public_key_load(ckks_public_key *pk, ckks_params **params,
         st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
         goto out;
     }
-    if ((st = get_rows(pk->b, &r, p, 0, p->nq)) || (st = ppnn_reader_end(&r)))
+    if ((st = ckks_io_get_rows(pk->b, &r, p, 0, p->nq)) || (st = ppnn_reader_end(&r)))
         goto out;
     ring_sample_uniform(pk->a, p->ring, p->nq, pk->seed, 0);
     pk->params = p;
@@ -351,7 +352,7 @@ out:
  * ckks_switch_key_expand_a) and the b_j: half the size of (b, a). */
 static size_t switch_key_bytes(const ckks_params *p)
 {
-    return CKKS_SEED_BYTES + p->nq * rows_bytes(p, 0, p->nq + 1);
+    return CKKS_SEED_BYTES + p->nq * ckks_io_rows_bytes(p, 0, p->nq + 1);
 }
 
 static size_t put_switch_key(uint8_t *out, const ckks_switch_key *k, const ckks_params *p)
@@ -372,7 +373,7 @@ static ppnn_status get_switch_key(ckks_switch_key *k, ppnn_reader *r, const ckks
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
     ppnn_status st = ppnn_read_bytes(r, k->seed, CKKS_SEED_BYTES);
     for (size_t d = 0; !st && d < p->nq; d++)
-        st = get_rows(k->b + d * digit, r, p, 0, p->nq + 1);
+        st = ckks_io_get_rows(k->b + d * digit, r, p, 0, p->nq + 1);
     if (!st)
         ckks_switch_key_expand_a(k, p);
     return st;
@@ -483,8 +484,8 @@ out:
  * body: u32 packing, u64 images, u32 shape[3], u32 role, u64 count, then per ciphertext:
  *   u32 level, u32 size, f64 scale, u32 seeded, [32-byte seed if seeded],
  *   components (all, or c0 only when seeded), each (level+1) packed rows. */
-#define BATCH_INFO_BYTES (4 + 8 + 12 + 4 + 8)
-#define CT_HEAD_BYTES (4 + 4 + 8 + 4)
+#define BATCH_INFO_BYTES CKKS_BATCH_INFO_BYTES
+#define CT_HEAD_BYTES CKKS_CT_HEAD_BYTES
 
 static int stored_seeded(const ckks_ciphertext *ct) { return ct->has_seed && ct->size == 2; }
 
@@ -492,7 +493,7 @@ static size_t ct_bytes(const ckks_ciphertext *ct)
 {
     size_t comps = stored_seeded(ct) ? 1 : ct->size;
     return CT_HEAD_BYTES + (stored_seeded(ct) ? CKKS_SEED_BYTES : 0) +
-           comps * rows_bytes(ct->params, 0, ct->level + 1);
+           comps * ckks_io_rows_bytes(ct->params, 0, ct->level + 1);
 }
 
 uint64_t ckks_batch_file_bytes(const ckks_ciphertext *cts, size_t count)
@@ -500,24 +501,22 @@ uint64_t ckks_batch_file_bytes(const ckks_ciphertext *cts, size_t count)
     if (!count)
         return 0;
     uint64_t b = PPNN_FILE_HEADER_BYTES + PPNN_FILE_TRAILER_BYTES +
-                 params_block_bytes(cts[0].params) + CKKS_KEY_ID_BYTES + BATCH_INFO_BYTES;
+                 ckks_io_params_bytes(cts[0].params) + CKKS_KEY_ID_BYTES + BATCH_INFO_BYTES;
     for (size_t i = 0; i < count; i++)
         b += ct_bytes(&cts[i]);
     return b;
 }
 
-ppnn_status ckks_batch_save(const char *path, const ckks_ciphertext *cts, size_t count,
-                            const ckks_batch_info *info)
+uint64_t ckks_io_batch_payload_bytes(const ckks_ciphertext *cts, size_t count)
 {
-    if (count == 0)
-        return ppnn_fail(PPNN_ERR_PARAM, "%s: no ciphertexts to write", path);
+    return ckks_batch_file_bytes(cts, count) - PPNN_FILE_HEADER_BYTES - PPNN_FILE_TRAILER_BYTES;
+}
+
+ppnn_status ckks_io_put_batch(ppnn_file_writer *fw, const ckks_ciphertext *cts, size_t count,
+                              const ckks_batch_info *info)
+{
     const ckks_params *p = cts[0].params;
-    for (size_t i = 1; i < count; i++)
-        if (!ckks_params_same(cts[i].params, p))
-            return ppnn_fail(PPNN_ERR_MISMATCH, "%s: ciphertexts of different parameter sets", path);
-    uint64_t total = ckks_batch_file_bytes(cts, count) - PPNN_FILE_HEADER_BYTES -
-                     PPNN_FILE_TRAILER_BYTES;
-    size_t head = params_block_bytes(p) + CKKS_KEY_ID_BYTES + BATCH_INFO_BYTES;
+    size_t head = ckks_io_params_bytes(p) + CKKS_KEY_ID_BYTES + BATCH_INFO_BYTES;
     size_t scratch = head;
     for (size_t i = 0; i < count; i++)
         if (ct_bytes(&cts[i]) > scratch)
@@ -525,14 +524,8 @@ ppnn_status ckks_batch_save(const char *path, const ckks_ciphertext *cts, size_t
     uint8_t *buf = malloc(scratch);
     if (!buf)
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
-    ppnn_file_writer fw;
-    ppnn_status st = ppnn_file_create(&fw, path, 0644, KIND_BATCH, CKKS_FILE_VERSION, p->id, total);
-    if (st) {
-        free(buf);
-        return st;
-    }
-    size_t o = params_block_bytes(p);
-    put_params(buf, p);
+    size_t o = ckks_io_params_bytes(p);
+    ckks_io_put_params(buf, p);
     memcpy(buf + o, info->key_id, CKKS_KEY_ID_BYTES), o += CKKS_KEY_ID_BYTES;
     ppnn_put_u32(buf + o, info->packing), o += 4;
     ppnn_put_u64(buf + o, info->images), o += 8;
@@ -540,7 +533,7 @@ ppnn_status ckks_batch_save(const char *path, const ckks_ciphertext *cts, size_t
         ppnn_put_u32(buf + o, info->shape[k]), o += 4;
     ppnn_put_u32(buf + o, info->role), o += 4;
     ppnn_put_u64(buf + o, count), o += 8;
-    st = ppnn_file_put(&fw, buf, o);
+    ppnn_status st = ppnn_file_put(fw, buf, o);
     for (size_t i = 0; !st && i < count; i++) {
         const ckks_ciphertext *ct = &cts[i];
         int seeded = stored_seeded(ct);
@@ -554,10 +547,34 @@ ppnn_status ckks_batch_save(const char *path, const ckks_ciphertext *cts, size_t
         size_t comps = seeded ? 1 : ct->size;
         for (size_t k = 0; k < comps; k++)
             o += put_rows(buf + o, ckks_ct_poly(ct, k, 0), p, 0, ct->level + 1);
-        st = ppnn_file_put(&fw, buf, o);
+        st = ppnn_file_put(fw, buf, o);
     }
     free(buf);
-    if (st) {
+    return st;
+}
+
+ppnn_status ckks_io_check_batch(const ckks_ciphertext *cts, size_t count, const char *path)
+{
+    if (count == 0)
+        return ppnn_fail(PPNN_ERR_PARAM, "%s: no ciphertexts to write", path);
+    for (size_t i = 1; i < count; i++)
+        if (!ckks_params_same(cts[i].params, cts[0].params))
+            return ppnn_fail(PPNN_ERR_MISMATCH, "%s: ciphertexts of different parameter sets", path);
+    return PPNN_OK;
+}
+
+ppnn_status ckks_batch_save(const char *path, const ckks_ciphertext *cts, size_t count,
+                            const ckks_batch_info *info)
+{
+    ppnn_status st = ckks_io_check_batch(cts, count, path);
+    if (st)
+        return st;
+    ppnn_file_writer fw;
+    st = ppnn_file_create(&fw, path, 0644, KIND_BATCH, CKKS_FILE_VERSION, cts[0].params->id,
+                          ckks_io_batch_payload_bytes(cts, count));
+    if (st)
+        return st;
+    if ((st = ckks_io_put_batch(&fw, cts, count, info))) {
         ppnn_file_abort(&fw);
         return st;
     }
@@ -584,7 +601,7 @@ static ppnn_status parse_batch_body(ckks_ciphertext **out, size_t *out_count, ck
         return ppnn_fail(PPNN_ERR_FORMAT, "%s: %llu images do not fit %zu slots", path,
                          (unsigned long long)info->images, p->slots);
     /* The smallest stored ciphertext (seeded, level 0) bounds the count before allocating. */
-    size_t min_ct = CT_HEAD_BYTES + CKKS_SEED_BYTES + rows_bytes(p, 0, 1);
+    size_t min_ct = CT_HEAD_BYTES + CKKS_SEED_BYTES + ckks_io_rows_bytes(p, 0, 1);
     if (count == 0 || count > (r->len - r->pos) / min_ct)
         return ppnn_fail(PPNN_ERR_FORMAT, "%s: invalid ciphertext count %llu for %zu bytes", path,
                          (unsigned long long)count, r->len - r->pos);
@@ -604,7 +621,7 @@ static ppnn_status parse_batch_body(ckks_ciphertext **out, size_t *out_count, ck
             break;
         }
         size_t comps = seeded ? 1 : size;
-        if (rows_bytes(p, 0, level + 1) * comps > r->len - r->pos) {
+        if (ckks_io_rows_bytes(p, 0, level + 1) * comps > r->len - r->pos) {
             st = ppnn_fail(PPNN_ERR_FORMAT, "%s: truncated at ciphertext %zu", path, i);
             break;
         }
@@ -613,7 +630,7 @@ static ppnn_status parse_batch_body(ckks_ciphertext **out, size_t *out_count, ck
         if (seeded && (st = ppnn_read_bytes(r, cts[i].seed, CKKS_SEED_BYTES)))
             break;
         for (size_t k = 0; !st && k < comps; k++)
-            st = get_rows(ckks_ct_poly(&cts[i], k, 0), r, p, 0, level + 1);
+            st = ckks_io_get_rows(ckks_ct_poly(&cts[i], k, 0), r, p, 0, level + 1);
         if (st)
             break;
         if (seeded) {
@@ -640,7 +657,7 @@ static ppnn_status batch_from_view(ckks_ciphertext **cts, size_t *count, ckks_ba
     ppnn_reader r;
     ppnn_reader_init(&r, v->payload, v->payload_len, path);
     int created;
-    ppnn_status st = read_params(&r, v, params, &created, path);
+    ppnn_status st = ckks_io_read_params(&r, v->param_id, params, &created, path);
     if (!st)
         st = ppnn_read_bytes(&r, info->key_id, CKKS_KEY_ID_BYTES);
     if (!st)

@@ -47,33 +47,16 @@ void cli_key_path(char *buf, size_t len, const char *dir, const char *file);
 /* Creates dir (mode) unless it exists as a directory; prints an error and returns 1 otherwise. */
 int cli_make_dir(const char *cmd, const char *dir, unsigned mode);
 
-/* Compiles model m for params (named preset_name in messages), suggesting another preset when
- * it does not fit. Prints the error and returns 1 on failure. */
-struct hnn_plan;
-struct nn_model;
-struct ckks_params;
-int cli_plan_for_params(const char *cmd, struct hnn_plan **plan, const struct nn_model *m,
-                        const struct ckks_params *params, const char *preset_name);
-
-/* ppnn infer's batch loading (cmd_infer.c): reads `in`, checks it against the relin key's id
- * (key_path names it in messages), the model and the plan, mod-switches the inputs to the
- * plan's top level. Prints the error and returns 1 on failure. */
-struct ckks_batch_info;
-struct ckks_ciphertext;
-int cli_infer_load_batch(struct ckks_ciphertext **cts, size_t *count,
-                         struct ckks_batch_info *info, struct ckks_params **params,
-                         const char *in, const uint8_t *rk_id, const char *key_path,
-                         const struct hnn_plan *plan, const struct nn_model *m,
-                         const char *model_path);
-
-/* MemAvailable from /proc/meminfo in bytes, or 0 when unknown. */
-uint64_t cli_mem_available(void);
+/* Parses a byte count: an integer or a number with K, M or G (powers of 1024); prints an error
+ * and returns 1 when it is not one. */
+int cli_parse_bytes(const char *cmd, const char *opt, const char *s, uint64_t *out);
 
 /* ppnn infer under mpirun (infer_dist.c): the same job spread over the ranks. */
 typedef struct cli_infer_args {
     const char *model, *keys, *in, *out;
     int threads, quiet;
-    int mode; /* dist_mode */
+    int mode;        /* dist_mode */
+    uint64_t memory; /* --memory per rank (0: default) */
 } cli_infer_args;
 int cli_infer_dist(const cli_infer_args *a);
 

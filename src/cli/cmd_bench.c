@@ -7,25 +7,28 @@
 #include "bench_dist.h"
 #include "bench_infer.h"
 #include "cli.h"
-#include "ppnn/ckks.h"
 #include "ppnn/dist.h"
+#include "ppnn/ckks.h"
 
 static const char *usage_text =
     "usage: ppnn bench ckks [--logn 13] [--json]\n"
     "  Single-thread median microseconds of the CKKS operations at the top level of the\n"
     "  parameter set for N = 2^logn (13: preset n13, 14: preset n14).\n"
-    "usage: ppnn bench infer [--params n13] [--arch cryptonets] [--count B] [--threads T] [--json]\n"
-    "  Encrypted inference of one batch of B MNIST test images (default: all slots) with\n"
-    "  element-wise packing: server seconds per batch, amortized ms per image, per-layer times,\n"
-    "  client encryption time, upload bytes per image, peak RSS, agreement with plaintext.\n"
-    "  The model is the architecture with ReLU-fitted quadratics (cost does not depend on the\n"
-    "  trained weights).\n"
+    "usage: ppnn bench infer [--params n13] [--arch cryptonets|deep] [--model M.ppnn]\n"
+    "                        [--data mnist|fashion] [--count B] [--threads T] [--memory SIZE]\n"
+    "                        [--scratch DIR] [--json]\n"
+    "  Encrypted inference of one batch of B test images (default: all slots) with\n"
+    "  element-wise packing, the server run as `ppnn infer` runs it (streamed batch file,\n"
+    "  memory budget): server seconds per batch, amortized ms per image, per-step times, client\n"
+    "  encryption time, upload bytes per image, peak RSS of the server phase, the schedule's\n"
+    "  peak and bytes spilled, agreement with plaintext. Without --model the architecture gets\n"
+    "  ReLU-fitted quadratics (the cost does not depend on the trained weights).\n"
     "  Under mpirun (mpirun -n R ppnn bench infer ... [--batches K] [--dist auto|model|data]):\n"
-    "  the same on R ranks (K batches, default 1), with per-rank compute and communication\n"
-    "  seconds, bytes sent/received per step and peak RSS.\n"
+    "  the server over R ranks (K copies of the batch in one file, default 1), with per-rank\n"
+    "  compute, communication and CPU seconds, bytes sent/received per stage, peak RSS.\n"
     "usage: ppnn bench partition [--params n13] [--arch cryptonets] [--ranks 2,4,8]\n"
     "  No MPI needed: how the model splits over R ranks (JSON): bytes each rank sends and\n"
-    "  receives per stage, its multiply-adds, peak memory estimate (docs/scaling.md).\n";
+    "  receives per stage, its multiply-adds, its peak memory estimate (docs/scaling.md).\n";
 
 static int bench_ckks_cmd(size_t logn, int json)
 {
@@ -57,11 +60,14 @@ int cmd_bench(int argc, char **argv)
 {
     size_t logn = 13, count = 0, threads = 0, batches = 1, ranks[16] = {2}, nranks = 1;
     int dist = DIST_AUTO;
-    const char *preset = "n13", *arch = "cryptonets";
+    const char *preset = "n13", *arch = "cryptonets", *model = NULL, *data = "mnist";
+    const char *scratch = NULL;
+    uint64_t memory = 0;
     int json = 0;
     static const struct option opts[] = {
         {"logn", 1, 0, 'l'},  {"json", 0, 0, 'j'},    {"params", 1, 0, 'p'}, {"arch", 1, 0, 'a'},
-        {"count", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"help", 0, 0, 'h'},   {"dist", 1, 0, 'D'},
+        {"count", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"model", 1, 0, 'm'},  {"data", 1, 0, 'd'},
+        {"memory", 1, 0, 'M'}, {"scratch", 1, 0, 'S'}, {"help", 0, 0, 'h'},  {"dist", 1, 0, 'D'},
         {"batches", 1, 0, 'B'}, {"ranks", 1, 0, 'R'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
@@ -74,6 +80,13 @@ int cmd_bench(int argc, char **argv)
         case 'j': json = 1; break;
         case 'p': preset = optarg; break;
         case 'a': arch = optarg; break;
+        case 'm': model = optarg; break;
+        case 'd': data = optarg; break;
+        case 'S': scratch = optarg; break;
+        case 'M':
+            if (cli_parse_bytes("bench", "--memory", optarg, &memory))
+                return 2;
+            break;
         case 'n':
             if (cli_parse_size("bench", "--count", optarg, 1, 1u << 20, &count))
                 return 2;
@@ -129,7 +142,9 @@ int cmd_bench(int argc, char **argv)
         return (st = bench_dist(&d, stdout)) ? cli_fail("bench", st) : 0;
     }
     bench_infer_result r;
-    if ((st = bench_infer(&r, preset, arch, count, (int)threads)))
+    bench_infer_opts bo = {preset, arch, model, data, count, (int)threads, memory, scratch,
+                           NULL, NULL};
+    if ((st = bench_infer(&r, &bo)))
         return cli_fail("bench", st);
     if (json)
         bench_infer_json(stdout, &r);

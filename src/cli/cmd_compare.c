@@ -157,10 +157,8 @@ static ppnn_status run_element(cmp_results *r, const cmp_config *c, const nn_mod
                                const data_set *test, const ckks_params *prm,
                                const ckks_secret_key *sk, const ckks_relin_key *rk)
 {
-    hnn_budget bud;
-    hnn_budget_from_params(&bud, prm, c->preset);
-    hnn_plan *p = NULL;
-    ppnn_status st = hnn_plan_new(&p, m, &bud, NULL, 0);
+    hnn_plan *p = NULL; /* the plan `ppnn infer` runs for these parameters */
+    ppnn_status st = hnn_plan_for_params(&p, m, prm, c->preset);
     if (st)
         return st;
     const size_t numel = nn_numel(m->input), bmax = c->batches[c->nbatches - 1];

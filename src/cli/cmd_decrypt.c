@@ -1,5 +1,6 @@
 /* ppnn decrypt: client side. Decrypts the server's encrypted logits (one ciphertext per class,
- * slot b = image b), writes one prediction per image and, given the labels, the accuracy.
+ * slot b = image b; every batch of a multi-batch result), writes one prediction per image and,
+ * given the labels, the accuracy over all of them.
  * Released values are noise-flooded (ckks_decode_release, IND-CPA-D protection). */
 #include <getopt.h>
 #include <stdlib.h>
@@ -77,10 +78,14 @@ int cmd_decrypt(int argc, char **argv)
     data_set ds;
     memset(&ds, 0, sizeof ds);
     ckks_batch_info info;
-    if ((st = ckks_batch_load(&cts, &count, &info, &params, in))) {
+    ckks_batch_set *set = NULL;
+    ckks_batch_reader *r = NULL;
+    if ((st = ckks_batch_set_open(&set, &params, in))) {
         cli_fail("decrypt", st);
         goto done;
     }
+    ckks_batch_set_info(&info, set, SIZE_MAX);
+    const size_t nb = ckks_batch_set_batches(set);
     uint8_t kid[CKKS_KEY_ID_BYTES];
     ckks_key_id(kid, &sk);
     if (memcmp(kid, info.key_id, CKKS_KEY_ID_BYTES) != 0) {
@@ -95,10 +100,9 @@ int cmd_decrypt(int argc, char **argv)
     }
     /* Channel-wise results: one ciphertext per image, logits in slots 0..shape[0]-1. */
     const int channel = info.packing == CKKS_PACKING_CHANNEL;
-    size_t images = (size_t)info.images, classes = channel ? info.shape[0] : count;
-    if (channel && (count != images || classes == 0 || classes > params->slots)) {
-        cli_error("decrypt", "%s: malformed channel-wise result (%zu ciphertexts, %zu images, "
-                  "%zu classes)", in, count, images, classes);
+    size_t images = (size_t)info.images, classes = info.shape[0];
+    if (classes == 0 || classes > params->slots) {
+        cli_error("decrypt", "%s: malformed result (%zu classes)", in, classes);
         goto done;
     }
     logits = malloc(images * classes * sizeof *logits);
@@ -107,12 +111,52 @@ int cmd_decrypt(int argc, char **argv)
         cli_error("decrypt", "out of memory");
         goto done;
     }
-    if (channel && cli_channel_logits(logits, &sk, cts, images, classes, (unsigned)release_bits))
-        goto done;
-    if (!channel &&
-        (st = hnn_decrypt_batch(logits, &sk, cts, classes, images, (unsigned)release_bits))) {
-        cli_fail("decrypt", st);
-        goto done;
+    for (size_t b = 0, done_images = 0; b < nb; b++) {
+        ckks_batch_info bi;
+        ckks_batch_set_info(&bi, set, b);
+        if (nb > 1)
+            fprintf(stderr, "decrypt: batch %zu/%zu (%llu images)\n", b + 1, nb,
+                    (unsigned long long)bi.images);
+        if ((st = ckks_batch_reader_open(&r, set, b))) {
+            cli_fail("decrypt", st);
+            goto done;
+        }
+        count = ckks_batch_reader_count(r);
+        const size_t n = (size_t)bi.images;
+        if ((channel && count != n) || (!channel && count != classes)) {
+            cli_error("decrypt", "%s: malformed result (%zu ciphertexts for %zu images, %zu "
+                      "classes)", in, count, n, classes);
+            goto done;
+        }
+        if (!(cts = calloc(count, sizeof *cts))) {
+            cli_error("decrypt", "out of memory");
+            goto done;
+        }
+        for (size_t k = 0; k < count && !st; k++) {
+            size_t level, size;
+            double scale;
+            ckks_batch_reader_meta(r, k, &level, &size, &scale);
+            st = ckks_batch_reader_get(&cts[k], r, k, level);
+        }
+        if (st) {
+            cli_fail("decrypt", st);
+            goto done;
+        }
+        double *lg = logits + done_images * classes;
+        if (channel && cli_channel_logits(lg, &sk, cts, n, classes, (unsigned)release_bits))
+            goto done;
+        if (!channel &&
+            (st = hnn_decrypt_batch(lg, &sk, cts, classes, n, (unsigned)release_bits))) {
+            cli_fail("decrypt", st);
+            goto done;
+        }
+        for (size_t k = 0; k < count; k++)
+            ckks_ct_free(&cts[k]);
+        free(cts);
+        cts = NULL;
+        ckks_batch_reader_close(r);
+        r = NULL;
+        done_images += n;
     }
     for (size_t b = 0; b < images; b++) {
         int best = 0;
@@ -147,6 +191,8 @@ done:
             ckks_ct_free(&cts[k]);
         free(cts);
     }
+    ckks_batch_reader_close(r);
+    ckks_batch_set_close(set);
     free(logits);
     free(pred);
     data_set_free(&ds);

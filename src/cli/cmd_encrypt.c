@@ -13,9 +13,10 @@
 static const char *usage_text =
     "usage: ppnn encrypt --keys KEYDIR --data mnist|fashion|DIR [--split test] [--offset K]\n"
     "                    [--count B] [--threads T] --out batch.ct\n"
-    "Encrypts B images (default and maximum: N/2 = the number of slots) with the secret key in\n"
-    "KEYDIR. Pixels are sent as p/255 in [0,1]; the server folds the model's normalisation\n"
-    "into its first layer.\n"
+    "Encrypts B images (default: the whole split) with the secret key in KEYDIR, N/2 (the\n"
+    "number of slots) per batch: more images make a multi-batch file of consecutive batches\n"
+    "(the last one partial) that infer and decrypt process whole. Pixels are sent as p/255 in\n"
+    "[0,1]; the server folds the model's normalisation into its first layer.\n"
     "Channel-wise packing (one ciphertext per image): add --packing channel --model M\n"
     "(see --packing channel --help).\n";
 
@@ -79,64 +80,70 @@ int cmd_encrypt(int argc, char **argv)
     ckks_ciphertext *cts = NULL;
     float *x = NULL;
     size_t npix = 0;
-    if (count > params->slots) {
-        cli_error("encrypt", "--count %zu is more than the %zu slots of these parameters; "
-                  "split the images into batches of at most %zu", count, params->slots,
-                  params->slots);
-        goto done;
-    }
     if ((st = data_load(&ds, data, split, offset, count ? count : 0))) {
         cli_fail("encrypt", st);
         goto done;
     }
-    if (ds.count > params->slots) {
-        cli_error("encrypt", "%zu images are more than the %zu slots; pass --count <= %zu",
-                  ds.count, params->slots, params->slots);
-        goto done;
-    }
+    /* More images than slots: consecutive batches of N/2 (the last one partial) in one
+     * multi-batch file. */
+    const size_t slots = params->slots, nb = (ds.count + slots - 1) / slots;
     npix = ds.rows * ds.cols;
     cts = calloc(npix, sizeof *cts);
-    if (!cts) {
+    uint64_t *images = calloc(nb ? nb : 1, sizeof *images);
+    x = malloc((ds.count < slots ? ds.count : slots) * npix * sizeof *x);
+    if (!cts || !images || !x) {
+        free(images);
         cli_error("encrypt", "out of memory");
         goto done;
     }
-    /* p/255 through the one normalisation function; the server folds the model's own. */
-    x = malloc(ds.count * npix * sizeof *x);
-    if (!x) {
-        cli_error("encrypt", "out of memory");
-        goto done;
-    }
-    data_normalize(x, ds.pixels, ds.count * npix);
-    double t0 = ppnn_now();
-    cli_progress prog;
-    cli_progress_start(&prog, "encrypt", npix);
-    ppnn_status st2 = hnn_encrypt_batch_progress(cts, &sk, x, ds.count, npix, (int)threads,
-                                                 on_progress, &prog);
-    if (st2) {
-        cli_fail("encrypt", st2);
-        goto done;
-    }
-    double t_enc = ppnn_now() - t0;
-    cli_progress_finish(&prog, "");
+    for (size_t b = 0; b < nb; b++)
+        images[b] = b + 1 < nb ? slots : ds.count - b * slots;
     ckks_batch_info info;
     memset(&info, 0, sizeof info);
     ckks_key_id(info.key_id, &sk);
     info.packing = CKKS_PACKING_ELEMENT;
-    info.images = ds.count;
     info.shape[0] = 1;
     info.shape[1] = (uint32_t)ds.rows;
     info.shape[2] = (uint32_t)ds.cols;
     info.role = CKKS_BATCH_INPUT;
-    if ((st = ckks_batch_save(out, cts, npix, &info))) {
+    ckks_batch_set_writer *w = NULL;
+    if ((st = ckks_batch_set_create(&w, out, params, &info, nb, images))) {
+        free(images);
         cli_fail("encrypt", st);
         goto done;
     }
-    uint64_t bytes = ckks_batch_file_bytes(cts, npix);
+    double t0 = ppnn_now();
+    uint64_t bytes = 0;
+    for (size_t b = 0; b < nb && !st; b++) {
+        const size_t n = (size_t)images[b];
+        /* p/255 through the one normalisation function; the server folds the model's own. */
+        data_normalize(x, ds.pixels + b * slots * npix, n * npix);
+        char label[64];
+        snprintf(label, sizeof label, nb > 1 ? "encrypt batch %zu/%zu" : "encrypt", b + 1, nb);
+        cli_progress prog;
+        cli_progress_start(&prog, label, npix);
+        st = hnn_encrypt_batch_progress(cts, &sk, x, n, npix, (int)threads, on_progress, &prog);
+        if (!st) {
+            cli_progress_finish(&prog, "");
+            st = ckks_batch_set_append(w, cts, npix);
+            bytes += ckks_batch_file_bytes(cts, npix);
+        }
+    }
+    free(images);
+    if (!st)
+        st = ckks_batch_set_finish(w);
+    else
+        ckks_batch_set_abort(w);
+    if (st) {
+        cli_fail("encrypt", st);
+        goto done;
+    }
+    double t_enc = ppnn_now() - t0;
     fprintf(stderr,
-            "encrypt: %zu images -> %s: %zu ciphertexts, %.1f MB (%.1f KB per image), "
-            "%.2f s (%.3f ms per image)\n",
-            ds.count, out, npix, bytes / 1e6, bytes / 1e3 / (double)ds.count, t_enc,
-            1e3 * t_enc / (double)ds.count);
+            "encrypt: %zu images in %zu batch%s -> %s: %zu ciphertexts per batch, %.1f MB "
+            "(%.1f KB per image), %.2f s (%.3f ms per image)\n",
+            ds.count, nb, nb == 1 ? "" : "es", out, npix, bytes / 1e6,
+            bytes / 1e3 / (double)ds.count, t_enc, 1e3 * t_enc / (double)ds.count);
     rc = 0;
 done:
     if (cts) {

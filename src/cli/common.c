@@ -42,6 +42,28 @@ int cli_parse_size(const char *cmd, const char *opt, const char *s, size_t lo, s
     return 0;
 }
 
+int cli_parse_bytes(const char *cmd, const char *opt, const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    double mult = 1;
+    if (end != s && *end && !end[1]) {
+        switch (*end) {
+        case 'k': case 'K': mult = 0x1p10; end++; break;
+        case 'm': case 'M': mult = 0x1p20; end++; break;
+        case 'g': case 'G': mult = 0x1p30; end++; break;
+        default: break;
+        }
+    }
+    v *= mult;
+    if (errno || end == s || *end || !isfinite(v) || !(v >= 1) || v > 0x1p50)
+        return cli_error(cmd, "%s: '%s' is not a size (bytes, or a number with K, M or G: "
+                         "e.g. 400M, 8G)", opt, s);
+    *out = (uint64_t)v;
+    return 0;
+}
+
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi,
                      double *out)
 {

@@ -494,6 +494,10 @@ static ppnn_status run_stage(stage_run *r, hnn_source *src)
             st = ckks_ct_prepare(&r->out[o], r->prm, r->lb, 3, r->b_pre);
     }
     for (size_t t = 0; t < g->ntiles && !st; t++) {
+        if (r->o->cancel && *r->o->cancel) {
+            st = ppnn_fail(PPNN_ERR_IO, "interrupted");
+            break;
+        }
         _hnn_tile_needs(&nd, r->p, g, t);
         if ((st = load_inputs(r, src, &nd)))
             break;
@@ -507,7 +511,7 @@ static ppnn_status run_stage(stage_run *r, hnn_source *src)
             ckks_ct_free(&r->inter[nd.inter[k]]);
         for (size_t k = 0; k < nd.ninputs; k++) {
             size_t c = nd.inputs[k];
-            if (last[c] == t && r->cur[c]) {
+            if ((last[c] == t || (g->reload && g->input == HNN_INPUT_STREAMED)) && r->cur[c]) {
                 src->release(src, c);
                 r->cur[c] = NULL;
             }
@@ -645,6 +649,8 @@ ppnn_status hnn_infer_source(ckks_ciphertext *out, const hnn_plan *p, hnn_source
             free(sps.cache);
             sps.cache = NULL;
         }
+        if (prev_spill && o->spilled_bytes)
+            *o->spilled_bytes += _hnn_spill_written(prev_spill);
         _hnn_spill_close(prev_spill);
         prev_spill = r.spill_out;
         if (prev_spill && !st) {
@@ -680,6 +686,8 @@ ppnn_status hnn_infer_source(ckks_ciphertext *out, const hnn_plan *p, hnn_source
     if (sps.cache) {
         free(sps.cache);
     }
+    if (prev_spill && o->spilled_bytes)
+        *o->spilled_bytes += _hnn_spill_written(prev_spill);
     _hnn_spill_close(prev_spill);
     hnn_schedule_free(own);
     return st;

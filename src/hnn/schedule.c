@@ -355,14 +355,14 @@ static ppnn_status stage_peak(uint64_t *peak, const hnn_plan *p, const hnn_sched
     for (size_t t = 0; t < g->ntiles; t++) {
         _hnn_tile_needs(&nd, p, g, t);
         if (g->input == HNN_INPUT_STREAMED)
-            live += begins[t];
+            live = g->reload ? nd.ninputs : live + begins[t];
         uint64_t rows = g->tiling == HNN_TILE_ROWS ? g->tile_start[t + 1] - g->tile_start[t] : 0;
         uint64_t total = live * in_ct + nd.ninter * inter + acc + rows * work + done * fin + wts +
                          (k > 0 ? s->resident_bytes : 0);
         best = total > best ? total : best;
         if (keep_out)
             done += rows;
-        if (g->input != HNN_INPUT_RESIDENT)
+        if (g->input != HNN_INPUT_RESIDENT && !(g->input == HNN_INPUT_STREAMED && g->reload))
             live -= ends[t];
     }
     _hnn_needs_free(&nd);
@@ -430,6 +430,8 @@ uint64_t hnn_schedule_min_bytes(const hnn_plan *p, size_t n, int inputs_streamed
             goto out;
     }
     set_input_kinds(s, inputs_streamed);
+    for (size_t k = 0; k < s->nstages; k++)
+        s->stages[k].reload = s->stages[k].input == HNN_INPUT_STREAMED;
     if (!compute_peaks(s, p))
         best = s->peak_bytes;
 out:
@@ -484,6 +486,9 @@ ppnn_status hnn_schedule_new(hnn_schedule **out, const hnn_plan *p, size_t n,
                 now = g->tiling == HNN_TILE_ROWS ? p->steps[g->b].n_in : g->tile_start[g->ntiles];
             items[k] = now / 2 ? now / 2 : 1;
             st = build_tiles(g, p, items[k]);
+        } else if (g->input == HNN_INPUT_STREAMED && !g->reload) {
+            g->reload = 1;
+            st = build_tiles(g, p, cur);
         } else if (o->allow_spill && k + 1 < s->nstages && !g->spill) {
             g->spill = 1;
             st = build_tiles(g, p, cur);

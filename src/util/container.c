@@ -2,6 +2,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ppnn/util.h"
 
@@ -36,22 +37,15 @@ static uint64_t get_u64(const uint8_t *p)
     return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
 }
 
-ppnn_status ppnn_file_create(ppnn_file_writer *fw, const char *path, unsigned mode,
-                             const char kind[4], uint32_t version,
-                             const uint8_t param_id[PPNN_PARAM_ID_BYTES], uint64_t payload_len)
+/* Starts a frame in fw (hash state + header) writing through fw->w, already open. */
+static ppnn_status begin_frame(ppnn_file_writer *fw, const char kind[4], uint32_t version,
+                               const uint8_t param_id[PPNN_PARAM_ID_BYTES], uint64_t payload_len)
 {
-    memset(fw, 0, sizeof *fw);
     if (sodium_init() < 0)
         return ppnn_fail(PPNN_ERR_UNSUPPORTED, "libsodium failed to initialise");
     fw->hash_state = malloc(sizeof(crypto_generichash_state));
     if (!fw->hash_state)
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
-    ppnn_status st = ppnn_wfile_open(&fw->w, path, mode);
-    if (st) {
-        free(fw->hash_state);
-        fw->hash_state = NULL;
-        return st;
-    }
     crypto_generichash_init(fw->hash_state, NULL, 0, 32);
     uint8_t h[PPNN_FILE_HEADER_BYTES];
     memcpy(h, MAGIC, 8);
@@ -63,12 +57,63 @@ ppnn_status ppnn_file_create(ppnn_file_writer *fw, const char *path, unsigned mo
         memset(h + 16, 0, PPNN_PARAM_ID_BYTES);
     ppnn_put_u64(h + 48, payload_len);
     fw->declared = payload_len;
+    fw->written = 0;
     crypto_generichash_update(fw->hash_state, h, sizeof h);
-    if ((st = ppnn_wfile_write(&fw->w, h, sizeof h))) {
-        ppnn_file_abort(fw);
-        return st;
+    ppnn_status st = ppnn_wfile_write(&fw->w, h, sizeof h);
+    if (st) {
+        free(fw->hash_state);
+        fw->hash_state = NULL;
     }
-    return PPNN_OK;
+    return st;
+}
+
+ppnn_status ppnn_file_create(ppnn_file_writer *fw, const char *path, unsigned mode,
+                             const char kind[4], uint32_t version,
+                             const uint8_t param_id[PPNN_PARAM_ID_BYTES], uint64_t payload_len)
+{
+    memset(fw, 0, sizeof *fw);
+    ppnn_status st = ppnn_wfile_open(&fw->w, path, mode);
+    if (st)
+        return st;
+    if ((st = begin_frame(fw, kind, version, param_id, payload_len)))
+        ppnn_wfile_abort(&fw->w);
+    return st;
+}
+
+ppnn_status ppnn_frame_begin(ppnn_file_writer *fw, const ppnn_wfile *w, const char kind[4],
+                             uint32_t version, const uint8_t param_id[PPNN_PARAM_ID_BYTES],
+                             uint64_t payload_len)
+{
+    memset(fw, 0, sizeof *fw);
+    fw->w = *w; /* shares the open file; ppnn_frame_end never commits or closes it */
+    return begin_frame(fw, kind, version, param_id, payload_len);
+}
+
+/* Checks the payload length and appends the checksum (fw->w stays open). */
+static ppnn_status end_frame(ppnn_file_writer *fw)
+{
+    if (fw->written != fw->declared)
+        return ppnn_fail(PPNN_ERR_PARAM, "%s: payload length %llu != declared %llu",
+                         fw->w.path, (unsigned long long)fw->written,
+                         (unsigned long long)fw->declared);
+    uint8_t sum[PPNN_FILE_TRAILER_BYTES];
+    crypto_generichash_final(fw->hash_state, sum, sizeof sum);
+    free(fw->hash_state);
+    fw->hash_state = NULL;
+    return ppnn_wfile_write(&fw->w, sum, sizeof sum);
+}
+
+ppnn_status ppnn_frame_end(ppnn_file_writer *fw)
+{
+    ppnn_status st = end_frame(fw);
+    ppnn_frame_abort(fw);
+    return st;
+}
+
+void ppnn_frame_abort(ppnn_file_writer *fw)
+{
+    free(fw->hash_state);
+    memset(fw, 0, sizeof *fw);
 }
 
 ppnn_status ppnn_file_put(ppnn_file_writer *fw, const void *buf, size_t len)
@@ -92,23 +137,71 @@ void ppnn_file_abort(ppnn_file_writer *fw)
 
 ppnn_status ppnn_file_finish(ppnn_file_writer *fw)
 {
-    if (fw->written != fw->declared) {
-        ppnn_status st = ppnn_fail(PPNN_ERR_PARAM, "%s: payload length %llu != declared %llu",
-                                   fw->w.path, (unsigned long long)fw->written,
-                                   (unsigned long long)fw->declared);
-        ppnn_file_abort(fw);
-        return st;
-    }
-    uint8_t sum[PPNN_FILE_TRAILER_BYTES];
-    crypto_generichash_final(fw->hash_state, sum, sizeof sum);
-    ppnn_status st = ppnn_wfile_write(&fw->w, sum, sizeof sum);
+    ppnn_status st = end_frame(fw);
     if (st) {
         ppnn_file_abort(fw);
         return st;
     }
-    free(fw->hash_state);
-    fw->hash_state = NULL;
     return ppnn_wfile_commit(&fw->w);
+}
+
+ppnn_status ppnn_frame_header_parse(uint64_t *payload_len, uint32_t *version,
+                                    uint8_t param_id[PPNN_PARAM_ID_BYTES],
+                                    const uint8_t h[PPNN_FILE_HEADER_BYTES], const char *name,
+                                    const char kind[4], uint32_t max_version)
+{
+    if (memcmp(h, MAGIC, 8) != 0)
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: not a ppnn file (bad magic)", name);
+    if (memcmp(h + 8, kind, 4) != 0) {
+        char got[5] = {0};
+        for (int i = 0; i < 4; i++)
+            got[i] = (h[8 + i] >= 32 && h[8 + i] < 127) ? (char)h[8 + i] : '?';
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: holds a '%s' object, expected '%.4s'", name, got,
+                         kind);
+    }
+    uint32_t v = get_u32(h + 12);
+    if (v < 1 || v > max_version)
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: unsupported format version %u (this ppnn reads 1..%u)",
+                         name, v, max_version);
+    if (version)
+        *version = v;
+    if (param_id)
+        memcpy(param_id, h + 16, PPNN_PARAM_ID_BYTES);
+    *payload_len = get_u64(h + 48);
+    return PPNN_OK;
+}
+
+ppnn_status ppnn_frame_verify_fd(int fd, uint64_t offset, uint64_t payload_len, const char *name)
+{
+    if (sodium_init() < 0)
+        return ppnn_fail(PPNN_ERR_UNSUPPORTED, "libsodium failed to initialise");
+    enum { CHUNK = 1 << 20 };
+    uint8_t *buf = malloc(CHUNK);
+    if (!buf)
+        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, NULL, 0, 32);
+    uint64_t left = PPNN_FILE_HEADER_BYTES + payload_len, pos = offset;
+    ppnn_status st = PPNN_OK;
+    while (left && !st) {
+        size_t want = left < CHUNK ? (size_t)left : CHUNK;
+        ssize_t got = pread(fd, buf, want, (off_t)pos);
+        if (got <= 0)
+            st = ppnn_fail(PPNN_ERR_FORMAT, "%s: truncated file", name);
+        else
+            crypto_generichash_update(&h, buf, (size_t)got), pos += (uint64_t)got,
+                left -= (uint64_t)got;
+    }
+    uint8_t sum[PPNN_FILE_TRAILER_BYTES], want[PPNN_FILE_TRAILER_BYTES];
+    if (!st) {
+        crypto_generichash_final(&h, sum, sizeof sum);
+        if (pread(fd, want, sizeof want, (off_t)pos) != (ssize_t)sizeof want)
+            st = ppnn_fail(PPNN_ERR_FORMAT, "%s: truncated file (no checksum)", name);
+        else if (sodium_memcmp(sum, want, sizeof sum) != 0)
+            st = ppnn_fail(PPNN_ERR_FORMAT, "%s: checksum mismatch (file corrupted)", name);
+    }
+    free(buf);
+    return st;
 }
 
 ppnn_status ppnn_file_parse(ppnn_file_view *v, uint8_t *buf, size_t len, const char *name,
@@ -120,24 +213,10 @@ ppnn_status ppnn_file_parse(ppnn_file_view *v, uint8_t *buf, size_t len, const c
         st = ppnn_fail(PPNN_ERR_FORMAT, "%s: truncated file (%zu bytes)", name, len);
         goto fail;
     }
-    if (memcmp(buf, MAGIC, 8) != 0) {
-        st = ppnn_fail(PPNN_ERR_FORMAT, "%s: not a ppnn file (bad magic)", name);
+    uint32_t version;
+    uint64_t plen;
+    if ((st = ppnn_frame_header_parse(&plen, &version, v->param_id, buf, name, kind, max_version)))
         goto fail;
-    }
-    if (memcmp(buf + 8, kind, 4) != 0) {
-        char got[5] = {0};
-        for (int i = 0; i < 4; i++)
-            got[i] = (buf[8 + i] >= 32 && buf[8 + i] < 127) ? (char)buf[8 + i] : '?';
-        st = ppnn_fail(PPNN_ERR_FORMAT, "%s: holds a '%s' object, expected '%.4s'", name, got, kind);
-        goto fail;
-    }
-    uint32_t version = get_u32(buf + 12);
-    if (version < 1 || version > max_version) {
-        st = ppnn_fail(PPNN_ERR_FORMAT, "%s: unsupported format version %u (this ppnn reads 1..%u)",
-                       name, version, max_version);
-        goto fail;
-    }
-    uint64_t plen = get_u64(buf + 48);
     if (plen != len - PPNN_FILE_HEADER_BYTES - PPNN_FILE_TRAILER_BYTES) {
         st = ppnn_fail(PPNN_ERR_FORMAT, "%s: %s (header says %llu payload bytes, file has %zu)", name,
                        plen > len - PPNN_FILE_HEADER_BYTES - PPNN_FILE_TRAILER_BYTES
@@ -155,7 +234,6 @@ ppnn_status ppnn_file_parse(ppnn_file_view *v, uint8_t *buf, size_t len, const c
     v->buf = buf;
     v->buf_len = len;
     v->version = version;
-    memcpy(v->param_id, buf + 16, PPNN_PARAM_ID_BYTES);
     v->payload = buf + PPNN_FILE_HEADER_BYTES;
     v->payload_len = (size_t)plen;
     return PPNN_OK;

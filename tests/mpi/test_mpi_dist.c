@@ -203,6 +203,29 @@ static void check_model_parallel(const char *name, nn_model *m, size_t nq, int w
     world_free(&w);
 }
 
+/* Batches held in memory by rank 0, for dist_infer_data. */
+typedef struct mem_batches {
+    ckks_ciphertext **in, **out;
+    size_t nin, nout;
+} mem_batches;
+
+static ppnn_status mem_load(void *ctx, size_t b, ckks_ciphertext *in)
+{
+    mem_batches *mb = ctx;
+    ppnn_status st = PPNN_OK;
+    for (size_t i = 0; i < mb->nin && !st; i++)
+        st = ckks_ct_copy(&in[i], &mb->in[b][i]);
+    return st;
+}
+
+static ppnn_status mem_store(void *ctx, size_t b, ckks_ciphertext *out)
+{
+    mem_batches *mb = ctx;
+    for (size_t i = 0; i < mb->nout; i++) /* keep the buffers */
+        mb->out[b][i] = out[i], memset(&out[i], 0, sizeof out[i]);
+    return PPNN_OK;
+}
+
 /* Data-parallel over 2R - 1 batches (a partial last round) equals hnn_infer per batch. */
 static void check_data_parallel(nn_model *m)
 {
@@ -220,8 +243,9 @@ static void check_data_parallel(nn_model *m)
         got[b] = me == 0 ? calloc(p->n_outputs, sizeof **got) : NULL;
     }
     hnn_exec_opts o = {.threads = 1};
-    CHECK_OK(dist_infer_data(dc, got, p, (const ckks_ciphertext *const *)in, nb, &w.rk, &o,
-                             NULL));
+    mem_batches mb = {in, got, p->n_inputs, p->n_outputs};
+    dist_batches io = {nb, mem_load, mem_store, &mb};
+    CHECK_OK(dist_infer_data(dc, p, &io, &w.rk, &o, NULL));
     for (size_t b = 0; me == 0 && b < nb; b++) {
         ckks_ciphertext *ref = calloc(p->n_outputs, sizeof *ref);
         CHECK_OK(hnn_infer(ref, p, in[b], &w.rk, &o));
@@ -259,9 +283,9 @@ static void check_failure(nn_model *m)
     snprintf(fault, sizeof fault, "%zu:1:error", R - 1);
     setenv("PPNN_DIST_FAULT", fault, 1);
     ckks_ciphertext *bin[1] = {in}, *bout[1] = {got};
-    CHECK_ERR(dist_infer_data(dc, bout, p, (const ckks_ciphertext *const *)bin, 1, &w.rk, &o,
-                              NULL),
-              PPNN_ERR_IO);
+    mem_batches mb = {bin, bout, p->n_inputs, p->n_outputs};
+    dist_batches io = {1, mem_load, mem_store, &mb};
+    CHECK_ERR(dist_infer_data(dc, p, &io, &w.rk, &o, NULL), PPNN_ERR_IO);
     unsetenv("PPNN_DIST_FAULT");
     CHECK_OK(dist_agree(dc, PPNN_OK));
     free_cts(in, p->n_inputs);

@@ -1,0 +1,547 @@
+/* Multi-batch files and streamed batch reading (ppnn/ckks_io.h; layout in
+ * docs/file-formats.md).
+ *
+ * A multi-batch file is a "BSET" index frame followed by its batches, each an ordinary "CBAT"
+ * frame (header, payload, own BLAKE2b checksum) back to back. A file holding one batch is a
+ * plain CBAT file, so single batches stay readable by ckks_batch_load.
+ *
+ * Opening a set reads only frame headers (the index frame whole): each batch's extent is
+ * checked against the file size, so a file truncated in the middle is refused naming the batch
+ * before any work. A batch reader then verifies that batch's checksum by streaming it once
+ * (ppnn_frame_verify_fd, 1 MiB at a time), indexes its ciphertext records (headers only), and
+ * serves ciphertexts on demand with pread — at a requested level, reading and unpacking only
+ * the rows of that level (a seeded c1 is re-expanded at that level), so an input is never held
+ * above the level the plan uses. Every record header read later is checked again against the
+ * index and every coefficient against its prime (the file could change after verification;
+ * a changed file is then refused, never decrypted to garbage by this process). */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ckks/inner.h"
+
+#define KIND_SET "BSET"
+/* The index frame: params block, key id, u32 role, u32 packing, u32 shape[3], u32 batches,
+ * u64 total images, u64 images[batches]. */
+#define SET_FIXED_BYTES (4 + 4 + 12 + 4 + 8)
+
+typedef struct {
+    uint64_t offset, payload; /* frame offset in the file, payload length */
+    uint64_t images;
+} set_entry;
+
+struct ckks_batch_set {
+    int fd;
+    char *path;
+    const ckks_params *params;
+    ckks_batch_info info; /* template: key id, packing, shape, role (images: total) */
+    size_t nbatches;
+    set_entry *e;
+};
+
+static ppnn_status pread_all(int fd, void *buf, size_t len, uint64_t off, const char *path,
+                             const char *what)
+{
+    uint8_t *p = buf;
+    while (len) {
+        ssize_t g = pread(fd, p, len, (off_t)off);
+        if (g < 0)
+            return ppnn_fail(PPNN_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+        if (g == 0)
+            return ppnn_fail(PPNN_ERR_FORMAT, "%s: truncated %s", path, what);
+        p += g, off += (uint64_t)g, len -= (size_t)g;
+    }
+    return PPNN_OK;
+}
+
+/* Reads the params block + key id + batch info of the CBAT payload starting at `off`. */
+static ppnn_status read_batch_head(ckks_batch_info *info, uint64_t *count, uint64_t *body_off,
+                                   int fd, uint64_t off, uint64_t payload,
+                                   const uint8_t *param_id, ckks_params **params, int *created,
+                                   const char *path)
+{
+    /* params block <= 4+4+4*48+4+8+8*48+8 bytes; with key id and batch info under 1 KiB. */
+    uint8_t head[1024];
+    size_t len = payload < sizeof head ? (size_t)payload : sizeof head;
+    ppnn_status st = pread_all(fd, head, len, off, path, "batch header");
+    if (st)
+        return st;
+    ppnn_reader r;
+    ppnn_reader_init(&r, head, len, path);
+    if ((st = ckks_io_read_params(&r, param_id, params, created, path)))
+        return st;
+    if ((st = ppnn_read_bytes(&r, info->key_id, CKKS_KEY_ID_BYTES)) ||
+        (st = ppnn_read_u32(&r, &info->packing)) || (st = ppnn_read_u64(&r, &info->images)))
+        return st;
+    for (int k = 0; k < 3 && !st; k++)
+        st = ppnn_read_u32(&r, &info->shape[k]);
+    if (!st)
+        st = ppnn_read_u32(&r, &info->role);
+    if (!st)
+        st = ppnn_read_u64(&r, count);
+    if (st)
+        return st;
+    if (info->packing != CKKS_PACKING_ELEMENT && info->packing != CKKS_PACKING_CHANNEL)
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: unknown packing %u", path, info->packing);
+    if (info->role != CKKS_BATCH_INPUT && info->role != CKKS_BATCH_LOGITS)
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: unknown batch role %u", path, info->role);
+    const ckks_params *p = *params;
+    if (info->images == 0 || (info->packing == CKKS_PACKING_ELEMENT && info->images > p->slots))
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: %llu images do not fit %zu slots", path,
+                         (unsigned long long)info->images, p->slots);
+    *body_off = off + r.pos;
+    return PPNN_OK;
+}
+
+static ppnn_status frame_at(uint64_t *payload, uint8_t param_id[CKKS_PARAM_ID_BYTES], int fd,
+                            uint64_t off, uint64_t size, const char *path, const char *kind,
+                            size_t b, size_t nb)
+{
+    uint8_t h[PPNN_FILE_HEADER_BYTES];
+    if (off + PPNN_FILE_HEADER_BYTES > size)
+        return nb ? ppnn_fail(PPNN_ERR_FORMAT, "%s: truncated in batch %zu of %zu (the file "
+                              "ends before its header)", path, b + 1, nb)
+                  : ppnn_fail(PPNN_ERR_FORMAT, "%s: truncated file", path);
+    ppnn_status st = pread_all(fd, h, sizeof h, off, path, "header");
+    if (!st)
+        st = ppnn_frame_header_parse(payload, NULL, param_id, h, path, kind, CKKS_FILE_VERSION);
+    if (st)
+        return st;
+    if (*payload > size || off + PPNN_FILE_HEADER_BYTES + *payload + PPNN_FILE_TRAILER_BYTES > size)
+        return nb ? ppnn_fail(PPNN_ERR_FORMAT, "%s: truncated in batch %zu of %zu (%llu bytes "
+                              "missing)", path, b + 1, nb,
+                              (unsigned long long)(off + PPNN_FILE_HEADER_BYTES + *payload +
+                                                   PPNN_FILE_TRAILER_BYTES - size))
+                  : ppnn_fail(PPNN_ERR_FORMAT, "%s: truncated file", path);
+    return PPNN_OK;
+}
+
+void ckks_batch_set_close(ckks_batch_set *s)
+{
+    if (!s)
+        return;
+    if (s->fd >= 0)
+        close(s->fd);
+    free(s->path);
+    free(s->e);
+    free(s);
+}
+
+/* Parses the BSET index frame (verified whole: it is small). */
+static ppnn_status read_index(ckks_batch_set *s, ckks_params **params, int *created,
+                              uint64_t payload, const uint8_t *param_id)
+{
+    if (payload > ((uint64_t)1 << 26))
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: index of %llu bytes is implausible", s->path,
+                         (unsigned long long)payload);
+    ppnn_status st = ppnn_frame_verify_fd(s->fd, 0, payload, s->path);
+    uint8_t *buf = st ? NULL : malloc(payload ? payload : 1);
+    if (!st && !buf)
+        st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    if (!st)
+        st = pread_all(s->fd, buf, payload, PPNN_FILE_HEADER_BYTES, s->path, "index");
+    ppnn_reader r;
+    uint32_t nb = 0;
+    uint64_t total = 0;
+    ckks_batch_info *in = &s->info;
+    if (!st) {
+        ppnn_reader_init(&r, buf, payload, s->path);
+        st = ckks_io_read_params(&r, param_id, params, created, s->path);
+    }
+    if (!st)
+        st = ppnn_read_bytes(&r, in->key_id, CKKS_KEY_ID_BYTES);
+    if (!st)
+        st = ppnn_read_u32(&r, &in->role);
+    if (!st)
+        st = ppnn_read_u32(&r, &in->packing);
+    for (int k = 0; k < 3 && !st; k++)
+        st = ppnn_read_u32(&r, &in->shape[k]);
+    if (!st)
+        st = ppnn_read_u32(&r, &nb);
+    if (!st)
+        st = ppnn_read_u64(&r, &total);
+    if (!st && (nb == 0 || nb > (r.len - r.pos) / 8))
+        st = ppnn_fail(PPNN_ERR_FORMAT, "%s: invalid batch count %u", s->path, nb);
+    if (!st && !(s->e = calloc(nb, sizeof *s->e)))
+        st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    uint64_t sum = 0;
+    for (uint32_t b = 0; b < nb && !st; b++) {
+        st = ppnn_read_u64(&r, &s->e[b].images);
+        if (!st && (s->e[b].images == 0 || s->e[b].images > (*params)->slots))
+            st = ppnn_fail(PPNN_ERR_FORMAT, "%s: batch %u of %u holds %llu images", s->path,
+                           b + 1, nb, (unsigned long long)s->e[b].images);
+        sum += st ? 0 : s->e[b].images;
+    }
+    if (!st)
+        st = ppnn_reader_end(&r);
+    if (!st && sum != total)
+        st = ppnn_fail(PPNN_ERR_FORMAT, "%s: batch sizes add up to %llu, index says %llu",
+                       s->path, (unsigned long long)sum, (unsigned long long)total);
+    s->nbatches = nb;
+    in->images = total;
+    free(buf);
+    return st;
+}
+
+ppnn_status ckks_batch_set_open(ckks_batch_set **out, ckks_params **params, const char *path)
+{
+    *out = NULL;
+    ckks_batch_set *s = calloc(1, sizeof *s);
+    if (!s || !(s->path = strdup(path))) {
+        free(s);
+        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    }
+    s->fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    ppnn_status st = PPNN_OK;
+    int created = 0;
+    if (s->fd < 0)
+        st = ppnn_fail(PPNN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    else if (fstat(s->fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+        st = ppnn_fail(PPNN_ERR_IO, "%s: not a regular file", path);
+    uint64_t size = st ? 0 : (uint64_t)sb.st_size, payload = 0, off = 0;
+    uint8_t h[PPNN_FILE_HEADER_BYTES], pid[CKKS_PARAM_ID_BYTES];
+    if (!st && size < PPNN_FILE_HEADER_BYTES + PPNN_FILE_TRAILER_BYTES)
+        st = ppnn_fail(PPNN_ERR_FORMAT, "%s: truncated file (%llu bytes)", path,
+                       (unsigned long long)size);
+    if (!st)
+        st = pread_all(s->fd, h, sizeof h, 0, path, "header");
+    int single = !st && memcmp(h + 8, KIND_SET, 4) != 0;
+    if (!st && single) {
+        /* A plain batch file: one batch, its info from its own header. */
+        st = frame_at(&payload, pid, s->fd, 0, size, path, CKKS_KIND_BATCH, 0, 0);
+        if (!st && PPNN_FILE_HEADER_BYTES + payload + PPNN_FILE_TRAILER_BYTES != size)
+            st = ppnn_fail(PPNN_ERR_FORMAT, "%s: trailing data after the batch", path);
+        uint64_t count, body;
+        if (!st)
+            st = read_batch_head(&s->info, &count, &body, s->fd, PPNN_FILE_HEADER_BYTES, payload,
+                                 pid, params, &created, path);
+        if (!st && !(s->e = calloc(1, sizeof *s->e)))
+            st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+        if (!st) {
+            s->nbatches = 1;
+            s->e[0] = (set_entry){0, payload, s->info.images};
+        }
+    } else if (!st) {
+        st = frame_at(&payload, pid, s->fd, 0, size, path, KIND_SET, 0, 0);
+        if (!st)
+            st = read_index(s, params, &created, payload, pid);
+        off = PPNN_FILE_HEADER_BYTES + payload + PPNN_FILE_TRAILER_BYTES;
+        for (size_t b = 0; b < s->nbatches && !st; b++) {
+            uint8_t bid[CKKS_PARAM_ID_BYTES];
+            st = frame_at(&s->e[b].payload, bid, s->fd, off, size, path, CKKS_KIND_BATCH, b,
+                          s->nbatches);
+            if (!st && memcmp(bid, pid, sizeof pid) != 0)
+                st = ppnn_fail(PPNN_ERR_FORMAT, "%s: batch %zu of %zu has other parameters",
+                               path, b + 1, s->nbatches);
+            s->e[b].offset = off;
+            off += PPNN_FILE_HEADER_BYTES + s->e[b].payload + PPNN_FILE_TRAILER_BYTES;
+        }
+        if (!st && off != size)
+            st = ppnn_fail(PPNN_ERR_FORMAT, "%s: trailing data after batch %zu", path,
+                           s->nbatches);
+    }
+    if (st) {
+        if (created) {
+            ckks_params_free(*params);
+            *params = NULL;
+        }
+        ckks_batch_set_close(s);
+        return st;
+    }
+    s->params = *params;
+    *out = s;
+    return PPNN_OK;
+}
+
+size_t ckks_batch_set_batches(const ckks_batch_set *s) { return s->nbatches; }
+
+void ckks_batch_set_info(ckks_batch_info *info, const ckks_batch_set *s, size_t b)
+{
+    *info = s->info;
+    if (b < s->nbatches)
+        info->images = s->e[b].images;
+}
+
+/* ---- one batch, streamed -------------------------------------------------------------------- */
+
+typedef struct {
+    uint64_t data; /* offset of the seed (seeded) or of c0 */
+    uint32_t level, size, seeded;
+    double scale;
+} ct_rec;
+
+struct ckks_batch_reader {
+    const ckks_batch_set *set;
+    size_t batch, count;
+    ct_rec *rec;
+};
+
+void ckks_batch_reader_close(ckks_batch_reader *r)
+{
+    if (!r)
+        return;
+    free(r->rec);
+    free(r);
+}
+
+ppnn_status ckks_batch_reader_open(ckks_batch_reader **out, const ckks_batch_set *s, size_t b)
+{
+    *out = NULL;
+    if (b >= s->nbatches)
+        return ppnn_fail(PPNN_ERR_PARAM, "%s: no batch %zu", s->path, b + 1);
+    const set_entry *e = &s->e[b];
+    char name[600];
+    if (s->nbatches > 1)
+        snprintf(name, sizeof name, "%s (batch %zu of %zu)", s->path, b + 1, s->nbatches);
+    else
+        snprintf(name, sizeof name, "%s", s->path);
+    ppnn_status st = ppnn_frame_verify_fd(s->fd, e->offset, e->payload, name);
+    if (st)
+        return st;
+    ckks_batch_info info;
+    uint64_t count, pos;
+    ckks_params *prm = (ckks_params *)s->params;
+    int created = 0;
+    const uint64_t start = e->offset + PPNN_FILE_HEADER_BYTES, end = start + e->payload;
+    if ((st = read_batch_head(&info, &count, &pos, s->fd, start, e->payload, s->params->id,
+                              &prm, &created, name)))
+        return st;
+    if (memcmp(info.key_id, s->info.key_id, CKKS_KEY_ID_BYTES) != 0 ||
+        info.packing != s->info.packing || info.role != s->info.role ||
+        memcmp(info.shape, s->info.shape, sizeof info.shape) != 0 || info.images != e->images)
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: batch header disagrees with the index", name);
+    const ckks_params *p = s->params;
+    const size_t min_ct = CKKS_CT_HEAD_BYTES + CKKS_SEED_BYTES + ckks_io_rows_bytes(p, 0, 1);
+    if (count == 0 || count > (end - pos) / min_ct)
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: invalid ciphertext count %llu", name,
+                         (unsigned long long)count);
+    ckks_batch_reader *r = calloc(1, sizeof *r);
+    if (!r || !(r->rec = calloc(count, sizeof *r->rec))) {
+        free(r);
+        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    }
+    r->set = s, r->batch = b, r->count = count;
+    for (size_t i = 0; i < count && !st; i++) {
+        uint8_t h[CKKS_CT_HEAD_BYTES];
+        if (end - pos < sizeof h) {
+            st = ppnn_fail(PPNN_ERR_FORMAT, "%s: truncated at ciphertext %zu", name, i);
+            break;
+        }
+        if ((st = pread_all(s->fd, h, sizeof h, pos, name, "ciphertext header")))
+            break;
+        ppnn_reader hr;
+        ppnn_reader_init(&hr, h, sizeof h, name);
+        ct_rec *c = &r->rec[i];
+        if ((st = ppnn_read_u32(&hr, &c->level)) || (st = ppnn_read_u32(&hr, &c->size)) ||
+            (st = ppnn_read_f64(&hr, &c->scale)) || (st = ppnn_read_u32(&hr, &c->seeded)))
+            break;
+        if (c->level >= p->nq || c->size < 1 || c->size > 3 || c->seeded > 1 ||
+            (c->seeded && c->size != 2) || !isfinite(c->scale) || !(c->scale >= 1.0)) {
+            st = ppnn_fail(PPNN_ERR_FORMAT, "%s: ciphertext %zu has an invalid header", name, i);
+            break;
+        }
+        c->data = pos + sizeof h;
+        uint64_t len = sizeof h + (c->seeded ? CKKS_SEED_BYTES : 0) +
+                       (uint64_t)(c->seeded ? 1 : c->size) * ckks_io_rows_bytes(p, 0, c->level + 1);
+        if (len > end - pos) {
+            st = ppnn_fail(PPNN_ERR_FORMAT, "%s: truncated at ciphertext %zu", name, i);
+            break;
+        }
+        pos += len;
+    }
+    if (!st && pos != end)
+        st = ppnn_fail(PPNN_ERR_FORMAT, "%s: %llu unexpected trailing payload bytes", name,
+                       (unsigned long long)(end - pos));
+    if (st) {
+        ckks_batch_reader_close(r);
+        return st;
+    }
+    *out = r;
+    return PPNN_OK;
+}
+
+size_t ckks_batch_reader_count(const ckks_batch_reader *r) { return r->count; }
+
+void ckks_batch_reader_meta(const ckks_batch_reader *r, size_t i, size_t *level, size_t *size,
+                            double *scale)
+{
+    const ct_rec *c = &r->rec[i];
+    *level = c->level, *size = c->size, *scale = c->scale;
+}
+
+ppnn_status ckks_batch_reader_get(ckks_ciphertext *ct, const ckks_batch_reader *r, size_t i,
+                                  size_t level)
+{
+    const ckks_batch_set *s = r->set;
+    const ckks_params *p = s->params;
+    const ct_rec *c = &r->rec[i];
+    if (level > c->level)
+        return ppnn_fail(PPNN_ERR_PARAM, "%s: ciphertext %zu is at level %u, below %zu", s->path,
+                         i, c->level, level);
+    size_t want = ckks_io_rows_bytes(p, 0, level + 1), full = ckks_io_rows_bytes(p, 0, c->level + 1);
+    uint8_t head[CKKS_CT_HEAD_BYTES];
+    ppnn_status st = pread_all(s->fd, head, sizeof head, c->data - sizeof head, s->path,
+                               "ciphertext");
+    ppnn_reader hr;
+    uint32_t lv, sz, sd;
+    double sc;
+    ppnn_reader_init(&hr, head, sizeof head, s->path);
+    if (!st && ((st = ppnn_read_u32(&hr, &lv)) || (st = ppnn_read_u32(&hr, &sz)) ||
+                (st = ppnn_read_f64(&hr, &sc)) || (st = ppnn_read_u32(&hr, &sd))))
+        return st;
+    if (st)
+        return st;
+    if (lv != c->level || sz != c->size || sd != c->seeded || sc != c->scale)
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: ciphertext %zu changed after verification",
+                         s->path, i);
+    uint8_t *buf = malloc(want + CKKS_SEED_BYTES);
+    if (!buf)
+        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    if ((st = ckks_ct_prepare(ct, p, level, c->size, c->scale))) {
+        free(buf);
+        return st;
+    }
+    uint64_t off = c->data;
+    uint8_t seed[CKKS_SEED_BYTES];
+    if (c->seeded) {
+        st = pread_all(s->fd, seed, sizeof seed, off, s->path, "ciphertext");
+        off += sizeof seed;
+    }
+    size_t comps = c->seeded ? 1 : c->size;
+    for (size_t k = 0; k < comps && !st; k++) {
+        st = pread_all(s->fd, buf, want, off + k * full, s->path, "ciphertext");
+        ppnn_reader rr;
+        ppnn_reader_init(&rr, buf, want, s->path);
+        if (!st)
+            st = ckks_io_get_rows(ckks_ct_poly(ct, k, 0), &rr, p, 0, level + 1);
+    }
+    free(buf);
+    if (st)
+        return st;
+    if (c->seeded)
+        ckks_expand_seed(ckks_ct_poly(ct, 1, 0), p, level, seed);
+    return PPNN_OK;
+}
+
+/* ---- writer --------------------------------------------------------------------------------- */
+
+struct ckks_batch_set_writer {
+    ppnn_wfile w;
+    const ckks_params *params;
+    ckks_batch_info info;
+    size_t nbatches, done;
+    uint64_t *images;
+    int single; /* one batch: a plain CBAT file */
+};
+
+void ckks_batch_set_abort(ckks_batch_set_writer *w)
+{
+    if (!w)
+        return;
+    ppnn_wfile_abort(&w->w);
+    free(w->images);
+    free(w);
+}
+
+ppnn_status ckks_batch_set_create(ckks_batch_set_writer **out, const char *path,
+                                  const ckks_params *p, const ckks_batch_info *info,
+                                  size_t nbatches, const uint64_t *images)
+{
+    *out = NULL;
+    if (nbatches == 0 || nbatches > UINT32_MAX)
+        return ppnn_fail(PPNN_ERR_PARAM, "%s: %zu batches", path, nbatches);
+    ckks_batch_set_writer *w = calloc(1, sizeof *w);
+    if (!w || !(w->images = malloc(nbatches * sizeof *w->images))) {
+        free(w);
+        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    }
+    memcpy(w->images, images, nbatches * sizeof *images);
+    w->params = p, w->info = *info, w->nbatches = nbatches, w->single = nbatches == 1;
+    ppnn_status st = ppnn_wfile_open(&w->w, path, 0644);
+    if (st) {
+        free(w->images), free(w);
+        return st;
+    }
+    if (!w->single) {
+        uint64_t total = 0;
+        for (size_t b = 0; b < nbatches; b++)
+            total += images[b];
+        size_t len = ckks_io_params_bytes(p) + CKKS_KEY_ID_BYTES + SET_FIXED_BYTES + 8 * nbatches;
+        uint8_t *buf = malloc(len);
+        ppnn_file_writer fw;
+        if (!buf)
+            st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+        if (!st) {
+            size_t o = ckks_io_params_bytes(p);
+            ckks_io_put_params(buf, p);
+            memcpy(buf + o, info->key_id, CKKS_KEY_ID_BYTES), o += CKKS_KEY_ID_BYTES;
+            ppnn_put_u32(buf + o, info->role), o += 4;
+            ppnn_put_u32(buf + o, info->packing), o += 4;
+            for (int k = 0; k < 3; k++)
+                ppnn_put_u32(buf + o, info->shape[k]), o += 4;
+            ppnn_put_u32(buf + o, (uint32_t)nbatches), o += 4;
+            ppnn_put_u64(buf + o, total), o += 8;
+            for (size_t b = 0; b < nbatches; b++)
+                ppnn_put_u64(buf + o, images[b]), o += 8;
+            st = ppnn_frame_begin(&fw, &w->w, KIND_SET, CKKS_FILE_VERSION, p->id, len);
+            if (!st && (st = ppnn_file_put(&fw, buf, len)))
+                ppnn_frame_abort(&fw);
+            if (!st)
+                st = ppnn_frame_end(&fw);
+        }
+        free(buf);
+    }
+    if (st) {
+        ckks_batch_set_abort(w);
+        return st;
+    }
+    *out = w;
+    return PPNN_OK;
+}
+
+ppnn_status ckks_batch_set_append(ckks_batch_set_writer *w, const ckks_ciphertext *cts,
+                                  size_t count)
+{
+    ppnn_status st = ckks_io_check_batch(cts, count, w->w.path);
+    if (st)
+        return st;
+    if (w->done == w->nbatches)
+        return ppnn_fail(PPNN_ERR_PARAM, "%s: all %zu batches already written", w->w.path,
+                         w->nbatches);
+    if (!ckks_params_same(cts[0].params, w->params))
+        return ppnn_fail(PPNN_ERR_MISMATCH, "%s: batch of other parameters", w->w.path);
+    ckks_batch_info info = w->info;
+    info.images = w->images[w->done];
+    ppnn_file_writer fw;
+    st = ppnn_frame_begin(&fw, &w->w, CKKS_KIND_BATCH, CKKS_FILE_VERSION, w->params->id,
+                          ckks_io_batch_payload_bytes(cts, count));
+    if (st)
+        return st;
+    if ((st = ckks_io_put_batch(&fw, cts, count, &info))) {
+        ppnn_frame_abort(&fw);
+        return st;
+    }
+    if ((st = ppnn_frame_end(&fw)))
+        return st;
+    w->done++;
+    return PPNN_OK;
+}
+
+ppnn_status ckks_batch_set_finish(ckks_batch_set_writer *w)
+{
+    if (w->done != w->nbatches) {
+        ppnn_status st = ppnn_fail(PPNN_ERR_PARAM, "%s: %zu of %zu batches written", w->w.path,
+                                   w->done, w->nbatches);
+        ckks_batch_set_abort(w);
+        return st;
+    }
+    ppnn_status st = ppnn_wfile_commit(&w->w);
+    free(w->images);
+    free(w);
+    return st;
+}
