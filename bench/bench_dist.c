@@ -15,17 +15,6 @@
 #include "ppnn/ckks_io.h"
 #include "ppnn/dist.h"
 
-/* CPU seconds of this process (user + system, all threads): unlike wall time, what a rank
- * computes barely depends on how busy the machine is. */
-static double cpu_seconds(void)
-{
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0)
-        return 0;
-    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
-           (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
-}
-
 static uint64_t peak_rss(void)
 {
     struct rusage ru;
@@ -297,12 +286,12 @@ static ppnn_status dist_server(void *vctx, hnn_file_stats *fs, const char *out_p
     if (!st)
         st = dist_agree(c->dc, rst);
     hnn_exec_opts eo = {.threads = fo->threads};
-    double c0 = cpu_seconds();
+    double c0 = bench_cpu_seconds();
     if (!st)
         st = dist_infer_file(c->dc, fs, &c->ss, &c->used, multi ? out_k : out_path,
                              multi ? in_k : in_path, p, shape, rk, id, (dist_mode)c->o->mode,
                              0, &eo);
-    c->cpu = cpu_seconds() - c0;
+    c->cpu = bench_cpu_seconds() - c0;
     if (!st && multi)
         st = first_result(out_path, out_k, rk->params);
     if (multi)
@@ -328,11 +317,11 @@ static ppnn_status follow(server_ctx *c)
     if (!st)
         st = hnn_plan_for_params(&plan, &m, prm, c->o->preset);
     hnn_exec_opts eo = {.threads = c->o->threads};
-    double c0 = cpu_seconds();
+    double c0 = bench_cpu_seconds();
     if (!st)
         st = dist_infer_file(c->dc, NULL, &c->ss, &c->used, NULL, NULL, plan, NULL, &rk, id,
                              (dist_mode)c->o->mode, 0, &eo);
-    c->cpu = cpu_seconds() - c0;
+    c->cpu = bench_cpu_seconds() - c0;
     hnn_plan_free(plan);
     ckks_relin_key_free(&rk);
     ckks_params_free(prm);

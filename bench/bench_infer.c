@@ -110,8 +110,7 @@ static ppnn_status setup(bench_state *s, const bench_infer_opts *o)
     return st2;
 }
 
-/* User + system CPU seconds of this process (all threads). */
-static double cpu_seconds(void)
+double bench_cpu_seconds(void)
 {
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) != 0)
@@ -191,13 +190,13 @@ ppnn_status bench_infer(bench_infer_result *r, const bench_infer_opts *o)
                         .scratch_dir = o->scratch_dir ? o->scratch_dir : s.dir,
                         .allow_spill = 1, .progress = on_progress, .progress_ctx = r};
     int hwm = reset_hwm();
-    double c0 = cpu_seconds();
+    double c0 = bench_cpu_seconds();
     if (!st)
         st = o->server ? o->server(o->server_ctx, &fs, s.out_path, s.in_path, &s.m, s.plan,
                                    info.shape, &s.rk, info.key_id, &fo)
                        : hnn_infer_file(&fs, s.out_path, s.in_path, s.plan, info.shape, &s.rk,
                                         info.key_id, &fo);
-    r->server_cpu_seconds = cpu_seconds() - c0;
+    r->server_cpu_seconds = bench_cpu_seconds() - c0;
     if (!st) {
         r->server_seconds = fs.server_seconds;
         r->schedule_peak_bytes = fs.schedule_peak_bytes;

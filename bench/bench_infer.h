@@ -65,6 +65,8 @@ PPNN_MUST_CHECK ppnn_status bench_infer(bench_infer_result *r, const bench_infer
  * them (data_set_free, nn_model_free, ckks_params_free, hnn_plan_free) after success or failure. */
 PPNN_MUST_CHECK ppnn_status bench_model_plan(data_set *ds, nn_model *m, ckks_params **prm,
                                              hnn_plan **plan, const bench_infer_opts *o);
+/* User + system CPU seconds of this process (all threads). */
+double bench_cpu_seconds(void);
 /* Writes r as one JSON object (cJSON; keys server_seconds, amortized_ms, peak_rss_bytes,
  * schedule_peak_bytes, spill_bytes, steps [{step, layer, name, seconds}], ...). */
 void bench_infer_json(FILE *f, const bench_infer_result *r);
