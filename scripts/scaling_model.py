@@ -7,7 +7,7 @@ Inputs, both produced by ppnn itself:
                   moves: tests/mpi/test_mpi_dist.c checks it), multiply-adds of A and B,
                   activations, finished outputs
   steps.json      ppnn bench infer --arch A --params P --threads 1 --json
-                  measured single-process seconds of every plan step ("layers")
+                  measured single-process seconds of every plan step ("steps")
 
 Model, per stage g and R ranks (no overlap of communication and compute, as implemented):
   compute_r = sum over the stage's steps k of  T_k * share_r(k)
@@ -33,7 +33,21 @@ import sys
 
 def load(path):
     with open(path) as f:
-        return json.load(f)
+        d = json.load(f)
+    if "steps" in d and "layers" not in d and isinstance(d["steps"], list) and \
+            d["steps"] and "seconds" in d["steps"][0]:
+        d["layers"] = d["steps"]  # ppnn bench infer --json names them "steps"
+    # A single-thread run on a loaded machine: its wall-clock step times include the time
+    # the thread waited for a core. Rescale them to the run's CPU seconds (reading the batch
+    # file is in that CPU time too, so this slightly overstates compute: conservative).
+    if d.get("threads") == 1 and d.get("server_cpu_seconds") and "layers" in d:
+        wall = sum(s["seconds"] for s in d["layers"])
+        if wall > d["server_cpu_seconds"]:
+            f = d["server_cpu_seconds"] / wall
+            for s in d["layers"]:
+                s["seconds"] *= f
+            d["cpu_normalized"] = f
+    return d
 
 
 def stage_steps(name):
@@ -134,7 +148,10 @@ def main():
     partition = load(args[0])
     steps = calibrate(cal[0], cal[1], partition) if cal else load(args[1])
     t1 = sum(s["seconds"] for s in steps["layers"])
+    src = cal[1] if cal else steps
     how = "derived from the calibration run" if cal else "measured, sum of steps"
+    if src.get("cpu_normalized"):
+        how += f"; wall-clock step times scaled by {src['cpu_normalized']:.2f} to the CPU seconds"
     print(f"{partition['arch']} on {partition['preset']}, single process 1 thread: "
           f"{t1:.3f} s per batch ({how})\n")
     print("| R | 10 Gb/s: time (s) | speedup | comm share | 100 Gb/s: time (s) | speedup "
