@@ -240,7 +240,9 @@ int main(void)
               d->stages[1].tiling == HNN_TILE_COLS && d->stages[1].a == HNN_NO_STEP);
         /* rank 1 reads a band of the image (plus the conv's halo), not all of it */
         CHECK(d->stages[0].nneed[1] > 0 && d->stages[0].nneed[1] < p->n_inputs);
-        CHECK_ERR(dist_partition_new(&d, p, 0), PPNN_ERR_PARAM);
+        dist_partition *none = NULL;
+        CHECK_ERR(dist_partition_new(&none, p, 0), PPNN_ERR_PARAM);
+        CHECK(none == NULL);
     }
     dist_partition_free(d);
     hnn_plan_free(p);
