@@ -178,6 +178,26 @@ static void test_deep(void)
     hnn_plan_free(p);
     CHECK_ERR(hnn_plan_new(&p, &m, &N13, alts, 2), PPNN_ERR_DEPTH);
     CHECK(strstr(ppnn_last_error(), "n14 would fit") != NULL);
+    /* The one planning path: at n14 as few levels as the model needs (its depth, not the
+     * preset's 10); at n13 refused naming n14. */
+    ckks_spec spec;
+    ckks_params *n14 = NULL, *n13 = NULL;
+    CHECK_OK(ckks_preset(&spec, "n14"));
+    CHECK_OK(ckks_params_new(&n14, &spec));
+    CHECK_OK(ckks_preset(&spec, "n13"));
+    CHECK_OK(ckks_params_new(&n13, &spec));
+    CHECK_OK(hnn_plan_for_params(&p, &m, n14, NULL));
+    CHECK(p && p->top_level == p->depth && p->depth < n14->nq - 1);
+    hnn_plan_free(p);
+    CHECK_ERR(hnn_plan_for_params(&p, &m, n13, NULL), PPNN_ERR_DEPTH);
+    CHECK(p == NULL && strstr(ppnn_last_error(), "n14 would fit") != NULL);
+    hnn_budget b;
+    hnn_budget_for_preset(&b, "n14");
+    CHECK(b.levels == n14->nq - 1 && b.logn == 14 && fabs(b.log2_q0 - log2((double)n14->q[0])) < 0.5);
+    hnn_budget_for_preset(&b, "n99");
+    CHECK(b.levels == 0 && b.name == NULL);
+    ckks_params_free(n14);
+    ckks_params_free(n13);
     nn_model_free(&m);
     data_set_free(&ds);
     free(x);

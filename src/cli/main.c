@@ -1,5 +1,6 @@
 /* ppnn: privacy-preserving neural-network inference (RNS-CKKS, BEAA element-wise packing).
  * Dispatches to one subcommand per file (cmd_*.c). */
+#include <malloc.h>
 #include <string.h>
 
 #include "cli.h"
@@ -30,6 +31,11 @@ static void usage(FILE *fp)
 
 int main(int argc, char **argv)
 {
+    /* Ciphertexts are 64 KiB .. a few MiB each and live for one tile or one stage: a fixed mmap
+     * threshold hands every one back to the kernel when freed. glibc's default raises the
+     * threshold after the first such free, after which they come from arenas that fragment
+     * and keep the memory (the deep net at n14 then peaked 1.8 GB above its schedule). */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     if (argc < 2) {
         usage(stderr);
         return 2;
