@@ -3,6 +3,7 @@
 #define PPNN_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "ppnn/util.h"
@@ -73,6 +74,15 @@ int cli_make_dir_new(const char *cmd, const char *dir, unsigned mode, int *made)
 /* Parses a byte count: an integer or a number with K, M or G (powers of 1024); prints an error
  * and returns 1 when it is not one. */
 int cli_parse_bytes(const char *cmd, const char *opt, const char *s, uint64_t *out);
+
+/* ppnn infer under mpirun (infer_dist.c): the same job spread over the ranks. */
+typedef struct cli_infer_args {
+    const char *model, *keys, *in, *out;
+    int threads, quiet;
+    int mode;        /* dist_mode */
+    uint64_t memory; /* --memory per rank (0: default) */
+} cli_infer_args;
+int cli_infer_dist(const cli_infer_args *a);
 
 /* Writes predictions as CSV "image,prediction[,logit_0,...,logit_{classes-1}]" (one line per
  * image, prediction = argmax of the logits) atomically: `ppnn decrypt --logits` and `ppnn eval

@@ -80,6 +80,20 @@ PPNN_MUST_CHECK ppnn_status _hnn_spill_get(hnn_spill *sp, size_t i, ckks_ciphert
 uint64_t _hnn_spill_written(const hnn_spill *sp);
 int _hnn_spill_fd(const hnn_spill *sp); /* tests: corrupt the file */
 
+/* ---- pieces of one step, shared by the executor (exec.c) and the per-step API (step.c) ---- */
+/* Per-prime weights round(w·Δw) mod q_i and biases for primes q_0..q_l of linear step s:
+ * arrays nw x (l+1) and n_out x (l+1) (biases in row order), prime-major; scale_out is the
+ * scale the outputs return to after the step's rescales. PPNN_ERR_NUMERIC when too large. */
+PPNN_MUST_CHECK ppnn_status _hnn_encode_linear(uint64_t *wq, uint64_t *bq, const hnn_step *s,
+                                               const ckks_params *prm, size_t l,
+                                               double scale_out);
+/* Scales of linear step s's outputs for inputs at scale `in`: before its rescales (pre), after
+ * them (post), and the scale its weights aim at (scale_out). */
+void _hnn_linear_scales(double *pre, double *post, double *scale_out, const hnn_step *s,
+                        const ckks_params *prm, double in);
+/* Activation step s on element c, in place. */
+PPNN_MUST_CHECK ppnn_status _hnn_act_one(ckks_ciphertext *ct, const hnn_step *s, size_t c);
+
 /* Called on an OpenMP worker after a failure: keeps the first failure's code and message
  * (messages are per thread) so the caller's thread can report it (exec.c). */
 void _hnn_keep_first_error(ppnn_status *err, char *msg, size_t len, ppnn_status e);
