@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "ppnn/ckks.h"
+#include "ppnn/ckks_io.h"
 #include "ppnn/nn.h"
 #include "ppnn/util.h"
 
@@ -177,6 +178,33 @@ PPNN_MUST_CHECK ppnn_status hnn_infer(ckks_ciphertext *out, const hnn_plan *p,
  * degree n (inputs included; keys, plan and kernel scratch not): lets a caller refuse a model
  * that cannot fit in memory before any work. */
 uint64_t hnn_plan_peak_bytes(const hnn_plan *p, size_t n);
+
+/* ---- a batch file through a model (hnn/run.c) -----------------------------------------------
+ * The path `ppnn infer` and the service's workers share. hnn_plan_for_params compiles m for the
+ * keys' parameters with as few levels as the model needs (unused primes only slow every
+ * operation down); when it does not fit, the message names a preset that would. */
+PPNN_MUST_CHECK ppnn_status hnn_plan_for_params(hnn_plan **plan, const nn_model *m,
+                                                const ckks_params *params);
+
+/* A batch job: the plan plus a validated input batch. open plans (refusing a model that cannot
+ * fit in memory before reading the batch), reads `in` and checks it against the model (shape,
+ * element-wise input role, levels) and the keys (key_id, params); inputs above the plan's top
+ * level are mod-switched down. model_name and key_name only appear in messages. rk and params
+ * must outlive the job. Errors: any of hnn_plan_for_params, ckks_batch_load, and
+ * PPNN_ERR_MISMATCH / PPNN_ERR_NOMEM with a message naming the files. */
+typedef struct hnn_batch_job hnn_batch_job;
+PPNN_MUST_CHECK ppnn_status hnn_batch_job_open(hnn_batch_job **job, const nn_model *m,
+                                               const char *model_name, const ckks_relin_key *rk,
+                                               const ckks_params *params,
+                                               const uint8_t key_id[CKKS_KEY_ID_BYTES], const char *key_name,
+                                               const char *in);
+const hnn_plan *hnn_batch_job_plan(const hnn_batch_job *job);
+const ckks_batch_info *hnn_batch_job_info(const hnn_batch_job *job);
+/* Runs the plan (opts as for hnn_infer, progress callback included) and writes the encrypted
+ * logits to out atomically (role CKKS_BATCH_LOGITS, shape n_outputs x 1 x 1). */
+PPNN_MUST_CHECK ppnn_status hnn_batch_job_run(hnn_batch_job *job, const char *out,
+                                              const hnn_exec_opts *opts);
+void hnn_batch_job_free(hnn_batch_job *job); /* NULL is a no-op */
 
 /* ---- element-wise packing (client side) ----------------------------------------------------
  * Encrypts a batch: x holds `batch` images of `numel` plan inputs each (image-major, as

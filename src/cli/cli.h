@@ -46,14 +46,6 @@ void cli_key_path(char *buf, size_t len, const char *dir, const char *file);
 /* Creates dir (mode) unless it exists as a directory; prints an error and returns 1 otherwise. */
 int cli_make_dir(const char *cmd, const char *dir, unsigned mode);
 
-/* Compiles model m for params (named preset_name in messages), suggesting another preset when
- * it does not fit. Prints the error and returns 1 on failure. */
-struct hnn_plan;
-struct nn_model;
-struct ckks_params;
-int cli_plan_for_params(const char *cmd, struct hnn_plan **plan, const struct nn_model *m,
-                        const struct ckks_params *params, const char *preset_name);
-
 /* Writes predictions as CSV "image,prediction[,logit_0,...,logit_{classes-1}]" (one line per
  * image, prediction = argmax of the logits) atomically: `ppnn decrypt --logits` and `ppnn eval
  * --predictions` write the same format so the two can be compared line by line. */

@@ -3,10 +3,8 @@
  * models that do not fit before doing any work), runs it with element-wise packing and writes
  * the encrypted logits. */
 #include <getopt.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
 #include "ppnn/ckks_io.h"
@@ -33,74 +31,6 @@ static void on_step(void *vctx, size_t k, const hnn_step *s, double seconds)
     fprintf(stderr, "infer: step %zu/%zu %-8s layer %zu: %5zu -> %5zu ciphertexts, level %zu -> %zu, "
                     "%.3f s\n", k + 1, ctx->plan->nsteps, s->name, s->layer, s->n_in, s->n_out,
             s->level_in, s->level_in - s->drop, seconds);
-}
-
-/* The budget a named preset offers, without building its parameter set. */
-static void budget_for_preset(hnn_budget *b, const char *name)
-{
-    ckks_spec spec;
-    memset(b, 0, sizeof *b);
-    if (ckks_preset(&spec, name) != PPNN_OK)
-        return;
-    b->name = name;
-    b->levels = spec.nq - 1;
-    b->log2_scale = log2(spec.scale);
-    b->log2_q0 = spec.q_bits[0] - 0.5;
-    b->logn = spec.logn;
-}
-
-/* MemAvailable from /proc/meminfo in bytes, or 0 when unknown. */
-static uint64_t mem_available(void)
-{
-    FILE *fp = fopen("/proc/meminfo", "r");
-    if (!fp)
-        return 0;
-    char line[256];
-    unsigned long long kb = 0;
-    while (fgets(line, sizeof line, fp))
-        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
-            break;
-    fclose(fp);
-    return (uint64_t)kb * 1024;
-}
-
-/* Refuses, before reading the batch, a model whose ciphertexts cannot fit in memory (rather than
- * being killed half-way). The batch file is read whole before it is unpacked. */
-static int memory_refused(const hnn_plan *plan, const ckks_params *params, const char *model,
-                          const char *in)
-{
-    uint64_t avail = mem_available();
-    struct stat sb;
-    uint64_t need = hnn_plan_peak_bytes(plan, params->n) +
-                    (stat(in, &sb) == 0 ? (uint64_t)sb.st_size : 0);
-    if (avail && need > avail - avail / 10) {
-        cli_error("infer", "model %s needs about %.1f GB for its ciphertexts at N = %zu but only "
-                  "%.1f GB of memory is available; use a machine with more memory or a smaller "
-                  "model", model, (double)need / 1e9, params->n, (double)avail / 1e9);
-        return 1;
-    }
-    return 0;
-}
-
-int cli_plan_for_params(const char *cmd, hnn_plan **plan, const nn_model *m,
-                        const ckks_params *params, const char *preset_name)
-{
-    hnn_budget b, alt[2];
-    hnn_budget_from_params(&b, params, preset_name);
-    budget_for_preset(&alt[0], "n13");
-    budget_for_preset(&alt[1], "n14");
-    /* Use as few levels as the model needs: every unused prime above them would only make each
-     * operation slower (the inputs are mod-switched down to the plan's top level). */
-    for (size_t levels = 1; levels < b.levels; levels++) {
-        hnn_budget fewer = b;
-        fewer.levels = levels;
-        if (hnn_plan_new(plan, m, &fewer, NULL, 0) == PPNN_OK)
-            return 0;
-    }
-    ppnn_status st = hnn_plan_new(plan, m, &b, alt, 2);
-    if (st)
-        return cli_fail(cmd, st);
-    return 0;
 }
 
 int cmd_infer(int argc, char **argv)
@@ -148,91 +78,34 @@ int cmd_infer(int argc, char **argv)
     uint8_t rk_id[CKKS_KEY_ID_BYTES];
     memset(&rk, 0, sizeof rk);
     int rc = 1;
-    hnn_plan *plan = NULL;
-    ckks_ciphertext *cts = NULL, *res = NULL;
-    size_t count = 0;
-    ckks_batch_info info;
-    if ((st = ckks_relin_key_load(&rk, &params, rk_id, path))) {
+    hnn_batch_job *job = NULL;
+    if ((st = ckks_relin_key_load(&rk, &params, rk_id, path)) ||
+        (st = hnn_batch_job_open(&job, &m, model_path, &rk, params, rk_id, path, in))) {
         cli_fail("infer", st);
         goto done;
     }
-    /* Plan first: a model that does not fit is refused before the batch is even read. */
-    if (cli_plan_for_params("infer", &plan, &m, params, params->logn == 13 ? "n13" : "n14"))
-        goto done;
-    if (memory_refused(plan, params, model_path, in))
-        goto done;
-    if ((st = ckks_batch_load(&cts, &count, &info, &params, in))) {
-        cli_fail("infer", st);
-        goto done;
-    }
-    if (memcmp(info.key_id, rk_id, CKKS_KEY_ID_BYTES) != 0) {
-        cli_error("infer", "%s was encrypted under different keys than %s (key ids differ); "
-                  "encrypt with the secret key that made this relin.key", in, path);
-        goto done;
-    }
-    if (info.role != CKKS_BATCH_INPUT || info.packing != CKKS_PACKING_ELEMENT) {
-        cli_error("infer", "%s is not an element-wise encrypted input batch", in);
-        goto done;
-    }
-    if (info.shape[0] != m.input.c || info.shape[1] != m.input.h || info.shape[2] != m.input.w ||
-        count != plan->n_inputs) {
-        cli_error("infer", "model %s expects %ux%ux%u inputs but %s holds %ux%ux%u images",
-                  model_path, m.input.c, m.input.h, m.input.w, in, info.shape[0], info.shape[1],
-                  info.shape[2]);
-        goto done;
-    }
-    for (size_t k = 0; k < count; k++) {
-        if (cts[k].size != 2 || cts[k].level < plan->top_level) {
-            cli_error("infer", "%s: ciphertext %zu is at level %zu, the model needs %zu",
-                      in, k, cts[k].level, plan->top_level);
-            goto done;
-        }
-        if (cts[k].level > plan->top_level && (st = ckks_mod_switch(&cts[k], plan->top_level))) {
-            cli_fail("infer", st);
-            goto done;
-        }
-    }
-    res = calloc(plan->n_outputs, sizeof *res);
-    if (!res) {
-        cli_error("infer", "out of memory");
-        goto done;
-    }
+    const hnn_plan *plan = hnn_batch_job_plan(job);
+    const ckks_batch_info *info = hnn_batch_job_info(job);
     double t_load = ppnn_now() - t0;
     if (!quiet)
         fprintf(stderr, "infer: %s, %llu images, %zu input ciphertexts, depth %zu, planner's "
                         "bound on the logit error %.2g (load %.2f s)\n", model_path,
-                (unsigned long long)info.images, count, plan->depth, plan->est_error, t_load);
+                (unsigned long long)info->images, plan->n_inputs, plan->depth, plan->est_error,
+                t_load);
     progress_ctx pctx = {plan, quiet};
     hnn_exec_opts o = {(int)threads, HNN_KERNEL_AUTO, on_step, &pctx};
     double t1 = ppnn_now();
-    if ((st = hnn_infer(res, plan, cts, &rk, &o))) {
+    if ((st = hnn_batch_job_run(job, out, &o))) {
         cli_fail("infer", st);
         goto done;
     }
     double t_run = ppnn_now() - t1;
-    ckks_batch_info oinfo = info;
-    oinfo.role = CKKS_BATCH_LOGITS;
-    oinfo.shape[0] = (uint32_t)plan->n_outputs, oinfo.shape[1] = 1, oinfo.shape[2] = 1;
-    if ((st = ckks_batch_save(out, res, plan->n_outputs, &oinfo))) {
-        cli_fail("infer", st);
-        goto done;
-    }
     printf("infer: %llu images in %.3f s of server compute (%.4f ms per image amortized), "
-           "%.3f s total; result %s\n", (unsigned long long)info.images, t_run,
-           1e3 * t_run / (double)info.images, ppnn_now() - t0, out);
+           "%.3f s total; result %s\n", (unsigned long long)info->images, t_run,
+           1e3 * t_run / (double)info->images, ppnn_now() - t0, out);
     rc = 0;
 done:
-    if (cts) {
-        for (size_t k = 0; k < count; k++)
-            ckks_ct_free(&cts[k]);
-        free(cts);
-    }
-    if (res) {
-        for (size_t k = 0; plan && k < plan->n_outputs; k++)
-            ckks_ct_free(&res[k]);
-        free(res);
-    }
-    hnn_plan_free(plan);
+    hnn_batch_job_free(job);
     ckks_relin_key_free(&rk);
     ckks_params_free(params);
     nn_model_free(&m);
