@@ -33,6 +33,13 @@ extern "C" {
 /* Largest ckks file we read (a 4096-image batch at n14 is well under 1 GiB). */
 #define CKKS_MAX_FILE_BYTES ((size_t)1 << 33)
 
+/* Container kinds (ppnn/util.h) of the ckks files. */
+#define CKKS_KIND_SECRET "SKEY"
+#define CKKS_KIND_PUBLIC "PKEY"
+#define CKKS_KIND_RELIN "RKEY"
+#define CKKS_KIND_GALOIS "GKEY"
+#define CKKS_KIND_BATCH "CBAT"
+
 /* What a ciphertext batch holds (stored in the file, checked by the consumer). */
 typedef enum { CKKS_PACKING_ELEMENT = 1, CKKS_PACKING_CHANNEL = 2 } ckks_packing;
 
@@ -81,6 +88,9 @@ PPNN_MUST_CHECK ppnn_status ckks_batch_load(ckks_ciphertext **cts, size_t *count
                                             const char *path);
 /* Bytes ckks_batch_save would write (for upload-size reports). */
 uint64_t ckks_batch_file_bytes(const ckks_ciphertext *cts, size_t count);
+/* The largest batch file of `count` ciphertexts for p: all at the top level, both components
+ * stored. An upload bigger than this for a model of `count` inputs cannot be valid. */
+uint64_t ckks_batch_max_bytes(const ckks_params *p, size_t count);
 /* In-memory parse of a batch file (fuzzing); takes ownership of buf. */
 PPNN_MUST_CHECK ppnn_status ckks_batch_parse(ckks_ciphertext **cts, size_t *count,
                                              ckks_batch_info *info, ckks_params **params,

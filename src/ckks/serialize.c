@@ -6,11 +6,11 @@
 
 #include "ppnn/ckks_io.h"
 
-#define KIND_SECRET "SKEY"
-#define KIND_PUBLIC "PKEY"
-#define KIND_RELIN "RKEY"
-#define KIND_GALOIS "GKEY"
-#define KIND_BATCH "CBAT"
+#define KIND_SECRET CKKS_KIND_SECRET
+#define KIND_PUBLIC CKKS_KIND_PUBLIC
+#define KIND_RELIN CKKS_KIND_RELIN
+#define KIND_GALOIS CKKS_KIND_GALOIS
+#define KIND_BATCH CKKS_KIND_BATCH
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
@@ -673,4 +673,12 @@ ppnn_status ckks_batch_parse(ckks_ciphertext **cts, size_t *count, ckks_batch_in
     if (st)
         return st;
     return batch_from_view(cts, count, info, params, &v, name);
+}
+
+uint64_t ckks_batch_max_bytes(const ckks_params *p, size_t count)
+{
+    /* Every ciphertext at the top level with both components stored (not seeded). */
+    uint64_t per = CT_HEAD_BYTES + 2 * rows_bytes(p, 0, p->nq);
+    return PPNN_FILE_HEADER_BYTES + PPNN_FILE_TRAILER_BYTES + params_block_bytes(p) +
+           CKKS_KEY_ID_BYTES + BATCH_INFO_BYTES + (uint64_t)count * per;
 }

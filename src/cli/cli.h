@@ -64,6 +64,8 @@ int cmd_encrypt(int argc, char **argv);
 int cmd_decrypt(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_submit(int argc, char **argv);
 
 /* Channel-wise packing (cmd_channel.c): 1 if argv asks for --packing channel; the encrypt and
  * infer paths; the decryption of per-image logit ciphertexts (slots 0..classes-1). */
