@@ -19,6 +19,8 @@
  * channel-wise packing at n14 holds a few dozen switching keys of ~10 MB. */
 #define MAX_KEY_UPLOAD ((uint64_t)1 << 30)
 #define IDEM_MAX 64
+/* Bytes of a refused body read (and dropped) before the connection is closed instead. */
+#define DISCARD_MAX ((uint64_t)64 << 20)
 
 typedef srv_server server;
 
@@ -32,6 +34,7 @@ typedef struct request {
     srv_job job;
     char idem[IDEM_MAX + 1];
     uint8_t param_id[32];
+    uint64_t discarded; /* body bytes read after a refusal */
 } request;
 
 /* ---- responses ------------------------------------------------------------------------------ */
@@ -408,15 +411,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return begin(sv, r, c);
     }
     if (*size) {
-        if (r->uploading && !r->answered) {
+        if (r->uploading) {
             srv_upload_feed(&r->up, (const uint8_t *)data, *size);
-            if (r->up.status) { /* refuse now: the rest of the body is not read */
-                r->uploading = 0;
-                srv_upload_abort(&r->up);
-                release_slot(sv, r);
-                *size = 0;
-                return send_error(r, c, (unsigned)r->up.status, r->up.error);
-            }
+            /* libmicrohttpd answers only once the body has been read: a refused body is
+             * discarded (not stored), and a client that keeps sending far beyond what could
+             * be valid is disconnected. */
+            if (r->up.status && (r->discarded += *size) > r->up.limit + DISCARD_MAX)
+                return MHD_NO;
         }
         *size = 0;
         return MHD_YES;
