@@ -33,7 +33,7 @@ kid=$(curl -s --cacert "$dir/cert.pem" "${auth[@]}" --data-binary @"$dir/k/relin
 t0=$(now); up=0
 for ((i = 0; i < n; i++)); do
   u0=$(now)
-  id[$i]=$(curl -s --cacert "$dir/cert.pem" "${auth[@]}" --data-binary @"$dir/b$i.ct" "$url/v1/jobs?model=m&key=$kid" | sed 's/.*"job_id":"\([0-9a-f]*\)".*/\1/')
+  id[$i]=$(curl -s --cacert "$dir/cert.pem" "${auth[@]}" -T "$dir/b$i.ct" -X POST "$url/v1/jobs?model=m&key=$kid" | sed 's/.*"job_id":"\([0-9a-f]*\)".*/\1/')
   up=$(echo "$up + $(now) - $u0" | bc)
   [[ $i = 0 ]] && rss_upload=$(awk '/VmHWM/ {print $2}' /proc/$spid/status)
 done

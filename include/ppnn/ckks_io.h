@@ -91,6 +91,9 @@ uint64_t ckks_batch_file_bytes(const ckks_ciphertext *cts, size_t count);
 /* The largest batch file of `count` ciphertexts for p: all at the top level, both components
  * stored. An upload bigger than this for a model of `count` inputs cannot be valid. */
 uint64_t ckks_batch_max_bytes(const ckks_params *p, size_t count);
+/* Offset of the key id in any ckks file made for p (keys and batches alike: the payload starts
+ * with the params block, then the key id), so a stream can be matched to its keys early. */
+uint64_t ckks_file_key_id_offset(const ckks_params *p);
 /* In-memory parse of a batch file (fuzzing); takes ownership of buf. */
 PPNN_MUST_CHECK ppnn_status ckks_batch_parse(ckks_ciphertext **cts, size_t *count,
                                              ckks_batch_info *info, ckks_params **params,

@@ -32,6 +32,10 @@ typedef struct srv_config {
     size_t threads;         /* OpenMP threads per job (0: cores / workers) */
     double result_ttl;      /* seconds a result is kept after its first download */
     FILE *log;              /* one line per event (may be NULL) */
+    /* Called once the port is bound (may be NULL): lets an in-process caller (ppnn demo
+     * --serve) learn the port picked for "ADDR:0". */
+    void (*on_listening)(void *ctx, uint16_t port);
+    void *ctx;
 } srv_config;
 
 /* Runs the server until *stop becomes non-zero (a signal handler sets it). On start, jobs left

@@ -682,3 +682,8 @@ uint64_t ckks_batch_max_bytes(const ckks_params *p, size_t count)
     return PPNN_FILE_HEADER_BYTES + PPNN_FILE_TRAILER_BYTES + params_block_bytes(p) +
            CKKS_KEY_ID_BYTES + BATCH_INFO_BYTES + (uint64_t)count * per;
 }
+
+uint64_t ckks_file_key_id_offset(const ckks_params *p)
+{
+    return PPNN_FILE_HEADER_BYTES + params_block_bytes(p);
+}

@@ -34,6 +34,7 @@ typedef struct request {
     srv_job job;
     char idem[IDEM_MAX + 1];
     uint8_t param_id[32];
+    uint8_t key_bin[CKKS_KEY_ID_BYTES];
     uint64_t discarded; /* body bytes read after a refusal */
 } request;
 
@@ -168,6 +169,10 @@ static enum MHD_Result begin_job(server *sv, request *r, struct MHD_Connection *
     if (srv_upload_open(&r->up, sv->cfg->state_dir, limit, CKKS_KIND_BATCH, "upload"))
         return send_error(r, c, 507, ppnn_last_error());
     r->up.param_id = r->param_id;
+    /* The key id hex was validated (srv_valid_id) and registered: it decodes to 16 bytes. */
+    sodium_hex2bin(r->key_bin, sizeof r->key_bin, key, SRV_ID_HEX, NULL, NULL, NULL);
+    r->up.key_id = r->key_bin;
+    r->up.key_id_off = ckks_file_key_id_offset(sv->models->params[preset]);
     r->uploading = 1;
     return MHD_YES;
 }

@@ -121,6 +121,9 @@ typedef struct srv_upload {
     uint64_t limit;      /* refuse more bytes than this (413) */
     const char *kinds;   /* accepted container kinds, e.g. "RKEY GKEY" */
     const uint8_t *param_id; /* when set, the container's parameter id must equal it */
+    const uint8_t *key_id;   /* when set, the key id at key_id_off must equal it */
+    uint64_t key_id_off;
+    uint8_t got_key_id[CKKS_KEY_ID_BYTES];
     int status;          /* HTTP status of the refusal (0 while fine) */
     char error[256];
 } srv_upload;

@@ -117,6 +117,8 @@ ppnn_status srv_run(const srv_config *cfg, volatile sig_atomic_t *stop)
                 (int)(strrchr(cfg->listen, ':') - cfg->listen), cfg->listen, (unsigned)port);
         fflush(cfg->log);
     }
+    if (cfg->on_listening)
+        cfg->on_listening(cfg->ctx, port);
     double last = 0;
     while (!*stop) {
         struct timespec ts = {0, 100 * 1000 * 1000};

@@ -53,6 +53,20 @@ static void header_policy(srv_upload *u)
     }
 }
 
+/* Collects the key id bytes [key_id_off, +16) as they pass; refuses a batch encrypted under
+ * other keys than the job's as soon as the id is complete (before the bulk of the body). */
+static void key_id_policy(srv_upload *u, const uint8_t *buf, size_t len, uint64_t at)
+{
+    uint64_t lo = u->key_id_off, hi = lo + CKKS_KEY_ID_BYTES;
+    if (at >= hi || at + len <= lo)
+        return;
+    uint64_t from = at > lo ? at : lo, to = at + len < hi ? at + len : hi;
+    memcpy(u->got_key_id + (from - lo), buf + (from - at), (size_t)(to - from));
+    if (to == hi && memcmp(u->got_key_id, u->key_id, CKKS_KEY_ID_BYTES) != 0)
+        refuse(u, 422, "refused: the batch was encrypted under other keys than the job's key "
+                       "(key ids differ)");
+}
+
 void srv_upload_check(srv_upload *u, const uint8_t *buf, size_t len)
 {
     if (u->status)
@@ -64,6 +78,7 @@ void srv_upload_check(srv_upload *u, const uint8_t *buf, size_t len)
         refuse(u, 413, msg);
         return;
     }
+    uint64_t at = u->check.seen;
     int had_header = u->check.header_ok;
     if (ppnn_file_check_update(&u->check, buf, len)) {
         refuse(u, 400, ppnn_last_error());
@@ -71,6 +86,8 @@ void srv_upload_check(srv_upload *u, const uint8_t *buf, size_t len)
     }
     if (!had_header && u->check.header_ok)
         header_policy(u);
+    if (u->key_id && !u->status)
+        key_id_policy(u, buf, len, at);
 }
 
 ppnn_status srv_upload_open(srv_upload *u, const char *state_dir, uint64_t limit,
