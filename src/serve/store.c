@@ -217,32 +217,9 @@ int srv_store_key_get(srv_store *s, int64_t client, const char *key_id, uint8_t 
     return bits;
 }
 
-ppnn_status srv_store_job_add(srv_store *s, const srv_job *j, const char *idem,
-                              char existing[SRV_ID_HEX + 1])
+/* The job of (client, idem), caller holding the mutex; 1 if found. */
+static int find_idem(srv_store *s, int64_t client, const char *idem, char out[SRV_ID_HEX + 1])
 {
-    existing[0] = 0;
-    pthread_mutex_lock(&s->mu);
-    ppnn_status st = PPNN_OK;
-    if (idem[0]) {
-        sqlite3_stmt *q = prep(s, "SELECT id FROM jobs WHERE client = ? AND idem = ?", "it",
-                               j->client, idem);
-        if (q && sqlite3_step(q) == SQLITE_ROW)
-            copy_text(existing, SRV_ID_HEX + 1, q, 0);
-        sqlite3_finalize(q);
-    }
-    if (!existing[0])
-        st = exec_done(s, prep(s, "INSERT INTO jobs(id, client, idem, model, key_id, state, "
-                                  "created) VALUES(?, ?, ?, ?, ?, 'queued', ?)", "titttd",
-                               j->id, j->client, idem, j->model, j->key_id, srv_wall_now()),
-                       "add job");
-    pthread_mutex_unlock(&s->mu);
-    return st;
-}
-
-int srv_store_job_by_idem(srv_store *s, int64_t client, const char *idem,
-                          char out[SRV_ID_HEX + 1])
-{
-    pthread_mutex_lock(&s->mu);
     int found = 0;
     sqlite3_stmt *q = prep(s, "SELECT id FROM jobs WHERE client = ? AND idem = ?", "it", client,
                            idem);
@@ -251,8 +228,31 @@ int srv_store_job_by_idem(srv_store *s, int64_t client, const char *idem,
         found = 1;
     }
     sqlite3_finalize(q);
+    return found;
+}
+
+int srv_store_job_by_idem(srv_store *s, int64_t client, const char *idem,
+                          char out[SRV_ID_HEX + 1])
+{
+    pthread_mutex_lock(&s->mu);
+    int found = find_idem(s, client, idem, out);
     pthread_mutex_unlock(&s->mu);
     return found;
+}
+
+ppnn_status srv_store_job_add(srv_store *s, const srv_job *j, const char *idem,
+                              char existing[SRV_ID_HEX + 1])
+{
+    existing[0] = 0;
+    pthread_mutex_lock(&s->mu);
+    ppnn_status st = PPNN_OK;
+    if (!idem[0] || !find_idem(s, j->client, idem, existing))
+        st = exec_done(s, prep(s, "INSERT INTO jobs(id, client, idem, model, key_id, state, "
+                                  "created) VALUES(?, ?, ?, ?, ?, 'queued', ?)", "titttd",
+                               j->id, j->client, idem, j->model, j->key_id, srv_wall_now()),
+                       "add job");
+    pthread_mutex_unlock(&s->mu);
+    return st;
 }
 
 #define JOB_COLS "id, client, model, key_id, state, error, created, started, finished, fetched, seq"
