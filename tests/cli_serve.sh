@@ -12,7 +12,11 @@ cleanup() { [[ -n $spid ]] && kill -9 "$spid" 2>/dev/null; wait 2>/dev/null; [[ 
 trap cleanup EXIT
 ok() { if "$@" >"$dir/log" 2>&1; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL: $*" >&2; tail -5 "$dir/log" >&2; fi; }
 check() { local what=$1; shift; if "$@"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL: $what" >&2; fi; }
-B() { timeout 120 "$ppnn" "$@"; }
+# Sanitizer runs (PPNN_TEST_REDUCED): 2 concurrent clients instead of 8, a small "large" batch,
+# no RSS bound (ASan's allocator has its own footprint), no demo, longer time limits.
+reduced=${PPNN_TEST_REDUCED:-}
+if [[ -n $reduced ]]; then nc=2; nk=5; limit=900; else nc=8; nk=8; limit=120; fi
+B() { timeout $limit "$ppnn" "$@"; }
 
 # ---- fixtures: an 8x8 data set (64 inputs -> 11.7 MB batches at n13), models, keys, batches
 mkdir -p "$dir/tiny" "$dir/models"
@@ -24,23 +28,20 @@ for pre in train:512 t10k:64; do
   { printf '\x00\x00\x08\x01'; printf "\\x00\\x00\\x$(printf %02x $((n / 256)))\\x$(printf %02x $((n % 256)))"; labels "$n"; } > "$dir/tiny/$name-labels-idx1-ubyte"
 done
 ok B train --data "$dir/tiny" --epochs 1 --seed 2 --out "$dir/models/tiny.ppnn"
-ok B train --data mnist --count 500 --epochs 1 --seed 2 --out "$dir/models/mnist.ppnn"
-for i in 1 2 3 4 5 6 7 8; do
+[[ -n $reduced ]] || ok B train --data mnist --count 500 --epochs 1 --seed 2 --out "$dir/models/mnist.ppnn"
+for ((i = 1; i <= nk; i++)); do
   ok B keygen --params n13 --out "$dir/k$i"
   ok B encrypt --keys "$dir/k$i" --data "$dir/tiny" --split test --offset $((i * 4)) --count 4 --out "$dir/b$i.ct"
   ok B infer --model "$dir/models/tiny.ppnn" --keys "$dir/k$i" --in "$dir/b$i.ct" --out "$dir/ref$i.ct" --quiet
 done
-# The large batch: 28x28 (143 MB). Sanitizer runs (PPNN_TEST_REDUCED) use a small one instead
-# and skip the RSS bound (ASan's allocator has its own footprint).
-reduced=${PPNN_TEST_REDUCED:-}
+# The large batch: 28x28 (143 MB); reduced runs reuse client 1's small batch.
 if [[ -z $reduced ]]; then
   bigmodel=mnist
   ok B encrypt --keys "$dir/k1" --data mnist --split test --count 16 --out "$dir/big.ct"
+  ok B infer --model "$dir/models/mnist.ppnn" --keys "$dir/k1" --in "$dir/big.ct" --out "$dir/refbig.ct" --quiet
 else
-  bigmodel=tiny
-  ok B encrypt --keys "$dir/k1" --data "$dir/tiny" --split test --count 16 --out "$dir/big.ct"
+  bigmodel=tiny; cp "$dir/b1.ct" "$dir/big.ct"; cp "$dir/ref1.ct" "$dir/refbig.ct"
 fi
-ok B infer --model "$dir/models/$bigmodel.ppnn" --keys "$dir/k1" --in "$dir/big.ct" --out "$dir/refbig.ct" --quiet
 cat > "$dir/cert.cfg" <<'T'
 cn = "localhost"
 dns_name = "localhost"
@@ -53,8 +54,8 @@ T
 ok certtool --generate-privkey --key-type ecdsa --outfile "$dir/key.pem"
 ok certtool --generate-self-signed --load-privkey "$dir/key.pem" --template "$dir/cert.cfg" --outfile "$dir/cert.pem"
 state=$dir/state
-for i in 1 2 3 4 5 6 7 8; do tok[$i]=$(B serve token add "client$i" --state "$state" 2>/dev/null); done
-check "tokens are distinct and well formed" test "$(printf '%s\n' "${tok[@]}" | grep -c '^ppnn_[A-Za-z0-9_-]\{43\}$' | tr -d ' ')" = 8
+for ((i = 1; i <= nk; i++)); do tok[$i]=$(B serve token add "client$i" --state "$state" 2>/dev/null); done
+check "tokens are distinct and well formed" test "$(printf '%s\n' "${tok[@]}" | sort -u | grep -c '^ppnn_[A-Za-z0-9_-]\{43\}$' | tr -d ' ')" = $nk
 check "a token is not stored in clear" bash -c "! grep -a -q '${tok[1]#ppnn_}' '$state/jobs.sqlite'"
 check "client names are unique" bash -c "! '$ppnn' serve token add client1 --state '$state' 2>/dev/null"
 
@@ -72,7 +73,7 @@ start() { # start [serve options...]: a server on a free loopback port (the same
 crash() { kill -9 "$spid"; wait "$spid" 2>/dev/null; spid=; }
 api() { # api TOKEN METHOD PATH [curl args...]: prints the HTTP status, body to $dir/body
   local t=$1 m=$2 p=$3; shift 3
-  curl -s --max-time 60 --cacert "$dir/cert.pem" -H "Authorization: Bearer $t" -X "$m" \
+  curl -s --max-time $limit --cacert "$dir/cert.pem" -H "Authorization: Bearer $t" -X "$m" \
     -o "$dir/body" -w '%{http_code}' "$@" "$url$p"
 }
 submit() { B submit --server "$url" --cacert "$dir/cert.pem" --poll 0.1 --retries 20 "$@"; }
@@ -92,16 +93,16 @@ check "models listed" grep -q '"name":"tiny","input_shape":\[1,8,8\].*"preset":"
 
 echo "full flow done after ${SECONDS}s"
 # ---- 8 concurrent clients, small batches: results identical to infer's and isolated
-for i in 1 2 3 4 5 6 7 8; do
+for ((i = 1; i <= nc; i++)); do
   submit --token "${tok[$i]}" --keys "$dir/k$i" --model tiny --in "$dir/b$i.ct" --out "$dir/c$i.ct" --quiet >"$dir/c$i.log" 2>&1 &
   cpid[$i]=$!
 done
-for i in 1 2 3 4 5 6 7 8; do
+for ((i = 1; i <= nc; i++)); do
   check "concurrent client $i finished" wait "${cpid[$i]}"
   ok cmp "$dir/c$i.ct" "$dir/ref$i.ct"
 done
 check "client 1 sees its 2 jobs" test "$(njobs "${tok[1]}")" = 2
-check "client 5 sees its 1 job" test "$(njobs "${tok[5]}")" = 1
+check "client 2 sees its 1 job" test "$(njobs "${tok[2]}")" = 1
 
 echo "concurrent clients done after ${SECONDS}s"
 # ---- authorisation and refusals
@@ -170,7 +171,7 @@ start --workers 1 --max-queue 4
 check "partial upload removed on restart" test -z "$(ls "$state/tmp")"
 check "the interrupted upload made no job" test "$(njobs "${tok[4]}")" = "$n4"
 # kill -9 during a job (the 143 MB batch takes seconds)
-for ((t = 0; t < 200; t++)); do api "${tok[1]}" GET /v1/jobs/$jobbig >/dev/null; grep -q '"state":"running","step":[1-9]' "$dir/body" && break; sleep 0.05; done
+for ((t = 0; t < 20 * limit; t++)); do api "${tok[1]}" GET /v1/jobs/$jobbig >/dev/null; grep -q '"state":"running","step":[1-9]' "$dir/body" && break; sleep 0.05; done
 check "big job running" grep -q '"state":"running"' "$dir/body"
 crash
 start --workers 1 --max-queue 4
@@ -192,8 +193,9 @@ check "client resumed across a server restart" test $rc4 = 0
 [[ $rc4 = 0 ]] || cat "$dir/c4.log" >&2
 ok cmp "$dir/r4b.ct" "$dir/ref4.ct"
 check "nothing duplicated or lost (client 1: 2 jobs)" test "$(njobs "${tok[1]}")" = 2
-check "nothing duplicated or lost (client 3: 2 jobs)" test "$(njobs "${tok[3]}")" = 2
-check "nothing duplicated or lost (client 4: 2 jobs)" test "$(njobs "${tok[4]}")" = 2
+n3=$((nc >= 3 ? 2 : 1))
+check "nothing duplicated or lost (client 3: $n3 jobs)" test "$(njobs "${tok[3]}")" = $n3
+check "nothing duplicated or lost (client 4: $((n4 + 1)) jobs)" test "$(njobs "${tok[4]}")" = $((n4 + 1))
 check "no job failed" test "$(sqlite3 "$state/jobs.sqlite" "SELECT COUNT(*) FROM jobs WHERE state NOT IN ('done')")" = 0
 crash
 # results are kept until fetched, then for --result-ttl seconds (0 here)
@@ -203,7 +205,7 @@ check "a fetched result expires after the TTL" test "$(api "${tok[3]}" GET /v1/j
 check "... and its file is deleted" test ! -e "$state/jobs/$job3.out"
 check "fresh job accepted" test "$(api "${tok[5]}" POST "/v1/jobs?model=tiny&key=$(key_id "${tok[5]}" "$dir/k5")" --data-binary @"$dir/b5.ct")" = 202
 job5=$(cut -d'"' -f4 "$dir/body")
-for ((t = 0; t < 600; t++)); do api "${tok[5]}" GET /v1/jobs/$job5 >/dev/null; grep -q '"state":"done"' "$dir/body" && break; sleep 0.1; done
+for ((t = 0; t < 10 * limit; t++)); do api "${tok[5]}" GET /v1/jobs/$job5 >/dev/null; grep -q '"state":"done"' "$dir/body" && break; sleep 0.1; done
 sleep 1.5   # two janitor rounds
 check "an unfetched result is kept" test "$(api "${tok[5]}" GET /v1/jobs/$job5/result)" = 200
 ok cmp "$dir/body" "$dir/ref5.ct"
