@@ -44,7 +44,7 @@ for ((i = 0; i < n; i++)); do
   [[ $i = 0 ]] && rss_upload=$(awk '/VmHWM/ {print $2}' /proc/$spid/status)
 done
 for ((i = 0; i < n; i++)); do
-  until curl -s --cacert "$dir/cert.pem" "${auth[@]}" "$url/v1/jobs/${id[$i]}" | grep -q '"state":"done"'; do sleep 0.05; done
+  until curl -s --cacert "$dir/cert.pem" "${auth[@]}" "$url/v1/jobs/${id[$i]}" | grep -q '"state":"done"'; do sleep 0.5; done
   curl -s --cacert "$dir/cert.pem" "${auth[@]}" -o "$dir/s$i.ct" "$url/v1/jobs/${id[$i]}/result"
   cmp -s "$dir/s$i.ct" "$dir/r$i.ct" || { echo "bench_serve: result $i differs from ppnn infer" >&2; exit 1; }
 done
