@@ -518,6 +518,9 @@ ppnn_status srv_http_start(struct MHD_Daemon **out, srv_server *sv, uint16_t *po
         /* Slow or stalled clients are dropped after a minute without a byte. */
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+        /* A 256 KB buffer per connection (default 32 KB): uploads arrive in bigger pieces, so
+         * fewer handler calls and write()s per batch; 256 connections bound it to 64 MB. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)2,
         MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (key)
