@@ -61,6 +61,10 @@ static void fuzz_upload(const uint8_t *d, size_t n, int reseal)
     u.fd = -1;
     u.limit = 1 << 20;
     u.kinds = CKKS_KIND_BATCH;
+    /* The key-id check at a data-chosen offset (all-zero expected id). */
+    static const uint8_t zero_id[CKKS_KEY_ID_BYTES];
+    u.key_id = zero_id;
+    u.key_id_off = PPNN_FILE_HEADER_BYTES + (n ? buf[0] : 0);
     ppnn_file_check_init(&u.check, "fuzz");
     /* Chunk sizes from the data itself: 1 + byte value. */
     size_t off = 0, k = 0;
