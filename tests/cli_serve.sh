@@ -211,6 +211,11 @@ check "an unfetched result is kept" test "$(api "${tok[5]}" GET /v1/jobs/$job5/r
 ok cmp "$dir/body" "$dir/ref5.ct"
 for ((t = 0; t < 50; t++)); do [[ $(api "${tok[5]}" GET /v1/jobs/$job5) = 404 ]] && break; sleep 0.1; done
 check "... until fetched" test "$(api "${tok[5]}" GET /v1/jobs/$job5)" = 404
+if [[ -z $reduced ]]; then   # an 8x8 batch for the 28x28 model: accepted (small enough), fails
+  err=$(submit --token "${tok[6]}" --keys "$dir/k6" --model mnist --in "$dir/b6.ct" --out "$dir/x.ct" --quiet 2>&1 >/dev/null)
+  check "a job the model cannot run fails with the reason ($err)" test $? -ne 0 -a ! -e "$dir/x.ct"
+  check "... in one line, naming no server path" test "$(printf '%s\n' "$err" | grep -c 'expects 1x28x28')" = 1 -a -z "$(printf '%s' "$err" | grep -F "$state")"
+fi
 crash
 # ppnn demo --serve: the demo's server step through an in-process server on loopback
 if [[ -z $reduced ]]; then

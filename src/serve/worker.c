@@ -122,6 +122,28 @@ static ppnn_status run_job(worker *w, const srv_job *j)
     return st;
 }
 
+/* A failure message for the client: the server's own paths (state directory) are replaced by
+ * what they are to the client ("the uploaded batch", "the registered key"). */
+static const char *client_message(char *out, size_t cap, const char *msg, const char *state)
+{
+    size_t n = strlen(state), o = 0;
+    while (*msg && o + 1 < cap) {
+        if (!strncmp(msg, state, n) && msg[n] == '/') {
+            const char *rest = msg + n + 1, *end = rest + strcspn(rest, " :,;");
+            const char *what = strstr(rest, ".in") && strstr(rest, ".in") < end ? "the uploaded batch"
+                               : !strncmp(rest, "keys/", 5) ? "the registered key" : "a server file";
+            o += (size_t)snprintf(out + o, cap - o, "%s", what);
+            if (o >= cap)
+                o = cap - 1;
+            msg = end;
+            continue;
+        }
+        out[o++] = *msg++;
+    }
+    out[o] = 0;
+    return out;
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
@@ -150,7 +172,9 @@ static void *worker_main(void *arg)
             pthread_mutex_unlock(&p->mu);
             logf_(p, "serve: job %s (%s) running", j.id, j.model);
             ppnn_status st = run_job(w, &j);
-            const char *err = st ? ppnn_last_error() : NULL;
+            char msg[512];
+            const char *err = st ? client_message(msg, sizeof msg, ppnn_last_error(), p->state_dir)
+                                 : NULL;
             if (srv_store_job_finish(p->store, j.id, st ? "failed" : "done", err) && p->log)
                 fprintf(p->log, "serve: %s\n", ppnn_last_error());
             logf_(p, "serve: job %s %s", j.id, st ? err : "done");
