@@ -136,6 +136,13 @@ int cmd_decrypt(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_submit(int argc, char **argv);
+
+/* ppnn demo --serve (demo_serve.c): the server step through an in-process `ppnn serve` on
+ * loopback (temporary state in tmp) and the submit client; writes result like infer would. */
+int cli_demo_serve(const char *tmp, const char *model, const char *keys, const char *batch,
+                   const char *result, size_t threads);
 
 /* Channel-wise packing (cmd_channel.c): 1 if argv asks for --packing channel; the encrypt and
  * infer paths; the decryption of per-image logit ciphertexts (slots 0..classes-1). */
