@@ -17,6 +17,12 @@ static void on_step(void *ctx, size_t k, const hnn_step *s, double seconds)
     r->layers[k].name = s->name;
     r->layers[k].layer = s->layer;
     r->layers[k].seconds = seconds;
+    /* Multiply-adds per coefficient: every weight, every RNS prime of the input level, every
+     * component (3 after a square: a LINEAR step that drops two primes follows an ACT);
+     * bench_infer multiplies by N. */
+    const double nw = s->dense ? (double)s->n_out * (double)s->n_in : (double)s->nnz;
+    r->layers[k].macs = s->kind == HNN_STEP_LINEAR
+                            ? nw * (double)(s->level_in + 1) * (s->drop == 2 ? 3 : 2) : 0;
     r->nlayers = k + 1;
 }
 
@@ -111,6 +117,8 @@ ppnn_status bench_infer(bench_infer_result *r, const char *preset, const char *a
     if (!st)
         st = hnn_infer(s.out, s.plan, s.in, &s.rk, &o);
     r->server_seconds = ppnn_now() - t0;
+    for (size_t k = 0; !st && k < r->nlayers; k++)
+        r->layers[k].macs *= (double)s.prm->n;
     if (!st)
         st = hnn_decrypt_batch(s.dec, &s.sk, s.out, s.plan->n_outputs, batch, 0);
     if (!st) {
@@ -150,9 +158,13 @@ void bench_infer_json(FILE *f, const bench_infer_result *r)
             r->preset, r->arch, r->batch, r->threads, r->server_seconds, r->amortized_ms,
             r->client_encrypt_seconds, r->upload_bytes_per_image, r->peak_rss_bytes, r->agree,
             r->max_logit_error, r->est_logit_error, r->bound_logit_error);
-    for (size_t k = 0; k < r->nlayers; k++)
-        fprintf(f, "%s{\"step\": %zu, \"layer\": %zu, \"name\": \"%s\", \"seconds\": %.4f}",
+    for (size_t k = 0; k < r->nlayers; k++) {
+        fprintf(f, "%s{\"step\": %zu, \"layer\": %zu, \"name\": \"%s\", \"seconds\": %.4f",
                 k ? ", " : "", k, r->layers[k].layer, r->layers[k].name, r->layers[k].seconds);
+        if (r->layers[k].macs > 0 && r->layers[k].seconds > 0)
+            fprintf(f, ", \"gmacs\": %.2f", r->layers[k].macs / r->layers[k].seconds / 1e9);
+        fprintf(f, "}");
+    }
     fprintf(f, "]}\n");
 }
 

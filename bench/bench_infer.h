@@ -26,6 +26,7 @@ typedef struct bench_infer_result {
         const char *name;          /* step name ("conv2d", "act", "dense", ...) */
         size_t layer;              /* model layer index */
         double seconds;
+        double macs;               /* LINEAR: coefficient multiply-adds (0 for ACT) */
     } layers[BENCH_INFER_MAX_LAYERS];
 } bench_infer_result;
 
@@ -37,7 +38,8 @@ typedef struct bench_infer_result {
 PPNN_MUST_CHECK ppnn_status bench_infer(bench_infer_result *r, const char *preset,
                                         const char *arch, size_t batch, int threads);
 /* Writes r as one JSON object (top-level keys server_seconds, amortized_ms,
- * client_encrypt_seconds, upload_bytes_per_image, peak_rss_bytes, layers, ...). */
+ * client_encrypt_seconds, upload_bytes_per_image, peak_rss_bytes, layers, ...; a LINEAR
+ * layer also has gmacs = macs / seconds / 1e9, its relinearizations and rescales included). */
 void bench_infer_json(FILE *f, const bench_infer_result *r);
 /* Human-readable summary. */
 void bench_infer_print(FILE *f, const bench_infer_result *r);
