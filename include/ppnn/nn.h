@@ -198,6 +198,9 @@ typedef struct nn_train_config {
      * images (instead of per batch on the augmented ones) — several times faster when the
      * teacher is larger than the student. */
     int kd_offline;
+    /* Gradual magnitude pruning of the dense layers before the classifier to this fraction
+     * of zero weights, in [0, 1); 0 = off (schedule in src/nn/prune.c, docs/training.md). */
+    double prune;
     /* Called after each batch (may be NULL). */
     void (*progress)(void *ctx, const nn_train_progress *p);
     void *progress_ctx;
