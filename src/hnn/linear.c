@@ -9,7 +9,7 @@
  * times (5x5/2, 5 channels), so X traffic, not arithmetic, bounded the dense-style tiles
  * (9 G MAC/s per thread on the CryptoNets conv). Rows are cut into bands whose inputs lie in
  * a window of consecutive inputs; a tile is one band x up to 512 lanes, and it first packs the
- * window's X slices into a per-thread buffer (<= 512 KB, L2) that every row of the band then
+ * window's X slices into a stack buffer (<= 512 KB, L2) that every row of the band then
  * reads: 12.8 G MAC/s per thread (CPU time, N = 2^13, one prime; 16-17 when X is in cache).
  *
  * The portable kernel accumulates each output value in an unsigned 128-bit integer and reduces
@@ -239,34 +239,28 @@ static size_t band_lanes(const hnn_tile_args *a, size_t n_out, size_t n)
 
 /* The AVX-512 sparse path: tiles of one band x `lanes` coefficients, lane-block-major so that a
  * thread's consecutive tiles are the bands of one lane block (neighbouring bands share inputs,
- * still in L2/L3). Returns 0 when the workspace cannot be allocated (the caller then runs the
+ * still in L2/L3). Returns 0 when the band list cannot be allocated (the caller then runs the
  * unbanded tiles). */
 static int run_bands(const hnn_tile_args *a, size_t n_out, size_t n, int threads)
 {
     const size_t lanes = band_lanes(a, n_out, n), n_lb = (n + lanes - 1) / lanes;
     band *b = malloc((n_out ? n_out : 1) * sizeof *b);
-    const size_t nb = b ? plan_bands(b, a, n_out, HNN_BAND_WORDS / lanes) : 0;
+    if (!b)
+        return 0;
+    const size_t nb = plan_bands(b, a, n_out, HNN_BAND_WORDS / lanes);
     const long n_tiles = (long)(nb * n_lb);
     int nt = threads > 0 ? threads : omp_get_max_threads();
     nt = n_tiles < nt ? (int)n_tiles : nt;
-    nt = nt > 0 ? nt : 1;
-    uint64_t *xs = b ? aligned_alloc(64, (size_t)nt * HNN_BAND_WORDS * sizeof *xs) : NULL;
-    if (!xs) {
-        free(b);
-        return 0;
-    }
-#pragma omp parallel for schedule(static) num_threads(nt)
+#pragma omp parallel for schedule(static) num_threads(nt > 0 ? nt : 1)
     for (long t = 0; t < n_tiles; t++) {
         const band *bd = &b[(size_t)t % nb];
         size_t j0 = (size_t)t / nb * lanes, j1 = j0 + lanes < n ? j0 + lanes : n;
-        uint64_t *mine = xs + (size_t)omp_get_thread_num() * HNN_BAND_WORDS;
         if (bd->wide)
             for (size_t j = j0; j < j1; j += HNN_BAND_LANES_MIN)
                 _hnn_tile_sparse_avx512(a, bd->o0, bd->o1, j, j + HNN_BAND_LANES_MIN);
         else
-            _hnn_tile_banded_avx512(a, bd->o0, bd->o1, bd->c0, bd->c1, j0, j1, mine);
+            _hnn_tile_banded_avx512(a, bd->o0, bd->o1, bd->c0, bd->c1, j0, j1);
     }
-    free(xs);
     free(b);
     return 1;
 }

@@ -252,12 +252,16 @@ void _hnn_tile_sparse_avx512(const hnn_tile_args *a, size_t o0, size_t o1, size_
  * sets) no longer evict each other, and a tile touches each page of X and Y once. Runs of rows
  * reading the same inputs (the channels of a conv at one position) share every X load. */
 void _hnn_tile_banded_avx512(const hnn_tile_args *a, size_t o0, size_t o1, size_t c0, size_t c1,
-                             size_t j0, size_t j1, uint64_t *xs)
+                             size_t j0, size_t j1)
 {
     const size_t span = c1 - c0, nblk = (j1 - j0) / (8 * NV);
     assert((j1 - j0) % (8 * NV) == 0 && span * (j1 - j0) <= HNN_BAND_WORDS);
     const red_consts k = make_consts(a->m);
     _Alignas(64) accblk acc[HNN_TILE_OUT];
+    /* On the stack, not the heap: the pool threads' stacks stay mapped between calls, while a
+     * fresh 512 KB heap block is a fresh mmap (page faults) on every call above the mmap
+     * threshold. 512 KB + 61 KB fit the default thread stack (RLIMIT_STACK, or 2 MB). */
+    _Alignas(64) uint64_t xs[HNN_BAND_WORDS];
     for (size_t c = c0; c < c1; c++)
         for (size_t b = 0; b < nblk; b++)
             for (size_t v = 0; v < NV; v++)
