@@ -115,6 +115,7 @@ static void test_train(void)
     CHECK(fc1->type == NN_LAYER_DENSE && fc2->type == NN_LAYER_DENSE);
     CHECK(zeros(fc1->weight, fc1->nweight) == (size_t)llround(0.9 * 84500));
     CHECK(zeros(fc2->weight, fc2->nweight) == 0);
+    CHECK(fabs(nn_model_pruned_fraction(&m) - (double)llround(0.9 * 84500) / 84500) < 1e-12);
     size_t cc[10], tt[10], sc = 0, st = 0;
     CHECK_OK(nn_evaluate(&m, &held, cc, tt));
     for (int k = 0; k < 10; k++)

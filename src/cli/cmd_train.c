@@ -184,7 +184,7 @@ int cmd_train(int argc, char **argv)
            depth == SIZE_MAX ? "n/a (relu) " : "", depth == SIZE_MAX ? (size_t)0 : depth, out);
     if (cfg.prune > 0)
         printf("pruned: %.1f%% of the weights of the dense layers before the classifier are "
-               "zero\n", 100 * cfg.prune);
+               "zero\n", 100 * nn_model_pruned_fraction(&m));
     rc = holdout ? print_holdout(&m, &hold) : 0;
     goto done;
 fail:

@@ -41,6 +41,15 @@ static int prunable(const nn_model *m, size_t i)
     return m->layers[i].type == NN_LAYER_DENSE && i != classifier(m);
 }
 
+double nn_model_pruned_fraction(const nn_model *m)
+{
+    size_t n = 0, z = 0;
+    for (size_t i = 0; i < m->nlayers; i++)
+        for (size_t t = 0; prunable(m, i) && t < m->layers[i].nweight; t++, n++)
+            z += m->layers[i].weight[t] == 0;
+    return n ? (double)z / (double)n : 0;
+}
+
 ppnn_status nn_pruner_init(nn_pruner *p, const nn_model *m, double target, size_t total_steps,
                            size_t batches)
 {
