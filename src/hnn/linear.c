@@ -196,8 +196,8 @@ static size_t plan_bands(band *b, const hnn_tile_args *a, size_t n_out, size_t c
         size_t lo, hi;
         row_window(&lo, &hi, a, o);
         band *cur = nb ? &b[nb - 1] : NULL;
-        if (lo == hi && cur) { /* empty row: fits any band */
-            cur->o1 = o + 1;
+        if (lo == hi && cur && !(cur->wide && cur->o1 - cur->o0 >= HNN_TILE_OUT)) {
+            cur->o1 = o + 1; /* empty row: fits any band (a wide one within one tile) */
             continue;
         }
         int wide = hi - lo > cap;
