@@ -32,6 +32,7 @@ typedef struct bench_infer_result {
         const char *name;          /* step name ("conv2d", "act", "dense", ...) */
         size_t layer;              /* model layer index */
         double seconds;
+        double macs;               /* LINEAR: coefficient multiply-adds (0 for ACT) */
     } layers[BENCH_INFER_MAX_LAYERS];
 } bench_infer_result;
 
