@@ -52,29 +52,36 @@ static void state_free(bench_state *s)
         rmdir(s->dir);
 }
 
-static ppnn_status setup(bench_state *s, const bench_infer_opts *o)
+ppnn_status bench_model_plan(data_set *ds, nn_model *m, ckks_params **prm, hnn_plan **plan,
+                             const bench_infer_opts *o)
 {
     ckks_spec spec;
     const size_t batch = o->batch;
-    ppnn_status st = data_load(&s->ds, o->data ? o->data : "mnist", DATA_SPLIT_TEST, 0, batch);
-    if (!st && s->ds.count < batch)
-        st = ppnn_fail(PPNN_ERR_PARAM, "bench infer: only %zu test images", s->ds.count);
+    ppnn_status st = data_load(ds, o->data ? o->data : "mnist", DATA_SPLIT_TEST, 0, batch);
+    if (!st && ds->count < batch)
+        st = ppnn_fail(PPNN_ERR_PARAM, "bench infer: only %zu test images", ds->count);
     if (!st && o->model)
-        st = nn_model_load(&s->m, o->model);
+        st = nn_model_load(m, o->model);
     if (!st && !o->model) {
-        st = nn_arch_build(&s->m, o->arch, NN_ACT_ELEMENT,
-                           nn_shape_of_set(&s->ds), 10);
+        st = nn_arch_build(m, o->arch, NN_ACT_ELEMENT, nn_shape_of_set(ds), 10);
         if (!st)
-            st = nn_model_init_params(&s->m, &s->ds, 1);
+            st = nn_model_init_params(m, ds, 1);
         if (!st)
-            st = nn_record_ranges(&s->m, &s->ds, batch);
+            st = nn_record_ranges(m, ds, batch);
     }
     if (!st)
         st = ckks_preset(&spec, o->preset);
     if (!st)
-        st = ckks_params_new(&s->prm, &spec);
+        st = ckks_params_new(prm, &spec);
     if (!st) /* the plan `ppnn infer` runs for these parameters */
-        st = hnn_plan_for_params(&s->plan, &s->m, s->prm, o->preset);
+        st = hnn_plan_for_params(plan, m, *prm, o->preset);
+    return st;
+}
+
+static ppnn_status setup(bench_state *s, const bench_infer_opts *o)
+{
+    const size_t batch = o->batch;
+    ppnn_status st = bench_model_plan(&s->ds, &s->m, &s->prm, &s->plan, o);
     if (!st)
         st = ckks_keygen_secret(&s->sk, s->prm);
     if (!st)
@@ -102,8 +109,7 @@ static ppnn_status setup(bench_state *s, const bench_infer_opts *o)
     return st2;
 }
 
-/* User + system CPU seconds of this process (all threads). */
-static double cpu_seconds(void)
+double bench_cpu_seconds(void)
 {
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) != 0)
@@ -183,11 +189,13 @@ ppnn_status bench_infer(bench_infer_result *r, const bench_infer_opts *o)
                         .scratch_dir = o->scratch_dir ? o->scratch_dir : s.dir,
                         .allow_spill = 1, .progress = on_progress, .progress_ctx = r};
     int hwm = reset_hwm();
-    double c0 = cpu_seconds();
+    double c0 = bench_cpu_seconds();
     if (!st)
-        st = hnn_infer_file(&fs, s.out_path, s.in_path, s.plan, info.shape, &s.rk, info.key_id,
-                            &fo);
-    r->server_cpu_seconds = cpu_seconds() - c0;
+        st = o->server ? o->server(o->server_ctx, &fs, s.out_path, s.in_path, &s.m, s.plan,
+                                   info.shape, &s.rk, info.key_id, &fo)
+                       : hnn_infer_file(&fs, s.out_path, s.in_path, s.plan, info.shape, &s.rk,
+                                        info.key_id, &fo);
+    r->server_cpu_seconds = bench_cpu_seconds() - c0;
     if (!st) {
         r->server_seconds = fs.server_seconds;
         r->schedule_peak_bytes = fs.schedule_peak_bytes;

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "ppnn/data.h"
 #include "ppnn/hnn.h"
 
 #define BENCH_INFER_MAX_LAYERS 64
@@ -31,6 +32,7 @@ typedef struct bench_infer_result {
         const char *name;          /* step name ("conv2d", "act", "dense", ...) */
         size_t layer;              /* model layer index */
         double seconds;
+        double macs;               /* LINEAR: coefficient multiply-adds (0 for ACT) */
     } layers[BENCH_INFER_MAX_LAYERS];
 } bench_infer_result;
 
@@ -42,6 +44,14 @@ typedef struct bench_infer_opts {
     int threads;
     uint64_t memory_bytes;     /* 0: default */
     const char *scratch_dir;   /* NULL: the temporary directory of the run */
+    /* The server phase (NULL: hnn_infer_file). bench_dist.c runs it over MPI ranks: it gets
+     * the model too, to hand it to the other ranks. */
+    PPNN_MUST_CHECK ppnn_status (*server)(void *ctx, hnn_file_stats *fs, const char *out_path,
+                                          const char *in_path, const nn_model *m,
+                                          const hnn_plan *p, const uint32_t shape[3],
+                                          const ckks_relin_key *rk, const uint8_t key_id[16],
+                                          const hnn_file_opts *fo);
+    void *server_ctx;
 } bench_infer_opts;
 
 /* The client/server flow on one batch, through the files the CLI uses: builds `arch`
@@ -52,6 +62,13 @@ typedef struct bench_infer_opts {
  * memory budget, per-step times, peak RSS of this phase only), and decrypts and compares the
  * results with the plaintext forward pass. */
 PPNN_MUST_CHECK ppnn_status bench_infer(bench_infer_result *r, const bench_infer_opts *o);
+/* The model (built from o->arch and the first o->batch test images, or o->model), the
+ * parameters of o->preset and the plan infer runs (hnn_plan_for_params). The caller frees
+ * them (data_set_free, nn_model_free, ckks_params_free, hnn_plan_free) after success or failure. */
+PPNN_MUST_CHECK ppnn_status bench_model_plan(data_set *ds, nn_model *m, ckks_params **prm,
+                                             hnn_plan **plan, const bench_infer_opts *o);
+/* User + system CPU seconds of this process (all threads). */
+double bench_cpu_seconds(void);
 /* Writes r as one JSON object (cJSON; keys server_seconds, amortized_ms, peak_rss_bytes,
  * schedule_peak_bytes, spill_bytes, steps [{step, layer, name, seconds}], ...). */
 void bench_infer_json(FILE *f, const bench_infer_result *r);

@@ -16,7 +16,7 @@ PACKAGES=(build-essential cmake pkg-config zlib1g-dev libsodium-dev libopenblas-
           libcjson-dev
           libspng-dev libpng-dev libdcmtk-dev
           protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata
-          libmicrohttpd-dev libgnutls28-dev gnutls-bin libcurl4-openssl-dev libsqlite3-dev sqlite3
+          libmicrohttpd-dev libgnutls28-dev gnutls-bin libcurl4-openssl-dev libsqlite3-dev sqlite3 curl bc
           libopenmpi-dev openmpi-bin)
 
 missing=()

@@ -19,11 +19,18 @@ expect_fail "unknown activation" "$ppnn" train --act tanh --out "$tmp/x.ppnn"
 expect_fail "not an integer" "$ppnn" train --epochs zero --out "$tmp/x.ppnn"
 expect_fail "not a number" "$ppnn" train --kd-alpha 2 --out "$tmp/x.ppnn"
 expect_fail "see 'ppnn train --help'" "$ppnn" train --frobnicate
+expect_fail "--prune" "$ppnn" train --prune 1 --out "$tmp/x.ppnn"
+expect_fail "--prune" "$ppnn" train --prune -0.5 --out "$tmp/x.ppnn"
 expect_fail "not adam or sgd" "$ppnn" train --optimizer rmsprop --out "$tmp/x.ppnn"
 expect_fail "cannot open" "$ppnn" train --teacher "$tmp/none.ppnn" --out "$tmp/x.ppnn"
 expect_fail "--model is required" "$ppnn" eval
 expect_fail "unknown split" "$ppnn" eval --model "$tmp/x.ppnn" --split valid
 [[ ! -e $tmp/x.ppnn ]] && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: refused run left a file" >&2; }
+
+# Pruned: the run says so and the model evaluates.
+ok "$ppnn" train --count 500 --epochs 1 --batch 32 --prune 0.9 --out "$tmp/p.ppnn" >"$tmp/p.out" 2>/dev/null
+grep -q "pruned: 90.0%" "$tmp/p.out" && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: prune output" >&2; }
+ok "$ppnn" eval --model "$tmp/p.ppnn" --count 100 >/dev/null
 
 # Tiny round trip: teacher, distilled student, eval (text and JSON).
 ok "$ppnn" train --arch cryptonets --act relu --count 1000 --epochs 1 --batch 32 --seed 3 \

@@ -145,6 +145,14 @@ static void test_batch(void)
     CHECK_OK(ckks_batch_save(bp, cts, COUNT, &info));
     struct stat st;
     CHECK(stat(bp, &st) == 0 && (uint64_t)st.st_size == ckks_batch_file_bytes(cts, COUNT));
+    /* ckks_batch_max_bytes is the size of fresh top-level ciphertexts stored unseeded (the
+     * service's upload limit): exact for those, an upper bound for seeded ones */
+    ckks_ciphertext plain2[2] = {cts[0], cts[1]};
+    plain2[0].has_seed = plain2[1].has_seed = 0;
+    CHECK(cts[0].level == p->nq - 1 && cts[0].size == 2);
+    CHECK(ckks_batch_file_bytes(plain2, 1) == ckks_batch_max_bytes(p, 1));
+    CHECK(ckks_batch_file_bytes(plain2, 2) == ckks_batch_max_bytes(p, 2));
+    CHECK(ckks_batch_file_bytes(cts, COUNT - 2) < ckks_batch_max_bytes(p, COUNT - 2));
     /* seeded ciphertexts store c0 only: the file is well under the unseeded size */
     size_t full = COUNT * 2 * (p->nq) * p->n * 8;
     CHECK((size_t)st.st_size < full / 2);

@@ -136,11 +136,76 @@ static void test_bitpack(void)
     CHECK_ERR(ppnn_bitunpack(w, packed, 3, 5, 32, "mem"), PPNN_ERR_FORMAT);
 }
 
+/* Feeds buf to a streaming check in chunks of `chunk` bytes; returns finish's status (or the
+ * first update failure). */
+static ppnn_status stream_check(ppnn_file_check *c, const uint8_t *buf, size_t len, size_t chunk)
+{
+    ppnn_file_check_init(c, "stream");
+    ppnn_status st = PPNN_OK;
+    for (size_t off = 0; off < len && !st; off += chunk)
+        st = ppnn_file_check_update(c, buf + off, len - off < chunk ? len - off : chunk);
+    if (!st)
+        st = ppnn_file_check_finish(c);
+    ppnn_file_check_free(c);
+    return st;
+}
+
+/* The streaming verifier (uploads) accepts exactly what ppnn_file_parse accepts, whatever the
+ * chunking, and reports the header fields as soon as the header is in. */
+static void test_stream_check(void)
+{
+    uint8_t payload[700];
+    randombytes_buf(payload, sizeof payload);
+    char path[512];
+    snprintf(path, sizeof path, "%s/stream.bin", tu_tmpdir());
+    ppnn_file_writer fw;
+    CHECK_OK(ppnn_file_create(&fw, path, 0644, "TEST", 1, PID, sizeof payload));
+    CHECK_OK(ppnn_file_put(&fw, payload, sizeof payload));
+    CHECK_OK(ppnn_file_finish(&fw));
+    uint8_t *whole;
+    size_t len;
+    CHECK_OK(ppnn_read_file(&whole, &len, path, 1 << 20));
+    ppnn_file_check c;
+    const size_t chunks[] = {1, 7, 56, 57, 1000, 100000};
+    for (size_t i = 0; i < sizeof chunks / sizeof chunks[0]; i++)
+        CHECK_OK(stream_check(&c, whole, len, chunks[i]));
+    /* header fields after the first 56 bytes */
+    ppnn_file_check_init(&c, "stream");
+    CHECK_OK(ppnn_file_check_update(&c, whole, 56));
+    CHECK(c.header_ok && !strcmp(c.kind, "TEST") && c.version == 1 &&
+          c.payload_len == sizeof payload && c.total == len && !memcmp(c.param_id, PID, sizeof PID));
+    ppnn_file_check_free(&c);
+    /* truncations: missing bytes at finish */
+    for (size_t cut = 0; cut < len; cut += 29) {
+        CHECK_ERR(stream_check(&c, whole, cut, 13), PPNN_ERR_FORMAT);
+        CHECK(strstr(ppnn_last_error(), "truncated") != NULL);
+    }
+    /* every single-byte corruption (the checksum covers the header too) */
+    for (size_t pos = 0; pos < len; pos += 11) {
+        whole[pos] ^= 0x20;
+        CHECK_ERR(stream_check(&c, whole, len, 64), PPNN_ERR_FORMAT);
+        whole[pos] ^= 0x20;
+    }
+    whole[len - 1] ^= 1;
+    CHECK_ERR(stream_check(&c, whole, len, 64), PPNN_ERR_FORMAT);
+    CHECK(strstr(ppnn_last_error(), "checksum") != NULL);
+    whole[len - 1] ^= 1;
+    /* trailing data */
+    uint8_t *longer = malloc(len + 5);
+    memcpy(longer, whole, len);
+    memset(longer + len, 0, 5);
+    CHECK_ERR(stream_check(&c, longer, len + 5, 100), PPNN_ERR_FORMAT);
+    CHECK(strstr(ppnn_last_error(), "trailing") != NULL);
+    free(longer);
+    free(whole);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
         return 2;
     test_round_trip_and_corruption();
+    test_stream_check();
     test_reader();
     test_bitpack();
     return tu_finish("test_container");

@@ -1,6 +1,7 @@
-/* Linear-layer kernels vs a naive __int128 reference: dense and sparse, several shapes and
- * moduli (tiny, ~30-bit, just below 2^50), worst-case all-(q-1) inputs at the maximum length,
- * portable and AVX-512 paths bit-identical, 1 and 2 threads. */
+/* Linear-layer kernels vs a naive __int128 reference: dense and sparse (random rows, runs of
+ * rows with the same inputs, conv-like sliding windows that take the banded AVX-512 tiles),
+ * several shapes and moduli (tiny, ~30-bit, just below 2^50), worst-case all-(q-1) inputs at
+ * the maximum length, portable and AVX-512 paths bit-identical, 1 and 2 threads. */
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,16 +52,36 @@ static void problem_init(problem *p, size_t n_out, size_t n_in, size_t n, uint64
     size_t nnz = n_out * n_in;
     if (sparse) {
         p->row_start = malloc((n_out + 1) * sizeof(uint32_t));
-        p->col = malloc(n_out * n_in * sizeof(uint32_t));
+        p->col = malloc(n_out * (n_in > 200 ? n_in : 200) * sizeof(uint32_t));
         uint64_t *len = malloc(n_out * sizeof(uint64_t));
         fill(len, n_out, n_in + 1, 0);
+        uint64_t c[1];
         if (worst)
             for (size_t o = 0; o < n_out; o++)
                 len[o] = n_in;
         nnz = 0;
         for (size_t o = 0; o < n_out; o++) {
             p->row_start[o] = (uint32_t)nnz;
-            uint64_t c[1];
+            if (sparse >= 3 && o % 13 == 12)
+                continue; /* empty row */
+            if (sparse >= 3 && o % 5 != 0 && p->row_start[o - 1] < nnz) {
+                /* Runs of 5 rows with the same window (a conv's channels at one position). */
+                size_t prev = p->row_start[o - 1], plen = nnz - prev;
+                for (size_t t = 0; t < plen; t++)
+                    p->col[nnz++] = p->col[prev + t];
+                continue;
+            }
+            if (sparse >= 3 && !(sparse == 4 && o % 11 == 10)) {
+                /* A window of WIN inputs sliding with the row, as in a conv (banded tiles);
+                 * with sparse == 4 every 11th row reads anywhere (wide rows between bands). */
+                const size_t WIN = 100 < n_in ? 100 : n_in;
+                size_t base = (o / 5) * 37 % (n_in - WIN + 1);
+                for (size_t t = 0; t < len[o] % (2 * WIN); t++) {
+                    fill(c, 1, WIN, 0);
+                    p->col[nnz++] = (uint32_t)(base + c[0]);
+                }
+                continue;
+            }
             if (sparse == 2 && o % 7 != 0) {
                 /* Runs of 7 rows reading the same inputs (conv channels at one position). */
                 size_t prev = p->row_start[o - 1], plen = nnz - prev;
@@ -68,6 +89,8 @@ static void problem_init(problem *p, size_t n_out, size_t n_in, size_t n, uint64
                     p->col[nnz++] = p->col[prev + t];
                 continue;
             }
+            if (sparse == 1 && o % 8 == 0 && o > 0)
+                continue; /* empty rows among random (wide) ones */
             for (size_t t = 0; t < len[o]; t++) {
                 fill(c, 1, n_in, 0);
                 p->col[nnz++] = (uint32_t)c[0];
@@ -152,5 +175,18 @@ int main(void)
     run_case(2, max_in, 32, qs[2], 1, 1);
     run_case(9, max_in, 32, qs[2], 1, 2);
     run_case(5, 4096, 64, qs[2], 0, 0);
+    /* Banded sparse tiles (AVX-512): sliding windows over many inputs -> many bands, several
+     * lane blocks of 256 and 512 lanes, a final short lane block, empty rows, runs; with wide
+     * rows between the bands (sparse == 4) the widest row forces 32-lane tiles. Windows of up
+     * to 2·WIN = 200 terms cross the IB term blocks. */
+    for (int sparse = 3; sparse <= 4; sparse++) {
+        run_case(260, 3000, 1024, qs[2], 0, sparse);
+        run_case(97, 700, 160, qs[1], 0, sparse);
+        run_case(40, 2500, 1536, qs[3], 0, sparse);
+    }
+    run_case(6, 120, 96, qs[2], 1, 3);
+    /* More than HNN_TILE_OUT consecutive wide rows (random over 3000 inputs) and empty rows:
+     * the wide bands must stay within one tile's accumulators. */
+    run_case(300, 3000, 64, qs[2], 1, 1);
     return tu_finish("test_linear");
 }

@@ -116,6 +116,41 @@ static void test_cryptonets_fold(void)
     free(x);
 }
 
+/* A pruned dense layer (at most half its weights non-zero) is planned in CSR without its zeros,
+ * and folds exactly like the dense form; a layer with more non-zeros stays a matrix. */
+static void test_pruned_csr(void)
+{
+    nn_model m;
+    data_set ds;
+    float *x = NULL;
+    CHECK(mnist_model(&m, &ds, &x, "cryptonets", NN_ACT_ELEMENT));
+    nn_layer *fc1 = &m.layers[3], *fc2 = &m.layers[5];
+    CHECK(fc1->type == NN_LAYER_DENSE && fc2->type == NN_LAYER_DENSE);
+    size_t nz = 0;
+    for (size_t t = 0; t < fc1->nweight; t++) { /* 90 % zeros */
+        fc1->weight[t] = t % 10 == 3 ? fc1->weight[t] : 0.0f;
+        nz += fc1->weight[t] != 0;
+    }
+    for (size_t t = 0; t < fc2->nweight; t += 3) /* a third zero: stays dense */
+        fc2->weight[t] = 0;
+    CHECK_OK(nn_record_ranges(&m, &ds, ds.count));
+    hnn_plan *p = NULL;
+    CHECK_OK(hnn_plan_new(&p, &m, &N13, NULL, 0));
+    if (p) {
+        const hnn_step *s = &p->steps[2], *last = &p->steps[p->nsteps - 1];
+        CHECK(s->kind == HNN_STEP_LINEAR && !s->dense && s->nnz == nz && nz == 8450);
+        CHECK(s->row_start[0] == 0 && s->row_start[s->n_out] == nz);
+        for (size_t r = 0; r < s->n_out; r++)
+            CHECK(s->row_out[r] == r && s->row_start[r + 1] - s->row_start[r] == 84 + (r % 2 == 0));
+        CHECK(last->kind == HNN_STEP_LINEAR && last->dense);
+        compare_forward(&m, p, x, ds.count, "cryptonets/pruned");
+    }
+    hnn_plan_free(p);
+    nn_model_free(&m);
+    data_set_free(&ds);
+    free(x);
+}
+
 /* conv -> poly(channel) -> avgpool -> poly(layer) -> poly(square) -> flatten -> dense ->
  * poly(element, with zero a) : exercises the "scale" steps (two activations in a row, an
  * activation last) and the linear-element path. */
@@ -218,6 +253,7 @@ static void test_refusals(void)
     CHECK_OK(nn_model_add_dense(&m, 2));
     CHECK_OK(nn_model_finish(&m));
     m.nclasses = 2;
+    init_model(&m, 9); /* non-zero weights: an all-zero layer would be planned as empty CSR */
     CHECK_ERR(hnn_plan_new(&p, &m, &N14, NULL, 0), PPNN_ERR_UNSUPPORTED);
     nn_model_free(&m);
 
@@ -244,6 +280,7 @@ int main(void)
         return 1;
     test_cryptonets_fold();
     test_mixed_fold();
+    test_pruned_csr();
     test_deep();
     test_refusals();
     return tu_finish("test_plan");

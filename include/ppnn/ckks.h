@@ -157,7 +157,8 @@ typedef struct ckks_plaintext {
  * word (k*(level+1) + i)*N + j is coefficient j (NTT order) of c_k mod q_i. The hnn layer runs
  * its GEMM kernels directly on this layout.
  * has_seed: set by ckks_encrypt_sk; c_1 equals the uniform polynomial expanded from seed at
- * this level, so a serializer may write (c_0, seed) only. Every evaluator operation clears it. */
+ * this level, so a serializer may write (c_0, seed) only. Every evaluator operation clears it
+ * but ckks_mod_switch (the expansion at a lower level is a prefix of the one at a higher). */
 typedef struct ckks_ciphertext {
     const ckks_params *params;
     size_t level; /* primes in use = level + 1 */

@@ -46,6 +46,13 @@ extern "C" {
  * Ciphertext scales are checked against the parameters' scale (docs/file-formats.md). */
 #define CKKS_MIN_FILE_SCALE_BITS 20
 
+/* Container kinds (ppnn/util.h) of the ckks files. */
+#define CKKS_KIND_SECRET "SKEY"
+#define CKKS_KIND_PUBLIC "PKEY"
+#define CKKS_KIND_RELIN "RKEY"
+#define CKKS_KIND_GALOIS "GKEY"
+#define CKKS_KIND_BATCH "CBAT"
+
 /* What a ciphertext batch holds (stored in the file, checked by the consumer). */
 typedef enum { CKKS_PACKING_ELEMENT = 1, CKKS_PACKING_CHANNEL = 2 } ckks_packing;
 
@@ -94,6 +101,12 @@ PPNN_MUST_CHECK ppnn_status ckks_batch_load(ckks_ciphertext **cts, size_t *count
                                             const char *path);
 /* Bytes ckks_batch_save would write (for upload-size reports). */
 uint64_t ckks_batch_file_bytes(const ckks_ciphertext *cts, size_t count);
+/* The largest batch file of `count` ciphertexts for p: all at the top level, both components
+ * stored. An upload bigger than this for a model of `count` inputs cannot be valid. */
+uint64_t ckks_batch_max_bytes(const ckks_params *p, size_t count);
+/* Offset of the key id in any ckks file made for p (keys and batches alike: the payload starts
+ * with the params block, then the key id), so a stream can be matched to its keys early. */
+uint64_t ckks_file_key_id_offset(const ckks_params *p);
 /* In-memory parse of a batch file (fuzzing); takes ownership of buf. */
 PPNN_MUST_CHECK ppnn_status ckks_batch_parse(ckks_ciphertext **cts, size_t *count,
                                              ckks_batch_info *info, ckks_params **params,

@@ -388,6 +388,26 @@ PPNN_MUST_CHECK ppnn_status hnn_infer_file(hnn_file_stats *stats, const char *ou
  * degree n without a budget (inputs resident): the peak of the default schedule. */
 uint64_t hnn_plan_peak_bytes(const hnn_plan *p, size_t n);
 
+/* One step at a time, for executors that run a share of a step (src/dist/): a LINEAR step is
+ * hnn_step_linear_sums then hnn_step_linear_finish; an ACT step is hnn_step_act. A caller may
+ * pass a derived step (a subset of the rows of a sparse step, with col[] and row_out[]
+ * renumbered into its own input and output arrays; or a dense step restricted to some input
+ * columns): the kernels give the exact residues of every sum, so sums of partial sums over
+ * disjoint column sets (ckks_add) equal the whole step's sums bit for bit.
+ *   _linear_sums: out[0 .. s->n_out) = bias + W·in (lazy: 3-component inputs stay 3
+ *       components), at level in[0].level and the pre-rescale scale; not relinearized, not
+ *       rescaled. out entries are (re)initialised. Errors as hnn_infer.
+ *   _linear_finish: relinearizes (3-component entries) and rescales out[0 .. n) s->drop times.
+ *   _act: out[i] = (in[i] + beta[i])^2 or the linear carry, for i < s->n_in (out may be in).
+ */
+PPNN_MUST_CHECK ppnn_status hnn_step_linear_sums(ckks_ciphertext *out, const ckks_ciphertext *in,
+                                                 const hnn_step *s, const hnn_exec_opts *o);
+PPNN_MUST_CHECK ppnn_status hnn_step_linear_finish(ckks_ciphertext *out, size_t n,
+                                                   const hnn_step *s, const ckks_relin_key *rk,
+                                                   int threads);
+PPNN_MUST_CHECK ppnn_status hnn_step_act(ckks_ciphertext *out, const ckks_ciphertext *in,
+                                         const hnn_step *s, const hnn_exec_opts *o);
+
 /* ---- element-wise packing (client side) ----------------------------------------------------
  * Encrypts a batch: x holds `batch` images of `numel` plan inputs each (image-major, as
  * hnn_plan_inputs writes them); ciphertext k of out[0..numel) gets element k of image b in

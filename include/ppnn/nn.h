@@ -221,6 +221,9 @@ typedef struct nn_train_config {
      * images (instead of per batch on the augmented ones) — several times faster when the
      * teacher is larger than the student. */
     int kd_offline;
+    /* Gradual magnitude pruning of the dense layers before the classifier to this fraction
+     * of zero weights, in [0, 1); 0 = off (schedule in src/nn/prune.c, docs/training.md). */
+    double prune;
     /* Called after each batch (may be NULL). */
     void (*progress)(void *ctx, const nn_train_progress *p);
     void *progress_ctx;
@@ -237,6 +240,9 @@ PPNN_MUST_CHECK ppnn_status nn_model_init_params(nn_model *m, const data_set *ds
  * m->norm_std == 0). A NaN/Inf loss stops with PPNN_ERR_NUMERIC naming epoch, batch and the
  * first layer with a non-finite output; the model must then be discarded. */
 PPNN_MUST_CHECK ppnn_status nn_train(nn_model *m, const data_set *ds, const nn_train_config *c);
+/* Fraction of zero weights in the dense layers before the classifier (what --prune prunes;
+ * 0 when there are none). */
+double nn_model_pruned_fraction(const nn_model *m);
 /* Records in_range of every layer and out_range over the first `count` images of ds. */
 PPNN_MUST_CHECK ppnn_status nn_record_ranges(nn_model *m, const data_set *ds, size_t count);
 /* A source of network inputs: writes images first .. first+n-1 (n <= 256) as n *

@@ -184,6 +184,30 @@ PPNN_MUST_CHECK ppnn_status ppnn_file_parse(ppnn_file_view *v, uint8_t *buf, siz
                                             uint32_t max_version);
 void ppnn_file_close(ppnn_file_view *v);
 
+/* Streaming verification of a container arriving in pieces (an upload), so it is never held
+ * whole in memory: feed every byte through update, then finish. Once the 56-byte header has
+ * arrived (header_ok), kind/version/param_id/payload_len/total are filled in so the caller can
+ * refuse the wrong kind or an oversized file before the payload arrives. update fails on bad
+ * magic or bytes beyond the declared length; finish fails when bytes are missing or the
+ * BLAKE2b checksum differs. Version and kind are the caller's to check. */
+typedef struct ppnn_file_check {
+    const char *name; /* for messages */
+    uint8_t head[PPNN_FILE_HEADER_BYTES];
+    uint8_t trailer[PPNN_FILE_TRAILER_BYTES];
+    uint64_t seen, total;
+    int header_ok, failed;
+    char kind[5];
+    uint32_t version;
+    uint8_t param_id[PPNN_PARAM_ID_BYTES];
+    uint64_t payload_len;
+    void *hash_state;
+} ppnn_file_check;
+void ppnn_file_check_init(ppnn_file_check *c, const char *name);
+PPNN_MUST_CHECK ppnn_status ppnn_file_check_update(ppnn_file_check *c, const uint8_t *buf,
+                                                   size_t len);
+PPNN_MUST_CHECK ppnn_status ppnn_file_check_finish(ppnn_file_check *c);
+void ppnn_file_check_free(ppnn_file_check *c); /* NULL is a no-op */
+
 /* Bounds-checked little-endian cursor over a payload. Every read fails cleanly (PPNN_ERR_FORMAT,
  * "truncated") instead of reading past the end. */
 typedef struct ppnn_reader {

@@ -309,8 +309,8 @@ ppnn_status ckks_mod_switch(ckks_ciphertext *ct, size_t level)
         return ppnn_fail(PPNN_ERR_PARAM,
                          "mod switch: target level %zu is above the ciphertext level %zu", level,
                          ct->level);
-    if (level < ct->level)
-        ct->has_seed = 0;
+    /* has_seed survives: the expansion at a lower level is a prefix of the expansion at a
+     * higher one (ckks_expand_seed), so c_1's remaining rows still come from the seed. */
     ckks_ct_drop_rows(ct, level);
     return PPNN_OK;
 }

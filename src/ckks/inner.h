@@ -94,7 +94,6 @@ PPNN_MUST_CHECK ppnn_status ckks_io_check_batch(const ckks_ciphertext *cts, size
 /* A ciphertext's scale in a file: inputs exactly the parameters' scale, results within a
  * factor sqrt(2) of it (serialize.c); NaN, infinities and other powers of two are refused. */
 int ckks_io_ct_scale_ok(const ckks_params *p, uint32_t role, double scale);
-#define CKKS_KIND_BATCH CKKS_FILE_KIND_BATCH /* ppnn/ckks_io.h */
 #define CKKS_BATCH_INFO_BYTES (4 + 8 + 12 + 4 + 8)
 #define CKKS_CT_HEAD_BYTES (4 + 4 + 8 + 4)
 #endif

@@ -7,11 +7,11 @@
 #include "ckks/inner.h"
 #include "ppnn/ckks_io.h"
 
-#define KIND_SECRET "SKEY"
-#define KIND_PUBLIC "PKEY"
-#define KIND_RELIN "RKEY"
-#define KIND_GALOIS "GKEY"
-#define KIND_BATCH CKKS_FILE_KIND_BATCH
+#define KIND_SECRET CKKS_KIND_SECRET
+#define KIND_PUBLIC CKKS_KIND_PUBLIC
+#define KIND_RELIN CKKS_KIND_RELIN
+#define KIND_GALOIS CKKS_KIND_GALOIS
+#define KIND_BATCH CKKS_KIND_BATCH
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
@@ -835,4 +835,17 @@ ppnn_status ckks_batch_parse(ckks_ciphertext **cts, size_t *count, ckks_batch_in
     if (st)
         return st;
     return batch_from_view(cts, count, info, params, &v, name);
+}
+
+uint64_t ckks_batch_max_bytes(const ckks_params *p, size_t count)
+{
+    /* Every ciphertext at the top level with both components stored (not seeded). */
+    uint64_t per = CT_HEAD_BYTES + 2 * ckks_io_rows_bytes(p, 0, p->nq);
+    return PPNN_FILE_HEADER_BYTES + PPNN_FILE_TRAILER_BYTES + ckks_io_params_bytes(p) +
+           CKKS_KEY_ID_BYTES + BATCH_INFO_BYTES + (uint64_t)count * per;
+}
+
+uint64_t ckks_file_key_id_offset(const ckks_params *p)
+{
+    return PPNN_FILE_HEADER_BYTES + ckks_io_params_bytes(p);
 }

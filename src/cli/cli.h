@@ -3,6 +3,7 @@
 #define PPNN_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "ppnn/util.h"
@@ -74,6 +75,15 @@ int cli_make_dir_new(const char *cmd, const char *dir, unsigned mode, int *made)
  * and returns 1 when it is not one. */
 int cli_parse_bytes(const char *cmd, const char *opt, const char *s, uint64_t *out);
 
+/* ppnn infer under mpirun (infer_dist.c): the same job spread over the ranks. */
+typedef struct cli_infer_args {
+    const char *model, *keys, *in, *out;
+    int threads, quiet;
+    int mode;        /* dist_mode */
+    uint64_t memory; /* --memory per rank (0: default) */
+} cli_infer_args;
+int cli_infer_dist(const cli_infer_args *a);
+
 /* Writes predictions as CSV "image,prediction[,logit_0,...,logit_{classes-1}]" (one line per
  * image, prediction = argmax of the logits) atomically: `ppnn decrypt --logits` and `ppnn eval
  * --predictions` write the same format so the two can be compared line by line. */
@@ -126,6 +136,13 @@ int cmd_decrypt(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_submit(int argc, char **argv);
+
+/* ppnn demo --serve (demo_serve.c): the server step through an in-process `ppnn serve` on
+ * loopback (temporary state in tmp) and the submit client; writes result like infer would. */
+int cli_demo_serve(const char *tmp, const char *model, const char *keys, const char *batch,
+                   const char *result, size_t threads);
 
 /* Channel-wise packing (cmd_channel.c): 1 if argv asks for --packing channel; the encrypt and
  * infer paths; the decryption of per-image logit ciphertexts (slots 0..classes-1). */

@@ -8,8 +8,10 @@
 
 #include "bench_ckks.h"
 #include "bench_costs.h"
+#include "bench_dist.h"
 #include "bench_infer.h"
 #include "cli.h"
+#include "ppnn/dist.h"
 #include "ppnn/ckks.h"
 
 static const char *usage_text =
@@ -28,7 +30,13 @@ static const char *usage_text =
     "  memory budget): server seconds per batch, amortized ms per image, per-step times, client\n"
     "  encryption time, upload bytes per image, peak RSS of the server phase, the schedule's\n"
     "  peak and bytes spilled, agreement with plaintext. Without --model the architecture gets\n"
-    "  ReLU-fitted quadratics (the cost does not depend on the trained weights).\n";
+    "  ReLU-fitted quadratics (the cost does not depend on the trained weights).\n"
+    "  Under mpirun (mpirun -n R ppnn bench infer ... [--batches K] [--dist auto|model|data]):\n"
+    "  the server over R ranks (K copies of the batch in one file, default 1), with per-rank\n"
+    "  compute, communication and CPU seconds, bytes sent/received per stage, peak RSS.\n"
+    "usage: ppnn bench partition [--params n13] [--arch cryptonets] [--ranks 2,4,8]\n"
+    "  No MPI needed: how the model splits over R ranks (JSON): bytes each rank sends and\n"
+    "  receives per stage, its multiply-adds, its peak memory estimate (docs/scaling.md).\n";
 
 static int bench_ckks_cmd(size_t logn, int json)
 {
@@ -89,7 +97,8 @@ static int bench_costs_cmd(size_t logn, int json)
 
 int cmd_bench(int argc, char **argv)
 {
-    size_t logn = 13, count = 0, threads = 0;
+    size_t logn = 13, count = 0, threads = 0, batches = 1, ranks[16] = {2}, nranks = 1;
+    int dist = DIST_AUTO;
     const char *preset = "n13", *arch = "cryptonets", *model = NULL, *data = "mnist";
     const char *scratch = NULL;
     uint64_t memory = 0;
@@ -97,7 +106,8 @@ int cmd_bench(int argc, char **argv)
     static const struct option opts[] = {
         {"logn", 1, 0, 'l'},  {"json", 0, 0, 'j'},    {"params", 1, 0, 'p'}, {"arch", 1, 0, 'a'},
         {"count", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"model", 1, 0, 'm'},  {"data", 1, 0, 'd'},
-        {"memory", 1, 0, 'M'}, {"scratch", 1, 0, 'S'}, {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
+        {"memory", 1, 0, 'M'}, {"scratch", 1, 0, 'S'}, {"help", 0, 0, 'h'},  {"dist", 1, 0, 'D'},
+        {"batches", 1, 0, 'B'}, {"ranks", 1, 0, 'R'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     opterr = 0;
@@ -125,6 +135,25 @@ int cmd_bench(int argc, char **argv)
             if (cli_parse_size("bench", "--threads", optarg, 1, 1024, &threads))
                 return 2;
             break;
+        case 'D':
+            if ((dist = dist_mode_parse(optarg)) < 0)
+                return cli_error("bench", "--dist must be auto, model or data, not '%s'", optarg);
+            break;
+        case 'B':
+            if (cli_parse_size("bench", "--batches", optarg, 1, 4096, &batches))
+                return 2;
+            break;
+        case 'R':
+            nranks = 0;
+            for (char *tok = strtok(optarg, ","); tok; tok = strtok(NULL, ",")) {
+                if (nranks == 16)
+                    return cli_error("bench", "--ranks: at most 16 values");
+                if (cli_parse_size("bench", "--ranks", tok, 1, 65536, &ranks[nranks++]))
+                    return 2;
+            }
+            if (!nranks)
+                return cli_error("bench", "--ranks needs a list such as 2,4,8");
+            break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: return cli_usage_error("bench", argc, argv);
         }
@@ -137,16 +166,26 @@ int cmd_bench(int argc, char **argv)
         return bench_ckks_cmd(logn, json);
     if (!strcmp(argv[optind], "costs"))
         return bench_costs_cmd(logn, json);
+    if (!strcmp(argv[optind], "partition")) {
+        ppnn_status pst = bench_partition(preset, arch, ranks, nranks, stdout);
+        return pst ? cli_fail("bench", pst) : 0;
+    }
     if (strcmp(argv[optind], "infer") != 0)
-        return cli_error("bench", "unknown benchmark '%s' (ckks, costs or infer)", argv[optind]);
+        return cli_error("bench", "unknown benchmark '%s' (ckks, costs, infer or partition)",
+                         argv[optind]);
     ckks_spec spec;
     ppnn_status st = ckks_preset(&spec, preset);
     if (st)
         return cli_fail("bench", st);
     if (!count)
         count = (size_t)1 << (spec.logn - 1);
+    if (dist_launched()) {
+        bench_dist_opts d = {preset, arch, count, batches, (int)threads, dist, json};
+        return (st = bench_dist(&d, stdout)) ? cli_fail("bench", st) : 0;
+    }
     bench_infer_result r;
-    bench_infer_opts bo = {preset, arch, model, data, count, (int)threads, memory, scratch};
+    bench_infer_opts bo = {preset, arch, model, data, count, (int)threads, memory, scratch,
+                           NULL, NULL};
     if ((st = bench_infer(&r, &bo)))
         return cli_fail("bench", st);
     if (json)

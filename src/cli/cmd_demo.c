@@ -23,11 +23,13 @@
 
 static const char *usage_text =
     "usage: ppnn demo [--data mnist|fashion] [--count B] [--threads T] [--models DIR]\n"
-    "                 [--retrain]\n"
+    "                 [--retrain] [--serve]\n"
     "Runs keygen -> encrypt -> infer -> decrypt on the first B test images (default 4096 = one\n"
     "full n13 batch) and compares with plaintext inference. The trained model is cached in\n"
     "DIR (default: $PPNN_MODEL_DIR, else data/models); the first run trains it (a ReLU teacher,\n"
-    "then the element-wise quadratic student by distillation; a few minutes on 2 cores).\n";
+    "then the element-wise quadratic student by distillation; a few minutes on 2 cores).\n"
+    "--serve runs the server step through `ppnn serve` on loopback (in this process) and the\n"
+    "`ppnn submit` client instead of the infer command.\n";
 
 /* Runs a subcommand in-process with a NULL-terminated argument list; returns its exit code. */
 static int run(int (*cmd)(int, char **), const char *name, ...)
@@ -142,10 +144,11 @@ int cmd_demo(int argc, char **argv)
 {
     const char *data = "mnist", *models = NULL, *threads = "0";
     size_t count = 4096, nthreads = 0;
-    int retrain = 0;
+    int retrain = 0, serve = 0;
     static const struct option opts[] = {{"data", 1, 0, 'd'},    {"count", 1, 0, 'n'},
                                          {"threads", 1, 0, 't'}, {"models", 1, 0, 'm'},
-                                         {"retrain", 0, 0, 'r'}, {"help", 0, 0, 'h'},
+                                         {"retrain", 0, 0, 'r'}, {"serve", 0, 0, 's'},
+                                         {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
     optind = 1;
@@ -164,6 +167,7 @@ int cmd_demo(int argc, char **argv)
             break;
         case 'm': models = optarg; break;
         case 'r': retrain = 1; break;
+        case 's': serve = 1; break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: return cli_usage_error("demo", argc, argv);
         }
@@ -270,10 +274,13 @@ int cmd_demo(int argc, char **argv)
         cli_error("demo", "cannot move the secret key aside: %s", strerror(errno));
         goto done;
     }
-    printf("== server: infer (key directory holds only relin.key)\n");
+    printf("== server: %s (key directory holds only public.key and relin.key)\n",
+           serve ? "ppnn serve on loopback, ppnn submit" : "infer");
+    fflush(stdout);
     t0 = ppnn_now();
-    int irc = run(cmd_infer, "infer", "--model", model, "--keys", keys, "--in", batch, "--out",
-                  result, "--threads", threads, (char *)NULL);
+    int irc = serve ? cli_demo_serve(tmp, model, keys, batch, result, nthreads)
+                    : run(cmd_infer, "infer", "--model", model, "--keys", keys, "--in", batch,
+                          "--out", result, "--threads", threads, (char *)NULL);
     double t_inf = ppnn_now() - t0;
     if (rename(sk_away, sk) != 0 || irc)
         goto done;
@@ -314,8 +321,9 @@ int cmd_demo(int argc, char **argv)
            plan->est_error, plan->bound_error);
     printf("client time             %.2f s total (keygen %.2f, encrypt %.2f, decrypt %.2f), "
            "%.3f ms per image\n", client, t_keygen, t_enc, t_dec, 1e3 * client / (double)count);
-    printf("server time             %.2f s total, %.3f ms per image amortized\n", t_inf,
-           1e3 * t_inf / (double)count);
+    printf("server time             %.2f s total, %.3f ms per image amortized%s\n", t_inf,
+           1e3 * t_inf / (double)count,
+           serve ? " (through the service: upload, queue, run, download)" : "");
     printf("upload                  %.1f MB, %.1f KB per image\n", (double)upload / 1e6,
            (double)upload / 1e3 / (double)count);
     rc = 0;

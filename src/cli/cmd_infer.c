@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "ppnn/ckks_io.h"
+#include "ppnn/dist.h"
 #include "ppnn/hnn.h"
 #include "ppnn/nn.h"
 
@@ -31,7 +32,10 @@ static const char *usage_text =
     "  --force-spill  testing: spill every layer's outputs to the scratch directory\n"
     "--packing element (the default) or channel, as for keygen. Channel-wise packing (one\n"
     "ciphertext per image): add --packing channel --model M\n"
-    "(see --packing channel --help).\n";
+    "(see --packing channel --help).\n"
+    "Under mpirun (mpirun -n R ppnn infer ...) the work is spread over R ranks: rank 0 reads\n"
+    "the files and writes the result; --memory is per rank; --dist auto|model|data (default\n"
+    "auto: data-parallel with at least R batches, else model-parallel). docs/scaling.md.\n";
 
 typedef struct progress_ctx {
     const hnn_plan *plan;
@@ -76,13 +80,14 @@ int cmd_infer(int argc, char **argv)
     const char *model_path = NULL, *keys = NULL, *in = NULL, *out = NULL, *scratch = NULL;
     size_t threads = 0;
     uint64_t memory = 0;
-    int quiet = 0, no_spill = 0, force_spill = 0, channel = 0;
+    int quiet = 0, no_spill = 0, force_spill = 0, channel = 0, dist = -1;
     static const struct option opts[] = {{"model", 1, 0, 'm'},   {"keys", 1, 0, 'k'},
                                          {"in", 1, 0, 'i'},      {"out", 1, 0, 'O'},
                                          {"threads", 1, 0, 't'}, {"quiet", 0, 0, 'q'},
                                          {"memory", 1, 0, 'M'},  {"scratch", 1, 0, 'S'},
                                          {"no-spill", 0, 0, 'N'}, {"force-spill", 0, 0, 'F'},
-                                         {"packing", 1, 0, 'P'}, {"help", 0, 0, 'h'},
+                                         {"packing", 1, 0, 'P'}, {"dist", 1, 0, 'D'},
+                                         {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
     optind = 1;
@@ -109,6 +114,10 @@ int cmd_infer(int argc, char **argv)
             if (cli_parse_packing("infer", optarg, &channel))
                 return 1;
             break;
+        case 'D':
+            if ((dist = dist_mode_parse(optarg)) < 0)
+                return cli_error("infer", "--dist must be auto, model or data, not '%s'", optarg);
+            break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: return cli_usage_error("infer", argc, argv);
         }
@@ -117,6 +126,13 @@ int cmd_infer(int argc, char **argv)
         return cli_error("infer", "unexpected argument '%s'", argv[optind]);
     if (!model_path || !keys || !in || !out)
         return cli_error("infer", "--model, --keys, --in and --out are required");
+    if (dist_launched()) {
+        cli_infer_args a = {model_path, keys, in, out, (int)threads, quiet,
+                            dist < 0 ? DIST_AUTO : dist, memory};
+        return cli_infer_dist(&a);
+    }
+    if (dist >= 0)
+        return cli_error("infer", "--dist applies under mpirun only (mpirun -n R ppnn infer ...)");
     if (scratch) {
         struct stat sb;
         if (stat(scratch, &sb) != 0 || !S_ISDIR(sb.st_mode))

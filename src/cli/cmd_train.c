@@ -14,7 +14,7 @@ static const char *usage_text =
     "                  [--epochs E] [--seed S]\n"
     "                  [--lr LR] [--batch B] [--optimizer adam|sgd] [--momentum M] [--clip C]\n"
     "                  [--weight-decay W] [--shift P] [--range-penalty L] [--count N]\n"
-    "                  [--holdout N] [--threads T]\n"
+    "                  [--holdout N] [--threads T] [--prune F]\n"
     "Trains on the training split (never the test split). Defaults: --data mnist --arch\n"
     "cryptonets --act element --epochs 10 --seed 1 --lr 0.001 --batch 64 --optimizer adam\n"
     "--clip 5 --kd-temp 4 --kd-alpha 0.5.\n"
@@ -28,7 +28,11 @@ static const char *usage_text =
     "  --shift P   random translations of up to P pixels (augmentation)\n"
     "  --count N   use only the first N training images\n"
     "  --holdout N keep the last N training images out of training and report accuracy on them\n"
-    "  --threads T OpenMP threads (default 1; the result does not depend on it)\n";
+    "  --threads T OpenMP threads (default 1; the result does not depend on it)\n"
+    "  --prune F   magnitude pruning of the dense layers before the classifier to a fraction F\n"
+    "              of zero weights: cubic ramp over the first half of the steps, then\n"
+    "              fine-tuning at the final mask (docs/training.md); the planner runs them\n"
+    "              in CSR\n";
 
 typedef struct train_ui {
     cli_progress bar;
@@ -90,7 +94,7 @@ int cmd_train(int argc, char **argv)
         {"clip", 1, 0, 'c'},      {"weight-decay", 1, 0, 'w'}, {"shift", 1, 0, 'S'},
         {"range-penalty", 1, 0, 'r'}, {"count", 1, 0, 'n'},    {"holdout", 1, 0, 'H'},
         {"threads", 1, 0, 'j'},   {"out", 1, 0, 'o'},          {"help", 0, 0, 'h'},
-        {"kd-offline", 0, 0, 'K'},
+        {"kd-offline", 0, 0, 'K'}, {"prune", 1, 0, 'P'},
         {0, 0, 0, 0}};
     int c;
     size_t seed = 1;
@@ -119,6 +123,7 @@ int cmd_train(int argc, char **argv)
         case 'r': bad = cli_parse_double("train", "--range-penalty", optarg, 0, 1e6, &cfg.range_penalty); break;
         case 'n': bad = cli_parse_size("train", "--count", optarg, 1, 1u << 30, &count); break;
         case 'H': bad = cli_parse_size("train", "--holdout", optarg, 0, 1u << 30, &holdout); break;
+        case 'P': bad = cli_parse_double("train", "--prune", optarg, 0, 0.999, &cfg.prune); break;
         case 'j': bad = cli_parse_size("train", "--threads", optarg, 1, 256, &threads); break;
         case 'O':
             if (!strcmp(optarg, "adam"))
@@ -192,6 +197,9 @@ int cmd_train(int argc, char **argv)
            "parameters, depth %s%zu -> %s\n",
            arch, act_s, ds.count, data, cfg.epochs, el, el / (double)cfg.epochs, m.nparams,
            depth == SIZE_MAX ? "n/a (relu) " : "", depth == SIZE_MAX ? (size_t)0 : depth, out);
+    if (cfg.prune > 0)
+        printf("pruned: %.1f%% of the weights of the dense layers before the classifier are "
+               "zero\n", 100 * nn_model_pruned_fraction(&m));
     rc = holdout ? print_holdout(&m, &hold) : 0;
     goto done;
 fail:

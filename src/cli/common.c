@@ -10,9 +10,14 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "ppnn/dist.h"
 
 int cli_error(const char *cmd, const char *fmt, ...)
 {
+    /* Under an MPI launcher only rank 0 speaks: every rank parses the same flags, and the
+     * other ranks' failures reach rank 0 through dist_agree, which names the rank. */
+    if (dist_launched() && dist_launch_rank() != 0)
+        return 1;
     va_list ap;
     fprintf(stderr, "ppnn %s: error: ", cmd);
     va_start(ap, fmt);

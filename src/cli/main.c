@@ -14,6 +14,8 @@ static const cli_command commands[] = {
     {"keygen", "client: make a secret key and the server's evaluation keys", cmd_keygen},
     {"encrypt", "client: encrypt a batch of images (one image per slot)", cmd_encrypt},
     {"infer", "server: run a model on an encrypted batch (evaluation keys only)", cmd_infer},
+    {"serve", "server: the network service (HTTPS, job queue; ppnn serve token add ...)", cmd_serve},
+    {"submit", "client: send a batch to a ppnn server and fetch the result", cmd_submit},
     {"decrypt", "client: decrypt encrypted logits into predictions", cmd_decrypt},
     {"bench", "single-thread micro-benchmarks (ppnn bench ckks)", cmd_bench},
     {"compare", "element-wise (BEAA) vs channel-wise packing: accuracy and time report", cmd_compare},

@@ -47,8 +47,8 @@ static uint64_t mod_signed(int64_t v, uint64_t q)
 /* Per-prime integer weights round(w·Δw) mod q_i and biases round(b·s)·D mod q_i for the
  * primes q_0..q_l: arrays nw x (l+1) and n_out x (l+1) (biases in row order), prime-major.
  * scale_out: the scale the outputs return to after the step's rescales. */
-static ppnn_status encode_linear(uint64_t *wq, uint64_t *bq, const hnn_step *s,
-                                 const ckks_params *prm, size_t l, double scale_out)
+ppnn_status _hnn_encode_linear(uint64_t *wq, uint64_t *bq, const hnn_step *s,
+                              const ckks_params *prm, size_t l, double scale_out)
 {
     const size_t nw = s->dense ? s->n_out * s->n_in : s->nnz;
     /* The dropped primes: their product D (mod each q_i, and as a real number). */
@@ -99,8 +99,8 @@ void _hnn_keep_first_error(ppnn_status *err, char *msg, size_t len, ppnn_status 
 
 /* Scale of a linear step's outputs before its rescales (= the kernels' output scale) and after
  * them, for inputs at scale `in`, following exactly the arithmetic ckks_rescale does. */
-static void linear_scales(double *pre, double *post, double *scale_out, const hnn_step *s,
-                          const ckks_params *prm, double in)
+void _hnn_linear_scales(double *pre, double *post, double *scale_out, const hnn_step *s,
+                        const ckks_params *prm, double in)
 {
     const size_t l = s->level_in;
     *scale_out = s->drop == 1 ? in : sqrt(in);
@@ -214,7 +214,7 @@ static void linear_rows(stage_run *r, const hnn_step *s, const uint32_t *list, s
 }
 
 /* The activation on intermediate c (in place). */
-static ppnn_status act_one(ckks_ciphertext *ct, const hnn_step *s, size_t c)
+ppnn_status _hnn_act_one(ckks_ciphertext *ct, const hnn_step *s, size_t c)
 {
     if (s->square[c]) {
         ppnn_status e = s->beta[c] != 0 ? ckks_add_const(ct, ct, s->beta[c]) : PPNN_OK;
@@ -258,7 +258,7 @@ static ppnn_status tile_intermediates(stage_run *r, const hnn_tile_needs *nd)
                 _hnn_keep_first_error(&err, msg, sizeof msg, e);
                 continue;
             }
-            if (r->act && (e = act_one(ct, r->act, nd->inter[k])))
+            if (r->act && (e = _hnn_act_one(ct, r->act, nd->inter[k])))
                 _hnn_keep_first_error(&act_err, act_msg, sizeof act_msg, e);
         }
         if (err)
@@ -287,7 +287,7 @@ static ppnn_status tile_intermediates(stage_run *r, const hnn_tile_needs *nd)
     if (r->act) {
 #pragma omp parallel for schedule(dynamic) num_threads(T)
         for (size_t k = 0; k < nd->ninter; k++) {
-            ppnn_status e = act_one(&r->inter[nd->inter[k]], r->act, nd->inter[k]);
+            ppnn_status e = _hnn_act_one(&r->inter[nd->inter[k]], r->act, nd->inter[k]);
             if (e)
                 _hnn_keep_first_error(&err, msg, sizeof msg, e);
         }
@@ -433,7 +433,7 @@ static ppnn_status prepare_weights(stage_run *r)
         r->bqa = malloc(a->n_out * (r->la + 1) * sizeof *r->bqa);
         if (!r->wqa || !r->bqa)
             return ppnn_fail(PPNN_ERR_NOMEM, "out of memory in layer %zu", a->layer);
-        ppnn_status st = encode_linear(r->wqa, r->bqa, a, r->prm, r->la, r->a_sout);
+        ppnn_status st = _hnn_encode_linear(r->wqa, r->bqa, a, r->prm, r->la, r->a_sout);
         if (st)
             return st;
     }
@@ -442,7 +442,7 @@ static ppnn_status prepare_weights(stage_run *r)
     r->bqb = malloc(b->n_out * (r->lb + 1) * sizeof *r->bqb);
     if (!r->wqb || !r->bqb)
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory in layer %zu", b->layer);
-    ppnn_status st = encode_linear(r->wqb, r->bqb, b, r->prm, r->lb, r->b_sout);
+    ppnn_status st = _hnn_encode_linear(r->wqb, r->bqb, b, r->prm, r->lb, r->b_sout);
     if (!st && r->g->tiling == HNN_TILE_COLS)
         st = regroup_cols(r);
     return st;
@@ -613,12 +613,12 @@ ppnn_status hnn_infer_source(ckks_ciphertext *out, const hnn_plan *p, hnn_source
         double s_mid = scale;
         if (r.a) {
             r.la = r.a->level_in;
-            linear_scales(&r.a_pre, &r.a_post, &r.a_sout, r.a, prm, scale);
+            _hnn_linear_scales(&r.a_pre, &r.a_post, &r.a_sout, r.a, prm, scale);
             s_mid = r.a_post;
         }
         r.b_in_scale = r.act ? s_mid * s_mid : s_mid;
         r.lb = r.b->level_in;
-        linear_scales(&r.b_pre, &r.b_post, &r.b_sout, r.b, prm, r.b_in_scale);
+        _hnn_linear_scales(&r.b_pre, &r.b_post, &r.b_sout, r.b, prm, r.b_in_scale);
         if (r.lin < (r.a ? r.a->drop : 0) || r.lb < r.b->drop) {
             st = ppnn_fail(PPNN_ERR_DEPTH, "layer %zu (%s): no level left", r.b->layer,
                            r.b->name);

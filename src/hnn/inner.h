@@ -80,6 +80,32 @@ PPNN_MUST_CHECK ppnn_status _hnn_spill_get(hnn_spill *sp, size_t i, ckks_ciphert
 uint64_t _hnn_spill_written(const hnn_spill *sp);
 int _hnn_spill_fd(const hnn_spill *sp); /* tests: corrupt the file */
 
+/* ---- pieces of one step, shared by the executor (exec.c) and the per-step API (step.c) ---- */
+/* Per-prime weights round(w·Δw) mod q_i and biases for primes q_0..q_l of linear step s:
+ * arrays nw x (l+1) and n_out x (l+1) (biases in row order), prime-major; scale_out is the
+ * scale the outputs return to after the step's rescales. PPNN_ERR_NUMERIC when too large. */
+PPNN_MUST_CHECK ppnn_status _hnn_encode_linear(uint64_t *wq, uint64_t *bq, const hnn_step *s,
+                                               const ckks_params *prm, size_t l,
+                                               double scale_out);
+/* Scales of linear step s's outputs for inputs at scale `in`: before its rescales (pre), after
+ * them (post), and the scale its weights aim at (scale_out). */
+void _hnn_linear_scales(double *pre, double *post, double *scale_out, const hnn_step *s,
+                        const ckks_params *prm, double in);
+/* Activation step s on element c, in place. */
+PPNN_MUST_CHECK ppnn_status _hnn_act_one(ckks_ciphertext *ct, const hnn_step *s, size_t c);
+/* Banded sparse tiles (linear.c plans the bands, linear_avx512.c runs them): a band is a run
+ * of rows whose inputs all lie in a window of consecutive inputs; the window's X slices for a
+ * block of lanes are packed into a stack buffer of HNN_BAND_WORDS words (512 KB, half an
+ * L2) and every row of the band reads from there. Lanes per tile: from HNN_BAND_LANES_MIN
+ * (window up to 2048 inputs) to HNN_BAND_LANES_MAX (one 4 KB page of each row, window 128). */
+#define HNN_BAND_WORDS 65536
+#define HNN_BAND_LANES_MIN 32
+#define HNN_BAND_LANES_MAX 512
+/* Requires rows [o0, o1) to read only inputs in [c0, c1), (c1 - c0)·(j1 - j0) <=
+ * HNN_BAND_WORDS, (j1 - j0) % 32 == 0, j0 % 8 == 0. Uses ~580 KB of stack. */
+void _hnn_tile_banded_avx512(const hnn_tile_args *a, size_t o0, size_t o1, size_t c0, size_t c1,
+                             size_t j0, size_t j1);
+
 /* Called on an OpenMP worker after a failure: keeps the first failure's code and message
  * (messages are per thread) so the caller's thread can report it (exec.c). */
 void _hnn_keep_first_error(ppnn_status *err, char *msg, size_t len, ppnn_status e);

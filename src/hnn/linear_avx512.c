@@ -90,13 +90,15 @@ typedef struct {
 } accblk;
 
 /* Register block: outputs [o, o+ro) x coefficients [j, j+8·NV), terms [i0, i1) of rows that read
- * the same inputs (dense: input i; sparse: input cols[i]) with weights wr[r][i]. Starts from
+ * the same inputs (dense: input i; sparse: input cols[i]) with weights wr[r][i]. The 8·NV
+ * lanes of term i are at xp + 8·NV·(i - i0) (a packed block), or, when gathered, at
+ * xp + 8·NV·(gcols[i] - gbase) (a packed band, see _hnn_tile_banded_avx512). Starts from
  * the bias when i0 == 0, else from acc; reduces into y when i1 == len, else saves to acc.
  * i1 - i0 <= IB <= CHUNK, so one normalisation per block keeps the bound. */
 static inline __attribute__((always_inline)) void
-mac_block(const hnn_tile_args *a, size_t ro, size_t o, size_t j, const uint64_t *xp,
-          const uint64_t *const *wr, size_t i0, size_t i1, size_t len, accblk *acc,
-          const red_consts *k)
+mac_block(const hnn_tile_args *a, size_t ro, int gathered, size_t o, size_t j, const uint64_t *xp,
+          const uint32_t *gcols, size_t gbase, const uint64_t *const *wr, size_t i0, size_t i1,
+          size_t len, accblk *acc, const red_consts *k)
 {
     __m512i lo[RO][NV], hi[RO][NV];
 #pragma GCC unroll 5
@@ -116,7 +118,7 @@ mac_block(const hnn_tile_args *a, size_t ro, size_t o, size_t j, const uint64_t 
         }
     }
     for (size_t i = i0; i < i1; i++) {
-        const uint64_t *xr = xp + (i - i0) * 8 * NV;
+        const uint64_t *xr = xp + (gathered ? gcols[i] - gbase : i - i0) * 8 * NV;
         __m512i xv[NV];
 #pragma GCC unroll 4
         for (size_t v = 0; v < NV; v++)
@@ -146,17 +148,44 @@ mac_block(const hnn_tile_args *a, size_t ro, size_t o, size_t j, const uint64_t 
     }
 }
 
-/* Runs rows [o, o + ro) (ro <= RO) through mac_block with a compile-time row count. */
+/* Runs rows [o, o + ro) (ro <= RO) through mac_block with a compile-time row count and
+ * addressing (gathered when gcols != NULL). */
 static void mac_rows(const hnn_tile_args *a, size_t ro, size_t o, size_t j, const uint64_t *xp,
-                     const uint64_t *const *wr, size_t i0, size_t i1, size_t len, accblk *acc,
-                     const red_consts *k)
+                     const uint32_t *gcols, size_t gbase, const uint64_t *const *wr, size_t i0,
+                     size_t i1, size_t len, accblk *acc, const red_consts *k)
 {
-    switch (ro) {
-    case 3: mac_block(a, 3, o, j, xp, wr, i0, i1, len, acc, k); break;
-    case 2: mac_block(a, 2, o, j, xp, wr, i0, i1, len, acc, k); break;
-    case 1: mac_block(a, 1, o, j, xp, wr, i0, i1, len, acc, k); break;
+#define MAC(R, G) mac_block(a, R, G, o, j, xp, gcols, gbase, wr, i0, i1, len, acc, k)
+    switch (ro + (gcols ? RO : 0)) {
+    case 1: MAC(1, 0); break;
+    case 2: MAC(2, 0); break;
+    case 3: MAC(3, 0); break;
+    case 1 + RO: MAC(1, 1); break;
+    case 2 + RO: MAC(2, 1); break;
+    case 3 + RO: MAC(3, 1); break;
     default: assert(0);
     }
+#undef MAC
+}
+
+/* Rows [o0, o1) (at most HNN_TILE_OUT) reading the same len inputs cols[0, len), all inside
+ * the packed band xs (8·NV lanes per input, input c at xs + 8·NV·(c - c0)): terms in blocks of
+ * IB (the normalisation bound; a block's inputs stay in L1 across the row groups). */
+static void band_rows(const hnn_tile_args *a, size_t o0, size_t o1, const uint32_t *cols,
+                      size_t len, size_t j, const uint64_t *xs, size_t c0, accblk *acc,
+                      const red_consts *k)
+{
+    size_t i0 = 0;
+    do {
+        size_t i1 = len - i0 > IB ? i0 + IB : len;
+        for (size_t o = o0; o < o1; o += RO) {
+            size_t ro = o1 - o < RO ? o1 - o : RO;
+            const uint64_t *wr[RO];
+            for (size_t r = 0; r < ro; r++)
+                wr[r] = a->w + a->row_start[o + r];
+            mac_rows(a, ro, o, j, xs, cols, c0, wr, i0, i1, len, acc + (o - o0), k);
+        }
+        i0 = i1;
+    } while (i0 < len);
 }
 
 /* Rows [o0, o1) that read the same len inputs (input cols[i], or input i when cols == NULL).
@@ -184,7 +213,7 @@ static void run_rows(const hnn_tile_args *a, size_t o0, size_t o1, const uint32_
                 const uint64_t *wr[RO];
                 for (size_t r = 0; r < ro; r++)
                     wr[r] = a->w + (a->row_start ? a->row_start[o + r] : (o + r) * a->n_in);
-                mac_rows(a, ro, o, j, xp, wr, i0, i1, len, acc + (o - o0), k);
+                mac_rows(a, ro, o, j, xp, NULL, 0, wr, i0, i1, len, acc + (o - o0), k);
             }
             i0 = i1;
         } while (i0 < len);
@@ -215,6 +244,42 @@ void _hnn_tile_sparse_avx512(const hnn_tile_args *a, size_t o0, size_t o1, size_
             run++;
         run_rows(a, o, o + run, a->col + a->row_start[o], a->row_start[o + 1] - a->row_start[o],
                  j0, j1, acc, xp, &k);
+        o += run;
+    }
+}
+
+/* Banded sparse tile: rows [o0, o1) whose inputs all lie in [c0, c1), lanes [j0, j1) (a
+ * multiple of 8·NV). The X slices of the whole band are first copied to xs, lane block by
+ * lane block (block b, input c at xs + 8·NV·((c1 - c0)·b + c - c0)), so each input is read
+ * from memory once per band however many rows read it (a 5x5/2 conv with 5 channels reads
+ * each input ~31 times); packed, the rows of X (N·8 bytes apart, hence all in the same L1/L2
+ * sets) no longer evict each other, and a tile touches each page of X and Y once. Runs of rows
+ * reading the same inputs (the channels of a conv at one position) share every X load. */
+void _hnn_tile_banded_avx512(const hnn_tile_args *a, size_t o0, size_t o1, size_t c0, size_t c1,
+                             size_t j0, size_t j1)
+{
+    const size_t span = c1 - c0, nblk = (j1 - j0) / (8 * NV);
+    assert((j1 - j0) % (8 * NV) == 0 && span * (j1 - j0) <= HNN_BAND_WORDS);
+    const red_consts k = make_consts(a->m);
+    _Alignas(64) accblk acc[HNN_TILE_OUT];
+    /* On the stack, not the heap: the pool threads' stacks stay mapped between calls, while a
+     * fresh 512 KB heap block is a fresh mmap (page faults) on every call above the mmap
+     * threshold. 512 KB + 61 KB fit the default thread stack (RLIMIT_STACK, or 2 MB). */
+    _Alignas(64) uint64_t xs[HNN_BAND_WORDS];
+    for (size_t c = c0; c < c1; c++)
+        for (size_t b = 0; b < nblk; b++)
+            for (size_t v = 0; v < NV; v++)
+                _mm512_store_si512(xs + 8 * NV * (span * b + c - c0) + 8 * v,
+                                   _mm512_loadu_si512(a->x[c] + j0 + 8 * NV * b + 8 * v));
+    for (size_t o = o0; o < o1;) {
+        size_t run = 1;
+        while (o + run < o1 && run < HNN_TILE_OUT && _hnn_same_inputs(a, o, o + run))
+            run++;
+        const uint32_t *cols = a->col + a->row_start[o];
+        const size_t len = a->row_start[o + 1] - a->row_start[o];
+        for (size_t b = 0; b < nblk; b++)
+            band_rows(a, o, o + run, cols, len, j0 + 8 * NV * b, xs + 8 * NV * span * b, c0,
+                      acc, &k);
         o += run;
     }
 }

@@ -47,6 +47,25 @@ double nn_kd_loss(float *dlogits, const float *logits, const float *teacher, con
                   size_t n, size_t k, double temp, double alpha);
 size_t nn_count_correct(const float *logits, const uint8_t *labels, size_t n, size_t k);
 
+/* ---- pruning (prune.c) ------------------------------------------------------------------ */
+/* Target sparsity at `step` of a cubic ramp to `target` over `ramp` steps (target after). */
+double nn_prune_schedule(double target, size_t step, size_t ramp);
+typedef struct nn_pruner {
+    double target;   /* fraction of each hidden dense layer's weights pruned at the end */
+    size_t ramp;     /* steps of the ramp (half of the training) */
+    size_t every;    /* steps between mask updates during the ramp (a quarter epoch) */
+    uint8_t *mask;   /* nparams flags, 1 = pruned (only hidden dense weights) */
+    float *mag;      /* sort scratch */
+} nn_pruner;
+/* target in [0, 1); 0 disables pruning (no allocation). Fails when target > 0 and the model
+ * has no dense layer before its classifier. */
+PPNN_MUST_CHECK ppnn_status nn_pruner_init(nn_pruner *p, const nn_model *m, double target,
+                                           size_t total_steps, size_t batches);
+void nn_pruner_free(nn_pruner *p);
+/* After the optimiser step numbered `step` (0-based): pruned weights back to 0, and on the
+ * schedule's update steps the mask grows to nn_prune_schedule(target, step, ramp). */
+void nn_pruner_apply(nn_pruner *p, nn_model *m, size_t step);
+
 /* ---- optimisers ------------------------------------------------------------------------- */
 typedef struct nn_optim {
     nn_optimizer kind;

@@ -1,5 +1,5 @@
 /* Training: initialisation, the mini-batch loop (shuffling, augmentation, distillation,
- * clipping, cosine learning-rate decay), divergence detection, range recording. */
+ * clipping, cosine learning-rate decay, pruning), divergence detection, range recording. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,6 +230,7 @@ typedef struct trainer {
     uint8_t *decay, *pix, *labels;
     uint32_t *perm;
     nn_optim opt;
+    nn_pruner pr;
 } trainer;
 
 static void trainer_free(trainer *t)
@@ -240,14 +241,17 @@ static void trainer_free(trainer *t)
     free(t->tall), free(t->tbatch);
     free(t->decay), free(t->pix), free(t->labels), free(t->perm);
     nn_optim_free(&t->opt);
+    nn_pruner_free(&t->pr);
 }
 
 static ppnn_status trainer_init(trainer *t, nn_model *m, const data_set *ds,
-                                const nn_train_config *c)
+                                const nn_train_config *c, size_t total_steps, size_t batches)
 {
     const size_t B = c->batch, isz = nn_numel(m->input);
     memset(t, 0, sizeof *t);
-    ppnn_status st = nn_work_new(&t->w, m, B);
+    ppnn_status st = nn_pruner_init(&t->pr, m, c->prune, total_steps, batches);
+    if (!st)
+        st = nn_work_new(&t->w, m, B);
     if (!st && c->teacher)
         st = nn_work_new(&t->tw, c->teacher, B);
     if (!st)
@@ -320,7 +324,7 @@ ppnn_status nn_train(nn_model *m, const data_set *ds, const nn_train_config *c)
     const size_t B = c->batch, N = ds->count, isz = nn_numel(m->input), K = m->nclasses;
     const size_t batches = (N + B - 1) / B, total_steps = c->epochs * batches;
     trainer t;
-    if ((st = trainer_init(&t, m, ds, c))) {
+    if ((st = trainer_init(&t, m, ds, c, total_steps, batches))) {
         trainer_free(&t);
         return st;
     }
@@ -376,6 +380,7 @@ ppnn_status nn_train(nn_model *m, const data_set *ds, const nn_train_config *c)
             }
             double lr = c->lr * 0.5 * (1 + cos(M_PI * (double)step / (double)total_steps));
             nn_optim_step(&t.opt, m->params, t.grad, lr, c->weight_decay, t.decay);
+            nn_pruner_apply(&t.pr, m, step);
             loss_sum += loss * (double)n;
             seen += n;
             correct += nn_count_correct(logits, lab, n, K);

@@ -386,3 +386,95 @@ ppnn_status ppnn_reader_end(const ppnn_reader *r)
                          r->len - r->pos);
     return PPNN_OK;
 }
+
+/* ---- streaming verification (uploads) ------------------------------------------------------ */
+void ppnn_file_check_init(ppnn_file_check *c, const char *name)
+{
+    memset(c, 0, sizeof *c);
+    c->name = name;
+}
+
+void ppnn_file_check_free(ppnn_file_check *c)
+{
+    if (c) {
+        free(c->hash_state);
+        c->hash_state = NULL;
+    }
+}
+
+static ppnn_status check_header(ppnn_file_check *c)
+{
+    const uint8_t *h = c->head;
+    if (memcmp(h, MAGIC, 8) != 0)
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: not a ppnn file (bad magic)", c->name);
+    for (int i = 0; i < 4; i++)
+        c->kind[i] = (h[8 + i] >= 32 && h[8 + i] < 127) ? (char)h[8 + i] : '?';
+    c->kind[4] = 0;
+    c->version = ppnn_get_u32(h + 12);
+    memcpy(c->param_id, h + 16, PPNN_PARAM_ID_BYTES);
+    c->payload_len = ppnn_get_u64(h + 48);
+    /* A length this large cannot be a real file; refusing it keeps total from overflowing. */
+    if (c->payload_len > ((uint64_t)1 << 48))
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: implausible payload length %llu", c->name,
+                         (unsigned long long)c->payload_len);
+    c->total = PPNN_FILE_HEADER_BYTES + c->payload_len + PPNN_FILE_TRAILER_BYTES;
+    if (sodium_init() < 0)
+        return ppnn_fail(PPNN_ERR_UNSUPPORTED, "libsodium failed to initialise");
+    c->hash_state = malloc(sizeof(crypto_generichash_state));
+    if (!c->hash_state)
+        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    crypto_generichash_init(c->hash_state, NULL, 0, 32);
+    crypto_generichash_update(c->hash_state, h, PPNN_FILE_HEADER_BYTES);
+    c->header_ok = 1;
+    return PPNN_OK;
+}
+
+ppnn_status ppnn_file_check_update(ppnn_file_check *c, const uint8_t *buf, size_t len)
+{
+    if (c->failed)
+        return PPNN_ERR_FORMAT;
+    while (len && !c->header_ok) {
+        size_t take = PPNN_FILE_HEADER_BYTES - (size_t)c->seen;
+        take = take < len ? take : len;
+        memcpy(c->head + c->seen, buf, take);
+        c->seen += take, buf += take, len -= take;
+        if (c->seen == PPNN_FILE_HEADER_BYTES) {
+            ppnn_status st = check_header(c);
+            if (st) {
+                c->failed = 1;
+                return st;
+            }
+        }
+    }
+    if (!len)
+        return PPNN_OK;
+    if (len > c->total - c->seen) {
+        c->failed = 1;
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: trailing data (header says %llu payload bytes)",
+                         c->name, (unsigned long long)c->payload_len);
+    }
+    uint64_t body_end = c->total - PPNN_FILE_TRAILER_BYTES;
+    if (c->seen < body_end) {
+        size_t take = body_end - c->seen < len ? (size_t)(body_end - c->seen) : len;
+        crypto_generichash_update(c->hash_state, buf, take);
+        c->seen += take, buf += take, len -= take;
+    }
+    memcpy(c->trailer + (c->seen - body_end), buf, len);
+    c->seen += len;
+    return PPNN_OK;
+}
+
+ppnn_status ppnn_file_check_finish(ppnn_file_check *c)
+{
+    if (c->failed)
+        return PPNN_ERR_FORMAT;
+    if (!c->header_ok || c->seen != c->total)
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: truncated file (%llu of %llu bytes)", c->name,
+                         (unsigned long long)c->seen,
+                         (unsigned long long)(c->header_ok ? c->total : PPNN_FILE_HEADER_BYTES));
+    uint8_t sum[PPNN_FILE_TRAILER_BYTES];
+    crypto_generichash_final(c->hash_state, sum, sizeof sum);
+    if (sodium_memcmp(sum, c->trailer, sizeof sum) != 0)
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: checksum mismatch (file corrupted)", c->name);
+    return PPNN_OK;
+}

@@ -1,0 +1,364 @@
+/* Model-parallel execution (dist.h): every rank runs its share of every stage of the plan, as
+ * the partition says; the stage inputs a share reads arrive by point-to-point messages.
+ *
+ * Each rank keeps the current vector (a stage's inputs) as an array of one ciphertext struct
+ * per element, with data only where it holds the element. A ROWS share is a plan of its own
+ * (dist_share_plan) that hnn_infer runs, fused and tiled, under what is left of the rank's
+ * budget; a COLS share produces partial sums of every output (dist_share_cols), which travel
+ * to the outputs' owners to be added and relinearized / rescaled once (hnn_step_linear_finish).
+ * Every output residue equals hnn_infer's: the same kernels on the same inputs, or exact sums
+ * of exact partial sums mod q_i. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dist/mpi_inner.h"
+
+typedef struct vec {
+    size_t n;
+    ckks_ciphertext *ct; /* n structs; data where this rank holds the element */
+    int borrowed;        /* rank 0's view of the caller's inputs: never freed */
+} vec;
+
+static void vec_release(vec *v)
+{
+    for (size_t i = 0; !v->borrowed && v->ct && i < v->n; i++)
+        ckks_ct_free(&v->ct[i]);
+    free(v->ct);
+    memset(v, 0, sizeof *v);
+}
+
+static ppnn_status vec_new(vec *v, size_t n)
+{
+    v->n = n, v->borrowed = 0;
+    v->ct = calloc(n ? n : 1, sizeof *v->ct);
+    return v->ct ? PPNN_OK : ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+}
+
+static uint64_t ct_bytes(const ckks_ciphertext *c)
+{
+    return c->data ? (uint64_t)c->size * (c->level + 1) * c->params->n * sizeof(uint64_t) : 0;
+}
+
+static uint32_t owner_in(const dist_partition *d, size_t g, size_t i)
+{
+    return g ? d->stages[g - 1].owner[i] : 0;
+}
+
+/* Compact shallow copies v->ct[idx[0 .. n)] (read-only views sharing the data). */
+static ckks_ciphertext *gather_view(const vec *v, const uint32_t *idx, size_t n)
+{
+    ckks_ciphertext *c = malloc((n ? n : 1) * sizeof *c);
+    for (size_t j = 0; c && j < n; j++)
+        c[j] = v->ct[idx[j]];
+    return c;
+}
+
+/* Sends each peer the stage inputs it needs and this rank holds; receives its own. */
+static ppnn_status exchange_inputs(dist_ctx *dc, vec *v, const dist_partition *part, size_t g,
+                                   const ckks_params *prm)
+{
+    const dist_part_stage *ps = &part->stages[g];
+    const size_t R = part->nranks, me = (size_t)dc->rank;
+    dist_xfer x;
+    ppnn_status st = _dist_xfer_new(&x, R);
+    for (size_t t = 0; t < R && !st; t++) {
+        if (t == me)
+            continue;
+        size_t ns = 0, nr = 0;
+        for (size_t j = 0; j < ps->nneed[t]; j++)
+            ns += owner_in(part, g, ps->need[t][j]) == me;
+        for (size_t j = 0; j < ps->nneed[me]; j++)
+            nr += owner_in(part, g, ps->need[me][j]) == t;
+        if ((st = _dist_xfer_reserve(&x, t, ns, nr)))
+            break;
+        ns = nr = 0;
+        for (size_t j = 0; j < ps->nneed[t]; j++)
+            if (owner_in(part, g, ps->need[t][j]) == me)
+                x.send[t][ns++] = &v->ct[ps->need[t][j]];
+        for (size_t j = 0; j < ps->nneed[me]; j++)
+            if (owner_in(part, g, ps->need[me][j]) == t)
+                x.recv[t][nr++] = &v->ct[ps->need[me][j]];
+    }
+    if (!(st = dist_agree(dc, st)))
+        st = _dist_exchange(dc, &x, prm);
+    if (x.nsend)
+        _dist_xfer_free(&x, R);
+    return st;
+}
+
+/* Rank 0 with consume: the inputs it has sent and its own share does not read are freed (in
+ * the caller's array, which the borrowed vector mirrors). */
+static void release_unread(vec *v, ckks_ciphertext *in, const uint32_t *need, size_t nneed)
+{
+    uint8_t *keep = calloc(v->n ? v->n : 1, 1);
+    if (!keep)
+        return; /* only memory is at stake: keep everything */
+    for (size_t j = 0; j < nneed; j++)
+        keep[need[j]] = 1;
+    for (size_t i = 0; i < v->n; i++)
+        if (!keep[i]) {
+            ckks_ct_free(&in[i]);
+            memset(&v->ct[i], 0, sizeof v->ct[i]);
+        }
+    free(keep);
+}
+
+/* ROWS: the share plan through the streaming executor, with what is left of the budget. */
+static ppnn_status run_rows(vec *v, const hnn_plan *p, const dist_partition *part, size_t g,
+                            size_t me, const ckks_relin_key *rk, const hnn_exec_opts *o,
+                            uint64_t budget)
+{
+    const dist_part_stage *ps = &part->stages[g];
+    const hnn_step *b = &p->steps[ps->b];
+    const size_t nr = ps->nitems[me];
+    vec w;
+    ppnn_status st = vec_new(&w, b->n_out);
+    if (st)
+        return st;
+    hnn_plan *sp = NULL;
+    hnn_schedule *sched = NULL;
+    ckks_ciphertext *in = gather_view(v, ps->need[me], ps->nneed[me]);
+    ckks_ciphertext *out = calloc(nr ? nr : 1, sizeof *out);
+    if (!in || !out)
+        st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    if (!st && nr)
+        st = dist_share_plan(&sp, p, part, g, me);
+    if (!st && nr) {
+        /* The held inputs this share does not read stay alive during the stage. */
+        uint64_t other = 0;
+        uint8_t *read = calloc(v->n ? v->n : 1, 1);
+        for (size_t j = 0; read && j < ps->nneed[me]; j++)
+            read[ps->need[me][j]] = 1;
+        for (size_t i = 0; read && i < v->n; i++)
+            other += read[i] ? 0 : ct_bytes(&v->ct[i]);
+        free(read);
+        hnn_schedule_opts so = {.budget_bytes = budget > other ? budget - other : 1};
+        st = hnn_schedule_new(&sched, sp, in[0].params->n, budget ? &so : NULL);
+    }
+    if (!st && nr) {
+        hnn_exec_opts ro = *o;
+        ro.progress = NULL, ro.on_tile = NULL, ro.schedule = sched;
+        st = hnn_infer(out, sp, in, rk, &ro);
+    }
+    for (size_t j = 0; j < nr; j++)
+        w.ct[b->dense ? ps->items[me][j] : b->row_out[ps->items[me][j]]] = out[j];
+    hnn_schedule_free(sched);
+    hnn_plan_free(sp);
+    free(in), free(out);
+    vec_release(v);
+    *v = w;
+    return st;
+}
+
+/* COLS: partial sums of every output, sent to each output's owner and added there. */
+static ppnn_status run_cols(dist_ctx *dc, vec *v, const hnn_plan *p,
+                            const dist_partition *part, size_t g, const ckks_relin_key *rk,
+                            const hnn_exec_opts *o, const ckks_params *prm)
+{
+    const dist_part_stage *ps = &part->stages[g];
+    const hnn_step *b = &p->steps[ps->b];
+    const size_t R = (size_t)dc->size, me = (size_t)dc->rank;
+    size_t nown = 0;
+    for (size_t o2 = 0; o2 < b->n_out; o2++)
+        nown += ps->owner[o2] == me;
+    uint32_t *own = malloc((nown ? nown : 1) * sizeof *own);
+    vec sums, w;
+    dist_xfer x;
+    memset(&x, 0, sizeof x);
+    memset(&sums, 0, sizeof sums);
+    ppnn_status st = own ? vec_new(&w, b->n_out) : ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    if (!st && (st = vec_new(&sums, b->n_out)))
+        vec_release(&w);
+    if (st) {
+        free(own);
+        return st;
+    }
+    nown = 0;
+    for (size_t o2 = 0; o2 < b->n_out; o2++)
+        if (ps->owner[o2] == me)
+            own[nown++] = (uint32_t)o2;
+    ckks_ciphertext *in = gather_view(v, ps->need[me], ps->nneed[me]);
+    if (!in)
+        st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    if (!st && ps->nitems[me]) {
+        hnn_exec_opts ro = *o;
+        ro.progress = NULL, ro.on_tile = NULL, ro.schedule = NULL;
+        st = dist_share_cols(sums.ct, p, part, g, me, in, rk, &ro);
+    }
+    free(in);
+    vec_release(v); /* the stage inputs are consumed */
+    if (!(st = dist_agree(dc, st)))
+        st = _dist_xfer_new(&x, R);
+    ckks_ciphertext **tmp = calloc(R, sizeof *tmp);
+    if (!st && !tmp)
+        st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    for (size_t t = 0; t < R && !st; t++) {
+        if (t == me)
+            continue;
+        size_t ns = 0, nr = ps->nitems[t] ? nown : 0;
+        for (size_t o2 = 0; ps->nitems[me] && o2 < b->n_out; o2++)
+            ns += ps->owner[o2] == t;
+        tmp[t] = calloc(nr ? nr : 1, sizeof **tmp);
+        if (!tmp[t] || (st = _dist_xfer_reserve(&x, t, ns, nr))) {
+            st = st ? st : ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+            break;
+        }
+        ns = 0;
+        for (size_t o2 = 0; ps->nitems[me] && o2 < b->n_out; o2++)
+            if (ps->owner[o2] == t)
+                x.send[t][ns++] = &sums.ct[o2];
+        for (size_t j = 0; j < nr; j++)
+            x.recv[t][j] = &tmp[t][j];
+    }
+    if (!(st = dist_agree(dc, st)))
+        st = _dist_exchange(dc, &x, prm);
+    /* Own outputs: the partial sums of every contributing rank, in rank order. */
+    ckks_ciphertext *acc = calloc(nown ? nown : 1, sizeof *acc);
+    if (!st && !acc)
+        st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    for (size_t j = 0; j < nown && !st; j++) {
+        int first = 1;
+        for (size_t t = 0; t < R && !st; t++) {
+            if (!ps->nitems[t])
+                continue;
+            ckks_ciphertext *c = t == me ? &sums.ct[own[j]] : &tmp[t][j];
+            if (first)
+                acc[j] = *c, memset(c, 0, sizeof *c), first = 0;
+            else
+                st = ckks_add_inplace(&acc[j], c);
+        }
+    }
+    if (!st && nown)
+        st = hnn_step_linear_finish(acc, nown, b, rk, o->threads);
+    for (size_t j = 0; acc && j < nown; j++)
+        w.ct[own[j]] = acc[j];
+    free(acc);
+    for (size_t t = 0; tmp && t < R; t++) {
+        for (size_t j = 0; tmp[t] && x.nrecv && j < x.nrecv[t]; j++)
+            ckks_ct_free(&tmp[t][j]);
+        free(tmp[t]);
+    }
+    free(tmp), free(own);
+    if (x.nsend)
+        _dist_xfer_free(&x, R);
+    vec_release(&sums);
+    *v = w;
+    return st;
+}
+
+/* Rank 0 receives every result into out[0 .. n) (its own moved, the others' received). */
+static ppnn_status gather_results(dist_ctx *dc, ckks_ciphertext *out, vec *v,
+                                  const dist_part_stage *ps, const ckks_params *prm)
+{
+    const size_t R = (size_t)dc->size, me = (size_t)dc->rank, n = v->n;
+    dist_xfer x;
+    ppnn_status st = _dist_xfer_new(&x, R);
+    for (size_t t = 1; t < R && !st; t++) {
+        if (me != 0 && t != me)
+            continue;
+        size_t cnt = 0;
+        for (size_t o = 0; o < n; o++)
+            cnt += ps->owner[o] == t;
+        if ((st = _dist_xfer_reserve(&x, me ? 0 : t, me ? cnt : 0, me ? 0 : cnt)))
+            break;
+        cnt = 0;
+        for (size_t o = 0; o < n; o++)
+            if (ps->owner[o] == t) {
+                if (me)
+                    x.send[0][cnt++] = &v->ct[o];
+                else
+                    x.recv[t][cnt++] = &out[o];
+            }
+    }
+    if (!(st = dist_agree(dc, st)))
+        st = _dist_exchange(dc, &x, prm);
+    if (!st && me == 0)
+        for (size_t o = 0; o < n; o++)
+            if (ps->owner[o] == 0) {
+                ckks_ct_free(&out[o]);
+                out[o] = v->ct[o];
+                memset(&v->ct[o], 0, sizeof v->ct[o]);
+            }
+    if (x.nsend)
+        _dist_xfer_free(&x, R);
+    return st;
+}
+
+ppnn_status dist_infer_model(dist_ctx *dc, ckks_ciphertext *out, const hnn_plan *p,
+                             ckks_ciphertext *in, int consume, const ckks_relin_key *rk,
+                             const hnn_exec_opts *opts, uint64_t budget, dist_stats *stats)
+{
+    hnn_exec_opts dflt = {.threads = 0};
+    const hnn_exec_opts *o = opts ? opts : &dflt;
+    const size_t R = (size_t)dc->size, me = (size_t)dc->rank;
+    const ckks_params *prm = rk ? rk->params : NULL;
+    dist_stats local;
+    dist_stats *ss = stats ? stats : &local;
+    memset(ss, 0, sizeof *ss);
+    dist_partition *part = NULL;
+    ppnn_status st = PPNN_OK;
+    if (!prm)
+        st = ppnn_fail(PPNN_ERR_PARAM, "distributed inference needs the relinearization key");
+    if (!st)
+        st = dist_partition_new(&part, p, R);
+    if (!st && part->nstages > DIST_MAX_STEPS)
+        st = ppnn_fail(PPNN_ERR_UNSUPPORTED, "plan of %zu stages (at most %d)", part->nstages,
+                       DIST_MAX_STEPS);
+    /* Every rank computes every rank's peak: all refuse together, naming the minimum. */
+    uint64_t worst = 0;
+    for (size_t t = 0; !st && t < R; t++) {
+        uint64_t b = dist_partition_peak_bytes(part, p, t, prm->n, consume);
+        worst = b > worst ? b : worst;
+        if (t == me)
+            ss->peak_estimate = b;
+    }
+    if (!st && budget && worst > budget)
+        st = ppnn_fail(PPNN_ERR_NOMEM, "the model needs about %.0f MB per rank on %zu ranks "
+                       "(budget %.0f MB per rank): use more ranks or a larger --memory",
+                       (double)worst / 1048576.0, R, (double)budget / 1048576.0);
+    if (!st && me == 0) /* the inputs are checked where they are: rank 0 */
+        for (size_t i = 0; i < p->n_inputs && !st; i++)
+            if (!ckks_params_same(in[i].params, prm) || in[i].level != p->top_level ||
+                in[i].size != 2)
+                st = ppnn_fail(PPNN_ERR_MISMATCH, "input ciphertext %zu: parameters, level "
+                               "%zu or size %zu differ from the plan's inputs (level %zu, "
+                               "size 2)", i, in[i].level, in[i].size, p->top_level);
+    vec v = {p->n_inputs, NULL, 1};
+    if (!st && !(v.ct = calloc(p->n_inputs ? p->n_inputs : 1, sizeof *v.ct)))
+        st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    if (!st && me == 0)
+        memcpy(v.ct, in, p->n_inputs * sizeof *in);
+    if ((st = dist_agree(dc, st))) {
+        free(v.ct);
+        dist_partition_free(part);
+        return st;
+    }
+    for (size_t g = 0; g < part->nstages && !st; g++) {
+        const dist_part_stage *ps = &part->stages[g];
+        double t0 = MPI_Wtime(), c0 = dc->comm_seconds;
+        uint64_t s0 = dc->sent, r0 = dc->recv;
+        st = dist_agree(dc, _dist_fault(dc, g, "stage"));
+        if (!st)
+            st = exchange_inputs(dc, &v, part, g, prm);
+        if (!st && g == 0 && me == 0 && consume)
+            release_unread(&v, in, ps->need[0], ps->nneed[0]);
+        if (!st && ps->tiling == HNN_TILE_ROWS)
+            st = run_rows(&v, p, part, g, me, rk, o, budget);
+        else if (!st)
+            st = run_cols(dc, &v, p, part, g, rk, o, prm);
+        st = dist_agree(dc, st);
+        if (!st && g + 1 == part->nstages)
+            st = gather_results(dc, out, &v, ps, prm);
+        double dt = MPI_Wtime() - t0, dcm = dc->comm_seconds - c0;
+        ss->comm_seconds[g] = dcm, ss->compute_seconds[g] = dt - dcm;
+        ss->bytes_sent[g] = dc->sent - s0, ss->bytes_recv[g] = dc->recv - r0;
+        ss->compute_total += dt - dcm, ss->comm_total += dcm;
+        ss->nsteps = g + 1;
+        for (size_t k = ps->a != HNN_NO_STEP ? ps->a : ps->act != HNN_NO_STEP ? ps->act : ps->b;
+             !st && o->progress && k <= ps->b; k++)
+            o->progress(o->progress_ctx, k, &p->steps[k], k == ps->b ? dt : 0);
+    }
+    vec_release(&v);
+    dist_partition_free(part);
+    return st;
+}
