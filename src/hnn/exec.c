@@ -211,6 +211,10 @@ static void linear_rows(stage_run *r, const hnn_step *s, const uint32_t *list, s
             }
         }
     }
+    /* The sparse kernel packs whole input windows, skipping only NULL entries: pointers left
+     * from this tile would dangle once its inputs are released. */
+    for (size_t t = 0; t < nsrc; t++)
+        x[srcidx[t]] = NULL;
 }
 
 /* The activation on intermediate c (in place). */

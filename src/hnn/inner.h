@@ -102,7 +102,8 @@ PPNN_MUST_CHECK ppnn_status _hnn_act_one(ckks_ciphertext *ct, const hnn_step *s,
 #define HNN_BAND_LANES_MIN 32
 #define HNN_BAND_LANES_MAX 512
 /* Requires rows [o0, o1) to read only inputs in [c0, c1), (c1 - c0)·(j1 - j0) <=
- * HNN_BAND_WORDS, (j1 - j0) % 32 == 0, j0 % 8 == 0. Uses ~580 KB of stack. */
+ * HNN_BAND_WORDS, (j1 - j0) % 32 == 0, j0 % 8 == 0. Inputs of the window that no row reads
+ * may be NULL (the executor passes only a tile's inputs). Uses ~580 KB of stack. */
 void _hnn_tile_banded_avx512(const hnn_tile_args *a, size_t o0, size_t o1, size_t c0, size_t c1,
                              size_t j0, size_t j1);
 

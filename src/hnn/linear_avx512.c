@@ -266,11 +266,14 @@ void _hnn_tile_banded_avx512(const hnn_tile_args *a, size_t o0, size_t o1, size_
      * fresh 512 KB heap block is a fresh mmap (page faults) on every call above the mmap
      * threshold. 512 KB + 61 KB fit the default thread stack (RLIMIT_STACK, or 2 MB). */
     _Alignas(64) uint64_t xs[HNN_BAND_WORDS];
-    for (size_t c = c0; c < c1; c++)
+    for (size_t c = c0; c < c1; c++) {
+        if (!a->x[c])
+            continue; /* an input inside the window that no row of the band reads */
         for (size_t b = 0; b < nblk; b++)
             for (size_t v = 0; v < NV; v++)
                 _mm512_store_si512(xs + 8 * NV * (span * b + c - c0) + 8 * v,
                                    _mm512_loadu_si512(a->x[c] + j0 + 8 * NV * b + 8 * v));
+    }
     for (size_t o = o0; o < o1;) {
         size_t run = 1;
         while (o + run < o1 && run < HNN_TILE_OUT && _hnn_same_inputs(a, o, o + run))
