@@ -587,6 +587,34 @@ typedef struct hnn_packing_choice {
 void hnn_packing_choose(hnn_packing_choice *out, double elem_batch, size_t slots,
                         double chan_image, size_t images, int threads);
 
+/* --packing auto: the packing for `images` images of a model on params, from both plans' costs
+ * under c (hnn_op_costs_default or a `ppnn bench costs --json` file), on `threads` server
+ * threads (<= 0: this machine's, omp_get_max_threads). elem and chan are the models each
+ * packing would run (the same model for the CLI; compare trains one per packing). Policy:
+ *   - a model the channel-wise planner refuses (ReLU, a conv after a dense, too many channels,
+ *     too deep...) gets element-wise, with the planner's reason in out->reason;
+ *   - a model the element-wise planner refuses but the channel-wise one accepts gets
+ *     channel-wise (with that reason);
+ *   - otherwise the cheaper predicted wall time (hnn_packing_choose), element-wise on ties.
+ * out->reason is one line: "channel-wise (12 images: 0.41 s vs 1.9 s element-wise on 2
+ * threads; element-wise from 27 images)". Errors: PPNN_ERR_MISMATCH (c measured at another
+ * ring degree than params), PPNN_ERR_PARAM (images == 0 or more than 2^30), or the error of
+ * the element-wise planner when neither packing can run the model. */
+typedef struct hnn_packing_auto {
+    hnn_packing_choice choice;
+    double elem_batch, chan_image; /* predicted single-thread seconds (0: packing refused) */
+    size_t images, slots;
+    int threads;
+    int channel_ok, element_ok; /* which planners accepted the model */
+    char reason[512];
+} hnn_packing_auto;
+PPNN_MUST_CHECK ppnn_status hnn_packing_decide(hnn_packing_auto *out, const nn_model *elem,
+                                               const nn_model *chan, const ckks_params *params,
+                                               const char *preset_name, const hnn_op_costs *c,
+                                               size_t images, int threads);
+/* "element-wise" / "channel-wise". */
+const char *hnn_packing_name(hnn_packing p);
+
 #ifdef __cplusplus
 }
 #endif
