@@ -566,6 +566,8 @@ void hnn_op_costs_default(hnn_op_costs *c, unsigned logn);
 /* JSON object with the fields of hnn_op_costs (what `ppnn bench costs --json` writes).
  * Errors: PPNN_ERR_FORMAT (not JSON, a field missing, not finite or <= 0). */
 PPNN_MUST_CHECK ppnn_status hnn_op_costs_parse(hnn_op_costs *c, const char *json, size_t len);
+/* PPNN_ERR_MISMATCH when c was measured at another ring degree than params. */
+PPNN_MUST_CHECK ppnn_status hnn_op_costs_check(const hnn_op_costs *c, const ckks_params *params);
 /* The JSON text of c (malloc'ed, NUL-terminated; NULL when out of memory). */
 char *hnn_op_costs_json(const hnn_op_costs *c);
 
@@ -606,12 +608,21 @@ typedef struct hnn_packing_auto {
     size_t images, slots;
     int threads;
     int channel_ok, element_ok; /* which planners accepted the model */
-    char reason[512];
+    char why_element[256], why_channel[256]; /* a planner's refusal ("" when it accepted) */
+    char reason[768];
 } hnn_packing_auto;
 PPNN_MUST_CHECK ppnn_status hnn_packing_decide(hnn_packing_auto *out, const nn_model *elem,
                                                const nn_model *chan, const ckks_params *params,
                                                const char *preset_name, const hnn_op_costs *c,
                                                size_t images, int threads);
+/* hnn_packing_decide in two halves, to decide for many image counts with one planning:
+ * _predict plans both packings and costs them (the errors above except PPNN_ERR_PARAM);
+ * _images (after a successful _predict) chooses for `images` (PPNN_ERR_PARAM as above). */
+PPNN_MUST_CHECK ppnn_status hnn_packing_predict(hnn_packing_auto *out, const nn_model *elem,
+                                                const nn_model *chan, const ckks_params *params,
+                                                const char *preset_name, const hnn_op_costs *c,
+                                                int threads);
+PPNN_MUST_CHECK ppnn_status hnn_packing_decide_images(hnn_packing_auto *d, size_t images);
 /* "element-wise" / "channel-wise". */
 const char *hnn_packing_name(hnn_packing p);
 

@@ -54,6 +54,8 @@ int cli_follow_packing(const char *cmd, const char *path, int asked, int *packin
 /* Operation costs: `ppnn bench costs --json` output at path, or the built-in figures for
  * 2^logn (path NULL). 1 on error (printed, naming the file). */
 struct hnn_op_costs;
+PPNN_MUST_CHECK ppnn_status cli_read_costs(struct hnn_op_costs *c, const char *path,
+                                           unsigned logn); /* the same, not printed */
 int cli_load_costs(const char *cmd, struct hnn_op_costs *c, const char *path, unsigned logn);
 /* --packing auto for `images` images of m on params (hnn_packing_decide with the costs of
  * costs_path or the built-in ones, `threads` server threads, 0: this machine's); prints

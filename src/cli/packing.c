@@ -89,11 +89,11 @@ int cli_follow_packing(const char *cmd, const char *path, int asked, int *packin
     return 0;
 }
 
-int cli_load_costs(const char *cmd, hnn_op_costs *c, const char *path, unsigned logn)
+ppnn_status cli_read_costs(hnn_op_costs *c, const char *path, unsigned logn)
 {
     if (!path) {
         hnn_op_costs_default(c, logn);
-        return 0;
+        return PPNN_OK;
     }
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -101,11 +101,15 @@ int cli_load_costs(const char *cmd, hnn_op_costs *c, const char *path, unsigned 
     if (!st)
         st = hnn_op_costs_parse(c, (const char *)buf, len);
     free(buf);
-    if (st) {
+    if (st)
         ppnn_error_context("--costs %s", path);
-        return cli_fail(cmd, st);
-    }
-    return 0;
+    return st;
+}
+
+int cli_load_costs(const char *cmd, hnn_op_costs *c, const char *path, unsigned logn)
+{
+    ppnn_status st = cli_read_costs(c, path, logn);
+    return st ? cli_fail(cmd, st) : 0;
 }
 
 int cli_packing_auto(const char *cmd, int *out, const nn_model *m,
