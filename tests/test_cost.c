@@ -199,9 +199,9 @@ static void test_decide(void)
     CHECK_ERR(hnn_packing_decide(&d, &m, &m, p, "test", &c, ((size_t)1 << 30) + 1, 2),
               PPNN_ERR_PARAM);
     nn_model_free(&m);
-    /* A planner's refusal decides: this net needs 4 levels element-wise (the pool is a linear
-     * layer of its own) but 3 channel-wise (the pool folds into the dense); with 3 levels
-     * channel-wise is chosen even for a full batch, and the reason says why. */
+    /* A planner's refusal decides: with 3 levels the element-wise planner refuses this net (its
+     * dense layer needs level 4) and the channel-wise one accepts it, so channel-wise is
+     * chosen even for a full batch, and the reason says why. */
     ckks_params_free(p);
     p = ctu_params(10, 4, 45, 30, 50);
     nn_model_init(&m, "pool", (nn_shape){1, 8, 8});

@@ -141,7 +141,7 @@ static const char *infer_usage =
     "Channel-wise packing: evaluates each image's ciphertext with KEYDIR/relin.key and\n"
     "KEYDIR/galois.key (ppnn keygen --packing channel --model M); secret.key is not read.\n";
 
-int cli_channel_infer(int argc, char **argv)
+int cli_channel_infer(int argc, char **argv, int announce)
 {
     ch_opts o = {0};
     int rc = parse_ch(&o, "infer", argc, argv, infer_usage);
@@ -196,6 +196,8 @@ int cli_channel_infer(int argc, char **argv)
         cli_error("infer", "out of memory");
         goto done;
     }
+    if (announce)
+        cli_announce_packing("infer", o.in, CLI_PACK_CHANNEL);
     double t0 = ppnn_now();
     if ((st = hnn_channel_eval_batch(res, plan, cts, count, &rk, &gk, (int)o.threads))) {
         cli_fail("infer", st);

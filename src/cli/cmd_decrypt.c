@@ -257,6 +257,8 @@ int cmd_decrypt(int argc, char **argv)
         cli_fail("decrypt", st);
         goto done;
     }
+    if (packing == CLI_PACK_AUTO)
+        cli_announce_packing("decrypt", in, channel ? CLI_PACK_CHANNEL : CLI_PACK_ELEMENT);
     printf("decrypt: %zu predictions written to %s\n", images, out);
     if (data) {
         size_t correct = 0;

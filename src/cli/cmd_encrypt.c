@@ -145,14 +145,15 @@ int cmd_encrypt(int argc, char **argv)
         goto done;
     if (cli_check_output("encrypt", out, CKKS_FILE_KIND_BATCH))
         goto done;
+    char why[1024] = "";
     if (packing == CLI_PACK_AUTO) {
         nn_model m;
         if ((st = nn_model_load(&m, model))) {
             cli_fail("encrypt", st);
             goto done;
         }
-        int bad = cli_packing_auto("encrypt", &packing, &m, params, costs, im.count,
-                                   (int)threads);
+        int bad = cli_packing_auto("encrypt", &packing, why, sizeof why, &m, params, costs,
+                                   im.count, (int)threads);
         nn_model_free(&m);
         if (bad)
             goto done;
@@ -164,11 +165,14 @@ int cmd_encrypt(int argc, char **argv)
             goto done;
         }
         if (access(path, R_OK) != 0) {
-            cli_error("encrypt", "channel-wise packing needs Galois keys, and %s is missing: make "
-                      "the keys with `ppnn keygen --packing channel --model %s --out DIR` (or "
-                      "--packing auto), or encrypt with --packing element", path, model);
+            cli_error("encrypt", "%s%s needs Galois keys, and %s is missing: make the keys with "
+                      "`ppnn keygen --packing channel --model %s --out DIR` (or --packing auto "
+                      "without --count), or encrypt with --packing element", why[0] ?
+                      "--packing auto chose " : "channel-wise packing", why, path, model);
             goto done;
         }
+        if (why[0])
+            fprintf(stderr, "encrypt: packing: %s\n", why);
         uint8_t kid[CKKS_KEY_ID_BYTES];
         ckks_key_id(kid, &sk);
         if (images && (st = data_manifest_save(names_path, &im, kid))) {
@@ -185,6 +189,8 @@ int cmd_encrypt(int argc, char **argv)
             remove(names_path); /* a manifest left by an earlier --images batch */
         goto done;
     }
+    if (why[0])
+        fprintf(stderr, "encrypt: packing: %s\n", why);
     npix = im.c * im.h * im.w;
     const size_t slots = params->slots, nb = (im.count + slots - 1) / slots;
     cts = calloc(npix, sizeof *cts);

@@ -75,11 +75,11 @@ static void on_signal(int sig)
 
 int cmd_infer(int argc, char **argv)
 {
-    int packing;
-    if (cli_dispatch_packing("infer", argc, argv, &packing))
+    int packing, is_auto;
+    if (cli_dispatch_packing("infer", argc, argv, &packing, &is_auto))
         return 1;
     if (packing == CLI_PACK_CHANNEL)
-        return cli_channel_infer(argc, argv);
+        return cli_channel_infer(argc, argv, is_auto);
     const char *model_path = NULL, *keys = NULL, *in = NULL, *out = NULL, *scratch = NULL;
     size_t threads = 0;
     uint64_t memory = 0;
@@ -164,6 +164,8 @@ int cmd_infer(int argc, char **argv)
     }
     if (cli_check_output("infer", out, CKKS_FILE_KIND_BATCH))
         goto done;
+    if (is_auto)
+        cli_announce_packing("infer", in, CLI_PACK_ELEMENT);
     progress_ctx pctx = {plan, model_path, quiet, 0};
     hnn_file_opts fo = {.threads = (int)threads, .memory_bytes = memory, .scratch_dir = scratch,
                         .allow_spill = !no_spill, .progress = on_progress,

@@ -81,12 +81,13 @@ static int auto_wants_galois(int *channel, const ckks_params *params, const char
     if (st)
         return cli_fail("keygen", st);
     int packing = CLI_PACK_ELEMENT;
-    int rc = cli_packing_auto("keygen", &packing, &m, params, costs, count ? count : 1,
-                              (int)threads);
+    char why[1024];
+    int rc = cli_packing_auto("keygen", &packing, why, sizeof why, &m, params, costs,
+                              count ? count : 1, (int)threads);
     nn_model_free(&m);
     *channel = packing == CLI_PACK_CHANNEL;
     if (!rc)
-        fprintf(stderr, "keygen: %s\n", count ? (*channel ? "Galois keys included for "
+        fprintf(stderr, "keygen: packing: %s\nkeygen: %s\n", why, count ? (*channel ? "Galois keys included for "
                                                   "channel-wise packing"
                                                 : "no Galois keys: element-wise packing")
                                       : (*channel ? "Galois keys included: encrypt --packing "

@@ -5,6 +5,7 @@
  * Consistency: the packing is decided once, by whoever knows the images (encrypt, or keygen
  * given --count), and the batch file records it (ckks_batch_info.packing). infer, decrypt and
  * submit with --packing auto follow the file; with element or channel they check it. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,9 +42,10 @@ const char *cli_arg_value(int argc, char **argv, const char *name)
     return v;
 }
 
-int cli_dispatch_packing(const char *cmd, int argc, char **argv, int *packing)
+int cli_dispatch_packing(const char *cmd, int argc, char **argv, int *packing, int *is_auto)
 {
     *packing = CLI_PACK_ELEMENT;
+    *is_auto = 0;
     const char *v = cli_arg_value(argc, argv, "packing"), *in = cli_arg_value(argc, argv, "in");
     int asked = CLI_PACK_ELEMENT;
     if (!v)
@@ -56,6 +58,7 @@ int cli_dispatch_packing(const char *cmd, int argc, char **argv, int *packing)
         *packing = asked;
         return 0;
     }
+    *is_auto = asked == CLI_PACK_AUTO;
     return cli_follow_packing(cmd, in, asked, packing);
 }
 
@@ -80,13 +83,17 @@ int cli_follow_packing(const char *cmd, const char *path, int asked, int *packin
         return 1;
     static const char *const names[] = {"element", "channel"};
     if (asked != CLI_PACK_AUTO && asked != *packing)
-        return cli_error(cmd, "%s is a %s-wise batch (encrypt decided); drop --packing %s or "
-                         "use --packing auto, which follows the file", path, names[*packing],
+        return cli_error(cmd, "%s is %s-wise batch (encrypt decided); drop --packing %s or "
+                         "use --packing auto, which follows the file", path,
+                         *packing == CLI_PACK_CHANNEL ? "a channel" : "an element",
                          names[asked]);
-    if (asked == CLI_PACK_AUTO)
-        fprintf(stderr, "%s: packing: %s-wise (recorded in %s)\n", cmd,
-                names[*packing], path);
     return 0;
+}
+
+void cli_announce_packing(const char *cmd, const char *path, int packing)
+{
+    fprintf(stderr, "%s: packing: %s (recorded in %s)\n", cmd,
+            packing == CLI_PACK_CHANNEL ? "channel-wise" : "element-wise", path);
 }
 
 ppnn_status cli_read_costs(hnn_op_costs *c, const char *path, unsigned logn)
@@ -112,7 +119,7 @@ int cli_load_costs(const char *cmd, hnn_op_costs *c, const char *path, unsigned 
     return st ? cli_fail(cmd, st) : 0;
 }
 
-int cli_packing_auto(const char *cmd, int *out, const nn_model *m,
+int cli_packing_auto(const char *cmd, int *out, char *why, size_t len, const nn_model *m,
                      const ckks_params *params, const char *costs_path, size_t images,
                      int threads)
 {
@@ -126,8 +133,7 @@ int cli_packing_auto(const char *cmd, int *out, const nn_model *m,
             ppnn_error_context("--costs %s", costs_path);
         return cli_fail(cmd, st);
     }
-    fprintf(stderr, "%s: packing: %s [%s costs]\n", cmd, d.reason,
-            costs_path ? costs_path : "built-in");
+    snprintf(why, len, "%s [%s costs]", d.reason, costs_path ? costs_path : "built-in");
     *out = d.choice.packing == HNN_PACK_CHANNEL ? CLI_PACK_CHANNEL : CLI_PACK_ELEMENT;
     return 0;
 }
