@@ -35,6 +35,23 @@ ok has infer.log "infer: packing: channel-wise (recorded in few.ct)"
 ok "$ppnn" decrypt --packing auto --keys k --in few.res.ct --out few.csv --logits --exact
 ok same_predictions few.csv 3
 
+# Image files: the choice counts them; channel-wise keeps the names manifest like element-wise.
+python3 - <<'PY'
+import struct
+h = "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 28, 28), }"
+h += " " * (118 - len(h)) + "\n"
+open("two.npy", "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h.encode() +
+                            bytes((i * 7) % 256 for i in range(2 * 784)))
+PY
+"$ppnn" encrypt --packing auto --model m.ppnn --keys k --images two.npy --threads 2 \
+    --out np.ct 2>np.log
+ok has np.log "encrypt: packing: channel-wise (2 images: "
+ok test -s np.ct.names.json
+ok "$ppnn" infer --packing auto --model m.ppnn --keys srv --in np.ct --out np.res.ct
+ok "$ppnn" decrypt --packing auto --keys k --in np.res.ct --out np.csv --names np.ct.names.json
+"$ppnn" eval --model m.ppnn --images two.npy --predictions np_plain.csv >/dev/null 2>&1
+ok cmp -s <(cut -d, -f1-3 np.csv) <(cut -d, -f1-3 np_plain.csv)   # image,file,prediction
+
 # Many images (past the crossover of the built-in costs): element-wise. Sanitizer runs use a
 # costs file whose rotations are 10^4 times dearer instead, so that 2 images are element-wise
 # (the costs file is honoured); its element-wise batch of 2 images is as cheap as it gets.
