@@ -83,7 +83,7 @@ ok has few2.log "[dear_rot.json costs]"
 # Refusals: one line, no output left behind.
 refuse "--packing auto chose channel-wise (2 images: " x.ct \
     "$ppnn" encrypt --packing auto --model m.ppnn --keys kbig --data mnist --count 2 --out x.ct
-refuse "needs Galois keys, and kbig/galois.key is missing: make the keys with \`ppnn keygen --packing channel --model m.ppnn" \
+refuse "which needs Galois keys, and kbig/galois.key is missing: make the keys with \`ppnn keygen --packing channel --model m.ppnn" \
     x.ct "$ppnn" encrypt --packing auto --model m.ppnn --keys kbig --data mnist --count 2 --out x.ct
 refuse "--count: '0' is not an integer" x.ct \
     "$ppnn" encrypt --packing auto --model m.ppnn --keys k --data mnist --count 0 --out x.ct

@@ -30,8 +30,8 @@ static const char *usage_text =
     "predictions.\n"
     "--packing element (the default), channel or auto [--costs FILE]:\n"
     "  channel  channel-wise packing (one ciphertext per image, normalised with M's statistics\n"
-    "           and laid out as M's plan needs): needs --model M and KEYDIR/galois.key\n"
-    "           (ppnn keygen --packing channel --model M)\n"
+    "           and laid out as M's plan needs; default --count 16): needs --model M, and the\n"
+    "           server KEYDIR/galois.key (ppnn keygen --packing channel --model M)\n"
     "  auto     chooses from the number of images and the cost model (built-in operation\n"
     "           costs, or --costs FILE from `ppnn bench costs --json` on the server machine;\n"
     "           the server is assumed to run --threads T, default this machine's cores) and\n"
@@ -92,6 +92,10 @@ int cmd_encrypt(int argc, char **argv)
         default: return cli_usage_error("encrypt", argc, argv);
         }
     }
+    /* Explicit channel-wise: 16 IDX images unless --count says otherwise (one ciphertext of
+     * ~0.9 MB per image at n13 in memory: not a whole split by default). */
+    if (packing == CLI_PACK_CHANNEL && !count && !images)
+        count = 16;
     cli_image_source src = {data, split_s, offset, count, NULL, 0, resize};
     if (cli_collect_image_paths("encrypt", &src, images, argc, argv))
         return 1;
@@ -159,16 +163,17 @@ int cmd_encrypt(int argc, char **argv)
             goto done;
     }
     if (packing == CLI_PACK_CHANNEL) {
-        /* The server cannot run channel-wise without the rotations: say so before encrypting. */
-        if ((st = cli_key_path(path, sizeof path, keys, CLI_GALOIS_KEY))) {
+        /* The server cannot run channel-wise without the rotations: when auto chose it, say so
+         * before encrypting (an explicit --packing channel may have sent galois.key already). */
+        if (why[0] && (st = cli_key_path(path, sizeof path, keys, CLI_GALOIS_KEY))) {
             cli_fail("encrypt", st);
             goto done;
         }
-        if (access(path, R_OK) != 0) {
-            cli_error("encrypt", "%s%s needs Galois keys, and %s is missing: make the keys with "
-                      "`ppnn keygen --packing channel --model %s --out DIR` (or --packing auto "
-                      "without --count), or encrypt with --packing element", why[0] ?
-                      "--packing auto chose " : "channel-wise packing", why, path, model);
+        if (why[0] && access(path, R_OK) != 0) {
+            cli_error("encrypt", "--packing auto chose %s, which needs Galois keys, and %s is "
+                      "missing: make the keys with `ppnn keygen --packing channel --model %s "
+                      "--out DIR` (or --packing auto without --count), or encrypt with "
+                      "--packing element", why, path, model);
             goto done;
         }
         if (why[0])
