@@ -566,6 +566,8 @@ void hnn_op_costs_default(hnn_op_costs *c, unsigned logn);
 /* JSON object with the fields of hnn_op_costs (what `ppnn bench costs --json` writes).
  * Errors: PPNN_ERR_FORMAT (not JSON, a field missing, not finite or <= 0). */
 PPNN_MUST_CHECK ppnn_status hnn_op_costs_parse(hnn_op_costs *c, const char *json, size_t len);
+/* PPNN_ERR_MISMATCH when c was measured at another ring degree than params. */
+PPNN_MUST_CHECK ppnn_status hnn_op_costs_check(const hnn_op_costs *c, const ckks_params *params);
 /* The JSON text of c (malloc'ed, NUL-terminated; NULL when out of memory). */
 char *hnn_op_costs_json(const hnn_op_costs *c);
 
@@ -586,6 +588,43 @@ typedef struct hnn_packing_choice {
  * runs ceil(images / threads) rounds of chan_image seconds (one image per thread). */
 void hnn_packing_choose(hnn_packing_choice *out, double elem_batch, size_t slots,
                         double chan_image, size_t images, int threads);
+
+/* --packing auto: the packing for `images` images of a model on params, from both plans' costs
+ * under c (hnn_op_costs_default or a `ppnn bench costs --json` file), on `threads` server
+ * threads (<= 0: this machine's, omp_get_max_threads). elem and chan are the models each
+ * packing would run (the same model for the CLI; compare trains one per packing). Policy:
+ *   - a model the channel-wise planner refuses (ReLU, a conv after a dense, too many channels,
+ *     too deep...) gets element-wise, with the planner's reason in out->reason;
+ *   - a model the element-wise planner refuses but the channel-wise one accepts gets
+ *     channel-wise (with that reason);
+ *   - otherwise the cheaper predicted wall time (hnn_packing_choose), element-wise on ties.
+ * out->reason is one line: "channel-wise (12 images: 0.41 s vs 1.9 s element-wise on 2
+ * threads; element-wise from 27 images)". Errors: PPNN_ERR_MISMATCH (c measured at another
+ * ring degree than params), PPNN_ERR_PARAM (images == 0 or more than 2^30), or the error of
+ * the element-wise planner when neither packing can run the model. */
+typedef struct hnn_packing_auto {
+    hnn_packing_choice choice;
+    double elem_batch, chan_image; /* predicted single-thread seconds (0: packing refused) */
+    size_t images, slots;
+    int threads;
+    int channel_ok, element_ok; /* which planners accepted the model */
+    char why_element[256], why_channel[256]; /* a planner's refusal ("" when it accepted) */
+    char reason[768];
+} hnn_packing_auto;
+PPNN_MUST_CHECK ppnn_status hnn_packing_decide(hnn_packing_auto *out, const nn_model *elem,
+                                               const nn_model *chan, const ckks_params *params,
+                                               const char *preset_name, const hnn_op_costs *c,
+                                               size_t images, int threads);
+/* hnn_packing_decide in two halves, to decide for many image counts with one planning:
+ * _predict plans both packings and costs them (the errors above except PPNN_ERR_PARAM);
+ * _images (after a successful _predict) chooses for `images` (PPNN_ERR_PARAM as above). */
+PPNN_MUST_CHECK ppnn_status hnn_packing_predict(hnn_packing_auto *out, const nn_model *elem,
+                                                const nn_model *chan, const ckks_params *params,
+                                                const char *preset_name, const hnn_op_costs *c,
+                                                int threads);
+PPNN_MUST_CHECK ppnn_status hnn_packing_decide_images(hnn_packing_auto *d, size_t images);
+/* "element-wise" / "channel-wise". */
+const char *hnn_packing_name(hnn_packing p);
 
 #ifdef __cplusplus
 }
