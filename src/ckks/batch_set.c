@@ -415,24 +415,30 @@ ppnn_status ckks_batch_reader_get(ckks_ciphertext *ct, const ckks_batch_reader *
     if (lv != c->level || sz != c->size || sd != c->seeded || sc != c->scale)
         return ppnn_fail(PPNN_ERR_FORMAT, "%s: ciphertext %zu changed after verification",
                          s->path, i);
-    uint8_t *buf = malloc(want + CKKS_SEED_BYTES);
-    if (!buf)
-        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
-    if ((st = ckks_ct_prepare(ct, p, level, c->size, c->scale))) {
-        free(buf);
+    if ((st = ckks_ct_prepare(ct, p, level, c->size, c->scale)))
         return st;
-    }
     uint64_t off = c->data;
     uint8_t seed[CKKS_SEED_BYTES];
     if (c->seeded) {
         st = pread_all(s->fd, seed, sizeof seed, off, s->path, "ciphertext");
         off += sizeof seed;
     }
+    /* The packed bytes of component k (want <= 8 (level+1) N) are read into the last
+     * component's rows and unpacked from there, so no buffer is allocated (and faulted in)
+     * per ciphertext; only the last component of an unseeded ciphertext needs one. */
     size_t comps = c->seeded ? 1 : c->size;
+    uint8_t *buf = NULL;
     for (size_t k = 0; k < comps && !st; k++) {
-        st = pread_all(s->fd, buf, want, off + k * full, s->path, "ciphertext");
+        uint8_t *dst = (uint8_t *)ckks_ct_poly(ct, c->size - 1, 0);
+        if (k == c->size - 1) {
+            if (!(buf = malloc(want ? want : 1)))
+                st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+            dst = buf;
+        }
+        if (!st)
+            st = pread_all(s->fd, dst, want, off + k * full, s->path, "ciphertext");
         ppnn_reader rr;
-        ppnn_reader_init(&rr, buf, want, s->path);
+        ppnn_reader_init(&rr, dst, want, s->path);
         if (!st)
             st = ckks_io_get_rows(ckks_ct_poly(ct, k, 0), &rr, p, 0, level + 1);
     }
