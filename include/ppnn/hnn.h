@@ -336,7 +336,10 @@ PPNN_MUST_CHECK ppnn_status hnn_infer_source(ckks_ciphertext *out, const hnn_pla
  * in_path incrementally (ckks_batch_set / ckks_batch_reader: every input ciphertext is read
  * when the first tile needing it runs, at the plan's top level, and freed after the last),
  * runs every batch and writes one result batch per input batch to out_path (atomically: on any
- * error or cancellation nothing is left at out_path). The schedule is computed and checked
+ * error or cancellation nothing is left at out_path). A batch's checksum is verified on a
+ * thread of its own while it is computed on (ckks_batch_reader_open_async) and checked before
+ * its result is written. Every ciphertext buffer comes from one pool capped at the schedule's
+ * peak (hnn_exec_opts.pool; hnn_file_opts.pool_flags). The schedule is computed and checked
  * against the budget from the plan and the key's ring degree before the batch file is opened.
  * Progress: after every tile (step = NULL) and every finished step. */
 typedef struct hnn_progress {
