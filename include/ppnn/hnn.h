@@ -292,6 +292,14 @@ typedef struct hnn_exec_opts {
     const volatile int *cancel;
     /* When non-NULL, incremented by the bytes written to scratch (spilled stages). */
     uint64_t *spilled_bytes;
+    /* Buffers of the run's ciphertexts (intermediates, accumulators, the outputs of every
+     * stage but the last; ckks.h, ckks_ct_pool). NULL: the run makes its own, capped at the
+     * schedule's peak, and frees it at the end. A caller's pool must outlive the run; its
+     * source may take its ciphertexts from the same pool (hnn_infer_file does). */
+    ckks_ct_pool *pool;
+    /* When non-NULL, incremented by the seconds spent pulling stage inputs from their sources
+     * (for a file: reading, unpacking, expanding seeds). */
+    double *input_seconds;
 } hnn_exec_opts;
 
 /* Runs plan p on in[0 .. p->n_inputs) (size 2, every one at the same level >= p->top_level —
@@ -328,7 +336,10 @@ PPNN_MUST_CHECK ppnn_status hnn_infer_source(ckks_ciphertext *out, const hnn_pla
  * in_path incrementally (ckks_batch_set / ckks_batch_reader: every input ciphertext is read
  * when the first tile needing it runs, at the plan's top level, and freed after the last),
  * runs every batch and writes one result batch per input batch to out_path (atomically: on any
- * error or cancellation nothing is left at out_path). The schedule is computed and checked
+ * error or cancellation nothing is left at out_path). A batch's checksum is verified on a
+ * thread of its own while it is computed on (ckks_batch_reader_open_async) and checked before
+ * its result is written. Every ciphertext buffer comes from one pool capped at the schedule's
+ * peak (hnn_exec_opts.pool; hnn_file_opts.pool_flags). The schedule is computed and checked
  * against the budget from the plan and the key's ring degree before the batch file is opened.
  * Progress: after every tile (step = NULL) and every finished step. */
 typedef struct hnn_progress {
@@ -353,6 +364,7 @@ typedef struct hnn_file_opts {
     void (*progress)(void *ctx, const hnn_progress *pr); /* may be NULL */
     void *progress_ctx;
     const volatile int *cancel; /* as in hnn_exec_opts */
+    unsigned pool_flags;        /* tests: CKKS_POOL_POISON for the run's buffer pool */
 } hnn_file_opts;
 
 typedef struct hnn_file_stats {
@@ -362,6 +374,9 @@ typedef struct hnn_file_stats {
     uint64_t schedule_peak_bytes, budget_bytes;
     uint64_t spill_bytes;     /* written to scratch, all batches */
     double step_seconds[64];  /* per plan step, summed over batches (first 64 steps) */
+    uint64_t pool_peak_bytes; /* most bytes the ciphertext buffer pool held (in use + kept) */
+    double verify_seconds;    /* of server_seconds: waiting for the batches' checksums */
+    double input_seconds;     /* of server_seconds: reading inputs (hnn_exec_opts) */
 } hnn_file_stats;
 
 /* Bytes the process needs beside ciphertexts and keys (code, plan, buffers, allocator slack). */
