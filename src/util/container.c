@@ -459,6 +459,8 @@ ppnn_status ppnn_file_check_update(ppnn_file_check *c, const uint8_t *buf, size_
         crypto_generichash_update(c->hash_state, buf, take);
         c->seen += take, buf += take, len -= take;
     }
+    if (!len) /* the chunk ended inside the payload: no trailer bytes yet (and seen < body_end) */
+        return PPNN_OK;
     memcpy(c->trailer + (c->seen - body_end), buf, len);
     c->seen += len;
     return PPNN_OK;
