@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "cli.h"
 #include "ppnn/ckks_io.h"
 #include "ppnn/data.h"
@@ -160,6 +162,8 @@ int cli_channel_encrypt(int argc, char **argv)
     rc = 0;
 done:
     free_cts(cts, ds.count);
+    if (x) /* the normalised images */
+        sodium_memzero(x, ds.count * nn_numel(m.input) * sizeof *x);
     free(x);
     data_set_free(&ds);
     hnn_channel_plan_free(plan);
