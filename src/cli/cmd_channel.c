@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "cli.h"
 #include "ppnn/ckks_io.h"
 #include "ppnn/data.h"
@@ -129,6 +131,8 @@ int cli_channel_encrypt_images(const char *out, const ckks_secret_key *sk,
     rc = 0;
 done:
     free_cts(cts, im->count);
+    if (x) /* the normalised images */
+        sodium_memzero(x, im->count * nn_numel(m.input) * sizeof *x);
     free(x);
     hnn_channel_plan_free(plan);
     nn_model_free(&m);

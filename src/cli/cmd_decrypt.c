@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "cli.h"
 #include "ppnn/ckks_io.h"
 #include "ppnn/data.h"
@@ -135,7 +137,7 @@ int cmd_decrypt(int argc, char **argv)
     ckks_ciphertext *cts = NULL;
     size_t count = 0;
     double *logits = NULL;
-    size_t *pred = NULL;
+    size_t *pred = NULL, result_count = 0; /* images * classes decrypted values */
     data_set ds;
     memset(&ds, 0, sizeof ds);
     data_manifest names;
@@ -190,7 +192,8 @@ int cmd_decrypt(int argc, char **argv)
         cli_fail("decrypt", st);
         goto done;
     }
-    logits = malloc(images * classes * sizeof *logits);
+    result_count = images * classes;
+    logits = malloc(result_count * sizeof *logits);
     pred = malloc(images * sizeof *pred);
     if (!logits || !pred) {
         cli_error("decrypt", "out of memory");
@@ -277,6 +280,8 @@ done:
     }
     ckks_batch_reader_close(r);
     ckks_batch_set_close(set);
+    if (logits) /* decrypted results: wiped, like every plaintext (ckks_pt_free) */
+        sodium_memzero(logits, result_count * sizeof *logits);
     free(logits);
     free(pred);
     data_set_free(&ds);
