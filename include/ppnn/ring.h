@@ -193,6 +193,13 @@ void ring_rescale_ntt(uint64_t *a, size_t nkeep, const uint64_t *last, size_t la
                       const ring_context *ctx, uint64_t *tmp);
 void ring_rescale_coeff(uint64_t *a, size_t nkeep, const uint64_t *last, size_t last_idx,
                         const ring_context *ctx, uint64_t *tmp);
+/* One kept row of ring_rescale_ntt, for callers that produce the rows one at a time (fused
+ * key-switching mod-down): ai (NTT domain, prime i) <- (ai - NTT([c]_{q_i})) * q_last^-1, with
+ * last_coeff the last component already brought to the coefficient domain (one inverse NTT,
+ * done once by the caller). Bit-identical to row i of ring_rescale_ntt. tmp: N words (must not
+ * alias ai or last_coeff). Precondition (assert): i < last_idx < ctx->nprimes. */
+void ring_rescale_row_ntt(uint64_t *ai, size_t i, const uint64_t *last_coeff, size_t last_idx,
+                          const ring_context *ctx, uint64_t *tmp);
 
 /* ---- samplers (src/ring/sample.c): all randomness from libsodium ---- */
 /* Deterministic PRG: the ChaCha20 keystream (crypto_stream_chacha20, 64-bit nonce, block
