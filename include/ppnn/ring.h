@@ -66,6 +66,8 @@ typedef struct ring_kernels {
     void (*extend_single)(uint64_t *r, const uint64_t *a, const struct ring_prime *from,
                           const struct ring_prime *to);
     void (*muladd_scalar)(uint64_t *r, const uint64_t *a, uint64_t w, const struct ring_prime *p);
+    void (*sub_mul_scalar)(uint64_t *r, const uint64_t *a, const uint64_t *b, uint64_t w,
+                           const struct ring_prime *p);
 } ring_kernels;
 
 /* Per-prime NTT tables (Lattigo SubRing, SEAL NTTTables). Built by ring_prime_init, freed by
@@ -127,6 +129,10 @@ void _ring_muladd(uint64_t *r, const uint64_t *a, const uint64_t *b, const ring_
 void _ring_mul_scalar(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p);
 /* r += w * a (mod q), w canonical (Shoup). r must not alias a. */
 void _ring_muladd_scalar(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p);
+/* r = (a - b) * w mod q, a and b canonical, w < q (rescale / mod-down: one pass instead of a
+ * subtraction and a scalar multiply; same result). r may alias a or b. */
+void _ring_sub_mul_scalar(uint64_t *r, const uint64_t *a, const uint64_t *b, uint64_t w,
+                          const ring_prime *p);
 /* Single-prime basis extension: r[j] = centered(a[j] mod from) mod to, i.e. the residue mod
  * `to` of the representative of a[j] in (-q_from/2, q_from/2]. Exact. Coefficient domain
  * (it is not linear in the NTT domain). from and to must have the same N; r may alias a. */

@@ -103,6 +103,10 @@ void ring_extend_single_avx512(uint64_t *r, const uint64_t *a, const ring_prime 
                                const ring_prime *to);
 /* F/DQ-only variants (64-bit Shoup), any q < 2^61; add/sub/neg above use F only and serve both
  * tables. */
+void ring_sub_mul_scalar_avx512(uint64_t *r, const uint64_t *a, const uint64_t *b, uint64_t w,
+                                const ring_prime *p);
+void ring_sub_mul_scalar_avx512dq(uint64_t *r, const uint64_t *a, const uint64_t *b, uint64_t w,
+                                  const ring_prime *p);
 void ring_mul_scalar_avx512dq(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p);
 void ring_muladd_scalar_avx512dq(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p);
 

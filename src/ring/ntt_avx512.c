@@ -306,6 +306,7 @@ const ring_kernels ring_kernels_avx512 = {
     .mul_scalar = ring_mul_scalar_avx512,
     .extend_single = ring_extend_single_avx512,
     .muladd_scalar = ring_muladd_scalar_avx512,
+    .sub_mul_scalar = ring_sub_mul_scalar_avx512,
 };
 
 const ring_kernels ring_kernels_avx512dq = {
@@ -321,4 +322,5 @@ const ring_kernels ring_kernels_avx512dq = {
     .mul_scalar = ring_mul_scalar_avx512dq,
     .extend_single = ring_extend_single_portable,
     .muladd_scalar = ring_muladd_scalar_avx512dq,
+    .sub_mul_scalar = ring_sub_mul_scalar_avx512dq,
 };

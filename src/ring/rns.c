@@ -165,8 +165,7 @@ static void rescale_row(uint64_t *ai, size_t i, const uint64_t *lc, size_t last_
     _ring_extend_single(e, lc, pl, pi);
     if (ntt)
         _ring_ntt_forward(e, pi);
-    _ring_sub(ai, ai, e, pi);
-    _ring_mul_scalar(ai, ai, ctx->qinv[i * ctx->nprimes + last_idx], pi);
+    _ring_sub_mul_scalar(ai, ai, e, ctx->qinv[i * ctx->nprimes + last_idx], pi);
 }
 
 static void rescale(uint64_t *a, size_t nkeep, const uint64_t *last, size_t last_idx,
