@@ -35,15 +35,6 @@ void hnn_budget_from_params(hnn_budget *b, const ckks_params *params, const char
     b->logn = params->logn;
 }
 
-static uint64_t mod_signed(int64_t v, uint64_t q)
-{
-    uint64_t m = (uint64_t)(v < 0 ? -(v + 1) : v) % q; /* -(v+1) avoids overflow at INT64_MIN */
-    if (v >= 0)
-        return m;
-    m = (m + 1) % q;
-    return m ? q - m : 0;
-}
-
 /* Per-prime integer weights round(w·Δw) mod q_i and biases round(b·s)·D mod q_i for the
  * primes q_0..q_l: arrays nw x (l+1) and n_out x (l+1) (biases in row order), prime-major.
  * scale_out: the scale the outputs return to after the step's rescales. */
@@ -62,7 +53,7 @@ ppnn_status _hnn_encode_linear(uint64_t *wq, uint64_t *bq, const hnn_step *s,
             return ppnn_fail(PPNN_ERR_NUMERIC, "layer %zu (%s): weight %g too large to encode",
                              s->layer, s->name, s->w[t]);
         for (size_t i = 0; i <= l; i++)
-            wq[i * nw + t] = mod_signed((int64_t)v, prm->q[i]);
+            wq[i * nw + t] = mq_from_int64((int64_t)v, &prm->ring->primes[i].mod);
     }
     for (size_t r = 0; r < s->n_out; r++) {
         size_t o = s->dense ? r : s->row_out[r];
@@ -75,7 +66,8 @@ ppnn_status _hnn_encode_linear(uint64_t *wq, uint64_t *bq, const hnn_step *s,
             for (size_t d = 0; d < s->drop; d++)
                 dq = (uint64_t)((u128)dq * (prm->q[l - d] % q) % q);
             /* Row order: the sparse kernel adds bias[r] to its row r. */
-            bq[i * s->n_out + r] = (uint64_t)((u128)mod_signed((int64_t)v, q) * dq % q);
+            bq[i * s->n_out + r] =
+                (uint64_t)((u128)mq_from_int64((int64_t)v, &prm->ring->primes[i].mod) * dq % q);
         }
     }
     return PPNN_OK;
