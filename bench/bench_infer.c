@@ -118,6 +118,12 @@ double bench_cpu_seconds(void)
            (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
 }
 
+double bench_minor_faults(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_minflt : 0;
+}
+
 /* Peak RSS since the last reset (VmHWM of /proc/self/status, bytes), 0 when unknown. */
 static size_t vm_hwm(void)
 {
@@ -189,17 +195,21 @@ ppnn_status bench_infer(bench_infer_result *r, const bench_infer_opts *o)
                         .scratch_dir = o->scratch_dir ? o->scratch_dir : s.dir,
                         .allow_spill = 1, .progress = on_progress, .progress_ctx = r};
     int hwm = reset_hwm();
-    double c0 = bench_cpu_seconds();
+    double c0 = bench_cpu_seconds(), f0 = bench_minor_faults();
     if (!st)
         st = o->server ? o->server(o->server_ctx, &fs, s.out_path, s.in_path, &s.m, s.plan,
                                    info.shape, &s.rk, info.key_id, &fo)
                        : hnn_infer_file(&fs, s.out_path, s.in_path, s.plan, info.shape, &s.rk,
                                         info.key_id, &fo);
     r->server_cpu_seconds = bench_cpu_seconds() - c0;
+    r->server_minor_faults = bench_minor_faults() - f0;
     if (!st) {
         r->server_seconds = fs.server_seconds;
         r->schedule_peak_bytes = fs.schedule_peak_bytes;
         r->spill_bytes = fs.spill_bytes;
+        r->pool_peak_bytes = fs.pool_peak_bytes;
+        r->verify_seconds = fs.verify_seconds;
+        r->input_seconds = fs.input_seconds;
         r->memory_budget_bytes = fs.budget_bytes;
     }
     if (hwm)
@@ -250,6 +260,10 @@ void bench_infer_json(FILE *f, const bench_infer_result *r)
     cJSON_AddNumberToObject(o, "memory_budget_bytes", (double)r->memory_budget_bytes);
     cJSON_AddNumberToObject(o, "schedule_peak_bytes", (double)r->schedule_peak_bytes);
     cJSON_AddNumberToObject(o, "spill_bytes", (double)r->spill_bytes);
+    cJSON_AddNumberToObject(o, "pool_peak_bytes", (double)r->pool_peak_bytes);
+    cJSON_AddNumberToObject(o, "verify_seconds", r->verify_seconds);
+    cJSON_AddNumberToObject(o, "input_seconds", r->input_seconds);
+    cJSON_AddNumberToObject(o, "server_minor_faults", r->server_minor_faults);
     cJSON_AddNumberToObject(o, "agree", (double)r->agree);
     cJSON_AddNumberToObject(o, "max_logit_error", r->max_logit_error);
     cJSON_AddNumberToObject(o, "est_logit_error", r->est_logit_error);

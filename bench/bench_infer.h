@@ -23,6 +23,10 @@ typedef struct bench_infer_result {
     uint64_t memory_budget_bytes;  /* --memory (0: the default fraction of available memory) */
     uint64_t schedule_peak_bytes;  /* the schedule's computed peak (ciphertexts + weights) */
     uint64_t spill_bytes;          /* written to scratch */
+    uint64_t pool_peak_bytes;      /* the ciphertext buffer pool's most bytes (in use + kept) */
+    double verify_seconds;         /* of server_seconds: batch checksum not overlapped */
+    double input_seconds;          /* of server_seconds: reading/unpacking/expanding inputs */
+    double server_minor_faults;    /* page faults of the server phase (getrusage) */
     size_t agree;                  /* encrypted vs plaintext predictions */
     double max_logit_error;
     double est_logit_error;        /* the planner's high-probability estimate */
@@ -69,6 +73,7 @@ PPNN_MUST_CHECK ppnn_status bench_model_plan(data_set *ds, nn_model *m, ckks_par
                                              hnn_plan **plan, const bench_infer_opts *o);
 /* User + system CPU seconds of this process (all threads). */
 double bench_cpu_seconds(void);
+double bench_minor_faults(void); /* minor page faults of the process so far */
 /* Writes r as one JSON object (cJSON; keys server_seconds, amortized_ms, peak_rss_bytes,
  * schedule_peak_bytes, spill_bytes, steps [{step, layer, name, seconds}], ...). */
 void bench_infer_json(FILE *f, const bench_infer_result *r);

@@ -15,9 +15,9 @@ static ppnn_status parse(const uint8_t *data, size_t size, ckks_params **params)
     ckks_batch_info info;
     ppnn_status st = ckks_batch_parse(&cts, &count, &info, params, buf, size, "fuzz");
     if (!st) {
-        for (size_t i = 0; i < count; i++) /* one level, one positive scale per batch */
-            if (cts[i].level != cts[0].level || cts[i].scale != cts[0].scale ||
-                !(cts[i].scale > 0))
+        for (size_t i = 0; i < count; i++) /* one positive scale per batch, levels in range */
+            if (cts[i].scale != cts[0].scale || !(cts[i].scale > 0) ||
+                cts[i].level >= cts[i].params->nq)
                 abort();
         for (size_t i = 0; i < count; i++)
             ckks_ct_free(&cts[i]);

@@ -5,6 +5,7 @@
 #define PPNN_FUZZ_COMMON_H
 
 #include <fcntl.h>
+#include <math.h>
 #include <sodium.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,24 +33,84 @@ static inline void fuzz_reseal(uint8_t *buf, size_t size)
                        size - PPNN_FILE_TRAILER_BYTES, NULL, 0);
 }
 
-/* Structure-aware mutation for container formats: three times in four only the payload is
- * mutated (magic, kind, version and parameter id stay those of the seed, so the mutation
- * lands in the fields the loader validates), otherwise the whole input; then the result is
- * resealed. The checksum-failure path stays covered by the harness trying the raw input. */
+/* The head of a ckks payload: the parameter block, the key id and what follows them (a Galois
+ * key's count and elements; a batch's info block and first ciphertext header). */
+#define FUZZ_HEAD_BYTES 192
+
+/* A well-formed edit of one field of a ckks parameter block (payload offset 0; layout in
+ * serialize.c: logn, nq, q bits[nq], P bits, scale, q[nq], P): another power-of-two scale,
+ * another ring degree, or another bit size with a matching stored modulus. Byte-level
+ * mutations almost never produce a block that passes the range checks — one byte in ~1500 of
+ * an 84 KB key is in it, and the edit must keep bit sizes, moduli and the scale consistent —
+ * so without this the rebuild-from-file path (ckks_params_new: security table, prime search,
+ * NTT tables) was reached or not by luck of the random seed (coverage 180 or 340 for the
+ * same harness). Returns 0 when the block is not one this can edit. */
+static inline int fuzz_edit_params(uint8_t *p, size_t body, unsigned r)
+{
+    if (body < 8)
+        return 0;
+    uint32_t nq = ppnn_get_u32(p + 4);
+    if (nq < 1 || nq > CKKS_MAX_PRIMES || body < 28 + 12 * (size_t)nq)
+        return 0;
+    size_t bits = 8, pbits = 8 + 4 * (size_t)nq, scale = pbits + 4, mods = scale + 8;
+    r = r * 2654435761u + 0x9e3779b9u;
+    switch ((r >> 4) % 3) {
+    case 0: /* scale 2^16 .. 2^47: the refused small ones included */
+        ppnn_put_f64(p + scale, ldexp(1.0, 16 + (int)((r >> 8) % 32)));
+        break;
+    case 1: /* ring degree 2^10 .. 2^17: the refused ones around the range included */
+        ppnn_put_u32(p, 10 + (r >> 8) % 8);
+        break;
+    default: { /* modulus i (nq = P) gets b bits and an odd b-bit value */
+        size_t i = (r >> 8) % (nq + 1);
+        unsigned b = CKKS_MIN_PRIME_BITS - 2 + (r >> 16) % (CKKS_MAX_PRIME_BITS - CKKS_MIN_PRIME_BITS + 5);
+        uint64_t q = (UINT64_C(1) << (b - 1)) | ((uint64_t)r * 0x9e3779b97f4a7c15u >> (65 - b)) | 1;
+        ppnn_put_u32(p + (i < nq ? bits + 4 * i : pbits), b);
+        ppnn_put_u64(p + mods + 8 * i, q);
+        break;
+    }
+    }
+    return 1;
+}
+
+/* Structure-aware mutation for container formats, then the result is resealed (the
+ * checksum-failure path stays covered by the harness trying the raw input too):
+ *   1/2  libFuzzer's mutation of the payload only (magic, kind, version, parameter id stay
+ *        those of the seed, so the mutation lands in the fields the loader validates);
+ *   1/4  of the payload's head only (FUZZ_HEAD_BYTES: parameter block, key id, counts, the
+ *        first ciphertext header), where most checks are but which a uniform mutation of an
+ *        84 KB input rarely touches;
+ *   1/8  a well-formed edit of the parameter block (fuzz_edit_params);
+ *   1/8  the whole input. */
+static inline size_t fuzz_container_mutate(uint8_t *data, size_t size, size_t max_size,
+                                           unsigned seed)
+{
+    unsigned pick = seed % 8;
+    if (size < FUZZ_FRAME || max_size <= FUZZ_FRAME)
+        pick = 7;
+    uint8_t *p = data + PPNN_FILE_HEADER_BYTES;
+    size_t body = size >= FUZZ_FRAME ? size - FUZZ_FRAME : 0;
+    if (pick == 6 && !fuzz_edit_params(p, body, seed))
+        pick = 4;
+    if (pick < 4) {
+        size = LLVMFuzzerMutate(p, body, max_size - FUZZ_FRAME) + FUZZ_FRAME;
+    } else if (pick < 6) {
+        size_t w = body < FUZZ_HEAD_BYTES ? body : FUZZ_HEAD_BYTES;
+        size_t nw = w ? LLVMFuzzerMutate(p, w, w) : 0; /* may shrink the head, never grow it */
+        memmove(p + nw, p + w, size - PPNN_FILE_HEADER_BYTES - w);
+        size -= w - nw;
+    } else if (pick == 7) {
+        size = LLVMFuzzerMutate(data, size, max_size);
+    }
+    fuzz_reseal(data, size);
+    return size;
+}
+
 #define FUZZ_CONTAINER_MUTATOR                                                                  \
     size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size,             \
                                    unsigned int seed)                                       \
     {                                                                                       \
-        if (size >= FUZZ_FRAME && max_size > FUZZ_FRAME && (seed & 3) != 0) {               \
-            size_t body = size - FUZZ_FRAME;                                                \
-            uint8_t *p = data + PPNN_FILE_HEADER_BYTES;                                     \
-            size_t nb = LLVMFuzzerMutate(p, body, max_size - FUZZ_FRAME);                   \
-            size = nb + FUZZ_FRAME;                                                         \
-        } else {                                                                            \
-            size = LLVMFuzzerMutate(data, size, max_size);                                  \
-        }                                                                                   \
-        fuzz_reseal(data, size);                                                            \
-        return size;                                                                        \
+        return fuzz_container_mutate(data, size, max_size, seed);                           \
     }
 
 /* The parameter set of the committed ckks seeds (tests/gen/fuzz_corpus.c): N = 4096, q_0 28

@@ -34,12 +34,23 @@ rows = [r for r in allrows if len(r) == 7]
 assert [int(r[0]) for r in rows] == batches, rows
 # --packing auto: one row per batch size, a packing per row, and the crossover stated.
 assert "## Automatic packing" in md and re.search(r"no slower from \*\*\d+ images\*\*", md), md
-auto = [r for r in allrows if len(r) == 4]
+auto = [r for r in allrows if len(r) == (6 if element else 4)]
 assert [int(r[0]) for r in auto] == batches, auto
+timing = {int(r[0]): r for r in allrows if len(r) == 7}
 for r in auto:
     assert r[1] in ("element-wise", "channel-wise"), r
     if element:
+        # auto's time is the measured time of its choice; the envelope the faster of the two.
         assert r[2] in ("element-wise", "channel-wise"), r
+        t = timing[int(r[0])]
+        elem_s, chan_s = float(t[1]), float(t[4])
+        assert abs(float(r[3]) - (chan_s if r[1] == "channel-wise" else elem_s)) <= 1e-3, (r, t)
+        assert abs(float(r[4]) - min(elem_s, chan_s)) <= 1e-3, (r, t)
+        assert (r[5] == "+0.0 %") == (r[1] == r[2]) or abs(elem_s - chan_s) < 2e-3, (r, t)
+if element:
+    m = re.search(r"lower envelope of the two measured curves at (\d+) of (\d+) batch sizes", md)
+    assert m and int(m.group(2)) == len(batches), md
+    assert int(m.group(1)) == sum(r[1] == r[2] for r in auto), (m.group(0), auto)
 def amortized_ok(total_s, ms):  # ms/image = 1000 * total / batch, up to the printed rounding
     return abs(float(ms) - 1e3 * float(total_s) / b) <= 1e3 * 0.0005 / b + 0.0005 + 1e-6
 for r in rows:

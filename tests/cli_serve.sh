@@ -160,10 +160,13 @@ crash
 start --workers 0 --max-queue 4
 n4=$(njobs "${tok[4]}")   # its job from the concurrent run
 # kill -9 during an upload (rate-limited so the kill lands mid-body): that job was never accepted
-curl -s --max-time 60 --cacert "$dir/cert.pem" -H "Authorization: Bearer ${tok[4]}" --limit-rate 2M \
-  -o /dev/null "$url/v1/jobs?model=tiny&key=$(key_id "${tok[4]}" "$dir/k4")" --data-binary @"$dir/b4.ct" &
+kid4=$(key_id "${tok[4]}" "$dir/k4")
+curl -s --max-time $limit --cacert "$dir/cert.pem" -H "Authorization: Bearer ${tok[4]}" --limit-rate 2M \
+  -o /dev/null "$url/v1/jobs?model=tiny&key=$kid4" --data-binary @"$dir/b4.ct" &
 upid=$!
-for ((t = 0; t < 50; t++)); do [[ -n $(ls "$state/tmp") ]] && break; sleep 0.1; done
+# (bounded by the time limit: under sanitizers on a loaded machine the TLS handshake alone
+# can take seconds; the 11.7 MB body at 2 MB/s then takes ~6 s, so the kill lands mid-body)
+for ((t = 0; t < 10 * limit; t++)); do [[ -n $(ls "$state/tmp") ]] && break; sleep 0.1; done
 sleep 0.5
 check "an upload was in flight" test -n "$(ls "$state/tmp")"
 crash; wait $upid 2>/dev/null

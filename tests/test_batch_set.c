@@ -222,6 +222,37 @@ int main(void)
     CHECK_ERR(ckks_batch_reader_open(&r, s, 1), PPNN_ERR_FORMAT);
     CHECK(strstr(ppnn_last_error(), "checksum") && strstr(ppnn_last_error(), "batch 2 of 3"));
     CHECK(r == NULL);
+    /* Verified on a thread while reading: intact batch 1 reads and is verified; corrupted
+     * batch 2 opens (its headers are intact), every ciphertext read is checked as always,
+     * and the verdict is the checksum error; a reader closed before its verdict stops the
+     * verification (no thread left behind: the test would hang or leak). */
+    CHECK_OK(ckks_batch_reader_open_async(&r, s, 0));
+    if (r) {
+        ckks_ciphertext back = {0};
+        CHECK_OK(ckks_batch_reader_get(&back, r, 3, ct[0][3].level));
+        CHECK(back.data && same_ct(&back, &ct[0][3]));
+        ckks_ct_free(&back);
+        CHECK_OK(ckks_batch_reader_verified(r));
+        CHECK_OK(ckks_batch_reader_verified(r)); /* the verdict is kept */
+        ckks_batch_reader_close(r);
+    }
+    r = NULL;
+    CHECK_OK(ckks_batch_reader_open_async(&r, s, 1));
+    if (r) {
+        size_t read_errors = 0;
+        for (size_t i = 0; i < NCT; i++) {
+            ckks_ciphertext back = {0};
+            read_errors += ckks_batch_reader_get(&back, r, i, ct[1][i].level) != PPNN_OK;
+            ckks_ct_free(&back);
+        }
+        CHECK(read_errors <= 1);
+        CHECK_ERR(ckks_batch_reader_verified(r), PPNN_ERR_FORMAT);
+        CHECK(strstr(ppnn_last_error(), "checksum") && strstr(ppnn_last_error(), "batch 2 of 3"));
+        ckks_batch_reader_close(r);
+    }
+    r = NULL;
+    CHECK_OK(ckks_batch_reader_open_async(&r, s, 1));
+    ckks_batch_reader_close(r);
     ckks_batch_set_close(s);
 
     /* A writer aborted, or finished with a batch missing, leaves nothing. */

@@ -245,6 +245,31 @@ static void test_deep(void)
         {{3, 8, 8}, NN_POLY_LAYER, 4, 5, 7, "deep 3ch colour, layer coefs"},
     };
     size_t ncase = tu_reduced() ? 1 : sizeof cases / sizeof cases[0];
+    /* More conv outputs than frames (16 channels of 8x8 in 8 frames of 64: two ciphertexts),
+     * then back to 2 channels (found by the packing-choice tests: the activation planner
+     * crashed in ckks_encode). Either a correct plan or a refusal naming the layer. */
+    {
+        nn_model m;
+        nn_model_init(&m, "wide-mid", (nn_shape){1, 8, 8});
+        CHECK_OK(nn_model_add_conv2d(&m, 16, 3, 1, 1));
+        CHECK_OK(nn_model_add_poly(&m, NN_POLY_CHANNEL));
+        CHECK_OK(nn_model_add_conv2d(&m, 2, 3, 1, 1));
+        CHECK_OK(nn_model_add_poly(&m, NN_POLY_CHANNEL));
+        CHECK_OK(nn_model_add_flatten(&m));
+        CHECK_OK(nn_model_add_dense(&m, 4));
+        CHECK_OK(nn_model_finish(&m));
+        m.nclasses = 4;
+        fill_model(&m, 0.3, 77);
+        hnn_channel_plan *plan = NULL;
+        ppnn_status st = hnn_channel_plan_new(&plan, &m, k.params);
+        if (st)
+            CHECK_MSG(strstr(ppnn_last_error(), "layer") != NULL, "%s", ppnn_last_error());
+        else {
+            hnn_channel_plan_free(plan);
+            CHECK_MSG(run_model(&m, &k, 2, 777, "wide-mid") >= 14, "wide-mid");
+        }
+        nn_model_free(&m);
+    }
     for (size_t i = 0; i < ncase; i++) {
         nn_model m;
         build_deep(&m, cases[i].in, cases[i].g, cases[i].c1, cases[i].c2);

@@ -182,6 +182,58 @@ static void test_secret_residue(void)
     ckks_params_free(p);
 }
 
+/* The client's plaintexts are the patient's images: the per-element value vectors of
+ * hnn_encrypt_batch, their encodings, and the copies decode_release floods are wiped before
+ * free, like decrypted results. */
+static void test_plaintext_residue(void)
+{
+    if (!HAVE_INTERPOSER)
+        return;
+    ckks_params *p = ctu_file_params(30);
+    ckks_secret_key sk;
+    CHECK_OK(ckks_keygen_secret(&sk, p));
+    enum { BATCH = 8, NUMEL = 5, K = NUMEL - 1 }; /* K: the last element one thread packs */
+    float *x = malloc(BATCH * NUMEL * sizeof *x);
+    double vk[BATCH];
+    for (size_t i = 0; i < BATCH * NUMEL; i++)
+        x[i] = (float)(0.5 + 0.49 * sin(3.7 * (double)i + 0.3));
+    for (size_t b = 0; b < BATCH; b++) /* element K of every image, as encrypt packs it */
+        vk[b] = x[b * NUMEL + K];
+    ckks_plaintext enc = {0};
+    CHECK_OK(ckks_encode(&enc, p, vk, BATCH, p->nq - 1, p->scale)); /* deterministic */
+    residue_hits = 0;
+    arm_needle(vk);               /* the values of images 0..2 at element K */
+    arm_needle(enc.data + 3000);  /* their encoding */
+    ckks_ciphertext ct[NUMEL];
+    memset(ct, 0, sizeof ct);
+    CHECK_OK(hnn_encrypt_batch(ct, &sk, x, BATCH, NUMEL, 1));
+    CHECK_MSG(residue_hits == 0, "%zu freed blocks held image values or their encoding after "
+              "hnn_encrypt_batch", residue_hits);
+    disarm_needles();
+    /* decode_release floods a copy of the decrypted plaintext: the copy is wiped too */
+    ckks_plaintext dec = {0};
+    CHECK_OK(ckks_decrypt(&dec, &sk, &ct[K]));
+    residue_hits = 0;
+    arm_needle(dec.data + 2000);
+    const ckks_flood fl = {2e-5, 20, 1};
+    double out[BATCH];
+    CHECK_OK(ckks_decode_release(out, BATCH, &dec, &fl));
+    const double tol = 8 * ckks_flood_slot_sigma(&fl, p) + 1e-3;
+    for (size_t b = 0; b < BATCH; b++) /* flooded, but still the image values */
+        CHECK(fabs(out[b] - vk[b]) < tol);
+    CHECK_MSG(residue_hits == 0, "%zu freed blocks held the decrypted plaintext after "
+              "ckks_decode_release", residue_hits);
+    disarm_needles();
+    ckks_pt_free(&dec);
+    ckks_pt_free(&enc);
+    for (size_t i = 0; i < NUMEL; i++)
+        ckks_ct_free(&ct[i]);
+    sodium_memzero(x, BATCH * NUMEL * sizeof *x);
+    free(x);
+    ckks_secret_key_free(&sk);
+    ckks_params_free(p);
+}
+
 /* ---- 3: degenerate secret keys -------------------------------------------------------------- */
 
 static void test_degenerate_secret(void)
@@ -422,6 +474,7 @@ int main(void)
     if (sodium_init() < 0)
         return 2;
     test_secret_residue();
+    test_plaintext_residue();
     test_degenerate_secret();
     test_scales();
     test_galois_elements();

@@ -23,7 +23,7 @@ static void rotate_check(const ckks_params *p, const ckks_secret_key *sk,
     ckks_ciphertext ct = {0}, r = {0};
     ctu_encrypt(&ct, sk, x, h, p->nq - 1, p->scale);
     CHECK_OK(ckks_rotate(&r, &ct, step, gk));
-    CHECK_OK(ckks_rotate(&ct, &ct, step, gk)); /* in place gives the same (noise differs) */
+    CHECK_OK(ckks_rotate(&ct, &ct, step, gk)); /* in place: the same result */
     long hs = (long)h;
     for (size_t i = 0; i < h; i++)
         want[i] = x[(size_t)((((long)i + step) % hs + hs) % hs)];
@@ -72,7 +72,47 @@ static void conjugate_check(const ckks_params *p, const ckks_secret_key *sk,
     free(out);
 }
 
-/* Relinearization at every level of a 4-prime ring, against x*y. */
+/* Textbook key switch of c2 (k = level+1 rows, NTT form) from ring primitives, the way SEAL
+ * writes it: every digit [c2]_{q_j} extended to all k+1 primes of Q_l P and multiplied into a
+ * full (k+1)-row accumulator pair, then mod-down by P over all rows, then added to (c0, c1).
+ * An independent restatement of ckks_relinearize's arithmetic (which fuses the target loop with
+ * the mod-down and the addition): the two must agree bit for bit. */
+static void relin_reference(uint64_t *c0, uint64_t *c1, const uint64_t *c2, size_t level,
+                            const ckks_relin_key *rk, const ckks_params *p)
+{
+    size_t n = p->n, k = level + 1, nq = p->nq, dw = (nq + 1) * n;
+    const ring_context *ctx = p->ring;
+    uint64_t *acc = calloc(2 * (k + 1) * n, sizeof *acc), *dig = malloc(k * n * sizeof *dig);
+    uint64_t *tmp = malloc(2 * n * sizeof *tmp);
+    memcpy(dig, c2, k * n * sizeof *dig);
+    ring_poly_ntt_inverse(dig, ctx, k);
+    for (size_t j = 0; j < k; j++)
+        for (size_t t = 0; t <= k; t++) {
+            size_t kt = t < k ? t : nq;
+            const ring_prime *pt = &ctx->primes[kt];
+            _ring_extend_single(tmp, dig + j * n, &ctx->primes[j], pt);
+            _ring_ntt_forward(tmp, pt);
+            for (size_t x = 0; x < n; x++) {
+                acc[t * n + x] = mq_add(acc[t * n + x],
+                                        mq_mul(tmp[x], rk->k.b[j * dw + kt * n + x], &pt->mod),
+                                        pt->q);
+                acc[(k + 1 + t) * n + x] =
+                    mq_add(acc[(k + 1 + t) * n + x],
+                           mq_mul(tmp[x], rk->k.a[j * dw + kt * n + x], &pt->mod), pt->q);
+            }
+        }
+    uint64_t *ab = acc, *aa = acc + (k + 1) * n;
+    ring_rescale_ntt(ab, k, ab + k * n, nq, ctx, tmp);
+    ring_rescale_ntt(aa, k, aa + k * n, nq, ctx, tmp);
+    ring_poly_add(c0, c0, ab, ctx, k);
+    ring_poly_add(c1, c1, aa, ctx, k);
+    free(acc);
+    free(dig);
+    free(tmp);
+}
+
+/* Relinearization at every level of a 4-prime ring, against x*y, and bit for bit against
+ * relin_reference. */
 static void relin_levels(const ckks_params *p, const ckks_secret_key *sk)
 {
     ckks_relin_key rk;
@@ -89,14 +129,22 @@ static void relin_levels(const ckks_params *p, const ckks_secret_key *sk)
         ctu_encrypt(&a, sk, x, h, level, p->scale);
         ctu_encrypt(&b, sk, y, h, level, p->scale);
         CHECK_OK(ckks_mul(&a, &a, &b));
+        size_t cw = (level + 1) * p->n;
+        uint64_t *ref = malloc(2 * cw * sizeof *ref);
+        memcpy(ref, a.data, 2 * cw * sizeof *ref);
+        relin_reference(ref, ref + cw, a.data + 2 * cw, level, &rk, p);
         CHECK_OK(ckks_relinearize(&a, &rk));
+        CHECK_MSG(a.size == 2 && !memcmp(a.data, ref, 2 * cw * sizeof *ref),
+                  "relin level %zu differs from the reference key switch", level);
+        free(ref);
         CHECK_OK(ckks_relinearize(&a, &rk)); /* size 2: no-op */
         a.scale = p->scale;                   /* decode at scale^2 by hand below */
         ctu_decrypt(got, h, sk, &a);
         for (size_t i = 0; i < h; i++)
             got[i] /= p->scale;
         double bits = ctu_bits(got, want, h);
-        printf("  N=%zu relin level %zu: %.1f bits\n", p->n, level, bits);
+        printf("  N=%zu relin level %zu: %.1f bits, bit-identical to the reference\n", p->n, level,
+               bits);
         CHECK_MSG(bits >= FLOOR_SMALL, "relin level %zu: %.1f bits", level, bits);
     }
     ckks_ct_free(&a);
@@ -163,6 +211,12 @@ static void hoisted_check(const ckks_params *p, const ckks_secret_key *sk,
             size_t words = one.size * (one.level + 1) * p->n;
             CHECK(many[i].level == one.level && many[i].size == 2 &&
                   memcmp(many[i].data, one.data, words * sizeof *one.data) == 0);
+            /* In place (out = a: rows are overwritten while later rows are still read). */
+            ckks_ciphertext self = {0};
+            CHECK_OK(ckks_ct_copy(&self, &ct));
+            CHECK_OK(ckks_rotate(&self, &self, steps[i], gk));
+            CHECK(!memcmp(self.data, one.data, words * sizeof *one.data));
+            ckks_ct_free(&self);
         }
         int bad[] = {1, 3};
         CHECK_ERR(ckks_rotate_hoisted(many, &ct, bad, 2, gk), PPNN_ERR_PARAM);

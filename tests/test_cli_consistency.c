@@ -71,10 +71,12 @@ static void test_packing(void)
                           "encrypt --keys k2 --data tiny --packing diagonal --out x.ct",
                           "infer --model t.ppnn --keys k2 --in e.ct --out x.ct --packing diagonal",
                           ("encrypt --keys k2 --data tiny --packing channel --packing diagonal "
-                           "--model t.ppnn --out x.ct")};
+                           "--model t.ppnn --out x.ct"),
+                          "decrypt --keys k2 --in e.ct --out x.csv --packing diagonal",
+                          "infer --model t.ppnn --keys k2 --in e.ct --out x.ct --packing=diagonal"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         CHECK_MSG(run(cmds[i]) != 0, "%s: accepted", cmds[i]);
-        CHECK_MSG(strstr(err, "--packing must be element or channel, not 'diagonal'"), "%s: %s",
+        CHECK_MSG(strstr(err, "--packing must be element, channel or auto, not 'diagonal'"), "%s: %s",
                   cmds[i], err);
     }
 }

@@ -143,10 +143,95 @@ static void test_plan_costs(void)
     ckks_params_free(p);
 }
 
+/* hnn_packing_decide: few images channel-wise, a full batch element-wise, the choice switches
+ * once at the crossover, costs are honoured, bad input refused, a planner's refusal a reason. */
+static void test_decide(void)
+{
+    ckks_params *p = ctu_params(10, 6, 45, 30, 50);
+    hnn_op_costs c;
+    hnn_op_costs_default(&c, 10);
+    nn_model m;
+    build(&m, 2, 8);
+    hnn_packing_auto d;
+    CHECK_OK(hnn_packing_decide(&d, &m, &m, p, "test", &c, 1, 2));
+    CHECK(d.element_ok && d.channel_ok && d.elem_batch > 0 && d.chan_image > 0);
+    CHECK_MSG(d.choice.packing == HNN_PACK_CHANNEL, "1 image: %s", d.reason);
+    CHECK(strstr(d.reason, "channel-wise (1 image: ") == d.reason);
+    const size_t cross = d.choice.crossover;
+    CHECK_MSG(cross > 1 && cross < p->slots, "crossover %zu", cross);
+    /* One switch, at the crossover, up to a full batch. */
+    for (size_t b = 1; b <= p->slots; b++) {
+        CHECK_OK(hnn_packing_decide_images(&d, b));
+        CHECK_MSG(d.choice.packing == (b < cross ? HNN_PACK_CHANNEL : HNN_PACK_ELEMENT),
+                  "%zu images: %s", b, d.reason);
+        CHECK(d.choice.crossover == cross);
+    }
+    CHECK(strstr(d.reason, "element-wise (") == d.reason);
+    char want[64];
+    snprintf(want, sizeof want, "element-wise from %zu images", cross);
+    CHECK_MSG(strstr(d.reason, want) != NULL, "%s", d.reason);
+    /* Costs honoured: dearer rotations move the crossover down (never up), to 1 at the end;
+     * dearer element-wise kernels move it up, to channel-wise for a whole batch. */
+    size_t last = cross;
+    for (double k = 2; k <= 4096; k *= 4) {
+        hnn_op_costs r = c;
+        r.rotate *= k, r.rotate_hoisted *= k;
+        CHECK_OK(hnn_packing_decide(&d, &m, &m, p, "test", &r, 1, 2));
+        CHECK_MSG(d.choice.crossover <= last, "rotations x%g: crossover %zu after %zu", k,
+                  d.choice.crossover, last);
+        last = d.choice.crossover;
+    }
+    CHECK(last == 1 && d.choice.packing == HNN_PACK_ELEMENT);
+    hnn_op_costs e = c;
+    e.mac_dense *= 1e4, e.mac_sparse *= 1e4; /* the element-wise kernels only */
+    CHECK_OK(hnn_packing_decide(&d, &m, &m, p, "test", &e, p->slots, 2));
+    CHECK_MSG(d.choice.packing == HNN_PACK_CHANNEL, "%s", d.reason);
+    CHECK(strstr(d.reason, "channel-wise up to at least") != NULL);
+    /* More server threads: channel-wise runs images in parallel, element-wise one batch on all
+     * of them — both scale, so the crossover stays within one thread-round of 1 thread's. */
+    CHECK_OK(hnn_packing_decide(&d, &m, &m, p, "test", &c, 1, 1));
+    CHECK(d.threads == 1 && strstr(d.reason, "on 1 thread;") != NULL);
+    /* Refusals. */
+    hnn_op_costs w;
+    hnn_op_costs_default(&w, 13);
+    CHECK_ERR(hnn_packing_decide(&d, &m, &m, p, "test", &w, 1, 2), PPNN_ERR_MISMATCH);
+    CHECK_ERR(hnn_packing_decide(&d, &m, &m, p, "test", &c, 0, 2), PPNN_ERR_PARAM);
+    CHECK_ERR(hnn_packing_decide(&d, &m, &m, p, "test", &c, ((size_t)1 << 30) + 1, 2),
+              PPNN_ERR_PARAM);
+    nn_model_free(&m);
+    /* A planner's refusal decides: with 3 levels the element-wise planner refuses this net (its
+     * dense layer needs level 4) and the channel-wise one accepts it, so channel-wise is
+     * chosen even for a full batch, and the reason says why. */
+    ckks_params_free(p);
+    p = ctu_params(10, 4, 45, 30, 50);
+    nn_model_init(&m, "pool", (nn_shape){1, 8, 8});
+    CHECK_OK(nn_model_add_conv2d(&m, 2, 3, 1, 1));
+    CHECK_OK(nn_model_add_poly(&m, NN_POLY_ELEMENT));
+    CHECK_OK(nn_model_add_avgpool(&m, 2, 2));
+    CHECK_OK(nn_model_add_flatten(&m));
+    CHECK_OK(nn_model_add_dense(&m, 3));
+    CHECK_OK(nn_model_finish(&m));
+    m.nclasses = 3;
+    for (size_t li = 0; li < m.nlayers; li++) {
+        nn_layer *l = &m.layers[li];
+        for (size_t i = 0; i < l->nweight; i++)
+            l->weight[i] = 0.01f * (float)((i * 5) % 7) - 0.03f;
+        for (size_t i = 0; i < l->ncoef; i++)
+            l->coef[i] = 0.2f;
+    }
+    CHECK_OK(hnn_packing_decide(&d, &m, &m, p, "test", &c, p->slots, 2));
+    CHECK_MSG(d.channel_ok && !d.element_ok && d.choice.packing == HNN_PACK_CHANNEL &&
+                  strstr(d.reason, "the element-wise planner refuses the model: ") != NULL,
+              "%s", d.reason);
+    nn_model_free(&m);
+    ckks_params_free(p);
+}
+
 int main(void)
 {
     test_json();
     test_choice();
     test_plan_costs();
+    test_decide();
     return tu_finish("cost");
 }

@@ -6,11 +6,62 @@
 #include <math.h>
 #include <sodium.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
+#include "ppnn/ckks_io.h"
 #include "ppnn/hnn.h"
 #include "testutil.h"
 
 #define B 256
+
+/* The whole-file path (hnn_infer_file) under a tight budget (400 MB, as cli_multibatch: about
+ * half the default schedule's peak; the minimum re-reads inputs for every tile and takes
+ * minutes), its buffer pool poisoning every buffer given back: the result equals hnn_infer's bit for bit
+ * and the pool stayed within the schedule's peak, itself within the budget. */
+static void file_budget(const ckks_ciphertext *in, const ckks_ciphertext *ref, const hnn_plan *p,
+                        const ckks_secret_key *sk, const ckks_relin_key *rk)
+{
+    char inp[512], outp[512];
+    snprintf(inp, sizeof inp, "%s/pool-in.ct", tu_tmpdir());
+    snprintf(outp, sizeof outp, "%s/pool-out.ct", tu_tmpdir());
+    ckks_batch_info info;
+    memset(&info, 0, sizeof info);
+    ckks_key_id(info.key_id, sk);
+    info.packing = CKKS_PACKING_ELEMENT, info.role = CKKS_BATCH_INPUT, info.images = B;
+    info.shape[0] = 1, info.shape[1] = info.shape[2] = 28;
+    CHECK_OK(ckks_batch_save(inp, in, p->n_inputs, &info));
+    const ckks_params *prm = rk->params;
+    const uint64_t fixed = 2ull * prm->nq * (prm->nq + 1) * prm->n * 8 + HNN_MEMORY_OVERHEAD;
+    hnn_file_opts fo = {.threads = 2, .pool_flags = CKKS_POOL_POISON,
+                        .memory_bytes = 400000000};
+    CHECK(fixed + hnn_schedule_min_bytes(p, prm->n, 1, 0) < fo.memory_bytes);
+    hnn_file_stats st;
+    CHECK_OK(hnn_infer_file(&st, outp, inp, p, info.shape, rk, info.key_id, &fo));
+    CHECK_MSG(st.pool_peak_bytes > 0 && st.pool_peak_bytes <= st.schedule_peak_bytes &&
+              st.schedule_peak_bytes <= st.budget_bytes,
+              "pool %llu, schedule %llu, budget %llu bytes", (unsigned long long)st.pool_peak_bytes,
+              (unsigned long long)st.schedule_peak_bytes, (unsigned long long)st.budget_bytes);
+    ckks_ciphertext *res = NULL;
+    size_t count = 0;
+    ckks_params *pp = (ckks_params *)prm;
+    CHECK_OK(ckks_batch_load(&res, &count, &info, &pp, outp));
+    CHECK(count == p->n_outputs);
+    size_t bad = 0;
+    for (size_t c = 0; res && c < count && c < p->n_outputs; c++) {
+        size_t words = ref[c].size * (ref[c].level + 1) * prm->n;
+        bad += res[c].size != ref[c].size || res[c].level != ref[c].level ||
+               memcmp(res[c].data, ref[c].data, words * sizeof(uint64_t)) != 0;
+    }
+    CHECK_MSG(bad == 0, "%zu result ciphertexts of the file path differ from hnn_infer's", bad);
+    fprintf(stderr, "test_infer_n13: file path at budget %.0f MB: schedule peak %.0f MB, pool "
+            "peak %.0f MB\n", st.budget_bytes / 1e6, st.schedule_peak_bytes / 1e6,
+            st.pool_peak_bytes / 1e6);
+    for (size_t c = 0; res && c < count; c++)
+        ckks_ct_free(&res[c]);
+    free(res);
+    unlink(inp), unlink(outp);
+}
 
 int main(void)
 {
@@ -67,6 +118,7 @@ int main(void)
               p->est_error);
     fprintf(stderr, "test_infer_n13: %zu/%d agree, max |logit error| %.3g (estimate %.3g)\n",
             agree, B, err, p->est_error);
+    file_budget(in, out, p, &sk, &rk);
 
     for (size_t k = 0; k < 784; k++)
         ckks_ct_free(&in[k]);

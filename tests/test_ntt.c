@@ -177,6 +177,46 @@ static void test_avx_identical(void)
     }
 }
 
+/* The IFMA forward NTT skips the per-stage reduction for q < 2^46 (values grow to < 33q by
+ * N = 2^16, tracked modulo 2^52): at the edge (the largest 46-bit prime, and 45/47 bits on
+ * both sides of the switch), at the largest N, on inputs that maximise the growth (all q-1,
+ * alternating 0 / q-1) as well as random ones, it must equal the portable transform. */
+static void test_avx_growth_edges(void)
+{
+    if (!have_avx)
+        return;
+    static const unsigned logns[] = {4, 5, 13, 16}, bits[] = {45, 46, 47};
+    uint64_t s = 23;
+    for (size_t li = 0; li < sizeof logns / sizeof logns[0]; li++)
+        for (size_t bi = 0; bi < sizeof bits / sizeof bits[0]; bi++) {
+            unsigned logn = logns[li];
+            size_t n = (size_t)1 << logn;
+            uint64_t q = first_prime(bits[bi], logn);
+            ring_prime pp, pa;
+            CHECK_OK(ring_prime_init_impl(&pp, q, logn, RING_IMPL_PORTABLE));
+            CHECK_OK(ring_prime_init_impl(&pa, q, logn, RING_IMPL_AVX512));
+            uint64_t *a = alloc_words(n), *r1 = alloc_words(n), *r2 = alloc_words(n);
+            for (int kind = 0; kind < 3; kind++) {
+                if (kind == 0)
+                    random_poly(a, n, q, &s);
+                for (size_t j = 0; kind && j < n; j++)
+                    a[j] = kind == 1 || (j & 1) ? q - 1 : 0;
+                memcpy(r1, a, n * sizeof *a);
+                memcpy(r2, a, n * sizeof *a);
+                _ring_ntt_forward(r1, &pp);
+                _ring_ntt_forward(r2, &pa);
+                CHECK_MSG(!memcmp(r1, r2, n * sizeof *r1), "growth edge: logn %u q %llu input %d",
+                          logn, (unsigned long long)q, kind);
+                _ring_ntt_inverse(r2, &pa);
+                CHECK(!memcmp(r2, a, n * sizeof *a));
+            }
+            free(a);
+            free(r1), free(r2);
+            ring_prime_free(&pp);
+            ring_prime_free(&pa);
+        }
+}
+
 static void test_refusals(void)
 {
     ring_prime p;
@@ -213,6 +253,7 @@ int main(void)
     test_layout();
     test_roundtrip();
     test_avx_identical();
+    test_avx_growth_edges();
     test_refusals();
     return tu_finish("test_ntt");
 }

@@ -1,4 +1,4 @@
-/* ring pointwise kernels (add, sub, neg, mul, muladd, scalar mul / muladd) of every
+/* ring pointwise kernels (add, sub, neg, mul, muladd, scalar mul / muladd, (a - b) * w) of every
  * implementation vs the scalar modq reference, at N = 4 (scalar tails only) up to 8192, and
  * for primes of 20..60 bits; aliasing r == a. Equality with the reference for both the portable
  * and the AVX-512 tables is the bit-identity guarantee. */
@@ -52,6 +52,13 @@ static void test_pointwise(void)
                     _ring_muladd(r, a, b, &p);
                     for (size_t j = 0; j < n; j++)
                         bad += r[j] != mq_add(acc[j], mq_mul(a[j], b[j], m), q);
+                    memcpy(r, a, n * sizeof *r); /* r aliases a */
+                    _ring_sub_mul_scalar(r, r, b, w, &p);
+                    for (size_t j = 0; j < n; j++)
+                        bad += r[j] != mq_mul(mq_sub(a[j], b[j], q), w, m);
+                    _ring_sub_mul_scalar(r, b, a, w, &p);
+                    for (size_t j = 0; j < n; j++)
+                        bad += r[j] != mq_mul(mq_sub(b[j], a[j], q), w, m);
                     memcpy(r, acc, n * sizeof *r);
                     _ring_muladd_scalar(r, a, w, &p);
                     for (size_t j = 0; j < n; j++)

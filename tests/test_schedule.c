@@ -136,6 +136,38 @@ static double check_logits(const fixture *f, const ckks_ciphertext *out)
 }
 
 /* Every schedule gives the reference's ciphertexts. */
+/* The run's buffer pool under budget `budget`: a caller's pool that poisons every buffer given
+ * back (a ciphertext still reading one, i.e. a buffer reused while live, would change the
+ * result) and is capped at the schedule's pooled bytes: what it held never went over them.
+ * reuse: the schedule has several tiles, so buffers must have been reused. */
+static void pooled(const fixture *f, uint64_t budget, const ckks_ciphertext *ref, const char *name,
+                   int reuse)
+{
+    hnn_schedule_opts so = {.budget_bytes = budget};
+    hnn_schedule *s = NULL;
+    CHECK_OK(hnn_schedule_new(&s, f->p, f->prm->n, &so));
+    ckks_ct_pool *pool = NULL;
+    /* The caller's resident inputs are counted by the schedule but are not pool buffers. */
+    const uint64_t cap = s ? s->peak_bytes - s->resident_bytes : 0;
+    CHECK_OK(ckks_ct_pool_new(&pool, f->prm->n, cap, CKKS_POOL_POISON));
+    if (!s || !pool)
+        return;
+    ckks_ciphertext *out = calloc(f->p->n_outputs, sizeof *out);
+    hnn_exec_opts o = {.threads = 2, .schedule = s, .pool = pool};
+    CHECK_OK(hnn_infer(out, f->p, f->in, &f->rk, &o));
+    CHECK_MSG(differing(out, ref, f->p->n_outputs) == 0, "%s: pooled (poisoned) run differs",
+              name);
+    ckks_ct_pool_stats ps;
+    ckks_ct_pool_get_stats(&ps, pool);
+    CHECK_MSG(ps.in_use == 0 && (!reuse || ps.reuses > 0), "%s: pool: %llu bytes still in use, %llu reuses",
+              name, (unsigned long long)ps.in_use, (unsigned long long)ps.reuses);
+    CHECK_MSG(ps.peak <= cap, "%s: pool held %llu bytes, the schedule counted %llu", name,
+              (unsigned long long)ps.peak, (unsigned long long)cap);
+    free_out(out, f->p->n_outputs);
+    ckks_ct_pool_free(pool);
+    hnn_schedule_free(s);
+}
+
 static void equivalence(fixture *f, const char *name, int full)
 {
     const size_t nout = f->p->n_outputs;
@@ -182,6 +214,9 @@ static void equivalence(fixture *f, const char *name, int full)
                   (unsigned long long)budgets[k]);
         free_out(o, nout);
     }
+    pooled(f, min_mem, ref, name, 1);
+    if (full)
+        pooled(f, 0, ref, name, 0);
     hnn_schedule_opts sp = {.budget_bytes = min_spill, .allow_spill = 1};
     o = run(f, &sp, &peak);
     CHECK_MSG(differing(o, ref, nout) == 0, "%s: spilled at the minimum differs", name);

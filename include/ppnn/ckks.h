@@ -168,6 +168,7 @@ typedef struct ckks_ciphertext {
     size_t cap;     /* allocated words (>= size*(level+1)*N) */
     int has_seed;
     uint8_t seed[CKKS_SEED_BYTES];
+    struct ckks_ct_pool *pool; /* NULL: buffers from malloc; else from this pool (ckks_ct_attach) */
 } ckks_ciphertext;
 
 /* Word offset of component k, prime i in a ciphertext. */
@@ -190,6 +191,38 @@ PPNN_MUST_CHECK ppnn_status ckks_ct_prepare(ckks_ciphertext *ct, const ckks_para
 /* Returns the buffer words beyond the current shape to the allocator, so a ciphertext that
  * was rescaled, relinearized or mod-switched keeps only the rows of its current level. */
 void ckks_ct_shrink(ckks_ciphertext *ct);
+/* Ensures the buffer holds at least `words` words (its prefix is kept), e.g. the size a
+ * ciphertext will grow to, so later operations reshape it without allocating. */
+PPNN_MUST_CHECK ppnn_status ckks_ct_reserve(ckks_ciphertext *ct, size_t words);
+
+/* ---- ciphertext buffer pool (ct_pool.c) ------------------------------------------------------
+ * Reuses ciphertext buffers instead of mapping fresh pages for every one (a fresh 768 KiB
+ * buffer costs 192 page faults on first touch). Buffers come in size classes of whole N-word
+ * rows (a request for w words gets ceil(w/N)*N). The pool never holds more than cap_bytes in
+ * buffers in use plus buffers kept for reuse: when a new buffer would exceed it, kept buffers
+ * of other classes are returned to the allocator first, so its footprint is at most
+ * max(cap_bytes, bytes in use) — a schedule that keeps its live ciphertexts under the budget
+ * keeps the pool under it with cap_bytes = the schedule's peak. Thread-safe (one mutex).
+ * A ciphertext attached to a pool (ckks_ct_attach, while it holds no buffer) takes its buffers
+ * from the pool and gives them back on ckks_ct_free / reshaping; the free zeroes the struct,
+ * detaching it. ckks_ct_pool_free requires every buffer to have been given back (asserted).
+ * CKKS_POOL_POISON fills every buffer given back with all-ones words (>= every prime, so a
+ * ciphertext that still read a released buffer would come out wrong); under AddressSanitizer
+ * kept buffers are also poisoned, so any access to them is reported. */
+typedef struct ckks_ct_pool ckks_ct_pool;
+enum { CKKS_POOL_POISON = 1 };
+typedef struct {
+    uint64_t in_use, kept; /* bytes */
+    uint64_t peak;         /* max of in_use + kept */
+    uint64_t allocs, reuses, evictions;
+} ckks_ct_pool_stats;
+PPNN_MUST_CHECK ppnn_status ckks_ct_pool_new(ckks_ct_pool **out, size_t n, uint64_t cap_bytes,
+                                             unsigned flags);
+void ckks_ct_pool_free(ckks_ct_pool *pool); /* NULL is a no-op */
+void ckks_ct_pool_get_stats(ckks_ct_pool_stats *st, ckks_ct_pool *pool);
+/* Attaches ct (holding no buffer: zeroed or freed) to pool; pool NULL: no-op. */
+void ckks_ct_attach(ckks_ciphertext *ct, ckks_ct_pool *pool);
+
 PPNN_MUST_CHECK ppnn_status ckks_pt_init(ckks_plaintext *pt, const ckks_params *params,
                                          size_t level, double scale);
 void ckks_pt_free(ckks_plaintext *pt);

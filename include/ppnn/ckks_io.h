@@ -143,7 +143,18 @@ void ckks_batch_set_info(ckks_batch_info *info, const ckks_batch_set *s, size_t 
 typedef struct ckks_batch_reader ckks_batch_reader;
 PPNN_MUST_CHECK ppnn_status ckks_batch_reader_open(ckks_batch_reader **out,
                                                    const ckks_batch_set *s, size_t b);
-void ckks_batch_reader_close(ckks_batch_reader *r); /* NULL is a no-op */
+/* The same, but the checksum is verified on a thread of its own while the caller already
+ * reads (the first pass over the batch no longer delays the first tile). Every read is checked
+ * as always (each record header against the index, each coefficient against its prime), so
+ * damage can only make a read fail or give wrong values; the caller must call
+ * ckks_batch_reader_verified before using anything computed from the batch, and discard it
+ * when that fails. Falls back to verifying at once when no thread can be started. */
+PPNN_MUST_CHECK ppnn_status ckks_batch_reader_open_async(ckks_batch_reader **out,
+                                                         const ckks_batch_set *s, size_t b);
+/* Waits for the verification of an _async reader (PPNN_OK at once for one opened verified):
+ * PPNN_ERR_FORMAT "checksum mismatch" for a corrupted batch. */
+PPNN_MUST_CHECK ppnn_status ckks_batch_reader_verified(ckks_batch_reader *r);
+void ckks_batch_reader_close(ckks_batch_reader *r); /* NULL is a no-op; stops a verification */
 size_t ckks_batch_reader_count(const ckks_batch_reader *r);
 void ckks_batch_reader_meta(const ckks_batch_reader *r, size_t i, size_t *level, size_t *size,
                             double *scale);

@@ -292,6 +292,14 @@ typedef struct hnn_exec_opts {
     const volatile int *cancel;
     /* When non-NULL, incremented by the bytes written to scratch (spilled stages). */
     uint64_t *spilled_bytes;
+    /* Buffers of the run's ciphertexts (intermediates, accumulators, the outputs of every
+     * stage but the last; ckks.h, ckks_ct_pool). NULL: the run makes its own, capped at the
+     * schedule's peak, and frees it at the end. A caller's pool must outlive the run; its
+     * source may take its ciphertexts from the same pool (hnn_infer_file does). */
+    ckks_ct_pool *pool;
+    /* When non-NULL, incremented by the seconds spent pulling stage inputs from their sources
+     * (for a file: reading, unpacking, expanding seeds). */
+    double *input_seconds;
 } hnn_exec_opts;
 
 /* Runs plan p on in[0 .. p->n_inputs) (size 2, every one at the same level >= p->top_level —
@@ -328,7 +336,10 @@ PPNN_MUST_CHECK ppnn_status hnn_infer_source(ckks_ciphertext *out, const hnn_pla
  * in_path incrementally (ckks_batch_set / ckks_batch_reader: every input ciphertext is read
  * when the first tile needing it runs, at the plan's top level, and freed after the last),
  * runs every batch and writes one result batch per input batch to out_path (atomically: on any
- * error or cancellation nothing is left at out_path). The schedule is computed and checked
+ * error or cancellation nothing is left at out_path). A batch's checksum is verified on a
+ * thread of its own while it is computed on (ckks_batch_reader_open_async) and checked before
+ * its result is written. Every ciphertext buffer comes from one pool capped at the schedule's
+ * peak (hnn_exec_opts.pool; hnn_file_opts.pool_flags). The schedule is computed and checked
  * against the budget from the plan and the key's ring degree before the batch file is opened.
  * Progress: after every tile (step = NULL) and every finished step. */
 typedef struct hnn_progress {
@@ -353,6 +364,7 @@ typedef struct hnn_file_opts {
     void (*progress)(void *ctx, const hnn_progress *pr); /* may be NULL */
     void *progress_ctx;
     const volatile int *cancel; /* as in hnn_exec_opts */
+    unsigned pool_flags;        /* tests: CKKS_POOL_POISON for the run's buffer pool */
     /* The service: in_path is a single batch the caller verified while storing it, with this
      * BLAKE2b checksum (ckks_batch_set_trust); NULL: verify as every loader does. */
     const uint8_t *input_checksum;
@@ -365,6 +377,9 @@ typedef struct hnn_file_stats {
     uint64_t schedule_peak_bytes, budget_bytes;
     uint64_t spill_bytes;     /* written to scratch, all batches */
     double step_seconds[64];  /* per plan step, summed over batches (first 64 steps) */
+    uint64_t pool_peak_bytes; /* most bytes the ciphertext buffer pool held (in use + kept) */
+    double verify_seconds;    /* of server_seconds: waiting for the batches' checksums */
+    double input_seconds;     /* of server_seconds: reading inputs (hnn_exec_opts) */
 } hnn_file_stats;
 
 /* Bytes the process needs beside ciphertexts and keys (code, plan, buffers, allocator slack). */
@@ -569,6 +584,8 @@ void hnn_op_costs_default(hnn_op_costs *c, unsigned logn);
 /* JSON object with the fields of hnn_op_costs (what `ppnn bench costs --json` writes).
  * Errors: PPNN_ERR_FORMAT (not JSON, a field missing, not finite or <= 0). */
 PPNN_MUST_CHECK ppnn_status hnn_op_costs_parse(hnn_op_costs *c, const char *json, size_t len);
+/* PPNN_ERR_MISMATCH when c was measured at another ring degree than params. */
+PPNN_MUST_CHECK ppnn_status hnn_op_costs_check(const hnn_op_costs *c, const ckks_params *params);
 /* The JSON text of c (malloc'ed, NUL-terminated; NULL when out of memory). */
 char *hnn_op_costs_json(const hnn_op_costs *c);
 
@@ -589,6 +606,43 @@ typedef struct hnn_packing_choice {
  * runs ceil(images / threads) rounds of chan_image seconds (one image per thread). */
 void hnn_packing_choose(hnn_packing_choice *out, double elem_batch, size_t slots,
                         double chan_image, size_t images, int threads);
+
+/* --packing auto: the packing for `images` images of a model on params, from both plans' costs
+ * under c (hnn_op_costs_default or a `ppnn bench costs --json` file), on `threads` server
+ * threads (<= 0: this machine's, omp_get_max_threads). elem and chan are the models each
+ * packing would run (the same model for the CLI; compare trains one per packing). Policy:
+ *   - a model the channel-wise planner refuses (ReLU, a conv after a dense, too many channels,
+ *     too deep...) gets element-wise, with the planner's reason in out->reason;
+ *   - a model the element-wise planner refuses but the channel-wise one accepts gets
+ *     channel-wise (with that reason);
+ *   - otherwise the cheaper predicted wall time (hnn_packing_choose), element-wise on ties.
+ * out->reason is one line: "channel-wise (12 images: 0.41 s vs 1.9 s element-wise on 2
+ * threads; element-wise from 27 images)". Errors: PPNN_ERR_MISMATCH (c measured at another
+ * ring degree than params), PPNN_ERR_PARAM (images == 0 or more than 2^30), or the error of
+ * the element-wise planner when neither packing can run the model. */
+typedef struct hnn_packing_auto {
+    hnn_packing_choice choice;
+    double elem_batch, chan_image; /* predicted single-thread seconds (0: packing refused) */
+    size_t images, slots;
+    int threads;
+    int channel_ok, element_ok; /* which planners accepted the model */
+    char why_element[256], why_channel[256]; /* a planner's refusal ("" when it accepted) */
+    char reason[768];
+} hnn_packing_auto;
+PPNN_MUST_CHECK ppnn_status hnn_packing_decide(hnn_packing_auto *out, const nn_model *elem,
+                                               const nn_model *chan, const ckks_params *params,
+                                               const char *preset_name, const hnn_op_costs *c,
+                                               size_t images, int threads);
+/* hnn_packing_decide in two halves, to decide for many image counts with one planning:
+ * _predict plans both packings and costs them (the errors above except PPNN_ERR_PARAM);
+ * _images (after a successful _predict) chooses for `images` (PPNN_ERR_PARAM as above). */
+PPNN_MUST_CHECK ppnn_status hnn_packing_predict(hnn_packing_auto *out, const nn_model *elem,
+                                                const nn_model *chan, const ckks_params *params,
+                                                const char *preset_name, const hnn_op_costs *c,
+                                                int threads);
+PPNN_MUST_CHECK ppnn_status hnn_packing_decide_images(hnn_packing_auto *d, size_t images);
+/* "element-wise" / "channel-wise". */
+const char *hnn_packing_name(hnn_packing p);
 
 #ifdef __cplusplus
 }

@@ -66,6 +66,8 @@ typedef struct ring_kernels {
     void (*extend_single)(uint64_t *r, const uint64_t *a, const struct ring_prime *from,
                           const struct ring_prime *to);
     void (*muladd_scalar)(uint64_t *r, const uint64_t *a, uint64_t w, const struct ring_prime *p);
+    void (*sub_mul_scalar)(uint64_t *r, const uint64_t *a, const uint64_t *b, uint64_t w,
+                           const struct ring_prime *p);
 } ring_kernels;
 
 /* Per-prime NTT tables (Lattigo SubRing, SEAL NTTTables). Built by ring_prime_init, freed by
@@ -127,6 +129,10 @@ void _ring_muladd(uint64_t *r, const uint64_t *a, const uint64_t *b, const ring_
 void _ring_mul_scalar(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p);
 /* r += w * a (mod q), w canonical (Shoup). r must not alias a. */
 void _ring_muladd_scalar(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p);
+/* r = (a - b) * w mod q, a and b canonical, w < q (rescale / mod-down: one pass instead of a
+ * subtraction and a scalar multiply; same result). r may alias a or b. */
+void _ring_sub_mul_scalar(uint64_t *r, const uint64_t *a, const uint64_t *b, uint64_t w,
+                          const ring_prime *p);
 /* Single-prime basis extension: r[j] = centered(a[j] mod from) mod to, i.e. the residue mod
  * `to` of the representative of a[j] in (-q_from/2, q_from/2]. Exact. Coefficient domain
  * (it is not linear in the NTT domain). from and to must have the same N; r may alias a. */
@@ -193,6 +199,13 @@ void ring_rescale_ntt(uint64_t *a, size_t nkeep, const uint64_t *last, size_t la
                       const ring_context *ctx, uint64_t *tmp);
 void ring_rescale_coeff(uint64_t *a, size_t nkeep, const uint64_t *last, size_t last_idx,
                         const ring_context *ctx, uint64_t *tmp);
+/* One kept row of ring_rescale_ntt, for callers that produce the rows one at a time (fused
+ * key-switching mod-down): ai (NTT domain, prime i) <- (ai - NTT([c]_{q_i})) * q_last^-1, with
+ * last_coeff the last component already brought to the coefficient domain (one inverse NTT,
+ * done once by the caller). Bit-identical to row i of ring_rescale_ntt. tmp: N words (must not
+ * alias ai or last_coeff). Precondition (assert): i < last_idx < ctx->nprimes. */
+void ring_rescale_row_ntt(uint64_t *ai, size_t i, const uint64_t *last_coeff, size_t last_idx,
+                          const ring_context *ctx, uint64_t *tmp);
 
 /* ---- samplers (src/ring/sample.c): all randomness from libsodium ---- */
 /* Deterministic PRG: the ChaCha20 keystream (crypto_stream_chacha20, 64-bit nonce, block

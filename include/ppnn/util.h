@@ -152,6 +152,11 @@ PPNN_MUST_CHECK ppnn_status ppnn_frame_header_parse(uint64_t *payload_len, uint3
  * one. For loaders that stream a large payload instead of reading it whole. */
 PPNN_MUST_CHECK ppnn_status ppnn_frame_verify_fd(int fd, uint64_t offset, uint64_t payload_len,
                                                  const char *name);
+/* The same, stopping with PPNN_ERR_IO between chunks once *stop is non-zero (for a
+ * verification running on a thread of its own that its owner abandons). */
+PPNN_MUST_CHECK ppnn_status ppnn_frame_verify_fd_stop(int fd, uint64_t offset,
+                                                      uint64_t payload_len, const char *name,
+                                                      const volatile int *stop);
 
 typedef struct ppnn_file_view {
     uint8_t *buf;          /* whole file, owned */

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,21 +285,70 @@ typedef struct {
     double scale;
 } ct_rec;
 
+/* A checksum verification running on a thread of its own (ckks_batch_reader_open_async). */
+typedef struct {
+    pthread_t th;
+    int fd;
+    uint64_t offset, payload;
+    char name[600];
+    volatile int stop;
+    ppnn_status st; /* written by the thread, read after the join */
+    char msg[512];
+} verify_job;
+
 struct ckks_batch_reader {
     const ckks_batch_set *set;
     size_t batch, count;
     ct_rec *rec;
+    verify_job *vj; /* non-NULL: verification started and not yet joined */
+    ppnn_status verdict;
+    char verdict_msg[512];
 };
+
+static void *verify_main(void *arg)
+{
+    verify_job *j = arg;
+    j->st = ppnn_frame_verify_fd_stop(j->fd, j->offset, j->payload, j->name, &j->stop);
+    if (j->st)
+        snprintf(j->msg, sizeof j->msg, "%s", ppnn_last_error());
+    return NULL;
+}
+
+/* Waits for the verification thread and keeps its verdict. */
+static void verify_join(ckks_batch_reader *r)
+{
+    if (!r->vj)
+        return;
+    pthread_join(r->vj->th, NULL);
+    r->verdict = r->vj->st;
+    memcpy(r->verdict_msg, r->vj->msg, sizeof r->verdict_msg);
+    free(r->vj);
+    r->vj = NULL;
+}
 
 void ckks_batch_reader_close(ckks_batch_reader *r)
 {
     if (!r)
         return;
+    if (r->vj) {
+        r->vj->stop = 1;
+        verify_join(r);
+    }
     free(r->rec);
     free(r);
 }
 
-ppnn_status ckks_batch_reader_open(ckks_batch_reader **out, const ckks_batch_set *s, size_t b)
+ppnn_status ckks_batch_reader_verified(ckks_batch_reader *r)
+{
+    verify_join(r);
+    return r->verdict ? ppnn_fail(r->verdict, "%s", r->verdict_msg) : PPNN_OK;
+}
+
+static ppnn_status index_batch(ckks_batch_reader **out, const ckks_batch_set *s, size_t b,
+                               const char *name);
+
+static ppnn_status reader_open(ckks_batch_reader **out, const ckks_batch_set *s, size_t b,
+                               int async)
 {
     *out = NULL;
     if (b >= s->nbatches)
@@ -309,7 +359,6 @@ ppnn_status ckks_batch_reader_open(ckks_batch_reader **out, const ckks_batch_set
         snprintf(name, sizeof name, "%s (batch %zu of %zu)", s->path, b + 1, s->nbatches);
     else
         snprintf(name, sizeof name, "%s", s->path);
-    ppnn_status st = PPNN_OK;
     uint8_t stored[PPNN_FILE_TRAILER_BYTES];
     /* A trusted checksum (ckks_batch_set_trust) stands for the hash only while the frame still
      * carries it; otherwise (or untrusted) the frame is hashed in full. */
@@ -317,8 +366,54 @@ ppnn_status ckks_batch_reader_open(ckks_batch_reader **out, const ckks_batch_set
                !pread_all(s->fd, stored, sizeof stored,
                           e->offset + PPNN_FILE_HEADER_BYTES + e->payload, name, "checksum") &&
                sodium_memcmp(stored, s->sum, sizeof stored) == 0;
-    if (!skip && (st = ppnn_frame_verify_fd(s->fd, e->offset, e->payload, name)))
+    verify_job *vj = async && !skip ? calloc(1, sizeof *vj) : NULL;
+    if (vj) {
+        vj->fd = s->fd, vj->offset = e->offset, vj->payload = e->payload;
+        snprintf(vj->name, sizeof vj->name, "%s", name);
+        if (pthread_create(&vj->th, NULL, verify_main, vj) != 0) {
+            free(vj); /* no thread: verify here instead */
+            vj = NULL;
+        }
+    }
+    ppnn_status st = vj || skip ? PPNN_OK
+                                : ppnn_frame_verify_fd(s->fd, e->offset, e->payload, name);
+    ckks_batch_reader *r = NULL;
+    if (!st)
+        st = index_batch(&r, s, b, name);
+    if (st && vj) {
+        /* A corrupted file is reported by its checksum, whichever check saw the damage
+         * first (as when the verification runs before the indexing). */
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", ppnn_last_error());
+        ckks_batch_reader tmp = {.vj = vj};
+        if (ckks_batch_reader_verified(&tmp) != PPNN_OK)
+            return tmp.verdict;
+        return ppnn_fail(st, "%s", msg);
+    }
+    if (st)
         return st;
+    r->vj = vj;
+    *out = r;
+    return PPNN_OK;
+}
+
+ppnn_status ckks_batch_reader_open(ckks_batch_reader **out, const ckks_batch_set *s, size_t b)
+{
+    return reader_open(out, s, b, 0);
+}
+
+ppnn_status ckks_batch_reader_open_async(ckks_batch_reader **out, const ckks_batch_set *s,
+                                         size_t b)
+{
+    return reader_open(out, s, b, 1);
+}
+
+/* Indexes batch b's ciphertext records (headers only). */
+static ppnn_status index_batch(ckks_batch_reader **out, const ckks_batch_set *s, size_t b,
+                               const char *name)
+{
+    const set_entry *e = &s->e[b];
+    ppnn_status st = PPNN_OK;
     ckks_batch_info info;
     uint64_t count, pos;
     ckks_params *prm = (ckks_params *)s->params;
@@ -431,24 +526,30 @@ ppnn_status ckks_batch_reader_get(ckks_ciphertext *ct, const ckks_batch_reader *
     if (lv != c->level || sz != c->size || sd != c->seeded || sc != c->scale)
         return ppnn_fail(PPNN_ERR_FORMAT, "%s: ciphertext %zu changed after verification",
                          s->path, i);
-    uint8_t *buf = malloc(want + CKKS_SEED_BYTES);
-    if (!buf)
-        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
-    if ((st = ckks_ct_prepare(ct, p, level, c->size, c->scale))) {
-        free(buf);
+    if ((st = ckks_ct_prepare(ct, p, level, c->size, c->scale)))
         return st;
-    }
     uint64_t off = c->data;
     uint8_t seed[CKKS_SEED_BYTES];
     if (c->seeded) {
         st = pread_all(s->fd, seed, sizeof seed, off, s->path, "ciphertext");
         off += sizeof seed;
     }
+    /* The packed bytes of component k (want <= 8 (level+1) N) are read into the last
+     * component's rows and unpacked from there, so no buffer is allocated (and faulted in)
+     * per ciphertext; only the last component of an unseeded ciphertext needs one. */
     size_t comps = c->seeded ? 1 : c->size;
+    uint8_t *buf = NULL;
     for (size_t k = 0; k < comps && !st; k++) {
-        st = pread_all(s->fd, buf, want, off + k * full, s->path, "ciphertext");
+        uint8_t *dst = (uint8_t *)ckks_ct_poly(ct, c->size - 1, 0);
+        if (k == c->size - 1) {
+            if (!(buf = malloc(want ? want : 1)))
+                st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+            dst = buf;
+        }
+        if (!st)
+            st = pread_all(s->fd, dst, want, off + k * full, s->path, "ciphertext");
         ppnn_reader rr;
-        ppnn_reader_init(&rr, buf, want, s->path);
+        ppnn_reader_init(&rr, dst, want, s->path);
         if (!st)
             st = ckks_io_get_rows(ckks_ct_poly(ct, k, 0), &rr, p, 0, level + 1);
     }

@@ -150,6 +150,7 @@ static ppnn_status encode_values(ckks_plaintext *pt, const ckks_params *params, 
     for (size_t i = 0; i < params->slots; i++) {
         buf[i] = i >= count ? 0 : re ? re[i] : cv[i];
         if (!isfinite(creal(buf[i])) || !isfinite(cimag(buf[i]))) {
+            sodium_memzero(buf, i * sizeof *buf); /* the values before it are private inputs */
             free(buf);
             return ppnn_fail(PPNN_ERR_NUMERIC, "encode: value %zu is not finite", i);
         }

@@ -7,6 +7,12 @@
 #include "ppnn/ckks.h"
 #include "ppnn/ckks_io.h"
 
+/* ---- ciphertext buffer pool (ct_pool.c), used by ciphertext.c ----
+ * take: a buffer of at least `words` words (*cap: the words it holds), NULL when out of
+ * memory; give: back to the pool (cap as returned by take). */
+uint64_t *_ckks_ct_pool_take(ckks_ct_pool *pool, size_t words, size_t *cap);
+void _ckks_ct_pool_give(ckks_ct_pool *pool, uint64_t *buf, size_t cap);
+
 /* ---- special FFT (fft.c) ---- */
 typedef struct ckks_fft {
     size_t n, slots;

@@ -13,10 +13,39 @@
 
 #include "ckks/inner.h"
 
-/* Scratch of one key-switch: acc 2*(k+1)*N, digits k*N, tmp 2N words (k = level+1). */
+/* Scratch of one rotation's key switch (galois_switch below): digits k*N, the two P rows 2N,
+ * the two rows of the current target 2N, one row of extension / gather scratch N (k =
+ * level+1). The old
+ * layout kept all 2(k+1) accumulator rows (22N words at n13); this one needs (k+5)N (11N):
+ * scratch larger than the allocator's mmap threshold is faulted in afresh on every call, so
+ * its size is a direct cost (~2 us per 4 KiB page on the bench machine). */
 static size_t ks_scratch_words(const ckks_params *params, size_t level)
 {
-    return (3 * (level + 1) + 4) * params->n;
+    return (level + 1 + 5) * params->n;
+}
+
+/* Gathers row src through the Galois position permutation: dst[x] = src[perm[x]]. */
+static void gather_row(uint64_t *dst, const uint64_t *src, const uint32_t *perm, size_t n)
+{
+    for (size_t x = 0; x < n; x++)
+        dst[x] = src[perm[x]];
+}
+
+/* Adds digit j's product with key row (j, kt) into the accumulator pair (ab, aa) of prime pt
+ * (first: writes instead of adding). */
+static void ks_acc(uint64_t *ab, uint64_t *aa, const uint64_t *src, const ckks_switch_key *key,
+                   size_t j, size_t kt, int first, const ckks_params *params,
+                   const ring_prime *pt)
+{
+    size_t n = params->n, dw = (params->nq + 1) * n;
+    const uint64_t *kb = key->b + j * dw + kt * n, *ka = key->a + j * dw + kt * n;
+    if (first) {
+        _ring_mul(ab, src, kb, pt);
+        _ring_mul(aa, src, ka, pt);
+    } else {
+        _ring_muladd(ab, src, kb, pt);
+        _ring_muladd(aa, src, ka, pt);
+    }
 }
 
 /* Digit decomposition of c (NTT form, primes q_0..q_l, k = l+1): ext[(j*(k+1) + t)*N ..] is
@@ -50,75 +79,117 @@ static void ks_inner(uint64_t *acc_b, uint64_t *acc_a, const uint64_t *ext, cons
                      size_t level, const ckks_switch_key *key, const ckks_params *params,
                      uint64_t *tmp)
 {
-    size_t n = params->n, k = level + 1, nq = params->nq, dw = (nq + 1) * n;
+    size_t n = params->n, k = level + 1, nq = params->nq;
     const ring_context *ctx = params->ring;
     for (size_t t = 0; t <= k; t++) {
         size_t kt = t < k ? t : nq; /* row t of the accumulator is prime kt */
-        const ring_prime *pt = &ctx->primes[kt];
-        uint64_t *ab = acc_b + t * n, *aa = acc_a + t * n;
         for (size_t j = 0; j < k; j++) {
             const uint64_t *src = ext + (j * (k + 1) + t) * n;
-            const uint64_t *kb = key->b + j * dw + kt * n, *ka = key->a + j * dw + kt * n;
             if (perm) {
-                for (size_t x = 0; x < n; x++)
-                    tmp[x] = src[perm[x]];
+                gather_row(tmp, src, perm, n);
                 src = tmp;
             }
-            if (j == 0) {
-                _ring_mul(ab, src, kb, pt);
-                _ring_mul(aa, src, ka, pt);
-            } else {
-                _ring_muladd(ab, src, kb, pt);
-                _ring_muladd(aa, src, ka, pt);
-            }
+            ks_acc(acc_b + t * n, acc_a + t * n, src, key, j, kt, j == 0, params,
+                   &ctx->primes[kt]);
         }
     }
     ring_rescale_ntt(acc_b, k, acc_b + k * n, nq, ctx, tmp);
     ring_rescale_ntt(acc_a, k, acc_a + k * n, nq, ctx, tmp);
 }
 
-/* Switches c; the result pair (level+1 rows each, NTT form) is left at *out_b, *out_a, which
- * point into scratch (valid until scratch is reused).
- * Loop order: target prime outer, digit inner, so the two accumulator rows of a target stay in
- * cache while the key rows stream through once (digit-outer order re-reads all accumulators
- * once per digit: 3 MB x 11 at n14). The digits are brought to coefficient form once. */
-static void key_switch(const uint64_t **out_b, const uint64_t **out_a, const uint64_t *c,
-                       size_t level,
-                       const ckks_switch_key *key, const ckks_params *params, uint64_t *scratch)
+/* The P rows of a key switch: (pb, pa) = sum_j d_j (b_j, a_j) mod P from the digits
+ * (coefficient form, k = level+1 rows), returned in coefficient form (one inverse NTT each),
+ * as the mod-down reads them. tmp: N words. */
+static void ks_p_rows(uint64_t *pb, uint64_t *pa, const uint64_t *digits, size_t level,
+                      const ckks_switch_key *key, const ckks_params *params, uint64_t *tmp)
 {
-    size_t n = params->n, k = level + 1, nq = params->nq, dw = (nq + 1) * n;
+    size_t n = params->n, nq = params->nq;
     const ring_context *ctx = params->ring;
-    uint64_t *acc_b = scratch, *acc_a = scratch + (k + 1) * n;
-    uint64_t *digits = scratch + 2 * (k + 1) * n, *tmp = digits + k * n;
-    memcpy(digits, c, k * n * sizeof *digits);
+    const ring_prime *pp = &ctx->primes[nq];
+    for (size_t j = 0; j <= level; j++) {
+        _ring_extend_single(tmp, digits + j * n, &ctx->primes[j], pp);
+        _ring_ntt_forward(tmp, pp);
+        ks_acc(pb, pa, tmp, key, j, nq, j == 0, params, pp);
+    }
+    _ring_ntt_inverse(pb, pp);
+    _ring_ntt_inverse(pa, pp);
+}
+
+/* Key switch of a Galois-permuted polynomial fused with its use (rotation / conjugation):
+ *   out_b[t] = sigma(c0)[t] + ModDown(B)[t],  out_a[t] = ModDown(A)[t]
+ * for every prime t <= level, where (B, A) = sum_j d_j (b_j, a_j) over Q_l P and d_j are the
+ * digits of sigma(c1); sigma is the position permutation perm (NTT domain).
+ * Order: the P target first (its two rows are the only accumulator rows kept for the whole
+ * call, in coefficient form after one inverse NTT each), then for each prime t the digit
+ * products accumulate into one row pair that is mod-downed (ring_rescale_row_ntt) and written
+ * out at once, while it is in cache — no 2(k+1)-row accumulator, no separate add pass.
+ * Every step is the same modular arithmetic as ks_inner + ring_rescale_ntt + ring_poly_add
+ * with canonical intermediates, so results are bit-identical (test_ckks_keyswitch checks
+ * ckks_rotate against the hoisted path, which keeps that structure).
+ * Aliasing: out may be the input (in-place rotate): row t of c0, c1 is last read before row t
+ * of the outputs is written, and c1 is copied (digits) before any write.
+ * scratch: ks_scratch_words(params, level) words. */
+static void galois_switch(uint64_t *out_b, uint64_t *out_a, const uint64_t *c0,
+                          const uint64_t *c1, const uint32_t *perm, size_t level,
+                          const ckks_switch_key *key, const ckks_params *params, uint64_t *scratch)
+{
+    size_t n = params->n, k = level + 1, nq = params->nq;
+    const ring_context *ctx = params->ring;
+    uint64_t *digits = scratch, *pb = digits + k * n, *pa = pb + n;
+    uint64_t *ab = pa + n, *aa = ab + n, *tmp = aa + n;
+    for (size_t j = 0; j < k; j++)
+        gather_row(digits + j * n, c1 + j * n, perm, n);
     ring_poly_ntt_inverse(digits, ctx, k);
-    for (size_t t = 0; t <= k; t++) {
-        size_t kt = t < k ? t : nq; /* row t of the accumulator is prime kt */
-        const ring_prime *pt = &ctx->primes[kt];
-        uint64_t *ab = acc_b + t * n, *aa = acc_a + t * n;
+    ks_p_rows(pb, pa, digits, level, key, params, tmp);
+    for (size_t t = 0; t < k; t++) {
+        const ring_prime *pt = &ctx->primes[t];
         for (size_t j = 0; j < k; j++) {
-            const uint64_t *src, *kb = key->b + j * dw + kt * n, *ka = key->a + j * dw + kt * n;
-            if (t == j) {
-                src = c + j * n;
-            } else {
+            if (t != j) {
                 _ring_extend_single(tmp, digits + j * n, &ctx->primes[j], pt);
                 _ring_ntt_forward(tmp, pt);
-                src = tmp;
-            }
-            if (j == 0) {
-                _ring_mul(ab, src, kb, pt);
-                _ring_mul(aa, src, ka, pt);
             } else {
-                _ring_muladd(ab, src, kb, pt);
-                _ring_muladd(aa, src, ka, pt);
+                gather_row(tmp, c1 + t * n, perm, n);
             }
+            ks_acc(ab, aa, tmp, key, j, t, j == 0, params, pt);
         }
+        ring_rescale_row_ntt(ab, t, pb, nq, ctx, tmp);
+        ring_rescale_row_ntt(aa, t, pa, nq, ctx, tmp);
+        gather_row(tmp, c0 + t * n, perm, n);
+        _ring_add(out_b + t * n, tmp, ab, pt);
+        memcpy(out_a + t * n, aa, n * sizeof *aa);
     }
-    /* The digits are no longer needed: their space is the 2N words of mod-down scratch. */
-    ring_rescale_ntt(acc_b, k, acc_b + k * n, nq, ctx, digits);
-    ring_rescale_ntt(acc_a, k, acc_a + k * n, nq, ctx, digits);
-    *out_b = acc_b;
-    *out_a = acc_a;
+}
+
+/* Relinearization in place with 3N words of scratch (pb, pa, tmp: below the allocator's mmap
+ * threshold at n13, so no page faults per call): c2 is consumed, so its rows become the digits
+ * (inverse NTT in place), and each output row is its own accumulator. Starting from c_t * P,
+ * the digit products accumulate onto it and the mod-down row gives
+ *   (c_t P + sum - [c]_t) P^-1 = c_t + (sum - [c]_t) P^-1   (mod q_t),
+ * the same residue as the textbook key switch + addition (test_ckks_keyswitch: relin_reference).
+ * Digit t at target t is the NTT of its own coefficient row (the extension from q_t to q_t is
+ * the identity): one forward NTT more per prime than galois_switch, which reads c_t in NTT
+ * form. */
+static void relin_switch(uint64_t *c0, uint64_t *c1, uint64_t *c2, size_t level,
+                         const ckks_switch_key *key, const ckks_params *params, uint64_t *scratch)
+{
+    size_t n = params->n, k = level + 1, nq = params->nq;
+    const ring_context *ctx = params->ring;
+    uint64_t *pb = scratch, *pa = pb + n, *tmp = pa + n;
+    ring_poly_ntt_inverse(c2, ctx, k);
+    ks_p_rows(pb, pa, c2, level, key, params, tmp);
+    for (size_t t = 0; t < k; t++) {
+        const ring_prime *pt = &ctx->primes[t];
+        uint64_t *rb = c0 + t * n, *ra = c1 + t * n, pmod = params->p % pt->q;
+        _ring_mul_scalar(rb, rb, pmod, pt);
+        _ring_mul_scalar(ra, ra, pmod, pt);
+        for (size_t j = 0; j < k; j++) {
+            _ring_extend_single(tmp, c2 + j * n, &ctx->primes[j], pt);
+            _ring_ntt_forward(tmp, pt);
+            ks_acc(rb, ra, tmp, key, j, t, 0, params, pt);
+        }
+        ring_rescale_row_ntt(rb, t, pb, nq, ctx, tmp);
+        ring_rescale_row_ntt(ra, t, pa, nq, ctx, tmp);
+    }
 }
 
 ppnn_status ckks_relinearize(ckks_ciphertext *ct, const ckks_relin_key *rk)
@@ -132,14 +203,11 @@ ppnn_status ckks_relinearize(ckks_ciphertext *ct, const ckks_relin_key *rk)
         return ppnn_fail(PPNN_ERR_PARAM, "relinearize: ciphertext has %zu components (need 3)",
                          ct->size);
     const ckks_params *params = ct->params;
-    size_t n = params->n, np = ct->level + 1, cw = np * n;
-    uint64_t *scratch = malloc(ks_scratch_words(params, ct->level) * sizeof *scratch);
+    size_t np = ct->level + 1, cw = np * params->n;
+    uint64_t *scratch = malloc(3 * params->n * sizeof *scratch);
     if (!scratch)
         return ppnn_fail(PPNN_ERR_NOMEM, "relinearize: out of memory");
-    const uint64_t *kb, *ka;
-    key_switch(&kb, &ka, ct->data + 2 * cw, ct->level, &rk->k, params, scratch);
-    ring_poly_add(ct->data, ct->data, kb, params->ring, np);
-    ring_poly_add(ct->data + cw, ct->data + cw, ka, params->ring, np);
+    relin_switch(ct->data, ct->data + cw, ct->data + 2 * cw, ct->level, &rk->k, params, scratch);
     free(scratch);
     ct->size = 2;
     ct->has_seed = 0;
@@ -167,38 +235,26 @@ static ppnn_status apply_galois(ckks_ciphertext *out, const ckks_ciphertext *a, 
     }
     const ckks_params *params = a->params;
     size_t n = params->n, np = a->level + 1, cw = np * n;
-    size_t sw = ks_scratch_words(params, a->level);
-    uint64_t *scratch = malloc((sw + 2 * cw) * sizeof *scratch);
+    uint64_t *scratch = malloc(ks_scratch_words(params, a->level) * sizeof *scratch);
     uint32_t *perm = malloc(n * sizeof *perm);
     if (!scratch || !perm) {
         free(scratch);
         free(perm);
         return ppnn_fail(PPNN_ERR_NOMEM, "%s: out of memory", what);
     }
-    /* Permuted components go to scratch first, so out may alias a. */
-    uint64_t *c0g = scratch + sw, *c1g = c0g + cw;
-    const uint64_t *kb, *ka;
-    ckks_galois_perm(perm, params, g);
-    for (size_t i = 0; i < np; i++) {
-        const uint64_t *s0 = a->data + i * n, *s1 = a->data + cw + i * n;
-        uint64_t *d0 = c0g + i * n, *d1 = c1g + i * n;
-        for (size_t x = 0; x < n; x++) {
-            d0[x] = s0[perm[x]];
-            d1[x] = s1[perm[x]];
-        }
+    /* out may be a: the shape is unchanged then, and galois_switch reads each row of a before
+     * it writes the same row of out. */
+    if (out != a)
+        st = ckks_ct_shape(out, params, a->level, 2, a->scale);
+    if (!st) {
+        ckks_galois_perm(perm, params, g);
+        galois_switch(out->data, out->data + cw, a->data, a->data + cw, perm, a->level,
+                      &gk->keys[idx], params, scratch);
+        out->has_seed = 0;
     }
-    key_switch(&kb, &ka, c1g, a->level, &gk->keys[idx], params, scratch);
-    st = ckks_ct_shape(out, params, a->level, 2, a->scale);
-    if (st) {
-        free(scratch);
-        free(perm);
-        return st;
-    }
-    ring_poly_add(out->data, c0g, kb, params->ring, np);
-    memcpy(out->data + cw, ka, cw * sizeof *ka);
     free(scratch);
     free(perm);
-    return PPNN_OK;
+    return st;
 }
 
 ppnn_status ckks_rotate(ckks_ciphertext *out, const ckks_ciphertext *a, int step,

@@ -36,9 +36,40 @@ int cli_print_json(const char *cmd, struct cJSON *root, int ok);
 /* An exact unsigned integer (cJSON numbers are doubles: primes above 2^53 would be rounded). */
 struct cJSON *cli_json_u64(uint64_t v);
 
-/* --packing element|channel, the same in keygen, encrypt and infer: *channel = 0 or 1, or an
- * error (returns 1 after printing it). */
-int cli_parse_packing(const char *cmd, const char *s, int *channel);
+/* --packing element|channel|auto (packing.c), the same in keygen, encrypt, infer, decrypt and
+ * submit: *packing = CLI_PACK_*, or an error (returns 1 after printing it). */
+enum { CLI_PACK_ELEMENT = 0, CLI_PACK_CHANNEL = 1, CLI_PACK_AUTO = 2 };
+int cli_parse_packing(const char *cmd, const char *s, int *packing);
+/* The value of the last --NAME V / --NAME=V in argv (NULL: none), for the commands that
+ * dispatch on an option before parsing the others. */
+const char *cli_arg_value(int argc, char **argv, const char *name);
+/* infer: the packing to run. No --packing: element-wise (the file is checked later);
+ * --packing P with --in FILE: cli_follow_packing, *is_auto = (P is auto); 1 on error. */
+int cli_dispatch_packing(const char *cmd, int argc, char **argv, int *packing, int *is_auto);
+/* The packing batch file `path` records (CLI_PACK_ELEMENT or _CHANNEL); 1 on error (printed). */
+int cli_file_packing(const char *cmd, const char *path, int *packing);
+/* infer / decrypt / submit: *packing = what `path` records; `asked` (CLI_PACK_*) must be auto
+ * or the same. 1 on error (printed). */
+int cli_follow_packing(const char *cmd, const char *path, int asked, int *packing);
+/* "CMD: packing: channel-wise (recorded in PATH)" on stderr: what --packing auto followed,
+ * printed once the command's checks passed (a refusal stays one line). */
+void cli_announce_packing(const char *cmd, const char *path, int packing);
+/* Operation costs: `ppnn bench costs --json` output at path, or the built-in figures for
+ * 2^logn (path NULL). 1 on error (printed, naming the file). */
+struct hnn_op_costs;
+PPNN_MUST_CHECK ppnn_status cli_read_costs(struct hnn_op_costs *c, const char *path,
+                                           unsigned logn); /* the same, not printed */
+int cli_load_costs(const char *cmd, struct hnn_op_costs *c, const char *path, unsigned logn);
+/* --packing auto for `images` images of m on params (hnn_packing_decide with the costs of
+ * costs_path or the built-in ones, `threads` server threads, 0: this machine's): *packing and
+ * why = "<choice and reason> [<costs> costs]" (the caller prints it with "CMD: packing: "
+ * once its checks passed). 1 on error (printed). */
+struct nn_model;
+struct ckks_params;
+int cli_packing_auto(const char *cmd, int *packing, char *why, size_t len,
+                     const struct nn_model *m,
+                     const struct ckks_params *params, const char *costs_path, size_t images,
+                     int threads);
 
 /* Strict numeric option parsing: the whole string must be a number in [lo, hi]. */
 int cli_parse_size(const char *cmd, const char *opt, const char *s, size_t lo, size_t hi,
@@ -144,12 +175,14 @@ int cmd_submit(int argc, char **argv);
 int cli_demo_serve(const char *tmp, const char *model, const char *keys, const char *batch,
                    const char *result, size_t threads);
 
-/* Channel-wise packing (cmd_channel.c): 1 if argv asks for --packing channel; the encrypt and
- * infer paths; the decryption of per-image logit ciphertexts (slots 0..classes-1). */
-int cli_wants_channel(int argc, char **argv);
-int cli_channel_encrypt(int argc, char **argv);
-int cli_channel_infer(int argc, char **argv);
+/* Channel-wise packing (cmd_channel.c): the encrypt and infer paths; the decryption of
+ * per-image logit ciphertexts (slots 0..classes-1). */
+int cli_channel_infer(int argc, char **argv, int announce); /* announce: --packing auto */
 struct ckks_secret_key;
+/* Encrypts the loaded images (values in [0, 1]) channel-wise for model_path's plan into out. */
+int cli_channel_encrypt_images(const char *out, const struct ckks_secret_key *sk,
+                               const struct ckks_params *params, const char *model_path,
+                               const struct data_images *im);
 struct ckks_ciphertext;
 struct ckks_flood;
 int cli_channel_logits(double *logits, const struct ckks_secret_key *sk,

@@ -1,7 +1,8 @@
 /* The channel-wise packing behind `--packing channel` of ppnn encrypt / infer / decrypt (the
  * baseline BEAA compares against; docs/channel-wise.md). One ciphertext per image:
- *   encrypt --packing channel --model M: the client normalises each image with M's statistics
- *     and writes it in M's replicated layout (hnn_channel_encrypt), batch file packing CHANNEL;
+ *   encrypt --packing channel --model M (cmd_encrypt.c loads the images, then
+ *     cli_channel_encrypt_images): the client normalises each image with M's statistics and
+ *     writes it in M's replicated layout (hnn_channel_encrypt), batch file packing CHANNEL;
  *   infer --packing channel: the server needs relin.key and galois.key (ppnn keygen --packing
  *     channel --model M), never secret.key; one logits ciphertext per image (slots 0..9);
  *   decrypt: handled here when the batch file says CHANNEL (see cli_channel_decrypt). */
@@ -10,20 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "cli.h"
 #include "ppnn/ckks_io.h"
 #include "ppnn/data.h"
 #include "ppnn/hnn.h"
-
-int cli_wants_channel(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--packing=channel") ||
-            (!strcmp(argv[i], "--packing") && i + 1 < argc && !strcmp(argv[i + 1], "channel")))
-            return 1;
-    }
-    return 0;
-}
 
 static void free_cts(ckks_ciphertext *cts, size_t n)
 {
@@ -44,11 +37,14 @@ static int parse_ch(ch_opts *o, const char *cmd, int argc, char **argv, const ch
         {"model", 1, 0, 'm'}, {"keys", 1, 0, 'k'},   {"in", 1, 0, 'i'},
         {"out", 1, 0, 'O'},   {"data", 1, 0, 'd'},   {"split", 1, 0, 's'},
         {"offset", 1, 0, 'o'}, {"count", 1, 0, 'n'}, {"threads", 1, 0, 't'},
-        {"packing", 1, 0, 'p'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    int c;
+        {"packing", 1, 0, 'p'}, {"help", 0, 0, 'h'}, {"quiet", 0, 0, 'q'},
+        /* element-wise infer's options: named in a refusal (--packing auto may bring them) */
+        {"memory", 1, 0, 'E'}, {"scratch", 1, 0, 'E'}, {"no-spill", 0, 0, 'E'},
+        {"force-spill", 0, 0, 'E'}, {"dist", 1, 0, 'E'}, {0, 0, 0, 0}};
+    int c, li = 0;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
         int bad = 0;
         switch (c) {
         case 'm': o->model = optarg; break;
@@ -57,12 +53,11 @@ static int parse_ch(ch_opts *o, const char *cmd, int argc, char **argv, const ch
         case 'O': o->out = optarg; break;
         case 'd': o->data = optarg; break;
         case 's': o->split = optarg; break;
-        case 'p': { /* "channel" is how we got here; anything but element|channel is an error */
-            int channel;
-            if (cli_parse_packing(cmd, optarg, &channel))
-                return 1;
-            break;
-        }
+        case 'q': break; /* channel-wise infer prints one summary line only */
+        case 'E':
+            return cli_error(cmd, "--%s applies to element-wise packing only; this batch is "
+                             "channel-wise", opts[li].name);
+        case 'p': break; /* parsed by cli_dispatch_packing, which brought us here */
         case 'o': bad = cli_parse_size(cmd, "--offset", optarg, 0, 1u << 30, &o->offset); break;
         case 'n': bad = cli_parse_size(cmd, "--count", optarg, 1, 1u << 20, &o->count); break;
         case 't': bad = cli_parse_size(cmd, "--threads", optarg, 1, 1024, &o->threads); break;
@@ -89,83 +84,58 @@ static int load_plan(const char *cmd, nn_model *m, hnn_channel_plan **plan, cons
     return 0;
 }
 
-static const char *enc_usage =
-    "usage: ppnn encrypt --packing channel --model M.ppnn --keys KEYDIR --data mnist|fashion|DIR\n"
-    "                    [--split test] [--offset K] [--count B] [--threads T] --out batch.ct\n"
-    "Channel-wise packing: one ciphertext per image, normalised with M's statistics and laid\n"
-    "out as M's plan needs (copies of the image for the first conv's channels).\n";
-
-int cli_channel_encrypt(int argc, char **argv)
+int cli_channel_encrypt_images(const char *out, const ckks_secret_key *sk,
+                               const ckks_params *params, const char *model_path,
+                               const data_images *im)
 {
-    ch_opts o = {.data = "mnist", .split = "test", .count = 16};
-    int rc = parse_ch(&o, "encrypt", argc, argv, enc_usage);
-    if (rc)
-        return rc < 0 ? 0 : rc;
-    if (!o.model || !o.keys || !o.out)
-        return cli_error("encrypt", "--packing channel needs --model, --keys and --out");
-    data_split split;
-    ppnn_status st = data_split_parse(&split, o.split);
-    if (st)
-        return cli_fail("encrypt", st);
-    char path[PATH_MAX];
-    ckks_params *params = NULL;
-    ckks_secret_key sk = {0};
-    if ((st = cli_key_path(path, sizeof path, o.keys, CLI_SECRET_KEY)) ||
-        (st = ckks_secret_key_load(&sk, &params, path)))
-        return cli_fail("encrypt", st);
     nn_model m = {0};
     hnn_channel_plan *plan = NULL;
-    data_set ds = {0};
     ckks_ciphertext *cts = NULL;
     float *x = NULL;
-    rc = 1;
-    if (load_plan("encrypt", &m, &plan, o.model, params))
+    int rc = 1;
+    if (load_plan("encrypt", &m, &plan, model_path, params))
         goto done;
-    if ((st = data_load(&ds, o.data, split, o.offset, o.count))) {
+    ppnn_status st;
+    if ((st = nn_model_check_images(&m, im->c, im->h, im->w))) {
+        ppnn_error_context("%s", model_path);
         cli_fail("encrypt", st);
         goto done;
     }
     const size_t numel = nn_numel(m.input);
-    if ((st = nn_model_check_images(&m, ds.channels, ds.rows, ds.cols))) {
-        ppnn_error_context("%s on %s", o.model, o.data);
-        cli_fail("encrypt", st);
-        goto done;
-    }
-    cts = calloc(ds.count, sizeof *cts);
-    x = malloc(ds.count * numel * sizeof *x);
+    cts = calloc(im->count, sizeof *cts);
+    x = malloc(im->count * numel * sizeof *x);
     if (!cts || !x) {
         cli_error("encrypt", "out of memory");
         goto done;
     }
-    nn_model_normalize(&m, x, ds.pixels, ds.count);
+    nn_model_normalize_unit(&m, x, im->values, im->count);
     double t0 = ppnn_now();
-    for (size_t b = 0; b < ds.count; b++)
-        if ((st = hnn_channel_encrypt(&cts[b], plan, &sk, x + b * numel))) {
+    for (size_t b = 0; b < im->count; b++)
+        if ((st = hnn_channel_encrypt(&cts[b], plan, sk, x + b * numel))) {
             cli_fail("encrypt", st);
             goto done;
         }
     ckks_batch_info info = {0};
-    ckks_key_id(info.key_id, &sk);
+    ckks_key_id(info.key_id, sk);
     info.packing = CKKS_PACKING_CHANNEL;
-    info.images = ds.count;
+    info.images = im->count;
     info.shape[0] = m.input.c, info.shape[1] = m.input.h, info.shape[2] = m.input.w;
     info.role = CKKS_BATCH_INPUT;
-    if ((st = ckks_batch_save(o.out, cts, ds.count, &info))) {
+    if ((st = ckks_batch_save(out, cts, im->count, &info))) {
         cli_fail("encrypt", st);
         goto done;
     }
     fprintf(stderr, "encrypt: %zu images -> %s (channel-wise: one ciphertext each), %.1f MB, "
-            "%.3f s\n", ds.count, o.out, ckks_batch_file_bytes(cts, ds.count) / 1e6,
+            "%.3f s\n", im->count, out, ckks_batch_file_bytes(cts, im->count) / 1e6,
             ppnn_now() - t0);
     rc = 0;
 done:
-    free_cts(cts, ds.count);
+    free_cts(cts, im->count);
+    if (x) /* the normalised images */
+        sodium_memzero(x, im->count * nn_numel(m.input) * sizeof *x);
     free(x);
-    data_set_free(&ds);
     hnn_channel_plan_free(plan);
     nn_model_free(&m);
-    ckks_secret_key_free(&sk);
-    ckks_params_free(params);
     return rc;
 }
 
@@ -175,7 +145,7 @@ static const char *infer_usage =
     "Channel-wise packing: evaluates each image's ciphertext with KEYDIR/relin.key and\n"
     "KEYDIR/galois.key (ppnn keygen --packing channel --model M); secret.key is not read.\n";
 
-int cli_channel_infer(int argc, char **argv)
+int cli_channel_infer(int argc, char **argv, int announce)
 {
     ch_opts o = {0};
     int rc = parse_ch(&o, "infer", argc, argv, infer_usage);
@@ -230,6 +200,8 @@ int cli_channel_infer(int argc, char **argv)
         cli_error("infer", "out of memory");
         goto done;
     }
+    if (announce)
+        cli_announce_packing("infer", o.in, CLI_PACK_CHANNEL);
     double t0 = ppnn_now();
     if ((st = hnn_channel_eval_batch(res, plan, cts, count, &rk, &gk, (int)o.threads))) {
         cli_fail("infer", st);

@@ -294,45 +294,21 @@ static ppnn_status run_channel(cmp_results *r, const cmp_config *c, const nn_mod
     return st;
 }
 
-/* What --packing auto would choose at each batch size (hnn_packing_choose). */
+/* What --packing auto would choose at each batch size: the decision encrypt makes
+ * (hnn_packing_predict + hnn_packing_decide_images with the costs main loaded). */
 static ppnn_status predict(cmp_results *r, const cmp_config *c, const nn_model *elem,
                            const nn_model *chan, const ckks_params *prm)
 {
-    hnn_op_costs costs;
-    hnn_op_costs_default(&costs, prm->logn);
-    ppnn_status st = PPNN_OK;
-    if (c->costs) {
-        uint8_t *buf = NULL;
-        size_t len = 0;
-        if ((st = ppnn_read_file(&buf, &len, c->costs, 1u << 20)))
-            return st;
-        st = hnn_op_costs_parse(&costs, (const char *)buf, len);
-        free(buf);
-        if (!st && costs.logn != prm->logn)
-            st = ppnn_fail(PPNN_ERR_MISMATCH, "%s: costs measured at N = 2^%u, the parameters "
-                           "have N = 2^%u", c->costs, costs.logn, prm->logn);
-        if (st)
-            return st;
-        r->costs_from_file = 1;
-    }
-    hnn_plan *ep = NULL; /* the plan infer runs (and run_element measured) */
-    hnn_channel_plan *cp = NULL;
-    if ((st = hnn_plan_for_params(&ep, elem, prm, c->preset)) ||
-        (st = hnn_channel_plan_new(&cp, chan, prm))) {
-        hnn_plan_free(ep);
+    hnn_packing_auto d;
+    ppnn_status st = hnn_packing_predict(&d, elem, chan, prm, c->preset, &r->costs, r->threads);
+    for (size_t i = 0; i < c->nbatches && !st; i++)
+        if (!(st = hnn_packing_decide_images(&d, c->batches[i])))
+            r->choice[i] = d.choice.packing;
+    if (st)
         return st;
-    }
-    r->pred_elem_batch = hnn_plan_cost(ep, &costs, prm->n);
-    r->pred_chan_image = hnn_channel_plan_cost(cp, &costs);
-    hnn_packing_choice ch;
-    for (size_t i = 0; i < c->nbatches; i++) {
-        hnn_packing_choose(&ch, r->pred_elem_batch, prm->slots, r->pred_chan_image,
-                           c->batches[i], r->threads);
-        r->choice[i] = ch.packing;
-    }
-    r->pred_crossover = ch.crossover;
-    hnn_plan_free(ep);
-    hnn_channel_plan_free(cp);
+    r->pred_elem_batch = d.elem_batch;
+    r->pred_chan_image = d.chan_image;
+    r->pred_crossover = d.choice.crossover;
     return PPNN_OK;
 }
 
@@ -461,6 +437,9 @@ int cmd_compare(int argc, char **argv)
     if (!st && c.batches[c.nbatches - 1] > prm->slots)
         st = ppnn_fail(PPNN_ERR_PARAM, "batch %zu exceeds the %zu slots of %s",
                        c.batches[c.nbatches - 1], prm->slots, c.preset);
+    if (!st && !(st = cli_read_costs(&r.costs, c.costs, prm->logn)))
+        st = hnn_op_costs_check(&r.costs, prm);
+    r.costs_from_file = c.costs != NULL;
     if (!st)
         st = data_cache_tag(c.data_tag, sizeof c.data_tag, c.data);
     if (!st)

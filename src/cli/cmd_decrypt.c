@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "cli.h"
 #include "ppnn/ckks_io.h"
 #include "ppnn/data.h"
@@ -25,7 +27,9 @@ static const char *usage_text =
     "released decryptions under these keys (default: the ciphertexts of this file), sized by\n"
     "the error the client computes from the model (docs/security.md); it refuses when that\n"
     "noise would swamp the logits unless --flood-anyway. --exact writes exact logits: only\n"
-    "for files that never leave the key owner (--release-bits 0 is the same).\n";
+    "for files that never leave the key owner (--release-bits 0 is the same).\n"
+    "The packing is the one the file records; --packing auto says which, --packing\n"
+    "element|channel refuses a file of the other packing.\n";
 
 /* The flooding for releasing the logits of model_path's plan on params (the client's own
  * computation of the error, hnn_release_flood). */
@@ -55,6 +59,7 @@ int cmd_decrypt(int argc, char **argv)
 {
     const char *keys = NULL, *in = NULL, *out = NULL, *data = NULL, *split_s = "test";
     const char *model_path = NULL, *names_path = NULL;
+    int packing = -1; /* --packing: CLI_PACK_* (-1: not given, the file decides) */
     size_t offset = 0, release_bits = 1, stat_bits = CKKS_FLOOD_DEFAULT_BITS, queries = 0;
     int with_logits = 0, exact = 0, force = 0;
     static const struct option opts[] = {{"keys", 1, 0, 'k'},  {"in", 1, 0, 'i'},
@@ -64,7 +69,7 @@ int cmd_decrypt(int argc, char **argv)
                                          {"queries", 1, 0, 'T'}, {"flood-anyway", 0, 0, 'F'},
                                          {"out", 1, 0, 'O'},   {"data", 1, 0, 'd'},
                                          {"split", 1, 0, 's'}, {"offset", 1, 0, 'o'},
-                                         {"names", 1, 0, 'N'},
+                                         {"names", 1, 0, 'N'}, {"packing", 1, 0, 'P'},
                                          {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
     int c;
     optind = 1;
@@ -82,6 +87,10 @@ int cmd_decrypt(int argc, char **argv)
             break;
         case 'L': with_logits = 1; break;
         case 'N': names_path = optarg; break;
+        case 'P':
+            if (cli_parse_packing("decrypt", optarg, &packing))
+                return 1;
+            break;
         case 'x': exact = 1; break;
         case 'F': force = 1; break;
         case 'm': model_path = optarg; break;
@@ -114,6 +123,9 @@ int cmd_decrypt(int argc, char **argv)
     ppnn_status st = data_split_parse(&split, split_s);
     if (st)
         return cli_fail("decrypt", st);
+    int recorded; /* the file decides; --packing auto says so, element|channel must agree */
+    if (packing >= 0 && cli_follow_packing("decrypt", in, packing, &recorded))
+        return 1;
 
     char path[PATH_MAX];
     ckks_params *params = NULL;
@@ -125,7 +137,7 @@ int cmd_decrypt(int argc, char **argv)
     ckks_ciphertext *cts = NULL;
     size_t count = 0;
     double *logits = NULL;
-    size_t *pred = NULL;
+    size_t *pred = NULL, result_count = 0; /* images * classes decrypted values */
     data_set ds;
     memset(&ds, 0, sizeof ds);
     data_manifest names;
@@ -180,7 +192,8 @@ int cmd_decrypt(int argc, char **argv)
         cli_fail("decrypt", st);
         goto done;
     }
-    logits = malloc(images * classes * sizeof *logits);
+    result_count = images * classes;
+    logits = malloc(result_count * sizeof *logits);
     pred = malloc(images * sizeof *pred);
     if (!logits || !pred) {
         cli_error("decrypt", "out of memory");
@@ -247,6 +260,8 @@ int cmd_decrypt(int argc, char **argv)
         cli_fail("decrypt", st);
         goto done;
     }
+    if (packing == CLI_PACK_AUTO)
+        cli_announce_packing("decrypt", in, channel ? CLI_PACK_CHANNEL : CLI_PACK_ELEMENT);
     printf("decrypt: %zu predictions written to %s\n", images, out);
     if (data) {
         size_t correct = 0;
@@ -265,6 +280,8 @@ done:
     }
     ckks_batch_reader_close(r);
     ckks_batch_set_close(set);
+    if (logits) /* decrypted results: wiped, like every plaintext (ckks_pt_free) */
+        sodium_memzero(logits, result_count * sizeof *logits);
     free(logits);
     free(pred);
     data_set_free(&ds);

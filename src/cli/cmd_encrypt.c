@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "ppnn/ckks_io.h"
@@ -27,9 +28,15 @@ static const char *usage_text =
     "(area averaging). The file names stay on the client: they are written to OUT.names.json\n"
     "(do not upload it); `ppnn decrypt --names OUT.names.json` prints them beside the\n"
     "predictions.\n"
-    "--packing element (the default) or channel, as for keygen. Channel-wise packing (one\n"
-    "ciphertext per image): add --packing channel --model M\n"
-    "(see --packing channel --help).\n";
+    "--packing element (the default), channel or auto [--costs FILE]:\n"
+    "  channel  channel-wise packing (one ciphertext per image, normalised with M's statistics\n"
+    "           and laid out as M's plan needs; default --count 16): needs --model M, and the\n"
+    "           server KEYDIR/galois.key (ppnn keygen --packing channel --model M)\n"
+    "  auto     chooses from the number of images and the cost model (built-in operation\n"
+    "           costs, or --costs FILE from `ppnn bench costs --json` on the server machine;\n"
+    "           the server is assumed to run --threads T, default this machine's cores) and\n"
+    "           prints the choice and why; needs --model M. The batch file records the\n"
+    "           packing: infer and decrypt follow it (docs/channel-wise.md).\n";
 
 _Static_assert(DATA_MANIFEST_KEY_ID_BYTES == CKKS_KEY_ID_BYTES, "the manifest keeps a key id");
 
@@ -40,17 +47,15 @@ static void on_progress(void *ctx, size_t done)
 
 int cmd_encrypt(int argc, char **argv)
 {
-    if (cli_wants_channel(argc, argv))
-        return cli_channel_encrypt(argc, argv);
     const char *keys = NULL, *data = "mnist", *split_s = "test", *out = NULL;
-    const char *images = NULL, *model = NULL, *shape = NULL;
+    const char *images = NULL, *model = NULL, *shape = NULL, *costs = NULL;
     size_t offset = 0, count = 0, threads = 0;
-    int resize = 0, idx_opts = 0, channel = 0;
+    int resize = 0, idx_opts = 0, packing = CLI_PACK_ELEMENT;
     static const struct option opts[] = {
         {"keys", 1, 0, 'k'},  {"data", 1, 0, 'd'},    {"split", 1, 0, 's'}, {"offset", 1, 0, 'o'},
         {"count", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"out", 1, 0, 'O'},   {"help", 0, 0, 'h'},
         {"images", 1, 0, 'I'}, {"model", 1, 0, 'm'}, {"shape", 1, 0, 'S'}, {"resize", 0, 0, 'R'},
-        {"packing", 1, 0, 'P'}, {0, 0, 0, 0}};
+        {"packing", 1, 0, 'P'}, {"costs", 1, 0, 'C'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     opterr = 0;
@@ -78,14 +83,19 @@ int cmd_encrypt(int argc, char **argv)
                 return 1;
             break;
         case 'O': out = optarg; break;
-        case 'P': /* element (channel was dispatched to cli_channel_encrypt above) */
-            if (cli_parse_packing("encrypt", optarg, &channel))
+        case 'P':
+            if (cli_parse_packing("encrypt", optarg, &packing))
                 return 1;
             break;
+        case 'C': costs = optarg; break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: return cli_usage_error("encrypt", argc, argv);
         }
     }
+    /* Explicit channel-wise: 16 IDX images unless --count says otherwise (one ciphertext of
+     * ~0.9 MB per image at n13 in memory: not a whole split by default). */
+    if (packing == CLI_PACK_CHANNEL && !count && !images)
+        count = 16;
     cli_image_source src = {data, split_s, offset, count, NULL, 0, resize};
     if (cli_collect_image_paths("encrypt", &src, images, argc, argv))
         return 1;
@@ -97,6 +107,17 @@ int cmd_encrypt(int argc, char **argv)
         free(src.paths);
         return cli_error("encrypt", "--data/--split/--offset/--count select IDX images; they "
                          "do not combine with --images");
+    }
+    if (packing != CLI_PACK_ELEMENT && !model) {
+        free(src.paths);
+        return cli_error("encrypt", "--packing %s needs --model M.ppnn (%s)",
+                         packing == CLI_PACK_AUTO ? "auto" : "channel",
+                         packing == CLI_PACK_AUTO ? "the cost model compares its two plans"
+                                                  : "its layout");
+    }
+    if (costs && packing != CLI_PACK_AUTO) {
+        free(src.paths);
+        return cli_error("encrypt", "--costs is only used with --packing auto");
     }
     data_shape want;
     int have_want;
@@ -128,6 +149,53 @@ int cmd_encrypt(int argc, char **argv)
         goto done;
     if (cli_check_output("encrypt", out, CKKS_FILE_KIND_BATCH))
         goto done;
+    char why[1024] = "";
+    if (packing == CLI_PACK_AUTO) {
+        nn_model m;
+        if ((st = nn_model_load(&m, model))) {
+            cli_fail("encrypt", st);
+            goto done;
+        }
+        int bad = cli_packing_auto("encrypt", &packing, why, sizeof why, &m, params, costs,
+                                   im.count, (int)threads);
+        nn_model_free(&m);
+        if (bad)
+            goto done;
+    }
+    if (packing == CLI_PACK_CHANNEL) {
+        /* The server cannot run channel-wise without the rotations: when auto chose it, say so
+         * before encrypting (an explicit --packing channel may have sent galois.key already). */
+        if (why[0] && (st = cli_key_path(path, sizeof path, keys, CLI_GALOIS_KEY))) {
+            cli_fail("encrypt", st);
+            goto done;
+        }
+        if (why[0] && access(path, R_OK) != 0) {
+            cli_error("encrypt", "--packing auto chose %s, which needs Galois keys, and %s is "
+                      "missing: make the keys with `ppnn keygen --packing channel --model %s "
+                      "--out DIR` (or --packing auto without --count), or encrypt with "
+                      "--packing element", why, path, model);
+            goto done;
+        }
+        if (why[0])
+            fprintf(stderr, "encrypt: packing: %s\n", why);
+        uint8_t kid[CKKS_KEY_ID_BYTES];
+        ckks_key_id(kid, &sk);
+        if (images && (st = data_manifest_save(names_path, &im, kid))) {
+            cli_fail("encrypt", st);
+            goto done;
+        }
+        rc = cli_channel_encrypt_images(out, &sk, params, model, &im);
+        if (images && rc)
+            remove(names_path);
+        if (!rc && images)
+            fprintf(stderr, "encrypt: image names kept in %s (client side: do not upload it)\n",
+                    names_path);
+        if (!rc && !images)
+            remove(names_path); /* a manifest left by an earlier --images batch */
+        goto done;
+    }
+    if (why[0])
+        fprintf(stderr, "encrypt: packing: %s\n", why);
     npix = im.c * im.h * im.w;
     const size_t slots = params->slots, nb = (im.count + slots - 1) / slots;
     cts = calloc(npix, sizeof *cts);

@@ -30,9 +30,9 @@ static const char *usage_text =
     "                 directory of --out); the scratch file is removed on every exit\n"
     "  --no-spill     refuse rather than spill\n"
     "  --force-spill  testing: spill every layer's outputs to the scratch directory\n"
-    "--packing element (the default) or channel, as for keygen. Channel-wise packing (one\n"
-    "ciphertext per image): add --packing channel --model M\n"
-    "(see --packing channel --help).\n"
+    "--packing element (the default), channel or auto: channel-wise packing (one ciphertext\n"
+    "per image) needs KEYDIR/galois.key too (see --packing channel --help); auto follows the\n"
+    "packing the batch file records (encrypt decided it) and prints it.\n"
     "Under mpirun (mpirun -n R ppnn infer ...) the work is spread over R ranks: rank 0 reads\n"
     "the files and writes the result; --memory is per rank; --dist auto|model|data (default\n"
     "auto: data-parallel with at least R batches, else model-parallel). docs/scaling.md.\n";
@@ -75,12 +75,15 @@ static void on_signal(int sig)
 
 int cmd_infer(int argc, char **argv)
 {
-    if (cli_wants_channel(argc, argv))
-        return cli_channel_infer(argc, argv);
+    int packing, is_auto;
+    if (cli_dispatch_packing("infer", argc, argv, &packing, &is_auto))
+        return 1;
+    if (packing == CLI_PACK_CHANNEL)
+        return cli_channel_infer(argc, argv, is_auto);
     const char *model_path = NULL, *keys = NULL, *in = NULL, *out = NULL, *scratch = NULL;
     size_t threads = 0;
     uint64_t memory = 0;
-    int quiet = 0, no_spill = 0, force_spill = 0, channel = 0, dist = -1;
+    int quiet = 0, no_spill = 0, force_spill = 0, dist = -1;
     static const struct option opts[] = {{"model", 1, 0, 'm'},   {"keys", 1, 0, 'k'},
                                          {"in", 1, 0, 'i'},      {"out", 1, 0, 'O'},
                                          {"threads", 1, 0, 't'}, {"quiet", 0, 0, 'q'},
@@ -110,10 +113,7 @@ int cmd_infer(int argc, char **argv)
                 return 1;
             break;
         case 'q': quiet = 1; break;
-        case 'P': /* element (channel was dispatched to cli_channel_infer above) */
-            if (cli_parse_packing("infer", optarg, &channel))
-                return 1;
-            break;
+        case 'P': break; /* element or auto on an element-wise file: cli_dispatch_packing */
         case 'D':
             if ((dist = dist_mode_parse(optarg)) < 0)
                 return cli_error("infer", "--dist must be auto, model or data, not '%s'", optarg);
@@ -164,6 +164,8 @@ int cmd_infer(int argc, char **argv)
     }
     if (cli_check_output("infer", out, CKKS_FILE_KIND_BATCH))
         goto done;
+    if (is_auto)
+        cli_announce_packing("infer", in, CLI_PACK_ELEMENT);
     progress_ctx pctx = {plan, model_path, quiet, 0};
     hnn_file_opts fo = {.threads = (int)threads, .memory_bytes = memory, .scratch_dir = scratch,
                         .allow_spill = !no_spill, .progress = on_progress,

@@ -18,13 +18,19 @@
 
 static const char *usage_text =
     "usage: ppnn keygen [--params n13|n14] --out KEYDIR [--rotations S1,S2,...]\n"
-    "                   [--model M.ppnn --packing element|channel] [--public-key]\n"
+    "                   [--model M.ppnn --packing element|channel|auto [--count B]\n"
+    "                   [--costs FILE] [--threads T]] [--public-key]\n"
     "Creates KEYDIR/secret.key (mode 0600: never give it to the server) and relin.key (for\n"
     "the server). --public-key also writes public.key, for encryptors that must not hold the\n"
     "secret key (library: ckks_encrypt_pk); no ppnn command needs it. --rotations also creates galois.key for those slot rotations (channel-wise\n"
     "packing). --packing channel --model M adds exactly the rotations the channel-wise plan\n"
     "of M needs (element-wise packing needs none). Parameters: n13 = N 8192, 5 levels, 4096 images per batch (default);\n"
-    "n14 = N 16384, deeper networks, 8192 images per batch. All presets are 128-bit secure.\n";
+    "n14 = N 16384, deeper networks, 8192 images per batch. All presets are 128-bit secure.\n"
+    "--packing auto --model M: the keys `encrypt --packing auto` needs. With --count B, the\n"
+    "packing the cost model chooses for B images (--costs FILE from `ppnn bench costs\n"
+    "--json`, T server threads, default this machine's cores): Galois keys only if that is\n"
+    "channel-wise. Without --count: Galois keys whenever some batch size would be channel-wise\n"
+    "(the choice for one image), so encrypt --packing auto can pick either later.\n";
 
 /* Appends the rotation steps of the channel-wise plan of model_path to steps (steps already
  * listed are skipped). Returns 0 or the CLI exit code after printing the error. */
@@ -64,6 +70,33 @@ static int add_plan_steps(const ckks_params *params, const char *model_path, int
     return rc;
 }
 
+/* --packing auto: *channel = 1 when the keys must let the server run channel-wise: the
+ * choice for `count` images, or (count 0) for one image, the count most favourable to
+ * channel-wise (its time grows with the images, element-wise's is flat within a batch). */
+static int auto_wants_galois(int *channel, const ckks_params *params, const char *model_path,
+                             const char *costs, size_t count, size_t threads)
+{
+    nn_model m;
+    ppnn_status st = nn_model_load(&m, model_path);
+    if (st)
+        return cli_fail("keygen", st);
+    int packing = CLI_PACK_ELEMENT;
+    char why[1024];
+    int rc = cli_packing_auto("keygen", &packing, why, sizeof why, &m, params, costs,
+                              count ? count : 1, (int)threads);
+    nn_model_free(&m);
+    *channel = packing == CLI_PACK_CHANNEL;
+    if (!rc)
+        fprintf(stderr, "keygen: packing: %s\nkeygen: %s\n", why, count ? (*channel ? "Galois keys included for "
+                                                  "channel-wise packing"
+                                                : "no Galois keys: element-wise packing")
+                                      : (*channel ? "Galois keys included: encrypt --packing "
+                                                    "auto may choose either packing"
+                                                  : "no Galois keys: element-wise packing even "
+                                                    "for one image"));
+    return rc;
+}
+
 /* Parses "1,-2,3" into at most max steps. */
 static int parse_steps(const char *s, int *steps, size_t max, size_t *n)
 {
@@ -86,10 +119,14 @@ static int parse_steps(const char *s, int *steps, size_t max, size_t *n)
 int cmd_keygen(int argc, char **argv)
 {
     const char *preset = "n13", *out = NULL, *rot = NULL, *model = NULL, *packing = "element";
+    const char *costs = NULL;
+    size_t count = 0, threads = 0;
     int want_pk = 0;
     static const struct option opts[] = {{"params", 1, 0, 'p'},  {"out", 1, 0, 'o'},
                                          {"rotations", 1, 0, 'r'}, {"model", 1, 0, 'm'},
                                          {"packing", 1, 0, 'k'}, {"public-key", 0, 0, 'P'},
+                                         {"count", 1, 0, 'n'},   {"costs", 1, 0, 'C'},
+                                         {"threads", 1, 0, 't'},
                                          {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
     int c;
     optind = 1;
@@ -102,6 +139,15 @@ int cmd_keygen(int argc, char **argv)
         case 'm': model = optarg; break;
         case 'k': packing = optarg; break;
         case 'P': want_pk = 1; break;
+        case 'C': costs = optarg; break;
+        case 'n':
+            if (cli_parse_size("keygen", "--count", optarg, 1, 1u << 30, &count))
+                return 1;
+            break;
+        case 't':
+            if (cli_parse_size("keygen", "--threads", optarg, 1, 1024, &threads))
+                return 1;
+            break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: return cli_usage_error("keygen", argc, argv);
         }
@@ -110,13 +156,18 @@ int cmd_keygen(int argc, char **argv)
         return cli_error("keygen", "unexpected argument '%s'", argv[optind]);
     if (!out)
         return cli_error("keygen", "--out KEYDIR is required");
-    int channel;
-    if (cli_parse_packing("keygen", packing, &channel))
+    int pack;
+    if (cli_parse_packing("keygen", packing, &pack))
         return 1;
-    if (!channel && model)
-        return cli_error("keygen", "--model is only used with --packing channel");
-    if (channel && !model)
-        return cli_error("keygen", "--packing channel needs --model M.ppnn (its rotations)");
+    if (pack == CLI_PACK_ELEMENT && model)
+        return cli_error("keygen", "--model is only used with --packing channel or auto");
+    if (pack != CLI_PACK_ELEMENT && !model)
+        return cli_error("keygen", "--packing %s needs --model M.ppnn (%s)", packing,
+                         pack == CLI_PACK_AUTO ? "the cost model compares its two plans"
+                                             : "its rotations");
+    if (pack != CLI_PACK_AUTO && (count || costs || threads))
+        return cli_error("keygen", "--count, --costs and --threads are only used with "
+                         "--packing auto");
     int steps[256];
     size_t nsteps = 0;
     if (rot && parse_steps(rot, steps, 256, &nsteps))
@@ -129,6 +180,11 @@ int cmd_keygen(int argc, char **argv)
     ckks_params *params = NULL;
     if ((st = ckks_params_new(&params, &spec)))
         return cli_fail("keygen", st);
+    int channel = pack == CLI_PACK_CHANNEL;
+    if (pack == CLI_PACK_AUTO && auto_wants_galois(&channel, params, model, costs, count, threads)) {
+        ckks_params_free(params);
+        return 1;
+    }
     if (channel && add_plan_steps(params, model, steps, 256, &nsteps)) {
         ckks_params_free(params);
         return 1;

@@ -65,14 +65,6 @@ cJSON *cli_json_u64(uint64_t v)
     return cJSON_CreateRaw(buf);
 }
 
-int cli_parse_packing(const char *cmd, const char *s, int *channel)
-{
-    *channel = !strcmp(s, "channel");
-    if (!*channel && strcmp(s, "element"))
-        return cli_error(cmd, "--packing must be element or channel, not '%s'", s);
-    return 0;
-}
-
 int cli_parse_size(const char *cmd, const char *opt, const char *s, size_t lo, size_t hi,
                    size_t *out)
 {

@@ -52,13 +52,14 @@ typedef struct cmp_results {
     double chan_wall, chan_latency, chan_encrypt, chan_keygen;
     double chan_total[CMP_MAX_BATCHES];
     hnn_channel_stats chan_stats;
-    /* The packing cost model (hnn_packing_choose) with the costs of cfg->costs or the built-in
+    /* The packing cost model (hnn_packing_decide) with the costs of cfg->costs or the built-in
      * ones: predicted single-thread seconds of one element-wise batch and one channel-wise
      * image, and the choice per batch size. */
     double pred_elem_batch, pred_chan_image;
     hnn_packing choice[CMP_MAX_BATCHES];
     size_t pred_crossover;
     int costs_from_file;
+    hnn_op_costs costs; /* loaded and checked before any work */
     int threads;
     char cpu[256];
     size_t slots, n, levels;

@@ -1,6 +1,7 @@
 /* The image tensor: allocation, the file-signature dispatch, the directory loader (sorted,
  * strict), shape checks and optional resizing. The decoders live in png.c, npy.c, dicom.cpp. */
 #include <dirent.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -70,6 +71,8 @@ void data_images_free(data_images *im)
     if (!im)
         return;
     _data_free_names(im->names, im->count);
+    if (im->values) /* a patient's images: wiped before the heap reuses them */
+        sodium_memzero(im->values, im->count * im->c * im->h * im->w * sizeof *im->values);
     free(im->values);
     memset(im, 0, sizeof *im);
 }
@@ -172,6 +175,7 @@ static ppnn_status resize_images(data_images *im, const data_shape *want)
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory resizing %s", im->names[0]);
     for (size_t p = 0; p < planes; p++)
         data_resize_area(v + p * osz, want->h, want->w, im->values + p * isz, im->h, im->w);
+    sodium_memzero(im->values, planes * isz * sizeof *im->values);
     free(im->values);
     im->values = v, im->h = want->h, im->w = want->w;
     return PPNN_OK;
@@ -190,7 +194,12 @@ static ppnn_status append(data_images *dst, size_t *cap, data_images *src)
         if (ncap < dst->count + src->count)
             return ppnn_fail(PPNN_ERR_PARAM, "%s: more images than one tensor may hold (%zu "
                              "values)", src->names[0], DATA_IMAGES_MAX_VALUES);
-        float *v = realloc(dst->values, ncap * numel * sizeof *v);
+        float *v = malloc(ncap * numel * sizeof *v); /* not realloc: the old block is wiped */
+        if (v && dst->values) {
+            memcpy(v, dst->values, dst->count * numel * sizeof *v);
+            sodium_memzero(dst->values, dst->count * numel * sizeof *v);
+            free(dst->values);
+        }
         if (v)
             dst->values = v;
         char **nm = v ? realloc(dst->names, ncap * sizeof *nm) : NULL;
@@ -205,8 +214,7 @@ static ppnn_status append(data_images *dst, size_t *cap, data_images *src)
     dst->c = src->c, dst->h = src->h, dst->w = src->w;
     free(src->names); /* the strings now belong to dst */
     src->names = NULL;
-    src->count = 0;
-    data_images_free(src);
+    data_images_free(src); /* wipes src's values */
     return PPNN_OK;
 }
 

@@ -678,7 +678,11 @@ ppnn_status hnn_channel_plan_new(hnn_channel_plan **out, const nn_model *m,
                          C, frame, C * frame, slots);
     hnn_channel_plan *p = calloc(1, sizeof *p);
     ch_build b = {0};
-    const size_t cap = slots > numel ? slots : numel;
+    /* Element arrays hold the largest tensor of the network (a conv may have more outputs
+     * than slots: they then span several ciphertexts). */
+    size_t cap = slots > numel ? slots : numel;
+    for (size_t i = 0; i < m->nlayers; i++)
+        cap = nn_numel(m->layers[i].out) > cap ? nn_numel(m->layers[i].out) : cap;
     b.pos = calloc(cap, sizeof *b.pos);
     b.ct = calloc(cap, sizeof *b.ct);
     b.fold_a = calloc(cap, sizeof *b.fold_a);

@@ -10,7 +10,10 @@
  *   - a hoisted rotation: the inner product and the mod-down, ~ (l+1)(l+2) / ((L+1)(L+2)).
  * Ring degree: measured figures belong to one N; for another N' every cost scales by
  * N' log N' / (N log N) (hnn_op_costs_default only). */
+#include <assert.h>
 #include <math.h>
+#include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -188,4 +191,104 @@ void hnn_packing_choose(hnn_packing_choice *out, double elem_batch, size_t slots
     if (cross < 1)
         cross = 1;
     out->crossover = cross > (double)slots ? slots : (size_t)cross;
+}
+
+const char *hnn_packing_name(hnn_packing p)
+{
+    return p == HNN_PACK_CHANNEL ? "channel-wise" : "element-wise";
+}
+
+/* The predicted cost of the model under one packing, or the planner's refusal. */
+static ppnn_status plan_costs(double *elem_batch, double *chan_image, const nn_model *m,
+                              const ckks_params *params, const char *preset,
+                              const hnn_op_costs *c, int channel)
+{
+    ppnn_status st;
+    if (channel) {
+        hnn_channel_plan *cp = NULL;
+        if (!(st = hnn_channel_plan_new(&cp, m, params)))
+            *chan_image = hnn_channel_plan_cost(cp, c);
+        hnn_channel_plan_free(cp);
+    } else {
+        hnn_plan *ep = NULL; /* the plan infer runs */
+        if (!(st = hnn_plan_for_params(&ep, m, params, preset)))
+            *elem_batch = hnn_plan_cost(ep, c, params->n);
+        hnn_plan_free(ep);
+    }
+    return st;
+}
+
+ppnn_status hnn_op_costs_check(const hnn_op_costs *c, const ckks_params *params)
+{
+    if (c->logn != params->logn)
+        return ppnn_fail(PPNN_ERR_MISMATCH, "operation costs measured at N = 2^%u, the "
+                         "parameters have N = 2^%u (run `ppnn bench costs --logn %u --json`)",
+                         c->logn, params->logn, params->logn);
+    return PPNN_OK;
+}
+
+ppnn_status hnn_packing_predict(hnn_packing_auto *out, const nn_model *elem,
+                                const nn_model *chan, const ckks_params *params,
+                                const char *preset_name, const hnn_op_costs *c, int threads)
+{
+    memset(out, 0, sizeof *out);
+    ppnn_status st = hnn_op_costs_check(c, params);
+    if (st)
+        return st;
+    out->slots = params->slots;
+    out->threads = threads > 0 ? threads : omp_get_max_threads();
+    /* The refusal of one planner is a reason, not an error: keep its message. */
+    ppnn_status se = plan_costs(&out->elem_batch, &out->chan_image, elem, params, preset_name,
+                                c, 0);
+    if (se)
+        snprintf(out->why_element, sizeof out->why_element, "%s", ppnn_last_error());
+    ppnn_status sc = plan_costs(&out->elem_batch, &out->chan_image, chan, params, preset_name,
+                                c, 1);
+    if (sc)
+        snprintf(out->why_channel, sizeof out->why_channel, "%s", ppnn_last_error());
+    out->element_ok = !se, out->channel_ok = !sc;
+    if (se && sc)
+        return ppnn_fail(se, "%s", out->why_element); /* neither packing can run the model */
+    return PPNN_OK;
+}
+
+ppnn_status hnn_packing_decide_images(hnn_packing_auto *d, size_t images)
+{
+    if (images == 0 || images > (size_t)1 << 30)
+        return ppnn_fail(PPNN_ERR_PARAM, "packing choice: %zu images (1..2^30)", images);
+    assert(d->element_ok || d->channel_ok); /* hnn_packing_predict succeeded */
+    d->images = images;
+    hnn_packing_choice *ch = &d->choice;
+    if (!d->channel_ok || !d->element_ok) {
+        memset(ch, 0, sizeof *ch);
+        ch->packing = d->channel_ok ? HNN_PACK_CHANNEL : HNN_PACK_ELEMENT;
+        snprintf(d->reason, sizeof d->reason, "%s (the %s planner refuses the model: %s)",
+                 hnn_packing_name(ch->packing), d->channel_ok ? "element-wise" : "channel-wise",
+                 d->channel_ok ? d->why_element : d->why_channel);
+        return PPNN_OK;
+    }
+    hnn_packing_choose(ch, d->elem_batch, d->slots, d->chan_image, images, d->threads);
+    const int chan_wins = ch->packing == HNN_PACK_CHANNEL;
+    char cross[96];
+    /* crossover == slots with channel-wise still cheaper: it wins for every count of a batch */
+    if (ch->crossover >= d->slots && ch->channel_seconds < ch->element_seconds)
+        snprintf(cross, sizeof cross, "channel-wise up to at least %zu images", d->slots);
+    else
+        snprintf(cross, sizeof cross, "element-wise from %zu images", ch->crossover);
+    snprintf(d->reason, sizeof d->reason,
+             "%s (%zu image%s: %.3g s vs %.3g s %s predicted on %d thread%s; %s)",
+             hnn_packing_name(ch->packing), images, images == 1 ? "" : "s",
+             chan_wins ? ch->channel_seconds : ch->element_seconds,
+             chan_wins ? ch->element_seconds : ch->channel_seconds,
+             hnn_packing_name(chan_wins ? HNN_PACK_ELEMENT : HNN_PACK_CHANNEL), d->threads,
+             d->threads == 1 ? "" : "s", cross);
+    return PPNN_OK;
+}
+
+ppnn_status hnn_packing_decide(hnn_packing_auto *out, const nn_model *elem, const nn_model *chan,
+                               const ckks_params *params, const char *preset_name,
+                               const hnn_op_costs *c, size_t images, int threads)
+{
+    ppnn_status st = hnn_packing_predict(out, elem, chan, params, preset_name, c, threads);
+    return st ? st : hnn_packing_decide_images(out, images);
 }

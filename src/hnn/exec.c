@@ -136,12 +136,14 @@ static void owned_release(hnn_source *s, size_t i)
 typedef struct {
     hnn_spill *sp;
     ckks_ciphertext *cache;
+    ckks_ct_pool *pool;
 } spill_src;
 
 static ppnn_status spill_get(hnn_source *s, size_t i, size_t level, const ckks_ciphertext **out)
 {
     (void)level;
     spill_src *c = s->ctx;
+    ckks_ct_attach(&c->cache[i], c->pool);
     ppnn_status st = _hnn_spill_get(c->sp, i, &c->cache[i]);
     *out = &c->cache[i];
     return st;
@@ -161,7 +163,7 @@ typedef struct {
     const ckks_relin_key *rk;
     const hnn_exec_opts *o;
     const hnn_step *a, *act, *b;
-    size_t n, la, lb, nwa, nwb, lin;
+    size_t n, la, lb, nwa, nwb, lin, inter_words;
     double in_scale, a_pre, a_post, a_sout, b_in_scale, b_pre, b_post, b_sout;
     uint64_t *wqa, *bqa, *wqb, *bqb;
     ckks_ciphertext *inter;            /* b->n_in slots; live only inside a tile */
@@ -171,6 +173,8 @@ typedef struct {
     uint32_t *rows;                    /* scratch: a tile's B rows sorted */
     ckks_ciphertext *out;              /* B outputs (caller's out for the last stage) */
     hnn_spill *spill_out;              /* non-NULL: outputs go there */
+    ckks_ct_pool *pool;                /* buffers of inter and (but in the last stage) out */
+    int pool_out;
     size_t stage;
     double t_a, t_act, t_b;
 } stage_run;
@@ -228,6 +232,18 @@ ppnn_status _hnn_act_one(ckks_ciphertext *ct, const hnn_step *s, size_t c)
     return ckks_mul_int_to_scale(ct, ct, k, ct->scale * ct->scale);
 }
 
+/* Shapes a ciphertext of this stage (an intermediate, or an output when out is 1): from the
+ * run's pool (the last stage's outputs are the caller's), with room for `words` words so
+ * that it grows into its square without reallocating. */
+static ppnn_status stage_ct(stage_run *r, ckks_ciphertext *ct, int out, size_t words,
+                            size_t level, size_t size, double scale)
+{
+    if (!ct->data && (!out || r->pool_out))
+        ckks_ct_attach(ct, r->pool);
+    ppnn_status st = ckks_ct_reserve(ct, words);
+    return st ? st : ckks_ct_prepare(ct, r->prm, level, size, scale);
+}
+
 /* Computes the intermediates nd->inter of a tile: A rows + rescale (+ act), or copies of the
  * stage inputs (+ act); nothing when B reads the stage inputs directly. */
 static ppnn_status tile_intermediates(stage_run *r, const hnn_tile_needs *nd)
@@ -241,7 +257,8 @@ static ppnn_status tile_intermediates(stage_run *r, const hnn_tile_needs *nd)
     if (r->a) {
 #pragma omp parallel for schedule(static) num_threads(T)
         for (size_t k = 0; k < nd->ninter; k++) {
-            ppnn_status e = ckks_ct_prepare(&r->inter[nd->inter[k]], r->prm, r->la, 2, r->a_pre);
+            ppnn_status e = stage_ct(r, &r->inter[nd->inter[k]], 0, r->inter_words, r->la, 2,
+                                     r->a_pre);
             if (e)
                 _hnn_keep_first_error(&err, msg, sizeof msg, e);
         }
@@ -249,27 +266,36 @@ static ppnn_status tile_intermediates(stage_run *r, const hnn_tile_needs *nd)
             return ppnn_fail(err, "%s", msg);
         linear_rows(r, r->a, nd->a_rows, nd->na_rows, r->inter, r->wqa, r->bqa, r->la, 2,
                     r->cur, r->xa, nd->ninputs, nd->inputs);
-        /* Rescale and activation in one parallel region (fewer barriers). */
-        double t1 = ppnn_now();
-        r->t_a += t1 - t0;
-#pragma omp parallel for schedule(dynamic) num_threads(T)
+        /* Rescale and activation in one parallel region (fewer barriers). The rescales are
+         * A's (a LINEAR step ends with its rescales, as version 1 timed them): the region's
+         * wall time is split between A and the activation in the ratio of the threads' time
+         * in each. */
+        double t1 = ppnn_now(), t_rescale = 0, t_square = 0;
+#pragma omp parallel for schedule(dynamic) num_threads(T) reduction(+ : t_rescale, t_square)
         for (size_t k = 0; k < nd->ninter; k++) {
             ppnn_status e = PPNN_OK;
             ckks_ciphertext *ct = &r->inter[nd->inter[k]];
+            double u0 = ppnn_now();
             for (size_t d = 0; d < r->a->drop && !e; d++)
                 e = ckks_rescale(ct);
+            double u1 = ppnn_now();
+            t_rescale += u1 - u0;
             if (e) {
                 _hnn_keep_first_error(&err, msg, sizeof msg, e);
                 continue;
             }
             if (r->act && (e = _hnn_act_one(ct, r->act, nd->inter[k])))
                 _hnn_keep_first_error(&act_err, act_msg, sizeof act_msg, e);
+            t_square += ppnn_now() - u1;
         }
         if (err)
             return ppnn_fail(err, "layer %zu (%s): %s", r->a->layer, r->a->name, msg);
         if (act_err)
             return ppnn_fail(act_err, "layer %zu (activation): %s", r->act->layer, act_msg);
-        r->t_act += ppnn_now() - t1; /* rescales included: they are the activation's input */
+        const double region = ppnn_now() - t1, busy = t_rescale + t_square;
+        const double to_a = busy > 0 ? region * t_rescale / busy : region;
+        r->t_a += t1 - t0 + to_a;
+        r->t_act += region - to_a;
         return PPNN_OK;
     } else {
 #pragma omp parallel for schedule(static) num_threads(T)
@@ -277,7 +303,7 @@ static ppnn_status tile_intermediates(stage_run *r, const hnn_tile_needs *nd)
             size_t c = nd->inter[k];
             const ckks_ciphertext *src = r->cur[c];
             ckks_ciphertext *dst = &r->inter[c];
-            ppnn_status e = ckks_ct_prepare(dst, r->prm, r->lin, 2, src->scale);
+            ppnn_status e = stage_ct(r, dst, 0, r->inter_words, r->lin, 2, src->scale);
             for (size_t comp = 0; comp < 2 && !e; comp++)
                 memcpy(ckks_ct_poly(dst, comp, 0), ckks_ct_poly(src, comp, 0),
                        (r->lin + 1) * r->n * sizeof(uint64_t));
@@ -345,7 +371,8 @@ static ppnn_status tile_rows(stage_run *r, const hnn_tile_needs *nd, size_t t)
 #pragma omp parallel for schedule(static) num_threads(nthreads(r->o->threads))
     for (size_t k = 0; k < cnt; k++) {
         size_t o = r->b->dense ? r->rows[k] : r->b->row_out[r->rows[k]];
-        ppnn_status e = ckks_ct_prepare(&r->out[o], r->prm, r->lb, size, r->b_pre);
+        ppnn_status e = stage_ct(r, &r->out[o], 1, size * (r->lb + 1) * r->n, r->lb, size,
+                                 r->b_pre);
         if (e)
             _hnn_keep_first_error(&err, msg, sizeof msg, e);
     }
@@ -505,7 +532,7 @@ static ppnn_status run_stage(stage_run *r, hnn_source *src)
     if (!st && g->tiling == HNN_TILE_COLS) {
         /* Accumulators: every B output, 3 components at B's level, written by the first tile. */
         for (size_t o = 0; o < r->b->n_out && !st; o++)
-            st = ckks_ct_prepare(&r->out[o], r->prm, r->lb, 3, r->b_pre);
+            st = stage_ct(r, &r->out[o], 1, 3 * (r->lb + 1) * r->n, r->lb, 3, r->b_pre);
     }
     for (size_t t = 0; t < g->ntiles && !st; t++) {
         if (r->o->cancel && *r->o->cancel) {
@@ -513,7 +540,11 @@ static ppnn_status run_stage(stage_run *r, hnn_source *src)
             break;
         }
         _hnn_tile_needs(&nd, r->p, g, t);
-        if ((st = load_inputs(r, src, &nd)))
+        double t0 = ppnn_now();
+        st = load_inputs(r, src, &nd);
+        if (r->o->input_seconds)
+            *r->o->input_seconds += ppnn_now() - t0;
+        if (st)
             break;
         if ((st = tile_intermediates(r, &nd)))
             break;
@@ -598,9 +629,20 @@ ppnn_status hnn_infer_source(ckks_ciphertext *out, const hnn_plan *p, hnn_source
         hnn_schedule_free(own);
         return st;
     }
+    /* One pool for the run's buffers: its cap is the schedule's peak (less the caller's
+     * resident inputs, which are not pool buffers), which the live ciphertexts never exceed,
+     * so reuse costs no memory beyond the schedule's. */
+    ckks_ct_pool *own_pool = NULL, *pool = o->pool;
+    if (!pool) {
+        if ((st = ckks_ct_pool_new(&own_pool, prm->n, s->peak_bytes - s->resident_bytes, 0))) {
+            hnn_schedule_free(own);
+            return st;
+        }
+        pool = own_pool;
+    }
     ckks_ciphertext *vec = NULL; /* outputs of the previous stage (owned) */
     hnn_spill *prev_spill = NULL;
-    spill_src sps = {NULL, NULL};
+    spill_src sps = {NULL, NULL, pool};
     array_src arr = {NULL};
     double scale = in_scale;
     for (size_t k = 0; k < s->nstages && !st; k++) {
@@ -609,6 +651,8 @@ ppnn_status hnn_infer_source(ckks_ciphertext *out, const hnn_plan *p, hnn_source
         stage_run r;
         memset(&r, 0, sizeof r);
         r.p = p, r.g = g, r.prm = prm, r.rk = rk, r.o = o, r.n = prm->n, r.stage = k;
+        r.pool = pool, r.pool_out = !last;
+        r.inter_words = (size_t)(_hnn_inter_bytes(p, g, prm->n) / sizeof(uint64_t));
         r.a = g->a != HNN_NO_STEP ? &p->steps[g->a] : NULL;
         r.act = g->act != HNN_NO_STEP ? &p->steps[g->act] : NULL;
         r.b = &p->steps[g->b];
@@ -673,7 +717,9 @@ ppnn_status hnn_infer_source(ckks_ciphertext *out, const hnn_plan *p, hnn_source
                 st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory for intermediate ciphertexts");
         }
         if (!last) {
-            if (r.spill_out) {
+            if (r.spill_out) { /* after an error, outputs not yet spilled are still held */
+                for (size_t c = 0; c < r.b->n_out; c++)
+                    ckks_ct_free(&r.out[c]);
                 free(r.out);
                 r.out = NULL;
             }
@@ -703,6 +749,7 @@ ppnn_status hnn_infer_source(ckks_ciphertext *out, const hnn_plan *p, hnn_source
     if (prev_spill && o->spilled_bytes)
         *o->spilled_bytes += _hnn_spill_written(prev_spill);
     _hnn_spill_close(prev_spill);
+    ckks_ct_pool_free(own_pool);
     hnn_schedule_free(own);
     return st;
 }

@@ -36,11 +36,14 @@ uint64_t hnn_memory_default(void)
 typedef struct {
     const ckks_batch_reader *r;
     ckks_ciphertext *cache;
+    ckks_ct_pool *pool; /* the run's: inputs reuse the buffers of earlier ones */
 } reader_src;
 
 static ppnn_status reader_get(hnn_source *s, size_t i, size_t level, const ckks_ciphertext **out)
 {
     reader_src *c = s->ctx;
+    if (!c->cache[i].data)
+        ckks_ct_attach(&c->cache[i], c->pool);
     ppnn_status st = ckks_batch_reader_get(&c->cache[i], c->r, i, level);
     *out = &c->cache[i];
     return st;
@@ -167,6 +170,7 @@ ppnn_status hnn_infer_file(hnn_file_stats *stats, const char *out_path, const ch
     ckks_params *pp = (ckks_params *)prm;
     ckks_batch_set *set = NULL;
     ckks_batch_set_writer *w = NULL;
+    ckks_ct_pool *pool = NULL;
     ckks_batch_info info;
     uint64_t *images = NULL;
     size_t nb = 0;
@@ -212,20 +216,27 @@ ppnn_status hnn_infer_file(hnn_file_stats *stats, const char *out_path, const ch
     const char *scratch = o->scratch_dir ? o->scratch_dir : dir_of(dbuf, sizeof dbuf, out_path);
     prog_ctx pc = {o, stats, {0}, s};
     pc.pr.nbatches = nb, pc.pr.nstages = s->nstages;
+    /* One buffer pool for every batch, capped at the schedule's peak (see hnn_exec_opts). */
+    if ((st = ckks_ct_pool_new(&pool, prm->n, s->peak_bytes, o->pool_flags)))
+        goto out;
     hnn_exec_opts eo = {.threads = o->threads, .kernel = o->kernel, .progress = on_step,
                         .progress_ctx = &pc, .on_tile = on_tile, .schedule = s,
                         .scratch_dir = scratch, .cancel = o->cancel,
-                        .spilled_bytes = &stats->spill_bytes};
+                        .spilled_bytes = &stats->spill_bytes, .pool = pool,
+                        .input_seconds = &stats->input_seconds};
     for (size_t b = 0; b < nb && !st; b++) {
         pc.pr.batch = b;
         double t0 = ppnn_now();
         ckks_batch_reader *r = NULL;
-        reader_src rs = {NULL, NULL};
+        reader_src rs = {NULL, NULL, pool};
         ckks_ciphertext *res = calloc(p->n_outputs, sizeof *res);
         if (!res)
             st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+        /* The batch's checksum is verified while it is computed on: the first pass over
+         * the file no longer delays the first tile. Nothing computed is used before the
+         * verdict; a corrupted batch fails with its checksum error whatever else failed. */
         if (!st)
-            st = ckks_batch_reader_open(&r, set, b);
+            st = ckks_batch_reader_open_async(&r, set, b);
         if (!st)
             st = check_batch(r, p, prm, in_path, b, nb);
         if (!st && !(rs.cache = calloc(p->n_inputs, sizeof *rs.cache)))
@@ -234,6 +245,17 @@ ppnn_status hnn_infer_file(hnn_file_stats *stats, const char *out_path, const ch
         hnn_source src = {p->n_inputs, reader_get, reader_release, &rs};
         if (!st)
             st = hnn_infer_source(res, p, &src, rk, &eo);
+        if (r && !(o->cancel && *o->cancel)) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", st ? ppnn_last_error() : "");
+            double tv = ppnn_now();
+            ppnn_status vs = ckks_batch_reader_verified(r);
+            stats->verify_seconds += ppnn_now() - tv;
+            if (!vs && st) /* keep the run's own error */
+                st = ppnn_fail(st, "%s", msg);
+            else if (vs)
+                st = vs;
+        }
         stats->server_seconds += ppnn_now() - t0;
         if (!st)
             st = ckks_batch_set_append(w, res, p->n_outputs);
@@ -249,6 +271,12 @@ ppnn_status hnn_infer_file(hnn_file_stats *stats, const char *out_path, const ch
         w = NULL;
     }
 out:
+    if (pool) {
+        ckks_ct_pool_stats ps;
+        ckks_ct_pool_get_stats(&ps, pool);
+        stats->pool_peak_bytes = ps.peak;
+        ckks_ct_pool_free(pool);
+    }
     ckks_batch_set_abort(w);
     ckks_batch_set_close(set);
     hnn_schedule_free(s);

@@ -47,7 +47,9 @@ ppnn_status hnn_encrypt_batch_progress(ckks_ciphertext *out, const ckks_secret_k
             }
         }
         ppnn_first_error_keep(&err, e);
-        ckks_pt_free(&pt);
+        ckks_pt_free(&pt); /* wipes the encoded image elements */
+        if (v)
+            sodium_memzero(v, batch * sizeof *v); /* element k of every image */
         free(v);
     }
     return ppnn_first_error_status(&err);

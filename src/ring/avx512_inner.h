@@ -24,8 +24,14 @@
  * q < 2^61) in the NTT instead of 52-bit IFMA; it is a compile-time constant after inlining. */
 typedef struct {
     __m512i q, q2, negq, mask, zero;
+    __m512i mu52; /* floor(2^52 / q), set only where grow is (ntt_avx512.c) */
     int wide;
+    int grow; /* forward NTT without per-stage reduction (ntt_avx512.c, fwd_bfly) */
 } vconst;
+
+/* IFMA primes below 2^RING_NTT_GROW_BITS take the forward NTT without per-stage reduction
+ * (bound in ntt_avx512.c, fwd_bfly). */
+#define RING_NTT_GROW_BITS 46
 
 static inline vconst vconst_make(uint64_t q)
 {
@@ -35,7 +41,9 @@ static inline vconst vconst_make(uint64_t q)
     c.negq = _mm512_set1_epi64((long long)(((uint64_t)1 << 52) - q));
     c.mask = _mm512_set1_epi64((long long)MASK52);
     c.zero = _mm512_setzero_si512();
+    c.mu52 = c.zero;
     c.wide = 0;
+    c.grow = 0;
     return c;
 }
 
@@ -95,6 +103,10 @@ void ring_extend_single_avx512(uint64_t *r, const uint64_t *a, const ring_prime 
                                const ring_prime *to);
 /* F/DQ-only variants (64-bit Shoup), any q < 2^61; add/sub/neg above use F only and serve both
  * tables. */
+void ring_sub_mul_scalar_avx512(uint64_t *r, const uint64_t *a, const uint64_t *b, uint64_t w,
+                                const ring_prime *p);
+void ring_sub_mul_scalar_avx512dq(uint64_t *r, const uint64_t *a, const uint64_t *b, uint64_t w,
+                                  const ring_prime *p);
 void ring_mul_scalar_avx512dq(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p);
 void ring_muladd_scalar_avx512dq(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p);
 

@@ -25,6 +25,8 @@ void ring_mul_portable(uint64_t *r, const uint64_t *a, const uint64_t *b, const 
 void ring_muladd_portable(uint64_t *r, const uint64_t *a, const uint64_t *b, const ring_prime *p);
 void ring_mul_scalar_portable(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p);
 void ring_muladd_scalar_portable(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p);
+void ring_sub_mul_scalar_portable(uint64_t *r, const uint64_t *a, const uint64_t *b, uint64_t w,
+                                  const ring_prime *p);
 void ring_extend_single_portable(uint64_t *r, const uint64_t *a, const ring_prime *from,
                                  const ring_prime *to);
 

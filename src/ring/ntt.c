@@ -212,6 +212,12 @@ void _ring_muladd_scalar(uint64_t *r, const uint64_t *a, uint64_t w, const ring_
     assert(r != a && w < p->q);
     p->kern->muladd_scalar(r, a, w, p);
 }
+void _ring_sub_mul_scalar(uint64_t *r, const uint64_t *a, const uint64_t *b, uint64_t w,
+                          const ring_prime *p)
+{
+    assert(w < p->q);
+    p->kern->sub_mul_scalar(r, a, b, w, p);
+}
 void _ring_extend_single(uint64_t *r, const uint64_t *a, const ring_prime *from,
                          const ring_prime *to)
 {

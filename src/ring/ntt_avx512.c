@@ -8,11 +8,28 @@
 /* Every helper is force-inlined so that c->wide is a constant in each specialised body. */
 #define INLINE static inline __attribute__((always_inline))
 
-/* Harvey forward butterfly: X, Y in [0, 4q) -> X + WY, X - WY + 2q, both in [0, 4q). */
+/* Harvey forward butterfly: X, Y in [0, 4q) -> X + WY, X - WY + 2q, both in [0, 4q).
+ * Growing variant (c->grow, IFMA only, q < 2^RING_NTT_GROW_BITS): X is not brought back to
+ * [0, 2q), so both outputs exceed the larger input bound by less than 2q. From canonical input
+ * (< q), after s stages every value is < (1 + 2s) q <= 33 q for N <= 2^16, and 33 q < 2^52
+ * for q < 2^46: the lazy Shoup product stays valid (y < 2^52) and one reduction at the end
+ * (fwd_tail) makes the output canonical, hence bit-identical.
+ * Since every true value is below 2^52, it is determined by its residue modulo 2^52, and the
+ * growing variant only ever needs that residue: IFMA reads the low 52 bits of its operands,
+ * and additions modulo 2^64 are exact modulo 2^52. So the product W*Y skips the masking of
+ * shoup_lazy (bit 52 may carry garbage), and fwd_final masks once. The butterfly drops from
+ * 9 vector operations to 6. */
 INLINE void fwd_bfly(__m512i *x, __m512i *y, __m512i w, __m512i ws, const vconst *c)
 {
-    __m512i u = csub(*x, c->q2);
-    __m512i t = mulmod_lazy(*y, w, ws, c);
+    __m512i u, t;
+    if (c->grow) {
+        u = *x;
+        __m512i qh = _mm512_madd52hi_epu64(c->zero, *y, ws);
+        t = _mm512_madd52lo_epu64(_mm512_madd52lo_epu64(c->zero, *y, w), qh, c->negq);
+    } else {
+        u = csub(*x, c->q2);
+        t = mulmod_lazy(*y, w, ws, c);
+    }
     *x = _mm512_add_epi64(u, t);
     *y = _mm512_add_epi64(_mm512_sub_epi64(u, t), c->q2);
 }
@@ -157,6 +174,20 @@ INLINE void chunk_stage(__m512i *v0, __m512i *v1, const uint64_t *w, const uint6
     *v1 = _mm512_permutex2var_epi64(vx, pm.hi, vy);
 }
 
+/* Canonical residue of a forward output: from [0, 4q) two conditional subtractions; growing
+ * variant, from the residue modulo 2^52 of v < 33 q < 2^52: Barrett with mu = floor(2^52 / q),
+ * qh = floor(v mu / 2^52) > v/q - 2 (madd52hi reads the low 52 bits, i.e. v itself), so
+ * v - qh q is in [0, 2q) and equals lo52(v + qh (2^52 - q)), then one conditional
+ * subtraction. */
+INLINE __m512i fwd_final(__m512i v, const vconst *c)
+{
+    if (!c->grow)
+        return csub(csub(v, c->q2), c->q);
+    __m512i qh = _mm512_madd52hi_epu64(c->zero, v, c->mu52);
+    __m512i r = _mm512_and_si512(_mm512_madd52lo_epu64(v, qh, c->negq), c->mask);
+    return csub(r, c->q);
+}
+
 /* The forward stages t = 8, 4, 2, 1 in one pass over 16-coefficient chunks (chunk c is block c
  * of the t = 8 stage), ending with the map of [0, 4q) to canonical residues. */
 INLINE void fwd_tail(uint64_t *a, size_t n, const uint64_t *w, const uint64_t *ws,
@@ -168,8 +199,8 @@ INLINE void fwd_tail(uint64_t *a, size_t n, const uint64_t *w, const uint64_t *w
         chunk_stage(&v0, &v1, w, ws, n / 8 + 2 * ch, 4, 0, c);
         chunk_stage(&v0, &v1, w, ws, n / 4 + 4 * ch, 2, 0, c);
         chunk_stage(&v0, &v1, w, ws, n / 2 + 8 * ch, 1, 0, c);
-        ST(a + k, csub(csub(v0, c->q2), c->q));
-        ST(a + k + 8, csub(csub(v1, c->q2), c->q));
+        ST(a + k, fwd_final(v0, c));
+        ST(a + k + 8, fwd_final(v1, c));
     }
 }
 
@@ -190,7 +221,7 @@ INLINE void inv_head(uint64_t *a, size_t n, const uint64_t *w, const uint64_t *w
     }
 }
 
-INLINE void ntt_forward_body(uint64_t *a, const ring_prime *p, int wide)
+INLINE void ntt_forward_body(uint64_t *a, const ring_prime *p, int wide, int grow)
 {
     const size_t n = p->n;
     if (n < 16) {
@@ -199,6 +230,8 @@ INLINE void ntt_forward_body(uint64_t *a, const ring_prime *p, int wide)
     }
     vconst c = vconst_make(p->q);
     c.wide = wide;
+    c.grow = grow;
+    c.mu52 = _mm512_set1_epi64((long long)(((uint64_t)1 << 52) / p->q));
     const uint64_t *w = p->psi_rev, *ws = wide ? p->psi_rev_shoup : p->psi_rev_shoup52;
     size_t m = 1, t = n >> 1;
     for (; t >= 32; m <<= 2, t >>= 2)
@@ -248,9 +281,16 @@ INLINE void ntt_inverse_body(uint64_t *a, const ring_prime *p, int wide)
     }
 }
 
-static void ntt_forward_avx512(uint64_t *a, const ring_prime *p) { ntt_forward_body(a, p, 0); }
+static void ntt_forward_avx512(uint64_t *a, const ring_prime *p)
+{
+    _Static_assert(RING_MAX_LOGN <= 16, "growth bound (1 + 2 logn) q < 2^52 proved for N <= 2^16");
+    if (p->q < ((uint64_t)1 << RING_NTT_GROW_BITS))
+        ntt_forward_body(a, p, 0, 1);
+    else
+        ntt_forward_body(a, p, 0, 0);
+}
 static void ntt_inverse_avx512(uint64_t *a, const ring_prime *p) { ntt_inverse_body(a, p, 0); }
-static void ntt_forward_avx512dq(uint64_t *a, const ring_prime *p) { ntt_forward_body(a, p, 1); }
+static void ntt_forward_avx512dq(uint64_t *a, const ring_prime *p) { ntt_forward_body(a, p, 1, 0); }
 static void ntt_inverse_avx512dq(uint64_t *a, const ring_prime *p) { ntt_inverse_body(a, p, 1); }
 
 const ring_kernels ring_kernels_avx512 = {
@@ -266,6 +306,7 @@ const ring_kernels ring_kernels_avx512 = {
     .mul_scalar = ring_mul_scalar_avx512,
     .extend_single = ring_extend_single_avx512,
     .muladd_scalar = ring_muladd_scalar_avx512,
+    .sub_mul_scalar = ring_sub_mul_scalar_avx512,
 };
 
 const ring_kernels ring_kernels_avx512dq = {
@@ -281,4 +322,5 @@ const ring_kernels ring_kernels_avx512dq = {
     .mul_scalar = ring_mul_scalar_avx512dq,
     .extend_single = ring_extend_single_portable,
     .muladd_scalar = ring_muladd_scalar_avx512dq,
+    .sub_mul_scalar = ring_sub_mul_scalar_avx512dq,
 };

@@ -53,6 +53,15 @@ void ring_muladd_scalar_portable(uint64_t *r, const uint64_t *a, uint64_t w,
         r[j] = mq_add(r[j], mq_mul_shoup(a[j], w, ws, q), q);
 }
 
+/* a + q - b is in (0, 2q) < 2^62: a valid Shoup input. */
+void ring_sub_mul_scalar_portable(uint64_t *r, const uint64_t *a, const uint64_t *b, uint64_t w,
+                                  const ring_prime *p)
+{
+    const uint64_t q = p->q, ws = mq_shoup(w, q);
+    for (size_t j = 0; j < p->n; j++)
+        r[j] = mq_mul_shoup(a[j] + q - b[j], w, ws, q);
+}
+
 void ring_extend_single_portable(uint64_t *r, const uint64_t *a, const ring_prime *from,
                                  const ring_prime *to)
 {
@@ -77,4 +86,5 @@ const ring_kernels ring_kernels_portable = {
     .mul_scalar = ring_mul_scalar_portable,
     .extend_single = ring_extend_single_portable,
     .muladd_scalar = ring_muladd_scalar_portable,
+    .sub_mul_scalar = ring_sub_mul_scalar_portable,
 };

@@ -92,10 +92,12 @@ void ring_muladd_avx512(uint64_t *r, const uint64_t *a, const uint64_t *b, const
         r[j] = mq_reduce128((mq_u128)a[j] * b[j] + r[j], &p->mod);
 }
 
-/* r = w*a (acc = 0) or r + w*a (acc = 1): the lazy product is < 2q, the sum < 3q.
+/* r = w*a (acc = 0), r + w*a (acc = 1) or w*(a - b) (b != NULL, acc = 0): the lazy product is
+ * < 2q, the sum < 3q; a + q - b < 2q < 2^51 is a valid input of either Shoup flavour.
  * wide selects 64-bit Shoup (F/DQ only, any q < 2^61) instead of 52-bit IFMA Shoup. */
 static inline __attribute__((always_inline)) void
-scalar_kernel(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p, int wide, int acc)
+scalar_kernel(uint64_t *r, const uint64_t *a, const uint64_t *b, uint64_t w, const ring_prime *p,
+              int wide, int acc)
 {
     vconst c = vconst_make(p->q);
     c.wide = wide;
@@ -105,36 +107,51 @@ scalar_kernel(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p, i
         _mm512_set1_epi64((long long)(wide ? ws : (uint64_t)(((mq_u128)w << 52) / p->q)));
     size_t j = 0;
     for (; j + 8 <= p->n; j += 8) {
-        __m512i t = mulmod_lazy(LD(a + j), vw, vws, &c);
+        __m512i x = LD(a + j);
+        if (b)
+            x = _mm512_sub_epi64(_mm512_add_epi64(x, c.q), LD(b + j));
+        __m512i t = mulmod_lazy(x, vw, vws, &c);
         if (acc)
             ST(r + j, csub(csub(_mm512_add_epi64(LD(r + j), t), c.q2), c.q));
         else
             ST(r + j, csub(t, c.q));
     }
     for (; j < p->n; j++) {
-        uint64_t t = mq_mul_shoup(a[j], w, ws, p->q);
+        uint64_t t = mq_mul_shoup(b ? a[j] + p->q - b[j] : a[j], w, ws, p->q);
         r[j] = acc ? mq_add(r[j], t, p->q) : t;
     }
 }
 
 void ring_mul_scalar_avx512(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p)
 {
-    scalar_kernel(r, a, w, p, 0, 0);
+    scalar_kernel(r, a, NULL, w, p, 0, 0);
 }
 
 void ring_muladd_scalar_avx512(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p)
 {
-    scalar_kernel(r, a, w, p, 0, 1);
+    scalar_kernel(r, a, NULL, w, p, 0, 1);
 }
 
 void ring_mul_scalar_avx512dq(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p)
 {
-    scalar_kernel(r, a, w, p, 1, 0);
+    scalar_kernel(r, a, NULL, w, p, 1, 0);
 }
 
 void ring_muladd_scalar_avx512dq(uint64_t *r, const uint64_t *a, uint64_t w, const ring_prime *p)
 {
-    scalar_kernel(r, a, w, p, 1, 1);
+    scalar_kernel(r, a, NULL, w, p, 1, 1);
+}
+
+void ring_sub_mul_scalar_avx512(uint64_t *r, const uint64_t *a, const uint64_t *b, uint64_t w,
+                                const ring_prime *p)
+{
+    scalar_kernel(r, a, b, w, p, 0, 0);
+}
+
+void ring_sub_mul_scalar_avx512dq(uint64_t *r, const uint64_t *a, const uint64_t *b, uint64_t w,
+                                  const ring_prime *p)
+{
+    scalar_kernel(r, a, b, w, p, 1, 0);
 }
 
 /* Centered lift from `from` (q_f < 2^50) then reduction mod q_t: y = |centered x| < 2^49,

@@ -157,28 +157,38 @@ void ring_poly_from_int64(uint64_t *r, const int64_t *a, const ring_context *ctx
  * last component alone), x - c is divisible by q_l and (x - c) / q_l = round(x / q_l) exactly
  * (q_l is odd, so there are no ties). Modulo each kept q_i that is (a_i - [c]_{q_i}) * q_l^-1,
  * and [c]_{q_i} is the single-prime basis extension of the last component. */
+/* Kept row i: a_i <- (a_i - [c]_{q_i}) * q_last^-1 with lc = c in coefficient form. */
+static void rescale_row(uint64_t *ai, size_t i, const uint64_t *lc, size_t last_idx,
+                        const ring_context *ctx, uint64_t *e, int ntt)
+{
+    const ring_prime *pi = &ctx->primes[i], *pl = &ctx->primes[last_idx];
+    _ring_extend_single(e, lc, pl, pi);
+    if (ntt)
+        _ring_ntt_forward(e, pi);
+    _ring_sub_mul_scalar(ai, ai, e, ctx->qinv[i * ctx->nprimes + last_idx], pi);
+}
+
 static void rescale(uint64_t *a, size_t nkeep, const uint64_t *last, size_t last_idx,
                     const ring_context *ctx, uint64_t *tmp, int ntt)
 {
     assert(nkeep <= last_idx && last_idx < ctx->nprimes);
-    const size_t n = ctx->n, np = ctx->nprimes;
-    const ring_prime *pl = &ctx->primes[last_idx];
+    const size_t n = ctx->n;
     uint64_t *y = tmp, *e = tmp + n;
     const uint64_t *lc = last;
     if (ntt) {
         memcpy(y, last, n * sizeof *y);
-        _ring_ntt_inverse(y, pl);
+        _ring_ntt_inverse(y, &ctx->primes[last_idx]);
         lc = y;
     }
-    for (size_t i = 0; i < nkeep; i++) {
-        const ring_prime *pi = &ctx->primes[i];
-        _ring_extend_single(e, lc, pl, pi);
-        if (ntt)
-            _ring_ntt_forward(e, pi);
-        uint64_t *ai = a + i * n;
-        _ring_sub(ai, ai, e, pi);
-        _ring_mul_scalar(ai, ai, ctx->qinv[i * np + last_idx], pi);
-    }
+    for (size_t i = 0; i < nkeep; i++)
+        rescale_row(a + i * n, i, lc, last_idx, ctx, e, ntt);
+}
+
+void ring_rescale_row_ntt(uint64_t *ai, size_t i, const uint64_t *last_coeff, size_t last_idx,
+                          const ring_context *ctx, uint64_t *tmp)
+{
+    assert(i < last_idx && last_idx < ctx->nprimes);
+    rescale_row(ai, i, last_coeff, last_idx, ctx, tmp, 1);
 }
 
 void ring_rescale_ntt(uint64_t *a, size_t nkeep, const uint64_t *last, size_t last_idx,

@@ -220,6 +220,12 @@ ppnn_status ppnn_frame_header_parse(uint64_t *payload_len, uint32_t *version,
 
 ppnn_status ppnn_frame_verify_fd(int fd, uint64_t offset, uint64_t payload_len, const char *name)
 {
+    return ppnn_frame_verify_fd_stop(fd, offset, payload_len, name, NULL);
+}
+
+ppnn_status ppnn_frame_verify_fd_stop(int fd, uint64_t offset, uint64_t payload_len,
+                                      const char *name, const volatile int *stop)
+{
     if (sodium_init() < 0)
         return ppnn_fail(PPNN_ERR_UNSUPPORTED, "libsodium failed to initialise");
     enum { CHUNK = 1 << 20 };
@@ -231,6 +237,10 @@ ppnn_status ppnn_frame_verify_fd(int fd, uint64_t offset, uint64_t payload_len, 
     uint64_t left = PPNN_FILE_HEADER_BYTES + payload_len, pos = offset;
     ppnn_status st = PPNN_OK;
     while (left && !st) {
+        if (stop && *stop) {
+            st = ppnn_fail(PPNN_ERR_IO, "%s: verification stopped", name);
+            break;
+        }
         size_t want = left < CHUNK ? (size_t)left : CHUNK;
         ssize_t got = pread(fd, buf, want, (off_t)pos);
         if (got <= 0)
@@ -459,6 +469,8 @@ ppnn_status ppnn_file_check_update(ppnn_file_check *c, const uint8_t *buf, size_
         crypto_generichash_update(c->hash_state, buf, take);
         c->seen += take, buf += take, len -= take;
     }
+    if (!len)
+        return PPNN_OK; /* the chunk ended inside the body: no trailer bytes yet */
     memcpy(c->trailer + (c->seen - body_end), buf, len);
     c->seen += len;
     return PPNN_OK;

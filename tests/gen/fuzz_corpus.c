@@ -65,6 +65,31 @@ int main(void)
     memcpy(ch.key_id, kid, sizeof kid);
     if (ckks_batch_save("fuzz/corpus/fuzz_ckks_result/channel.ct", out, 2, &ch))
         return 1;
+    /* A multi-batch input file (fuzz_batch_set): two batches of two ciphertexts each, a
+     * seeded one at the top level and an unseeded one mod-switched to level 0. */
+    info.role = CKKS_BATCH_INPUT;
+    const uint64_t images[2] = {8, 8};
+    ckks_batch_set_writer *w = NULL;
+    if (ckks_batch_set_create(&w, "fuzz/corpus/fuzz_batch_set/two.ct", p, &info, 2, images))
+        return 1;
+    for (int b = 0; b < 2; b++) {
+        ckks_ciphertext set[2] = {{0}};
+        if (encrypt_values(&set[0], &sk, 1, 0.5 - b) || encrypt_values(&set[1], &sk, 1, 0.25 + b) ||
+            ckks_mod_switch(&set[1], 0)) {
+            ckks_batch_set_abort(w);
+            return 1;
+        }
+        set[1].has_seed = 0;
+        ppnn_status st = ckks_batch_set_append(w, set, 2);
+        ckks_ct_free(&set[0]);
+        ckks_ct_free(&set[1]);
+        if (st) {
+            ckks_batch_set_abort(w);
+            return 1;
+        }
+    }
+    if (ckks_batch_set_finish(w))
+        return 1;
     puts("wrote the ckks seeds under fuzz/corpus/");
     for (int i = 0; i < 2; i++) {
         ckks_ct_free(&in[i]);
