@@ -1,6 +1,6 @@
 /* libFuzzer harness for the service's request handling (src/serve/): routing and bearer
- * parsing, the status JSON the client parses, and the streaming upload verifier fed in
- * fuzzer-chosen chunks. The first byte picks the target; for uploads, bit 7 of it reseals the
+ * parsing, the long poll's wait value, the status JSON the client parses, and the streaming
+ * upload verifier fed in fuzzer-chosen chunks. The first byte picks the target; for uploads, bit 7 of it reseals the
  * input (payload length and BLAKE2b checksum recomputed) so mutations reach past the checksum. */
 #include <sodium.h>
 #include <stdint.h>
@@ -30,6 +30,9 @@ static void fuzz_route(const uint8_t *d, size_t n)
     if (tok && !*tok)
         abort();
     (void)srv_valid_name(s);
+    double w; /* the long poll's ?wait= value */
+    if (srv_parse_wait(&w, s) == 0 && !(w >= 0 && w <= SRV_WAIT_MAX))
+        abort();
     free(s);
 }
 

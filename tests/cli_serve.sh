@@ -221,6 +221,35 @@ if [[ -z $reduced ]]; then   # an 8x8 batch for the 28x28 model: accepted (small
   check "... in one line, naming no server path" test "$(printf '%s\n' "$err" | grep -c 'expects 1x28x28')" = 1 -a -z "$(printf '%s' "$err" | grep -F "$state")"
 fi
 crash
+# Long polls (GET /v1/jobs/ID?wait=S) and the worker's trust in what the upload verified: a
+# queued job's input changed on disk after its upload is verified in full again, and refused.
+start --workers 0
+kid2=$(key_id "${tok[2]}" "$dir/k2")
+check "job for the tamper test queued" test "$(api "${tok[2]}" POST "/v1/jobs?model=tiny&key=$kid2" --data-binary @"$dir/b2.ct")" = 202
+jobt=$(cut -d'"' -f4 "$dir/body")
+check "a long poll on a queued job ends at its bound" test "$(api "${tok[2]}" GET "/v1/jobs/$jobt?wait=1" --max-time 20)" = 200
+check "... with the job still queued" grep -q '"state":"queued"' "$dir/body"
+check "wait beyond the bound refused" test "$(api "${tok[2]}" GET "/v1/jobs/$jobt?wait=31")" = 400
+check "wait not a number refused" test "$(api "${tok[2]}" GET "/v1/jobs/$jobt?wait=1x")" = 400
+check "another client's long poll is 404" test "$(api "${tok[3]}" GET "/v1/jobs/$jobt?wait=1")" = 404
+in=$state/jobs/$jobt.in; off=$(($(stat -c %s "$in") / 2))
+byte=$(od -An -tu1 -j $off -N1 "$in" | tr -d ' ')
+printf "\\$(printf %03o $((byte ^ 64)))" | dd of="$in" bs=1 seek=$off conv=notrunc status=none
+crash
+start --workers 1
+for ((t = 0; t < limit / 20 + 1; t++)); do  # sanitizer runs may need more than one wait
+  check "a long poll returns by its bound" test "$(api "${tok[2]}" GET "/v1/jobs/$jobt?wait=20" --max-time 40)" = 200
+  grep -q '"state":"\(done\|failed\)"' "$dir/body" && break
+done
+check "... the changed input was verified again and refused" grep -q '"state":"failed".*checksum' "$dir/body"
+check "a fresh job for the wake-up test" test "$(api "${tok[2]}" POST "/v1/jobs?model=tiny&key=$kid2" --data-binary @"$dir/b2.ct")" = 202
+jobw=$(cut -d'"' -f4 "$dir/body")
+# The worker wakes on the submission and the long poll on the finish: one request sees 'done'.
+if [[ -z $reduced ]]; then  # --max-time 15 < wait=20: only a wake-up on the finish answers in time
+  api "${tok[2]}" GET "/v1/jobs/$jobw?wait=20" --max-time 15 >/dev/null
+  check "one long poll sees the submitted job done, woken by its finish" grep -q '"state":"done"' "$dir/body"
+fi
+crash
 # ppnn demo --serve: the demo's server step through an in-process server on loopback
 if [[ -z $reduced ]]; then
   mkdir -p "$dir/dm"; cp "$dir/models/mnist.ppnn" "$dir/dm/mnist-cryptonets-element-kd.ppnn"

@@ -126,6 +126,11 @@ typedef struct ckks_batch_set ckks_batch_set;
 PPNN_MUST_CHECK ppnn_status ckks_batch_set_open(ckks_batch_set **out, ckks_params **params,
                                                 const char *path);
 void ckks_batch_set_close(ckks_batch_set *s); /* NULL is a no-op */
+/* The caller has itself verified this single-batch file while writing it (the service, during
+ * the upload) and `sum` is the BLAKE2b checksum it verified: a reader then skips re-hashing the
+ * batch while the file's stored checksum still equals `sum` (headers, extents and every
+ * coefficient are checked as always). Multi-batch sets are always hashed. */
+void ckks_batch_set_trust(ckks_batch_set *s, const uint8_t sum[PPNN_FILE_TRAILER_BYTES]);
 size_t ckks_batch_set_batches(const ckks_batch_set *s);
 /* The set's info (key id, packing, shape, role) with images = batch b's images (b out of
  * range: the total). */

@@ -365,6 +365,9 @@ typedef struct hnn_file_opts {
     void *progress_ctx;
     const volatile int *cancel; /* as in hnn_exec_opts */
     unsigned pool_flags;        /* tests: CKKS_POOL_POISON for the run's buffer pool */
+    /* The service: in_path is a single batch the caller verified while storing it, with this
+     * BLAKE2b checksum (ckks_batch_set_trust); NULL: verify as every loader does. */
+    const uint8_t *input_checksum;
 } hnn_file_opts;
 
 typedef struct hnn_file_stats {

@@ -72,7 +72,7 @@ typedef struct srv_client_opts {
     const char *token;
     const char *cacert; /* PEM bundle to verify the server with (NULL: system store) */
     size_t retries;     /* attempts per request on 429 / 5xx / lost connections */
-    double poll;        /* seconds between status requests */
+    double poll;        /* status refresh (s): the long poll's wait; a finish is seen at once */
     void (*on_status)(void *ctx, const srv_status *st); /* every poll (may be NULL) */
     void (*on_event)(void *ctx, const char *msg);       /* key upload, job id, retries */
     void *ctx;

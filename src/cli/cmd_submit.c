@@ -59,7 +59,7 @@ int cmd_submit(int argc, char **argv)
     const char *server = NULL, *token = getenv("PPNN_TOKEN"), *keys = NULL, *model = NULL;
     const char *in = NULL, *out = NULL, *cacert = NULL, *job = NULL;
     size_t retries = 8;
-    double poll = 0.5;
+    double poll = 1;
     ui u = {0};
     static const struct option opts[] = {
         {"server", 1, 0, 's'}, {"token", 1, 0, 'T'}, {"keys", 1, 0, 'k'},

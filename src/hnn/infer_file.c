@@ -176,6 +176,8 @@ ppnn_status hnn_infer_file(hnn_file_stats *stats, const char *out_path, const ch
     size_t nb = 0;
     if ((st = ckks_batch_set_open(&set, &pp, in_path)))
         goto out;
+    if (o->input_checksum)
+        ckks_batch_set_trust(set, o->input_checksum);
     ckks_batch_set_info(&info, set, SIZE_MAX);
     nb = ckks_batch_set_batches(set);
     if (memcmp(info.key_id, key_id, CKKS_KEY_ID_BYTES) != 0) {

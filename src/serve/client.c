@@ -328,9 +328,15 @@ ppnn_status srv_submit(char job_id[33], const srv_client_opts *o, const char *ke
         }
         event(o, "job %s accepted (resume with --job it)", job_id);
     }
-    snprintf(path, sizeof path, "/v1/jobs/%s", job_id);
+    /* Long poll: the server answers as soon as the job finishes, or after `wait` seconds with
+     * the progress so far (the bar's refresh). A server that ignores wait answers at once: the
+     * client then sleeps out the interval itself. */
+    double poll = o->poll > 0 ? o->poll : 1;
+    snprintf(path, sizeof path, "/v1/jobs/%s?wait=%.3g", job_id,
+             poll < SRV_WAIT_MAX ? poll : SRV_WAIT_MAX);
     for (;;) {
         call k = {"GET", path, NULL, NULL, NULL};
+        double t0 = ppnn_now();
         if ((st = perform(o, &k, r)))
             goto done;
         srv_status s;
@@ -346,7 +352,9 @@ ppnn_status srv_submit(char job_id[33], const srv_client_opts *o, const char *ke
             st = ppnn_fail(PPNN_ERR_PARAM, "job %s failed on the server: %s", job_id, s.error);
             goto done;
         }
-        sleep_s(o->poll > 0 ? o->poll : 0.5);
+        double spent = ppnn_now() - t0;
+        if (spent < poll / 2)
+            sleep_s(poll - spent);
     }
     snprintf(path, sizeof path, "/v1/jobs/%s/result", job_id);
     ppnn_wfile w;

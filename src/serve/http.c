@@ -26,6 +26,10 @@ typedef srv_server server;
 
 typedef struct request {
     srv_route route;
+    struct MHD_Connection *conn; /* while suspended in a long poll */
+    double deadline;             /* of the long poll (ppnn_now seconds) */
+    struct request *wnext;       /* srv_server.waiters */
+    int waited;                  /* the long poll is over: answer now */
     int64_t client;
     int answered;  /* a response has been queued */
     int uploading; /* the body goes to up */
@@ -186,6 +190,8 @@ static enum MHD_Result finish_job(server *sv, request *r, struct MHD_Connection 
         release_slot(sv, r);
         return send_error(r, c, (unsigned)r->up.status, r->up.error);
     }
+    /* The job row carries what the upload verified (the worker's trust, srv_upload_trusted). */
+    snprintf(r->job.in_check, sizeof r->job.in_check, "%s", r->up.record);
     ppnn_status st = srv_store_job_add(sv->store, &r->job, r->idem, existing);
     release_slot(sv, r);
     if (st) {
@@ -272,10 +278,51 @@ static enum MHD_Result finish_key(server *sv, request *r, struct MHD_Connection 
     return send_json(c, 201, o);
 }
 
+int srv_parse_wait(double *seconds, const char *v)
+{
+    char *end;
+    *seconds = 0;
+    if (!v || !*v || strlen(v) > 16)
+        return 1;
+    double w = strtod(v, &end);
+    if (*end || !(w >= 0 && w <= SRV_WAIT_MAX)) /* NaN fails too */
+        return 1;
+    *seconds = w;
+    return 0;
+}
+
+/* GET /v1/jobs/{id}[?wait=S]: with a wait, a job still queued or running suspends the
+ * connection (libmicrohttpd keeps serving the others) until it finishes or S seconds pass; the
+ * answer is then the status as usual. The state is read and the waiter registered under
+ * wait_mu, and a worker announces a finish (srv_http_job_finished) under it after committing
+ * it, so a finish between the two cannot be missed. */
 static enum MHD_Result job_status(server *sv, request *r, struct MHD_Connection *c)
 {
     srv_job j;
-    if (srv_store_job_get(sv->store, &j, r->client, r->route.id))
+    double wait = 0;
+    if (!r->waited) {
+        const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "wait");
+        if (v && srv_parse_wait(&wait, v)) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "wait=SECONDS: a number from 0 to %d", SRV_WAIT_MAX);
+            return send_error(r, c, 400, msg);
+        }
+    }
+    pthread_mutex_lock(&sv->wait_mu);
+    int missing = srv_store_job_get(sv->store, &j, r->client, r->route.id);
+    if (!missing && wait > 0 && !sv->stopping &&
+        (!strcmp(j.state, "queued") || !strcmp(j.state, "running"))) {
+        r->waited = 1;
+        r->conn = c;
+        r->deadline = ppnn_now() + wait;
+        r->wnext = sv->waiters;
+        sv->waiters = r;
+        MHD_suspend_connection(c);
+        pthread_mutex_unlock(&sv->wait_mu);
+        return MHD_YES;
+    }
+    pthread_mutex_unlock(&sv->wait_mu);
+    if (missing)
         return send_error(r, c, 404, "no such job");
     r->answered = 1;
     cJSON *o = cJSON_CreateObject();
@@ -429,6 +476,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (r->answered)
         return MHD_YES;
+    if (r->waited && r->route.kind == SRV_R_JOB_STATUS) /* resumed after its long poll */
+        return job_status(sv, r, c);
     if (r->uploading)
         return r->route.kind == SRV_R_KEY_PUT ? finish_key(sv, r, c) : finish_job(sv, r, c);
     return send_error(r, c, 500, "request without a response");
@@ -490,7 +539,8 @@ ppnn_status srv_http_start(struct MHD_Daemon **out, srv_server *sv, uint16_t *po
         return ppnn_fail(PPNN_ERR_PARAM, "--listen '%s': '%s' is not an IPv4 address",
                          cfg->listen, host);
     addr.sin_port = htons((uint16_t)p);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_AUTO |
+                     MHD_ALLOW_SUSPEND_RESUME;
     char *cert = NULL, *key = NULL;
     if (cfg->plain_http) {
         if (!is_loopback(&addr))
@@ -534,6 +584,38 @@ ppnn_status srv_http_start(struct MHD_Daemon **out, srv_server *sv, uint16_t *po
     *port = info ? info->port : (uint16_t)p;
     *out = d;
     return PPNN_OK;
+}
+
+/* Resumes the waiters that match (under wait_mu). */
+static void resume_where(server *sv, const char *id, double now, int all)
+{
+    request **pp = &sv->waiters;
+    while (*pp) {
+        request *r = *pp;
+        if (all || (id && !strcmp(r->route.id, id)) || (!id && now >= r->deadline)) {
+            *pp = r->wnext;
+            r->wnext = NULL;
+            MHD_resume_connection(r->conn);
+        } else
+            pp = &r->wnext;
+    }
+}
+
+void srv_http_job_finished(void *ctx, const char *id)
+{
+    server *sv = ctx;
+    pthread_mutex_lock(&sv->wait_mu);
+    resume_where(sv, id, 0, 0);
+    pthread_mutex_unlock(&sv->wait_mu);
+}
+
+void srv_http_tick(srv_server *sv, int stop)
+{
+    pthread_mutex_lock(&sv->wait_mu);
+    if (stop)
+        sv->stopping = 1;
+    resume_where(sv, NULL, ppnn_now(), stop);
+    pthread_mutex_unlock(&sv->wait_mu);
 }
 
 void srv_http_stop(struct MHD_Daemon *d)

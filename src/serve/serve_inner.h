@@ -11,6 +11,7 @@
 #include "ppnn/serve.h"
 
 #define SRV_ID_HEX 32 /* job ids and key ids: 16 bytes in lower-case hex */
+#define SRV_IN_CHECK_MAX 160
 
 /* ---- store.c: SQLite (WAL) under the state directory ------------------------------------
  * One connection guarded by a mutex: every call is one short statement or transaction. */
@@ -25,6 +26,7 @@ typedef struct srv_job {
     char error[256];
     double created, started, finished, fetched;
     int64_t seq;
+    char in_check[SRV_IN_CHECK_MAX]; /* the upload record (srv_upload_record), "" for none */
 } srv_job;
 
 PPNN_MUST_CHECK ppnn_status srv_store_open(srv_store **s, const char *state_dir);
@@ -126,6 +128,7 @@ typedef struct srv_upload {
     uint8_t got_key_id[CKKS_KEY_ID_BYTES];
     int status;          /* HTTP status of the refusal (0 while fine) */
     char error[256];
+    char record[SRV_IN_CHECK_MAX]; /* after a commit: what the server verified (below) */
 } srv_upload;
 PPNN_MUST_CHECK ppnn_status srv_upload_open(srv_upload *u, const char *state_dir, uint64_t limit,
                                             const char *kinds, const char *name);
@@ -135,6 +138,15 @@ void srv_upload_feed(srv_upload *u, const uint8_t *buf, size_t len);
  * u->status/u->error say why. */
 int srv_upload_commit(srv_upload *u, const char *path);
 void srv_upload_abort(srv_upload *u); /* removes the temporary file; idempotent */
+/* The upload record, kept in the job's row: the BLAKE2b checksum the server verified over the
+ * bytes it wrote, and the stored file's identity (size, inode, mtime in ns) after its fsync.
+ * srv_upload_trusted is 1, with sum filled, when path is still that file (same identity, the
+ * record well formed): the worker then lets the library skip re-hashing it
+ * (hnn_file_opts.input_checksum); 0 otherwise (the input is verified in full). */
+void srv_upload_record(char out[SRV_IN_CHECK_MAX], const uint8_t sum[PPNN_FILE_TRAILER_BYTES],
+                       uint64_t size, uint64_t ino, int64_t mtime_ns);
+int srv_upload_trusted(uint8_t sum[PPNN_FILE_TRAILER_BYTES], const char *record,
+                       const char *path);
 /* The check alone (no file): what the fuzzer drives. */
 void srv_upload_check(srv_upload *u, const uint8_t *buf, size_t len);
 
@@ -170,9 +182,11 @@ typedef struct srv_pool srv_pool;
 void srv_job_path(char *buf, size_t len, const char *state_dir, const char *id, const char *ext);
 void srv_key_path(char *buf, size_t len, const char *state_dir, int64_t client,
                   const char *key_id, const char *kind);
+/* on_finish(ctx, job id) is called after a job's final state (done / failed) is committed. */
 PPNN_MUST_CHECK ppnn_status srv_pool_start(srv_pool **p, srv_store *s, const srv_models *ms,
                                            const char *state_dir, size_t workers, size_t threads,
-                                           FILE *log);
+                                           FILE *log, void (*on_finish)(void *, const char *),
+                                           void *ctx);
 void srv_pool_wake(srv_pool *p);
 /* 0 and *out filled when job id is running on some worker. */
 int srv_pool_progress(srv_pool *p, const char *id, srv_progress *out);
@@ -194,11 +208,23 @@ typedef struct srv_server {
     uint8_t token_key[32];
     pthread_mutex_t mu;
     size_t uploading; /* job uploads in flight: they hold queue slots */
+    /* Long polls (GET /v1/jobs/{id}?wait=S): suspended connections, resumed when their job
+     * finishes (srv_http_job_finished), at their deadline or at shutdown (srv_http_tick). */
+    pthread_mutex_t wait_mu;
+    struct request *waiters;
+    int stopping;
 } srv_server;
 struct MHD_Daemon;
 /* Parses cfg->listen, enforces TLS (or plain HTTP on loopback only) and starts the daemon;
  * *port receives the bound port. */
 PPNN_MUST_CHECK ppnn_status srv_http_start(struct MHD_Daemon **d, srv_server *sv, uint16_t *port);
 void srv_http_stop(struct MHD_Daemon *d);
+/* Longest wait a long poll may ask for, in seconds. */
+#define SRV_WAIT_MAX 30
+/* "wait" query value: 0 and *seconds in [0, SRV_WAIT_MAX] when valid, 1 otherwise. */
+int srv_parse_wait(double *seconds, const char *v);
+void srv_http_job_finished(void *sv, const char *id);
+/* Resumes the long polls whose deadline passed (all of them when stop: no new ones wait). */
+void srv_http_tick(srv_server *sv, int stop);
 
 #endif

@@ -103,8 +103,9 @@ ppnn_status srv_run(const srv_config *cfg, volatile sig_atomic_t *stop)
         goto done;
     sv.models = &models;
     pthread_mutex_init(&sv.mu, NULL);
+    pthread_mutex_init(&sv.wait_mu, NULL);
     if ((st = srv_pool_start(&sv.pool, sv.store, &models, cfg->state_dir, cfg->workers,
-                             cfg->threads, cfg->log)))
+                             cfg->threads, cfg->log, srv_http_job_finished, &sv)))
         goto done_mu;
     uint16_t port = 0;
     if ((st = srv_http_start(&d, &sv, &port)))
@@ -123,6 +124,7 @@ ppnn_status srv_run(const srv_config *cfg, volatile sig_atomic_t *stop)
     while (!*stop) {
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL);
+        srv_http_tick(&sv, 0);
         double now = ppnn_now();
         if (now - last >= 1.0) {
             janitor(&sv);
@@ -133,11 +135,13 @@ ppnn_status srv_run(const srv_config *cfg, volatile sig_atomic_t *stop)
         fprintf(cfg->log, "serve: stopping (running jobs finish first)\n");
         fflush(cfg->log);
     }
+    srv_http_tick(&sv, 1); /* long polls answer now; then the daemon stops */
     srv_http_stop(d);
 done_pool:
     srv_pool_stop(sv.pool);
 done_mu:
     pthread_mutex_destroy(&sv.mu);
+    pthread_mutex_destroy(&sv.wait_mu);
 done:
     srv_models_free(&models);
     srv_store_close(sv.store);

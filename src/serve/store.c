@@ -32,7 +32,8 @@ static const char *schema =
     "  id TEXT UNIQUE NOT NULL, client INTEGER NOT NULL, idem TEXT, model TEXT NOT NULL,"
     "  key_id TEXT NOT NULL, state TEXT NOT NULL, error TEXT NOT NULL DEFAULT '',"
     "  created REAL NOT NULL, started REAL NOT NULL DEFAULT 0, finished REAL NOT NULL DEFAULT 0,"
-    "  fetched REAL NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0);"
+    "  fetched REAL NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,"
+    "  in_check TEXT NOT NULL DEFAULT '');"
     "CREATE UNIQUE INDEX IF NOT EXISTS jobs_idem ON jobs(client, idem) WHERE idem <> '';"
     "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);";
 
@@ -74,6 +75,10 @@ ppnn_status srv_store_open(srv_store **out, const char *state_dir)
         free(s);
         return st;
     }
+    /* Stores made before the upload record existed get the column (its error when it exists
+     * already is expected and ignored). */
+    sqlite3_exec(s->db, "ALTER TABLE jobs ADD COLUMN in_check TEXT NOT NULL DEFAULT ''", NULL,
+                 NULL, NULL);
     pthread_mutex_init(&s->mu, NULL);
     *out = s;
     return PPNN_OK;
@@ -248,14 +253,16 @@ ppnn_status srv_store_job_add(srv_store *s, const srv_job *j, const char *idem,
     ppnn_status st = PPNN_OK;
     if (!idem[0] || !find_idem(s, j->client, idem, existing))
         st = exec_done(s, prep(s, "INSERT INTO jobs(id, client, idem, model, key_id, state, "
-                                  "created) VALUES(?, ?, ?, ?, ?, 'queued', ?)", "titttd",
-                               j->id, j->client, idem, j->model, j->key_id, srv_wall_now()),
+                                  "created, in_check) VALUES(?, ?, ?, ?, ?, 'queued', ?, ?)",
+                               "titttdt", j->id, j->client, idem, j->model, j->key_id,
+                               srv_wall_now(), j->in_check),
                        "add job");
     pthread_mutex_unlock(&s->mu);
     return st;
 }
 
-#define JOB_COLS "id, client, model, key_id, state, error, created, started, finished, fetched, seq"
+#define JOB_COLS                                                                                \
+    "id, client, model, key_id, state, error, created, started, finished, fetched, seq, in_check"
 
 static void read_job(srv_job *j, sqlite3_stmt *q)
 {
@@ -271,6 +278,7 @@ static void read_job(srv_job *j, sqlite3_stmt *q)
     j->finished = sqlite3_column_double(q, 8);
     j->fetched = sqlite3_column_double(q, 9);
     j->seq = sqlite3_column_int64(q, 10);
+    copy_text(j->in_check, sizeof j->in_check, q, 11);
 }
 
 int srv_store_job_get(srv_store *s, srv_job *j, int64_t client, const char *id)

@@ -7,7 +7,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sodium.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "serve_inner.h"
@@ -126,18 +128,81 @@ void srv_upload_feed(srv_upload *u, const uint8_t *buf, size_t len)
     }
 }
 
+static int64_t mtime_ns(const struct stat *sb)
+{
+    return (int64_t)sb->st_mtim.tv_sec * 1000000000 + (int64_t)sb->st_mtim.tv_nsec;
+}
+
+void srv_upload_record(char out[SRV_IN_CHECK_MAX], const uint8_t sum[PPNN_FILE_TRAILER_BYTES],
+                       uint64_t size, uint64_t ino, int64_t mtime)
+{
+    char hex[2 * PPNN_FILE_TRAILER_BYTES + 1];
+    sodium_bin2hex(hex, sizeof hex, sum, PPNN_FILE_TRAILER_BYTES);
+    snprintf(out, SRV_IN_CHECK_MAX, "b2:%s:%llu:%llu:%lld", hex, (unsigned long long)size,
+             (unsigned long long)ino, (long long)mtime);
+}
+
+int srv_upload_trusted(uint8_t sum[PPNN_FILE_TRAILER_BYTES], const char *record,
+                       const char *path)
+{
+    char hex[2 * PPNN_FILE_TRAILER_BYTES + 1];
+    unsigned long long size, ino;
+    long long mtime;
+    int used = 0;
+    struct stat sb;
+    if (!record || strncmp(record, "b2:", 3) != 0 || strlen(record) >= SRV_IN_CHECK_MAX ||
+        sscanf(record + 3, "%64[0-9a-f]:%llu:%llu:%lld%n", hex, &size, &ino, &mtime, &used) != 4 ||
+        record[3 + used] || strlen(hex) != sizeof hex - 1 ||
+        sodium_hex2bin(sum, PPNN_FILE_TRAILER_BYTES, hex, sizeof hex - 1, NULL, NULL, NULL) != 0)
+        return 0;
+    /* lstat: the stored input is a regular file the server wrote, never a link to follow. */
+    if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || (unsigned long long)sb.st_size != size ||
+        (unsigned long long)sb.st_ino != ino || mtime_ns(&sb) != mtime)
+        return 0;
+    return 1;
+}
+
+/* Makes a rename in dir durable (the job row committed next points at the new name). */
+static int sync_dir_of(const char *path)
+{
+    char dir[1024];
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    if (n == 0 || n >= sizeof dir)
+        return 0;
+    memcpy(dir, path, n);
+    dir[n] = 0;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
 int srv_upload_commit(srv_upload *u, const char *path)
 {
+    struct stat sb;
     if (!u->status && ppnn_file_check_finish(&u->check))
         refuse(u, 400, ppnn_last_error());
-    if (!u->status && (fsync(u->fd) != 0 || close(u->fd) != 0)) {
+    if (!u->status && (fsync(u->fd) != 0 || fstat(u->fd, &sb) != 0 || close(u->fd) != 0)) {
         u->fd = -1;
         refuse(u, 507, "server cannot store the upload (fsync)");
     }
     u->fd = -1;
-    if (!u->status && rename(u->tmp, path) != 0)
+    int renamed = 0;
+    if (!u->status && !(renamed = rename(u->tmp, path) == 0))
         refuse(u, 507, "server cannot store the upload (rename)");
+    if (!u->status && sync_dir_of(path) != 0)
+        refuse(u, 507, "server cannot store the upload (directory fsync)");
+    /* What was verified: the checksum over exactly the bytes written (the hash and the write
+     * see the same buffers), and the file as it stands after its fsync (a rename keeps it). */
+    if (!u->status)
+        srv_upload_record(u->record, u->check.trailer, (uint64_t)sb.st_size,
+                          (uint64_t)sb.st_ino, mtime_ns(&sb));
     if (u->status) {
+        if (renamed)
+            unlink(path); /* the directory fsync failed: nothing is accepted */
         srv_upload_abort(u);
         return 1;
     }

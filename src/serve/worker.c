@@ -23,6 +23,8 @@ struct srv_pool {
     const char *state_dir;
     size_t nworkers, threads;
     FILE *log;
+    void (*on_finish)(void *, const char *);
+    void *ctx;
     worker *w;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -100,6 +102,14 @@ static ppnn_status run_job(worker *w, const srv_job *j)
         pthread_mutex_unlock(&p->mu);
         hnn_file_opts fo = {.threads = (int)p->threads, .allow_spill = 1,
                             .progress = on_progress, .progress_ctx = w};
+        /* The upload verified this file's checksum over the bytes it wrote; while the file is
+         * still that one (identity recorded in the job row after the fsync), hashing it again
+         * would only repeat the same computation. Otherwise it is verified in full. */
+        uint8_t sum[PPNN_FILE_TRAILER_BYTES];
+        if (srv_upload_trusted(sum, j->in_check, in))
+            fo.input_checksum = sum;
+        else if (j->in_check[0])
+            logf_(p, "serve: job %s: %s", j->id, "input changed since its upload; verifying it");
         const uint32_t shape[3] = {m->m.input.c, m->m.input.h, m->m.input.w};
         hnn_file_stats stats;
         st = hnn_infer_file(&stats, out, in, plan, shape, &rk, key_id, &fo);
@@ -164,6 +174,8 @@ static void *worker_main(void *arg)
                                  : NULL;
             if (srv_store_job_finish(p->store, j.id, st ? "failed" : "done", err) && p->log)
                 fprintf(p->log, "serve: %s\n", ppnn_last_error());
+            if (p->on_finish) /* long polls learn of it now */
+                p->on_finish(p->ctx, j.id);
             logf_(p, "serve: job %s %s", j.id, st ? err : "done");
             if (!st) { /* the input is no longer needed once the result is in place */
                 char in[1200];
@@ -183,7 +195,8 @@ static void *worker_main(void *arg)
 }
 
 ppnn_status srv_pool_start(srv_pool **out, srv_store *s, const srv_models *ms,
-                           const char *state_dir, size_t workers, size_t threads, FILE *log)
+                           const char *state_dir, size_t workers, size_t threads, FILE *log,
+                           void (*on_finish)(void *, const char *), void *ctx)
 {
     *out = NULL;
     srv_pool *p = calloc(1, sizeof *p);
@@ -192,6 +205,7 @@ ppnn_status srv_pool_start(srv_pool **out, srv_store *s, const srv_models *ms,
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
     }
     p->store = s, p->models = ms, p->state_dir = state_dir, p->log = log;
+    p->on_finish = on_finish, p->ctx = ctx;
     p->nworkers = workers;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     p->threads = threads ? threads : workers && cores > (long)workers ? (size_t)cores / workers : 1;
