@@ -1,7 +1,10 @@
 /* Distributed inference under mpirun (-n 2 and -n 3 in ctest) on a small insecure ring:
  * model-parallel and data-parallel results equal hnn_infer's bit for bit on a CryptoNets-shaped
  * net, a net with two convs and an avgpool, and the deep architecture under a per-rank budget
- * below the single-process peak; a too-small budget is refused on every rank; a rank that
+ * below the single-process peak; dist_infer_file with every read mode (each rank reading its
+ * own share of a batch file, rank 0 reading and sending, the automatic choice and its
+ * fallback when a rank cannot see the file) gives result files equal to hnn_infer's, model-
+ * and data-parallel; a too-small budget is refused on every rank; a rank that
  * fails mid-run stops every rank with its message on rank 0, and the job goes on afterwards
  * (no rank is left waiting). Only rank 0 holds keys, inputs and references: the relin key and
  * the model reach the others through dist_bcast_*. */
