@@ -35,6 +35,7 @@ static void stage_name(char *buf, size_t len, const hnn_plan *p, const dist_part
 typedef struct gathered {
     double *compute, *comm, *cpu, *step_compute, *step_comm;
     uint64_t *rss, *estimate, *sent, *recv;
+    dist_read read; /* the same on every rank */
 } gathered;
 
 static void gathered_free(gathered *g)
@@ -48,6 +49,7 @@ static ppnn_status gather_all(gathered *g, dist_ctx *dc, const dist_stats *ss, s
 {
     const size_t R = dist_size(dc), root = dist_rank(dc) == 0;
     memset(g, 0, sizeof *g);
+    g->read = ss->read;
     if (root) {
         g->compute = calloc(R, sizeof(double)), g->comm = calloc(R, sizeof(double));
         g->cpu = calloc(R, sizeof(double));
@@ -101,6 +103,7 @@ static void print_json(FILE *f, const bench_infer_result *r, const bench_dist_op
     cJSON_AddNumberToObject(j, "ranks", (double)R);
     cJSON_AddNumberToObject(j, "threads_per_rank", r->threads);
     cJSON_AddStringToObject(j, "mode", mode == DIST_DATA ? "data" : "model");
+    cJSON_AddStringToObject(j, "read", dist_read_name(g->read));
     cJSON_AddNumberToObject(j, "server_seconds", r->server_seconds);
     cJSON_AddNumberToObject(j, "amortized_ms", r->amortized_ms);
     cJSON_AddNumberToObject(j, "images_per_second",
@@ -290,7 +293,7 @@ static ppnn_status dist_server(void *vctx, hnn_file_stats *fs, const char *out_p
     if (!st)
         st = dist_infer_file(c->dc, fs, &c->ss, &c->used, multi ? out_k : out_path,
                              multi ? in_k : in_path, p, shape, rk, id, (dist_mode)c->o->mode,
-                             0, &eo);
+                             (dist_read)c->o->read, 0, &eo);
     c->cpu = bench_cpu_seconds() - c0;
     if (!st && multi)
         st = first_result(out_path, out_k, rk->params);
@@ -320,7 +323,7 @@ static ppnn_status follow(server_ctx *c)
     double c0 = bench_cpu_seconds();
     if (!st)
         st = dist_infer_file(c->dc, NULL, &c->ss, &c->used, NULL, NULL, plan, NULL, &rk, id,
-                             (dist_mode)c->o->mode, 0, &eo);
+                             (dist_mode)c->o->mode, (dist_read)c->o->read, 0, &eo);
     c->cpu = bench_cpu_seconds() - c0;
     hnn_plan_free(plan);
     ckks_relin_key_free(&rk);

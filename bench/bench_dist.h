@@ -12,6 +12,7 @@ typedef struct bench_dist_opts {
     size_t batches; /* batches run (data-parallel: ranks take whole batches) */
     int threads;    /* OpenMP threads per rank */
     int mode;       /* dist_mode: auto, model, data */
+    int read;       /* dist_read: auto, shared, root */
     int json;
 } bench_dist_opts;
 

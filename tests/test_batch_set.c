@@ -144,6 +144,9 @@ int main(void)
             CHECK(level == ct[b][i].level && size == ct[b][i].size);
             CHECK_OK(ckks_batch_reader_get(&back, r, i, level));
             CHECK_MSG(back.data && same_ct(&back, &ct[b][i]), "batch %zu ct %zu differs", b, i);
+            /* A seeded one keeps its seed (it is sent on, or written again, as (c0, seed)). */
+            CHECK(back.has_seed == (ct[b][i].has_seed && ct[b][i].size == 2));
+            CHECK(!back.has_seed || !memcmp(back.seed, ct[b][i].seed, CKKS_SEED_BYTES));
             /* At level 0: the rows of a mod switch, c1 of a seeded one re-expanded. */
             CHECK_OK(ckks_batch_reader_get(&low, r, i, 0));
             CHECK_OK(ckks_ct_copy(&want, &ct[b][i]));
@@ -151,10 +154,21 @@ int main(void)
             CHECK(low.data && same_ct(&low, &want));
             if (level < p->nq - 1)
                 CHECK_ERR(ckks_batch_reader_get(&back, r, i, level + 1), PPNN_ERR_PARAM);
+            CHECK(low.has_seed == back.has_seed);
             ckks_ct_free(&back), ckks_ct_free(&low), ckks_ct_free(&want);
         }
         ckks_batch_reader_close(r);
     }
+    /* Checksums: each batch's frame trailer; the last one ends the file. */
+    uint8_t sum[3][PPNN_FILE_TRAILER_BYTES], tail[PPNN_FILE_TRAILER_BYTES];
+    for (size_t b = 0; b < 3; b++)
+        CHECK_OK(ckks_batch_set_checksum(sum[b], s, b));
+    FILE *tf = fopen(path, "rb");
+    CHECK(tf && fseek(tf, -(long)sizeof tail, SEEK_END) == 0 &&
+          fread(tail, 1, sizeof tail, tf) == sizeof tail);
+    if (tf)
+        fclose(tf);
+    CHECK(!memcmp(sum[2], tail, sizeof tail) && memcmp(sum[0], sum[1], sizeof tail) != 0);
     ckks_batch_set_close(s);
     s = NULL;
     /* The same file against other parameters: refused. */

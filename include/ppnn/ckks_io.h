@@ -135,11 +135,16 @@ size_t ckks_batch_set_batches(const ckks_batch_set *s);
 /* The set's info (key id, packing, shape, role) with images = batch b's images (b out of
  * range: the total). */
 void ckks_batch_set_info(ckks_batch_info *info, const ckks_batch_set *s, size_t b);
+/* Batch b's stored checksum (its frame trailer, BLAKE2b of the frame) as the file holds it:
+ * two sets whose batch b has the same checksum and whose readers open (verify) hold the same
+ * batch (src/dist/ compares the ranks' copies of a file). Not verified here. b < batches. */
+PPNN_MUST_CHECK ppnn_status ckks_batch_set_checksum(uint8_t out[PPNN_FILE_TRAILER_BYTES],
+                                                    const ckks_batch_set *s, size_t b);
 
 /* Streams batch b: opening verifies its checksum by reading it once (1 MiB at a time) and
  * indexes its ciphertexts; _get then reads ciphertext i at `level` (<= its stored level: only
- * those rows are read and unpacked, a seed is expanded at that level) into ct. _get is
- * thread-safe (pread) for distinct ct. */
+ * those rows are read and unpacked, a seed is expanded at that level and kept in ct->seed,
+ * has_seed set) into ct. _get is thread-safe (pread) for distinct ct. */
 typedef struct ckks_batch_reader ckks_batch_reader;
 PPNN_MUST_CHECK ppnn_status ckks_batch_reader_open(ckks_batch_reader **out,
                                                    const ckks_batch_set *s, size_t b);

@@ -107,6 +107,18 @@ typedef enum { DIST_AUTO = 0, DIST_MODEL = 1, DIST_DATA = 2 } dist_mode;
 int dist_mode_parse(const char *s);
 const char *dist_mode_name(dist_mode m);
 
+/* Who reads the batch file (dist_infer_file):
+ *   SHARED: every rank opens the same path (rank 0's, made absolute) and reads only the
+ *           ciphertexts its own share needs (model-parallel: its stage-0 inputs; data-parallel:
+ *           its own batches); every rank verifies the batches it reads and their checksums must
+ *           equal rank 0's copy (a shared file system, or the same file on every node);
+ *   ROOT:   rank 0 reads everything and sends each rank its share (no shared file needed);
+ *   AUTO:   SHARED when every rank can open the path and holds the same file, else ROOT. */
+typedef enum { DIST_READ_AUTO = 0, DIST_READ_SHARED = 1, DIST_READ_ROOT = 2 } dist_read;
+/* Parses "auto", "shared" or "root"; -1 for anything else. */
+int dist_read_parse(const char *s);
+const char *dist_read_name(dist_read r);
+
 /* 1 when this process was started by an MPI launcher (mpirun/mpiexec, srun), judged from the
  * environment (OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK), in builds with or without MPI. */
 int dist_launched(void);
@@ -148,6 +160,7 @@ typedef struct dist_stats {
     uint64_t bytes_recv[DIST_MAX_STEPS];
     double compute_total, comm_total;
     uint64_t peak_estimate;                  /* dist_partition_peak_bytes of this rank */
+    dist_read read;                          /* dist_infer_file: SHARED or ROOT, as run */
 } dist_stats;
 
 /* Collective, model-parallel: runs p split by a partition of dist_size ranks. On rank 0, in
@@ -164,36 +177,56 @@ PPNN_MUST_CHECK ppnn_status dist_infer_model(dist_ctx *dc, ckks_ciphertext *out,
                                              const ckks_relin_key *rk, const hnn_exec_opts *o,
                                              uint64_t budget, dist_stats *stats);
 
+/* Collective, model-parallel with every rank reading its own inputs: as dist_infer_model, but
+ * no input travels; each rank calls src->get(ctx, i, ct) for every stage-0 input i its share
+ * reads (ct zero-initialised; the input at the plan's top level, size 2; called from up to
+ * o->threads OpenMP threads at once for distinct i, so get must be thread-safe). A get failure
+ * on any rank stops every rank. Results equal hnn_infer's bit for bit. */
+typedef struct dist_inputs {
+    PPNN_MUST_CHECK ppnn_status (*get)(void *ctx, size_t i, ckks_ciphertext *ct);
+    void *ctx;
+} dist_inputs;
+PPNN_MUST_CHECK ppnn_status dist_infer_model_read(dist_ctx *dc, ckks_ciphertext *out,
+                                                  const hnn_plan *p, const dist_inputs *src,
+                                                  const ckks_relin_key *rk,
+                                                  const hnn_exec_opts *o, uint64_t budget,
+                                                  dist_stats *stats);
+
 /* Collective, data-parallel: nbatches batches (known on every rank); batch b runs whole on
  * rank b mod R (hnn_infer with o), one round of R batches at a time. On rank 0, load(ctx, b,
  * in) fills in[0 .. n_inputs) with batch b's inputs (at the plan's top level) and store(ctx, b,
  * out) takes batch b's n_outputs results (called in batch order; it may keep the buffers by
  * zeroing the structs); rank 0 sends each batch to its rank and gathers the results, so a rank
- * holds one batch at a time (rank 0: its own plus the one it is sending). */
+ * holds one batch at a time (rank 0: its own plus the one it is sending). With every_rank,
+ * each rank calls load for its own batches (the file is visible to all) and nothing but the
+ * results travels; store stays on rank 0. */
 typedef struct dist_batches {
     size_t nbatches;
     PPNN_MUST_CHECK ppnn_status (*load)(void *ctx, size_t b, ckks_ciphertext *in);
     PPNN_MUST_CHECK ppnn_status (*store)(void *ctx, size_t b, ckks_ciphertext *out);
     void *ctx;
+    int every_rank;
 } dist_batches;
 PPNN_MUST_CHECK ppnn_status dist_infer_data(dist_ctx *dc, const hnn_plan *p,
                                             const dist_batches *io, const ckks_relin_key *rk,
                                             const hnn_exec_opts *o, dist_stats *stats);
 
-/* Collective: the file-level job, as hnn_infer_file but over the ranks. Rank 0 alone opens
- * in_path (a batch or multi-batch file) and checks it against key_id, the element-wise input
- * role, shape and the plan; reads each batch at the plan's top level and writes every result
- * to out_path atomically (nothing there on any failure on any rank). mode as dist_choose_mode
- * with the file's batch count; budget: per rank (0: none). *used_mode receives the mode run.
- * Other ranks pass NULL paths. stats (per rank) and fstats (rank 0: batches, images, seconds)
- * may be NULL. */
+/* Collective: the file-level job, as hnn_infer_file but over the ranks. Rank 0 opens in_path
+ * (a batch or multi-batch file) and checks it against key_id, the element-wise input role,
+ * shape and the plan; with read SHARED (or AUTO, when every rank can open it and holds the
+ * same file) every rank reads its own share of it, else rank 0 reads each batch and sends the
+ * shares. Rank 0 writes every result to out_path atomically (nothing there on any failure on
+ * any rank). mode as dist_choose_mode with the file's batch count; budget: per rank (0:
+ * none). *used_mode receives the mode run, stats->read the read mode. Other ranks pass NULL
+ * paths. stats (per rank) and fstats (rank 0: batches, images, seconds) may be NULL. */
 PPNN_MUST_CHECK ppnn_status dist_infer_file(dist_ctx *dc, hnn_file_stats *fstats,
                                             dist_stats *stats, dist_mode *used_mode,
                                             const char *out_path, const char *in_path,
                                             const hnn_plan *p, const uint32_t shape[3],
                                             const ckks_relin_key *rk,
                                             const uint8_t key_id[16], dist_mode mode,
-                                            uint64_t budget, const hnn_exec_opts *o);
+                                            dist_read read, uint64_t budget,
+                                            const hnn_exec_opts *o);
 
 /* The mode DIST_AUTO resolves to: data-parallel when there are at least as many batches as
  * ranks (no communication inside a batch), else model-parallel. */

@@ -556,9 +556,22 @@ ppnn_status ckks_batch_reader_get(ckks_ciphertext *ct, const ckks_batch_reader *
     free(buf);
     if (st)
         return st;
-    if (c->seeded)
+    if (c->seeded) {
+        /* c_1 from the seed, which the ciphertext keeps: a copy sent on (src/dist/) or
+         * written again travels as (c_0, seed), half the bytes. */
         ckks_expand_seed(ckks_ct_poly(ct, 1, 0), p, level, seed);
+        ct->has_seed = 1;
+        memcpy(ct->seed, seed, sizeof seed);
+    }
     return PPNN_OK;
+}
+
+ppnn_status ckks_batch_set_checksum(uint8_t out[PPNN_FILE_TRAILER_BYTES],
+                                    const ckks_batch_set *s, size_t b)
+{
+    const set_entry *e = &s->e[b];
+    return pread_all(s->fd, out, PPNN_FILE_TRAILER_BYTES,
+                     e->offset + PPNN_FILE_HEADER_BYTES + e->payload, s->path, "checksum");
 }
 
 /* ---- writer --------------------------------------------------------------------------------- */

@@ -112,6 +112,7 @@ typedef struct cli_infer_args {
     int threads, quiet;
     int mode;        /* dist_mode */
     uint64_t memory; /* --memory per rank (0: default) */
+    int read;        /* dist_read */
 } cli_infer_args;
 int cli_infer_dist(const cli_infer_args *a);
 

@@ -31,7 +31,8 @@ static const char *usage_text =
     "  encryption time, upload bytes per image, peak RSS of the server phase, the schedule's\n"
     "  peak and bytes spilled, agreement with plaintext. Without --model the architecture gets\n"
     "  ReLU-fitted quadratics (the cost does not depend on the trained weights).\n"
-    "  Under mpirun (mpirun -n R ppnn bench infer ... [--batches K] [--dist auto|model|data]):\n"
+    "  Under mpirun (mpirun -n R ppnn bench infer ... [--batches K] [--dist auto|model|data]\n"
+    "  [--dist-read auto|shared|root]):\n"
     "  the server over R ranks (K copies of the batch in one file, default 1), with per-rank\n"
     "  compute, communication and CPU seconds, bytes sent/received per stage, peak RSS.\n"
     "usage: ppnn bench partition [--params n13] [--arch cryptonets] [--ranks 2,4,8]\n"
@@ -98,7 +99,7 @@ static int bench_costs_cmd(size_t logn, int json)
 int cmd_bench(int argc, char **argv)
 {
     size_t logn = 13, count = 0, threads = 0, batches = 1, ranks[16] = {2}, nranks = 1;
-    int dist = DIST_AUTO;
+    int dist = DIST_AUTO, dread = DIST_READ_AUTO;
     const char *preset = "n13", *arch = "cryptonets", *model = NULL, *data = "mnist";
     const char *scratch = NULL;
     uint64_t memory = 0;
@@ -107,7 +108,7 @@ int cmd_bench(int argc, char **argv)
         {"logn", 1, 0, 'l'},  {"json", 0, 0, 'j'},    {"params", 1, 0, 'p'}, {"arch", 1, 0, 'a'},
         {"count", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"model", 1, 0, 'm'},  {"data", 1, 0, 'd'},
         {"memory", 1, 0, 'M'}, {"scratch", 1, 0, 'S'}, {"help", 0, 0, 'h'},  {"dist", 1, 0, 'D'},
-        {"batches", 1, 0, 'B'}, {"ranks", 1, 0, 'R'}, {0, 0, 0, 0}};
+        {"dist-read", 1, 0, 'r'}, {"batches", 1, 0, 'B'}, {"ranks", 1, 0, 'R'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     opterr = 0;
@@ -138,6 +139,11 @@ int cmd_bench(int argc, char **argv)
         case 'D':
             if ((dist = dist_mode_parse(optarg)) < 0)
                 return cli_error("bench", "--dist must be auto, model or data, not '%s'", optarg);
+            break;
+        case 'r':
+            if ((dread = dist_read_parse(optarg)) < 0)
+                return cli_error("bench", "--dist-read must be auto, shared or root, not '%s'",
+                                 optarg);
             break;
         case 'B':
             if (cli_parse_size("bench", "--batches", optarg, 1, 4096, &batches))
@@ -180,7 +186,7 @@ int cmd_bench(int argc, char **argv)
     if (!count)
         count = (size_t)1 << (spec.logn - 1);
     if (dist_launched()) {
-        bench_dist_opts d = {preset, arch, count, batches, (int)threads, dist, json};
+        bench_dist_opts d = {preset, arch, count, batches, (int)threads, dist, dread, json};
         return (st = bench_dist(&d, stdout)) ? cli_fail("bench", st) : 0;
     }
     bench_infer_result r;

@@ -35,7 +35,9 @@ static const char *usage_text =
     "packing the batch file records (encrypt decided it) and prints it.\n"
     "Under mpirun (mpirun -n R ppnn infer ...) the work is spread over R ranks: rank 0 reads\n"
     "the files and writes the result; --memory is per rank; --dist auto|model|data (default\n"
-    "auto: data-parallel with at least R batches, else model-parallel). docs/scaling.md.\n";
+    "auto: data-parallel with at least R batches, else model-parallel); --dist-read\n"
+    "auto|shared|root (default auto: every rank reads its own share when all ranks see the same\n"
+    "file, else rank 0 reads and sends). docs/scaling.md.\n";
 
 typedef struct progress_ctx {
     const hnn_plan *plan;
@@ -83,14 +85,14 @@ int cmd_infer(int argc, char **argv)
     const char *model_path = NULL, *keys = NULL, *in = NULL, *out = NULL, *scratch = NULL;
     size_t threads = 0;
     uint64_t memory = 0;
-    int quiet = 0, no_spill = 0, force_spill = 0, dist = -1;
+    int quiet = 0, no_spill = 0, force_spill = 0, dist = -1, dread = -1;
     static const struct option opts[] = {{"model", 1, 0, 'm'},   {"keys", 1, 0, 'k'},
                                          {"in", 1, 0, 'i'},      {"out", 1, 0, 'O'},
                                          {"threads", 1, 0, 't'}, {"quiet", 0, 0, 'q'},
                                          {"memory", 1, 0, 'M'},  {"scratch", 1, 0, 'S'},
                                          {"no-spill", 0, 0, 'N'}, {"force-spill", 0, 0, 'F'},
                                          {"packing", 1, 0, 'P'}, {"dist", 1, 0, 'D'},
-                                         {"help", 0, 0, 'h'},
+                                         {"dist-read", 1, 0, 'R'}, {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
     optind = 1;
@@ -118,6 +120,11 @@ int cmd_infer(int argc, char **argv)
             if ((dist = dist_mode_parse(optarg)) < 0)
                 return cli_error("infer", "--dist must be auto, model or data, not '%s'", optarg);
             break;
+        case 'R':
+            if ((dread = dist_read_parse(optarg)) < 0)
+                return cli_error("infer", "--dist-read must be auto, shared or root, not '%s'",
+                                 optarg);
+            break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: return cli_usage_error("infer", argc, argv);
         }
@@ -128,11 +135,13 @@ int cmd_infer(int argc, char **argv)
         return cli_error("infer", "--model, --keys, --in and --out are required");
     if (dist_launched()) {
         cli_infer_args a = {model_path, keys, in, out, (int)threads, quiet,
-                            dist < 0 ? DIST_AUTO : dist, memory};
+                            dist < 0 ? DIST_AUTO : dist, memory,
+                            dread < 0 ? DIST_READ_AUTO : dread};
         return cli_infer_dist(&a);
     }
-    if (dist >= 0)
-        return cli_error("infer", "--dist applies under mpirun only (mpirun -n R ppnn infer ...)");
+    if (dist >= 0 || dread >= 0)
+        return cli_error("infer", "--dist and --dist-read apply under mpirun only (mpirun -n R "
+                         "ppnn infer ...)");
     if (scratch) {
         struct stat sb;
         if (stat(scratch, &sb) != 0 || !S_ISDIR(sb.st_mode))

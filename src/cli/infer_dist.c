@@ -82,18 +82,20 @@ int cli_infer_dist(const cli_infer_args *a)
     dist_stats ss;
     dist_mode used = DIST_MODEL;
     st = dist_infer_file(dc, &fs, &ss, &used, me == 0 ? a->out : NULL, me == 0 ? a->in : NULL,
-                         plan, shape, &rk, rk_id, (dist_mode)a->mode, rank_budget(a->memory),
+                         plan, shape, &rk, rk_id, (dist_mode)a->mode, (dist_read)a->read, rank_budget(a->memory),
                          &o);
     if (st)
         goto done;
     report(dc, &ss, used == DIST_MODEL, a->quiet);
     if (me == 0)
-        printf("infer: %llu images in %zu batch%s on %zu ranks, %s-parallel (%s), %.3f s of "
-               "server time (%.4f ms per image amortized), %.3f s total; result %s\n",
+        printf("infer: %llu images in %zu batch%s on %zu ranks, %s-parallel (%s; %s), %.3f s "
+               "of server time (%.4f ms per image amortized), %.3f s total; result %s\n",
                (unsigned long long)fs.images, fs.nbatches, fs.nbatches == 1 ? "" : "es", R,
                used == DIST_DATA ? "data" : "model",
                used == DIST_DATA ? "ranks take whole batches"
                                  : "each rank computes a share of every layer",
+               ss.read == DIST_READ_SHARED ? "every rank reads its share of the batch file"
+                                           : "rank 0 reads the batch file and sends the shares",
                fs.server_seconds, 1e3 * fs.server_seconds / (double)fs.images,
                ppnn_now() - t0, a->out);
     rc = 0;

@@ -330,6 +330,15 @@ ppnn_status _dist_exchange(dist_ctx *dc, const dist_xfer *x, const ckks_params *
     return PPNN_OK;
 }
 
+int _dist_fault_is(const dist_ctx *dc, const char *how)
+{
+    const char *f = getenv("PPNN_DIST_FAULT");
+    unsigned rank = 0, at = 0;
+    char h[16] = "";
+    return f && sscanf(f, "%u:%u:%15s", &rank, &at, h) == 3 && rank == (unsigned)dc->rank &&
+           !strcmp(h, how);
+}
+
 ppnn_status _dist_fault(const dist_ctx *dc, size_t step, const char *unit)
 {
     const char *f = getenv("PPNN_DIST_FAULT");

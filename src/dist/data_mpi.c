@@ -1,6 +1,6 @@
 /* Data-parallel execution (dist.h): batch b runs whole on rank b mod R with hnn_infer. Rank 0
- * loads each batch, sends it to its rank and gathers the results, one round of R batches at a
- * time. In the statistics, input bytes count on the first step and result bytes on the last. */
+ * loads each batch, sends it to its rank (or, every_rank, each rank loads its own) and gathers
+ * the results, one round of R batches at a time. In the statistics, input bytes count on the first step and result bytes on the last. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,7 +79,7 @@ ppnn_status dist_infer_data(dist_ctx *dc, const hnn_plan *p, const dist_batches 
     for (size_t round = 0; !st && round * R < nb; round++) {
         uint64_t s0 = dc->sent, r0 = dc->recv;
         double c0 = dc->comm_seconds;
-        for (size_t t = 1; !st && t < R && round * R + t < nb; t++) {
+        for (size_t t = 1; !st && !io->every_rank && t < R && round * R + t < nb; t++) {
             ppnn_status ls = me == 0 ? io->load(io->ctx, round * R + t, send) : PPNN_OK;
             if (!(st = dist_agree(dc, ls)))
                 st = move_batch(dc, bin, send, nin, 0, t, prm);
@@ -88,7 +88,7 @@ ppnn_status dist_infer_data(dist_ctx *dc, const hnn_plan *p, const dist_batches 
         }
         ss->bytes_sent[0] += dc->sent - s0, ss->bytes_recv[0] += dc->recv - r0;
         const size_t b = round * R + me;
-        if (!st && me == 0)
+        if (!st && (me == 0 || io->every_rank) && b < nb)
             st = io->load(io->ctx, b, bin);
         if (!st)
             st = _dist_fault(dc, round, "round");

@@ -19,6 +19,21 @@ const char *dist_mode_name(dist_mode m)
     return (unsigned)m < 3 ? mode_names[m] : "?";
 }
 
+static const char *const read_names[] = {"auto", "shared", "root"};
+
+int dist_read_parse(const char *s)
+{
+    for (int r = 0; r < 3; r++)
+        if (!strcmp(s, read_names[r]))
+            return r;
+    return -1;
+}
+
+const char *dist_read_name(dist_read r)
+{
+    return (unsigned)r < 3 ? read_names[r] : "?";
+}
+
 int dist_launched(void)
 {
     /* Open MPI's mpirun, MPICH/Hydra and Slurm's srun (PMI), PMIx-based launchers. */

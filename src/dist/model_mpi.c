@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "dist/mpi_inner.h"
 
 typedef struct vec {
@@ -86,6 +88,19 @@ static ppnn_status exchange_inputs(dist_ctx *dc, vec *v, const dist_partition *p
     return st;
 }
 
+/* Every rank: the stage-0 inputs its share reads, from its own reader (in parallel). */
+static ppnn_status read_inputs(vec *v, const dist_inputs *src, const uint32_t *need,
+                               size_t nneed, int threads)
+{
+    ppnn_first_error fe;
+    memset(&fe, 0, sizeof fe);
+#pragma omp parallel for schedule(dynamic) num_threads(threads > 0 ? threads : omp_get_max_threads())
+    for (size_t j = 0; j < nneed; j++)
+        if (!ppnn_first_error_set(&fe))
+            ppnn_first_error_keep(&fe, src->get(src->ctx, need[j], &v->ct[need[j]]));
+    return ppnn_first_error_status(&fe);
+}
+
 /* Rank 0 with consume: the inputs it has sent and its own share does not read are freed (in
  * the caller's array, which the borrowed vector mirrors). */
 static void release_unread(vec *v, ckks_ciphertext *in, const uint32_t *need, size_t nneed)
@@ -103,10 +118,40 @@ static void release_unread(vec *v, ckks_ciphertext *in, const uint32_t *need, si
     free(keep);
 }
 
-/* ROWS: the share plan through the streaming executor, with what is left of the budget. */
+/* A ROWS share's stage-0 inputs pulled from the rank's own reader (dist_inputs) as the
+ * streaming executor needs them, and freed after their last tile: the rank never holds its
+ * whole share of the batch. Input j of the share plan is stage input need[j]. */
+typedef struct share_source {
+    const dist_inputs *src;
+    const uint32_t *need;
+    ckks_ciphertext *slot; /* one per share input; data while held */
+} share_source;
+
+static ppnn_status share_get(hnn_source *s, size_t i, size_t level, const ckks_ciphertext **out)
+{
+    share_source *ss = s->ctx;
+    ckks_ciphertext *c = &ss->slot[i];
+    (void)level; /* the reader gives the plan's top level, the level of every stage-0 input */
+    if (!c->data) {
+        ppnn_status st = ss->src->get(ss->src->ctx, ss->need[i], c);
+        if (st)
+            return st;
+    }
+    *out = c;
+    return PPNN_OK;
+}
+
+static void share_release(hnn_source *s, size_t i)
+{
+    share_source *ss = s->ctx;
+    ckks_ct_free(&ss->slot[i]);
+}
+
+/* ROWS: the share plan through the streaming executor, with what is left of the budget; its
+ * inputs held in v, or (src) read by this rank as the tiles need them. */
 static ppnn_status run_rows(vec *v, const hnn_plan *p, const dist_partition *part, size_t g,
                             size_t me, const ckks_relin_key *rk, const hnn_exec_opts *o,
-                            uint64_t budget)
+                            uint64_t budget, const dist_inputs *src)
 {
     const dist_part_stage *ps = &part->stages[g];
     const hnn_step *b = &p->steps[ps->b];
@@ -117,7 +162,8 @@ static ppnn_status run_rows(vec *v, const hnn_plan *p, const dist_partition *par
         return st;
     hnn_plan *sp = NULL;
     hnn_schedule *sched = NULL;
-    ckks_ciphertext *in = gather_view(v, ps->need[me], ps->nneed[me]);
+    ckks_ciphertext *in = src ? calloc(ps->nneed[me] ? ps->nneed[me] : 1, sizeof *in)
+                              : gather_view(v, ps->need[me], ps->nneed[me]);
     ckks_ciphertext *out = calloc(nr ? nr : 1, sizeof *out);
     if (!in || !out)
         st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
@@ -132,13 +178,22 @@ static ppnn_status run_rows(vec *v, const hnn_plan *p, const dist_partition *par
         for (size_t i = 0; read && i < v->n; i++)
             other += read[i] ? 0 : ct_bytes(&v->ct[i]);
         free(read);
-        hnn_schedule_opts so = {.budget_bytes = budget > other ? budget - other : 1};
-        st = hnn_schedule_new(&sched, sp, in[0].params->n, budget ? &so : NULL);
+        hnn_schedule_opts so = {.budget_bytes = !budget ? 0 : budget > other ? budget - other : 1,
+                                .inputs_streamed = src != NULL};
+        st = hnn_schedule_new(&sched, sp, rk->params->n, &so);
     }
     if (!st && nr) {
         hnn_exec_opts ro = *o;
         ro.progress = NULL, ro.on_tile = NULL, ro.schedule = sched;
-        st = hnn_infer(out, sp, in, rk, &ro);
+        if (src) {
+            share_source ss = {src, ps->need[me], in};
+            hnn_source hs = {ps->nneed[me], share_get, share_release, &ss};
+            st = hnn_infer_source(out, sp, &hs, rk, &ro);
+            for (size_t j = 0; j < ps->nneed[me]; j++)
+                ckks_ct_free(&in[j]);
+        } else {
+            st = hnn_infer(out, sp, in, rk, &ro);
+        }
     }
     for (size_t j = 0; j < nr; j++)
         w.ct[b->dense ? ps->items[me][j] : b->row_out[ps->items[me][j]]] = out[j];
@@ -284,9 +339,11 @@ static ppnn_status gather_results(dist_ctx *dc, ckks_ciphertext *out, vec *v,
     return st;
 }
 
-ppnn_status dist_infer_model(dist_ctx *dc, ckks_ciphertext *out, const hnn_plan *p,
-                             ckks_ciphertext *in, int consume, const ckks_relin_key *rk,
-                             const hnn_exec_opts *opts, uint64_t budget, dist_stats *stats)
+/* in (rank 0) or src (every rank): where the stage-0 inputs come from. */
+static ppnn_status run_model(dist_ctx *dc, ckks_ciphertext *out, const hnn_plan *p,
+                             ckks_ciphertext *in, int consume, const dist_inputs *src,
+                             const ckks_relin_key *rk, const hnn_exec_opts *opts,
+                             uint64_t budget, dist_stats *stats)
 {
     hnn_exec_opts dflt = {.threads = 0};
     const hnn_exec_opts *o = opts ? opts : &dflt;
@@ -316,17 +373,18 @@ ppnn_status dist_infer_model(dist_ctx *dc, ckks_ciphertext *out, const hnn_plan 
         st = ppnn_fail(PPNN_ERR_NOMEM, "the model needs about %.0f MB per rank on %zu ranks "
                        "(budget %.0f MB per rank): use more ranks or a larger --memory",
                        (double)worst / 1048576.0, R, (double)budget / 1048576.0);
-    if (!st && me == 0) /* the inputs are checked where they are: rank 0 */
+    if (!st && me == 0 && !src) /* the inputs are checked where they are: rank 0 */
         for (size_t i = 0; i < p->n_inputs && !st; i++)
             if (!ckks_params_same(in[i].params, prm) || in[i].level != p->top_level ||
                 in[i].size != 2)
                 st = ppnn_fail(PPNN_ERR_MISMATCH, "input ciphertext %zu: parameters, level "
                                "%zu or size %zu differ from the plan's inputs (level %zu, "
                                "size 2)", i, in[i].level, in[i].size, p->top_level);
-    vec v = {p->n_inputs, NULL, 1};
+    /* Rank 0's view of the caller's inputs is borrowed; inputs received or read belong to v. */
+    vec v = {p->n_inputs, NULL, me == 0 && !src};
     if (!st && !(v.ct = calloc(p->n_inputs ? p->n_inputs : 1, sizeof *v.ct)))
         st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
-    if (!st && me == 0)
+    if (!st && me == 0 && !src)
         memcpy(v.ct, in, p->n_inputs * sizeof *in);
     if ((st = dist_agree(dc, st))) {
         free(v.ct);
@@ -338,12 +396,16 @@ ppnn_status dist_infer_model(dist_ctx *dc, ckks_ciphertext *out, const hnn_plan 
         double t0 = MPI_Wtime(), c0 = dc->comm_seconds;
         uint64_t s0 = dc->sent, r0 = dc->recv;
         st = dist_agree(dc, _dist_fault(dc, g, "stage"));
-        if (!st)
+        /* Own reads: a ROWS share streams them itself; a COLS share reads them first. */
+        const dist_inputs *own = g == 0 ? src : NULL;
+        if (!st && own && ps->tiling != HNN_TILE_ROWS)
+            st = dist_agree(dc, read_inputs(&v, own, ps->need[me], ps->nneed[me], o->threads));
+        if (!st && !own)
             st = exchange_inputs(dc, &v, part, g, prm);
-        if (!st && g == 0 && me == 0 && consume)
+        if (!st && g == 0 && me == 0 && consume && !src)
             release_unread(&v, in, ps->need[0], ps->nneed[0]);
         if (!st && ps->tiling == HNN_TILE_ROWS)
-            st = run_rows(&v, p, part, g, me, rk, o, budget);
+            st = run_rows(&v, p, part, g, me, rk, o, budget, own);
         else if (!st)
             st = run_cols(dc, &v, p, part, g, rk, o, prm);
         st = dist_agree(dc, st);
@@ -361,4 +423,18 @@ ppnn_status dist_infer_model(dist_ctx *dc, ckks_ciphertext *out, const hnn_plan 
     vec_release(&v);
     dist_partition_free(part);
     return st;
+}
+
+ppnn_status dist_infer_model(dist_ctx *dc, ckks_ciphertext *out, const hnn_plan *p,
+                             ckks_ciphertext *in, int consume, const ckks_relin_key *rk,
+                             const hnn_exec_opts *o, uint64_t budget, dist_stats *stats)
+{
+    return run_model(dc, out, p, in, consume, NULL, rk, o, budget, stats);
+}
+
+ppnn_status dist_infer_model_read(dist_ctx *dc, ckks_ciphertext *out, const hnn_plan *p,
+                                  const dist_inputs *src, const ckks_relin_key *rk,
+                                  const hnn_exec_opts *o, uint64_t budget, dist_stats *stats)
+{
+    return run_model(dc, out, p, NULL, 1, src, rk, o, budget, stats);
 }

@@ -41,5 +41,8 @@ PPNN_MUST_CHECK ppnn_status _dist_exchange(dist_ctx *dc, const dist_xfer *x,
  * (the process exits with status 3 without a word) or "kill" (SIGKILL). Returns the error
  * for "error", PPNN_OK otherwise (and when the variable is unset or names another rank). */
 PPNN_MUST_CHECK ppnn_status _dist_fault(const dist_ctx *dc, size_t step, const char *unit);
+/* Test-only: 1 when PPNN_DIST_FAULT="rank:0:how" names this rank and `how` (e.g. "unshared":
+ * this rank behaves as if it could not open the batch file rank 0 reads). */
+int _dist_fault_is(const dist_ctx *dc, const char *how);
 
 #endif

@@ -50,6 +50,14 @@ ppnn_status dist_infer_model(dist_ctx *dc, ckks_ciphertext *out, const hnn_plan 
     return no_mpi();
 }
 
+ppnn_status dist_infer_model_read(dist_ctx *dc, ckks_ciphertext *out, const hnn_plan *p,
+                                  const dist_inputs *src, const ckks_relin_key *rk,
+                                  const hnn_exec_opts *o, uint64_t budget, dist_stats *stats)
+{
+    (void)dc, (void)out, (void)p, (void)src, (void)rk, (void)o, (void)budget, (void)stats;
+    return no_mpi();
+}
+
 ppnn_status dist_infer_data(dist_ctx *dc, const hnn_plan *p, const dist_batches *io,
                             const ckks_relin_key *rk, const hnn_exec_opts *o, dist_stats *stats)
 {
@@ -61,10 +69,10 @@ ppnn_status dist_infer_file(dist_ctx *dc, hnn_file_stats *fstats, dist_stats *st
                             dist_mode *used_mode, const char *out_path, const char *in_path,
                             const hnn_plan *p, const uint32_t shape[3],
                             const ckks_relin_key *rk, const uint8_t key_id[16], dist_mode mode,
-                            uint64_t budget, const hnn_exec_opts *o)
+                            dist_read read, uint64_t budget, const hnn_exec_opts *o)
 {
     (void)dc, (void)fstats, (void)stats, (void)used_mode, (void)out_path, (void)in_path;
-    (void)p, (void)shape, (void)rk, (void)key_id, (void)mode, (void)budget, (void)o;
+    (void)p, (void)shape, (void)rk, (void)key_id, (void)mode, (void)read, (void)budget, (void)o;
     return no_mpi();
 }
 
