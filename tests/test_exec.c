@@ -8,28 +8,9 @@
 
 #include "ckks_tu.h"
 #include "ppnn/hnn.h"
+#include "hnn_tu.h"
 #include "testutil.h"
 
-/* Every trainable value of the model from a seeded stream, scaled per kind. */
-static void seed_params(nn_model *m)
-{
-    unsigned char seed[randombytes_SEEDBYTES] = {42};
-    uint32_t *r = malloc(m->nparams * sizeof *r);
-    randombytes_buf_deterministic(r, m->nparams * sizeof *r, seed);
-    for (size_t i = 0; i < m->nparams; i++)
-        m->params[i] = (float)(r[i] / 4294967296.0 - 0.5);
-    free(r);
-    for (size_t k = 0; k < m->nlayers; k++) {
-        nn_layer *l = &m->layers[k];
-        for (size_t i = 0; i < l->nweight; i++)
-            l->weight[i] *= (float)(2.0 / sqrt((double)l->nweight / l->nbias));
-        size_t n = l->ncoef / 3;
-        for (size_t i = 0; i < n; i++) {
-            l->coef[i] = 0.1f + 0.2f * l->coef[i];          /* a in [0, 0.2] */
-            l->coef[n + i] = 0.5f + 0.2f * l->coef[n + i];  /* b near 0.5 */
-        }
-    }
-}
 
 static double max_diff_words(const ckks_ciphertext *a, const ckks_ciphertext *b, size_t n)
 {
@@ -131,7 +112,7 @@ int main(void)
     CHECK_OK(nn_model_add_dense(&m, 3));
     CHECK_OK(nn_model_finish(&m));
     m.nclasses = 3;
-    seed_params(&m);
+    htu_seed_params(&m, 42);
     /* Five levels as at n13: at least 16 bits absolute at scale 2^28. */
     run_model(&m, 6, 16, 1);
     /* Nearly linear elements (|a| tiny, so β = b/2a is huge), as training produces: without
@@ -168,7 +149,7 @@ int main(void)
     CHECK_OK(nn_model_add_poly(&m, NN_POLY_ELEMENT));
     CHECK_OK(nn_model_finish(&m));
     m.nclasses = 4;
-    seed_params(&m);
+    htu_seed_params(&m, 42);
     nn_layer *act = &m.layers[4];
     for (size_t i = 0; i < act->ncoef / 3; i += 3)
         act->coef[i] = 0; /* every third element linear */

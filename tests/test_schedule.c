@@ -11,40 +11,10 @@
 #include <unistd.h>
 
 #include "ckks_tu.h"
+#include "hnn_tu.h"
 #include "hnn/inner.h"
 #include "ppnn/hnn.h"
 #include "testutil.h"
-
-static void seed_params(nn_model *m, unsigned char tag)
-{
-    unsigned char seed[randombytes_SEEDBYTES] = {tag};
-    uint32_t *r = malloc(m->nparams * sizeof *r);
-    randombytes_buf_deterministic(r, m->nparams * sizeof *r, seed);
-    for (size_t i = 0; i < m->nparams; i++)
-        m->params[i] = (float)(r[i] / 4294967296.0 - 0.5);
-    free(r);
-    for (size_t k = 0; k < m->nlayers; k++) {
-        nn_layer *l = &m->layers[k];
-        for (size_t i = 0; i < l->nweight; i++)
-            l->weight[i] *= (float)(2.0 / sqrt((double)l->nweight / l->nbias));
-        size_t n = l->ncoef / 3;
-        for (size_t i = 0; i < n; i++) {
-            l->coef[i] = 0.1f + 0.2f * l->coef[i];
-            l->coef[n + i] = 0.5f + 0.2f * l->coef[n + i];
-        }
-    }
-}
-
-static size_t differing(const ckks_ciphertext *a, const ckks_ciphertext *b, size_t n)
-{
-    size_t bad = 0;
-    for (size_t c = 0; c < n; c++) {
-        size_t words = a[c].size * (a[c].level + 1) * a[c].params->n;
-        bad += a[c].size != b[c].size || a[c].level != b[c].level || a[c].scale != b[c].scale ||
-               memcmp(a[c].data, b[c].data, words * sizeof(uint64_t)) != 0;
-    }
-    return bad;
-}
 
 typedef struct {
     ckks_params *prm;
@@ -155,8 +125,8 @@ static void pooled(const fixture *f, uint64_t budget, const ckks_ciphertext *ref
     ckks_ciphertext *out = calloc(f->p->n_outputs, sizeof *out);
     hnn_exec_opts o = {.threads = 2, .schedule = s, .pool = pool};
     CHECK_OK(hnn_infer(out, f->p, f->in, &f->rk, &o));
-    CHECK_MSG(differing(out, ref, f->p->n_outputs) == 0, "%s: pooled (poisoned) run differs",
-              name);
+    CHECK_MSG(htu_cts_differing(out, ref, f->p->n_outputs) == 0,
+              "%s: pooled (poisoned) run differs", name);
     ckks_ct_pool_stats ps;
     ckks_ct_pool_get_stats(&ps, pool);
     CHECK_MSG(ps.in_use == 0 && (!reuse || ps.reuses > 0), "%s: pool: %llu bytes still in use, %llu reuses",
@@ -186,7 +156,7 @@ static void equivalence(fixture *f, const char *name, int full)
     if (skip_unfused)
         fused_peak = unfused_peak;
     else
-        CHECK_MSG(differing(o, ref, nout) == 0, "%s: fused differs from unfused", name);
+        CHECK_MSG(htu_cts_differing(o, ref, nout) == 0, "%s: fused differs from unfused", name);
     free_out(o, nout);
     CHECK_MSG(skip_unfused || fused_peak < unfused_peak, "%s: fused peak %llu not below unfused %llu", name,
               (unsigned long long)fused_peak, (unsigned long long)unfused_peak);
@@ -195,11 +165,12 @@ static void equivalence(fixture *f, const char *name, int full)
     for (size_t t = 0; t < (full ? 3u : skip_unfused ? 0u : 1u); t++) {
         hnn_schedule_opts so = {.tile = tiles[t]};
         o = run(f, &so, NULL);
-        CHECK_MSG(differing(o, ref, nout) == 0, "%s: tile %zu differs", name, tiles[t]);
+        CHECK_MSG(htu_cts_differing(o, ref, nout) == 0, "%s: tile %zu differs", name, tiles[t]);
         free_out(o, nout);
         so.no_fusion = 1;
         o = run(f, &so, NULL);
-        CHECK_MSG(differing(o, ref, nout) == 0, "%s: unfused tile %zu differs", name, tiles[t]);
+        CHECK_MSG(htu_cts_differing(o, ref, nout) == 0, "%s: unfused tile %zu differs", name,
+                  tiles[t]);
         free_out(o, nout);
     }
     /* Budgets from the default peak down to the minimum, without and with spilling. */
@@ -210,7 +181,7 @@ static void equivalence(fixture *f, const char *name, int full)
     for (size_t k = full ? 0 : 2; k < 3; k++) {
         hnn_schedule_opts so = {.budget_bytes = budgets[k]};
         o = run(f, &so, &peak);
-        CHECK_MSG(differing(o, ref, nout) == 0, "%s: budget %llu differs", name,
+        CHECK_MSG(htu_cts_differing(o, ref, nout) == 0, "%s: budget %llu differs", name,
                   (unsigned long long)budgets[k]);
         free_out(o, nout);
     }
@@ -219,11 +190,11 @@ static void equivalence(fixture *f, const char *name, int full)
         pooled(f, 0, ref, name, 0);
     hnn_schedule_opts sp = {.budget_bytes = min_spill, .allow_spill = 1};
     o = run(f, &sp, &peak);
-    CHECK_MSG(differing(o, ref, nout) == 0, "%s: spilled at the minimum differs", name);
+    CHECK_MSG(htu_cts_differing(o, ref, nout) == 0, "%s: spilled at the minimum differs", name);
     free_out(o, nout);
     hnn_schedule_opts fs = {.allow_spill = 1, .force_spill = 1, .tile = 5};
     o = run(f, &fs, NULL);
-    CHECK_MSG(differing(o, ref, nout) == 0, "%s: forced spill differs", name);
+    CHECK_MSG(htu_cts_differing(o, ref, nout) == 0, "%s: forced spill differs", name);
     free_out(o, nout);
 
     /* Below the minimum: refused before any work, the message names the minimum. */
@@ -283,7 +254,7 @@ static void spill_file(fixture *f)
     CHECK_OK(_hnn_spill_put(sp, 0, &f->in[1]));
     ckks_ciphertext back = {0};
     CHECK_OK(_hnn_spill_get(sp, 1, &back));
-    CHECK(differing(&back, &f->in[0], 1) == 0);
+    CHECK(htu_cts_differing(&back, &f->in[0], 1) == 0);
     /* Flip one byte of record 0 (written second, at offset = size of record 1). */
     uint64_t off = (uint64_t)f->in[0].size * (f->in[0].level + 1) * f->prm->n * 8 + 5;
     uint8_t byte;
@@ -311,7 +282,7 @@ int main(void)
     CHECK_OK(nn_model_add_dense(&m, 3));
     CHECK_OK(nn_model_finish(&m));
     m.nclasses = 3;
-    seed_params(&m, 42);
+    htu_seed_params(&m, 42);
     fixture f;
     fixture_init(&f, &m, 10, 6, 50, 300);
     equivalence(&f, "cryptonets-shape", 1);
@@ -327,7 +298,7 @@ int main(void)
     nn_model d;
     CHECK_OK(nn_arch_build(&d, "deep", NN_ACT_ELEMENT, (nn_shape){1, 16, 16}, 4));
     d.nclasses = 4;
-    seed_params(&d, 7);
+    htu_seed_params(&d, 7);
     for (size_t k = 0; k < d.nlayers; k++)
         d.layers[k].in_range = (nn_range){-4, 4, 4};
     d.out_range = (nn_range){-16, 16, 16};

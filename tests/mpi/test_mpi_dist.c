@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ckks_tu.h"
+#include "hnn_tu.h"
 #include "ppnn/ckks_io.h"
 #include "ppnn/dist.h"
 #include "ppnn/hnn.h"
@@ -33,34 +34,9 @@ static void seed_params(nn_model *m)
     for (size_t k = 0; k < m->nlayers; k++)
         m->layers[k].in_range = rg;
     m->out_range = rg;
-    unsigned char seed[randombytes_SEEDBYTES] = {7};
-    uint32_t *r = malloc(m->nparams * sizeof *r);
-    randombytes_buf_deterministic(r, m->nparams * sizeof *r, seed);
-    for (size_t i = 0; i < m->nparams; i++)
-        m->params[i] = (float)(r[i] / 4294967296.0 - 0.5);
-    free(r);
-    for (size_t k = 0; k < m->nlayers; k++) {
-        nn_layer *l = &m->layers[k];
-        for (size_t i = 0; i < l->nweight; i++)
-            l->weight[i] *= (float)(2.0 / sqrt((double)l->nweight / l->nbias));
-        size_t n = l->ncoef / 3;
-        for (size_t i = 0; i < n; i++) {
-            l->coef[i] = 0.1f + 0.2f * l->coef[i];
-            l->coef[n + i] = 0.5f + 0.2f * l->coef[n + i];
-        }
-    }
+    htu_seed_params(m, 7);
 }
 
-static size_t count_diff(const ckks_ciphertext *a, const ckks_ciphertext *b, size_t n)
-{
-    size_t bad = 0;
-    for (size_t c = 0; c < n; c++) {
-        size_t words = a[c].size * (a[c].level + 1) * a[c].params->n;
-        bad += a[c].size != b[c].size || a[c].level != b[c].level || a[c].scale != b[c].scale ||
-               memcmp(a[c].data, b[c].data, words * sizeof(uint64_t)) != 0;
-    }
-    return bad;
-}
 
 static void free_cts(ckks_ciphertext *c, size_t n)
 {
@@ -194,7 +170,7 @@ static void check_model_parallel(const char *name, nn_model *m, size_t nq, int w
     if (R > 1) /* something moved on every rank (rank 0 sends inputs, the others results) */
         CHECK(sent > 0);
     if (me == 0) {
-        size_t bad = count_diff(ref, got, p->n_outputs);
+        size_t bad = htu_cts_differing(ref, got, p->n_outputs);
         CHECK_MSG(bad == 0, "%s on %zu ranks: %zu of %zu result ciphertexts differ", name, R,
                   bad, p->n_outputs);
         uint64_t worst = 0;
@@ -259,8 +235,8 @@ static void check_data_parallel(nn_model *m)
     for (size_t b = 0; me == 0 && b < nb; b++) {
         ckks_ciphertext *ref = calloc(p->n_outputs, sizeof *ref);
         CHECK_OK(hnn_infer(ref, p, in[b], &w.rk, &o));
-        CHECK_MSG(count_diff(ref, got[b], p->n_outputs) == 0, "batch %zu of %zu on %zu ranks",
-                  b, nb, R);
+        CHECK_MSG(htu_cts_differing(ref, got[b], p->n_outputs) == 0,
+                  "batch %zu of %zu on %zu ranks", b, nb, R);
         free_cts(ref, p->n_outputs);
     }
     for (size_t b = 0; b < nb; b++)
@@ -288,7 +264,7 @@ static size_t file_diff(const char *path, ckks_ciphertext **ref, size_t nb, size
             ckks_batch_reader_meta(r, i, &level, &size, &scale);
             CHECK_OK(ckks_batch_reader_get(&got[i], r, i, level));
         }
-        bad += r ? count_diff(ref[b], got, nout) : nout;
+        bad += r ? htu_cts_differing(ref[b], got, nout) : nout;
         free_cts(got, nout);
         ckks_batch_reader_close(r);
     }
