@@ -1,8 +1,13 @@
 /* The planner's error figures (noise.c) against measured encrypted errors.
  *
- * For every model the estimate must cover the measured max |logit error| of each seed (keys,
- * encryption randomness) and stay within HNN_TEST_EST_RATIO of it; the bound must cover the
- * estimate. Models: synthetic extreme shapes (strides, overlapping pools, nearly-linear
+ * The estimate is the level the max |logit error| exceeds with probability at most
+ * 2^-HNN_NOISE_FAIL_LOG2 (= 1/1024) per run, so over the ~80 runs here (models x key seeds) an
+ * exact model is exceeded about once in 13 test runs: asserting "never exceeded" would be a
+ * flaky test of a true statement. What is asserted instead holds except with probability below
+ * 2^-30 if the estimate means what it says: at most HNN_TEST_MAX_EXCEED runs above the
+ * estimate in the whole test (P(Binomial(80, 2^-10) >= 6) < 2^-31), none above twice it (a
+ * 2^-20 event per run even for Laplace tails), and the estimate within HNN_TEST_EST_RATIO of
+ * the measured error; the bound must cover the estimate. Models: synthetic extreme shapes (strides, overlapping pools, nearly-linear
  * elements, large ranges, two activations in a row), and the project's architectures
  * (cryptonets, deep) fitted on MNIST as the tests train them, on small insecure rings with the
  * presets' prime sizes (the noise scales with N, which the model takes into account).
@@ -22,6 +27,10 @@
 
 /* The estimate may be at most this many times the measured max error (issue 16). */
 #define HNN_TEST_EST_RATIO 10.0
+/* Runs whose error may exceed the 2^-10 estimate in the whole test (see above). */
+#define HNN_TEST_MAX_EXCEED 5
+
+static int exceeded; /* runs above the estimate so far */
 
 typedef struct {
     double measured, estimate, bound;
@@ -115,8 +124,14 @@ static figures check_model(const char *what, const nn_model *m, const ckks_param
         double e = measure(p, prm, x, B, 0);
         f.measured = fmax(f.measured, e);
         lo = fmin(lo, e);
-        CHECK_MSG(e <= p->est_error, "%s seed %d: measured %g above the estimate %g", what, s, e,
-                  p->est_error);
+        if (e > p->est_error) {
+            exceeded++;
+            fprintf(stderr, "test_noise %s seed %d: measured %g above the estimate %g (run %d "
+                    "above it; at most %d allowed)\n", what, s, e, p->est_error, exceeded,
+                    HNN_TEST_MAX_EXCEED);
+        }
+        CHECK_MSG(e <= 2 * p->est_error, "%s seed %d: measured %g above twice the estimate %g",
+                  what, s, e, p->est_error);
         CHECK_MSG(p->est_error <= HNN_TEST_EST_RATIO * e,
                   "%s seed %d: estimate %g more than %.0fx the measured %g", what, s,
                   p->est_error, HNN_TEST_EST_RATIO, e);
@@ -330,5 +345,8 @@ int main(void)
         check_arch("cryptonets", "n13", 10, 3);
         check_arch("deep", "n14", 9, 2);
     }
+    CHECK_MSG(exceeded <= HNN_TEST_MAX_EXCEED, "%d runs above the 2^-%d estimate (at most %d "
+              "expected unless the estimate is too low)", exceeded, HNN_NOISE_FAIL_LOG2,
+              HNN_TEST_MAX_EXCEED);
     return tu_finish("test_noise");
 }
