@@ -61,11 +61,15 @@ check "client names are unique" bash -c "! '$ppnn' serve token add client1 --sta
 
 port=0
 start() { # start [serve options...]: a server on a free loopback port (the same one on restarts)
+  # The previous instance's log goes first: the background child truncates it only once it
+  # runs, and its old "listening" line would otherwise let start return before the new server
+  # listens (requests then fail and counts read 0: seen in CI).
+  rm -f "$dir/serve.log"
   "$ppnn" serve --models "$dir/models" --state "$state" --listen 127.0.0.1:$port \
     --tls-cert "$dir/cert.pem" --tls-key "$dir/key.pem" "$@" 2>"$dir/serve.log" &
   spid=$!
   for ((t = 0; t < 100; t++)); do
-    url=$(grep -o 'https://127.0.0.1:[0-9]*' "$dir/serve.log" | head -1)
+    url=$(grep -o 'https://127.0.0.1:[0-9]*' "$dir/serve.log" 2>/dev/null | head -1)
     [[ -n $url ]] && { port=${url##*:}; return 0; }; sleep 0.1
   done
   echo "server did not start:" >&2; cat "$dir/serve.log" >&2; return 1
