@@ -19,6 +19,14 @@ static inline uint64_t load64(const uint8_t *p)
     return x;
 }
 
+static inline void store64(uint8_t *p, uint64_t x)
+{
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    x = __builtin_bswap64(x);
+#endif
+    memcpy(p, &x, 8); /* inline: a call to ppnn_put_u64 per word cost more than the packing */
+}
+
 void ppnn_bitpack(uint8_t *out, const uint64_t *v, size_t n, unsigned bits)
 {
     /* A 128-bit window: at most 63 pending bits + 64 new bits = 127 < 128; whole 64-bit words
@@ -31,7 +39,7 @@ void ppnn_bitpack(uint8_t *out, const uint64_t *v, size_t n, unsigned bits)
         acc |= (ppnn_u128)(v[i] & mask) << have;
         have += bits;
         if (have >= 64) {
-            ppnn_put_u64(out + o, (uint64_t)acc);
+            store64(out + o, (uint64_t)acc);
             o += 8;
             acc >>= 64;
             have -= 64;
