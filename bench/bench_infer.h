@@ -17,7 +17,9 @@ typedef struct bench_infer_result {
     double server_seconds;         /* hnn_infer_file: reading the batch file + computing */
     double server_cpu_seconds;     /* CPU time (all threads) of the same phase */
     double amortized_ms;           /* server_seconds / batch, in ms */
-    double client_encrypt_seconds; /* hnn_encrypt_batch wall time for the batch */
+    double client_encrypt_seconds; /* hnn_encrypt_batch wall time for the batch (in memory) */
+    double client_write_seconds;   /* hnn_encrypt_batch_write: encrypt + write the batch file */
+    double client_write_cpu_seconds; /* CPU time (all threads) of the same */
     double upload_bytes_per_image; /* seeded ciphertexts, bit-packed c0 + seed, / batch */
     size_t peak_rss_bytes;         /* of the server phase alone (VmHWM reset before it) */
     uint64_t memory_budget_bytes;  /* --memory (0: the default fraction of available memory) */

@@ -136,6 +136,57 @@ static void test_bitpack(void)
     CHECK_ERR(ppnn_bitunpack(w, packed, 3, 5, 32, "mem"), PPNN_ERR_FORMAT);
 }
 
+/* Bit i of a little-endian bit string (the format's definition, independent of the code). */
+static uint64_t ref_bits(const uint8_t *in, size_t bit, unsigned bits)
+{
+    uint64_t x = 0;
+    for (unsigned k = 0; k < bits; k++)
+        x |= (uint64_t)(in[(bit + k) / 8] >> ((bit + k) % 8) & 1) << k;
+    return x;
+}
+
+/* The unpacker against the bit-by-bit definition, at every width and at lengths whose packed
+ * size is below, at and above the 8-byte loads of the fast path (bits <= 57) and the tail;
+ * a value >= bound is reported at its own index wherever it lies, also in the fast region. */
+static void test_bitunpack_paths(void)
+{
+    enum { MAXN = 97 };
+    uint64_t v[MAXN], w[MAXN];
+    uint8_t packed[MAXN * 8 + 8];
+    for (unsigned bits = 1; bits <= 64; bits++)
+        for (size_t n = 1; n <= MAXN; n += n < 20 ? 1 : 11) {
+            size_t nb = ppnn_packed_bytes(n, bits);
+            randombytes_buf(packed, nb);
+            if ((n * bits) % 8) /* zero padding: a valid encoding */
+                packed[nb - 1] &= (uint8_t)((1u << ((n * bits) % 8)) - 1);
+            uint64_t maxv = 0;
+            for (size_t i = 0; i < n; i++) {
+                v[i] = ref_bits(packed, i * bits, bits);
+                maxv = v[i] > maxv ? v[i] : maxv;
+            }
+            uint64_t bound = maxv == ~(uint64_t)0 ? maxv : maxv + 1;
+            if (maxv == ~(uint64_t)0)
+                continue; /* no bound admits it */
+            CHECK_OK(ppnn_bitunpack(w, packed, n, bits, bound, "mem"));
+            CHECK(memcmp(v, w, n * sizeof *v) == 0);
+            /* the largest value (its first occurrence) is out of range for bound maxv */
+            size_t first = 0;
+            while (v[first] != maxv)
+                first++;
+            if (maxv == 0)
+                continue;
+            CHECK_ERR(ppnn_bitunpack(w, packed, n, bits, maxv, "mem"), PPNN_ERR_FORMAT);
+            char want[64];
+            snprintf(want, sizeof want, "coefficient %zu out of range", first);
+            CHECK(strstr(ppnn_last_error(), want) != NULL);
+            if ((n * bits) % 8) { /* a set padding bit */
+                packed[nb - 1] |= 0x80;
+                CHECK_ERR(ppnn_bitunpack(w, packed, n, bits, bound, "mem"), PPNN_ERR_FORMAT);
+                CHECK(strstr(ppnn_last_error(), "padding") != NULL);
+            }
+        }
+}
+
 /* Feeds buf to a streaming check in chunks of `chunk` bytes; returns finish's status (or the
  * first update failure). */
 static ppnn_status stream_check(ppnn_file_check *c, const uint8_t *buf, size_t len, size_t chunk)
@@ -208,5 +259,6 @@ int main(void)
     test_stream_check();
     test_reader();
     test_bitpack();
+    test_bitunpack_paths();
     return tu_finish("test_container");
 }

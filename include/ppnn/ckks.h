@@ -350,6 +350,14 @@ PPNN_MUST_CHECK ppnn_status ckks_encrypt_pk(ckks_ciphertext *ct, const ckks_publ
  * ct->seed, has_seed = 1), c0 = -a*s + e + m. */
 PPNN_MUST_CHECK ppnn_status ckks_encrypt_sk(ckks_ciphertext *ct, const ckks_secret_key *sk,
                                             const ckks_plaintext *pt);
+/* ckks_encode(values, count, level, scale) then ckks_encrypt_sk, fused: the same ciphertext bit
+ * for bit given the same randomness (the NTT is linear, so m + e is transformed once instead of
+ * m and e apart: one NTT per prime fewer), without a plaintext or error buffer of N x (level+1)
+ * words. ct's buffer is reused when large enough (a client encrypting ciphertext by ciphertext
+ * touches no new memory). Errors: those of ckks_encode. */
+PPNN_MUST_CHECK ppnn_status ckks_encrypt_sk_values(ckks_ciphertext *ct, const ckks_secret_key *sk,
+                                                   const double *values, size_t count,
+                                                   size_t level, double scale);
 /* Expands the uniform c1 of a seeded ciphertext at the given level into out ((level+1) x N,
  * NTT form). ckks_encrypt_sk uses this function, so a loader can rebuild c1 from the seed. */
 void ckks_expand_seed(uint64_t *out, const ckks_params *params, size_t level,

@@ -177,6 +177,23 @@ PPNN_MUST_CHECK ppnn_status ckks_batch_set_create(ckks_batch_set_writer **out, c
                                                   const uint64_t *images);
 PPNN_MUST_CHECK ppnn_status ckks_batch_set_append(ckks_batch_set_writer *w,
                                                   const ckks_ciphertext *cts, size_t count);
+/* A batch appended ciphertext by ciphertext, for a writer that never holds it whole (the
+ * client encrypting and writing with a few reused buffers, hnn_encrypt_batch_write): _begin
+ * declares `count` ciphertexts shaped like `like` (level, size, scale, stored seeded or not;
+ * its values are not used), then _put_record appends the next record in order (bytes from
+ * ckks_batch_record_pack; a record of another shape or length is refused: PPNN_ERR_PARAM), and
+ * _end closes the batch after exactly count records. The file is byte for byte the one
+ * ckks_batch_set_append writes for the same ciphertexts. After a failure, abort the writer. */
+PPNN_MUST_CHECK ppnn_status ckks_batch_set_begin(ckks_batch_set_writer *w,
+                                                 const ckks_ciphertext *like, size_t count);
+PPNN_MUST_CHECK ppnn_status ckks_batch_set_put_record(ckks_batch_set_writer *w,
+                                                      const uint8_t *rec, size_t len);
+PPNN_MUST_CHECK ppnn_status ckks_batch_set_end(ckks_batch_set_writer *w);
+/* The stored record of ct in a batch (header, seed when seeded, packed components):
+ * ckks_batch_record_bytes long; _pack writes it to out and returns its length. Pure and
+ * thread-safe: threads pack while one writes. */
+size_t ckks_batch_record_bytes(const ckks_ciphertext *ct);
+size_t ckks_batch_record_pack(uint8_t *out, const ckks_ciphertext *ct);
 PPNN_MUST_CHECK ppnn_status ckks_batch_set_finish(ckks_batch_set_writer *w);
 void ckks_batch_set_abort(ckks_batch_set_writer *w); /* NULL is a no-op */
 

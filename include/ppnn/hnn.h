@@ -442,6 +442,19 @@ PPNN_MUST_CHECK ppnn_status hnn_encrypt_batch_progress(ckks_ciphertext *out,
                                                        size_t batch, size_t numel, int threads,
                                                        void (*progress)(void *ctx, size_t done),
                                                        void *ctx);
+/* The same batch encrypted straight into the batch-set writer w as its next batch
+ * (ckks_batch_set_begin/_put_record/_end), the ciphertexts never held together: each thread
+ * encrypts into one reused ciphertext and packs it into one reused record, and records are
+ * written in order as they come (ordered: thread t writes k while the others encrypt k+1..).
+ * A batch of N/2 images then touches a few MiB of new memory instead of numel full
+ * ciphertexts. The file equals the one hnn_encrypt_batch + ckks_batch_set_append write for
+ * the same randomness. progress as above (from the writing thread, in order). On failure the
+ * caller aborts w. Errors: those of hnn_encrypt_batch, of the writer (I/O). */
+PPNN_MUST_CHECK ppnn_status hnn_encrypt_batch_write(ckks_batch_set_writer *w,
+                                                    const ckks_secret_key *sk, const float *x,
+                                                    size_t batch, size_t numel, int threads,
+                                                    void (*progress)(void *ctx, size_t done),
+                                                    void *ctx);
 /* The plan's inputs for n images of bytes 0..255 (numel(m->input) each): p/255 when the model
  * has an input normalisation (folded into the plan), else the model's own normalisation. */
 void hnn_plan_inputs(float *out, const nn_model *m, const uint8_t *pixels, size_t n);

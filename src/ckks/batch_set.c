@@ -583,12 +583,20 @@ struct ckks_batch_set_writer {
     size_t nbatches, done;
     uint64_t *images;
     int single; /* one batch: a plain CBAT file */
+    /* A batch being streamed (ckks_batch_set_begin): its frame, records expected and put, and
+     * the header every record must carry (the shape declared by `like`). */
+    int streaming;
+    ppnn_file_writer fw;
+    size_t count, put, rec_len;
+    uint8_t rec_head[CKKS_CT_HEAD_BYTES];
 };
 
 void ckks_batch_set_abort(ckks_batch_set_writer *w)
 {
     if (!w)
         return;
+    if (w->streaming)
+        ppnn_frame_abort(&w->fw);
     ppnn_wfile_abort(&w->w);
     free(w->images);
     free(w);
@@ -656,6 +664,8 @@ ppnn_status ckks_batch_set_append(ckks_batch_set_writer *w, const ckks_ciphertex
     ppnn_status st = ckks_io_check_batch(cts, count, w->w.path);
     if (st)
         return st;
+    if (w->streaming)
+        return ppnn_fail(PPNN_ERR_PARAM, "%s: a batch is already being written", w->w.path);
     if (w->done == w->nbatches)
         return ppnn_fail(PPNN_ERR_PARAM, "%s: all %zu batches already written", w->w.path,
                          w->nbatches);
@@ -678,9 +688,65 @@ ppnn_status ckks_batch_set_append(ckks_batch_set_writer *w, const ckks_ciphertex
     return PPNN_OK;
 }
 
+ppnn_status ckks_batch_set_begin(ckks_batch_set_writer *w, const ckks_ciphertext *like,
+                                 size_t count)
+{
+    if (w->streaming)
+        return ppnn_fail(PPNN_ERR_PARAM, "%s: a batch is already being written", w->w.path);
+    if (count == 0)
+        return ppnn_fail(PPNN_ERR_PARAM, "%s: no ciphertexts to write", w->w.path);
+    if (w->done == w->nbatches)
+        return ppnn_fail(PPNN_ERR_PARAM, "%s: all %zu batches already written", w->w.path,
+                         w->nbatches);
+    if (!ckks_params_same(like->params, w->params))
+        return ppnn_fail(PPNN_ERR_MISMATCH, "%s: batch of other parameters", w->w.path);
+    const size_t head = ckks_io_batch_head_bytes(w->params), rec = ckks_batch_record_bytes(like);
+    uint8_t *buf = malloc(head);
+    if (!buf)
+        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    ckks_io_record_head(w->rec_head, like); /* what every record must start with */
+    ckks_batch_info info = w->info;
+    info.images = w->images[w->done];
+    ppnn_status st = ppnn_frame_begin(&w->fw, &w->w, CKKS_KIND_BATCH, CKKS_FILE_VERSION,
+                                      w->params->id, head + (uint64_t)count * rec);
+    if (!st && (st = ckks_io_put_batch_head(&w->fw, buf, w->params, count, &info)))
+        ppnn_frame_abort(&w->fw);
+    free(buf);
+    if (st)
+        return st;
+    w->streaming = 1, w->count = count, w->put = 0, w->rec_len = rec;
+    return PPNN_OK;
+}
+
+ppnn_status ckks_batch_set_put_record(ckks_batch_set_writer *w, const uint8_t *rec, size_t len)
+{
+    if (!w->streaming || w->put == w->count)
+        return ppnn_fail(PPNN_ERR_PARAM, "%s: record outside a begun batch (%zu of %zu put)",
+                         w->w.path, w->put, w->count);
+    if (len != w->rec_len || memcmp(rec, w->rec_head, sizeof w->rec_head) != 0)
+        return ppnn_fail(PPNN_ERR_PARAM, "%s: ciphertext %zu differs in shape from the batch's",
+                         w->w.path, w->put);
+    ppnn_status st = ppnn_file_put(&w->fw, rec, len);
+    if (!st)
+        w->put++;
+    return st;
+}
+
+ppnn_status ckks_batch_set_end(ckks_batch_set_writer *w)
+{
+    if (!w->streaming || w->put != w->count)
+        return ppnn_fail(PPNN_ERR_PARAM, "%s: batch ended after %zu of %zu ciphertexts",
+                         w->w.path, w->put, w->streaming ? w->count : 0);
+    w->streaming = 0;
+    ppnn_status st = ppnn_frame_end(&w->fw);
+    if (!st)
+        w->done++;
+    return st;
+}
+
 ppnn_status ckks_batch_set_finish(ckks_batch_set_writer *w)
 {
-    if (w->done != w->nbatches) {
+    if (w->done != w->nbatches || w->streaming) {
         ppnn_status st = ppnn_fail(PPNN_ERR_PARAM, "%s: %zu of %zu batches written", w->w.path,
                                    w->done, w->nbatches);
         ckks_batch_set_abort(w);

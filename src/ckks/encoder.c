@@ -85,11 +85,12 @@ static ppnn_status check_encode_args(const ckks_params *params, size_t count, si
     return PPNN_OK;
 }
 
-/* Scales and rounds the packed coefficients in buf, writes them into pt (RNS, NTT form). */
-static ppnn_status encode_packed(ckks_plaintext *pt, const ckks_params *params,
-                                 double complex *buf, size_t level, double scale)
+/* Takes the slot values in buf to packed coefficients (inverse FFT) and checks that they fit
+ * Q_level at this scale; *maxabs: the largest scaled magnitude. */
+static ppnn_status encode_packed_check(double *maxabs_out, const ckks_params *params,
+                                       double complex *buf, size_t level, double scale)
 {
-    size_t n = params->n, h = params->slots;
+    size_t h = params->slots;
     ckks_fft_inverse(&params->inner->fft, buf);
     /* Largest |coefficient| must stay below Q_level/2 so that the centered lift in decode
      * recovers it; checked before writing anything. */
@@ -106,9 +107,17 @@ static ppnn_status encode_packed(ckks_plaintext *pt, const ckks_params *params,
                          "encode: scaled coefficient of magnitude 2^%.1f does not fit the "
                          "modulus Q_%zu of 2^%.1f (reduce the scale or the values)",
                          log2(maxabs), level, log2q);
-    ppnn_status st = ckks_pt_init(pt, params, level, scale);
-    if (st)
-        return st;
+    *maxabs_out = maxabs;
+    return PPNN_OK;
+}
+
+/* Scales and rounds the checked packed coefficients in buf into rows ((level+1) x N,
+ * coefficient form, canonical). */
+static ppnn_status encode_packed_rns(uint64_t *rows, const ckks_params *params,
+                                     const double complex *buf, double maxabs, size_t level,
+                                     double scale)
+{
+    size_t n = params->n, h = params->slots;
     if (maxabs < 0x1p62) {
         /* Round once per coefficient, then reduce the integers for every prime at once. */
         int64_t *coef = malloc(n * sizeof *coef);
@@ -118,28 +127,27 @@ static ppnn_status encode_packed(ckks_plaintext *pt, const ckks_params *params,
             coef[j] = (int64_t)llrint(creal(buf[j]) * scale);
             coef[j + h] = (int64_t)llrint(cimag(buf[j]) * scale);
         }
-        ring_poly_from_int64(pt->data, coef, params->ring, level + 1);
+        ring_poly_from_int64(rows, coef, params->ring, level + 1);
         sodium_memzero(coef, n * sizeof *coef);
         free(coef);
     } else {
         for (size_t i = 0; i <= level; i++) {
             const ring_prime *pr = &params->ring->primes[i];
-            uint64_t *row = pt->data + i * n;
+            uint64_t *row = rows + i * n;
             for (size_t j = 0; j < h; j++) {
                 row[j] = double_mod(nearbyint(creal(buf[j]) * scale), &pr->mod);
                 row[j + h] = double_mod(nearbyint(cimag(buf[j]) * scale), &pr->mod);
             }
         }
     }
-    for (size_t i = 0; i <= level; i++)
-        _ring_ntt_forward(pt->data + i * n, &params->ring->primes[i]);
     return PPNN_OK;
 }
 
-/* Exactly one of re (real values) and cv (complex values) is non-NULL. */
-static ppnn_status encode_values(ckks_plaintext *pt, const ckks_params *params, const double *re,
-                                 const double complex *cv, size_t count, size_t level,
-                                 double scale)
+/* Exactly one of re (real values) and cv (complex values) is non-NULL. With pt, writes the
+ * plaintext (NTT form); without, writes rows in coefficient form (ckks_encode_coeffs). */
+static ppnn_status encode_values(ckks_plaintext *pt, uint64_t *rows, const ckks_params *params,
+                                 const double *re, const double complex *cv, size_t count,
+                                 size_t level, double scale)
 {
     ppnn_status st = check_encode_args(params, count, level, scale);
     if (st)
@@ -155,23 +163,37 @@ static ppnn_status encode_values(ckks_plaintext *pt, const ckks_params *params, 
             return ppnn_fail(PPNN_ERR_NUMERIC, "encode: value %zu is not finite", i);
         }
     }
-    st = encode_packed(pt, params, buf, level, scale);
+    double maxabs = 0;
+    st = encode_packed_check(&maxabs, params, buf, level, scale);
+    /* A plaintext is shaped only once the values are known to fit. */
+    if (!st && pt)
+        st = ckks_pt_init(pt, params, level, scale);
+    if (!st)
+        st = encode_packed_rns(pt ? pt->data : rows, params, buf, maxabs, level, scale);
+    for (size_t i = 0; !st && pt && i <= level; i++)
+        _ring_ntt_forward(pt->data + i * params->n, &params->ring->primes[i]);
     sodium_memzero(buf, params->slots * sizeof *buf);
     free(buf);
     return st;
+}
+
+ppnn_status ckks_encode_coeffs(uint64_t *rows, const ckks_params *params, const double *values,
+                               size_t count, size_t level, double scale)
+{
+    return encode_values(NULL, rows, params, values, NULL, count, level, scale);
 }
 
 ppnn_status ckks_encode_complex(ckks_plaintext *pt, const ckks_params *params,
                                 const double complex *values, size_t count, size_t level,
                                 double scale)
 {
-    return encode_values(pt, params, NULL, values, count, level, scale);
+    return encode_values(pt, NULL, params, NULL, values, count, level, scale);
 }
 
 ppnn_status ckks_encode(ckks_plaintext *pt, const ckks_params *params, const double *values,
                         size_t count, size_t level, double scale)
 {
-    return encode_values(pt, params, values, NULL, count, level, scale);
+    return encode_values(pt, NULL, params, values, NULL, count, level, scale);
 }
 
 /* ---- decoding ----

@@ -52,44 +52,96 @@ done:
     return st;
 }
 
+/* c0 <- c0 - c1*s over np primes, row by row through the N-word scratch t (wiped after: a
+ * row of a*s with c1 would give a row of s). */
+static void sub_a_s(ckks_ciphertext *ct, const ckks_secret_key *sk, size_t np, uint64_t *t)
+{
+    const ckks_params *params = sk->params;
+    size_t n = params->n, cw = np * n;
+    uint64_t *c0 = ct->data, *c1 = ct->data + cw;
+    for (size_t i = 0; i < np; i++) {
+        const ring_prime *pr = &params->ring->primes[i];
+        _ring_mul(t, c1 + i * n, sk->s + i * n, pr);
+        _ring_sub(c0 + i * n, c0 + i * n, t, pr);
+    }
+    sodium_memzero(t, n * sizeof *t);
+}
+
+/* Fresh seed -> c1; fresh error e -> added to c0 (rows: NTT form when ntt, else coefficient
+ * form, then c0 is transformed). Randomness is drawn in the same order on both paths: the
+ * seed (randombytes), then the error's PRG key (randombytes). */
+static void add_c1_and_error(ckks_ciphertext *ct, const ckks_params *params, size_t np,
+                             int64_t *e_int, uint64_t *e_row, int ntt)
+{
+    size_t n = params->n, cw = np * n;
+    uint64_t *c0 = ct->data, *c1 = ct->data + cw;
+    ring_seed_random(ct->seed);
+    ckks_expand_seed(c1, params, np - 1, ct->seed);
+    ring_prg g;
+    ring_prg_init_fresh(&g);
+    ring_sample_cbd(e_int, n, &g);
+    ring_prg_wipe(&g);
+    for (size_t i = 0; i < np; i++) {
+        const ring_prime *pr = &params->ring->primes[i];
+        /* |e| <= RING_CBD_K < q_i: e mod q_i is e + (q_i if e < 0), branch-free (the sign
+         * of e is a coin flip: a branch mispredicts half the time). */
+        for (size_t j = 0; j < n; j++)
+            e_row[j] = (uint64_t)e_int[j] + (pr->q & -(uint64_t)(e_int[j] < 0));
+        if (ntt)
+            _ring_ntt_forward(e_row, pr);
+        _ring_add(c0 + i * n, c0 + i * n, e_row, pr);
+        if (!ntt)
+            _ring_ntt_forward(c0 + i * n, pr);
+    }
+    sodium_memzero(e_row, n * sizeof *e_row);
+}
+
+/* Both secret-key encryptions: c0 starts as m, from pt (NTT form) or encoded from values
+ * (coefficient form), then c0 = (m + e) - a*s. */
+static ppnn_status encrypt_sk(ckks_ciphertext *ct, const ckks_secret_key *sk,
+                              const ckks_plaintext *pt, const double *values, size_t count,
+                              size_t level, double scale)
+{
+    const ckks_params *params = sk->params;
+    size_t n = params->n, np = level + 1;
+    int64_t *e_int = malloc(n * sizeof *e_int);
+    uint64_t *e_row = malloc(n * sizeof *e_row);
+    ppnn_status st = e_int && e_row ? PPNN_OK
+                                    : ppnn_fail(PPNN_ERR_NOMEM, "encrypt: out of memory");
+    if (!st)
+        st = ckks_ct_shape(ct, params, level, 2, scale);
+    if (!st && pt)
+        memcpy(ct->data, pt->data, np * n * sizeof *pt->data);
+    else if (!st)
+        st = ckks_encode_coeffs(ct->data, params, values, count, level, scale);
+    if (!st) {
+        add_c1_and_error(ct, params, np, e_int, e_row, pt != NULL);
+        sub_a_s(ct, sk, np, e_row);
+        ct->has_seed = 1;
+    }
+    if (e_int)
+        sodium_memzero(e_int, n * sizeof *e_int);
+    free(e_int);
+    free(e_row);
+    return st;
+}
+
 ppnn_status ckks_encrypt_sk(ckks_ciphertext *ct, const ckks_secret_key *sk,
                             const ckks_plaintext *pt)
 {
     ppnn_status st = ckks_check_params(sk->params, pt->params, "encrypt");
-    if (st)
-        return st;
+    return st ? st : encrypt_sk(ct, sk, pt, NULL, 0, pt->level, pt->scale);
+}
+
+ppnn_status ckks_encrypt_sk_values(ckks_ciphertext *ct, const ckks_secret_key *sk,
+                                   const double *values, size_t count, size_t level,
+                                   double scale)
+{
     const ckks_params *params = sk->params;
-    size_t n = params->n, np = pt->level + 1, cw = np * n;
-    int64_t *e_int = malloc(n * sizeof *e_int);
-    uint64_t *e = malloc(cw * sizeof *e);
-    if (!e_int || !e) {
-        free(e_int);
-        free(e);
-        return ppnn_fail(PPNN_ERR_NOMEM, "encrypt: out of memory");
-    }
-    st = ckks_ct_shape(ct, params, pt->level, 2, pt->scale);
-    if (st) {
-        free(e_int);
-        free(e);
-        return st;
-    }
-    uint64_t *c0 = ct->data, *c1 = ct->data + cw;
-    ring_seed_random(ct->seed);
-    ckks_expand_seed(c1, params, pt->level, ct->seed);
-    ring_prg g;
-    ring_prg_init_fresh(&g);
-    ckks_sample_error_ntt(e, params, np, &g, e_int);
-    ring_prg_wipe(&g);
-    /* c0 = (e + m) - a*s */
-    ring_poly_mul(c0, c1, sk->s, params->ring, np);
-    ring_poly_add(e, e, pt->data, params->ring, np);
-    ring_poly_sub(c0, e, c0, params->ring, np);
-    sodium_memzero(e_int, n * sizeof *e_int);
-    sodium_memzero(e, cw * sizeof *e);
-    free(e_int);
-    free(e);
-    ct->has_seed = 1;
-    return PPNN_OK;
+    if (level >= params->nq) /* checked again by the encoder; needed to shape ct first */
+        return ppnn_fail(PPNN_ERR_PARAM, "encode: level %zu above the top level %zu", level,
+                         params->nq - 1);
+    return encrypt_sk(ct, sk, NULL, values, count, level, scale);
 }
 
 ppnn_status ckks_decrypt(ckks_plaintext *pt, const ckks_secret_key *sk, const ckks_ciphertext *ct)

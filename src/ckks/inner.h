@@ -46,6 +46,13 @@ struct ckks_params_inner {
     uint32_t *brv;       /* logn-bit reversal of 0..N-1 */
 };
 
+/* ---- encoder (encoder.c) ---- */
+/* ckks_encode's polynomial before its NTT: rows ((level+1) x N) in coefficient form, canonical.
+ * Same checks and errors as ckks_encode; rows is written only on success. */
+PPNN_MUST_CHECK ppnn_status ckks_encode_coeffs(uint64_t *rows, const ckks_params *params,
+                                               const double *values, size_t count, size_t level,
+                                               double scale);
+
 /* ---- keys (keys.c) ---- */
 /* NTT form of a fresh centered-binomial error over the first np primes. e_int: N scratch. */
 void ckks_sample_error_ntt(uint64_t *out, const ckks_params *params, size_t np, ring_prg *g,
@@ -94,6 +101,15 @@ PPNN_MUST_CHECK ppnn_status ckks_io_get_rows(uint64_t *a, ppnn_reader *r, const 
 uint64_t ckks_io_batch_payload_bytes(const ckks_ciphertext *cts, size_t count);
 PPNN_MUST_CHECK ppnn_status ckks_io_put_batch(ppnn_file_writer *fw, const ckks_ciphertext *cts,
                                               size_t count, const ckks_batch_info *info);
+/* The head of a batch payload (params, key id, batch info with count;
+ * ckks_io_batch_head_bytes long) written through buf (scratch of that many bytes); the
+ * ciphertext records follow (ckks_batch_record_pack). */
+size_t ckks_io_batch_head_bytes(const ckks_params *p);
+/* The CKKS_CT_HEAD_BYTES record header of ct (level, size, scale, seeded): reads no rows. */
+void ckks_io_record_head(uint8_t *buf, const ckks_ciphertext *ct);
+PPNN_MUST_CHECK ppnn_status ckks_io_put_batch_head(ppnn_file_writer *fw, uint8_t *buf,
+                                                   const ckks_params *p, size_t count,
+                                                   const ckks_batch_info *info);
 /* Refuses an empty batch or ciphertexts of several parameter sets (messages name path). */
 PPNN_MUST_CHECK ppnn_status ckks_io_check_batch(const ckks_ciphertext *cts, size_t count,
                                                 const char *path);

@@ -628,18 +628,16 @@ uint64_t ckks_io_batch_payload_bytes(const ckks_ciphertext *cts, size_t count)
     return ckks_batch_file_bytes(cts, count) - PPNN_FILE_HEADER_BYTES - PPNN_FILE_TRAILER_BYTES;
 }
 
-ppnn_status ckks_io_put_batch(ppnn_file_writer *fw, const ckks_ciphertext *cts, size_t count,
-                              const ckks_batch_info *info)
+size_t ckks_batch_record_bytes(const ckks_ciphertext *ct) { return ct_bytes(ct); }
+
+size_t ckks_io_batch_head_bytes(const ckks_params *p)
 {
-    const ckks_params *p = cts[0].params;
-    size_t head = ckks_io_params_bytes(p) + CKKS_KEY_ID_BYTES + BATCH_INFO_BYTES;
-    size_t scratch = head;
-    for (size_t i = 0; i < count; i++)
-        if (ct_bytes(&cts[i]) > scratch)
-            scratch = ct_bytes(&cts[i]);
-    uint8_t *buf = malloc(scratch);
-    if (!buf)
-        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    return ckks_io_params_bytes(p) + CKKS_KEY_ID_BYTES + BATCH_INFO_BYTES;
+}
+
+ppnn_status ckks_io_put_batch_head(ppnn_file_writer *fw, uint8_t *buf, const ckks_params *p,
+                                   size_t count, const ckks_batch_info *info)
+{
     size_t o = ckks_io_params_bytes(p);
     ckks_io_put_params(buf, p);
     memcpy(buf + o, info->key_id, CKKS_KEY_ID_BYTES), o += CKKS_KEY_ID_BYTES;
@@ -649,22 +647,46 @@ ppnn_status ckks_io_put_batch(ppnn_file_writer *fw, const ckks_ciphertext *cts, 
         ppnn_put_u32(buf + o, info->shape[k]), o += 4;
     ppnn_put_u32(buf + o, info->role), o += 4;
     ppnn_put_u64(buf + o, count), o += 8;
-    ppnn_status st = ppnn_file_put(fw, buf, o);
-    for (size_t i = 0; !st && i < count; i++) {
-        const ckks_ciphertext *ct = &cts[i];
-        int seeded = stored_seeded(ct);
-        o = 0;
-        ppnn_put_u32(buf + o, (uint32_t)ct->level), o += 4;
-        ppnn_put_u32(buf + o, (uint32_t)ct->size), o += 4;
-        ppnn_put_f64(buf + o, ct->scale), o += 8;
-        ppnn_put_u32(buf + o, (uint32_t)seeded), o += 4;
-        if (seeded)
-            memcpy(buf + o, ct->seed, CKKS_SEED_BYTES), o += CKKS_SEED_BYTES;
-        size_t comps = seeded ? 1 : ct->size;
-        for (size_t k = 0; k < comps; k++)
-            o += put_rows(buf + o, ckks_ct_poly(ct, k, 0), p, 0, ct->level + 1);
-        st = ppnn_file_put(fw, buf, o);
-    }
+    return ppnn_file_put(fw, buf, o);
+}
+
+void ckks_io_record_head(uint8_t *buf, const ckks_ciphertext *ct)
+{
+    size_t o = 0;
+    ppnn_put_u32(buf + o, (uint32_t)ct->level), o += 4;
+    ppnn_put_u32(buf + o, (uint32_t)ct->size), o += 4;
+    ppnn_put_f64(buf + o, ct->scale), o += 8;
+    ppnn_put_u32(buf + o, (uint32_t)stored_seeded(ct));
+}
+
+size_t ckks_batch_record_pack(uint8_t *buf, const ckks_ciphertext *ct)
+{
+    const ckks_params *p = ct->params;
+    int seeded = stored_seeded(ct);
+    ckks_io_record_head(buf, ct);
+    size_t o = CT_HEAD_BYTES;
+    if (seeded)
+        memcpy(buf + o, ct->seed, CKKS_SEED_BYTES), o += CKKS_SEED_BYTES;
+    size_t comps = seeded ? 1 : ct->size;
+    for (size_t k = 0; k < comps; k++)
+        o += put_rows(buf + o, ckks_ct_poly(ct, k, 0), p, 0, ct->level + 1);
+    return o;
+}
+
+ppnn_status ckks_io_put_batch(ppnn_file_writer *fw, const ckks_ciphertext *cts, size_t count,
+                              const ckks_batch_info *info)
+{
+    const ckks_params *p = cts[0].params;
+    size_t scratch = ckks_io_batch_head_bytes(p);
+    for (size_t i = 0; i < count; i++)
+        if (ct_bytes(&cts[i]) > scratch)
+            scratch = ct_bytes(&cts[i]);
+    uint8_t *buf = malloc(scratch);
+    if (!buf)
+        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    ppnn_status st = ckks_io_put_batch_head(fw, buf, p, count, info);
+    for (size_t i = 0; !st && i < count; i++)
+        st = ppnn_file_put(fw, buf, ckks_batch_record_pack(buf, &cts[i]));
     free(buf);
     return st;
 }

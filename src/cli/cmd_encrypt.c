@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -140,7 +141,6 @@ int cmd_encrypt(int argc, char **argv)
     int rc = 1;
     data_images im;
     memset(&im, 0, sizeof im);
-    ckks_ciphertext *cts = NULL;
     size_t npix = 0;
     /* Values in [0, 1] (the data layer's one normalisation); the server folds the model's own.
      * More images than slots: consecutive batches of N/2 (the last one partial) in one
@@ -198,9 +198,8 @@ int cmd_encrypt(int argc, char **argv)
         fprintf(stderr, "encrypt: packing: %s\n", why);
     npix = im.c * im.h * im.w;
     const size_t slots = params->slots, nb = (im.count + slots - 1) / slots;
-    cts = calloc(npix, sizeof *cts);
     uint64_t *counts = calloc(nb ? nb : 1, sizeof *counts);
-    if (!cts || !counts) {
+    if (!counts) {
         free(counts);
         cli_error("encrypt", "out of memory");
         goto done;
@@ -237,13 +236,11 @@ int cmd_encrypt(int argc, char **argv)
         snprintf(label, sizeof label, nb > 1 ? "encrypt batch %zu/%zu" : "encrypt", b + 1, nb);
         cli_progress prog;
         cli_progress_start(&prog, label, npix);
-        st = hnn_encrypt_batch_progress(cts, &sk, im.values + b * slots * npix, n, npix,
-                                        (int)threads, on_progress, &prog);
-        if (!st) {
+        /* Encrypted and written ciphertext by ciphertext: the batch is never held whole. */
+        st = hnn_encrypt_batch_write(w, &sk, im.values + b * slots * npix, n, npix,
+                                     (int)threads, on_progress, &prog);
+        if (!st)
             cli_progress_finish(&prog, "");
-            st = ckks_batch_set_append(w, cts, npix);
-            bytes += ckks_batch_file_bytes(cts, npix);
-        }
     }
     free(counts);
     if (!st)
@@ -257,6 +254,9 @@ int cmd_encrypt(int argc, char **argv)
         goto done;
     }
     double t_enc = ppnn_now() - t0;
+    struct stat sb;
+    if (stat(out, &sb) == 0)
+        bytes = (uint64_t)sb.st_size;
     if (!images)
         remove(names_path); /* a manifest left by an earlier --images batch no longer applies */
     fprintf(stderr,
@@ -269,11 +269,6 @@ int cmd_encrypt(int argc, char **argv)
                 names_path);
     rc = 0;
 done:
-    if (cts) {
-        for (size_t k = 0; k < npix; k++)
-            ckks_ct_free(&cts[k]);
-        free(cts);
-    }
     data_images_free(&im);
     free(src.paths);
     ckks_secret_key_free(&sk);

@@ -42,6 +42,11 @@ int main(int argc, char **argv)
      * threshold after the first such free, after which they come from arenas that fragment
      * and keep the memory (the deep net at n14 then peaked 1.8 GB above its schedule). */
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    /* Setting the mmap threshold also fixes the trim threshold at 128 KiB: every free of the
+     * per-call scratch below 256 KiB (encoder and encryption rows, key-switch digits) gave the
+     * top of the heap back, and the next call faulted it in again (25 k faults per 784
+     * encryptions). 32 MiB of free heap kept for reuse is small beside a ciphertext set. */
+    mallopt(M_TRIM_THRESHOLD, 32 * 1024 * 1024);
     if (argc < 2) {
         usage(stderr);
         return 2;

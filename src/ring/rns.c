@@ -143,8 +143,8 @@ void ring_poly_from_int64(uint64_t *r, const int64_t *a, const ring_context *ctx
         const uint64_t q = m->q;
         uint64_t *ri = r + i * n;
         if (maxabs < q) {
-            for (size_t j = 0; j < n; j++)
-                ri[j] = (uint64_t)a[j] + (a[j] < 0 ? q : 0);
+            for (size_t j = 0; j < n; j++) /* branch-free: signs of errors are coin flips */
+                ri[j] = (uint64_t)a[j] + (q & -(uint64_t)(a[j] < 0));
         } else {
             for (size_t j = 0; j < n; j++)
                 ri[j] = mq_from_int64(a[j], m);

@@ -125,6 +125,16 @@ void ring_sample_ternary(int64_t *s, size_t n, ring_prg *g)
     sodium_memzero(chunk, sizeof chunk);
 }
 
+/* Bits set in x. Without -mpopcnt (the portable x86-64 baseline) __builtin_popcountll is a
+ * libgcc call; this SWAR form is a dozen inline ALU operations. */
+static inline int popcount64(uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555u);
+    x = (x & 0x3333333333333333u) + ((x >> 2) & 0x3333333333333333u);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fu;
+    return (int)((x * 0x0101010101010101u) >> 56);
+}
+
 void ring_sample_cbd(int64_t *e, size_t n, ring_prg *g)
 {
     enum { BATCH = 256 };
@@ -135,8 +145,8 @@ void ring_sample_cbd(int64_t *e, size_t n, ring_prg *g)
         ring_prg_bytes(g, chunk, want * 8);
         for (size_t k = 0; k < want; k++) {
             uint64_t x = load_le(chunk + 8 * k, 8, 1); /* uses 2k = 42 of the 64 bits */
-            e[j + k] = (int64_t)__builtin_popcountll(x & mask) -
-                       (int64_t)__builtin_popcountll((x >> RING_CBD_K) & mask);
+            e[j + k] = (int64_t)popcount64(x & mask) -
+                       (int64_t)popcount64((x >> RING_CBD_K) & mask);
         }
     }
     sodium_memzero(chunk, sizeof chunk);
