@@ -241,6 +241,12 @@ int main(void)
     run_case(3, max_in, 32, qs[2], 1, 0);
     run_case(2, max_in, 32, qs[2], 1, 1);
     run_case(9, max_in, 32, qs[2], 1, 2);
+    /* The same just below the AVX-512 kernel's small-prime bound (q < 2^44: its reduction
+     * drops the 2^104 term), where the high accumulator word is largest. */
+    const uint64_t q44 = (1ull << 44) - 17; /* largest prime < 2^44 */
+    run_case(3, max_in, 32, q44, 1, 0);
+    run_case(9, max_in, 32, q44, 1, 2);
+    run_case(6, 120, 96, q44, 1, 3);
     run_case(5, 4096, 64, qs[2], 0, 0);
     /* Banded sparse tiles (AVX-512): sliding windows over many inputs -> many bands, several
      * lane blocks of 256 and 512 lanes, a final short lane block, empty rows, runs; with wide
