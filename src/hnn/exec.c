@@ -208,7 +208,7 @@ static ppnn_status job_bufs_init(job_bufs *b, const stage_run *r, size_t njobs, 
 static ppnn_status linear_rows(stage_run *r, const hnn_step *s, const uint32_t *list, size_t cnt,
                                ckks_ciphertext *dst, const uint64_t *wq, const uint64_t *bq,
                                size_t l, size_t size, const ckks_ciphertext *const *src,
-                               size_t nsrc, const uint32_t *srcidx)
+                               size_t nsrc, const uint32_t *srcidx, int split)
 {
     const size_t nw = s->dense ? s->n_out * s->n_in : s->nnz, planes = (l + 1) * size;
     size_t nruns = 0;
@@ -235,7 +235,7 @@ static ppnn_status linear_rows(stage_run *r, const hnn_step *s, const uint32_t *
                 uint64_t **y = b.y + pl * cnt + u;
                 for (size_t j = 0; j < nr; j++) {
                     size_t row = r0 + j, o = s->dense ? row : s->row_out[row];
-                    y[j] = ckks_ct_poly(&dst[o], k, i);
+                    y[j] = split ? ckks_ct_split_poly(&dst[o], k, i) : ckks_ct_poly(&dst[o], k, i);
                 }
                 const uint64_t *bias = k == 0 ? bq + i * s->n_out + r0 : NULL;
                 hnn_tile_args a = {y, s->dense ? wq + i * nw + r0 * s->n_in : wq + i * nw,
@@ -294,8 +294,12 @@ static ppnn_status tile_intermediates(stage_run *r, const hnn_tile_needs *nd)
         }
         if (err)
             return ppnn_fail(err, "%s", msg);
+        /* Rescale fused into the kernel's pass when A drops one prime and the intermediates
+         * have room: the kernel writes each output in the split layout (ckks.h), so the
+         * rescale neither moves component 1 nor copies the dropped rows. */
+        const int split = r->a->drop == 1 && r->inter_words >= (2 * r->la + 2) * r->n;
         ppnn_status st = linear_rows(r, r->a, nd->a_rows, nd->na_rows, r->inter, r->wqa,
-                                     r->bqa, r->la, 2, r->cur, nd->ninputs, nd->inputs);
+                                     r->bqa, r->la, 2, r->cur, nd->ninputs, nd->inputs, split);
         if (st)
             return st;
         /* Rescale and activation in one parallel region (fewer barriers). The rescales are
@@ -308,7 +312,9 @@ static ppnn_status tile_intermediates(stage_run *r, const hnn_tile_needs *nd)
             ppnn_status e = PPNN_OK;
             ckks_ciphertext *ct = &r->inter[nd->inter[k]];
             double u0 = ppnn_now();
-            for (size_t d = 0; d < r->a->drop && !e; d++)
+            if (split)
+                e = ckks_rescale_split(ct);
+            for (size_t d = 0; d < r->a->drop && !split && !e; d++)
                 e = ckks_rescale(ct);
             double u1 = ppnn_now();
             t_rescale += u1 - u0;
@@ -419,7 +425,7 @@ static ppnn_status tile_rows(stage_run *r, const hnn_tile_needs *nd, size_t t)
         bsrc[c] = (r->a || r->act) ? &r->inter[c] : src[c];
     }
     ppnn_status lst = linear_rows(r, r->b, r->rows, cnt, r->out, r->wqb, r->bqb, r->lb, size,
-                                  bsrc, nd->ninter, nd->inter);
+                                  bsrc, nd->ninter, nd->inter, 0);
     free(bsrc);
     if (lst)
         return lst;
