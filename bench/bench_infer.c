@@ -229,6 +229,8 @@ ppnn_status bench_infer(bench_infer_result *r, const bench_infer_opts *o)
     }
     if (hwm)
         r->peak_rss_bytes = vm_hwm();
+    for (size_t k = 0; !st && k < r->nlayers && k < s.plan->nsteps; k++)
+        r->layers[k].macs = hnn_step_macs(s.plan, k, s.prm->n);
     size_t count = 0;
     ckks_batch_info oinfo;
     ckks_params *pp = s.prm;
@@ -257,6 +259,12 @@ ppnn_status bench_infer(bench_infer_result *r, const bench_infer_opts *o)
     }
     state_free(&s);
     return st;
+}
+
+double bench_step_gmacs(const bench_infer_result *r, size_t k)
+{
+    const double sec = r->layers[k].seconds;
+    return r->layers[k].macs > 0 && sec > 0 ? r->layers[k].macs / sec / 1e9 : 0;
 }
 
 void bench_infer_json(FILE *f, const bench_infer_result *r)
@@ -292,6 +300,8 @@ void bench_infer_json(FILE *f, const bench_infer_result *r)
         cJSON_AddNumberToObject(e, "layer", (double)r->layers[k].layer);
         cJSON_AddStringToObject(e, "name", r->layers[k].name ? r->layers[k].name : "");
         cJSON_AddNumberToObject(e, "seconds", r->layers[k].seconds);
+        cJSON_AddNumberToObject(e, "macs", r->layers[k].macs);
+        cJSON_AddNumberToObject(e, "gmac_per_s", bench_step_gmacs(r, k));
         cJSON_AddItemToArray(steps, e);
     }
     char *txt = cJSON_PrintUnformatted(o);
@@ -305,9 +315,13 @@ void bench_infer_print(FILE *f, const bench_infer_result *r)
 {
     fprintf(f, "%s on %s, batch %zu, threads %d%s\n", r->arch, r->preset, r->batch, r->threads,
             r->threads ? "" : " (all cores)");
-    for (size_t k = 0; k < r->nlayers; k++)
-        fprintf(f, "  step %zu  %-8s (layer %zu)  %8.3f s\n", k, r->layers[k].name,
+    for (size_t k = 0; k < r->nlayers; k++) {
+        fprintf(f, "  step %zu  %-8s (layer %zu)  %8.3f s", k, r->layers[k].name,
                 r->layers[k].layer, r->layers[k].seconds);
+        if (r->layers[k].macs > 0)
+            fprintf(f, "  %.3g MAC, %.1f G MAC/s", r->layers[k].macs, bench_step_gmacs(r, k));
+        fputc('\n', f);
+    }
     fprintf(f, "server          %8.3f s per batch, %.3f ms per image (amortized)\n",
             r->server_seconds, r->amortized_ms);
     fprintf(f, "server CPU      %8.3f s (all threads; comparable under load)\n",

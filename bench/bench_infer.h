@@ -38,7 +38,7 @@ typedef struct bench_infer_result {
         const char *name;          /* step name ("conv2d", "act", "dense", ...) */
         size_t layer;              /* model layer index */
         double seconds;
-        double macs;               /* LINEAR: coefficient multiply-adds (0 for ACT) */
+        double macs;               /* LINEAR: coefficient multiply-adds (hnn_step_macs; 0 for ACT) */
     } layers[BENCH_INFER_MAX_LAYERS];
 } bench_infer_result;
 
@@ -76,8 +76,12 @@ PPNN_MUST_CHECK ppnn_status bench_model_plan(data_set *ds, nn_model *m, ckks_par
 /* User + system CPU seconds of this process (all threads). */
 double bench_cpu_seconds(void);
 double bench_minor_faults(void); /* minor page faults of the process so far */
+/* macs / seconds / 1e9 of step k (the step's wall seconds, its rescales and relinearizations
+ * included), 0 for an ACT step. */
+double bench_step_gmacs(const bench_infer_result *r, size_t k);
 /* Writes r as one JSON object (cJSON; keys server_seconds, amortized_ms, peak_rss_bytes,
- * schedule_peak_bytes, spill_bytes, steps [{step, layer, name, seconds}], ...). */
+ * schedule_peak_bytes, spill_bytes, steps [{step, layer, name, seconds, macs, gmac_per_s}],
+ * ...). */
 void bench_infer_json(FILE *f, const bench_infer_result *r);
 /* Human-readable summary. */
 void bench_infer_print(FILE *f, const bench_infer_result *r);

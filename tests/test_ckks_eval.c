@@ -251,6 +251,34 @@ static void fixture_free(fixture *f)
     free(f->got);
 }
 
+/* ckks_rescale_split: at every level, the split layout of a ciphertext rescales to exactly
+ * ckks_rescale's words, level and scale; level 0 is refused. */
+static void test_rescale_split(fixture *f)
+{
+    const size_t n = f->p->n;
+    ckks_ciphertext a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    for (size_t l = f->p->nq - 1; l >= 1; l--) {
+        CHECK_OK(ckks_ct_copy(&a, &f->cx));
+        CHECK_OK(ckks_mod_switch(&a, l));
+        CHECK_OK(ckks_mul_int_to_scale(&a, &a, 3 + (int64_t)l, a.scale * (double)(3 + l)));
+        CHECK_OK(ckks_ct_init(&b, f->p, l, 2, a.scale));
+        CHECK_OK(ckks_ct_reserve(&b, (2 * l + 2) * n));
+        for (size_t k = 0; k < 2; k++)
+            for (size_t i = 0; i <= l; i++)
+                memcpy(ckks_ct_split_poly(&b, k, i), ckks_ct_poly(&a, k, i), n * sizeof(uint64_t));
+        CHECK_OK(ckks_rescale(&a));
+        CHECK_OK(ckks_rescale_split(&b));
+        CHECK(b.level == l - 1 && b.size == 2 && b.scale == a.scale);
+        CHECK_MSG(memcmp(a.data, b.data, 2 * l * n * sizeof(uint64_t)) == 0,
+                  "rescale_split at level %zu differs from rescale", l);
+    }
+    CHECK_ERR(ckks_rescale_split(&b), PPNN_ERR_DEPTH);
+    ckks_ct_free(&a);
+    ckks_ct_free(&b);
+}
+
 /* n14 (scale 2^34): x * y^10 through all 10 levels. Each rescale adds ~2^-21 (see
  * FLOOR_MUL with 6 more bits of scale), ten of them ~2^-19.4; ~18.6 measured, floor 17. */
 static void test_n14_depth(void)
@@ -284,6 +312,7 @@ int main(void)
         test_linear(&f);
         test_mul(&f);
         test_chain(&f);
+        test_rescale_split(&f);
         test_errors(&f);
         fixture_free(&f);
     }

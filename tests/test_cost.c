@@ -143,6 +143,34 @@ static void test_plan_costs(void)
     ckks_params_free(p);
 }
 
+/* hnn_step_macs: weights x components (2 for the encrypted inputs, 3 for an ACT step's
+ * unrelinearized squares) x primes x N; nothing for an ACT step. */
+static void test_step_macs(void)
+{
+    ckks_params *p = ctu_params(10, 6, 45, 30, 50);
+    hnn_budget bud;
+    hnn_budget_from_params(&bud, p, "test");
+    nn_model m;
+    build(&m, 2, 8);
+    hnn_plan *ep = NULL;
+    CHECK_OK(hnn_plan_new(&ep, &m, &bud, NULL, 0));
+    CHECK(ep && ep->nsteps == 5);
+    if (ep && ep->nsteps == 5) {
+        const hnn_step *s = ep->steps;
+        const double n = (double)p->n;
+        /* conv 3x3/2, pad 1, on 8x8: 2 + 3 + 3 + 3 taps per axis in bounds, 2 channels. */
+        CHECK(s[0].kind == HNN_STEP_LINEAR && !s[0].dense && s[0].nnz <= 2 * 11 * 11);
+        CHECK(hnn_step_macs(ep, 0, p->n) == (double)s[0].nnz * 2 * (double)(s[0].level_in + 1) * n);
+        CHECK(hnn_step_macs(ep, 1, p->n) == 0);
+        CHECK(s[2].kind == HNN_STEP_LINEAR && s[2].dense && s[2].n_in == 32 && s[2].n_out == 8);
+        CHECK(hnn_step_macs(ep, 2, p->n) == 8.0 * 32 * 3 * (double)(s[2].level_in + 1) * n);
+        CHECK(hnn_step_macs(ep, 4, p->n) == 3.0 * 8 * 3 * (double)(s[4].level_in + 1) * n);
+    }
+    hnn_plan_free(ep);
+    nn_model_free(&m);
+    ckks_params_free(p);
+}
+
 /* hnn_packing_decide: few images channel-wise, a full batch element-wise, the choice switches
  * once at the crossover, costs are honoured, bad input refused, a planner's refusal a reason. */
 static void test_decide(void)
@@ -232,6 +260,7 @@ int main(void)
     test_json();
     test_choice();
     test_plan_costs();
+    test_step_macs();
     test_decide();
     return tu_finish("cost");
 }

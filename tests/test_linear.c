@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hnn/inner.h"
 #include "ppnn/hnn.h"
 #include "testutil.h"
 
@@ -155,6 +156,72 @@ static void run_case(size_t n_out, size_t n_in, size_t n, uint64_t q, int worst,
     problem_free(&p);
 }
 
+/* _hnn_linear_run: jobs of every kind in one call (one parallel region) give the reference
+ * residues: banded sparse rows, sparse rows with wide rows between bands, random sparse rows,
+ * dense, and dense accumulating into y in place (y0 = y), each with its own modulus; window
+ * inputs that no row reads are NULL (the executor's contract), lanes end in a short block. */
+static void test_run_jobs(void)
+{
+    enum { NJ = 5 };
+    const size_t n = 160;
+    const uint64_t qs[NJ] = {(1ull << 50) - 27, 1073479681ull, 65537, (1ull << 50) - 27, 3};
+    const int kinds[NJ] = {3, 4, 1, 0, 0}; /* problem_init's sparse argument */
+    const size_t shapes[NJ][2] = {{97, 700}, {40, 2500}, {30, 50}, {13, 60}, {7, 845}};
+    problem p[NJ];
+    hnn_modulus m[NJ];
+    uint64_t *start[NJ];
+    const uint64_t **xs[NJ];
+    size_t nulls = 0;
+    for (int j = 0; j < NJ; j++) {
+        problem_init(&p[j], shapes[j][0], shapes[j][1], n, qs[j], 0, kinds[j]);
+        hnn_modulus_init(&m[j], qs[j]);
+        xs[j] = malloc(p[j].n_in * sizeof *xs[j]);
+        for (size_t i = 0; i < p[j].n_in; i++)
+            xs[j][i] = kinds[j] ? NULL : p[j].x[i];
+        for (size_t t = 0; kinds[j] && t < p[j].row_start[p[j].n_out]; t++)
+            xs[j][p[j].col[t]] = p[j].x[p[j].col[t]];
+        for (size_t i = 0; i < p[j].n_in; i++)
+            nulls += xs[j][i] == NULL;
+        start[j] = malloc(p[j].n_out * n * sizeof *start[j]);
+        fill(start[j], p[j].n_out * n, qs[j], 0);
+    }
+    CHECK(nulls > 0);
+    const hnn_kernel kernels[2] = {HNN_KERNEL_PORTABLE, HNN_KERNEL_AVX512};
+    for (int k = 0; k < (hnn_avx512_available() ? 2 : 1); k++)
+        for (int threads = 1; threads <= 2; threads++) {
+            hnn_linear_job jobs[NJ];
+            for (int j = 0; j < NJ; j++) {
+                const int acc = j == NJ - 1; /* the last job accumulates in place */
+                memcpy(p[j].ybuf, start[j], p[j].n_out * n * sizeof(uint64_t));
+                if (!acc)
+                    memset(p[j].ybuf, 0xff, p[j].n_out * n * sizeof(uint64_t));
+                hnn_tile_args a = {p[j].y, p[j].w, p[j].row_start, p[j].col,
+                                   acc ? NULL : p[j].bias, kinds[j] ? 0 : p[j].n_in,
+                                   (const uint64_t *const *)xs[j], &m[j],
+                                   acc ? (const uint64_t *const *)p[j].y : NULL};
+                jobs[j] = (hnn_linear_job){a, p[j].n_out};
+            }
+            _hnn_linear_run(jobs, NJ, n, threads, kernels[k]);
+            for (int j = 0; j < NJ; j++) {
+                const int acc = j == NJ - 1;
+                size_t bad = 0;
+                for (size_t o = 0; o < p[j].n_out; o++)
+                    for (size_t c = 0; c < n; c++) {
+                        uint64_t want = p[j].ref[o * n + c];
+                        if (acc)
+                            want = (want + qs[j] - p[j].bias[o] + start[j][o * n + c]) % qs[j];
+                        bad += p[j].ybuf[o * n + c] != want;
+                    }
+                CHECK_MSG(bad == 0, "run jobs: job %d kernel=%d threads=%d: %zu wrong", j,
+                          (int)kernels[k], threads, bad);
+            }
+        }
+    for (int j = 0; j < NJ; j++) {
+        problem_free(&p[j]);
+        free(start[j]), free((void *)xs[j]);
+    }
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -174,6 +241,12 @@ int main(void)
     run_case(3, max_in, 32, qs[2], 1, 0);
     run_case(2, max_in, 32, qs[2], 1, 1);
     run_case(9, max_in, 32, qs[2], 1, 2);
+    /* The same just below the AVX-512 kernel's small-prime bound (q < 2^44: its reduction
+     * drops the 2^104 term), where the high accumulator word is largest. */
+    const uint64_t q44 = (1ull << 44) - 17; /* largest prime < 2^44 */
+    run_case(3, max_in, 32, q44, 1, 0);
+    run_case(9, max_in, 32, q44, 1, 2);
+    run_case(6, 120, 96, q44, 1, 3);
     run_case(5, 4096, 64, qs[2], 0, 0);
     /* Banded sparse tiles (AVX-512): sliding windows over many inputs -> many bands, several
      * lane blocks of 256 and 512 lanes, a final short lane block, empty rows, runs; with wide
@@ -188,5 +261,6 @@ int main(void)
     /* More than HNN_TILE_OUT consecutive wide rows (random over 3000 inputs) and empty rows:
      * the wide bands must stay within one tile's accumulators. */
     run_case(300, 3000, 64, qs[2], 1, 1);
+    test_run_jobs();
     return tu_finish("test_linear");
 }

@@ -422,6 +422,23 @@ PPNN_MUST_CHECK ppnn_status ckks_relinearize(ckks_ciphertext *ct, const ckks_rel
  * bits of precision lost at N = 8192): relinearize first, then rescale.
  * Errors: PPNN_ERR_DEPTH at level 0. */
 PPNN_MUST_CHECK ppnn_status ckks_rescale(ckks_ciphertext *ct);
+/* The rescale-ready ("split") layout of a 2-component ciphertext at level l >= 1, for a kernel
+ * that writes a fresh ciphertext and rescales it right after: the rows of primes 0..l-1 sit
+ * where the level-(l-1) ciphertext keeps them (component k, prime i at row k·l + i), and the
+ * two rows the rescale drops (prime l of components 0 and 1) after them, at rows 2l and
+ * 2l + 1. Needs (2l + 2)·N words (ckks_ct_reserve). ckks_ct_split_poly gives the row of
+ * component k < 2, prime i <= l, of ct (shaped at level l, size 2) in that layout. */
+static inline uint64_t *ckks_ct_split_poly(const ckks_ciphertext *ct, size_t k, size_t i)
+{
+    const size_t l = ct->level;
+    return ct->data + (i < l ? k * l + i : 2 * l + k) * ct->params->n;
+}
+/* ckks_rescale of a ciphertext (level >= 1, size 2, cap >= (2·level + 2)·N) held in the split
+ * layout: the same words and scale as ckks_rescale gives on the ordinary layout, without
+ * moving component 1 (the kept rows are already in place) or copying the dropped rows (their
+ * inverse NTT runs in place: they are dropped). Errors: PPNN_ERR_DEPTH at level 0,
+ * PPNN_ERR_NOMEM. */
+PPNN_MUST_CHECK ppnn_status ckks_rescale_split(ckks_ciphertext *ct);
 /* In place: drops primes down to `level` (no division, scale unchanged). Errors: PPNN_ERR_PARAM
  * when level > ct->level. */
 PPNN_MUST_CHECK ppnn_status ckks_mod_switch(ckks_ciphertext *ct, size_t level);

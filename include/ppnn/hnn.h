@@ -602,6 +602,12 @@ PPNN_MUST_CHECK ppnn_status hnn_op_costs_check(const hnn_op_costs *c, const ckks
 /* The JSON text of c (malloc'ed, NUL-terminated; NULL when out of memory). */
 char *hnn_op_costs_json(const hnn_op_costs *c);
 
+/* Coefficient multiply-adds the element-wise kernels execute for step k of plan p on a ring of
+ * degree n: weights (n_out·n_in dense, nnz sparse) x ciphertext components of its inputs (3
+ * after an ACT step's unrelinearized squares, else 2) x primes (level_in + 1) x n. 0 for an
+ * ACT step. What `ppnn bench infer` divides by a step's seconds for its G MAC/s. */
+double hnn_step_macs(const hnn_plan *p, size_t k, size_t n);
+
 /* Predicted single-thread seconds of one element-wise batch of plan p on a ring of degree n,
  * and of one channel-wise image. */
 double hnn_plan_cost(const hnn_plan *p, const hnn_op_costs *c, size_t n);

@@ -303,6 +303,33 @@ ppnn_status ckks_rescale(ckks_ciphertext *ct)
     return PPNN_OK;
 }
 
+ppnn_status ckks_rescale_split(ckks_ciphertext *ct)
+{
+    if (ct->level == 0)
+        return ppnn_fail(PPNN_ERR_DEPTH,
+                         "rescale: ciphertext is at level 0, no prime left to divide by (the "
+                         "computation is deeper than the parameters allow)");
+    const ckks_params *params = ct->params;
+    const size_t n = params->n, l = ct->level;
+    assert(ct->size == 2 && ct->cap >= (2 * l + 2) * n);
+    uint64_t *tmp = malloc(n * sizeof *tmp);
+    if (!tmp)
+        return ppnn_fail(PPNN_ERR_NOMEM, "rescale: out of memory");
+    /* ring_rescale_ntt row by row: the dropped row to the coefficient domain (in place), then
+     * every kept row of the component from it. */
+    for (size_t k = 0; k < 2; k++) {
+        uint64_t *last = ckks_ct_split_poly(ct, k, l);
+        _ring_ntt_inverse(last, &params->ring->primes[l]);
+        for (size_t i = 0; i < l; i++)
+            ring_rescale_row_ntt(ckks_ct_split_poly(ct, k, i), i, last, l, params->ring, tmp);
+    }
+    free(tmp);
+    ct->scale /= (double)params->q[l];
+    ct->level = l - 1;
+    ct->has_seed = 0;
+    return PPNN_OK;
+}
+
 ppnn_status ckks_mod_switch(ckks_ciphertext *ct, size_t level)
 {
     if (level > ct->level)

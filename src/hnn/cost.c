@@ -118,10 +118,26 @@ static double hoist(const hnn_op_costs *c, size_t level)
     return (double)((level + 1) * (level + 2)) / (k * (k + 1));
 }
 
+/* Components of step k's inputs: the executor feeds an ACT step's squares (3 components,
+ * relinearized only after the next linear step) straight into that step. */
+static size_t step_comps(const hnn_plan *p, size_t k)
+{
+    return k > 0 && p->steps[k - 1].kind == HNN_STEP_ACT ? 3 : 2;
+}
+
+double hnn_step_macs(const hnn_plan *p, size_t k, size_t n)
+{
+    assert(k < p->nsteps);
+    const hnn_step *s = &p->steps[k];
+    if (s->kind == HNN_STEP_ACT)
+        return 0;
+    double terms = s->dense ? (double)s->n_out * (double)s->n_in : (double)s->nnz;
+    return terms * (double)step_comps(p, k) * (double)(s->level_in + 1) * (double)n;
+}
+
 double hnn_plan_cost(const hnn_plan *p, const hnn_op_costs *c, size_t n)
 {
     double t = 0;
-    size_t comps = 2; /* components of the current ciphertexts (3 after squares) */
     for (size_t i = 0; i < p->nsteps; i++) {
         const hnn_step *s = &p->steps[i];
         if (s->kind == HNN_STEP_ACT) {
@@ -130,17 +146,13 @@ double hnn_plan_cost(const hnn_plan *p, const hnn_op_costs *c, size_t n)
                 sq += s->square[j] != 0;
             t += (double)sq * c->square * lin(c, s->level_in) +
                  (double)s->n_in * c->add * lin(c, s->level_in);
-            comps = 3;
             continue;
         }
-        double terms = s->dense ? (double)s->n_out * (double)s->n_in : (double)s->nnz;
-        double mac = s->dense ? c->mac_dense : c->mac_sparse;
-        t += terms * (double)comps * (double)(s->level_in + 1) * (double)n * mac;
-        if (comps == 3)
+        t += hnn_step_macs(p, i, n) * (s->dense ? c->mac_dense : c->mac_sparse);
+        if (step_comps(p, i) == 3)
             t += (double)s->n_out * c->relin * ks(c, s->level_in);
         for (size_t d = 0; d < s->drop; d++)
             t += (double)s->n_out * c->rescale * lin(c, s->level_in - d);
-        comps = 2;
     }
     return t;
 }

@@ -160,8 +160,7 @@ typedef struct {
     uint64_t *wqa, *bqa, *wqb, *bqb;
     ckks_ciphertext *inter;            /* b->n_in slots; live only inside a tile */
     const ckks_ciphertext **cur;       /* stage inputs currently held (NULL: not held) */
-    const uint64_t **xa, **xb;
-    uint64_t **y, *zero;
+    uint64_t *zero;
     uint32_t *rows;                    /* scratch: a tile's B rows sorted */
     ckks_ciphertext *out;              /* B outputs (caller's out for the last stage) */
     hnn_spill *spill_out;              /* non-NULL: outputs go there */
@@ -171,18 +170,59 @@ typedef struct {
     double t_a, t_act, t_b;
 } stage_run;
 
-/* Runs the rows list[0..cnt) (sorted) of linear step s at level l in contiguous runs, the row
- * computing output o writing dst[o]; inputs src[srcidx[0..nsrc)] (missing components read 0). */
-static void linear_rows(stage_run *r, const hnn_step *s, const uint32_t *list, size_t cnt,
-                        ckks_ciphertext *dst, const uint64_t *wq,
-                        const uint64_t *bq, size_t l, size_t size, const ckks_ciphertext *const *src,
-                        const uint64_t **x, size_t nsrc, const uint32_t *srcidx)
+/* Buffers of one _hnn_linear_run call: jobs, the moduli, and per job its output row pointers
+ * and per plane (prime x component) its input pointers. */
+typedef struct {
+    hnn_linear_job *jobs;
+    hnn_modulus *mods;
+    uint64_t **y;
+    const uint64_t **x;
+} job_bufs;
+
+static void job_bufs_free(job_bufs *b)
 {
-    const size_t nw = s->dense ? s->n_out * s->n_in : s->nnz;
+    free(b->jobs), free(b->mods), free(b->y), free((void *)b->x);
+}
+
+static ppnn_status job_bufs_init(job_bufs *b, const stage_run *r, size_t njobs, size_t nprimes,
+                                 size_t ny, size_t nx, const hnn_step *s)
+{
+    b->jobs = malloc((njobs ? njobs : 1) * sizeof *b->jobs);
+    b->mods = malloc(nprimes * sizeof *b->mods);
+    b->y = malloc((ny ? ny : 1) * sizeof *b->y);
+    b->x = calloc(nx ? nx : 1, sizeof *b->x); /* NULL: an input this tile does not hold */
+    if (!b->jobs || !b->mods || !b->y || !b->x) {
+        job_bufs_free(b);
+        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory in layer %zu", s->layer);
+    }
+    for (size_t i = 0; i < nprimes; i++)
+        hnn_modulus_init(&b->mods[i], r->prm->q[i]);
+    return PPNN_OK;
+}
+
+/* Runs the rows list[0..cnt) (sorted) of linear step s at level l in contiguous runs, the row
+ * computing output o writing dst[o]; inputs src[srcidx[0..nsrc)] (missing components read 0).
+ * Every prime, component and run is one job of a single _hnn_linear_run (one parallel
+ * region). Each plane has its own input array, NULL outside the tile's inputs: the sparse
+ * kernel packs whole input windows, skipping only NULL entries. */
+static ppnn_status linear_rows(stage_run *r, const hnn_step *s, const uint32_t *list, size_t cnt,
+                               ckks_ciphertext *dst, const uint64_t *wq, const uint64_t *bq,
+                               size_t l, size_t size, const ckks_ciphertext *const *src,
+                               size_t nsrc, const uint32_t *srcidx, int split)
+{
+    const size_t nw = s->dense ? s->n_out * s->n_in : s->nnz, planes = (l + 1) * size;
+    size_t nruns = 0;
+    for (size_t u = 0; u < cnt; u++)
+        nruns += u == 0 || list[u] != list[u - 1] + 1;
+    job_bufs b;
+    ppnn_status st = job_bufs_init(&b, r, planes * nruns, l + 1, planes * cnt, planes * s->n_in, s);
+    if (st)
+        return st;
+    size_t nj = 0;
     for (size_t i = 0; i <= l; i++) {
-        hnn_modulus m;
-        hnn_modulus_init(&m, r->prm->q[i]);
         for (size_t k = 0; k < size; k++) {
+            const size_t pl = i * size + k;
+            const uint64_t **x = b.x + pl * s->n_in;
             for (size_t t = 0; t < nsrc; t++) {
                 const ckks_ciphertext *c = src[srcidx[t]];
                 x[srcidx[t]] = k < c->size ? ckks_ct_poly(c, k, i) : r->zero;
@@ -192,25 +232,23 @@ static void linear_rows(stage_run *r, const hnn_step *s, const uint32_t *list, s
                 while (v < cnt && list[v] == list[v - 1] + 1)
                     v++;
                 size_t r0 = list[u], nr = v - u;
+                uint64_t **y = b.y + pl * cnt + u;
                 for (size_t j = 0; j < nr; j++) {
                     size_t row = r0 + j, o = s->dense ? row : s->row_out[row];
-                    r->y[j] = ckks_ct_poly(&dst[o], k, i);
+                    y[j] = split ? ckks_ct_split_poly(&dst[o], k, i) : ckks_ct_poly(&dst[o], k, i);
                 }
                 const uint64_t *bias = k == 0 ? bq + i * s->n_out + r0 : NULL;
-                if (s->dense)
-                    _hnn_linear_dense(r->y, wq + i * nw + r0 * s->n_in, bias, nr, s->n_in, x,
-                                      r->n, &m, r->o->threads, r->o->kernel);
-                else
-                    _hnn_linear_sparse(r->y, s->row_start + r0, s->col, wq + i * nw, bias, nr,
-                                       x, r->n, &m, r->o->threads, r->o->kernel);
+                hnn_tile_args a = {y, s->dense ? wq + i * nw + r0 * s->n_in : wq + i * nw,
+                                   s->dense ? NULL : s->row_start + r0, s->dense ? NULL : s->col,
+                                   bias, s->dense ? s->n_in : 0, x, &b.mods[i], NULL};
+                b.jobs[nj++] = (hnn_linear_job){a, nr};
                 u = v;
             }
         }
     }
-    /* The sparse kernel packs whole input windows, skipping only NULL entries: pointers left
-     * from this tile would dangle once its inputs are released. */
-    for (size_t t = 0; t < nsrc; t++)
-        x[srcidx[t]] = NULL;
+    _hnn_linear_run(b.jobs, nj, r->n, r->o->threads, r->o->kernel);
+    job_bufs_free(&b);
+    return PPNN_OK;
 }
 
 /* The activation on intermediate c (in place). */
@@ -256,8 +294,14 @@ static ppnn_status tile_intermediates(stage_run *r, const hnn_tile_needs *nd)
         }
         if (err)
             return ppnn_fail(err, "%s", msg);
-        linear_rows(r, r->a, nd->a_rows, nd->na_rows, r->inter, r->wqa, r->bqa, r->la, 2,
-                    r->cur, r->xa, nd->ninputs, nd->inputs);
+        /* Rescale fused into the kernel's pass when A drops one prime and the intermediates
+         * have room: the kernel writes each output in the split layout (ckks.h), so the
+         * rescale neither moves component 1 nor copies the dropped rows. */
+        const int split = r->a->drop == 1 && r->inter_words >= (2 * r->la + 2) * r->n;
+        ppnn_status st = linear_rows(r, r->a, nd->a_rows, nd->na_rows, r->inter, r->wqa,
+                                     r->bqa, r->la, 2, r->cur, nd->ninputs, nd->inputs, split);
+        if (st)
+            return st;
         /* Rescale and activation in one parallel region (fewer barriers). The rescales are
          * A's (a LINEAR step ends with its rescales, as version 1 timed them): the region's
          * wall time is split between A and the activation in the ratio of the threads' time
@@ -268,7 +312,9 @@ static ppnn_status tile_intermediates(stage_run *r, const hnn_tile_needs *nd)
             ppnn_status e = PPNN_OK;
             ckks_ciphertext *ct = &r->inter[nd->inter[k]];
             double u0 = ppnn_now();
-            for (size_t d = 0; d < r->a->drop && !e; d++)
+            if (split)
+                e = ckks_rescale_split(ct);
+            for (size_t d = 0; d < r->a->drop && !split && !e; d++)
                 e = ckks_rescale(ct);
             double u1 = ppnn_now();
             t_rescale += u1 - u0;
@@ -378,9 +424,11 @@ static ppnn_status tile_rows(stage_run *r, const hnn_tile_needs *nd, size_t t)
         size_t c = nd->inter[k];
         bsrc[c] = (r->a || r->act) ? &r->inter[c] : src[c];
     }
-    linear_rows(r, r->b, r->rows, cnt, r->out, r->wqb, r->bqb, r->lb, size, bsrc, r->xb,
-                nd->ninter, nd->inter);
+    ppnn_status lst = linear_rows(r, r->b, r->rows, cnt, r->out, r->wqb, r->bqb, r->lb, size,
+                                  bsrc, nd->ninter, nd->inter, 0);
     free(bsrc);
+    if (lst)
+        return lst;
     /* Outputs as indices for finish_outputs. */
     for (size_t k = 0; k < cnt; k++)
         r->rows[k] = r->b->dense ? r->rows[k] : r->b->row_out[r->rows[k]];
@@ -389,33 +437,40 @@ static ppnn_status tile_rows(stage_run *r, const hnn_tile_needs *nd, size_t t)
     return st;
 }
 
-/* COLS tile: absorb the tile's intermediates into every B accumulator. */
-static void tile_cols(stage_run *r, const hnn_tile_needs *nd, size_t t)
+/* COLS tile: absorb the tile's intermediates into every B accumulator (every prime and
+ * component one job of a single _hnn_linear_run). */
+static ppnn_status tile_cols(stage_run *r, const hnn_tile_needs *nd, size_t t)
 {
     const hnn_step *b = r->b;
     const size_t len = nd->ninter, nout = b->n_out;
-    const size_t off = r->g->tile_start[t];
+    const size_t off = r->g->tile_start[t], planes = (r->lb + 1) * 3;
     double t0 = ppnn_now();
+    job_bufs jb;
+    ppnn_status st = job_bufs_init(&jb, r, planes, r->lb + 1, planes * nout, planes * len, b);
+    if (st)
+        return st;
     for (size_t i = 0; i <= r->lb; i++) {
-        hnn_modulus m;
-        hnn_modulus_init(&m, r->prm->q[i]);
         const uint64_t *blk = r->wqb + i * r->nwb + nout * off;
         for (size_t k = 0; k < 3; k++) {
+            const size_t pl = i * 3 + k;
+            const uint64_t **x = jb.x + pl * len;
+            uint64_t **y = jb.y + pl * nout;
             for (size_t j = 0; j < len; j++) {
                 const ckks_ciphertext *c = &r->inter[nd->inter[j]];
-                r->xb[j] = k < c->size ? ckks_ct_poly(c, k, i) : r->zero;
+                x[j] = k < c->size ? ckks_ct_poly(c, k, i) : r->zero;
             }
             for (size_t o = 0; o < nout; o++)
-                r->y[o] = ckks_ct_poly(&r->out[o], k, i);
-            if (t == 0)
-                _hnn_linear_dense(r->y, blk, k == 0 ? r->bqb + i * nout : NULL, nout, len, r->xb,
-                                  r->n, &m, r->o->threads, r->o->kernel);
-            else
-                _hnn_linear_dense_acc(r->y, blk, nout, len, r->xb, r->n, &m, r->o->threads,
-                                      r->o->kernel);
+                y[o] = ckks_ct_poly(&r->out[o], k, i);
+            /* The first tile starts from the bias, later ones accumulate into y in place. */
+            hnn_tile_args a = {y, blk, NULL, NULL, t == 0 && k == 0 ? r->bqb + i * nout : NULL,
+                               len, x, &jb.mods[i], t == 0 ? NULL : (const uint64_t *const *)y};
+            jb.jobs[pl] = (hnn_linear_job){a, nout};
         }
     }
+    _hnn_linear_run(jb.jobs, planes, r->n, r->o->threads, r->o->kernel);
+    job_bufs_free(&jb);
     r->t_b += ppnn_now() - t0;
+    return PPNN_OK;
 }
 
 /* Dense B weights regrouped per COLS tile: block t holds columns inter(t) (in tile order) of
@@ -500,20 +555,12 @@ static ppnn_status run_stage(stage_run *r, hnn_source *src)
     size_t *last = malloc((nin ? nin : 1) * sizeof *last);
     r->cur = calloc(nin ? nin : 1, sizeof *r->cur);
     r->inter = calloc(r->b->n_in, sizeof *r->inter);
-    size_t maxp = r->b->n_in > nin ? r->b->n_in : nin;
-    maxp = r->b->n_out > maxp ? r->b->n_out : maxp;
-    if (r->a)
-        maxp = r->a->n_out > maxp ? r->a->n_out : maxp;
-    r->xa = calloc(nin ? nin : 1, sizeof *r->xa);
-    r->xb = calloc(r->b->n_in, sizeof *r->xb);
-    r->y = malloc(maxp * sizeof *r->y);
     r->zero = calloc(r->n, sizeof *r->zero);
     r->rows = malloc((r->b->n_out ? r->b->n_out : 1) * sizeof *r->rows);
     hnn_tile_needs nd;
     memset(&nd, 0, sizeof nd);
     ppnn_status st = PPNN_OK;
-    if (!first || !last || !r->cur || !r->inter || !r->xa || !r->xb || !r->y || !r->zero ||
-        !r->rows)
+    if (!first || !last || !r->cur || !r->inter || !r->zero || !r->rows)
         st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory in layer %zu", r->b->layer);
     if (!st)
         st = prepare_weights(r);
@@ -543,7 +590,9 @@ static ppnn_status run_stage(stage_run *r, hnn_source *src)
         if (g->tiling == HNN_TILE_ROWS)
             st = tile_rows(r, &nd, t);
         else
-            tile_cols(r, &nd, t);
+            st = tile_cols(r, &nd, t);
+        if (st)
+            break;
         for (size_t k = 0; k < nd.ninter; k++)
             ckks_ct_free(&r->inter[nd.inter[k]]);
         for (size_t k = 0; k < nd.ninputs; k++) {
@@ -571,8 +620,8 @@ static ppnn_status run_stage(stage_run *r, hnn_source *src)
         for (size_t c = 0; c < r->b->n_in; c++)
             ckks_ct_free(&r->inter[c]);
     _hnn_needs_free(&nd);
-    free(first), free(last), free((void *)r->cur), free(r->inter), free((void *)r->xa);
-    free((void *)r->xb), free(r->y), free(r->zero), free(r->rows);
+    free(first), free(last), free((void *)r->cur), free(r->inter);
+    free(r->zero), free(r->rows);
     free(r->wqa), free(r->bqa), free(r->wqb), free(r->bqb);
     return st;
 }

@@ -23,6 +23,21 @@ typedef struct hnn_tile_args {
     const uint64_t *const *y0;
 } hnn_tile_args;
 
+/* One product of _hnn_linear_run: the tile arguments (dense when a.row_start is NULL, with
+ * a.n_in inputs; sparse otherwise, row_start holding n_out + 1 entries) and its row count. */
+typedef struct hnn_linear_job {
+    hnn_tile_args a;
+    size_t n_out;
+} hnn_linear_job;
+
+/* Runs every job (each as _hnn_linear_dense / _hnn_linear_sparse / _hnn_linear_dense_acc
+ * would, same residues) over n coefficients in ONE OpenMP parallel region: the tiles of all
+ * jobs (e.g. every prime and component of a layer) are handed out together, so a layer costs
+ * one fork/join instead of one per prime and component. Jobs must not write rows another job
+ * reads. */
+void _hnn_linear_run(const hnn_linear_job *jobs, size_t njobs, size_t n, int threads,
+                     hnn_kernel kernel);
+
 /* Coefficient counts the AVX-512 kernels handle: multiples of this (else portable). */
 #define HNN_AVX_LANES 32
 

@@ -134,12 +134,17 @@ static void tile_portable(const hnn_tile_args *a, size_t o0, size_t o1, size_t j
     }
 }
 
+static int use_avx(size_t n, hnn_kernel kernel)
+{
+    return kernel != HNN_KERNEL_PORTABLE && n % HNN_AVX_LANES == 0 && hnn_avx512_available();
+}
+
 typedef void (*tile_fn)(const hnn_tile_args *, size_t, size_t, size_t, size_t);
 
 static void run_tiles(const hnn_tile_args *a, size_t n_out, size_t n, int threads,
                       hnn_kernel kernel)
 {
-    int avx = kernel != HNN_KERNEL_PORTABLE && n % HNN_AVX_LANES == 0 && hnn_avx512_available();
+    int avx = use_avx(n, kernel);
     tile_fn fn = tile_portable;
     if (avx)
         fn = a->row_start ? _hnn_tile_sparse_avx512 : _hnn_tile_dense_avx512;
@@ -162,9 +167,8 @@ void _hnn_linear_dense(uint64_t *const *y, const uint64_t *w, const uint64_t *bi
                        size_t n_in, const uint64_t *const *x, size_t n, const hnn_modulus *m,
                        int threads, hnn_kernel kernel)
 {
-    assert(n_in <= HNN_LINEAR_MAX_TERMS);
-    hnn_tile_args a = {y, w, NULL, NULL, bias, n_in, x, m, NULL};
-    run_tiles(&a, n_out, n, threads, kernel);
+    hnn_linear_job jb = {{y, w, NULL, NULL, bias, n_in, x, m, NULL}, n_out};
+    _hnn_linear_run(&jb, 1, n, threads, kernel);
 }
 
 /* The start value y0 < q joins the bias (< q) in the first accumulator word: both kernels' bounds
@@ -173,9 +177,8 @@ void _hnn_linear_dense_acc(uint64_t *const *y, const uint64_t *w, size_t n_out, 
                            const uint64_t *const *x, size_t n, const hnn_modulus *m, int threads,
                            hnn_kernel kernel)
 {
-    assert(n_in <= HNN_LINEAR_MAX_TERMS);
-    hnn_tile_args a = {y, w, NULL, NULL, NULL, n_in, x, m, (const uint64_t *const *)y};
-    run_tiles(&a, n_out, n, threads, kernel);
+    hnn_linear_job jb = {{y, w, NULL, NULL, NULL, n_in, x, m, (const uint64_t *const *)y}, n_out};
+    _hnn_linear_run(&jb, 1, n, threads, kernel);
 }
 
 /* Rows [o0, o1) of a sparse matrix: either a band (every input in [c0, c1), at most `cap`
@@ -247,32 +250,101 @@ static size_t band_lanes(const hnn_tile_args *a, size_t n_out, size_t n)
     return lanes;
 }
 
-/* The AVX-512 sparse path: tiles of one band x `lanes` coefficients, lane-block-major so that a
- * thread's consecutive tiles are the bands of one lane block (neighbouring bands share inputs,
- * still in L2/L3). Returns 0 when the band list cannot be allocated (the caller then runs the
- * unbanded tiles). */
-static int run_bands(const hnn_tile_args *a, size_t n_out, size_t n, int threads)
+/* One tile of one job of _hnn_linear_run. PLAIN: OUT_CHUNK x COL_BLOCK tiles (dense, the
+ * portable kernel, or unbanded sparse); BAND: one band x `lanes` coefficients (packed window);
+ * WIDE: a band of wide rows, run unpacked 32 lanes at a time. */
+enum { TILE_PLAIN, TILE_BAND, TILE_WIDE };
+typedef struct {
+    size_t job, o0, o1, c0, c1, j0, j1;
+    int kind;
+} tile_desc;
+
+/* The tiles of job `jb` (index ji) into d (NULL: only count them); bands: scratch for n_out
+ * bands. Banded (sparse, AVX-512): lane-block-major, so that consecutive tiles (one thread's,
+ * under a static schedule) are the bands of one lane block: neighbouring bands share inputs,
+ * still in L2/L3. Plain: column-block-major, consecutive tiles share the X slice. */
+static size_t plan_job(tile_desc *d, band *bands, const hnn_linear_job *jb, size_t ji, size_t n,
+                       int avx)
 {
-    const size_t lanes = band_lanes(a, n_out, n), n_lb = (n + lanes - 1) / lanes;
-    band *b = malloc((n_out ? n_out : 1) * sizeof *b);
-    if (!b)
-        return 0;
-    const size_t nb = plan_bands(b, a, n_out, HNN_BAND_WORDS / lanes);
-    const long n_tiles = (long)(nb * n_lb);
-    int nt = threads > 0 ? threads : omp_get_max_threads();
-    nt = n_tiles < nt ? (int)n_tiles : nt;
-#pragma omp parallel for schedule(static) num_threads(nt > 0 ? nt : 1)
-    for (long t = 0; t < n_tiles; t++) {
-        const band *bd = &b[(size_t)t % nb];
-        size_t j0 = (size_t)t / nb * lanes, j1 = j0 + lanes < n ? j0 + lanes : n;
-        if (bd->wide)
-            for (size_t j = j0; j < j1; j += HNN_BAND_LANES_MIN)
-                _hnn_tile_sparse_avx512(a, bd->o0, bd->o1, j, j + HNN_BAND_LANES_MIN);
-        else
-            _hnn_tile_banded_avx512(a, bd->o0, bd->o1, bd->c0, bd->c1, j0, j1);
+    const hnn_tile_args *a = &jb->a;
+    if (avx && a->row_start && bands) {
+        const size_t lanes = band_lanes(a, jb->n_out, n), n_lb = (n + lanes - 1) / lanes;
+        const size_t nb = plan_bands(bands, a, jb->n_out, HNN_BAND_WORDS / lanes);
+        for (size_t t = 0; d && t < nb * n_lb; t++) {
+            const band *bd = &bands[t % nb];
+            size_t j0 = t / nb * lanes, j1 = j0 + lanes < n ? j0 + lanes : n;
+            d[t] = (tile_desc){ji, bd->o0, bd->o1, bd->c0, bd->c1, j0, j1,
+                               bd->wide ? TILE_WIDE : TILE_BAND};
+        }
+        return nb * n_lb;
     }
-    free(b);
-    return 1;
+    const size_t n_cb = (n + COL_BLOCK - 1) / COL_BLOCK;
+    const size_t n_oc = (jb->n_out + OUT_CHUNK - 1) / OUT_CHUNK;
+    for (size_t t = 0; d && t < n_cb * n_oc; t++) {
+        size_t cb = t / n_oc, oc = t % n_oc;
+        size_t j0 = cb * COL_BLOCK, j1 = j0 + COL_BLOCK < n ? j0 + COL_BLOCK : n;
+        size_t o0 = oc * OUT_CHUNK, o1 = o0 + OUT_CHUNK < jb->n_out ? o0 + OUT_CHUNK : jb->n_out;
+        d[t] = (tile_desc){ji, o0, o1, 0, 0, j0, j1, TILE_PLAIN};
+    }
+    return n_cb * n_oc;
+}
+
+static void run_desc(const hnn_linear_job *jobs, const tile_desc *d, int avx)
+{
+    const hnn_tile_args *a = &jobs[d->job].a;
+    switch (d->kind) {
+    case TILE_BAND:
+        _hnn_tile_banded_avx512(a, d->o0, d->o1, d->c0, d->c1, d->j0, d->j1);
+        break;
+    case TILE_WIDE:
+        for (size_t j = d->j0; j < d->j1; j += HNN_BAND_LANES_MIN)
+            _hnn_tile_sparse_avx512(a, d->o0, d->o1, j, j + HNN_BAND_LANES_MIN);
+        break;
+    default:
+        if (!avx)
+            tile_portable(a, d->o0, d->o1, d->j0, d->j1);
+        else if (a->row_start)
+            _hnn_tile_sparse_avx512(a, d->o0, d->o1, d->j0, d->j1);
+        else
+            _hnn_tile_dense_avx512(a, d->o0, d->o1, d->j0, d->j1);
+    }
+}
+
+void _hnn_linear_run(const hnn_linear_job *jobs, size_t njobs, size_t n, int threads,
+                     hnn_kernel kernel)
+{
+    _Static_assert(HNN_AVX_LANES % HNN_BAND_LANES_MIN == 0, "band lane blocks tile the AVX lanes");
+    const int avx = use_avx(n, kernel);
+    size_t max_out = 1, ntiles = 0;
+    for (size_t j = 0; j < njobs; j++) {
+        const hnn_tile_args *a = &jobs[j].a;
+        assert(a->row_start || a->n_in <= HNN_LINEAR_MAX_TERMS);
+        for (size_t o = 0; a->row_start && o < jobs[j].n_out; o++)
+            assert(a->row_start[o] <= a->row_start[o + 1] &&
+                   a->row_start[o + 1] - a->row_start[o] <= HNN_LINEAR_MAX_TERMS);
+        max_out = jobs[j].n_out > max_out ? jobs[j].n_out : max_out;
+    }
+    band *bands = malloc(max_out * sizeof *bands);
+    for (size_t j = 0; j < njobs; j++)
+        ntiles += plan_job(NULL, bands, &jobs[j], j, n, avx);
+    tile_desc *d = bands ? malloc((ntiles ? ntiles : 1) * sizeof *d) : NULL;
+    if (!d) {
+        /* Out of memory for the tile list: every job's plain tiles, one region per job (the
+         * same residues, without the packed bands). */
+        free(bands);
+        for (size_t j = 0; j < njobs; j++)
+            run_tiles(&jobs[j].a, jobs[j].n_out, n, threads, kernel);
+        return;
+    }
+    for (size_t j = 0, t = 0; j < njobs; j++)
+        t += plan_job(d + t, bands, &jobs[j], j, n, avx);
+    free(bands);
+    int nt = threads > 0 ? threads : omp_get_max_threads();
+    nt = (long)ntiles < nt ? (int)ntiles : nt;
+#pragma omp parallel for schedule(static) num_threads(nt > 0 ? nt : 1)
+    for (long t = 0; t < (long)ntiles; t++)
+        run_desc(jobs, &d[t], avx);
+    free(d);
 }
 
 void _hnn_linear_sparse(uint64_t *const *y, const uint32_t *row_start, const uint32_t *col,
@@ -280,13 +352,6 @@ void _hnn_linear_sparse(uint64_t *const *y, const uint32_t *row_start, const uin
                         const uint64_t *const *x, size_t n, const hnn_modulus *m, int threads,
                         hnn_kernel kernel)
 {
-    for (size_t o = 0; o < n_out; o++)
-        assert(row_start[o] <= row_start[o + 1] &&
-               row_start[o + 1] - row_start[o] <= HNN_LINEAR_MAX_TERMS);
-    hnn_tile_args a = {y, val, row_start, col, bias, 0, x, m, NULL};
-    _Static_assert(HNN_AVX_LANES % HNN_BAND_LANES_MIN == 0, "band lane blocks tile the AVX lanes");
-    if (kernel != HNN_KERNEL_PORTABLE && n % HNN_AVX_LANES == 0 && hnn_avx512_available() &&
-        run_bands(&a, n_out, n, threads))
-        return;
-    run_tiles(&a, n_out, n, threads, kernel);
+    hnn_linear_job jb = {{y, val, row_start, col, bias, 0, x, m, NULL}, n_out};
+    _hnn_linear_run(&jb, 1, n, threads, kernel);
 }

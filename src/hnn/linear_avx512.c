@@ -18,7 +18,11 @@
  * words: c' = floor(c·2^52/q), qhat = hi52(x·c') satisfies x·c/q - 2 < qhat <= x·c/q (because
  * c·2^52/q - 1 < c' <= c·2^52/q and x < 2^52), so r = x·c - qhat·q lies in [0, 2q) and, as
  * 2q < 2^52, equals (lo52(x·c) - lo52(qhat·q)) mod 2^52. The three terms sum to < 6q < 2^53;
- * three conditional subtractions (of 4q, 2q, q; unsigned min(s, s - k·q)) give [0, q). */
+ * three conditional subtractions (of 4q, 2q, q; unsigned min(s, s - k·q)) give [0, q).
+ * Small primes, q < 2^44 (every prime of the n13/n14 presets but the special one): each
+ * product's high word is hi52(w·x) <= (q-1)^2 / 2^52 < 2^36, so HI < 2^14·2^36 + 2^14·2^12
+ * < 2^51 (the second term: at most one normalisation carry < 2^12 per product): h1 = 0, h0 =
+ * HI, and value ≡ l + HI·(2^52 mod q) is two Shoup terms < 4q, two subtractions (of 2q, q). */
 #include <assert.h>
 #include <immintrin.h>
 
@@ -28,7 +32,10 @@
 
 typedef struct {
     __m512i q, q2, q4, m52, one_s, r52, r52_s, r104, r104_s;
+    int small; /* q < SMALL_Q: the reduction drops the 2^104 term (see above) */
 } red_consts;
+
+#define SMALL_Q (1ull << 44)
 
 static inline red_consts make_consts(const hnn_modulus *m)
 {
@@ -42,6 +49,7 @@ static inline red_consts make_consts(const hnn_modulus *m)
     c.r52_s = _mm512_set1_epi64((long long)m->r52_shoup);
     c.r104 = _mm512_set1_epi64((long long)m->r104);
     c.r104_s = _mm512_set1_epi64((long long)m->r104_shoup);
+    c.small = m->q < SMALL_Q;
     return c;
 }
 
@@ -65,6 +73,12 @@ static inline void normalise(__m512i *lo, __m512i *hi, const red_consts *k)
 static inline __m512i reduce(__m512i lo, __m512i hi, const red_consts *k)
 {
     const __m512i one = _mm512_set1_epi64(1);
+    if (k->small) { /* hi < 2^51: h1 = 0 */
+        __m512i s = _mm512_add_epi64(shoup52(lo, one, k->one_s, k),
+                                     shoup52(hi, k->r52, k->r52_s, k));
+        s = _mm512_min_epu64(s, _mm512_sub_epi64(s, k->q2));
+        return _mm512_min_epu64(s, _mm512_sub_epi64(s, k->q));
+    }
     __m512i h0 = _mm512_and_si512(hi, k->m52), h1 = _mm512_srli_epi64(hi, 52);
     __m512i s = shoup52(lo, one, k->one_s, k);
     s = _mm512_add_epi64(s, shoup52(h0, k->r52, k->r52_s, k));
