@@ -454,7 +454,7 @@ ppnn_status bench_partition(const char *preset, const char *arch, const size_t *
             cJSON *peaks = cJSON_AddArrayToObject(run, "peak_estimate_bytes");
             for (size_t t = 0; t < ranks[i]; t++)
                 cJSON_AddItemToArray(peaks, cJSON_CreateNumber((double)dist_partition_peak_bytes(
-                                                d, plan, t, n, 1)));
+                                                d, plan, t, n, DIST_PEAK_STREAMED)));
             cJSON_AddItemToArray(runs, run);
             dist_partition_free(d);
         }

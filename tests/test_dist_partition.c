@@ -196,8 +196,10 @@ static void check_model(nn_model *m, size_t nq, const char *name, size_t max_ran
         uint64_t worst = 0;
         size_t moves = 0;
         for (size_t t = 0; t < R; t++) {
-            uint64_t b = dist_partition_peak_bytes(d, p, t, prm->n, 1);
+            uint64_t b = dist_partition_peak_bytes(d, p, t, prm->n, DIST_PEAK_CONSUME);
             worst = b > worst ? b : worst;
+            /* every rank streaming its own stage-0 inputs holds no more */
+            CHECK(dist_partition_peak_bytes(d, p, t, prm->n, DIST_PEAK_STREAMED) <= b);
         }
         for (size_t g = 0; g < d->nstages; g++)
             moves += dist_partition_moves(d, g);

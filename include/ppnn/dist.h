@@ -79,10 +79,16 @@ PPNN_MUST_CHECK ppnn_status dist_share_plan(hnn_plan **out, const hnn_plan *p,
                                             const dist_partition *d, size_t g, size_t rank);
 
 /* Upper bound on the ciphertext bytes rank `rank` holds at once while running p under d on a
- * ring of degree n (rank 0's inputs included: all of them through the first stage, or with
- * consume only those its own first share reads): what --memory is compared with per rank. */
+ * ring of degree n: what --memory is compared with per rank, and the cap of the rank's buffer
+ * pool. Where the stage-0 inputs are (flags):
+ *   0                  rank 0 holds all of them through the first stage (dist_infer_model);
+ *   DIST_PEAK_CONSUME  rank 0 holds only those its own first share reads once the others are
+ *                      sent (dist_infer_model with consume);
+ *   DIST_PEAK_STREAMED every rank reads its own as its tiles need them, each freed after its
+ *                      last tile (dist_infer_model_read). */
+enum { DIST_PEAK_CONSUME = 1, DIST_PEAK_STREAMED = 2 };
 uint64_t dist_partition_peak_bytes(const dist_partition *d, const hnn_plan *p, size_t rank,
-                                   size_t n, int consume);
+                                   size_t n, unsigned flags);
 /* Ciphertexts stage g moves between ranks in total (inputs, partial sums, final gather). */
 size_t dist_partition_moves(const dist_partition *d, size_t g);
 /* Bytes rank `rank` sends and receives in stage g on a ring of degree n (ciphertext words and
@@ -170,7 +176,9 @@ typedef struct dist_stats {
  * not read it, so it never holds the whole batch past the first exchange (the caller still
  * frees the array); 0 leaves in untouched.
  * budget > 0: refuse (every rank, before any work) when a rank's peak estimate exceeds it,
- * naming the smallest per-rank budget that works. stats may be NULL.
+ * naming the smallest per-rank budget that works. stats may be NULL. Every rank's
+ * ciphertexts but the results come from o->pool when set (it must outlive the call), else
+ * from a pool of the call's own capped at the rank's peak estimate.
  * Results equal hnn_infer's bit for bit. Errors: as hnn_infer, the failing rank named. */
 PPNN_MUST_CHECK ppnn_status dist_infer_model(dist_ctx *dc, ckks_ciphertext *out,
                                              const hnn_plan *p, ckks_ciphertext *in, int consume,
@@ -179,8 +187,10 @@ PPNN_MUST_CHECK ppnn_status dist_infer_model(dist_ctx *dc, ckks_ciphertext *out,
 
 /* Collective, model-parallel with every rank reading its own inputs: as dist_infer_model, but
  * no input travels; each rank calls src->get(ctx, i, ct) for every stage-0 input i its share
- * reads (ct zero-initialised; the input at the plan's top level, size 2; called from up to
- * o->threads OpenMP threads at once for distinct i, so get must be thread-safe). A get failure
+ * reads, once, as the tiles of its share need it (ct holds no buffer but may be attached to
+ * the rank's buffer pool: shape it through the ckks calls or the batch reader, never assign
+ * a buffer; the input at the plan's top level, size 2; called from up to o->threads OpenMP
+ * threads at once for distinct i, so get must be thread-safe). A get failure
  * on any rank stops every rank. Results equal hnn_infer's bit for bit. */
 typedef struct dist_inputs {
     PPNN_MUST_CHECK ppnn_status (*get)(void *ctx, size_t i, ckks_ciphertext *ct);

@@ -386,7 +386,9 @@ static ppnn_status run_model(dist_ctx *dc, ckks_ciphertext *out, const hnn_plan 
     /* Every rank computes every rank's peak: all refuse together, naming the minimum. */
     uint64_t worst = 0;
     for (size_t t = 0; !st && t < R; t++) {
-        uint64_t b = dist_partition_peak_bytes(part, p, t, prm->n, consume);
+        uint64_t b = dist_partition_peak_bytes(part, p, t, prm->n,
+                                               src ? DIST_PEAK_STREAMED
+                                                   : consume ? DIST_PEAK_CONSUME : 0);
         worst = b > worst ? b : worst;
         if (t == me)
             ss->peak_estimate = b;

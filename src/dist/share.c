@@ -266,14 +266,18 @@ ppnn_status _dist_share_schedule(hnn_schedule **out, const hnn_plan *sp, size_t 
 /* Follows the allocations of the model-parallel executor (model_mpi.c): the stage inputs a rank
  * holds (relinearized, rescaled: 2 components) and does not read, then its share's own peak
  * as the streaming executor computes it (_dist_share_schedule; the inputs it reads, held or
- * received, counted as resident: an upper bound for those streamed or freed after their last
- * tile; outputs, or a COLS share's partial sums of every output, included), plus in a COLS
- * stage the partial sums it receives for the outputs it owns. */
+ * received, counted as resident — an upper bound for those freed after their last tile — but
+ * streamed stage-0 inputs as streamed; outputs, or a COLS share's partial sums of every
+ * output, included), plus in a COLS stage the partial sums it receives for the outputs it
+ * owns. */
 uint64_t dist_partition_peak_bytes(const dist_partition *d, const hnn_plan *p, size_t rank,
-                                   size_t n, int consume)
+                                   size_t n, unsigned flags)
 {
     const uint64_t row = (uint64_t)n * sizeof(uint64_t);
-    uint64_t held = rank == 0 ? (uint64_t)p->n_inputs * 2 * (p->top_level + 1) * row : 0;
+    const int streamed = (flags & DIST_PEAK_STREAMED) != 0;
+    const int consume = (flags & DIST_PEAK_CONSUME) != 0;
+    uint64_t held = rank == 0 && !streamed
+                        ? (uint64_t)p->n_inputs * 2 * (p->top_level + 1) * row : 0;
     uint64_t peak = held;
     for (size_t g = 0; g < d->nstages; g++) {
         const dist_part_stage *st = &d->stages[g];
@@ -287,7 +291,9 @@ uint64_t dist_partition_peak_bytes(const dist_partition *d, const hnn_plan *p, s
             mine += (g ? d->stages[g - 1].owner[st->need[rank][j]] : 0) == rank;
         for (size_t o = 0; o < st->n_out; o++)
             nown += st->owner[o] == rank;
-        if (g == 0 && rank == 0 && consume) /* the batch is released once sent */
+        if (g == 0 && rank == 0 && consume && !streamed) /* the batch is released once sent */
+            held = mine * in_ct;
+        if (g == 0 && streamed) /* nothing held: the share's schedule counts what it reads */
             held = mine * in_ct;
         uint64_t share = 0;
         if (st->nitems[rank]) {
@@ -295,7 +301,7 @@ uint64_t dist_partition_peak_bytes(const dist_partition *d, const hnn_plan *p, s
             hnn_schedule *sc = NULL;
             ppnn_status rc = dist_share_plan(&sp, p, d, g, rank);
             if (!rc)
-                rc = _dist_share_schedule(&sc, sp, n, d->nranks, 0, 0);
+                rc = _dist_share_schedule(&sc, sp, n, d->nranks, 0, g == 0 && streamed);
             share = rc ? 0 : sc->peak_bytes;
             hnn_schedule_free(sc);
             hnn_plan_free(sp);
