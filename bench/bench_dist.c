@@ -33,33 +33,35 @@ static void stage_name(char *buf, size_t len, const hnn_plan *p, const dist_part
 
 /* Per-rank figures gathered on rank 0 (arrays of R, or R x nsteps, on rank 0 only). */
 typedef struct gathered {
-    double *compute, *comm, *cpu, *step_compute, *step_comm;
+    double *compute, *comm, *cpu, *faults, *step_compute, *step_comm;
     uint64_t *rss, *estimate, *sent, *recv;
     dist_read read; /* the same on every rank */
 } gathered;
 
 static void gathered_free(gathered *g)
 {
-    free(g->compute), free(g->comm), free(g->cpu), free(g->step_compute), free(g->step_comm);
+    free(g->compute), free(g->comm), free(g->cpu), free(g->faults), free(g->step_compute);
+    free(g->step_comm);
     free(g->rss), free(g->estimate), free(g->sent), free(g->recv);
 }
 
 static ppnn_status gather_all(gathered *g, dist_ctx *dc, const dist_stats *ss, size_t nsteps,
-                              double cpu)
+                              double cpu, double faults)
 {
     const size_t R = dist_size(dc), root = dist_rank(dc) == 0;
     memset(g, 0, sizeof *g);
     g->read = ss->read;
     if (root) {
         g->compute = calloc(R, sizeof(double)), g->comm = calloc(R, sizeof(double));
-        g->cpu = calloc(R, sizeof(double));
+        g->cpu = calloc(R, sizeof(double)), g->faults = calloc(R, sizeof(double));
         g->step_compute = calloc(R * nsteps + 1, sizeof(double));
         g->step_comm = calloc(R * nsteps + 1, sizeof(double));
         g->rss = calloc(R, sizeof(uint64_t)), g->estimate = calloc(R, sizeof(uint64_t));
         g->sent = calloc(R * nsteps + 1, sizeof(uint64_t));
         g->recv = calloc(R * nsteps + 1, sizeof(uint64_t));
     }
-    int bad = root && (!g->compute || !g->comm || !g->cpu || !g->step_compute || !g->step_comm ||
+    int bad = root && (!g->compute || !g->comm || !g->cpu || !g->faults || !g->step_compute ||
+                       !g->step_comm ||
                        !g->rss || !g->estimate || !g->sent || !g->recv);
     ppnn_status st = dist_agree(dc, bad ? ppnn_fail(PPNN_ERR_NOMEM, "out of memory") : PPNN_OK);
     if (st)
@@ -67,6 +69,7 @@ static ppnn_status gather_all(gathered *g, dist_ctx *dc, const dist_stats *ss, s
     dist_gather_double(dc, g->compute, ss->compute_total);
     dist_gather_double(dc, g->comm, ss->comm_total);
     dist_gather_double(dc, g->cpu, cpu);
+    dist_gather_double(dc, g->faults, faults);
     dist_gather_u64(dc, g->rss, peak_rss());
     dist_gather_u64(dc, g->estimate, ss->peak_estimate);
     double *d = root ? calloc(R, sizeof *d) : NULL;
@@ -148,6 +151,7 @@ static void print_json(FILE *f, const bench_infer_result *r, const bench_dist_op
         cJSON_AddNumberToObject(rk, "compute_seconds", g->compute[t]);
         cJSON_AddNumberToObject(rk, "comm_seconds", g->comm[t]);
         cJSON_AddNumberToObject(rk, "cpu_seconds", g->cpu[t]);
+        cJSON_AddNumberToObject(rk, "minor_faults", g->faults[t]);
         cJSON_AddNumberToObject(rk, "peak_rss_bytes", (double)g->rss[t]);
         if (mode == DIST_MODEL)
             cJSON_AddNumberToObject(rk, "peak_estimate_bytes", (double)g->estimate[t]);
@@ -183,9 +187,9 @@ static void print_text(FILE *f, const bench_infer_result *r, dist_mode mode, siz
     fprintf(f, "%s on %s, batch %zu x %zu, %zu ranks x %d threads, %s-parallel\n", r->arch,
             r->preset, r->batch, batches, R, r->threads, mode == DIST_DATA ? "data" : "model");
     for (size_t t = 0; t < R; t++) {
-        fprintf(f, "  rank %zu: %.3f s compute, %.3f s communication, %.3f s CPU, peak RSS "
-                "%.1f MB\n", t, g->compute[t], g->comm[t], g->cpu[t],
-                (double)g->rss[t] / 1048576.0);
+        fprintf(f, "  rank %zu: %.3f s compute, %.3f s communication, %.3f s CPU, %.0f minor "
+                "faults, peak RSS %.1f MB\n", t, g->compute[t], g->comm[t], g->cpu[t],
+                g->faults[t], (double)g->rss[t] / 1048576.0);
         for (size_t k = 0; k < nu; k++) {
             if (part)
                 stage_name(name, sizeof name, p, &part->stages[k]);
@@ -209,7 +213,7 @@ typedef struct server_ctx {
     const bench_dist_opts *o;
     dist_stats ss;
     dist_mode used;
-    double cpu;
+    double cpu, faults; /* of this rank's server phase (dist_infer_file) */
     int called;
 } server_ctx;
 
@@ -289,12 +293,12 @@ static ppnn_status dist_server(void *vctx, hnn_file_stats *fs, const char *out_p
     if (!st)
         st = dist_agree(c->dc, rst);
     hnn_exec_opts eo = {.threads = fo->threads};
-    double c0 = bench_cpu_seconds();
+    double c0 = bench_cpu_seconds(), f0 = bench_minor_faults();
     if (!st)
         st = dist_infer_file(c->dc, fs, &c->ss, &c->used, multi ? out_k : out_path,
                              multi ? in_k : in_path, p, shape, rk, id, (dist_mode)c->o->mode,
                              (dist_read)c->o->read, 0, &eo);
-    c->cpu = bench_cpu_seconds() - c0;
+    c->cpu = bench_cpu_seconds() - c0, c->faults = bench_minor_faults() - f0;
     if (!st && multi)
         st = first_result(out_path, out_k, rk->params);
     if (multi)
@@ -320,11 +324,11 @@ static ppnn_status follow(server_ctx *c)
     if (!st)
         st = hnn_plan_for_params(&plan, &m, prm, c->o->preset);
     hnn_exec_opts eo = {.threads = c->o->threads};
-    double c0 = bench_cpu_seconds();
+    double c0 = bench_cpu_seconds(), f0 = bench_minor_faults();
     if (!st)
         st = dist_infer_file(c->dc, NULL, &c->ss, &c->used, NULL, NULL, plan, NULL, &rk, id,
                              (dist_mode)c->o->mode, (dist_read)c->o->read, 0, &eo);
-    c->cpu = bench_cpu_seconds() - c0;
+    c->cpu = bench_cpu_seconds() - c0, c->faults = bench_minor_faults() - f0;
     hnn_plan_free(plan);
     ckks_relin_key_free(&rk);
     ckks_params_free(prm);
@@ -373,7 +377,7 @@ ppnn_status bench_dist(const bench_dist_opts *o, FILE *f)
     gathered g;
     memset(&g, 0, sizeof g);
     const dist_partition *pp = c.used == DIST_MODEL ? part : NULL;
-    if ((st = gather_all(&g, dc, &c.ss, c.ss.nsteps, c.cpu)))
+    if ((st = gather_all(&g, dc, &c.ss, c.ss.nsteps, c.cpu, c.faults)))
         goto done;
     if (me == 0 && o->json)
         print_json(f, &r, o, c.used, R, &g, plan, pp);
@@ -450,7 +454,7 @@ ppnn_status bench_partition(const char *preset, const char *arch, const size_t *
             cJSON *peaks = cJSON_AddArrayToObject(run, "peak_estimate_bytes");
             for (size_t t = 0; t < ranks[i]; t++)
                 cJSON_AddItemToArray(peaks, cJSON_CreateNumber((double)dist_partition_peak_bytes(
-                                                d, plan, t, n, 1)));
+                                                d, plan, t, n, DIST_PEAK_STREAMED)));
             cJSON_AddItemToArray(runs, run);
             dist_partition_free(d);
         }

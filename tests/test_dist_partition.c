@@ -90,20 +90,26 @@ static ckks_ciphertext *simulate(const dist_partition *d, const hnn_plan *p,
             ckks_ciphertext *mine = calloc(s->nneed[t] + 1, sizeof *mine);
             for (size_t j = 0; j < s->nneed[t]; j++)
                 mine[j] = cur[s->need[t][j]]; /* views: the share must not modify them */
-            if (s->tiling == HNN_TILE_ROWS && s->nitems[t]) {
-                hnn_plan *sp = NULL;
+            hnn_plan *sp = NULL;
+            if (s->nitems[t])
                 CHECK_OK(dist_share_plan(&sp, p, d, g, t));
+            if (sp && s->tiling == HNN_TILE_ROWS) {
                 ckks_ciphertext *out = calloc(s->nitems[t], sizeof *out);
-                if (sp)
-                    CHECK_OK(hnn_infer(out, sp, mine, rk, &o));
+                CHECK(sp->n_inputs == s->nneed[t] && sp->n_outputs == s->nitems[t]);
+                CHECK_OK(hnn_infer(out, sp, mine, rk, &o));
                 for (size_t j = 0; j < s->nitems[t]; j++)
                     next[out_of_row(b, s->items[t][j])] = out[j];
                 free(out);
-                hnn_plan_free(sp);
-            } else if (s->tiling == HNN_TILE_COLS && s->nitems[t]) {
+            } else if (sp) { /* COLS: the share's outputs are partial sums, unfinished */
+                hnn_exec_opts raw = o;
+                raw.raw_outputs = 1;
                 part[t] = calloc(b->n_out, sizeof **part);
-                CHECK_OK(dist_share_cols(part[t], p, d, g, t, mine, rk, &o));
+                CHECK(sp->n_inputs == s->nneed[t] && sp->n_outputs == b->n_out);
+                CHECK_OK(hnn_infer(part[t], sp, mine, rk, &raw));
+                for (size_t o2 = 0; o2 < b->n_out; o2++) /* at B's level, before the rescale */
+                    CHECK(part[t][o2].level == b->level_in && part[t][o2].size == 3);
             }
+            hnn_plan_free(sp);
             free(mine);
         }
         if (s->tiling == HNN_TILE_COLS) {
@@ -190,8 +196,10 @@ static void check_model(nn_model *m, size_t nq, const char *name, size_t max_ran
         uint64_t worst = 0;
         size_t moves = 0;
         for (size_t t = 0; t < R; t++) {
-            uint64_t b = dist_partition_peak_bytes(d, p, t, prm->n, 1);
+            uint64_t b = dist_partition_peak_bytes(d, p, t, prm->n, DIST_PEAK_CONSUME);
             worst = b > worst ? b : worst;
+            /* every rank streaming its own stage-0 inputs holds no more */
+            CHECK(dist_partition_peak_bytes(d, p, t, prm->n, DIST_PEAK_STREAMED) <= b);
         }
         for (size_t g = 0; g < d->nstages; g++)
             moves += dist_partition_moves(d, g);

@@ -23,6 +23,65 @@ static double max_diff_words(const ckks_ciphertext *a, const ckks_ciphertext *b,
     return (double)bad;
 }
 
+/* A source that owns copies of the inputs and frees each for good on release (as dist/ does
+ * with a rank's held stage inputs): a second get, or a get after the release, is an error. */
+typedef struct once_src {
+    ckks_ciphertext *copy;
+    size_t *gets, *releases;
+} once_src;
+
+static ppnn_status once_get(hnn_source *s, size_t i, size_t level, const ckks_ciphertext **out)
+{
+    once_src *o = s->ctx;
+    (void)level;
+    if (o->gets[i]++ || !o->copy[i].data)
+        return ppnn_fail(PPNN_ERR_PARAM, "input %zu got again (%zu gets, %zu releases)", i,
+                         o->gets[i], o->releases[i]);
+    *out = &o->copy[i];
+    return PPNN_OK;
+}
+
+static void once_release(hnn_source *s, size_t i)
+{
+    once_src *o = s->ctx;
+    o->releases[i]++;
+    ckks_ct_free(&o->copy[i]);
+}
+
+/* Inputs pulled from a source that cannot give one twice, and the raw outputs finished by the
+ * caller (hnn_exec_opts.raw_outputs), equal hnn_infer's results bit for bit. */
+static void check_source_and_raw(const hnn_plan *p, const ckks_ciphertext *in,
+                                 const ckks_relin_key *rk, const ckks_ciphertext *ref)
+{
+    const size_t nin = p->n_inputs, nout = p->n_outputs;
+    once_src os = {calloc(nin, sizeof *os.copy), calloc(nin, sizeof *os.gets),
+                   calloc(nin, sizeof *os.releases)};
+    ckks_ciphertext *got = calloc(nout, sizeof *got), *raw = calloc(nout, sizeof *raw);
+    for (size_t k = 0; k < nin; k++)
+        CHECK_OK(ckks_ct_copy(&os.copy[k], &in[k]));
+    hnn_source src = {nin, once_get, once_release, &os};
+    hnn_exec_opts o = {.threads = 2};
+    CHECK_OK(hnn_infer_source(got, p, &src, rk, &o));
+    CHECK(max_diff_words(ref, got, nout) == 0);
+    size_t unbalanced = 0;
+    for (size_t k = 0; k < nin; k++)
+        unbalanced += os.gets[k] != os.releases[k] || os.gets[k] > 1 ||
+                      (os.gets[k] && os.copy[k].data); /* never read: never got */
+    CHECK_MSG(unbalanced == 0, "%zu inputs not got and released once", unbalanced);
+    o.raw_outputs = 1;
+    const hnn_step *b = &p->steps[p->nsteps - 1];
+    CHECK_OK(hnn_infer(raw, p, in, rk, &o));
+    for (size_t c = 0; c < nout; c++)
+        CHECK(raw[c].level == b->level_in);
+    CHECK_OK(hnn_step_linear_finish(raw, nout, b, rk, 1));
+    CHECK(max_diff_words(ref, raw, nout) == 0);
+    for (size_t c = 0; c < nout; c++)
+        ckks_ct_free(&got[c]), ckks_ct_free(&raw[c]);
+    for (size_t k = 0; k < nin; k++)
+        ckks_ct_free(&os.copy[k]);
+    free(got), free(raw), free(os.copy), free(os.gets), free(os.releases);
+}
+
 /* Encrypts B random inputs on an insecure N = 1024 ring with nq primes (q_0 40 bits, others
  * 28, P 40: n13's shape), runs m through both kernel paths (bit-identical ciphertexts) and
  * checks the decrypted logits against the folded plan to floor_bits absolute. */
@@ -58,6 +117,7 @@ static void run_model(nn_model *m, size_t nq, double floor_bits, int check_misma
     o.threads = 1;
     CHECK_OK(hnn_infer(out2, p, in, &rk, &o));
     CHECK(max_diff_words(out, out2, nout) == 0);
+    check_source_and_raw(p, in, &rk, out);
 
     double *dec = malloc(nout * B * sizeof *dec), *logit = malloc(nout * sizeof *logit);
     double err = 0, mag = 0;

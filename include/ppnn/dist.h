@@ -34,11 +34,13 @@ extern "C" {
  *         executor's tile order, i.e. positions across all channels, equal work per rank),
  *         the intermediates (A outputs, squared) those rows read, from the stage inputs need[t]
  *         it receives. The share is an ordinary plan of the same steps restricted to those rows
- *         (dist_share_plan), run by hnn_infer: fused, tiled and under the rank's budget. The
- *         intermediates at the edge of a band are computed by both neighbours (no squares move).
+ *         (dist_share_plan), run by the streaming executor: fused, tiled and under the rank's
+ *         budget. The intermediates at the edge of a band are computed by both neighbours (no
+ *         squares move).
  *   COLS  (B dense): rank t computes a contiguous run of A's rows (or, without A, the stage
  *         inputs it holds), squares them and sums W_B[:, those] · squares into a partial sum of
- *         every B output (dist_share_cols, tile by tile); each partial sum goes to the output's
+ *         every B output; the share is a plan too (dist_share_plan), run by the same executor,
+ *         tile by tile, with its outputs left unfinished. Each partial sum goes to the output's
  *         owner (contiguous blocks), which adds them and relinearizes / rescales once. Exact
  *         modular sums: the result equals a single product bit for bit.
  * The last stage's outputs are gathered on rank 0. */
@@ -65,24 +67,28 @@ PPNN_MUST_CHECK ppnn_status dist_partition_new(dist_partition **out, const hnn_p
                                                size_t nranks);
 void dist_partition_free(dist_partition *d); /* NULL is a no-op */
 
-/* The share of stage g on `rank` as a plan of its own (ROWS stages): inputs = need[rank] in
- * order, outputs = items[rank] (B rows; output j is B row items[rank][j]'s output). Free with
- * hnn_plan_free. */
+/* The share of stage g on `rank` as a plan of its own, inputs = need[rank] in order (free
+ * with hnn_plan_free):
+ *   ROWS: outputs = items[rank] (B rows; output j is B row items[rank][j]'s output);
+ *   COLS: A's rows items[rank] (or, without A, the activation on the inputs items[rank]) and
+ *         B restricted to the columns they produce, every one of B's n_out outputs (B's bias
+ *         only on bias_rank). Run with hnn_exec_opts.raw_outputs, its outputs are the rank's
+ *         partial sums (before relinearization and rescale), which the owners add in rank
+ *         order and finish once (hnn_step_linear_finish). */
 PPNN_MUST_CHECK ppnn_status dist_share_plan(hnn_plan **out, const hnn_plan *p,
                                             const dist_partition *d, size_t g, size_t rank);
-/* COLS stage g on `rank`: in[0 .. nneed[rank]) are the stage inputs need[rank]; writes the
- * partial sums of all of B's outputs into part[0 .. n_out) (before relinearization and
- * rescale; B's bias only on bias_rank), working through A's rows in tiles of HNN_SCHED_TILE. */
-PPNN_MUST_CHECK ppnn_status dist_share_cols(ckks_ciphertext *part, const hnn_plan *p,
-                                            const dist_partition *d, size_t g, size_t rank,
-                                            const ckks_ciphertext *in, const ckks_relin_key *rk,
-                                            const hnn_exec_opts *o);
 
 /* Upper bound on the ciphertext bytes rank `rank` holds at once while running p under d on a
- * ring of degree n (rank 0's inputs included: all of them through the first stage, or with
- * consume only those its own first share reads): what --memory is compared with per rank. */
+ * ring of degree n: what --memory is compared with per rank, and the cap of the rank's buffer
+ * pool. Where the stage-0 inputs are (flags):
+ *   0                  rank 0 holds all of them through the first stage (dist_infer_model);
+ *   DIST_PEAK_CONSUME  rank 0 holds only those its own first share reads once the others are
+ *                      sent (dist_infer_model with consume);
+ *   DIST_PEAK_STREAMED every rank reads its own as its tiles need them, each freed after its
+ *                      last tile (dist_infer_model_read). */
+enum { DIST_PEAK_CONSUME = 1, DIST_PEAK_STREAMED = 2 };
 uint64_t dist_partition_peak_bytes(const dist_partition *d, const hnn_plan *p, size_t rank,
-                                   size_t n, int consume);
+                                   size_t n, unsigned flags);
 /* Ciphertexts stage g moves between ranks in total (inputs, partial sums, final gather). */
 size_t dist_partition_moves(const dist_partition *d, size_t g);
 /* Bytes rank `rank` sends and receives in stage g on a ring of degree n (ciphertext words and
@@ -170,7 +176,9 @@ typedef struct dist_stats {
  * not read it, so it never holds the whole batch past the first exchange (the caller still
  * frees the array); 0 leaves in untouched.
  * budget > 0: refuse (every rank, before any work) when a rank's peak estimate exceeds it,
- * naming the smallest per-rank budget that works. stats may be NULL.
+ * naming the smallest per-rank budget that works. stats may be NULL. Every rank's
+ * ciphertexts but the results come from o->pool when set (it must outlive the call), else
+ * from a pool of the call's own capped at the rank's peak estimate.
  * Results equal hnn_infer's bit for bit. Errors: as hnn_infer, the failing rank named. */
 PPNN_MUST_CHECK ppnn_status dist_infer_model(dist_ctx *dc, ckks_ciphertext *out,
                                              const hnn_plan *p, ckks_ciphertext *in, int consume,
@@ -179,8 +187,10 @@ PPNN_MUST_CHECK ppnn_status dist_infer_model(dist_ctx *dc, ckks_ciphertext *out,
 
 /* Collective, model-parallel with every rank reading its own inputs: as dist_infer_model, but
  * no input travels; each rank calls src->get(ctx, i, ct) for every stage-0 input i its share
- * reads (ct zero-initialised; the input at the plan's top level, size 2; called from up to
- * o->threads OpenMP threads at once for distinct i, so get must be thread-safe). A get failure
+ * reads, once, as the tiles of its share need it (ct holds no buffer but may be attached to
+ * the rank's buffer pool: shape it through the ckks calls or the batch reader, never assign
+ * a buffer; the input at the plan's top level, size 2; called from up to o->threads OpenMP
+ * threads at once for distinct i, so get must be thread-safe). A get failure
  * on any rank stops every rank. Results equal hnn_infer's bit for bit. */
 typedef struct dist_inputs {
     PPNN_MUST_CHECK ppnn_status (*get)(void *ctx, size_t i, ckks_ciphertext *ct);

@@ -300,6 +300,11 @@ typedef struct hnn_exec_opts {
     /* When non-NULL, incremented by the seconds spent pulling stage inputs from their sources
      * (for a file: reading, unpacking, expanding seeds). */
     double *input_seconds;
+    /* 1: the last stage's outputs are left as B's sums (bias + W·x, at B's input level and
+     * pre-rescale scale; 3 components after an activation): not relinearized, not rescaled.
+     * For partial sums over disjoint columns of a dense B, which a caller adds up exactly and
+     * then finishes once (hnn_step_linear_finish; src/dist/). */
+    int raw_outputs;
 } hnn_exec_opts;
 
 /* Runs plan p on in[0 .. p->n_inputs) (size 2, every one at the same level >= p->top_level —
@@ -317,7 +322,10 @@ PPNN_MUST_CHECK ppnn_status hnn_infer(ckks_ciphertext *out, const hnn_plan *p,
 
 /* A source of stage-0 inputs the executor pulls from (hnn_infer_file reads the batch file
  * through one): get returns ciphertext i at level >= `level` (valid until release(i));
- * release is called after the last tile that reads i. */
+ * release is called after the last tile that reads i. Each i is got once and released once
+ * (unless the schedule re-reads streamed inputs per tile): input 0 is got first, before any
+ * tile (its parameters and scale set the run's), and held until its last tile or the end of
+ * the run, so a source may free a ciphertext for good on release. */
 typedef struct hnn_source {
     size_t count;
     PPNN_MUST_CHECK ppnn_status (*get)(struct hnn_source *src, size_t i, size_t level,

@@ -2,16 +2,16 @@
  * the partition says; the stage inputs a share reads arrive by point-to-point messages.
  *
  * Each rank keeps the current vector (a stage's inputs) as an array of one ciphertext struct
- * per element, with data only where it holds the element. A ROWS share is a plan of its own
- * (dist_share_plan) that hnn_infer runs, fused and tiled, under what is left of the rank's
- * budget; a COLS share produces partial sums of every output (dist_share_cols), which travel
- * to the outputs' owners to be added and relinearized / rescaled once (hnn_step_linear_finish).
+ * per element, with data only where it holds the element. A share is a plan of its own
+ * (dist_share_plan) that the streaming executor runs, fused and tiled, under what is left of
+ * the rank's budget, each input freed after its last tile; a COLS share's outputs are partial
+ * sums of every output (left unfinished), which travel to the outputs' owners to be added and
+ * relinearized / rescaled once (hnn_step_linear_finish).
  * Every output residue equals hnn_infer's: the same kernels on the same inputs, or exact sums
  * of exact partial sums mod q_i. */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <omp.h>
 
 #include "dist/mpi_inner.h"
 
@@ -46,18 +46,9 @@ static uint32_t owner_in(const dist_partition *d, size_t g, size_t i)
     return g ? d->stages[g - 1].owner[i] : 0;
 }
 
-/* Compact shallow copies v->ct[idx[0 .. n)] (read-only views sharing the data). */
-static ckks_ciphertext *gather_view(const vec *v, const uint32_t *idx, size_t n)
-{
-    ckks_ciphertext *c = malloc((n ? n : 1) * sizeof *c);
-    for (size_t j = 0; c && j < n; j++)
-        c[j] = v->ct[idx[j]];
-    return c;
-}
-
 /* Sends each peer the stage inputs it needs and this rank holds; receives its own. */
 static ppnn_status exchange_inputs(dist_ctx *dc, vec *v, const dist_partition *part, size_t g,
-                                   const ckks_params *prm)
+                                   const ckks_params *prm, ckks_ct_pool *pool)
 {
     const dist_part_stage *ps = &part->stages[g];
     const size_t R = part->nranks, me = (size_t)dc->rank;
@@ -78,27 +69,16 @@ static ppnn_status exchange_inputs(dist_ctx *dc, vec *v, const dist_partition *p
             if (owner_in(part, g, ps->need[t][j]) == me)
                 x.send[t][ns++] = &v->ct[ps->need[t][j]];
         for (size_t j = 0; j < ps->nneed[me]; j++)
-            if (owner_in(part, g, ps->need[me][j]) == t)
+            if (owner_in(part, g, ps->need[me][j]) == t) {
+                ckks_ct_attach(&v->ct[ps->need[me][j]], pool);
                 x.recv[t][nr++] = &v->ct[ps->need[me][j]];
+            }
     }
     if (!(st = dist_agree(dc, st)))
         st = _dist_exchange(dc, &x, prm);
     if (x.nsend)
         _dist_xfer_free(&x, R);
     return st;
-}
-
-/* Every rank: the stage-0 inputs its share reads, from its own reader (in parallel). */
-static ppnn_status read_inputs(vec *v, const dist_inputs *src, const uint32_t *need,
-                               size_t nneed, int threads)
-{
-    ppnn_first_error fe;
-    memset(&fe, 0, sizeof fe);
-#pragma omp parallel for schedule(dynamic) num_threads(threads > 0 ? threads : omp_get_max_threads())
-    for (size_t j = 0; j < nneed; j++)
-        if (!ppnn_first_error_set(&fe))
-            ppnn_first_error_keep(&fe, src->get(src->ctx, need[j], &v->ct[need[j]]));
-    return ppnn_first_error_status(&fe);
 }
 
 /* Rank 0 with consume: the inputs it has sent and its own share does not read are freed (in
@@ -118,13 +98,15 @@ static void release_unread(vec *v, ckks_ciphertext *in, const uint32_t *need, si
     free(keep);
 }
 
-/* A ROWS share's stage-0 inputs pulled from the rank's own reader (dist_inputs) as the
- * streaming executor needs them, and freed after their last tile: the rank never holds its
- * whole share of the batch. Input j of the share plan is stage input need[j]. */
+/* A share's stage-0 inputs pulled from the rank's own reader (dist_inputs) as the streaming
+ * executor needs them, into buffers of the rank's pool, and freed after their last tile: the
+ * rank never holds its whole share of the batch. Input j of the share plan is stage input
+ * need[j]. */
 typedef struct share_source {
     const dist_inputs *src;
     const uint32_t *need;
     ckks_ciphertext *slot; /* one per share input; data while held */
+    ckks_ct_pool *pool;
 } share_source;
 
 static ppnn_status share_get(hnn_source *s, size_t i, size_t level, const ckks_ciphertext **out)
@@ -133,6 +115,7 @@ static ppnn_status share_get(hnn_source *s, size_t i, size_t level, const ckks_c
     ckks_ciphertext *c = &ss->slot[i];
     (void)level; /* the reader gives the plan's top level, the level of every stage-0 input */
     if (!c->data) {
+        ckks_ct_attach(c, ss->pool);
         ppnn_status st = ss->src->get(ss->src->ctx, ss->need[i], c);
         if (st)
             return st;
@@ -147,29 +130,44 @@ static void share_release(hnn_source *s, size_t i)
     ckks_ct_free(&ss->slot[i]);
 }
 
-/* ROWS: the share plan through the streaming executor, with what is left of the budget; its
- * inputs held in v, or (src) read by this rank as the tiles need them. */
-static ppnn_status run_rows(vec *v, const hnn_plan *p, const dist_partition *part, size_t g,
-                            size_t me, const ckks_relin_key *rk, const hnn_exec_opts *o,
-                            uint64_t budget, const dist_inputs *src)
+/* A share's inputs held in v (this rank's outputs of the previous stage and those received),
+ * freed after their last tile, so the stage's inputs shrink as its outputs grow; rank 0's
+ * borrowed view of the caller's batch is never freed here. */
+typedef struct vec_source {
+    vec *v;
+    const uint32_t *need;
+} vec_source;
+
+static ppnn_status vec_get(hnn_source *s, size_t i, size_t level, const ckks_ciphertext **out)
+{
+    vec_source *vs = s->ctx;
+    (void)level; /* every stage input is at the stage's level */
+    *out = &vs->v->ct[vs->need[i]];
+    assert((*out)->data); /* need[] lists what the exchange delivered */
+    return PPNN_OK;
+}
+
+static void vec_release1(hnn_source *s, size_t i)
+{
+    vec_source *vs = s->ctx;
+    if (!vs->v->borrowed)
+        ckks_ct_free(&vs->v->ct[vs->need[i]]);
+}
+
+/* Runs this rank's share of stage g (dist_share_plan) through the streaming executor into
+ * out[0 .. outputs of the share): with what is left of the budget beside the held inputs the
+ * share does not read, its inputs from v or (src) read by this rank as the tiles need them;
+ * the run's buffers from the rank's pool. COLS: the outputs are partial sums (raw). */
+static ppnn_status run_share(ckks_ciphertext *out, vec *v, const hnn_plan *p,
+                             const dist_partition *part, size_t g, size_t me,
+                             const ckks_relin_key *rk, const hnn_exec_opts *o, uint64_t budget,
+                             const dist_inputs *src, ckks_ct_pool *pool)
 {
     const dist_part_stage *ps = &part->stages[g];
-    const hnn_step *b = &p->steps[ps->b];
-    const size_t nr = ps->nitems[me];
-    vec w;
-    ppnn_status st = vec_new(&w, b->n_out);
-    if (st)
-        return st;
     hnn_plan *sp = NULL;
     hnn_schedule *sched = NULL;
-    ckks_ciphertext *in = src ? calloc(ps->nneed[me] ? ps->nneed[me] : 1, sizeof *in)
-                              : gather_view(v, ps->need[me], ps->nneed[me]);
-    ckks_ciphertext *out = calloc(nr ? nr : 1, sizeof *out);
-    if (!in || !out)
-        st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
-    if (!st && nr)
-        st = dist_share_plan(&sp, p, part, g, me);
-    if (!st && nr) {
+    ppnn_status st = dist_share_plan(&sp, p, part, g, me);
+    if (!st) {
         /* The held inputs this share does not read stay alive during the stage. */
         uint64_t other = 0;
         uint8_t *read = calloc(v->n ? v->n : 1, 1);
@@ -178,28 +176,54 @@ static ppnn_status run_rows(vec *v, const hnn_plan *p, const dist_partition *par
         for (size_t i = 0; read && i < v->n; i++)
             other += read[i] ? 0 : ct_bytes(&v->ct[i]);
         free(read);
-        hnn_schedule_opts so = {.budget_bytes = !budget ? 0 : budget > other ? budget - other : 1,
-                                .inputs_streamed = src != NULL};
-        st = hnn_schedule_new(&sched, sp, rk->params->n, &so);
+        st = _dist_share_schedule(&sched, sp, rk->params->n, part->nranks,
+                                  !budget ? 0 : budget > other ? budget - other : 1, src != NULL);
     }
-    if (!st && nr) {
-        hnn_exec_opts ro = *o;
-        ro.progress = NULL, ro.on_tile = NULL, ro.schedule = sched;
-        if (src) {
-            share_source ss = {src, ps->need[me], in};
-            hnn_source hs = {ps->nneed[me], share_get, share_release, &ss};
-            st = hnn_infer_source(out, sp, &hs, rk, &ro);
-            for (size_t j = 0; j < ps->nneed[me]; j++)
-                ckks_ct_free(&in[j]);
-        } else {
-            st = hnn_infer(out, sp, in, rk, &ro);
-        }
+    hnn_exec_opts ro = *o;
+    ro.progress = NULL, ro.on_tile = NULL, ro.schedule = sched, ro.pool = pool;
+    ro.raw_outputs = ps->tiling == HNN_TILE_COLS;
+    if (!st && src) {
+        share_source ss = {src, ps->need[me], calloc(ps->nneed[me] ? ps->nneed[me] : 1,
+                                                     sizeof *ss.slot), pool};
+        hnn_source hs = {ps->nneed[me], share_get, share_release, &ss};
+        st = ss.slot ? hnn_infer_source(out, sp, &hs, rk, &ro)
+                     : ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+        for (size_t j = 0; ss.slot && j < ps->nneed[me]; j++)
+            ckks_ct_free(&ss.slot[j]);
+        free(ss.slot);
+    } else if (!st) {
+        vec_source vs = {v, ps->need[me]};
+        hnn_source hs = {ps->nneed[me], vec_get, vec_release1, &vs};
+        st = hnn_infer_source(out, sp, &hs, rk, &ro);
     }
-    for (size_t j = 0; j < nr; j++)
-        w.ct[b->dense ? ps->items[me][j] : b->row_out[ps->items[me][j]]] = out[j];
     hnn_schedule_free(sched);
     hnn_plan_free(sp);
-    free(in), free(out);
+    return st;
+}
+
+/* ROWS: the share's outputs are this rank's B outputs (from opool: NULL for the results). */
+static ppnn_status run_rows(vec *v, const hnn_plan *p, const dist_partition *part, size_t g,
+                            size_t me, const ckks_relin_key *rk, const hnn_exec_opts *o,
+                            uint64_t budget, const dist_inputs *src, ckks_ct_pool *pool,
+                            ckks_ct_pool *opool)
+{
+    const dist_part_stage *ps = &part->stages[g];
+    const hnn_step *b = &p->steps[ps->b];
+    const size_t nr = ps->nitems[me];
+    vec w;
+    ppnn_status st = vec_new(&w, b->n_out);
+    if (st)
+        return st;
+    ckks_ciphertext *out = calloc(nr ? nr : 1, sizeof *out);
+    if (!out)
+        st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    for (size_t j = 0; out && j < nr; j++)
+        ckks_ct_attach(&out[j], opool);
+    if (!st && nr)
+        st = run_share(out, v, p, part, g, me, rk, o, budget, src, pool);
+    for (size_t j = 0; out && j < nr; j++)
+        w.ct[b->dense ? ps->items[me][j] : b->row_out[ps->items[me][j]]] = out[j];
+    free(out);
     vec_release(v);
     *v = w;
     return st;
@@ -208,7 +232,8 @@ static ppnn_status run_rows(vec *v, const hnn_plan *p, const dist_partition *par
 /* COLS: partial sums of every output, sent to each output's owner and added there. */
 static ppnn_status run_cols(dist_ctx *dc, vec *v, const hnn_plan *p,
                             const dist_partition *part, size_t g, const ckks_relin_key *rk,
-                            const hnn_exec_opts *o, const ckks_params *prm)
+                            const hnn_exec_opts *o, const ckks_params *prm, uint64_t budget,
+                            const dist_inputs *src, ckks_ct_pool *pool, ckks_ct_pool *opool)
 {
     const dist_part_stage *ps = &part->stages[g];
     const hnn_step *b = &p->steps[ps->b];
@@ -232,15 +257,10 @@ static ppnn_status run_cols(dist_ctx *dc, vec *v, const hnn_plan *p,
     for (size_t o2 = 0; o2 < b->n_out; o2++)
         if (ps->owner[o2] == me)
             own[nown++] = (uint32_t)o2;
-    ckks_ciphertext *in = gather_view(v, ps->need[me], ps->nneed[me]);
-    if (!in)
-        st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
-    if (!st && ps->nitems[me]) {
-        hnn_exec_opts ro = *o;
-        ro.progress = NULL, ro.on_tile = NULL, ro.schedule = NULL;
-        st = dist_share_cols(sums.ct, p, part, g, me, in, rk, &ro);
-    }
-    free(in);
+    for (size_t o2 = 0; o2 < b->n_out; o2++)
+        ckks_ct_attach(&sums.ct[o2], opool);
+    if (ps->nitems[me])
+        st = run_share(sums.ct, v, p, part, g, me, rk, o, budget, src, pool);
     vec_release(v); /* the stage inputs are consumed */
     if (!(st = dist_agree(dc, st)))
         st = _dist_xfer_new(&x, R);
@@ -262,8 +282,10 @@ static ppnn_status run_cols(dist_ctx *dc, vec *v, const hnn_plan *p,
         for (size_t o2 = 0; ps->nitems[me] && o2 < b->n_out; o2++)
             if (ps->owner[o2] == t)
                 x.send[t][ns++] = &sums.ct[o2];
-        for (size_t j = 0; j < nr; j++)
+        for (size_t j = 0; j < nr; j++) {
+            ckks_ct_attach(&tmp[t][j], opool);
             x.recv[t][j] = &tmp[t][j];
+        }
     }
     if (!(st = dist_agree(dc, st)))
         st = _dist_exchange(dc, &x, prm);
@@ -364,7 +386,9 @@ static ppnn_status run_model(dist_ctx *dc, ckks_ciphertext *out, const hnn_plan 
     /* Every rank computes every rank's peak: all refuse together, naming the minimum. */
     uint64_t worst = 0;
     for (size_t t = 0; !st && t < R; t++) {
-        uint64_t b = dist_partition_peak_bytes(part, p, t, prm->n, consume);
+        uint64_t b = dist_partition_peak_bytes(part, p, t, prm->n,
+                                               src ? DIST_PEAK_STREAMED
+                                                   : consume ? DIST_PEAK_CONSUME : 0);
         worst = b > worst ? b : worst;
         if (t == me)
             ss->peak_estimate = b;
@@ -386,8 +410,15 @@ static ppnn_status run_model(dist_ctx *dc, ckks_ciphertext *out, const hnn_plan 
         st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
     if (!st && me == 0 && !src)
         memcpy(v.ct, in, p->n_inputs * sizeof *in);
+    /* One buffer pool for the rank's ciphertexts (inputs read or received, every share's
+     * intermediates, the stage outputs but the results), capped at its peak estimate: buffers
+     * are reused across tiles and stages instead of faulting in fresh pages each time. */
+    ckks_ct_pool *own_pool = NULL, *pool = o->pool;
+    if (!st && !pool && !(st = ckks_ct_pool_new(&own_pool, prm->n, ss->peak_estimate, 0)))
+        pool = own_pool;
     if ((st = dist_agree(dc, st))) {
         free(v.ct);
+        ckks_ct_pool_free(own_pool);
         dist_partition_free(part);
         return st;
     }
@@ -396,18 +427,18 @@ static ppnn_status run_model(dist_ctx *dc, ckks_ciphertext *out, const hnn_plan 
         double t0 = MPI_Wtime(), c0 = dc->comm_seconds;
         uint64_t s0 = dc->sent, r0 = dc->recv;
         st = dist_agree(dc, _dist_fault(dc, g, "stage"));
-        /* Own reads: a ROWS share streams them itself; a COLS share reads them first. */
+        /* Own reads: the share streams them itself. */
         const dist_inputs *own = g == 0 ? src : NULL;
-        if (!st && own && ps->tiling != HNN_TILE_ROWS)
-            st = dist_agree(dc, read_inputs(&v, own, ps->need[me], ps->nneed[me], o->threads));
+        /* The results leave the run: not from the rank's pool. */
+        ckks_ct_pool *opool = g + 1 < part->nstages ? pool : NULL;
         if (!st && !own)
-            st = exchange_inputs(dc, &v, part, g, prm);
+            st = exchange_inputs(dc, &v, part, g, prm, pool);
         if (!st && g == 0 && me == 0 && consume && !src)
             release_unread(&v, in, ps->need[0], ps->nneed[0]);
         if (!st && ps->tiling == HNN_TILE_ROWS)
-            st = run_rows(&v, p, part, g, me, rk, o, budget, own);
+            st = run_rows(&v, p, part, g, me, rk, o, budget, own, pool, opool);
         else if (!st)
-            st = run_cols(dc, &v, p, part, g, rk, o, prm);
+            st = run_cols(dc, &v, p, part, g, rk, o, prm, budget, own, pool, opool);
         st = dist_agree(dc, st);
         if (!st && g + 1 == part->nstages)
             st = gather_results(dc, out, &v, ps, prm);
@@ -421,6 +452,7 @@ static ppnn_status run_model(dist_ctx *dc, ckks_ciphertext *out, const hnn_plan 
             o->progress(o->progress_ctx, k, &p->steps[k], k == ps->b ? dt : 0);
     }
     vec_release(&v);
+    ckks_ct_pool_free(own_pool);
     dist_partition_free(part);
     return st;
 }

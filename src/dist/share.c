@@ -94,10 +94,83 @@ static ppnn_status derive_act(hnn_step *d, const hnn_step *s, const uint32_t *id
     return PPNN_OK;
 }
 
+/* d = dense step s restricted to its input columns cols[0 .. m) (d's input j = s's input
+ * cols[j]), every output; s's bias when with_bias, else zero (a partial sum carries the bias
+ * once). */
+static ppnn_status derive_cols(hnn_step *d, const hnn_step *s, const uint32_t *cols, size_t m,
+                               int with_bias)
+{
+    *d = *s;
+    d->row_start = d->col = d->row_out = NULL, d->w = d->bias = NULL;
+    d->beta = NULL, d->square = NULL, d->umax = d->utyp = NULL;
+    d->n_in = m;
+    d->w = malloc((s->n_out * m + 1) * sizeof *d->w);
+    d->bias = calloc(s->n_out ? s->n_out : 1, sizeof *d->bias);
+    if (!d->w || !d->bias)
+        return nomem();
+    for (size_t r = 0; r < s->n_out; r++)
+        for (size_t j = 0; j < m; j++)
+            d->w[r * m + j] = s->w[r * s->n_in + cols[j]];
+    if (with_bias)
+        memcpy(d->bias, s->bias, s->n_out * sizeof *d->bias);
+    return PPNN_OK;
+}
+
 static int cmp_u32(const void *x, const void *y)
 {
     uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
     return (a > b) - (a < b);
+}
+
+static void share_plan_finish(hnn_plan *sp, const hnn_plan *p, size_t n_inputs, size_t n_outputs)
+{
+    sp->n_inputs = n_inputs, sp->n_outputs = n_outputs;
+    sp->top_level = sp->steps[0].level_in;
+    for (size_t k = 0; k < sp->nsteps; k++)
+        sp->depth += sp->steps[k].drop;
+    sp->max_logit = p->max_logit, sp->est_error = p->est_error;
+    sp->precision_bits = p->precision_bits;
+}
+
+/* COLS: A's rows items[rank] (ascending; row j' writes intermediate j'), the activation on
+ * those intermediates, and B on those columns (all outputs; the bias on bias_rank). Without A
+ * the intermediates are the stage inputs items[rank] (= need[rank]). */
+static ppnn_status share_plan_cols(hnn_plan **out, const hnn_plan *p, const dist_partition *d,
+                                   size_t g, size_t rank)
+{
+    const dist_part_stage *st = &d->stages[g];
+    const hnn_step *a = st->a != HNN_NO_STEP ? &p->steps[st->a] : NULL;
+    const hnn_step *act = st->act != HNN_NO_STEP ? &p->steps[st->act] : NULL;
+    const hnn_step *b = &p->steps[st->b];
+    const size_t ni = st->nitems[rank], nneed = st->nneed[rank];
+    const uint32_t *items = st->items[rank], *need = st->need[rank];
+    hnn_plan *sp = calloc(1, sizeof *sp);
+    uint32_t *nmap = malloc((st->n_in ? st->n_in : 1) * sizeof *nmap); /* stage in -> need */
+    uint32_t *ic = malloc((ni ? ni : 1) * sizeof *ic);    /* intermediate j' -> B column */
+    uint32_t *ident = malloc((ni ? ni : 1) * sizeof *ident);
+    ppnn_status rc = !sp || !nmap || !ic || !ident ? nomem() : PPNN_OK;
+    if (!rc && !(sp->steps = calloc(3, sizeof *sp->steps)))
+        rc = nomem();
+    for (size_t j = 0; !rc && j < nneed; j++)
+        nmap[need[j]] = (uint32_t)j;
+    for (size_t j = 0; !rc && j < ni; j++) {
+        ic[j] = (uint32_t)(a ? out_of_row(a, items[j]) : items[j]);
+        ident[j] = (uint32_t)j;
+    }
+    if (!rc && a)
+        rc = derive_linear(&sp->steps[sp->nsteps++], a, items, ni, ident, nmap, nneed, ni);
+    if (!rc && act)
+        rc = derive_act(&sp->steps[sp->nsteps++], act, ic, ni);
+    if (!rc)
+        rc = derive_cols(&sp->steps[sp->nsteps++], b, ic, ni, rank == st->bias_rank);
+    free(nmap), free(ic), free(ident);
+    if (rc) {
+        hnn_plan_free(sp);
+        return rc;
+    }
+    share_plan_finish(sp, p, nneed, b->n_out);
+    *out = sp;
+    return PPNN_OK;
 }
 
 ppnn_status dist_share_plan(hnn_plan **out, const hnn_plan *p, const dist_partition *d, size_t g,
@@ -108,6 +181,8 @@ ppnn_status dist_share_plan(hnn_plan **out, const hnn_plan *p, const dist_partit
     const hnn_step *a = st->a != HNN_NO_STEP ? &p->steps[st->a] : NULL;
     const hnn_step *act = st->act != HNN_NO_STEP ? &p->steps[st->act] : NULL;
     const hnn_step *b = &p->steps[st->b];
+    if (st->tiling == HNN_TILE_COLS)
+        return share_plan_cols(out, p, d, g, rank);
     const size_t nr = st->nitems[rank], nneed = st->nneed[rank];
     const uint32_t *rows = st->items[rank], *need = st->need[rank];
     hnn_plan *sp = calloc(1, sizeof *sp);
@@ -171,99 +246,38 @@ ppnn_status dist_share_plan(hnn_plan **out, const hnn_plan *p, const dist_partit
         hnn_plan_free(sp);
         return rc;
     }
-    sp->n_inputs = nneed, sp->n_outputs = nr;
-    sp->top_level = sp->steps[0].level_in;
-    for (size_t k = 0; k < sp->nsteps; k++)
-        sp->depth += sp->steps[k].drop;
-    sp->max_logit = p->max_logit, sp->est_error = p->est_error;
-    sp->precision_bits = p->precision_bits;
+    share_plan_finish(sp, p, nneed, nr);
     *out = sp;
     return PPNN_OK;
 }
 
-static void free_cts(ckks_ciphertext *c, size_t n)
+ppnn_status _dist_share_schedule(hnn_schedule **out, const hnn_plan *sp, size_t n,
+                                 size_t nranks, uint64_t budget, int streamed)
 {
-    for (size_t i = 0; c && i < n; i++)
-        ckks_ct_free(&c[i]);
-    free(c);
-}
-
-ppnn_status dist_share_cols(ckks_ciphertext *part, const hnn_plan *p, const dist_partition *d,
-                            size_t g, size_t rank, const ckks_ciphertext *in,
-                            const ckks_relin_key *rk, const hnn_exec_opts *o)
-{
-    const dist_part_stage *st = &d->stages[g];
-    const hnn_step *a = st->a != HNN_NO_STEP ? &p->steps[st->a] : NULL;
-    const hnn_step *act = st->act != HNN_NO_STEP ? &p->steps[st->act] : NULL;
-    const hnn_step *b = &p->steps[st->b];
-    const size_t ni = st->nitems[rank], nneed = st->nneed[rank], tile = HNN_SCHED_TILE;
-    const uint32_t *items = st->items[rank], *need = st->need[rank];
-    uint32_t *nmap = malloc((st->n_in ? st->n_in : 1) * sizeof *nmap);
-    uint32_t *ic = malloc(tile * sizeof *ic), *ident = malloc(tile * sizeof *ident);
-    ckks_ciphertext *tmp = calloc(tile, sizeof *tmp), *pp = calloc(b->n_out, sizeof *pp);
-    ppnn_status rc = !nmap || !ic || !ident || !tmp || !pp ? nomem() : PPNN_OK;
-    for (size_t j = 0; !rc && j < nneed; j++)
-        nmap[need[j]] = (uint32_t)j;
-    for (size_t j = 0; !rc && j < tile; j++)
-        ident[j] = (uint32_t)j;
-    for (size_t c0 = 0; c0 < ni && !rc; c0 += tile) {
-        const size_t m = ni - c0 < tile ? ni - c0 : tile;
-        hnn_step da, dact;
-        memset(&da, 0, sizeof da), memset(&dact, 0, sizeof dact);
-        /* The tile's intermediates (B inputs): A's outputs, or the stage inputs themselves. */
-        for (size_t j = 0; j < m; j++)
-            ic[j] = (uint32_t)(a ? out_of_row(a, items[c0 + j]) : items[c0 + j]);
-        if (a) {
-            rc = derive_linear(&da, a, items + c0, m, ident, nmap, nneed, m);
-            if (!rc)
-                rc = hnn_step_linear_sums(tmp, in, &da, o);
-            if (!rc)
-                rc = hnn_step_linear_finish(tmp, m, &da, rk, o->threads);
-        } else {
-            for (size_t j = 0; j < m && !rc; j++)
-                rc = ckks_ct_copy(&tmp[j], &in[nmap[items[c0 + j]]]);
-        }
-        if (!rc && act && !(rc = derive_act(&dact, act, ic, m)))
-            rc = hnn_step_act(tmp, tmp, &dact, o);
-        /* B restricted to the tile's columns, its bias once (bias_rank's first tile). */
-        if (!rc) {
-            hnn_step bs = *b;
-            double *w = malloc(b->n_out * m * sizeof *w);
-            if (!w)
-                rc = nomem();
-            for (size_t r = 0; !rc && r < b->n_out; r++)
-                for (size_t j = 0; j < m; j++)
-                    w[r * m + j] = b->w[r * b->n_in + ic[j]];
-            bs.n_in = m, bs.w = w;
-            double *zero = !rc ? calloc(b->n_out, sizeof *zero) : NULL;
-            if (!rc && !zero)
-                rc = nomem();
-            bs.bias = rank == st->bias_rank && c0 == 0 ? b->bias : zero;
-            if (!rc)
-                rc = hnn_step_linear_sums(c0 ? pp : part, tmp, &bs, o);
-            for (size_t r = 0; !rc && c0 && r < b->n_out; r++)
-                rc = ckks_add_inplace(&part[r], &pp[r]);
-            free(w), free(zero);
-        }
-        free(da.row_start), free(da.col), free(da.row_out), free(da.w), free(da.bias);
-        free(dact.beta), free(dact.square), free(dact.umax), free(dact.utyp);
-    }
-    free_cts(tmp, tile);
-    free_cts(pp, b->n_out);
-    free(nmap), free(ic), free(ident);
-    return rc;
+    /* HNN_SCHED_TILE is two of the linear kernels' 120-output chunks (hnn/inner.h,
+     * HNN_TILE_OUT): on two ranks or more, a rank's tile is one chunk, so the kernels still
+     * run whole chunks while two ranks together hold one process's tile working set (the
+     * intermediates of a tile, which do not shrink with the share). */
+    hnn_schedule_opts so = {.budget_bytes = budget, .inputs_streamed = streamed,
+                            .tile = nranks > 1 ? HNN_SCHED_TILE / 2 : 0};
+    return hnn_schedule_new(out, sp, n, &so);
 }
 
 /* Follows the allocations of the model-parallel executor (model_mpi.c): the stage inputs a rank
- * holds (relinearized, rescaled: 2 components), those it receives, then a ROWS share's own
- * peak as the streaming executor reports it (its inputs and outputs included), or a COLS
- * share's partial sums (two sets: the running sum and a tile's), one tile of intermediates and
- * the partial sums it receives for the outputs it owns. */
+ * holds (relinearized, rescaled: 2 components) and does not read, then its share's own peak
+ * as the streaming executor computes it (_dist_share_schedule; the inputs it reads, held or
+ * received, counted as resident — an upper bound for those freed after their last tile — but
+ * streamed stage-0 inputs as streamed; outputs, or a COLS share's partial sums of every
+ * output, included), plus in a COLS stage the partial sums it receives for the outputs it
+ * owns. */
 uint64_t dist_partition_peak_bytes(const dist_partition *d, const hnn_plan *p, size_t rank,
-                                   size_t n, int consume)
+                                   size_t n, unsigned flags)
 {
     const uint64_t row = (uint64_t)n * sizeof(uint64_t);
-    uint64_t held = rank == 0 ? (uint64_t)p->n_inputs * 2 * (p->top_level + 1) * row : 0;
+    const int streamed = (flags & DIST_PEAK_STREAMED) != 0;
+    const int consume = (flags & DIST_PEAK_CONSUME) != 0;
+    uint64_t held = rank == 0 && !streamed
+                        ? (uint64_t)p->n_inputs * 2 * (p->top_level + 1) * row : 0;
     uint64_t peak = held;
     for (size_t g = 0; g < d->nstages; g++) {
         const dist_part_stage *st = &d->stages[g];
@@ -277,32 +291,29 @@ uint64_t dist_partition_peak_bytes(const dist_partition *d, const hnn_plan *p, s
             mine += (g ? d->stages[g - 1].owner[st->need[rank][j]] : 0) == rank;
         for (size_t o = 0; o < st->n_out; o++)
             nown += st->owner[o] == rank;
-        const uint64_t recv = (st->nneed[rank] - mine) * in_ct;
-        if (g == 0 && rank == 0 && consume) /* the batch is released once sent */
+        if (g == 0 && rank == 0 && consume && !streamed) /* the batch is released once sent */
             held = mine * in_ct;
-        uint64_t during;
-        if (st->tiling == HNN_TILE_ROWS) {
+        if (g == 0 && streamed) /* nothing held: the share's schedule counts what it reads */
+            held = mine * in_ct;
+        uint64_t share = 0;
+        if (st->nitems[rank]) {
             hnn_plan *sp = NULL;
-            uint64_t share = 0;
-            if (st->nitems[rank]) {
-                if (dist_share_plan(&sp, p, d, g, rank) != PPNN_OK)
-                    return UINT64_MAX;
-                share = hnn_plan_peak_bytes(sp, n);
-                hnn_plan_free(sp);
-            }
-            during = held - mine * in_ct + share;
-        } else {
-            const uint64_t pre = 3 * (b->level_in + 1) * row;
-            const hnn_step *a = st->a != HNN_NO_STEP ? &p->steps[st->a] : NULL;
-            const uint64_t inter = 3 * ((a ? a->level_in : b->level_in) + 1) * row;
+            hnn_schedule *sc = NULL;
+            ppnn_status rc = dist_share_plan(&sp, p, d, g, rank);
+            if (!rc)
+                rc = _dist_share_schedule(&sc, sp, n, d->nranks, 0, g == 0 && streamed);
+            share = rc ? 0 : sc->peak_bytes;
+            hnn_schedule_free(sc);
+            hnn_plan_free(sp);
+            if (rc)
+                return UINT64_MAX;
+        }
+        uint64_t during = held - mine * in_ct + share;
+        if (st->tiling == HNN_TILE_COLS) {
+            const uint64_t pre = 3 * (b->level_in + 1) * row; /* a partial sum */
             size_t senders = 0;
             for (size_t t = 0; t < d->nranks; t++)
                 senders += st->nitems[t] && t != rank;
-            during = held + recv;
-            const size_t tile = st->nitems[rank] < HNN_SCHED_TILE ? st->nitems[rank]
-                                                                  : HNN_SCHED_TILE;
-            if (st->nitems[rank])
-                during += 2 * st->n_out * pre + tile * inter;
             during += senders * nown * pre;
         }
         if (g + 1 == d->nstages && rank == 0) /* gathering every result */
@@ -352,21 +363,15 @@ void dist_partition_traffic(uint64_t *sent, uint64_t *recv, const dist_partition
     for (size_t o = 0; o < st->n_out; o++)
         nown += st->owner[o] == rank;
     if (st->tiling == HNN_TILE_COLS) {
-        uint8_t *mark = malloc(b->n_in ? b->n_in : 1);
-        for (size_t t = 0; mark && t < d->nranks; t++) {
+        /* A partial sum is one of the executor's accumulators: 3 components at B's level. */
+        const uint64_t part = 3 * (b->level_in + 1) * n * wb + hdr;
+        for (size_t t = 0; t < d->nranks; t++) {
             if (!st->nitems[t])
                 continue;
-            /* A partial sum has 3 components when the rank's intermediates include a square */
-            size_t size = 2;
-            share_inter(mark, p, st, t);
-            for (size_t c = 0; st->act != HNN_NO_STEP && c < b->n_in; c++)
-                size = mark[c] && p->steps[st->act].square[c] ? 3 : size;
-            const uint64_t part = size * (b->level_in + 1) * n * wb + hdr;
             for (size_t o = 0; t == rank && o < st->n_out; o++)
                 *sent += st->owner[o] != rank ? part : 0;
             *recv += t != rank ? nown * part : 0;
         }
-        free(mark);
     }
     if (g + 1 == d->nstages) { /* the results, to rank 0 */
         const uint64_t res = 2 * (b->level_in + 1 - b->drop) * n * wb + hdr;

@@ -166,6 +166,8 @@ typedef struct {
     hnn_spill *spill_out;              /* non-NULL: outputs go there */
     ckks_ct_pool *pool;                /* buffers of inter and (but in the last stage) out */
     int pool_out;
+    int raw;                           /* outputs left unfinished (hnn_exec_opts.raw_outputs) */
+    const ckks_ciphertext *held0;      /* stage input 0, already got (the run's first look) */
     size_t stage;
     double t_a, t_act, t_b;
 } stage_run;
@@ -432,7 +434,7 @@ static ppnn_status tile_rows(stage_run *r, const hnn_tile_needs *nd, size_t t)
     /* Outputs as indices for finish_outputs. */
     for (size_t k = 0; k < cnt; k++)
         r->rows[k] = r->b->dense ? r->rows[k] : r->b->row_out[r->rows[k]];
-    ppnn_status st = finish_outputs(r, r->rows, cnt);
+    ppnn_status st = r->raw ? PPNN_OK : finish_outputs(r, r->rows, cnt);
     r->t_b += ppnn_now() - t0;
     return st;
 }
@@ -560,6 +562,10 @@ static ppnn_status run_stage(stage_run *r, hnn_source *src)
     hnn_tile_needs nd;
     memset(&nd, 0, sizeof nd);
     ppnn_status st = PPNN_OK;
+    if (r->held0 && r->cur)
+        r->cur[0] = r->held0; /* released after its last tile, or at the end of the stage */
+    else if (r->held0)
+        src->release(src, 0);
     if (!first || !last || !r->cur || !r->inter || !r->zero || !r->rows)
         st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory in layer %zu", r->b->layer);
     if (!st)
@@ -605,7 +611,7 @@ static ppnn_status run_stage(stage_run *r, hnn_source *src)
         if (r->o->on_tile)
             r->o->on_tile(r->o->progress_ctx, r->stage, t + 1, g->ntiles);
     }
-    if (!st && g->tiling == HNN_TILE_COLS) {
+    if (!st && g->tiling == HNN_TILE_COLS && !r->raw) {
         uint32_t *all = r->rows;
         for (size_t o = 0; o < r->b->n_out; o++)
             all[o] = (uint32_t)o;
@@ -649,24 +655,25 @@ ppnn_status hnn_infer_source(ckks_ciphertext *out, const hnn_plan *p, hnn_source
         if (p->steps[k].kind == HNN_STEP_ACT)
             return ppnn_fail(PPNN_ERR_PARAM, "the model has activations: inference needs the "
                                              "relinearization key");
-    /* The first input fixes the parameters and scale (the caller checked every input). */
+    /* The first input fixes the parameters and scale (the caller checked every input). It
+     * stays held: stage 0 starts with it loaded (hnn_source: a source that frees on release
+     * could not give it again). */
     const ckks_ciphertext *c0;
     ppnn_status st = src->get(src, 0, p->top_level, &c0);
     if (st)
         return st;
     const ckks_params *prm = c0->params;
     const double in_scale = c0->scale;
-    src->release(src, 0);
-    if (rk && !ckks_params_same(rk->params, prm))
-        return ppnn_fail(PPNN_ERR_MISMATCH, "relinearization key of other parameters");
     hnn_schedule *own = NULL;
     const hnn_schedule *s = o->schedule;
-    if (!s) {
-        if ((st = hnn_schedule_new(&own, p, prm->n, NULL)))
-            return st;
+    if (rk && !ckks_params_same(rk->params, prm))
+        st = ppnn_fail(PPNN_ERR_MISMATCH, "relinearization key of other parameters");
+    if (!st && !s && !(st = hnn_schedule_new(&own, p, prm->n, NULL)))
         s = own;
-    }
-    if ((st = check_schedule(p, s, prm->n))) {
+    if (!st)
+        st = check_schedule(p, s, prm->n);
+    if (st) {
+        src->release(src, 0);
         hnn_schedule_free(own);
         return st;
     }
@@ -676,6 +683,7 @@ ppnn_status hnn_infer_source(ckks_ciphertext *out, const hnn_plan *p, hnn_source
     ckks_ct_pool *own_pool = NULL, *pool = o->pool;
     if (!pool) {
         if ((st = ckks_ct_pool_new(&own_pool, prm->n, s->peak_bytes - s->resident_bytes, 0))) {
+            src->release(src, 0);
             hnn_schedule_free(own);
             return st;
         }
@@ -686,6 +694,7 @@ ppnn_status hnn_infer_source(ckks_ciphertext *out, const hnn_plan *p, hnn_source
     spill_src sps = {NULL, NULL, pool};
     array_src arr = {NULL};
     double scale = in_scale;
+    int c0_held = 1;
     for (size_t k = 0; k < s->nstages && !st; k++) {
         const hnn_stage *g = &s->stages[k];
         const int last = k + 1 == s->nstages;
@@ -693,6 +702,8 @@ ppnn_status hnn_infer_source(ckks_ciphertext *out, const hnn_plan *p, hnn_source
         memset(&r, 0, sizeof r);
         r.p = p, r.g = g, r.prm = prm, r.rk = rk, r.o = o, r.n = prm->n, r.stage = k;
         r.pool = pool, r.pool_out = !last;
+        r.raw = last && o->raw_outputs;
+        r.held0 = k == 0 ? c0 : NULL;
         r.inter_words = (size_t)(_hnn_inter_bytes(p, g, prm->n) / sizeof(uint64_t));
         r.a = g->a != HNN_NO_STEP ? &p->steps[g->a] : NULL;
         r.act = g->act != HNN_NO_STEP ? &p->steps[g->act] : NULL;
@@ -731,8 +742,10 @@ ppnn_status hnn_infer_source(ckks_ciphertext *out, const hnn_plan *p, hnn_source
             arr.in = vec;
             stage_src = (hnn_source){g->n_in, array_get, owned_release, &arr};
         }
-        if (!st)
+        if (!st) {
             st = run_stage(&r, &stage_src);
+            c0_held = 0; /* run_stage released it */
+        }
         if (k == 0)
             *src = stage_src; /* callers' sources may keep state in the struct */
         /* The previous stage's vector / scratch is no longer needed. */
@@ -781,6 +794,8 @@ ppnn_status hnn_infer_source(ckks_ciphertext *out, const hnn_plan *p, hnn_source
             vec = NULL;
         }
     }
+    if (c0_held) /* stage 0 did not start (an error) */
+        src->release(src, 0);
     if (vec) { /* only after an error */
         free(vec);
     }

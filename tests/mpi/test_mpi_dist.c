@@ -134,7 +134,7 @@ static void check_model_parallel(const char *name, nn_model *m, size_t nq, int w
     CHECK_OK(dist_partition_new(&part, p, R));
     uint64_t need = 0, budget = 0;
     for (size_t t = 0; part && t < R; t++) {
-        uint64_t b = dist_partition_peak_bytes(part, p, t, w.prm->n, 1);
+        uint64_t b = dist_partition_peak_bytes(part, p, t, w.prm->n, DIST_PEAK_CONSUME);
         need = b > need ? b : need;
     }
     dist_partition_free(part);
