@@ -143,6 +143,7 @@ typedef struct srv_upload {
     char error[256];
     char record[SRV_IN_CHECK_MAX]; /* after a commit: what the server verified (below) */
     uint64_t received;   /* body bytes fed so far (the connection's thread) */
+    uint64_t stored;     /* bytes written to the file (the writer's; read it after a commit) */
     struct srv_up_pipe *pipe; /* the check and write threads (NULL: inline) */
 } srv_upload;
 PPNN_MUST_CHECK ppnn_status srv_upload_open(srv_upload *u, const char *state_dir, uint64_t limit,

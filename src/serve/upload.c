@@ -143,6 +143,7 @@ static void store(srv_upload *u, const uint8_t *buf, size_t len)
             return;
         }
         buf += w, len -= (size_t)w;
+        u->stored += (uint64_t)w;
     }
 }
 
