@@ -94,6 +94,10 @@ err=$(B submit --server "$url" --token "${tok[1]}" --keys "$dir/k1" --model tiny
 check "untrusted certificate refused ($err)" test $? -ne 0 -a ! -e "$dir/x.ct"
 api "${tok[1]}" GET /v1/models >/dev/null
 check "models listed" grep -q '"name":"tiny","input_shape":\[1,8,8\].*"preset":"n13"' "$dir/body"
+api "${tok[1]}" GET /v1/jobs >/dev/null; jobf=$(cut -d'"' -f6 "$dir/body")
+api "${tok[1]}" GET /v1/jobs/$jobf >/dev/null
+check "a done job's status says when it was accepted, started and finished" python3 -c \
+  'import json, sys; d = json.load(open(sys.argv[1])); sys.exit(not 0 < d["accepted_at"] <= d["started_at"] <= d["finished_at"])' "$dir/body"
 
 echo "full flow done after ${SECONDS}s"
 # ---- 8 concurrent clients, small batches: results identical to infer's and isolated

@@ -1,6 +1,7 @@
 /* The service's pieces below HTTP: routes, bearer parsing, ids, tokens (hashed, keyed, unique
  * names), and the job store's state machine (idempotency, claim order, restart re-queue,
  * deletion, TTL expiry). The network paths are tests/cli_serve.sh. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
 #include <sodium.h>
@@ -291,6 +292,109 @@ static void test_upload_trust(void)
     ckks_params_free(p);
 }
 
+/* A sealed container of `len` bytes (header taken from a real batch file, random payload,
+ * BLAKE2b trailer); caller frees. */
+static uint8_t *make_container(size_t len, const char *kind)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/hdr.ct", tu_tmpdir());
+    ckks_params_free(write_batch(path));
+    uint8_t *buf = malloc(len);
+    int fd = open(path, O_RDONLY);
+    CHECK(buf && fd >= 0 && read(fd, buf, PPNN_FILE_HEADER_BYTES) == PPNN_FILE_HEADER_BYTES);
+    close(fd);
+    memcpy(buf + 8, kind, 4);
+    ppnn_put_u64(buf + 48, len - PPNN_FILE_HEADER_BYTES - PPNN_FILE_TRAILER_BYTES);
+    randombytes_buf(buf + PPNN_FILE_HEADER_BYTES, len - PPNN_FILE_HEADER_BYTES - 32);
+    crypto_generichash(buf + len - 32, 32, buf, len - 32, NULL, 0);
+    return buf;
+}
+
+/* Feeds buf in uneven chunks (1 .. 40 000 bytes, never aligned to the ring's slots). */
+static void feed_all(srv_upload *u, const uint8_t *buf, size_t len)
+{
+    for (size_t off = 0, k = 0; off < len; k++) {
+        size_t c = 1 + (k * 7919) % 40000;
+        c = c < len - off ? c : len - off;
+        srv_upload_feed(u, buf + off, c);
+        off += c;
+    }
+}
+
+static size_t tmp_files(const char *state)
+{
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s/tmp", state);
+    DIR *d = opendir(dir);
+    size_t n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* The upload's three stages (serve_inner.h): a body of many ring slots fed in uneven chunks is
+ * stored byte for byte, and the record holds the checksum of exactly those bytes; a byte
+ * changed in flight is refused at the end and leaves no file; a secret key is refused from its
+ * header and not one byte of it reaches the disk (a slot is written only after its check);
+ * too many bytes are 413; an abandoned upload leaves nothing. */
+static void test_upload_stream(const char *state)
+{
+    char tmpdir[700], dst[700];
+    snprintf(tmpdir, sizeof tmpdir, "%s/tmp", state);
+    mkdir(tmpdir, 0700);
+    snprintf(dst, sizeof dst, "%s/stream.in", tu_tmpdir());
+    const size_t len = 5 * SRV_UP_SLOTS * SRV_UP_SLOT_BYTES / 2 + 12345; /* 2.5 laps */
+    uint8_t *buf = make_container(len, CKKS_KIND_BATCH);
+    srv_upload u;
+    CHECK_OK(srv_upload_open(&u, state, len, CKKS_KIND_BATCH, "stream"));
+    CHECK(u.pipe != NULL); /* the threaded path is the one under test */
+    feed_all(&u, buf, len);
+    CHECK(srv_upload_commit(&u, dst) == 0);
+    uint8_t *got = NULL;
+    size_t glen = 0;
+    CHECK_OK(ppnn_read_file(&got, &glen, dst, len + 1));
+    CHECK(glen == len && got && !memcmp(got, buf, len) && u.stored == len);
+    char hex[65];
+    sodium_bin2hex(hex, sizeof hex, buf + len - 32, 32);
+    CHECK(!strncmp(u.record, "b2:", 3) && !strncmp(u.record + 3, hex, 64));
+    free(got);
+    CHECK(tmp_files(state) == 0);
+
+    /* a byte changed in flight: the checksum fails at the end, nothing is left */
+    unlink(dst);
+    buf[len / 2] ^= 1;
+    CHECK_OK(srv_upload_open(&u, state, len, CKKS_KIND_BATCH, "stream"));
+    feed_all(&u, buf, len);
+    CHECK(srv_upload_commit(&u, dst) == 1 && u.status == 400 && access(dst, F_OK) != 0);
+    CHECK(tmp_files(state) == 0);
+    free(buf);
+
+    /* a secret key: refused on its header; not a byte of it was written */
+    buf = make_container(len, CKKS_KIND_SECRET);
+    CHECK_OK(srv_upload_open(&u, state, len, CKKS_KIND_RELIN " " CKKS_KIND_GALOIS, "key"));
+    feed_all(&u, buf, len);
+    for (int t = 0; t < 1000 && !srv_upload_refused(&u); t++)
+        usleep(1000);
+    CHECK(srv_upload_refused(&u) == 403);
+    CHECK(srv_upload_commit(&u, dst) == 1 && u.status == 403 && access(dst, F_OK) != 0);
+    CHECK(u.stored == 0); /* counted by the writer, whose thread the commit joined */
+    CHECK(tmp_files(state) == 0);
+    free(buf);
+
+    /* more bytes than the limit: 413; abandoned half way: nothing left */
+    buf = make_container(len, CKKS_KIND_BATCH);
+    CHECK_OK(srv_upload_open(&u, state, len - 1, CKKS_KIND_BATCH, "stream"));
+    feed_all(&u, buf, len);
+    CHECK(srv_upload_commit(&u, dst) == 1 && u.status == 413);
+    CHECK_OK(srv_upload_open(&u, state, len, CKKS_KIND_BATCH, "stream"));
+    feed_all(&u, buf, len / 2);
+    srv_upload_abort(&u);
+    CHECK(tmp_files(state) == 0 && access(dst, F_OK) != 0);
+    free(buf);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -301,5 +405,6 @@ int main(void)
     test_tokens(state);
     test_store(state);
     test_upload_trust();
+    test_upload_stream(state);
     return tu_finish("test_serve");
 }

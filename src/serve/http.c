@@ -233,9 +233,9 @@ static enum MHD_Result finish_key(server *sv, request *r, struct MHD_Connection 
     srv_random_id(rnd);
     snprintf(tmp, sizeof tmp, "%s/tmp/%s.key", sv->cfg->state_dir, rnd);
     r->uploading = 0;
-    int relin = !strcmp(r->up.check.kind, CKKS_KIND_RELIN);
     if (srv_upload_commit(&r->up, tmp))
         return send_error(r, c, (unsigned)r->up.status, r->up.error);
+    int relin = !strcmp(r->up.check.kind, CKKS_KIND_RELIN); /* checked: the header's kind */
     /* Parse the whole key (every field validated, every coefficient < q): a key the workers
      * could not use is refused now rather than failing each job. */
     ckks_params *params = NULL;
@@ -353,6 +353,12 @@ static enum MHD_Result job_status(server *sv, request *r, struct MHD_Connection 
     }
     cJSON_AddNumberToObject(o, "progress", progress);
     cJSON_AddNumberToObject(o, "eta_seconds", eta < 0 ? -1 : eta);
+    /* When it was accepted, started (last attempt) and finished: seconds since the epoch. */
+    const struct { const char *name; double t; } times[] = {
+        {"accepted_at", j.created}, {"started_at", j.started}, {"finished_at", j.finished}};
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++)
+        if (times[i].t > 0)
+            cJSON_AddNumberToObject(o, times[i].name, times[i].t);
     return send_json(c, 200, o);
 }
 
@@ -468,7 +474,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             /* libmicrohttpd answers only once the body has been read: a refused body is
              * discarded (not stored), and a client that keeps sending far beyond what could
              * be valid is disconnected. */
-            if (r->up.status && (r->discarded += *size) > r->up.limit + DISCARD_MAX)
+            if (srv_upload_refused(&r->up) &&
+                (r->discarded += *size) > r->up.limit + DISCARD_MAX)
                 return MHD_NO;
         }
         *size = 0;

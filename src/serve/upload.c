@@ -3,8 +3,11 @@
  * (RSS stays flat however large the batch). Refusals are decided as early as the bytes allow:
  * a wrong kind (a secret key!) or an oversized declared length after the 56-byte header, too
  * many bytes as soon as they arrive, a bad checksum or a truncated body at the end. */
+/* sync_file_range (Linux): starts the writeback of what was written, see write_main. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sodium.h>
@@ -14,12 +17,53 @@
 
 #include "serve_inner.h"
 
+/* The pipeline between the connection's thread, the check thread and the write thread
+ * (serve_inner.h). Slot number k is slot[k % SRV_UP_SLOTS]; counters only grow:
+ * [written, checked) are checked and wait for the writer, [checked, filled) are full and wait
+ * for the check, and slot `filled` is being filled (`fill` bytes so far, the connection's
+ * thread alone touches it and `fill`). */
+struct srv_up_pipe {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* any counter moved, closing/stop set, or a refusal */
+    uint8_t *slot[SRV_UP_SLOTS];
+    size_t len[SRV_UP_SLOTS];
+    uint64_t filled, checked, written;
+    size_t fill;
+    int closing, stop;
+    pthread_t check_thread, write_thread;
+};
+
+/* The first refusal wins; the threads learn of it at their next slot. */
 static void refuse(srv_upload *u, int status, const char *msg)
 {
-    if (u->status)
-        return;
-    u->status = status;
-    snprintf(u->error, sizeof u->error, "%s", msg);
+    struct srv_up_pipe *p = u->pipe;
+    if (p)
+        pthread_mutex_lock(&p->mu);
+    if (!u->status) {
+        snprintf(u->error, sizeof u->error, "%s", msg);
+        __atomic_store_n(&u->status, status, __ATOMIC_RELEASE);
+    }
+    if (p) {
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+int srv_upload_refused(const srv_upload *u)
+{
+    return __atomic_load_n(&u->status, __ATOMIC_ACQUIRE);
+}
+
+/* 413 as soon as `seen + len` bytes exceed what the request can need. */
+static int over_limit(srv_upload *u, uint64_t seen, size_t len)
+{
+    if (seen + len <= u->limit)
+        return 0;
+    char msg[160];
+    snprintf(msg, sizeof msg, "upload exceeds the %llu bytes this request can need",
+             (unsigned long long)u->limit);
+    refuse(u, 413, msg);
+    return 1;
 }
 
 /* Checks the header as soon as it is complete. */
@@ -71,15 +115,8 @@ static void key_id_policy(srv_upload *u, const uint8_t *buf, size_t len, uint64_
 
 void srv_upload_check(srv_upload *u, const uint8_t *buf, size_t len)
 {
-    if (u->status)
+    if (srv_upload_refused(u) || over_limit(u, u->check.seen, len))
         return;
-    if (u->check.seen + len > u->limit) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "upload exceeds the %llu bytes this request can need",
-                 (unsigned long long)u->limit);
-        refuse(u, 413, msg);
-        return;
-    }
     uint64_t at = u->check.seen;
     int had_header = u->check.header_ok;
     if (ppnn_file_check_update(&u->check, buf, len)) {
@@ -88,8 +125,153 @@ void srv_upload_check(srv_upload *u, const uint8_t *buf, size_t len)
     }
     if (!had_header && u->check.header_ok)
         header_policy(u);
-    if (u->key_id && !u->status)
+    if (u->key_id && !srv_upload_refused(u))
         key_id_policy(u, buf, len, at);
+}
+
+/* Writes buf whole at the file's end (507 when the disk refuses). */
+static void store(srv_upload *u, const uint8_t *buf, size_t len)
+{
+    while (len) {
+        ssize_t w = write(u->fd, buf, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "server cannot store the upload: %s", strerror(errno));
+            refuse(u, 507, msg);
+            return;
+        }
+        buf += w, len -= (size_t)w;
+        u->stored += (uint64_t)w;
+    }
+}
+
+static void *check_main(void *arg)
+{
+    srv_upload *u = arg;
+    struct srv_up_pipe *p = u->pipe;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (p->checked == p->filled && !p->closing && !p->stop)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->stop || p->checked == p->filled) /* stopped, or closing with every slot done */
+            break;
+        size_t k = (size_t)(p->checked % SRV_UP_SLOTS);
+        pthread_mutex_unlock(&p->mu);
+        srv_upload_check(u, p->slot[k], p->len[k]); /* nothing once refused */
+        pthread_mutex_lock(&p->mu);
+        p->checked++;
+        pthread_cond_broadcast(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static void *write_main(void *arg)
+{
+    srv_upload *u = arg;
+    struct srv_up_pipe *p = u->pipe;
+    uint64_t off = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (p->written == p->checked && !(p->closing && p->checked == p->filled) && !p->stop)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->stop || p->written == p->checked)
+            break;
+        size_t k = (size_t)(p->written % SRV_UP_SLOTS), len = p->len[k];
+        pthread_mutex_unlock(&p->mu);
+        if (!srv_upload_refused(u)) {
+            store(u, p->slot[k], len);
+            /* Start the writeback of this slot now (asynchronously): the fsync that accepts
+             * the upload then waits for the last slots only, not for the whole body. Only a
+             * hint: durability comes from that fsync. */
+            (void)sync_file_range(u->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+        }
+        off += len;
+        pthread_mutex_lock(&p->mu);
+        p->written++;
+        pthread_cond_broadcast(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static void pipe_free(struct srv_up_pipe *p)
+{
+    for (size_t i = 0; i < SRV_UP_SLOTS; i++)
+        free(p->slot[i]);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p);
+}
+
+/* Starts the check and write threads; on any failure the upload runs inline (u->pipe NULL). */
+static void pipe_start(srv_upload *u)
+{
+    struct srv_up_pipe *p = calloc(1, sizeof *p);
+    if (!p)
+        return;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    int ok = 1;
+    for (size_t i = 0; i < SRV_UP_SLOTS; i++)
+        ok &= (p->slot[i] = malloc(SRV_UP_SLOT_BYTES)) != NULL;
+    pthread_attr_t at;
+    /* The stages need little stack (a hash state, an error message): 256 KiB, not 8 MiB,
+     * times two threads per upload in flight. */
+    if (!ok || pthread_attr_init(&at) != 0) {
+        pipe_free(p);
+        return;
+    }
+    pthread_attr_setstacksize(&at, (size_t)256 << 10);
+    u->pipe = p;
+    if (pthread_create(&p->check_thread, &at, check_main, u) != 0) {
+        u->pipe = NULL;
+        pipe_free(p);
+    } else if (pthread_create(&p->write_thread, &at, write_main, u) != 0) {
+        pthread_mutex_lock(&p->mu);
+        p->stop = 1;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        pthread_join(p->check_thread, NULL);
+        u->pipe = NULL;
+        pipe_free(p);
+    }
+    pthread_attr_destroy(&at);
+}
+
+/* Hands the slot being filled to the check thread. */
+static void publish(struct srv_up_pipe *p)
+{
+    if (!p->fill)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->len[p->filled % SRV_UP_SLOTS] = p->fill;
+    p->filled++;
+    p->fill = 0;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* End of the body (stop = 0: every slot is checked and written first) or abandonment (stop =
+ * 1: the threads quit at their next slot). Joins the threads; u->pipe is NULL afterwards. */
+static void pipe_end(srv_upload *u, int stop)
+{
+    struct srv_up_pipe *p = u->pipe;
+    if (!p)
+        return;
+    if (!stop)
+        publish(p);
+    pthread_mutex_lock(&p->mu);
+    p->closing = 1;
+    p->stop |= stop;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->check_thread, NULL);
+    pthread_join(p->write_thread, NULL);
+    u->pipe = NULL;
+    pipe_free(p);
 }
 
 ppnn_status srv_upload_open(srv_upload *u, const char *state_dir, uint64_t limit,
@@ -106,25 +288,37 @@ ppnn_status srv_upload_open(srv_upload *u, const char *state_dir, uint64_t limit
     u->fd = open(u->tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (u->fd < 0)
         return ppnn_fail(PPNN_ERR_IO, "cannot create %s: %s", u->tmp, strerror(errno));
+    pipe_start(u);
     return PPNN_OK;
 }
 
 void srv_upload_feed(srv_upload *u, const uint8_t *buf, size_t len)
 {
-    srv_upload_check(u, buf, len);
-    if (u->status)
+    if (srv_upload_refused(u) || over_limit(u, u->received, len))
         return;
-    while (len) {
-        ssize_t w = write(u->fd, buf, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            char msg[200];
-            snprintf(msg, sizeof msg, "server cannot store the upload: %s", strerror(errno));
-            refuse(u, 507, msg);
-            return;
+    u->received += len;
+    struct srv_up_pipe *p = u->pipe;
+    if (!p) {
+        srv_upload_check(u, buf, len);
+        if (!srv_upload_refused(u))
+            store(u, buf, len);
+        return;
+    }
+    while (len && !srv_upload_refused(u)) {
+        if (!p->fill) { /* a new slot: wait until the writer is done with its last use */
+            pthread_mutex_lock(&p->mu);
+            while (p->filled - p->written >= SRV_UP_SLOTS && !u->status)
+                pthread_cond_wait(&p->cv, &p->mu);
+            pthread_mutex_unlock(&p->mu);
+            if (srv_upload_refused(u))
+                return;
         }
-        buf += w, len -= (size_t)w;
+        size_t k = (size_t)(p->filled % SRV_UP_SLOTS);
+        size_t take = SRV_UP_SLOT_BYTES - p->fill < len ? SRV_UP_SLOT_BYTES - p->fill : len;
+        memcpy(p->slot[k] + p->fill, buf, take);
+        p->fill += take, buf += take, len -= take;
+        if (p->fill == SRV_UP_SLOT_BYTES)
+            publish(p);
     }
 }
 
@@ -183,6 +377,7 @@ static int sync_dir_of(const char *path)
 int srv_upload_commit(srv_upload *u, const char *path)
 {
     struct stat sb;
+    pipe_end(u, 0);
     if (!u->status && ppnn_file_check_finish(&u->check))
         refuse(u, 400, ppnn_last_error());
     if (!u->status && (fsync(u->fd) != 0 || fstat(u->fd, &sb) != 0 || close(u->fd) != 0)) {
@@ -213,6 +408,7 @@ int srv_upload_commit(srv_upload *u, const char *path)
 
 void srv_upload_abort(srv_upload *u)
 {
+    pipe_end(u, 1);
     if (u->fd >= 0)
         close(u->fd);
     u->fd = -1;

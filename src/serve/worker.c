@@ -4,6 +4,7 @@
  * its input on restart: jobs are deterministic, so a re-run writes the same result) or a done job
  * with its result. Progress (step, layer, fraction by the steps' work) lives in memory for the
  * status endpoint. */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -31,7 +32,14 @@ struct srv_pool {
     int stop, kicked;
     double busy_seconds;
     size_t jobs_run;
+    size_t running;   /* workers inside a job */
+    double idle_since; /* when running last dropped to 0 (ppnn_now) */
+    int trimmed;      /* no job ran since the last malloc_trim */
 };
+
+/* Seconds without a job before the workers' memory goes back to the system: long enough for a
+ * client's next batch (a sequential client uploads it after downloading the last result). */
+#define TRIM_AFTER_IDLE 5.0
 
 void srv_job_path(char *buf, size_t len, const char *state_dir, const char *id, const char *ext)
 {
@@ -163,6 +171,8 @@ static void *worker_main(void *arg)
         while (!__atomic_load_n(&p->stop, __ATOMIC_RELAXED) && srv_store_job_claim(p->store, &j)) {
             double t0 = ppnn_now();
             pthread_mutex_lock(&p->mu);
+            p->running++;
+            p->trimmed = 0;
             memset(&w->prog, 0, sizeof w->prog);
             memcpy(w->prog.job, j.id, sizeof w->prog.job);
             w->prog.started = srv_wall_now();
@@ -184,12 +194,22 @@ static void *worker_main(void *arg)
             }
             pthread_mutex_lock(&p->mu);
             w->prog.job[0] = 0;
+            if (!--p->running)
+                p->idle_since = ppnn_now();
             if (!st) {
                 p->busy_seconds += ppnn_now() - t0;
                 p->jobs_run++;
             }
             pthread_mutex_unlock(&p->mu);
         }
+        /* No job for TRIM_AFTER_IDLE seconds: the memory kept warm for back-to-back jobs
+         * (cmd_serve.c's malloc settings) goes back to the system until the next one. */
+        pthread_mutex_lock(&p->mu);
+        int trim = !p->running && !p->trimmed && ppnn_now() - p->idle_since >= TRIM_AFTER_IDLE;
+        p->trimmed |= trim;
+        pthread_mutex_unlock(&p->mu);
+        if (trim)
+            malloc_trim(0);
     }
     return NULL;
 }
@@ -212,6 +232,7 @@ ppnn_status srv_pool_start(srv_pool **out, srv_store *s, const srv_models *ms,
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->kicked = 1;
+    p->trimmed = 1;
     for (size_t i = 0; i < workers; i++) {
         p->w[i].pool = p;
         if (pthread_create(&p->w[i].thread, NULL, worker_main, &p->w[i]) != 0) {
