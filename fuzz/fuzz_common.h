@@ -73,6 +73,32 @@ static inline int fuzz_edit_params(uint8_t *p, size_t body, unsigned r)
     return 1;
 }
 
+/* The mutator's last output, sealed already: fuzz_raw_and_resealed runs it once instead of
+ * resealing a copy to find it unchanged (one BLAKE2b of up to 128 KB less per execution; the
+ * copy would be byte-identical, so nothing the harness reaches changes). */
+static uint8_t *fuzz_sealed_copy;
+static size_t fuzz_sealed_size, fuzz_sealed_cap;
+
+static inline void fuzz_remember_sealed(const uint8_t *data, size_t size)
+{
+    if (size > fuzz_sealed_cap) {
+        uint8_t *b = realloc(fuzz_sealed_copy, size);
+        if (!b) {
+            fuzz_sealed_size = 0;
+            return;
+        }
+        fuzz_sealed_copy = b, fuzz_sealed_cap = size;
+    }
+    memcpy(fuzz_sealed_copy, data, size);
+    fuzz_sealed_size = size;
+}
+
+static inline int fuzz_known_sealed(const uint8_t *data, size_t size)
+{
+    return fuzz_sealed_size && size == fuzz_sealed_size &&
+           memcmp(data, fuzz_sealed_copy, size) == 0;
+}
+
 /* Structure-aware mutation for container formats, then the result is resealed (the
  * checksum-failure path stays covered by the harness trying the raw input too):
  *   1/2  libFuzzer's mutation of the payload only (magic, kind, version, parameter id stay
@@ -103,6 +129,7 @@ static inline size_t fuzz_container_mutate(uint8_t *data, size_t size, size_t ma
         size = LLVMFuzzerMutate(data, size, max_size);
     }
     fuzz_reseal(data, size);
+    fuzz_remember_sealed(data, size);
     return size;
 }
 
@@ -215,7 +242,7 @@ static inline void fuzz_raw_and_resealed(const uint8_t *data, size_t size,
                                          void (*try_one)(const uint8_t *, size_t))
 {
     try_one(data, size);
-    if (size < FUZZ_FRAME)
+    if (size < FUZZ_FRAME || fuzz_known_sealed(data, size))
         return;
     uint8_t *copy = malloc(size);
     if (!copy)
