@@ -214,8 +214,38 @@ static void test_sequences(void)
     CHECK(data_dicom_parse(&im, fbuf, n, "seq.dcm") != PPNN_OK);
 }
 
+/* The file meta group length must count exactly the group's elements: DCMTK reads the meta
+ * group up to the stated length, so a longer one made it read (and allocate, 4 GB in the
+ * fuzzer's case) an element of another group that the pre-scan had not checked. */
+static void test_meta_group_length(void)
+{
+    int16_t px[4] = {1, 2, 3, 4};
+    dg_image d = base16(px, 2, 2);
+    size_t n = build(&d);
+    data_images im;
+    CHECK_OK(data_dicom_parse(&im, fbuf, n, "gl.dcm"));
+    data_images_free(&im);
+    const size_t at = 132 + 8; /* (0002,0000) UL: 8-byte header, then its 32-bit value */
+    CHECK(fbuf[132] == 2 && fbuf[134] == 0 && !memcmp(fbuf + 136, "UL", 2));
+    for (int delta = -2; delta <= 2; delta += 4) {
+        n = build(&d);
+        fbuf[at] = (uint8_t)(fbuf[at] + delta);
+        CHECK_ERR(data_dicom_parse(&im, fbuf, n, "gl.dcm"), PPNN_ERR_FORMAT);
+        CHECK(strstr(ppnn_last_error(), "group length") != NULL);
+    }
+    /* The fuzzer's input: a stated length reaching past group 0002 into an element of
+     * group 0000 whose value claims 4278190080 bytes. */
+    n = build(&d);
+    size_t end = 132 + 12 + fbuf[at];           /* where group 0002 ends */
+    fbuf[at] = (uint8_t)(fbuf[at] + 12);        /* now covers the next 12 bytes too */
+    memset(fbuf + end, 0, 12);
+    memcpy(fbuf + end + 4, "\x00\x00\x00\xff", 4); /* implicit-style length 0xff000000 */
+    CHECK_ERR(data_dicom_parse(&im, fbuf, n, "gl.dcm"), PPNN_ERR_FORMAT);
+}
+
 int main(void)
 {
+    test_meta_group_length();
     test_ct_rescale_window();
     test_implicit_vr();
     test_minmax_mono1_frames_bits();

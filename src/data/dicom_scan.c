@@ -182,12 +182,20 @@ ppnn_status _data_dicom_scan(const uint8_t *buf, size_t len, const char *name)
     ppnn_status st = elements(&s, 0, 0, 1);
     if (st)
         return st;
-    /* The Transfer Syntax UID (0002,0010) decides how the data set is encoded. */
+    /* The Transfer Syntax UID (0002,0010) decides how the data set is encoded. A group
+     * length (0002,0000) must come first and count exactly the group's remaining bytes: DCMTK
+     * reads the meta group up to the length it states, whatever the groups of the elements
+     * there, so a length that disagrees with where group 0002 ends would make it read
+     * elements (and allocate values) this walk never checked. */
     char uid[65] = "";
     for (const uint8_t *p = meta; p + 8 <= s.p;) {
         uint16_t e = rd16(p + 2, 0);
         size_t l = long_vr(p + 4) ? rd32(p + 8, 0) : rd16(p + 6, 0);
         size_t h = long_vr(p + 4) ? 12 : 8;
+        if (e == 0x0000 && (p != meta || l != 4 || memcmp(p + 4, "UL", 2) ||
+                            rd32(p + 8, 0) != (size_t)(s.p - (p + 12))))
+            return ppnn_fail(PPNN_ERR_FORMAT, "%s: corrupted DICOM file (the file meta "
+                             "information group length does not match its elements)", name);
         if (e == 0x0010 && l < sizeof uid) {
             memcpy(uid, p + h, l);
             uid[l] = 0;
