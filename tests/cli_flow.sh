@@ -45,7 +45,7 @@ refuse "not results" "$dir/x.csv" "$ppnn" decrypt --keys "$dir/k" --in "$dir/b.c
 refuse "not an element-wise encrypted input" "$dir/x.ct" "$ppnn" infer --model "$dir/m.ppnn" --keys "$dir/k" --in "$dir/r.ct" --out "$dir/x.ct"
 head -c 100000 "$dir/b.ct" > "$dir/trunc.ct"
 refuse "truncated" "$dir/x.ct" "$ppnn" infer --model "$dir/m.ppnn" --keys "$dir/k" --in "$dir/trunc.ct" --out "$dir/x.ct"
-cp "$dir/r.ct" "$dir/flip.ct"; printf 'X' | dd of="$dir/flip.ct" bs=1 seek=5000 conv=notrunc 2>/dev/null
+cp "$dir/r.ct" "$dir/flip.ct"; flip_byte "$dir/flip.ct" 5000
 refuse "checksum" "$dir/x.csv" "$ppnn" decrypt --keys "$dir/k" --in "$dir/flip.ct" --out "$dir/x.csv"
 refuse "unknown CKKS parameter preset" "$dir/k3" "$ppnn" keygen --params n12 --out "$dir/k3"
 # images of another size: an 8x8 data set (16 blank images labelled 0)

@@ -10,7 +10,7 @@ ppnn=$1; pass=0; fail=0
 dir=$(mktemp -d); spid=
 cleanup() { [[ -n $spid ]] && kill -9 "$spid" 2>/dev/null; wait 2>/dev/null; [[ -n ${PPNN_KEEP_TEST_DIR:-} ]] || rm -rf "$dir"; }
 trap cleanup EXIT
-ok() { if "$@" >"$dir/log" 2>&1; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL: $*" >&2; tail -5 "$dir/log" >&2; fi; }
+source "$(dirname "$0")/lib_cli.sh" # ok, refuse, flip_byte
 check() { local what=$1; shift; if "$@"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL: $what" >&2; fi; }
 # Sanitizer runs (PPNN_TEST_REDUCED): 2 concurrent clients instead of 8, a small "large" batch,
 # no RSS bound (ASan's allocator has its own footprint), no demo, longer time limits.
@@ -131,7 +131,7 @@ check "public key is not an evaluation key" test "$(api "${tok[1]}" POST /v1/key
 head -c 5000000 "$dir/b1.ct" > "$dir/trunc.ct"
 check "truncated upload refused" test "$(api "${tok[1]}" POST "/v1/jobs?model=tiny&key=$kid1" --data-binary @"$dir/trunc.ct")" = 400
 check "... as truncated" grep -q truncated "$dir/body"
-cp "$dir/b1.ct" "$dir/flip.ct"; printf 'X' | dd of="$dir/flip.ct" bs=1 seek=3000000 conv=notrunc 2>/dev/null
+cp "$dir/b1.ct" "$dir/flip.ct"; flip_byte "$dir/flip.ct" 3000000
 check "corrupted upload refused" test "$(api "${tok[1]}" POST "/v1/jobs?model=tiny&key=$kid1" --data-binary @"$dir/flip.ct")" = 400
 check "... by its checksum" grep -q checksum "$dir/body"
 { cat "$dir/b1.ct"; head -c 12000000 /dev/zero; } > "$dir/over.ct"
