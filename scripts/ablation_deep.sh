@@ -10,12 +10,18 @@
 # split (--holdout), the only data any recipe decision looked at (the epoch counts below were
 # chosen on it: docs/training.md); the test split is only evaluated. JOBS trainings run at once
 # (default 2), each on one thread, niced. Existing models are reused, so the script resumes.
-# Environment: E_TEACHER (15), E_DEEP (40), JOBS (2), TEACHER (teacher-wide).
+# Environment: E_TEACHER (15), E_DEEP (40), JOBS (2), TEACHER (teacher-wide), CONFIGS (the
+# student configurations to train, "ACT TEACHER" separated by commas, TEACHER "-" for none;
+# default all ten below: e.g. CONFIGS="element teacher-wide,channel teacher-wide" trains the
+# rows that matter first). The table covers every configuration whatever CONFIGS says.
 # Prints a markdown table (test accuracy, mean ± sample std over seeds) and the paired
 # element − channel difference per seed with its mean and std.
 set -eu
 ppnn=$1; out=$2; datasets=${3:-fashion}; seeds=${4:-"1 2 3"}
 E_T=${E_TEACHER:-15}; E_D=${E_DEEP:-40}; JOBS=${JOBS:-2}; TEACHER=${TEACHER:-teacher-wide}
+all_cfgs=("element $TEACHER" "channel $TEACHER" "layer $TEACHER" "square $TEACHER"
+          "element -" "channel -" "layer -" "square -" "element teacher" "channel teacher")
+if [[ -n ${CONFIGS:-} ]]; then IFS=, read -r -a train_cfgs <<<"$CONFIGS"; else train_cfgs=("${all_cfgs[@]}"); fi
 mkdir -p "$out"
 train() { # OUT ARGS...: trains unless OUT exists; the log goes beside it
   local m=$1; shift
@@ -29,15 +35,19 @@ for d in $datasets; do
   # Teachers: the strong one (TEACHER, seed 1) and the plain one (seed 1).
   train "$out/${d}_${TEACHER}.ppnn" --data "$d" --arch "$TEACHER" --act relu --epochs "$E_T" \
         --shift 2 --seed 1 &
-  train "$out/${d}_teacher.ppnn" --data "$d" --arch teacher --act relu --epochs "$E_T" \
-        --shift 2 --seed 1 &
+  need_plain=0 # the plain teacher only if a student needs it
+  for cfg in "${train_cfgs[@]}"; do set -- $cfg; [[ $2 == teacher ]] && need_plain=1; done
+  if (( need_plain )); then
+    train "$out/${d}_teacher.ppnn" --data "$d" --arch teacher --act relu --epochs "$E_T" \
+          --shift 2 --seed 1 &
+  fi
   wait
   jobs_run=0
   for s in $seeds; do
-    for cfg in "element $TEACHER" "channel $TEACHER" "layer $TEACHER" "square $TEACHER" \
-               "element -" "channel -" "layer -" "square -" "element teacher" "channel teacher"; do
+    for cfg in "${train_cfgs[@]}"; do
       set -- $cfg
       kd=(); [[ $2 != - ]] && kd=(--teacher "$out/${d}_$2.ppnn" --kd-temp 4 --kd-alpha 0.5 --kd-offline)
+      [[ -e $out/${d}_deep_$1_kd-$2_s$s.ppnn ]] && continue # done: keep both job slots busy
       train "$out/${d}_deep_$1_kd-$2_s$s.ppnn" --data "$d" --arch deep --act "$1" \
             --epochs "$E_D" --shift 1 --seed "$s" "${kd[@]}" &
       jobs_run=$((jobs_run + 1))
@@ -50,10 +60,10 @@ echo "| dataset | model | teacher | seeds | test accuracy % (mean ± std) |"
 echo "|---|---|---|---|---|"
 for d in $datasets; do
   for t in "$TEACHER" teacher; do
+    [[ -e $out/${d}_$t.ppnn ]] || continue
     printf '| %s | ReLU %s | — | 1 | %.2f |\n' "$d" "$t" "$(python3 -c "print(100*$(acc "$out/${d}_$t.ppnn" "$d"))")"
   done
-  for cfg in "element $TEACHER" "channel $TEACHER" "layer $TEACHER" "square $TEACHER" \
-             "element -" "channel -" "layer -" "square -" "element teacher" "channel teacher"; do
+  for cfg in "${all_cfgs[@]}"; do
     set -- $cfg
     vals=()
     for s in $seeds; do
