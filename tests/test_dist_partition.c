@@ -276,7 +276,10 @@ int main(void)
 
     CHECK(dist_mode_parse("auto") == DIST_AUTO && dist_mode_parse("model") == DIST_MODEL &&
           dist_mode_parse("data") == DIST_DATA && dist_mode_parse("rows") == -1);
-    CHECK(!strcmp(dist_mode_name(DIST_DATA), "data"));
+    CHECK(!strcmp(dist_mode_name(DIST_DATA), "data") && !strcmp(dist_mode_name((dist_mode)7), "?"));
+    CHECK(dist_read_parse("auto") == DIST_READ_AUTO && dist_read_parse("shared") == DIST_READ_SHARED &&
+          dist_read_parse("root") == DIST_READ_ROOT && dist_read_parse("data") == -1);
+    CHECK(!strcmp(dist_read_name(DIST_READ_ROOT), "root") && !strcmp(dist_read_name((dist_read)3), "?"));
     CHECK(dist_choose_mode(DIST_AUTO, 1, 2) == DIST_MODEL);
     CHECK(dist_choose_mode(DIST_AUTO, 4, 2) == DIST_DATA);
     CHECK(dist_choose_mode(DIST_AUTO, 3, 4) == DIST_MODEL);

@@ -281,12 +281,28 @@ ppnn_status ckks_square(ckks_ciphertext *out, const ckks_ciphertext *a)
     return ckks_mul(out, a, a);
 }
 
-ppnn_status ckks_rescale(ckks_ciphertext *ct)
+/* What both rescale layouts share: the depth check before, the scale and the seed flag after
+ * (the rows themselves are each layout's own). */
+static ppnn_status rescale_check(const ckks_ciphertext *ct)
 {
     if (ct->level == 0)
         return ppnn_fail(PPNN_ERR_DEPTH,
                          "rescale: ciphertext is at level 0, no prime left to divide by (the "
                          "computation is deeper than the parameters allow)");
+    return PPNN_OK;
+}
+
+static void rescale_done(ckks_ciphertext *ct, size_t l)
+{
+    ct->scale /= (double)ct->params->q[l];
+    ct->has_seed = 0;
+}
+
+ppnn_status ckks_rescale(ckks_ciphertext *ct)
+{
+    ppnn_status st = rescale_check(ct);
+    if (st)
+        return st;
     const ckks_params *params = ct->params;
     size_t n = params->n, l = ct->level, cw = (l + 1) * n;
     uint64_t *tmp = malloc(2 * n * sizeof *tmp);
@@ -297,18 +313,16 @@ ppnn_status ckks_rescale(ckks_ciphertext *ct)
         ring_rescale_ntt(c, l, c + l * n, l, params->ring, tmp);
     }
     free(tmp);
-    ct->scale /= (double)params->q[l];
+    rescale_done(ct, l);
     ckks_ct_drop_rows(ct, l - 1);
-    ct->has_seed = 0;
     return PPNN_OK;
 }
 
 ppnn_status ckks_rescale_split(ckks_ciphertext *ct)
 {
-    if (ct->level == 0)
-        return ppnn_fail(PPNN_ERR_DEPTH,
-                         "rescale: ciphertext is at level 0, no prime left to divide by (the "
-                         "computation is deeper than the parameters allow)");
+    ppnn_status st = rescale_check(ct);
+    if (st)
+        return st;
     const ckks_params *params = ct->params;
     const size_t n = params->n, l = ct->level;
     assert(ct->size == 2 && ct->cap >= (2 * l + 2) * n);
@@ -324,9 +338,8 @@ ppnn_status ckks_rescale_split(ckks_ciphertext *ct)
             ring_rescale_row_ntt(ckks_ct_split_poly(ct, k, i), i, last, l, params->ring, tmp);
     }
     free(tmp);
-    ct->scale /= (double)params->q[l];
+    rescale_done(ct, l);
     ct->level = l - 1;
-    ct->has_seed = 0;
     return PPNN_OK;
 }
 

@@ -5,34 +5,26 @@
 #include "dist/inner.h"
 
 static const char *const mode_names[] = {"auto", "model", "data"};
-
-int dist_mode_parse(const char *s)
-{
-    for (int m = 0; m < 3; m++)
-        if (!strcmp(s, mode_names[m]))
-            return m;
-    return -1;
-}
-
-const char *dist_mode_name(dist_mode m)
-{
-    return (unsigned)m < 3 ? mode_names[m] : "?";
-}
-
 static const char *const read_names[] = {"auto", "shared", "root"};
 
-int dist_read_parse(const char *s)
+/* Index of s in a table of 3 names, or -1; and the name of index i, or "?". */
+static int name_index(const char *const names[3], const char *s)
 {
-    for (int r = 0; r < 3; r++)
-        if (!strcmp(s, read_names[r]))
-            return r;
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(s, names[i]))
+            return i;
     return -1;
 }
 
-const char *dist_read_name(dist_read r)
+static const char *name_at(const char *const names[3], unsigned i)
 {
-    return (unsigned)r < 3 ? read_names[r] : "?";
+    return i < 3 ? names[i] : "?";
 }
+
+int dist_mode_parse(const char *s) { return name_index(mode_names, s); }
+const char *dist_mode_name(dist_mode m) { return name_at(mode_names, (unsigned)m); }
+int dist_read_parse(const char *s) { return name_index(read_names, s); }
+const char *dist_read_name(dist_read r) { return name_at(read_names, (unsigned)r); }
 
 int dist_launched(void)
 {
