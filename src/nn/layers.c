@@ -40,6 +40,13 @@ static void im2col_walk(float *col, float *x, const nn_layer *l, size_t n, int t
         for (size_t r = 0; r < K; r++) {
             long c = (long)(r / (size_t)(k * k)), ki = (long)(r / (size_t)k) % k, kj = (long)r % k;
             float *cb = col + r * BP + b * P;
+            const long off = kj - pad; /* input column of ox is ox * s + off */
+            /* Columns whose input lies inside the image: lo <= ox < hi (the same for every row). */
+            long lo = kj >= pad ? 0 : (pad - kj + s - 1) / s;
+            long hi = W - 1 + pad - kj < 0 ? 0 : (W - 1 + pad - kj) / s + 1;
+            lo = lo < Wo ? lo : Wo;
+            hi = hi < Wo ? hi : Wo;
+            hi = hi > lo ? hi : lo;
             for (long oy = 0; oy < Ho; oy++) {
                 long iy = oy * s + ki - pad;
                 float *d = cb + oy * Wo;
@@ -49,20 +56,21 @@ static void im2col_walk(float *col, float *x, const nn_layer *l, size_t n, int t
                     continue;
                 }
                 float *row = xb + (c * H + iy) * W;
-                const long off = kj - pad; /* input column of ox is ox * s + off */
-                /* Columns whose input lies inside the image: lo <= ox < hi. */
-                long lo = kj >= pad ? 0 : (pad - kj + s - 1) / s;
-                long hi = W - 1 + pad - kj < 0 ? 0 : (W - 1 + pad - kj) / s + 1;
-                lo = lo < Wo ? lo : Wo;
-                hi = hi < Wo ? hi : Wo;
-                hi = hi > lo ? hi : lo;
                 if (to_col) {
                     for (long ox = 0; ox < lo; ox++)
                         d[ox] = 0.0f;
-                    for (long ox = lo; ox < hi; ox++)
-                        d[ox] = row[ox * s + off];
+                    if (s == 1) /* the common case: a contiguous run (a strided loop does not vectorise) */
+                        memcpy(d + lo, row + lo + off, (size_t)(hi - lo) * sizeof *d);
+                    else
+                        for (long ox = lo; ox < hi; ox++)
+                            d[ox] = row[ox * s + off];
                     for (long ox = hi; ox < Wo; ox++)
                         d[ox] = 0.0f;
+                } else if (s == 1) {
+                    float *restrict dst = row + off;
+                    const float *restrict src = d;
+                    for (long ox = lo; ox < hi; ox++)
+                        dst[ox] += src[ox];
                 } else {
                     for (long ox = lo; ox < hi; ox++)
                         row[ox * s + off] += d[ox];
