@@ -14,11 +14,14 @@
 # student configurations to train, "ACT TEACHER" separated by commas, TEACHER "-" for none;
 # default all ten below: e.g. CONFIGS="element teacher-wide,channel teacher-wide" trains the
 # rows that matter first). The table covers every configuration whatever CONFIGS says.
+# KD_TEMP (4), KD_ALPHA (0.5), KD_MODE (--kd-offline; empty: teacher logits per augmented batch)
+# set the distillation recipe of every distilled student (one recipe per OUT_DIR).
 # Prints a markdown table (test accuracy, mean ± sample std over seeds) and the paired
 # element − channel difference per seed with its mean and std.
 set -eu
 ppnn=$1; out=$2; datasets=${3:-fashion}; seeds=${4:-"1 2 3"}
 E_T=${E_TEACHER:-15}; E_D=${E_DEEP:-40}; JOBS=${JOBS:-2}; TEACHER=${TEACHER:-teacher-wide}
+KD_T=${KD_TEMP:-4}; KD_A=${KD_ALPHA:-0.5}; KD_MODE=${KD_MODE:---kd-offline} # KD_MODE="" distils online
 all_cfgs=("element $TEACHER" "channel $TEACHER" "layer $TEACHER" "square $TEACHER"
           "element -" "channel -" "layer -" "square -" "element teacher" "channel teacher")
 if [[ -n ${CONFIGS:-} ]]; then IFS=, read -r -a train_cfgs <<<"$CONFIGS"; else train_cfgs=("${all_cfgs[@]}"); fi
@@ -46,7 +49,7 @@ for d in $datasets; do
   for s in $seeds; do
     for cfg in "${train_cfgs[@]}"; do
       set -- $cfg
-      kd=(); [[ $2 != - ]] && kd=(--teacher "$out/${d}_$2.ppnn" --kd-temp 4 --kd-alpha 0.5 --kd-offline)
+      kd=(); [[ $2 != - ]] && kd=(--teacher "$out/${d}_$2.ppnn" --kd-temp "$KD_T" --kd-alpha "$KD_A" $KD_MODE)
       [[ -e $out/${d}_deep_$1_kd-$2_s$s.ppnn ]] && continue # done: keep both job slots busy
       train "$out/${d}_deep_$1_kd-$2_s$s.ppnn" --data "$d" --arch deep --act "$1" \
             --epochs "$E_D" --shift 1 --seed "$s" "${kd[@]}" &
