@@ -210,11 +210,38 @@ static void test_batch(void)
     ckks_params_free(p);
 }
 
+/* Files declaring a ring below 2^12 (the unit tests' insecure sizes) are refused by every
+ * loader of a product build; only fuzz builds load them (serialize.c, FILE_MIN_LOGN). */
+static void test_small_ring_refused(void)
+{
+    ckks_params *p = ctu_params(4, 2, 28, 24, 30);
+    ckks_secret_key sk;
+    CHECK_OK(ckks_keygen_secret(&sk, p));
+    ckks_relin_key rk;
+    CHECK_OK(ckks_keygen_relin(&rk, &sk));
+    uint8_t kid[CKKS_KEY_ID_BYTES];
+    ckks_key_id(kid, &sk);
+    const char *skp = ctu_tmp_path("small_secret.key"), *rkp = ctu_tmp_path("small_relin.key");
+    CHECK_OK(ckks_secret_key_save(skp, &sk));
+    CHECK_OK(ckks_relin_key_save(rkp, &rk, kid));
+    ckks_params *lp = NULL;
+    ckks_secret_key sk2;
+    CHECK(ckks_secret_key_load(&sk2, &lp, skp) == PPNN_ERR_FORMAT && lp == NULL);
+    CHECK(strstr(ppnn_last_error(), "invalid parameters (logn 4, 2 primes)") != NULL);
+    ckks_relin_key rk2;
+    CHECK(ckks_relin_key_load(&rk2, &lp, kid, rkp) == PPNN_ERR_FORMAT && lp == NULL);
+    CHECK(strstr(ppnn_last_error(), "invalid parameters (logn 4, 2 primes)") != NULL);
+    ckks_relin_key_free(&rk);
+    ckks_secret_key_free(&sk);
+    ckks_params_free(p);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
         return 2;
     test_keys();
     test_batch();
+    test_small_ring_refused();
     return tu_finish("test_ckks_io");
 }

@@ -97,6 +97,19 @@ static int file_scale_ok(double scale)
            frexp(scale, &e) == 0.5;
 }
 
+/* The smallest ring a file may declare: the secure range starts at 2^12. Fuzz builds only
+ * (CMake -DPPNN_FUZZ=ON defines FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION, the libFuzzer
+ * convention, for the instrumented library and nothing else) also load the insecure rings from
+ * 2^4 that the unit tests use, so the key and batch harnesses run on inputs of a few hundred
+ * bytes instead of ~100 KB (fuzz/README.md, "Small rings"). Every check below still runs on
+ * them, and rings from 2^12 up still get the 128-bit check; product builds never define it
+ * (test_ckks_io checks the refusal). */
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+#define FILE_MIN_LOGN CKKS_TEST_MIN_LOGN
+#else
+#define FILE_MIN_LOGN CKKS_MIN_LOGN
+#endif
+
 /* Reads the params block and checks every field: ranges, the stored primes against their
  * stored bit sizes, the scale, and the body length the kind needs (check_body) — all before
  * anything is allocated. Then either compares the whole block with *params (every field: a
@@ -112,7 +125,7 @@ ppnn_status ckks_io_read_params(ppnn_reader *r, const uint8_t *param_id, ckks_pa
     ppnn_status st;
     if ((st = ppnn_read_u32(r, &sp.logn)) || (st = ppnn_read_u32(r, &sp.nq)))
         return st;
-    if (sp.logn < CKKS_MIN_LOGN || sp.logn > CKKS_MAX_LOGN || sp.nq < 1 ||
+    if (sp.logn < FILE_MIN_LOGN || sp.logn > CKKS_MAX_LOGN || sp.nq < 1 ||
         sp.nq > CKKS_MAX_PRIMES)
         return ppnn_fail(PPNN_ERR_FORMAT, "%s: invalid parameters (logn %u, %u primes)", path,
                          sp.logn, sp.nq);
@@ -163,7 +176,7 @@ ppnn_status ckks_io_read_params(ppnn_reader *r, const uint8_t *param_id, ckks_pa
         spec.q_bits[i] = sp.qbits[i];
     spec.p_bits = sp.pbits;
     spec.scale = sp.scale;
-    spec.insecure_for_testing = 0; /* files never carry insecure parameters */
+    spec.insecure_for_testing = sp.logn < CKKS_MIN_LOGN; /* only in fuzz builds (FILE_MIN_LOGN) */
     ckks_params *np;
     if ((st = ckks_params_new(&np, &spec))) {
         ppnn_error_context("%s", path);

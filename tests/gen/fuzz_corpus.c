@@ -1,5 +1,7 @@
-/* Writes the seed inputs of the ckks fuzz harnesses (fuzz/corpus/<harness>/), all under the
- * parameter set fuzz/fuzz_common.h builds (N = 4096, q 28 + 24 bits, P 30 bits, scale 2^24).
+/* Writes the seed inputs of the ckks fuzz harnesses (fuzz/corpus/<harness>/) twice: under the
+ * parameter set fuzz/fuzz_common.h builds (N = 16, q 28 + 24 bits, P 30 bits, scale 2^24: the
+ * insecure small ring only fuzz builds load, src/ckks/serialize.c FILE_MIN_LOGN; file names end
+ * in "16"), and the same at N = 4096, the smallest secure ring (the loaders' rebuild path).
  * Build (from the repository root, after `make build`):
  *   gcc -std=c17 -D_DEFAULT_SOURCE -Iinclude tests/gen/fuzz_corpus.c build/libppnn.a \
  *       -lsodium -lz -lm -lopenblas -lcjson -fopenmp -o /tmp/fuzz_corpus && /tmp/fuzz_corpus */
@@ -21,12 +23,20 @@ static int encrypt_values(ckks_ciphertext *ct, const ckks_secret_key *sk, size_t
     return bad;
 }
 
-int main(void)
+static char path_buf[256];
+static const char *path(const char *fmt, const char *tag)
+{
+    snprintf(path_buf, sizeof path_buf, fmt, tag);
+    return path_buf;
+}
+
+static int write_set(unsigned logn, const char *tag)
 {
     ckks_spec spec;
     memset(&spec, 0, sizeof spec);
-    spec.logn = 12, spec.nq = 2, spec.q_bits[0] = 28, spec.q_bits[1] = 24, spec.p_bits = 30;
+    spec.logn = logn, spec.nq = 2, spec.q_bits[0] = 28, spec.q_bits[1] = 24, spec.p_bits = 30;
     spec.scale = 0x1p24;
+    spec.insecure_for_testing = logn < CKKS_MIN_LOGN;
     ckks_params *p;
     ckks_secret_key sk;
     ckks_public_key pk;
@@ -38,10 +48,10 @@ int main(void)
         return 1;
     uint8_t kid[CKKS_KEY_ID_BYTES];
     ckks_key_id(kid, &sk);
-    if (ckks_secret_key_save("fuzz/corpus/fuzz_secret_key/secret.key", &sk) ||
-        ckks_public_key_save("fuzz/corpus/fuzz_public_key/public.key", &pk, kid) ||
-        ckks_relin_key_save("fuzz/corpus/fuzz_relin_key/relin.key", &rk, kid) ||
-        ckks_galois_keys_save("fuzz/corpus/fuzz_galois_key/galois.key", &gk, kid))
+    if (ckks_secret_key_save(path("fuzz/corpus/fuzz_secret_key/secret%s.key", tag), &sk) ||
+        ckks_public_key_save(path("fuzz/corpus/fuzz_public_key/public%s.key", tag), &pk, kid) ||
+        ckks_relin_key_save(path("fuzz/corpus/fuzz_relin_key/relin%s.key", tag), &rk, kid) ||
+        ckks_galois_keys_save(path("fuzz/corpus/fuzz_galois_key/galois%s.key", tag), &gk, kid))
         return 1;
 
     /* An input batch: two fresh ciphertexts at the top level, one stored unseeded. */
@@ -51,26 +61,26 @@ int main(void)
     in[1].has_seed = 0;
     ckks_batch_info info = {{0}, CKKS_PACKING_ELEMENT, 8, {1, 1, 2}, CKKS_BATCH_INPUT};
     memcpy(info.key_id, kid, sizeof kid);
-    if (ckks_batch_save("fuzz/corpus/fuzz_ckks_batch/input.ct", in, 2, &info))
+    if (ckks_batch_save(path("fuzz/corpus/fuzz_ckks_batch/input%s.ct", tag), in, 2, &info))
         return 1;
     /* Results: element-wise logits (size 3, rescaled to level 0) and a channel-wise result. */
     for (int i = 0; i < 2; i++)
         if (ckks_square(&out[i], &in[i]) || ckks_rescale(&out[i]))
             return 1;
     info.role = CKKS_BATCH_LOGITS;
-    if (ckks_batch_save("fuzz/corpus/fuzz_ckks_result/logits.ct", out, 2, &info) ||
-        ckks_batch_save("fuzz/corpus/fuzz_ckks_batch/logits.ct", out, 2, &info))
+    if (ckks_batch_save(path("fuzz/corpus/fuzz_ckks_result/logits%s.ct", tag), out, 2, &info) ||
+        ckks_batch_save(path("fuzz/corpus/fuzz_ckks_batch/logits%s.ct", tag), out, 2, &info))
         return 1;
     ckks_batch_info ch = {{0}, CKKS_PACKING_CHANNEL, 2, {3, 1, 1}, CKKS_BATCH_LOGITS};
     memcpy(ch.key_id, kid, sizeof kid);
-    if (ckks_batch_save("fuzz/corpus/fuzz_ckks_result/channel.ct", out, 2, &ch))
+    if (ckks_batch_save(path("fuzz/corpus/fuzz_ckks_result/channel%s.ct", tag), out, 2, &ch))
         return 1;
     /* A multi-batch input file (fuzz_batch_set): two batches of two ciphertexts each, a
      * seeded one at the top level and an unseeded one mod-switched to level 0. */
     info.role = CKKS_BATCH_INPUT;
     const uint64_t images[2] = {8, 8};
     ckks_batch_set_writer *w = NULL;
-    if (ckks_batch_set_create(&w, "fuzz/corpus/fuzz_batch_set/two.ct", p, &info, 2, images))
+    if (ckks_batch_set_create(&w, path("fuzz/corpus/fuzz_batch_set/two%s.ct", tag), p, &info, 2, images))
         return 1;
     for (int b = 0; b < 2; b++) {
         ckks_ciphertext set[2] = {{0}};
@@ -90,7 +100,6 @@ int main(void)
     }
     if (ckks_batch_set_finish(w))
         return 1;
-    puts("wrote the ckks seeds under fuzz/corpus/");
     for (int i = 0; i < 2; i++) {
         ckks_ct_free(&in[i]);
         ckks_ct_free(&out[i]);
@@ -100,5 +109,13 @@ int main(void)
     ckks_public_key_free(&pk);
     ckks_secret_key_free(&sk);
     ckks_params_free(p);
+    return 0;
+}
+
+int main(void)
+{
+    if (write_set(4, "16") || write_set(12, ""))
+        return 1;
+    puts("wrote the ckks seeds under fuzz/corpus/");
     return 0;
 }
