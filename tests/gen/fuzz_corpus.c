@@ -5,6 +5,7 @@
  *       -lsodium -lz -lm -lopenblas -lcjson -fopenmp -o /tmp/fuzz_corpus && /tmp/fuzz_corpus */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ppnn/ckks_io.h"
@@ -90,6 +91,24 @@ int main(void)
     }
     if (ckks_batch_set_finish(w))
         return 1;
+    /* fuzz_http's upload seed: the target byte (2 = upload, bit 7 = reseal) and a one-ciphertext
+     * batch at level 0 (small enough for the harness's max_len). */
+    ckks_ciphertext one = {0};
+    const char *tmp = "fuzz/corpus/fuzz_http/upload.tmp";
+    if (encrypt_values(&one, &sk, 0, 0.5) || ckks_batch_save(tmp, &one, 1, &info))
+        return 1;
+    ckks_ct_free(&one);
+    uint8_t *file;
+    size_t flen;
+    if (ppnn_read_file(&file, &flen, tmp, (size_t)1 << 20))
+        return 1;
+    remove(tmp);
+    FILE *up = fopen("fuzz/corpus/fuzz_http/upload", "wb");
+    const uint8_t target = 0x82;
+    if (!up || fwrite(&target, 1, 1, up) != 1 || fwrite(file, 1, flen, up) != flen ||
+        fclose(up) != 0)
+        return 1;
+    free(file);
     puts("wrote the ckks seeds under fuzz/corpus/");
     for (int i = 0; i < 2; i++) {
         ckks_ct_free(&in[i]);
