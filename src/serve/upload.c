@@ -119,10 +119,9 @@ static void key_id_policy(srv_upload *u, const uint8_t *buf, size_t len, uint64_
                        "(key ids differ)");
 }
 
-void srv_upload_check(srv_upload *u, const uint8_t *buf, size_t len)
+/* Checks one piece of the body and applies the policies the bytes now allow. */
+static void check_part(srv_upload *u, const uint8_t *buf, size_t len)
 {
-    if (srv_upload_refused(u) || over_limit(u, u->check.seen, len))
-        return;
     uint64_t at = u->check.seen;
     int had_header = u->check.header_ok;
     if (ppnn_file_check_update(&u->check, buf, len)) {
@@ -133,6 +132,23 @@ void srv_upload_check(srv_upload *u, const uint8_t *buf, size_t len)
         header_policy(u);
     if (u->key_id && !srv_upload_refused(u))
         key_id_policy(u, buf, len, at);
+}
+
+void srv_upload_check(srv_upload *u, const uint8_t *buf, size_t len)
+{
+    if (srv_upload_refused(u) || over_limit(u, u->check.seen, len))
+        return;
+    /* The header alone first: its policy (kind, version, declared size: 413) decides before
+     * the chunked frame's own fields (a count over the model's inputs) are looked at. */
+    if (!u->check.header_ok && u->check.seen < PPNN_FILE_HEADER_BYTES) {
+        size_t head = PPNN_FILE_HEADER_BYTES - (size_t)u->check.seen;
+        head = head < len ? head : len;
+        check_part(u, buf, head);
+        buf += head, len -= head;
+        if (!len || srv_upload_refused(u))
+            return;
+    }
+    check_part(u, buf, len);
 }
 
 /* Writes buf whole at the file's end (507 when the disk refuses). */
