@@ -1,7 +1,9 @@
 /* ppnn ckks file formats: parameters, keys and ciphertext batches on disk.
  *
  * Every file is a ppnn container (ppnn/util.h: magic, kind, version, parameter id, payload
- * length, BLAKE2b checksum). Every payload starts with the same two blocks:
+ * length, BLAKE2b checksum; ciphertext batches are chunked frames: one digest per ciphertext
+ * under a top hash, CKKS_BATCH_FILE_VERSION). Every payload starts with the same two blocks
+ * (in a batch, after the chunk count and metadata length):
  *   params block   u32 logn, u32 nq, u32 q_bits[nq], u32 p_bits, f64 scale,
  *                  u64 q[nq], u64 p                      (the primes, for cross-checking)
  *   key id         16 bytes: identifies the secret key the object belongs to
