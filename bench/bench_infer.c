@@ -223,7 +223,6 @@ ppnn_status bench_infer(bench_infer_result *r, const bench_infer_opts *o)
         r->schedule_peak_bytes = fs.schedule_peak_bytes;
         r->spill_bytes = fs.spill_bytes;
         r->pool_peak_bytes = fs.pool_peak_bytes;
-        r->verify_seconds = fs.verify_seconds;
         r->input_seconds = fs.input_seconds;
         r->memory_budget_bytes = fs.budget_bytes;
     }
@@ -286,7 +285,6 @@ void bench_infer_json(FILE *f, const bench_infer_result *r)
     cJSON_AddNumberToObject(o, "schedule_peak_bytes", (double)r->schedule_peak_bytes);
     cJSON_AddNumberToObject(o, "spill_bytes", (double)r->spill_bytes);
     cJSON_AddNumberToObject(o, "pool_peak_bytes", (double)r->pool_peak_bytes);
-    cJSON_AddNumberToObject(o, "verify_seconds", r->verify_seconds);
     cJSON_AddNumberToObject(o, "input_seconds", r->input_seconds);
     cJSON_AddNumberToObject(o, "server_minor_faults", r->server_minor_faults);
     cJSON_AddNumberToObject(o, "agree", (double)r->agree);

@@ -26,7 +26,6 @@ typedef struct bench_infer_result {
     uint64_t schedule_peak_bytes;  /* the schedule's computed peak (ciphertexts + weights) */
     uint64_t spill_bytes;          /* written to scratch */
     uint64_t pool_peak_bytes;      /* the ciphertext buffer pool's most bytes (in use + kept) */
-    double verify_seconds;         /* of server_seconds: batch checksum not overlapped */
     double input_seconds;          /* of server_seconds: reading/unpacking/expanding inputs */
     double server_minor_faults;    /* page faults of the server phase (getrusage) */
     size_t agree;                  /* encrypted vs plaintext predictions */

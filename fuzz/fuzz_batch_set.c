@@ -2,13 +2,15 @@
  * the input is served as a file (memfd) because the set reads with pread; every batch is
  * opened and every ciphertext read at its stored level and at level 0. A fuzzer that stops at
  * the checksum tests nothing: the custom mutator reseals every frame it can walk (index and
- * batches: BLAKE2b over header + payload into the trailer) on half of the mutations, so both
+ * batches: the index's BLAKE2b, every batch's ciphertext digests and top hash) on half of
+ * the mutations, so both
  * the framing/checksum paths and the parsers behind them are exercised. */
 #define _GNU_SOURCE
 #include <sodium.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -22,16 +24,20 @@ size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsi
     if (seed & 1 || sodium_init() < 0)
         return size;
     /* Frame layout: 56-byte header (payload length at 48, little-endian), payload, 32-byte
-     * BLAKE2b-256 of header + payload. */
+     * trailer: BLAKE2b-256 of header + payload for the index frame, and for a batch frame
+     * (chunked, ppnn/util.h) each ciphertext's digest in its table and the top hash over the
+     * header, metadata, lengths and table (ppnn_chunked_reseal). */
     size_t off = 0;
     while (size - off >= PPNN_FILE_HEADER_BYTES + PPNN_FILE_TRAILER_BYTES) {
-        uint64_t len = 0;
-        for (int i = 7; i >= 0; i--)
-            len = len << 8 | data[off + 48 + (size_t)i];
+        uint64_t len = ppnn_get_u64(data + off + 48);
         if (len > size - off - PPNN_FILE_HEADER_BYTES - PPNN_FILE_TRAILER_BYTES)
             break;
         size_t body = PPNN_FILE_HEADER_BYTES + (size_t)len;
-        crypto_generichash(data + off + body, PPNN_FILE_TRAILER_BYTES, data + off, body, NULL, 0);
+        if (memcmp(data + off + 8, CKKS_KIND_BATCH, 4) == 0)
+            ppnn_chunked_reseal(data + off, body + PPNN_FILE_TRAILER_BYTES);
+        else
+            crypto_generichash(data + off + body, PPNN_FILE_TRAILER_BYTES, data + off, body,
+                               NULL, 0);
         off += body + PPNN_FILE_TRAILER_BYTES;
     }
     return size;

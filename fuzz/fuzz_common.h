@@ -24,10 +24,23 @@ size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsi
 /* Fixes the payload length and the BLAKE2b checksum of a ppnn container in place, as an
  * attacker who edits a file would: mutations then reach the payload parser instead of dying
  * at the checksum. Inputs shorter than the frame are left alone. */
+/* Whether buf holds a chunked batch frame (format version 2, ppnn/util.h): its metadata then
+ * starts PPNN_CHUNKED_FIXED_BYTES into the payload and resealing recomputes every ciphertext's
+ * digest and the top hash. */
+static inline int fuzz_chunked(const uint8_t *buf, size_t size)
+{
+    return size >= FUZZ_FRAME && memcmp(buf + 8, CKKS_KIND_BATCH, 4) == 0 &&
+           ppnn_get_u32(buf + 12) == CKKS_BATCH_FILE_VERSION;
+}
+
 static inline void fuzz_reseal(uint8_t *buf, size_t size)
 {
     if (size < FUZZ_FRAME)
         return;
+    if (fuzz_chunked(buf, size)) {
+        ppnn_chunked_reseal(buf, size);
+        return;
+    }
     ppnn_put_u64(buf + 48, size - FUZZ_FRAME);
     crypto_generichash(buf + size - PPNN_FILE_TRAILER_BYTES, PPNN_FILE_TRAILER_BYTES, buf,
                        size - PPNN_FILE_TRAILER_BYTES, NULL, 0);
@@ -114,16 +127,19 @@ static inline size_t fuzz_container_mutate(uint8_t *data, size_t size, size_t ma
     unsigned pick = seed % 8;
     if (size < FUZZ_FRAME || max_size <= FUZZ_FRAME)
         pick = 7;
-    uint8_t *p = data + PPNN_FILE_HEADER_BYTES;
-    size_t body = size >= FUZZ_FRAME ? size - FUZZ_FRAME : 0;
+    /* The payload's head: after the chunk count and metadata length in a chunked frame. */
+    size_t skip = fuzz_chunked(data, size) && size >= FUZZ_FRAME + PPNN_CHUNKED_FIXED_BYTES
+                      ? PPNN_CHUNKED_FIXED_BYTES : 0;
+    uint8_t *p = data + PPNN_FILE_HEADER_BYTES + skip;
+    size_t body = size >= FUZZ_FRAME + skip ? size - FUZZ_FRAME - skip : 0;
     if (pick == 6 && !fuzz_edit_params(p, body, seed))
         pick = 4;
     if (pick < 4) {
-        size = LLVMFuzzerMutate(p, body, max_size - FUZZ_FRAME) + FUZZ_FRAME;
+        size = LLVMFuzzerMutate(p, body, max_size - FUZZ_FRAME - skip) + FUZZ_FRAME + skip;
     } else if (pick < 6) {
         size_t w = body < FUZZ_HEAD_BYTES ? body : FUZZ_HEAD_BYTES;
         size_t nw = w ? LLVMFuzzerMutate(p, w, w) : 0; /* may shrink the head, never grow it */
-        memmove(p + nw, p + w, size - PPNN_FILE_HEADER_BYTES - w);
+        memmove(p + nw, p + w, size - PPNN_FILE_HEADER_BYTES - skip - w);
         size -= w - nw;
     } else if (pick == 7) {
         size = LLVMFuzzerMutate(data, size, max_size);
@@ -185,8 +201,8 @@ static inline int fuzz_params_block_changed(const uint8_t *data, size_t size)
         ppnn_put_u64(block + o, p->p);
         have = 1;
     }
-    return size < PPNN_FILE_HEADER_BYTES + sizeof block ||
-           memcmp(data + PPNN_FILE_HEADER_BYTES, block, sizeof block) != 0;
+    size_t at = PPNN_FILE_HEADER_BYTES + (fuzz_chunked(data, size) ? PPNN_CHUNKED_FIXED_BYTES : 0);
+    return size < at + sizeof block || memcmp(data + at, block, sizeof block) != 0;
 }
 
 static char fuzz_scratch_path[160];

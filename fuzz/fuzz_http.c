@@ -1,7 +1,8 @@
 /* libFuzzer harness for the service's request handling (src/serve/): routing and bearer
  * parsing, the long poll's wait value, the status JSON the client parses, and the streaming
- * upload verifier fed in fuzzer-chosen chunks. The first byte picks the target; for uploads, bit 7 of it reseals the
- * input (payload length and BLAKE2b checksum recomputed) so mutations reach past the checksum. */
+ * upload verifier fed in fuzzer-chosen chunks. The first byte picks the target; for uploads,
+ * bit 7 of it reseals the input (payload length, and the BLAKE2b checksum or, for a chunked
+ * batch frame, every ciphertext digest and the top hash) so mutations reach past the checks. */
 #include <sodium.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -55,7 +56,12 @@ static void fuzz_upload(const uint8_t *d, size_t n, int reseal)
     if (!buf)
         return;
     memcpy(buf, d, n);
-    if (reseal && n >= PPNN_FILE_HEADER_BYTES + PPNN_FILE_TRAILER_BYTES) {
+    const int chunked = n >= PPNN_FILE_HEADER_BYTES + PPNN_FILE_TRAILER_BYTES &&
+                        memcmp(buf + 8, CKKS_KIND_BATCH, 4) == 0 &&
+                        ppnn_get_u32(buf + 12) == CKKS_BATCH_FILE_VERSION;
+    if (reseal && chunked) {
+        ppnn_chunked_reseal(buf, n); /* every ciphertext digest and the top hash */
+    } else if (reseal && n >= PPNN_FILE_HEADER_BYTES + PPNN_FILE_TRAILER_BYTES) {
         ppnn_put_u64(buf + 48, n - PPNN_FILE_HEADER_BYTES - PPNN_FILE_TRAILER_BYTES);
         crypto_generichash(buf + n - 32, 32, buf, n - 32, NULL, 0);
     }
@@ -69,6 +75,8 @@ static void fuzz_upload(const uint8_t *d, size_t n, int reseal)
     u.key_id = zero_id;
     u.key_id_off = PPNN_FILE_HEADER_BYTES + (n ? buf[0] : 0);
     ppnn_file_check_init(&u.check, "fuzz");
+    ppnn_file_check_chunked(&u.check, CKKS_KIND_BATCH, CKKS_BATCH_FILE_VERSION, 64,
+                            CKKS_CHUNK_NOUN);
     /* Chunk sizes from the data itself: 1 + byte value. */
     size_t off = 0, k = 0;
     while (off < n && !u.status) {
@@ -79,11 +87,16 @@ static void fuzz_upload(const uint8_t *d, size_t n, int reseal)
         off += len;
     }
     if (!u.status && ppnn_file_check_finish(&u.check) == PPNN_OK) {
-        /* Accepted: it must really be a whole, correctly sealed batch container. */
-        uint8_t sum[32];
-        crypto_generichash(sum, 32, buf, n - 32, NULL, 0);
-        if (memcmp(sum, buf + n - 32, 32) != 0 || memcmp(buf + 8, CKKS_KIND_BATCH, 4) != 0)
+        /* Accepted: it must really be a whole, correctly sealed batch container: a chunked
+         * frame whose top hash and every ciphertext digest the reader accepts too. */
+        ppnn_chunked ch;
+        if (!chunked || memcmp(buf + 8, CKKS_KIND_BATCH, 4) != 0 ||
+            ppnn_chunked_view(&ch, buf, n, "fuzz", CKKS_CHUNK_NOUN) != PPNN_OK)
             abort();
+        for (uint64_t i = 0; i < ch.count; i++)
+            if (ppnn_chunk_verify(&ch, i, buf + ch.offset[i], "fuzz") != PPNN_OK)
+                abort();
+        ppnn_chunked_free(&ch);
     }
     ppnn_file_check_free(&u.check);
     free(buf);

@@ -47,6 +47,14 @@ head -c 100000 "$dir/b.ct" > "$dir/trunc.ct"
 refuse "truncated" "$dir/x.ct" "$ppnn" infer --model "$dir/m.ppnn" --keys "$dir/k" --in "$dir/trunc.ct" --out "$dir/x.ct"
 cp "$dir/r.ct" "$dir/flip.ct"; flip_byte "$dir/flip.ct" 5000
 refuse "checksum" "$dir/x.csv" "$ppnn" decrypt --keys "$dir/k" --in "$dir/flip.ct" --out "$dir/x.csv"
+# A flipped byte in one input ciphertext's body: infer fails naming that ciphertext (its index
+# computed from the chunked layout, docs/file-formats.md), nothing written.
+cp "$dir/b.ct" "$dir/bflip.ct"
+size=$(stat -c %s "$dir/b.ct"); count=$(od -An -tu8 -j56 -N8 "$dir/b.ct" | tr -d ' ')
+meta=$(od -An -tu8 -j64 -N8 "$dir/b.ct" | tr -d ' ')
+bodies=$((72 + meta + 8 * count)); len=$(( (size - 32 - 32 * count - bodies) / count ))
+at=$((bodies + 391 * len + len / 2)); flip_byte "$dir/bflip.ct" "$at"
+refuse "ciphertext 391 of $count: checksum mismatch" "$dir/x.ct" "$ppnn" infer --model "$dir/m.ppnn" --keys "$dir/k" --in "$dir/bflip.ct" --out "$dir/x.ct" --quiet
 refuse "unknown CKKS parameter preset" "$dir/k3" "$ppnn" keygen --params n12 --out "$dir/k3"
 # images of another size: an 8x8 data set (16 blank images labelled 0)
 mkdir -p "$dir/tiny"

@@ -4,15 +4,19 @@
 # a non-zero exit and no output file. (Library-level cases: tests/test_ckks_hostile.c.)
 source "$(dirname "$0")/cli_common.bash"   # ppnn, dir, ok, refuse
 # edit SRC DST WHAT: rewrites one field of a ppnn CKKS file and reseals it (payload length and
-# BLAKE2b-256 checksum; for WHAT=zero-secret also the key id of the all-zero key).
+# BLAKE2b-256 checksum — for a batch, a chunked frame (docs/file-formats.md), the top hash over
+# the header, metadata, lengths and digest table; for WHAT=zero-secret also the key id of the
+# all-zero key).
 edit() {
   python3 - "$1" "$2" "$3" <<'EOF'
 import hashlib, struct, sys
 src, dst, what = sys.argv[1:]
 b = bytearray(open(src, "rb").read())
-nq = struct.unpack_from("<I", b, 60)[0]
-scale_at = 56 + 8 + 4 * nq + 4
-kid_at = 56 + 8 + 4 * nq + 4 + 8 + 8 * nq + 8
+chunked = b[8:12] == b"CBAT"          # batches: the metadata starts after u64 count, u64 length
+m = 56 + (16 if chunked else 0)
+nq = struct.unpack_from("<I", b, m + 4)[0]
+scale_at = m + 8 + 4 * nq + 4
+kid_at = m + 8 + 4 * nq + 4 + 8 + 8 * nq + 8
 body = kid_at + 16
 if what == "zero-secret":            # every coefficient 0, key id recomputed for s = 0
     n = 1 << struct.unpack_from("<I", b, 56)[0]
@@ -22,10 +26,16 @@ if what == "zero-secret":            # every coefficient 0, key id recomputed fo
     b[kid_at:kid_at + 16] = h.digest()
 elif what.startswith("block-scale="):
     struct.pack_into("<d", b, scale_at, float(what.split("=")[1]))
-elif what.startswith("ct-scale="):  # first ciphertext of a batch: after the 36-byte batch info
+elif what.startswith("ct-scale="):  # first record head of a batch: after the 36-byte batch info
     struct.pack_into("<d", b, body + 36 + 8, float(what.split("=")[1]))
 struct.pack_into("<Q", b, 48, len(b) - 88)
-b[-32:] = hashlib.blake2b(bytes(b[:-32]), digest_size=32).digest()
+if chunked:                          # bodies untouched: their digests stand; the top hash
+    count, meta = struct.unpack_from("<QQ", b, 56)
+    front = 72 + meta + 8 * count
+    b[-32:] = hashlib.blake2b(bytes(b[:front]) + bytes(b[-32 - 32 * count:-32]),
+                              digest_size=32).digest()
+else:
+    b[-32:] = hashlib.blake2b(bytes(b[:-32]), digest_size=32).digest()
 open(dst, "wb").write(b)
 EOF
 }

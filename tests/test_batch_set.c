@@ -1,8 +1,8 @@
 /* Multi-batch files (ckks batch_set.c): round trip of 3 batches (the last partial) with seeded
  * and unseeded ciphertexts of several levels and sizes, streamed reads at the stored and at a
  * lower level (= mod-switched), a single batch written as a plain batch file, truncation at
- * every frame boundary and in the middle (the batch named), corruption (only that batch's
- * reader refuses), trailing data, a writer that is aborted or not given every batch. */
+ * every frame boundary and in the middle (the batch named), corruption (only the damaged
+ * ciphertext of that batch is refused), trailing data, a writer that is aborted or not given every batch. */
 #include <math.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -225,48 +225,31 @@ int main(void)
         free(buf), free(more);
         CHECK_ERR(ckks_batch_set_open(&s, &pp, path_of("trail.ct")), PPNN_ERR_FORMAT);
     }
-    /* Corruption inside batch 2: the set opens (headers intact), batch 1's reader works, batch
-     * 2's reader refuses the checksum. */
+    /* Corruption inside a ciphertext body of batch 2: the set and every reader open (headers,
+     * tables and top hashes intact), batch 1 reads whole, and in batch 2 exactly one
+     * ciphertext is refused, by its digest, naming the batch and the ciphertext. */
     copy_cut(path, cut, size, (long)(b2 - batch_bytes / 2));
     CHECK_OK(ckks_batch_set_open(&s, &pp, cut));
-    ckks_batch_reader *r = NULL;
-    CHECK_OK(ckks_batch_reader_open(&r, s, 0));
-    ckks_batch_reader_close(r);
-    r = NULL;
-    CHECK_ERR(ckks_batch_reader_open(&r, s, 1), PPNN_ERR_FORMAT);
-    CHECK(strstr(ppnn_last_error(), "checksum") && strstr(ppnn_last_error(), "batch 2 of 3"));
-    CHECK(r == NULL);
-    /* Verified on a thread while reading: intact batch 1 reads and is verified; corrupted
-     * batch 2 opens (its headers are intact), every ciphertext read is checked as always,
-     * and the verdict is the checksum error; a reader closed before its verdict stops the
-     * verification (no thread left behind: the test would hang or leak). */
-    CHECK_OK(ckks_batch_reader_open_async(&r, s, 0));
-    if (r) {
-        ckks_ciphertext back = {0};
-        CHECK_OK(ckks_batch_reader_get(&back, r, 3, ct[0][3].level));
-        CHECK(back.data && same_ct(&back, &ct[0][3]));
-        ckks_ct_free(&back);
-        CHECK_OK(ckks_batch_reader_verified(r));
-        CHECK_OK(ckks_batch_reader_verified(r)); /* the verdict is kept */
-        ckks_batch_reader_close(r);
-    }
-    r = NULL;
-    CHECK_OK(ckks_batch_reader_open_async(&r, s, 1));
-    if (r) {
+    for (size_t b = 0; b < 2; b++) {
+        ckks_batch_reader *r = NULL;
+        CHECK_OK(ckks_batch_reader_open(&r, s, b));
         size_t read_errors = 0;
-        for (size_t i = 0; i < NCT; i++) {
+        for (size_t i = 0; r && i < NCT; i++) {
             ckks_ciphertext back = {0};
-            read_errors += ckks_batch_reader_get(&back, r, i, ct[1][i].level) != PPNN_OK;
+            ppnn_status e = ckks_batch_reader_get(&back, r, i, ct[b][i].level);
+            if (e) {
+                read_errors++;
+                CHECK_MSG(e == PPNN_ERR_FORMAT && strstr(ppnn_last_error(), "batch 2 of 3") &&
+                          strstr(ppnn_last_error(), "checksum mismatch"), "message: %s",
+                          ppnn_last_error());
+            } else {
+                CHECK(same_ct(&back, &ct[b][i]));
+            }
             ckks_ct_free(&back);
         }
-        CHECK(read_errors <= 1);
-        CHECK_ERR(ckks_batch_reader_verified(r), PPNN_ERR_FORMAT);
-        CHECK(strstr(ppnn_last_error(), "checksum") && strstr(ppnn_last_error(), "batch 2 of 3"));
+        CHECK(read_errors == (b == 1 ? 1u : 0u));
         ckks_batch_reader_close(r);
     }
-    r = NULL;
-    CHECK_OK(ckks_batch_reader_open_async(&r, s, 1));
-    ckks_batch_reader_close(r);
     ckks_batch_set_close(s);
 
     /* A writer aborted, or finished with a batch missing, leaves nothing. */

@@ -222,24 +222,24 @@ static void test_writer_misuse(const ckks_secret_key *sk)
     uint8_t *rec = malloc(len), *rlow = malloc(ckks_batch_record_bytes(&low));
     CHECK(ckks_batch_record_pack(rec, &top) == len);
     size_t llow = ckks_batch_record_pack(rlow, &low);
-    CHECK_ERR(ckks_batch_set_put_record(w, rec, len), PPNN_ERR_PARAM); /* not begun */
+    CHECK_ERR(ckks_batch_set_put_record(w, rec, len, NULL), PPNN_ERR_PARAM); /* not begun */
     CHECK_ERR(ckks_batch_set_end(w), PPNN_ERR_PARAM);
     CHECK_ERR(ckks_batch_set_begin(w, &top, 0), PPNN_ERR_PARAM);
     CHECK_OK(ckks_batch_set_begin(w, &top, 2));
     CHECK_ERR(ckks_batch_set_begin(w, &top, 2), PPNN_ERR_PARAM);     /* already begun */
     CHECK_ERR(ckks_batch_set_append(w, &top, 1), PPNN_ERR_PARAM);    /* in a streamed batch */
-    CHECK_ERR(ckks_batch_set_put_record(w, rlow, llow), PPNN_ERR_PARAM); /* other level */
-    CHECK_ERR(ckks_batch_set_put_record(w, rec, len - 1), PPNN_ERR_PARAM); /* other length */
-    CHECK_OK(ckks_batch_set_put_record(w, rec, len));
+    CHECK_ERR(ckks_batch_set_put_record(w, rlow, llow, NULL), PPNN_ERR_PARAM); /* other level */
+    CHECK_ERR(ckks_batch_set_put_record(w, rec, len - 1, NULL), PPNN_ERR_PARAM); /* other length */
+    CHECK_OK(ckks_batch_set_put_record(w, rec, len, NULL));
     CHECK_ERR(ckks_batch_set_end(w), PPNN_ERR_PARAM); /* 1 of 2 */
-    CHECK_OK(ckks_batch_set_put_record(w, rec, len));
-    CHECK_ERR(ckks_batch_set_put_record(w, rec, len), PPNN_ERR_PARAM); /* 3 of 2 */
+    CHECK_OK(ckks_batch_set_put_record(w, rec, len, NULL));
+    CHECK_ERR(ckks_batch_set_put_record(w, rec, len, NULL), PPNN_ERR_PARAM); /* 3 of 2 */
     ckks_batch_set_abort(w); /* in the middle of a batch: nothing left at path */
     CHECK(access(path, F_OK) != 0);
     /* finish refuses a batch still being streamed */
     CHECK_OK(ckks_batch_set_create(&w, path, p, &info, 1, images));
     CHECK_OK(ckks_batch_set_begin(w, &top, 1));
-    CHECK_OK(ckks_batch_set_put_record(w, rec, len));
+    CHECK_OK(ckks_batch_set_put_record(w, rec, len, NULL));
     CHECK_ERR(ckks_batch_set_finish(w), PPNN_ERR_PARAM); /* frees w */
     CHECK(access(path, F_OK) != 0);
     /* a bad input fails before anything is begun: the writer is still usable */

@@ -214,7 +214,7 @@ static ckks_params *write_batch(const char *path)
     return p;
 }
 
-/* Opens batch 0 of path, trusting sum when given; the reader's status. */
+/* Opens batch 0 of path, trusting sum when given, and reads it; the first failure. */
 static ppnn_status open_reader(ckks_params *p, const char *path, const uint8_t *sum)
 {
     ckks_batch_set *set = NULL;
@@ -224,8 +224,18 @@ static ppnn_status open_reader(ckks_params *p, const char *path, const uint8_t *
         return st;
     if (sum)
         ckks_batch_set_trust(set, sum);
+    /* Every ciphertext read, as the worker's run does (each verified by its digest unless
+     * the trusted top hash stands for them). */
     ckks_batch_reader *r = NULL;
     st = ckks_batch_reader_open(&r, set, 0);
+    for (size_t i = 0; !st && i < ckks_batch_reader_count(r); i++) {
+        size_t level, size;
+        double scale;
+        ckks_batch_reader_meta(r, i, &level, &size, &scale);
+        ckks_ciphertext ct = {0};
+        st = ckks_batch_reader_get(&ct, r, i, level);
+        ckks_ct_free(&ct);
+    }
     ckks_batch_reader_close(r);
     ckks_batch_set_close(set);
     return st;
@@ -279,13 +289,13 @@ static void test_upload_trust(void)
     /* The library hook: the intact file opens either way. */
     CHECK_OK(open_reader(p, path, NULL));
     CHECK_OK(open_reader(p, path, sum));
-    /* A body byte changed (trailer intact): the full check refuses; under a trusted checksum
-     * the re-hash is skipped (which is why the worker trusts only a file whose identity is
+    /* A body byte changed (tables and top hash intact): the ciphertext's digest refuses it;
+     * under a trusted top hash the bodies' digests are skipped (which is why the worker trusts only a file whose identity is
      * unchanged: srv_upload_trusted above). */
     flip_byte(path, sb.st_size / 2);
     CHECK_ERR(open_reader(p, path, NULL), PPNN_ERR_FORMAT);
     CHECK_OK(open_reader(p, path, sum));
-    /* A trusted checksum that is not the file's stored one: hashed in full, refused. */
+    /* A trusted top hash that is not the file's stored one: every body verified, refused. */
     memcpy(other, sum, 32);
     other[0] ^= 1;
     CHECK_ERR(open_reader(p, path, other), PPNN_ERR_FORMAT);

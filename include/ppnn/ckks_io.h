@@ -1,7 +1,9 @@
 /* ppnn ckks file formats: parameters, keys and ciphertext batches on disk.
  *
  * Every file is a ppnn container (ppnn/util.h: magic, kind, version, parameter id, payload
- * length, BLAKE2b checksum). Every payload starts with the same two blocks:
+ * length, BLAKE2b checksum; ciphertext batches are chunked frames: one digest per ciphertext
+ * under a top hash, CKKS_BATCH_FILE_VERSION). Every payload starts with the same two blocks
+ * (in a batch, after the chunk count and metadata length):
  *   params block   u32 logn, u32 nq, u32 q_bits[nq], u32 p_bits, f64 scale,
  *                  u64 q[nq], u64 p                      (the primes, for cross-checking)
  *   key id         16 bytes: identifies the secret key the object belongs to
@@ -35,7 +37,15 @@ extern "C" {
 #endif
 
 #define CKKS_KEY_ID_BYTES 16
+/* Format version of the key files ("SKEY", "PKEY", "RKEY", "GKEY"). */
 #define CKKS_FILE_VERSION 1
+/* Format version of the ciphertext batch kinds ("CBAT" batches and results, "BSET" multi-batch
+ * index): 2 = chunked frames, one digest per ciphertext (docs/file-formats.md). Version 1
+ * (one checksum over the whole batch) is refused with a message saying to re-encrypt: batch
+ * files are transient. */
+#define CKKS_BATCH_FILE_VERSION 2
+/* What a chunk of a batch frame is called in messages ("ciphertext 17 of 784: ..."). */
+#define CKKS_CHUNK_NOUN "ciphertext"
 /* Container kind of ciphertext batch files (input batches and results). */
 #define CKKS_FILE_KIND_BATCH "CBAT"
 /* Largest ckks file we read (a 4096-image batch at n14 is well under 1 GiB). */
@@ -104,9 +114,9 @@ uint64_t ckks_batch_file_bytes(const ckks_ciphertext *cts, size_t count);
 /* The largest batch file of `count` ciphertexts for p: all at the top level, both components
  * stored. An upload bigger than this for a model of `count` inputs cannot be valid. */
 uint64_t ckks_batch_max_bytes(const ckks_params *p, size_t count);
-/* Offset of the key id in any ckks file made for p (keys and batches alike: the payload starts
- * with the params block, then the key id), so a stream can be matched to its keys early. */
-uint64_t ckks_file_key_id_offset(const ckks_params *p);
+/* Offset of the key id in a batch file made for p (after the header, the chunk count and
+ * metadata length, and the params block), so an upload can be matched to its keys early. */
+uint64_t ckks_batch_key_id_offset(const ckks_params *p);
 /* In-memory parse of a batch file (fuzzing); takes ownership of buf. */
 PPNN_MUST_CHECK ppnn_status ckks_batch_parse(ckks_ciphertext **cts, size_t *count,
                                              ckks_batch_info *info, ckks_params **params,
@@ -115,7 +125,7 @@ PPNN_MUST_CHECK ppnn_status ckks_batch_parse(ckks_ciphertext **cts, size_t *coun
 /* ---- multi-batch files and streamed reading ------------------------------------------------
  * Any number of images: a multi-batch file holds an index frame ("BSET": parameters, key id,
  * role, packing, shape, batch count, total images, images per batch) followed by the batches,
- * each an ordinary batch frame with its own checksum (docs/file-formats.md). One batch is
+ * each an ordinary batch frame with its own top hash and digests (docs/file-formats.md). One batch is
  * written as a plain batch file, which ckks_batch_load reads as before.
  *
  * ckks_batch_set_open accepts both. It reads frame headers only and checks every batch's
@@ -127,39 +137,34 @@ PPNN_MUST_CHECK ppnn_status ckks_batch_set_open(ckks_batch_set **out, ckks_param
                                                 const char *path);
 void ckks_batch_set_close(ckks_batch_set *s); /* NULL is a no-op */
 /* The caller has itself verified this single-batch file while writing it (the service, during
- * the upload) and `sum` is the BLAKE2b checksum it verified: a reader then skips re-hashing the
- * batch while the file's stored checksum still equals `sum` (headers, extents and every
- * coefficient are checked as always). Multi-batch sets are always hashed. */
+ * the upload: every ciphertext's digest and the top hash) and `sum` is the top hash it
+ * verified: a reader then skips re-hashing the ciphertext bodies while the file's top hash
+ * still equals `sum` (the top hash, tables, headers and every coefficient are checked as
+ * always). Multi-batch sets are always verified. */
 void ckks_batch_set_trust(ckks_batch_set *s, const uint8_t sum[PPNN_FILE_TRAILER_BYTES]);
 size_t ckks_batch_set_batches(const ckks_batch_set *s);
 /* The set's info (key id, packing, shape, role) with images = batch b's images (b out of
  * range: the total). */
 void ckks_batch_set_info(ckks_batch_info *info, const ckks_batch_set *s, size_t b);
-/* Batch b's stored checksum (its frame trailer, BLAKE2b of the frame) as the file holds it:
- * two sets whose batch b has the same checksum and whose readers open (verify) hold the same
- * batch (src/dist/ compares the ranks' copies of a file). Not verified here. b < batches. */
+/* Batch b's stored top hash (its frame trailer: BLAKE2b over the header, metadata and digest
+ * table) as the file holds it: two sets whose batch b has the same top hash and whose readers
+ * verify what they read hold the same batch (src/dist/ compares the ranks' copies of a file).
+ * Not verified here. b < batches. */
 PPNN_MUST_CHECK ppnn_status ckks_batch_set_checksum(uint8_t out[PPNN_FILE_TRAILER_BYTES],
                                                     const ckks_batch_set *s, size_t b);
 
-/* Streams batch b: opening verifies its checksum by reading it once (1 MiB at a time) and
- * indexes its ciphertexts; _get then reads ciphertext i at `level` (<= its stored level: only
- * those rows are read and unpacked, a seed is expanded at that level and kept in ct->seed,
- * has_seed set) into ct. _get is thread-safe (pread) for distinct ct. */
+/* Streams batch b: opening reads its metadata, chunk lengths and digest table (a few KB) and
+ * verifies them against the frame's top hash (PPNN_ERR_FORMAT naming the file when they
+ * differ); _get then reads ciphertext i's body whole, verifies it against its digest
+ * ("ciphertext 17 of 784: checksum mismatch (file corrupted)") and only then unpacks it at
+ * `level` (<= its stored level: only those rows are unpacked, a seed is expanded at that level
+ * and kept in ct->seed, has_seed set) into ct. Nothing is returned from unverified bytes; each
+ * caller verifies exactly the ciphertexts it reads, on the thread that reads them. _get is
+ * thread-safe (pread) for distinct ct. */
 typedef struct ckks_batch_reader ckks_batch_reader;
 PPNN_MUST_CHECK ppnn_status ckks_batch_reader_open(ckks_batch_reader **out,
                                                    const ckks_batch_set *s, size_t b);
-/* The same, but the checksum is verified on a thread of its own while the caller already
- * reads (the first pass over the batch no longer delays the first tile). Every read is checked
- * as always (each record header against the index, each coefficient against its prime), so
- * damage can only make a read fail or give wrong values; the caller must call
- * ckks_batch_reader_verified before using anything computed from the batch, and discard it
- * when that fails. Falls back to verifying at once when no thread can be started. */
-PPNN_MUST_CHECK ppnn_status ckks_batch_reader_open_async(ckks_batch_reader **out,
-                                                         const ckks_batch_set *s, size_t b);
-/* Waits for the verification of an _async reader (PPNN_OK at once for one opened verified):
- * PPNN_ERR_FORMAT "checksum mismatch" for a corrupted batch. */
-PPNN_MUST_CHECK ppnn_status ckks_batch_reader_verified(ckks_batch_reader *r);
-void ckks_batch_reader_close(ckks_batch_reader *r); /* NULL is a no-op; stops a verification */
+void ckks_batch_reader_close(ckks_batch_reader *r); /* NULL is a no-op */
 size_t ckks_batch_reader_count(const ckks_batch_reader *r);
 void ckks_batch_reader_meta(const ckks_batch_reader *r, size_t i, size_t *level, size_t *size,
                             double *scale);
@@ -180,18 +185,21 @@ PPNN_MUST_CHECK ppnn_status ckks_batch_set_append(ckks_batch_set_writer *w,
 /* A batch appended ciphertext by ciphertext, for a writer that never holds it whole (the
  * client encrypting and writing with a few reused buffers, hnn_encrypt_batch_write): _begin
  * declares `count` ciphertexts shaped like `like` (level, size, scale, stored seeded or not;
- * its values are not used), then _put_record appends the next record in order (bytes from
- * ckks_batch_record_pack; a record of another shape or length is refused: PPNN_ERR_PARAM), and
- * _end closes the batch after exactly count records. The file is byte for byte the one
- * ckks_batch_set_append writes for the same ciphertexts. After a failure, abort the writer. */
+ * its values are not used: the metadata holds every record's head), then _put_record appends
+ * the next record's body in order (bytes from ckks_batch_record_pack; one of another length is
+ * refused: PPNN_ERR_PARAM) with its digest — ppnn_chunk_digest(index, rec, len), computed by
+ * the caller's worker so the writer only writes, or NULL to compute it here — and _end closes
+ * the batch after exactly count records (digest table, top hash). The file is byte for byte
+ * the one ckks_batch_set_append writes for the same ciphertexts. After a failure, abort. */
 PPNN_MUST_CHECK ppnn_status ckks_batch_set_begin(ckks_batch_set_writer *w,
                                                  const ckks_ciphertext *like, size_t count);
 PPNN_MUST_CHECK ppnn_status ckks_batch_set_put_record(ckks_batch_set_writer *w,
-                                                      const uint8_t *rec, size_t len);
+                                                      const uint8_t *rec, size_t len,
+                                                      const uint8_t digest[PPNN_CHUNK_DIGEST_BYTES]);
 PPNN_MUST_CHECK ppnn_status ckks_batch_set_end(ckks_batch_set_writer *w);
-/* The stored record of ct in a batch (header, seed when seeded, packed components):
- * ckks_batch_record_bytes long; _pack writes it to out and returns its length. Pure and
- * thread-safe: threads pack while one writes. */
+/* The stored body of ct in a batch (the seed when seeded, then the packed components; its head
+ * is in the batch's metadata): ckks_batch_record_bytes long; _pack writes it to out and returns
+ * its length. Pure and thread-safe: threads pack while one writes. */
 size_t ckks_batch_record_bytes(const ckks_ciphertext *ct);
 size_t ckks_batch_record_pack(uint8_t *out, const ckks_ciphertext *ct);
 PPNN_MUST_CHECK ppnn_status ckks_batch_set_finish(ckks_batch_set_writer *w);

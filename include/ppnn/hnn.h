@@ -344,9 +344,9 @@ PPNN_MUST_CHECK ppnn_status hnn_infer_source(ckks_ciphertext *out, const hnn_pla
  * in_path incrementally (ckks_batch_set / ckks_batch_reader: every input ciphertext is read
  * when the first tile needing it runs, at the plan's top level, and freed after the last),
  * runs every batch and writes one result batch per input batch to out_path (atomically: on any
- * error or cancellation nothing is left at out_path). A batch's checksum is verified on a
- * thread of its own while it is computed on (ckks_batch_reader_open_async) and checked before
- * its result is written. Every ciphertext buffer comes from one pool capped at the schedule's
+ * error or cancellation nothing is left at out_path). Opening a batch verifies its top hash;
+ * every input ciphertext is verified by its own digest when the loader reads it, before
+ * anything is computed on it (ckks_batch_reader_get). Every ciphertext buffer comes from one pool capped at the schedule's
  * peak (hnn_exec_opts.pool; hnn_file_opts.pool_flags). The schedule is computed and checked
  * against the budget from the plan and the key's ring degree before the batch file is opened.
  * Progress: after every tile (step = NULL) and every finished step. */
@@ -374,7 +374,7 @@ typedef struct hnn_file_opts {
     const volatile int *cancel; /* as in hnn_exec_opts */
     unsigned pool_flags;        /* tests: CKKS_POOL_POISON for the run's buffer pool */
     /* The service: in_path is a single batch the caller verified while storing it, with this
-     * BLAKE2b checksum (ckks_batch_set_trust); NULL: verify as every loader does. */
+     * top hash (ckks_batch_set_trust); NULL: verify as every loader does. */
     const uint8_t *input_checksum;
 } hnn_file_opts;
 
@@ -386,7 +386,6 @@ typedef struct hnn_file_stats {
     uint64_t spill_bytes;     /* written to scratch, all batches */
     double step_seconds[64];  /* per plan step, summed over batches (first 64 steps) */
     uint64_t pool_peak_bytes; /* most bytes the ciphertext buffer pool held (in use + kept) */
-    double verify_seconds;    /* of server_seconds: waiting for the batches' checksums */
     double input_seconds;     /* of server_seconds: reading inputs (hnn_exec_opts) */
 } hnn_file_stats;
 

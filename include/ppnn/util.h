@@ -152,12 +152,6 @@ PPNN_MUST_CHECK ppnn_status ppnn_frame_header_parse(uint64_t *payload_len, uint3
  * one. For loaders that stream a large payload instead of reading it whole. */
 PPNN_MUST_CHECK ppnn_status ppnn_frame_verify_fd(int fd, uint64_t offset, uint64_t payload_len,
                                                  const char *name);
-/* The same, stopping with PPNN_ERR_IO between chunks once *stop is non-zero (for a
- * verification running on a thread of its own that its owner abandons). */
-PPNN_MUST_CHECK ppnn_status ppnn_frame_verify_fd_stop(int fd, uint64_t offset,
-                                                      uint64_t payload_len, const char *name,
-                                                      const volatile int *stop);
-
 typedef struct ppnn_file_view {
     uint8_t *buf;          /* whole file, owned */
     size_t buf_len;
@@ -206,12 +200,107 @@ typedef struct ppnn_file_check {
     uint8_t param_id[PPNN_PARAM_ID_BYTES];
     uint64_t payload_len;
     void *hash_state;
+    /* Chunked frames (ppnn_file_check_chunked): the rule, then the state of one in progress:
+     * lengths and computed digests (the table arriving last is compared entry by entry). */
+    char chunked_kind[4];
+    uint32_t chunked_version;
+    uint64_t max_chunks;
+    const char *noun;
+    int chunked, chunk_open;
+    uint64_t count, meta_len, body_at, body_end, next, table_at;
+    uint64_t *len;
+    uint8_t *digest;
+    void *chunk_state;
+    uint8_t item[32]; /* a length or digest entry split between two updates */
+    size_t item_fill;
 } ppnn_file_check;
 void ppnn_file_check_init(ppnn_file_check *c, const char *name);
 PPNN_MUST_CHECK ppnn_status ppnn_file_check_update(ppnn_file_check *c, const uint8_t *buf,
                                                    size_t len);
 PPNN_MUST_CHECK ppnn_status ppnn_file_check_finish(ppnn_file_check *c);
+/* Frames of this kind and version are chunked (above): every chunk's digest is computed as its
+ * bytes pass and compared with its table entry when that arrives, so a corrupted body is
+ * refused naming the chunk (noun) before the upload is accepted. At most max_chunks chunks
+ * (the lengths and digests kept: 40 bytes each). Call after _init. */
+void ppnn_file_check_chunked(ppnn_file_check *c, const char kind[4], uint32_t version,
+                             uint64_t max_chunks, const char *noun);
 void ppnn_file_check_free(ppnn_file_check *c); /* NULL is a no-op */
+
+/* ---- chunked frames (src/util/chunked.c; the ciphertext batch kinds, docs/file-formats.md) --
+ * A frame whose payload is a small metadata block and C chunks (one per ciphertext), each
+ * chunk with its own digest, so a reader verifies exactly the chunks it reads, when it reads
+ * them, on whichever thread reads them:
+ *   56          8   u64 chunk count C
+ *   64          8   u64 metadata length M
+ *   72          M   metadata (kind-specific)
+ *   72+M       8C   u64 chunk length[C]
+ *   72+M+8C     S   the chunk bodies in order (S = sum of the lengths)
+ *   72+M+8C+S 32C   digest[C]: digest[i] = ppnn_chunk_digest(i, body i)
+ *   56+L       32   top hash: BLAKE2b-256 of bytes [0, 72+M+8C) followed by the digest table
+ * (L = 16 + M + 40C + S). The top hash covers the header, the metadata, the lengths and the
+ * digests, not the bodies: opening verifies it (a few KB), each body is verified by its digest.
+ * Which (kind, version) pairs are chunked is the caller's knowledge (ckks_io.h). */
+#define PPNN_CHUNK_DIGEST_BYTES 32
+#define PPNN_CHUNKED_FIXED_BYTES 16
+/* The body's digest bound to its position and length: BLAKE2b-256 with salt = u64 index ||
+ * u64 length (little-endian) and personalisation "ppnn chunk dgst1", so a body moved to another
+ * index, or cut, never matches. Pure and thread-safe (the writers' workers call it). */
+void ppnn_chunk_digest(uint8_t out[PPNN_CHUNK_DIGEST_BYTES], uint64_t index, const void *body,
+                       size_t len);
+/* Payload bytes of a chunked frame (what ppnn_frame_begin is told). */
+uint64_t ppnn_chunked_payload_bytes(uint64_t count, uint64_t meta_len, uint64_t bodies_len);
+
+/* Writes a chunked frame through fw (begun with ppnn_frame_begin / ppnn_file_create for
+ * exactly ppnn_chunked_payload_bytes): _begin puts the count, the metadata and the lengths;
+ * _put appends body `next` (its length must be len[next]; digest: its ppnn_chunk_digest when
+ * the caller computed it on another thread, NULL to compute it here); _end appends the digest
+ * table (the caller then ends the frame: ppnn_frame_end / ppnn_file_finish append the top
+ * hash). _free releases the state (any time). */
+typedef struct ppnn_chunk_writer {
+    ppnn_file_writer *fw;
+    uint64_t count, next;
+    uint64_t *len;
+    uint8_t *digest;
+} ppnn_chunk_writer;
+PPNN_MUST_CHECK ppnn_status ppnn_chunk_writer_begin(ppnn_chunk_writer *cw, ppnn_file_writer *fw,
+                                                    const uint8_t *meta, size_t meta_len,
+                                                    uint64_t count, const uint64_t *len);
+PPNN_MUST_CHECK ppnn_status ppnn_chunk_writer_put(ppnn_chunk_writer *cw, const void *body,
+                                                  size_t len,
+                                                  const uint8_t digest[PPNN_CHUNK_DIGEST_BYTES]);
+PPNN_MUST_CHECK ppnn_status ppnn_chunk_writer_end(ppnn_chunk_writer *cw);
+void ppnn_chunk_writer_free(ppnn_chunk_writer *cw);
+
+/* A chunked frame opened for reading: the verified metadata, the lengths, the absolute offset
+ * of every body and the digests. _open reads the header region and the digest table of the
+ * frame at frame_off (header h, payload length L already parsed and inside the file) with
+ * pread, checks that the sizes add up to L exactly (before allocating: every table is bounded
+ * by the bytes present) and verifies the top hash. _view does the same on a frame in memory
+ * (offsets are then relative to `frame`). `noun` names a chunk in messages ("ciphertext"). */
+typedef struct ppnn_chunked {
+    const char *noun;
+    uint64_t count;
+    uint8_t *meta;
+    size_t meta_len;
+    uint64_t *len, *offset;
+    uint8_t *digest;
+    uint8_t top[PPNN_CHUNK_DIGEST_BYTES];
+} ppnn_chunked;
+PPNN_MUST_CHECK ppnn_status ppnn_chunked_open(ppnn_chunked *c, int fd, uint64_t frame_off,
+                                              uint64_t payload_len, const char *name,
+                                              const char *noun);
+PPNN_MUST_CHECK ppnn_status ppnn_chunked_view(ppnn_chunked *c, const uint8_t *frame,
+                                              size_t frame_len, const char *name,
+                                              const char *noun);
+/* Verifies body i (len[i] bytes) against its digest: "name: ciphertext 17 of 784: checksum
+ * mismatch (file corrupted)" otherwise (chunks are numbered from 0, like every message). */
+PPNN_MUST_CHECK ppnn_status ppnn_chunk_verify(const ppnn_chunked *c, uint64_t i,
+                                              const uint8_t *body, const char *name);
+void ppnn_chunked_free(ppnn_chunked *c); /* NULL is a no-op */
+/* Recomputes the payload length, every digest and the top hash of a chunked frame in memory
+ * (fuzzers, corruption tests); when the count, metadata length and lengths do not add up, only
+ * the payload length and a plain trailer (BLAKE2b of everything) are written. */
+void ppnn_chunked_reseal(uint8_t *frame, size_t len);
 
 /* Bounds-checked little-endian cursor over a payload. Every read fails cleanly (PPNN_ERR_FORMAT,
  * "truncated") instead of reading past the end. */

@@ -96,20 +96,54 @@ PPNN_MUST_CHECK ppnn_status ckks_io_read_params(ppnn_reader *r, const uint8_t *p
 size_t ckks_io_rows_bytes(const ckks_params *p, size_t first, size_t rows);
 PPNN_MUST_CHECK ppnn_status ckks_io_get_rows(uint64_t *a, ppnn_reader *r, const ckks_params *p,
                                              size_t first, size_t rows);
-/* A batch payload (params, key id, batch info, ciphertexts) written into a begun frame of
- * exactly ckks_io_batch_payload_bytes bytes. */
+/* Packs rows first..first+rows-1 of a (rows consecutive N-word rows) into out; returns the
+ * bytes written (ckks_io_rows_bytes). */
+size_t ckks_io_put_rows(uint8_t *out, const uint64_t *a, const ckks_params *p, size_t first,
+                        size_t rows);
+
+/* ---- ciphertext batch frames, format version 2 (batch_file.c, docs/file-formats.md) ----
+ * A chunked frame (ppnn/util.h): metadata = params block, key id, batch info (count
+ * included), then one CKKS_CT_HEAD_BYTES record head per ciphertext; chunk i = ciphertext i's
+ * body: the seed when seeded, then its stored components, each level+1 packed rows. */
+typedef struct ckks_io_rec {
+    uint32_t level, size, seeded;
+    double scale;
+} ckks_io_rec;
+/* Bytes of a stored body with this head. */
+size_t ckks_io_rec_body_bytes(const ckks_params *p, const ckks_io_rec *r);
+/* Params block + key id + batch info: where the record heads start in the metadata. */
+size_t ckks_io_batch_head_bytes(const ckks_params *p);
+size_t ckks_io_batch_meta_bytes(const ckks_params *p, size_t count);
+/* Writes the metadata up to the record heads (ckks_io_batch_head_bytes); the caller writes
+ * head i at ckks_io_batch_head_bytes(p) + i * CKKS_CT_HEAD_BYTES (ckks_io_record_head). */
+void ckks_io_batch_meta_head(uint8_t *meta, const ckks_params *p, size_t count,
+                             const ckks_batch_info *info);
+/* The CKKS_CT_HEAD_BYTES record header of ct (level, size, scale, seeded): reads no rows. */
+void ckks_io_record_head(uint8_t *buf, const ckks_ciphertext *ct);
+/* Refuses a batch frame of another version than CKKS_BATCH_FILE_VERSION (one line naming it). */
+PPNN_MUST_CHECK ppnn_status ckks_io_batch_version(uint32_t version, const char *name);
+/* Parses a verified chunked frame's metadata: params (rebuilt or checked as
+ * ckks_io_read_params), key id, info, and every record head (ranges, one scale the parameters
+ * allow for the role), and checks that chunk i has exactly the bytes head i implies, all
+ * before anything is sized by the file beyond the tables already read. *recs: count entries
+ * (free()). On failure *params is restored (nothing created is kept). */
+PPNN_MUST_CHECK ppnn_status ckks_io_read_batch_meta(ckks_batch_info *info, ckks_io_rec **recs,
+                                                    const ppnn_chunked *ch,
+                                                    const uint8_t *param_id,
+                                                    ckks_params **params, int *created,
+                                                    const char *name);
+/* Unpacks a verified body (rec's layout) at `level` <= rec->level into ct, prepared at that
+ * level with rec->size components (only level+1 rows of each component are read; a seed is
+ * expanded at that level and kept in ct->seed). body may alias the rows of ct's last component
+ * when rec is seeded (only component 0 is unpacked from it before the seed is expanded). */
+PPNN_MUST_CHECK ppnn_status ckks_io_unpack_body(ckks_ciphertext *ct, const uint8_t *body,
+                                                const ckks_io_rec *rec, size_t level,
+                                                const char *name);
+/* A batch written into a begun frame of exactly ckks_io_batch_payload_bytes bytes (the
+ * metadata, every body and its digest; the caller ends the frame). */
 uint64_t ckks_io_batch_payload_bytes(const ckks_ciphertext *cts, size_t count);
 PPNN_MUST_CHECK ppnn_status ckks_io_put_batch(ppnn_file_writer *fw, const ckks_ciphertext *cts,
                                               size_t count, const ckks_batch_info *info);
-/* The head of a batch payload (params, key id, batch info with count;
- * ckks_io_batch_head_bytes long) written through buf (scratch of that many bytes); the
- * ciphertext records follow (ckks_batch_record_pack). */
-size_t ckks_io_batch_head_bytes(const ckks_params *p);
-/* The CKKS_CT_HEAD_BYTES record header of ct (level, size, scale, seeded): reads no rows. */
-void ckks_io_record_head(uint8_t *buf, const ckks_ciphertext *ct);
-PPNN_MUST_CHECK ppnn_status ckks_io_put_batch_head(ppnn_file_writer *fw, uint8_t *buf,
-                                                   const ckks_params *p, size_t count,
-                                                   const ckks_batch_info *info);
 /* Refuses an empty batch or ciphertexts of several parameter sets (messages name path). */
 PPNN_MUST_CHECK ppnn_status ckks_io_check_batch(const ckks_ciphertext *cts, size_t count,
                                                 const char *path);

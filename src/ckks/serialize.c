@@ -11,7 +11,6 @@
 #define KIND_PUBLIC CKKS_KIND_PUBLIC
 #define KIND_RELIN CKKS_KIND_RELIN
 #define KIND_GALOIS CKKS_KIND_GALOIS
-#define KIND_BATCH CKKS_KIND_BATCH
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
@@ -52,12 +51,9 @@ static size_t stored_rows_bytes(const stored_params *sp, size_t first, size_t ro
     return b;
 }
 
-#define BATCH_INFO_BYTES CKKS_BATCH_INFO_BYTES
-#define CT_HEAD_BYTES CKKS_CT_HEAD_BYTES
 
 /* Refuses a body that cannot hold the object before anything is allocated for it: exact sizes
- * for single keys, lower bounds (one key, one seeded level-0 ciphertext) for Galois keys and
- * batches, from the stored bit sizes; and key-switching keys over the consumer's memory limit
+ * for single keys, a lower bound (one key) for Galois keys, from the stored bit sizes; and key-switching keys over the consumer's memory limit
  * (the same CKKS_MAX_SWITCH_KEY_BYTES keygen enforces). */
 static ppnn_status check_body(const stored_params *sp, const char *kind, size_t have,
                               const char *path)
@@ -71,11 +67,8 @@ static ppnn_status check_body(const stored_params *sp, const char *kind, size_t 
         need = CKKS_SEED_BYTES + stored_rows_bytes(sp, 0, nq);
     else if (!strcmp(kind, KIND_RELIN))
         need = sw;
-    else if (!strcmp(kind, KIND_GALOIS))
-        need = 8 + 8 + sw, exact = 0;
     else
-        need = BATCH_INFO_BYTES + CT_HEAD_BYTES + CKKS_SEED_BYTES + stored_rows_bytes(sp, 0, 1),
-        exact = 0;
+        need = 8 + 8 + sw, exact = 0; /* KIND_GALOIS (batches are checked by batch_file.c) */
     if (exact ? have != need : have < need)
         return ppnn_fail(PPNN_ERR_FORMAT, "%s: %s (%zu payload bytes where these parameters need "
                          "%s%zu)", path, have < need ? "truncated object" : "trailing data", have,
@@ -203,8 +196,7 @@ size_t ckks_io_rows_bytes(const ckks_params *p, size_t first, size_t rows)
     return b;
 }
 
-/* Packs rows first..first+rows-1 of a (rows consecutive N-word rows) into out. */
-static size_t put_rows(uint8_t *out, const uint64_t *a, const ckks_params *p, size_t first,
+size_t ckks_io_put_rows(uint8_t *out, const uint64_t *a, const ckks_params *p, size_t first,
                        size_t rows)
 {
     size_t o = 0;
@@ -423,7 +415,7 @@ ppnn_status ckks_public_key_save(const char *path, const ckks_public_key *pk,
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
     memcpy(buf + off, pk->seed, CKKS_SEED_BYTES);
     off += CKKS_SEED_BYTES;
-    off += put_rows(buf + off, pk->b, p, 0, p->nq);
+    off += ckks_io_put_rows(buf + off, pk->b, p, 0, p->nq);
     ppnn_status st = write_object(path, 0644, KIND_PUBLIC, p, buf, off);
     free(buf);
     return st;
@@ -482,7 +474,7 @@ static size_t put_switch_key(uint8_t *out, const ckks_switch_key *k, const ckks_
     size_t o = CKKS_SEED_BYTES, digit = (p->nq + 1) * p->n;
     memcpy(out, k->seed, CKKS_SEED_BYTES);
     for (size_t d = 0; d < p->nq; d++)
-        o += put_rows(out + o, k->b + d * digit, p, 0, p->nq + 1);
+        o += ckks_io_put_rows(out + o, k->b + d * digit, p, 0, p->nq + 1);
     return o;
 }
 
@@ -610,277 +602,4 @@ out:
         memset(gk, 0, sizeof *gk);
     close_object(&v, params, created, st);
     return st;
-}
-
-/* ---- ciphertext batches ------------------------------------------------------------------- *
- * body: u32 packing, u64 images, u32 shape[3], u32 role, u64 count, then per ciphertext:
- *   u32 level, u32 size, f64 scale, u32 seeded, [32-byte seed if seeded],
- *   components (all, or c0 only when seeded), each (level+1) packed rows. */
-static int stored_seeded(const ckks_ciphertext *ct) { return ct->has_seed && ct->size == 2; }
-
-static size_t ct_bytes(const ckks_ciphertext *ct)
-{
-    size_t comps = stored_seeded(ct) ? 1 : ct->size;
-    return CT_HEAD_BYTES + (stored_seeded(ct) ? CKKS_SEED_BYTES : 0) +
-           comps * ckks_io_rows_bytes(ct->params, 0, ct->level + 1);
-}
-
-uint64_t ckks_batch_file_bytes(const ckks_ciphertext *cts, size_t count)
-{
-    if (!count)
-        return 0;
-    uint64_t b = PPNN_FILE_HEADER_BYTES + PPNN_FILE_TRAILER_BYTES +
-                 ckks_io_params_bytes(cts[0].params) + CKKS_KEY_ID_BYTES + BATCH_INFO_BYTES;
-    for (size_t i = 0; i < count; i++)
-        b += ct_bytes(&cts[i]);
-    return b;
-}
-
-uint64_t ckks_io_batch_payload_bytes(const ckks_ciphertext *cts, size_t count)
-{
-    return ckks_batch_file_bytes(cts, count) - PPNN_FILE_HEADER_BYTES - PPNN_FILE_TRAILER_BYTES;
-}
-
-size_t ckks_batch_record_bytes(const ckks_ciphertext *ct) { return ct_bytes(ct); }
-
-size_t ckks_io_batch_head_bytes(const ckks_params *p)
-{
-    return ckks_io_params_bytes(p) + CKKS_KEY_ID_BYTES + BATCH_INFO_BYTES;
-}
-
-ppnn_status ckks_io_put_batch_head(ppnn_file_writer *fw, uint8_t *buf, const ckks_params *p,
-                                   size_t count, const ckks_batch_info *info)
-{
-    size_t o = ckks_io_params_bytes(p);
-    ckks_io_put_params(buf, p);
-    memcpy(buf + o, info->key_id, CKKS_KEY_ID_BYTES), o += CKKS_KEY_ID_BYTES;
-    ppnn_put_u32(buf + o, info->packing), o += 4;
-    ppnn_put_u64(buf + o, info->images), o += 8;
-    for (int k = 0; k < 3; k++)
-        ppnn_put_u32(buf + o, info->shape[k]), o += 4;
-    ppnn_put_u32(buf + o, info->role), o += 4;
-    ppnn_put_u64(buf + o, count), o += 8;
-    return ppnn_file_put(fw, buf, o);
-}
-
-void ckks_io_record_head(uint8_t *buf, const ckks_ciphertext *ct)
-{
-    size_t o = 0;
-    ppnn_put_u32(buf + o, (uint32_t)ct->level), o += 4;
-    ppnn_put_u32(buf + o, (uint32_t)ct->size), o += 4;
-    ppnn_put_f64(buf + o, ct->scale), o += 8;
-    ppnn_put_u32(buf + o, (uint32_t)stored_seeded(ct));
-}
-
-size_t ckks_batch_record_pack(uint8_t *buf, const ckks_ciphertext *ct)
-{
-    const ckks_params *p = ct->params;
-    int seeded = stored_seeded(ct);
-    ckks_io_record_head(buf, ct);
-    size_t o = CT_HEAD_BYTES;
-    if (seeded)
-        memcpy(buf + o, ct->seed, CKKS_SEED_BYTES), o += CKKS_SEED_BYTES;
-    size_t comps = seeded ? 1 : ct->size;
-    for (size_t k = 0; k < comps; k++)
-        o += put_rows(buf + o, ckks_ct_poly(ct, k, 0), p, 0, ct->level + 1);
-    return o;
-}
-
-ppnn_status ckks_io_put_batch(ppnn_file_writer *fw, const ckks_ciphertext *cts, size_t count,
-                              const ckks_batch_info *info)
-{
-    const ckks_params *p = cts[0].params;
-    size_t scratch = ckks_io_batch_head_bytes(p);
-    for (size_t i = 0; i < count; i++)
-        if (ct_bytes(&cts[i]) > scratch)
-            scratch = ct_bytes(&cts[i]);
-    uint8_t *buf = malloc(scratch);
-    if (!buf)
-        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
-    ppnn_status st = ckks_io_put_batch_head(fw, buf, p, count, info);
-    for (size_t i = 0; !st && i < count; i++)
-        st = ppnn_file_put(fw, buf, ckks_batch_record_pack(buf, &cts[i]));
-    free(buf);
-    return st;
-}
-
-ppnn_status ckks_io_check_batch(const ckks_ciphertext *cts, size_t count, const char *path)
-{
-    if (count == 0)
-        return ppnn_fail(PPNN_ERR_PARAM, "%s: no ciphertexts to write", path);
-    for (size_t i = 1; i < count; i++)
-        if (!ckks_params_same(cts[i].params, cts[0].params))
-            return ppnn_fail(PPNN_ERR_MISMATCH, "%s: ciphertexts of different parameter sets", path);
-    return PPNN_OK;
-}
-
-ppnn_status ckks_batch_save(const char *path, const ckks_ciphertext *cts, size_t count,
-                            const ckks_batch_info *info)
-{
-    ppnn_status st = ckks_io_check_batch(cts, count, path);
-    if (st)
-        return st;
-    ppnn_file_writer fw;
-    st = ppnn_file_create(&fw, path, 0644, KIND_BATCH, CKKS_FILE_VERSION, cts[0].params->id,
-                          ckks_io_batch_payload_bytes(cts, count));
-    if (st)
-        return st;
-    if ((st = ckks_io_put_batch(&fw, cts, count, info))) {
-        ppnn_file_abort(&fw);
-        return st;
-    }
-    return ppnn_file_finish(&fw);
-}
-
-/* The scale a stored ciphertext may have under p. Inputs are fresh encryptions at exactly the
- * parameters' scale. Results come back at the scale the plan returns to: exactly Δ = p->scale
- * for element-wise plans (hnn/exec.c), Δ times a drift of (Δ/q_l)^k for channel-wise ones,
- * whose rescale primes lie within 2^-9 of Δ; a factor below sqrt(2) either way accepts both and
- * refuses NaN, infinities, negatives and every other power of two (which would decrypt to
- * values off by a factor of 2 or more). The executor and planner check the exact scale. */
-int ckks_io_ct_scale_ok(const ckks_params *p, uint32_t role, double scale)
-{
-    if (!isfinite(scale) || !(scale > 0))
-        return 0;
-    if (role == CKKS_BATCH_INPUT)
-        return scale == p->scale;
-    return fabs(log2(scale / p->scale)) < 0.5;
-}
-
-static ppnn_status parse_batch_body(ckks_ciphertext **out, size_t *out_count, ckks_batch_info *info,
-                                    ppnn_reader *r, const ckks_params *p, const char *path)
-{
-    ppnn_status st;
-    uint64_t count;
-    if ((st = ppnn_read_u32(r, &info->packing)) || (st = ppnn_read_u64(r, &info->images)))
-        return st;
-    for (int k = 0; k < 3; k++)
-        if ((st = ppnn_read_u32(r, &info->shape[k])))
-            return st;
-    if ((st = ppnn_read_u32(r, &info->role)) || (st = ppnn_read_u64(r, &count)))
-        return st;
-    if (info->packing != CKKS_PACKING_ELEMENT && info->packing != CKKS_PACKING_CHANNEL)
-        return ppnn_fail(PPNN_ERR_FORMAT, "%s: unknown packing %u", path, info->packing);
-    if (info->role != CKKS_BATCH_INPUT && info->role != CKKS_BATCH_LOGITS)
-        return ppnn_fail(PPNN_ERR_FORMAT, "%s: unknown batch role %u", path, info->role);
-    if (info->images == 0 || (info->packing == CKKS_PACKING_ELEMENT && info->images > p->slots))
-        return ppnn_fail(PPNN_ERR_FORMAT, "%s: %llu images do not fit %zu slots", path,
-                         (unsigned long long)info->images, p->slots);
-    /* The smallest stored ciphertext (seeded, level 0) bounds the count before allocating. */
-    size_t min_ct = CT_HEAD_BYTES + CKKS_SEED_BYTES + ckks_io_rows_bytes(p, 0, 1);
-    if (count == 0 || count > (r->len - r->pos) / min_ct)
-        return ppnn_fail(PPNN_ERR_FORMAT, "%s: invalid ciphertext count %llu for %zu bytes", path,
-                         (unsigned long long)count, r->len - r->pos);
-    ckks_ciphertext *cts = calloc(count, sizeof *cts);
-    if (!cts)
-        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
-    size_t i;
-    for (i = 0; i < count; i++) {
-        uint32_t level, size, seeded;
-        double scale;
-        if ((st = ppnn_read_u32(r, &level)) || (st = ppnn_read_u32(r, &size)) ||
-            (st = ppnn_read_f64(r, &scale)) || (st = ppnn_read_u32(r, &seeded)))
-            break;
-        if (level >= p->nq || size < 1 || size > 3 || seeded > 1 || (seeded && size != 2)) {
-            st = ppnn_fail(PPNN_ERR_FORMAT, "%s: ciphertext %zu has an invalid header", path, i);
-            break;
-        }
-        if (!ckks_io_ct_scale_ok(p, info->role, scale)) {
-            st = ppnn_fail(PPNN_ERR_FORMAT, "%s: ciphertext %zu has scale %g (2^%.2f) but these "
-                           "parameters %s 2^%.2f", path, i, scale, log2(fabs(scale)),
-                           info->role == CKKS_BATCH_INPUT ? "encrypt inputs at" : "return results at",
-                           log2(p->scale));
-            break;
-        }
-        /* Every ciphertext of a batch went through the same steps: one scale (levels may
-         * differ: the executor brings every input to the plan's level). */
-        if (i > 0 && scale != cts[0].scale) {
-            st = ppnn_fail(PPNN_ERR_FORMAT, "%s: ciphertext %zu has scale 2^%.4f, ciphertext 0 "
-                           "2^%.4f (a batch shares one scale)", path, i, log2(scale),
-                           log2(cts[0].scale));
-            break;
-        }
-        size_t comps = seeded ? 1 : size;
-        if (ckks_io_rows_bytes(p, 0, level + 1) * comps > r->len - r->pos) {
-            st = ppnn_fail(PPNN_ERR_FORMAT, "%s: truncated at ciphertext %zu", path, i);
-            break;
-        }
-        if ((st = ckks_ct_init(&cts[i], p, level, size, scale)))
-            break;
-        if (seeded && (st = ppnn_read_bytes(r, cts[i].seed, CKKS_SEED_BYTES)))
-            break;
-        for (size_t k = 0; !st && k < comps; k++)
-            st = ckks_io_get_rows(ckks_ct_poly(&cts[i], k, 0), r, p, 0, level + 1);
-        if (st)
-            break;
-        if (seeded) {
-            ckks_expand_seed(ckks_ct_poly(&cts[i], 1, 0), p, level, cts[i].seed);
-            cts[i].has_seed = 1;
-        }
-    }
-    if (!st)
-        st = ppnn_reader_end(r);
-    if (st) {
-        for (size_t j = 0; j <= i && j < count; j++)
-            ckks_ct_free(&cts[j]);
-        free(cts);
-        return st;
-    }
-    *out = cts;
-    *out_count = count;
-    return PPNN_OK;
-}
-
-static ppnn_status batch_from_view(ckks_ciphertext **cts, size_t *count, ckks_batch_info *info,
-                                   ckks_params **params, ppnn_file_view *v, const char *path)
-{
-    ppnn_reader r;
-    ppnn_reader_init(&r, v->payload, v->payload_len, path);
-    int created;
-    ppnn_status st = ckks_io_read_params(&r, v->param_id, params, &created, path, KIND_BATCH);
-    if (!st)
-        st = ppnn_read_bytes(&r, info->key_id, CKKS_KEY_ID_BYTES);
-    if (!st)
-        st = parse_batch_body(cts, count, info, &r, *params, path);
-    close_object(v, params, created, st);
-    return st;
-}
-
-ppnn_status ckks_batch_load(ckks_ciphertext **cts, size_t *count, ckks_batch_info *info,
-                            ckks_params **params, const char *path)
-{
-    *cts = NULL;
-    *count = 0;
-    memset(info, 0, sizeof *info);
-    ppnn_file_view v;
-    ppnn_status st = ppnn_file_open(&v, path, KIND_BATCH, CKKS_FILE_VERSION, CKKS_MAX_FILE_BYTES);
-    if (st)
-        return st;
-    return batch_from_view(cts, count, info, params, &v, path);
-}
-
-ppnn_status ckks_batch_parse(ckks_ciphertext **cts, size_t *count, ckks_batch_info *info,
-                             ckks_params **params, uint8_t *buf, size_t len, const char *name)
-{
-    *cts = NULL;
-    *count = 0;
-    memset(info, 0, sizeof *info);
-    ppnn_file_view v;
-    ppnn_status st = ppnn_file_parse(&v, buf, len, name, KIND_BATCH, CKKS_FILE_VERSION);
-    if (st)
-        return st;
-    return batch_from_view(cts, count, info, params, &v, name);
-}
-
-uint64_t ckks_batch_max_bytes(const ckks_params *p, size_t count)
-{
-    /* Every ciphertext at the top level with both components stored (not seeded). */
-    uint64_t per = CT_HEAD_BYTES + 2 * ckks_io_rows_bytes(p, 0, p->nq);
-    return PPNN_FILE_HEADER_BYTES + PPNN_FILE_TRAILER_BYTES + ckks_io_params_bytes(p) +
-           CKKS_KEY_ID_BYTES + BATCH_INFO_BYTES + (uint64_t)count * per;
-}
-
-uint64_t ckks_file_key_id_offset(const ckks_params *p)
-{
-    return PPNN_FILE_HEADER_BYTES + ckks_io_params_bytes(p);
 }

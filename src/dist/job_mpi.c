@@ -51,7 +51,8 @@ static ppnn_status open_input(job *j, const char *in_path, const ckks_relin_key 
     return PPNN_OK;
 }
 
-/* Batch b's reader (opening verifies its checksum), its count checked against the plan. */
+/* Batch b's reader (opening verifies its top hash; each input is verified by its own digest
+ * when get_input reads it, so a rank hashes exactly its share), its count checked. */
 static ppnn_status open_batch(ckks_batch_reader **r, const job *j, size_t b)
 {
     ppnn_status st = ckks_batch_reader_open(r, j->set, b);

@@ -69,9 +69,10 @@ ppnn_status hnn_encrypt_batch_progress(ckks_ciphertext *out, const ckks_secret_k
     return ppnn_first_error_status(&err);
 }
 
-/* The in-order writer of hnn_encrypt_batch_write: records k land in slot k % nslots; whoever
- * publishes a record and finds the next one to write ready becomes the writer (one at a time,
- * the lock released while it hashes and writes), so no thread waits for a turn while it could
+/* The in-order writer of hnn_encrypt_batch_write: records k land in slot k % nslots with the
+ * digest their encrypting thread computed (ppnn_chunk_digest, in parallel and cache-hot);
+ * whoever publishes a record and finds the next one to write ready becomes the writer (one at
+ * a time, the lock released while it writes: it hashes nothing but the small tables), so no thread waits for a turn while it could
  * encrypt: a thread waits (asleep, not spinning) only for its slot to be written. Progress:
  * with next..next+nslots-1 all published, any thread waiting for a slot becomes the writer. */
 typedef struct {
@@ -80,6 +81,7 @@ typedef struct {
     ckks_batch_set_writer *w;
     uint8_t **slot;
     size_t *len;     /* per slot: record length, 0 when it failed or was skipped */
+    uint8_t *digest; /* per slot: the record's digest (PPNN_CHUNK_DIGEST_BYTES) */
     size_t *holds;   /* per slot: the index it holds ready, SIZE_MAX when free */
     size_t nslots, next;
     int writing;
@@ -98,7 +100,8 @@ static void write_ready(ordered_writer *ow)
         pthread_mutex_unlock(&ow->mu);
         /* Records stay in order: after a failure nothing more is written. */
         if (ow->len[s] && !ppnn_first_error_set(ow->err)) {
-            ppnn_status e = ckks_batch_set_put_record(ow->w, ow->slot[s], ow->len[s]);
+            ppnn_status e = ckks_batch_set_put_record(ow->w, ow->slot[s], ow->len[s],
+                                                      ow->digest + s * PPNN_CHUNK_DIGEST_BYTES);
             ppnn_first_error_keep(ow->err, e);
             if (!e && ow->progress)
                 ow->progress(ow->ctx, k + 1);
@@ -130,7 +133,8 @@ ppnn_status hnn_encrypt_batch_write(ckks_batch_set_writer *w, const ckks_secret_
     ow.slot = calloc(nslots, sizeof *ow.slot);
     ow.len = calloc(nslots, sizeof *ow.len);
     ow.holds = malloc(nslots * sizeof *ow.holds);
-    int ok = ow.slot && ow.len && ow.holds;
+    ow.digest = malloc(nslots * PPNN_CHUNK_DIGEST_BYTES);
+    int ok = ow.slot && ow.len && ow.holds && ow.digest;
     for (size_t s = 0; ok && s < nslots; s++)
         ok = (ow.slot[s] = malloc(rec_len)) != NULL, ow.holds[s] = SIZE_MAX;
     if (!ok)
@@ -168,8 +172,11 @@ ppnn_status hnn_encrypt_batch_write(ckks_batch_set_writer *w, const ckks_secret_
                 if (v && !ppnn_first_error_set(&err)) {
                     ppnn_status e = encrypt_element(&ct, v, sk, x, batch, numel, k);
                     ppnn_first_error_keep(&err, e);
-                    if (!e)
+                    if (!e) {
                         len = ckks_batch_record_pack(ow.slot[s], &ct);
+                        ppnn_chunk_digest(ow.digest + s * PPNN_CHUNK_DIGEST_BYTES, k, ow.slot[s],
+                                          len);
+                    }
                 }
                 pthread_mutex_lock(&ow.mu);
                 ow.len[s] = len;
@@ -191,7 +198,7 @@ ppnn_status hnn_encrypt_batch_write(ckks_batch_set_writer *w, const ckks_secret_
     }
     for (size_t s = 0; ow.slot && s < nslots; s++)
         free(ow.slot[s]);
-    free(ow.slot), free(ow.len), free(ow.holds);
+    free(ow.slot), free(ow.len), free(ow.holds), free(ow.digest);
     return st;
 }
 

@@ -173,10 +173,13 @@ static enum MHD_Result begin_job(server *sv, request *r, struct MHD_Connection *
     if (srv_upload_open(&r->up, sv->cfg->state_dir, limit, CKKS_KIND_BATCH, "upload"))
         return send_error(r, c, 507, ppnn_last_error());
     r->up.param_id = r->param_id;
+    /* Every ciphertext's digest is checked as the upload passes: one chunk per model input. */
+    ppnn_file_check_chunked(&r->up.check, CKKS_KIND_BATCH, CKKS_BATCH_FILE_VERSION,
+                            m->plan[preset]->n_inputs, CKKS_CHUNK_NOUN);
     /* The key id hex was validated (srv_valid_id) and registered: it decodes to 16 bytes. */
     sodium_hex2bin(r->key_bin, sizeof r->key_bin, key, SRV_ID_HEX, NULL, NULL, NULL);
     r->up.key_id = r->key_bin;
-    r->up.key_id_off = ckks_file_key_id_offset(sv->models->params[preset]);
+    r->up.key_id_off = ckks_batch_key_id_offset(sv->models->params[preset]);
     r->uploading = 1;
     return MHD_YES;
 }

@@ -2,7 +2,9 @@
  * ppnn_file_check verifies the container on the fly, so the server never holds a body in memory
  * (RSS stays flat however large the batch). Refusals are decided as early as the bytes allow:
  * a wrong kind (a secret key!) or an oversized declared length after the 56-byte header, too
- * many bytes as soon as they arrive, a bad checksum or a truncated body at the end. */
+ * many bytes as soon as they arrive, a ciphertext whose digest differs as soon as its table
+ * entry arrives (batches are chunked frames, ppnn/util.h), a bad top checksum or a truncated
+ * body at the end. */
 /* sync_file_range (Linux): starts the writeback of what was written, see write_main. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -82,9 +84,13 @@ static void header_policy(srv_upload *u)
         refuse(u, 415, msg);
         return;
     }
-    if (c->version != CKKS_FILE_VERSION) {
-        snprintf(msg, sizeof msg, "refused: format version %u (this server reads %d)",
-                 c->version, CKKS_FILE_VERSION);
+    /* Batches are chunked frames of their own version; keys keep theirs. */
+    const uint32_t want = !strcmp(c->kind, CKKS_KIND_BATCH) ? CKKS_BATCH_FILE_VERSION
+                                                             : CKKS_FILE_VERSION;
+    if (c->version != want) {
+        snprintf(msg, sizeof msg, "refused: '%s' format version %u (this server reads %u%s)",
+                 c->kind, c->version, want,
+                 want == CKKS_BATCH_FILE_VERSION ? ": re-encrypt with this ppnn" : "");
         refuse(u, 415, msg);
         return;
     }
@@ -113,10 +119,9 @@ static void key_id_policy(srv_upload *u, const uint8_t *buf, size_t len, uint64_
                        "(key ids differ)");
 }
 
-void srv_upload_check(srv_upload *u, const uint8_t *buf, size_t len)
+/* Checks one piece of the body and applies the policies the bytes now allow. */
+static void check_part(srv_upload *u, const uint8_t *buf, size_t len)
 {
-    if (srv_upload_refused(u) || over_limit(u, u->check.seen, len))
-        return;
     uint64_t at = u->check.seen;
     int had_header = u->check.header_ok;
     if (ppnn_file_check_update(&u->check, buf, len)) {
@@ -127,6 +132,23 @@ void srv_upload_check(srv_upload *u, const uint8_t *buf, size_t len)
         header_policy(u);
     if (u->key_id && !srv_upload_refused(u))
         key_id_policy(u, buf, len, at);
+}
+
+void srv_upload_check(srv_upload *u, const uint8_t *buf, size_t len)
+{
+    if (srv_upload_refused(u) || over_limit(u, u->check.seen, len))
+        return;
+    /* The header alone first: its policy (kind, version, declared size: 413) decides before
+     * the chunked frame's own fields (a count over the model's inputs) are looked at. */
+    if (!u->check.header_ok && u->check.seen < PPNN_FILE_HEADER_BYTES) {
+        size_t head = PPNN_FILE_HEADER_BYTES - (size_t)u->check.seen;
+        head = head < len ? head : len;
+        check_part(u, buf, head);
+        buf += head, len -= head;
+        if (!len || srv_upload_refused(u))
+            return;
+    }
+    check_part(u, buf, len);
 }
 
 /* Writes buf whole at the file's end (507 when the disk refuses). */

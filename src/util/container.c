@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ppnn/util.h"
+#include "util/inner.h"
 
 static const uint8_t MAGIC[8] = {'P', 'P', 'N', 'N', 0, '\r', '\n', 0x1a};
 
@@ -220,12 +220,6 @@ ppnn_status ppnn_frame_header_parse(uint64_t *payload_len, uint32_t *version,
 
 ppnn_status ppnn_frame_verify_fd(int fd, uint64_t offset, uint64_t payload_len, const char *name)
 {
-    return ppnn_frame_verify_fd_stop(fd, offset, payload_len, name, NULL);
-}
-
-ppnn_status ppnn_frame_verify_fd_stop(int fd, uint64_t offset, uint64_t payload_len,
-                                      const char *name, const volatile int *stop)
-{
     if (sodium_init() < 0)
         return ppnn_fail(PPNN_ERR_UNSUPPORTED, "libsodium failed to initialise");
     enum { CHUNK = 1 << 20 };
@@ -237,10 +231,6 @@ ppnn_status ppnn_frame_verify_fd_stop(int fd, uint64_t offset, uint64_t payload_
     uint64_t left = PPNN_FILE_HEADER_BYTES + payload_len, pos = offset;
     ppnn_status st = PPNN_OK;
     while (left && !st) {
-        if (stop && *stop) {
-            st = ppnn_fail(PPNN_ERR_IO, "%s: verification stopped", name);
-            break;
-        }
         size_t want = left < CHUNK ? (size_t)left : CHUNK;
         ssize_t got = pread(fd, buf, want, (off_t)pos);
         if (got <= 0)
@@ -409,6 +399,7 @@ void ppnn_file_check_free(ppnn_file_check *c)
     if (c) {
         free(c->hash_state);
         c->hash_state = NULL;
+        ppnn_chunk_check_free(c);
     }
 }
 
@@ -435,6 +426,10 @@ static ppnn_status check_header(ppnn_file_check *c)
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
     crypto_generichash_init(c->hash_state, NULL, 0, 32);
     crypto_generichash_update(c->hash_state, h, PPNN_FILE_HEADER_BYTES);
+    c->chunked = c->noun && memcmp(h + 8, c->chunked_kind, 4) == 0 &&
+                 c->version == c->chunked_version;
+    if (c->chunked && c->payload_len < PPNN_CHUNKED_FIXED_BYTES)
+        return ppnn_fail(PPNN_ERR_FORMAT, "%s: truncated file (no %s table)", c->name, c->noun);
     c->header_ok = 1;
     return PPNN_OK;
 }
@@ -462,6 +457,11 @@ ppnn_status ppnn_file_check_update(ppnn_file_check *c, const uint8_t *buf, size_
         c->failed = 1;
         return ppnn_fail(PPNN_ERR_FORMAT, "%s: trailing data (header says %llu payload bytes)",
                          c->name, (unsigned long long)c->payload_len);
+    }
+    if (c->chunked) {
+        ppnn_status st = ppnn_chunk_check_update(c, buf, len);
+        c->failed = st != PPNN_OK;
+        return st;
     }
     uint64_t body_end = c->total - PPNN_FILE_TRAILER_BYTES;
     if (c->seen < body_end) {

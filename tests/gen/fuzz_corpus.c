@@ -7,6 +7,7 @@
  *       -lsodium -lz -lm -lopenblas -lcjson -fopenmp -o /tmp/fuzz_corpus && /tmp/fuzz_corpus */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ppnn/ckks_io.h"
@@ -80,6 +81,7 @@ static int write_set(unsigned logn, const char *tag)
     info.role = CKKS_BATCH_INPUT;
     const uint64_t images[2] = {8, 8};
     ckks_batch_set_writer *w = NULL;
+    remove(path("fuzz/corpus/fuzz_batch_set/two%s.ct", tag)); /* an older format's seed is not replaced */
     if (ckks_batch_set_create(&w, path("fuzz/corpus/fuzz_batch_set/two%s.ct", tag), p, &info, 2, images))
         return 1;
     for (int b = 0; b < 2; b++) {
@@ -100,6 +102,24 @@ static int write_set(unsigned logn, const char *tag)
     }
     if (ckks_batch_set_finish(w))
         return 1;
+    /* fuzz_http's upload seed: the target byte (2 = upload, bit 7 = reseal) and a one-ciphertext
+     * batch at level 0 (small enough for the harness's max_len). */
+    ckks_ciphertext one = {0};
+    const char *tmp = "fuzz/corpus/fuzz_http/upload.tmp";
+    if (encrypt_values(&one, &sk, 0, 0.5) || ckks_batch_save(tmp, &one, 1, &info))
+        return 1;
+    ckks_ct_free(&one);
+    uint8_t *file;
+    size_t flen;
+    if (ppnn_read_file(&file, &flen, tmp, (size_t)1 << 20))
+        return 1;
+    remove(tmp);
+    FILE *up = fopen(path("fuzz/corpus/fuzz_http/upload%s", tag), "wb");
+    const uint8_t target = 0x82;
+    if (!up || fwrite(&target, 1, 1, up) != 1 || fwrite(file, 1, flen, up) != flen ||
+        fclose(up) != 0)
+        return 1;
+    free(file);
     for (int i = 0; i < 2; i++) {
         ckks_ct_free(&in[i]);
         ckks_ct_free(&out[i]);
@@ -114,8 +134,10 @@ static int write_set(unsigned logn, const char *tag)
 
 int main(void)
 {
-    if (write_set(4, "16") || write_set(12, ""))
+    if (write_set(4, "16") || write_set(12, "")) {
+        fprintf(stderr, "fuzz_corpus: %s\n", ppnn_last_error());
         return 1;
+    }
     puts("wrote the ckks seeds under fuzz/corpus/");
     return 0;
 }

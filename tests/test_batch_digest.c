@@ -1,0 +1,323 @@
+/* Ciphertext batch frames, format version 2 (ckks batch_file.c, util chunked.c): one digest per
+ * ciphertext under a top hash over the header, metadata, lengths and digest table. Round trip
+ * (bit-identical ciphertexts, the documented digest and top hash recomputed independently), a
+ * flipped byte in ciphertext k refused at its read naming k and nothing before, a flipped byte
+ * in the table or the metadata refused at open, truncation, two bodies swapped (table as it
+ * was: their digests; table swapped too: the top hash; table swapped and top hash recomputed:
+ * the index binding), a version-1 file refused in one line, and the streaming upload check fed
+ * in random chunk sizes: the good file accepted, each corruption refused. */
+#include <math.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ppnn/ckks_io.h"
+#include "testutil.h"
+
+#define NCT 5
+
+static ckks_params *small_params(void)
+{
+    ckks_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.logn = 12;
+    spec.nq = 2;
+    spec.q_bits[0] = 30;
+    spec.q_bits[1] = 24;
+    spec.p_bits = 30;
+    spec.scale = ldexp(1, 24);
+    ckks_params *p = NULL;
+    CHECK_OK(ckks_params_new(&p, &spec));
+    if (!p)
+        exit(tu_finish("test_batch_digest"));
+    return p;
+}
+
+static int same_ct(const ckks_ciphertext *a, const ckks_ciphertext *b)
+{
+    return a->level == b->level && a->size == b->size && a->scale == b->scale &&
+           memcmp(a->data, b->data, a->size * (a->level + 1) * a->params->n * 8) == 0;
+}
+
+/* The layout of a single-batch file, read from its own fields (docs/file-formats.md). */
+typedef struct {
+    uint64_t count, meta, lens, bodies, table, trailer;
+    uint64_t off[NCT], len[NCT];
+} layout;
+
+static layout layout_of(const uint8_t *f, size_t n)
+{
+    layout l;
+    memset(&l, 0, sizeof l);
+    l.count = ppnn_get_u64(f + 56);
+    l.meta = 72;
+    l.lens = 72 + ppnn_get_u64(f + 64);
+    l.bodies = l.lens + 8 * l.count;
+    l.trailer = n - 32;
+    l.table = l.trailer - 32 * l.count;
+    uint64_t at = l.bodies;
+    for (size_t i = 0; i < NCT && i < l.count; i++) {
+        l.len[i] = ppnn_get_u64(f + l.lens + 8 * i);
+        l.off[i] = at, at += l.len[i];
+    }
+    CHECK(l.count == NCT && at == l.table && ppnn_get_u64(f + 48) == n - 88);
+    return l;
+}
+
+/* The top hash as documented: BLAKE2b-256 of bytes [0, bodies) then the digest table. */
+static void top_hash(uint8_t out[32], const uint8_t *f, const layout *l)
+{
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, NULL, 0, 32);
+    crypto_generichash_update(&h, f, l->bodies);
+    crypto_generichash_update(&h, f + l->table, 32 * l->count);
+    crypto_generichash_final(&h, out, 32);
+}
+
+/* Reads every ciphertext of path through the streamed reader; the index of the first that
+ * fails (NCT when none), open failures as -1. */
+static int read_all(const char *path, const ckks_params *p, ckks_ciphertext *want, int *bad)
+{
+    ckks_params *pp = (ckks_params *)p;
+    ckks_batch_set *s = NULL;
+    ckks_batch_reader *r = NULL;
+    *bad = NCT;
+    if (ckks_batch_set_open(&s, &pp, path) || ckks_batch_reader_open(&r, s, 0)) {
+        ckks_batch_set_close(s);
+        return -1;
+    }
+    int failed = 0;
+    char msg[512] = "";
+    for (size_t i = 0; i < ckks_batch_reader_count(r); i++) {
+        size_t level, size;
+        double scale;
+        ckks_batch_reader_meta(r, i, &level, &size, &scale);
+        ckks_ciphertext ct = {0};
+        if (ckks_batch_reader_get(&ct, r, i, level)) {
+            if (!failed)
+                *bad = (int)i, snprintf(msg, sizeof msg, "%s", ppnn_last_error());
+            failed++;
+        } else if (want) {
+            CHECK_MSG(same_ct(&ct, &want[i]), "ciphertext %zu differs after the round trip", i);
+        }
+        ckks_ct_free(&ct);
+    }
+    ckks_batch_reader_close(r);
+    ckks_batch_set_close(s);
+    if (failed)
+        ppnn_fail(PPNN_ERR_FORMAT, "%s", msg);
+    return failed;
+}
+
+static const char *write_copy(const char *name, const uint8_t *f, size_t n)
+{
+    return tu_write(name, f, n);
+}
+
+/* Feeds f to a streaming check in random chunks (1 .. 3000 bytes). */
+static ppnn_status stream(const uint8_t *f, size_t n, unsigned seed, uint64_t max_chunks,
+                          uint8_t trailer[32])
+{
+    ppnn_file_check c;
+    ppnn_file_check_init(&c, "upload");
+    ppnn_file_check_chunked(&c, CKKS_KIND_BATCH, CKKS_BATCH_FILE_VERSION, max_chunks,
+                            CKKS_CHUNK_NOUN);
+    ppnn_status st = PPNN_OK;
+    uint64_t x = seed * 0x9e3779b97f4a7c15u + 1;
+    for (size_t off = 0; off < n && !st;) {
+        x = x * 6364136223846793005u + 1442695040888963407u;
+        size_t take = 1 + (size_t)(x >> 33) % 3000;
+        take = take < n - off ? take : n - off;
+        st = ppnn_file_check_update(&c, f + off, take);
+        off += take;
+    }
+    if (!st)
+        st = ppnn_file_check_finish(&c);
+    if (!st && trailer)
+        memcpy(trailer, c.trailer, 32);
+    ppnn_file_check_free(&c);
+    return st;
+}
+
+int main(void)
+{
+    if (sodium_init() < 0)
+        return 1;
+    ckks_params *p = small_params();
+    ckks_secret_key sk = {0};
+    CHECK_OK(ckks_keygen_secret(&sk, p));
+    ckks_ciphertext ct[NCT];
+    memset(ct, 0, sizeof ct);
+    double v[8];
+    for (int i = 0; i < 8; i++)
+        v[i] = 0.01 * i;
+    for (size_t i = 0; i < NCT; i++)
+        CHECK_OK(ckks_encrypt_sk_values(&ct[i], &sk, v, 8, p->nq - 1, p->scale));
+    CHECK_OK(ckks_mod_switch(&ct[4], 0)); /* another level, stored unseeded: another length */
+    ckks_batch_info info;
+    memset(&info, 0, sizeof info);
+    ckks_key_id(info.key_id, &sk);
+    info.packing = CKKS_PACKING_ELEMENT, info.images = 8, info.role = CKKS_BATCH_INPUT;
+    info.shape[0] = 1, info.shape[1] = 1, info.shape[2] = NCT;
+    char path[600];
+    snprintf(path, sizeof path, "%s/batch.ct", tu_tmpdir());
+    CHECK_OK(ckks_batch_save(path, ct, NCT, &info));
+    uint8_t *f;
+    size_t n;
+    CHECK_OK(ppnn_read_file(&f, &n, path, (size_t)1 << 28));
+    CHECK(n == ckks_batch_file_bytes(ct, NCT));
+    CHECK(ppnn_get_u32(f + 12) == CKKS_BATCH_FILE_VERSION);
+    const layout l = layout_of(f, n);
+    uint8_t *g = malloc(n);
+    int bad;
+
+    /* Round trip, streamed and whole; the documented digests and top hash. */
+    CHECK(read_all(path, p, ct, &bad) == 0);
+    ckks_ciphertext *loaded = NULL;
+    size_t count = 0;
+    ckks_batch_info got;
+    ckks_params *pp = p;
+    CHECK_OK(ckks_batch_load(&loaded, &count, &got, &pp, path));
+    for (size_t i = 0; i < count; i++) {
+        CHECK(same_ct(&loaded[i], &ct[i]));
+        ckks_ct_free(&loaded[i]);
+    }
+    free(loaded);
+    for (size_t i = 0; i < NCT; i++) {
+        uint8_t salt[16], d[32];
+        ppnn_put_u64(salt, i), ppnn_put_u64(salt + 8, l.len[i]);
+        crypto_generichash_blake2b_salt_personal(d, 32, f + l.off[i], l.len[i], NULL, 0, salt,
+                                                 (const uint8_t *)"ppnn chunk dgst1");
+        CHECK_MSG(!memcmp(d, f + l.table + 32 * i, 32), "digest %zu is not the documented one", i);
+        CHECK(l.len[i] == ckks_batch_record_bytes(&ct[i]));
+    }
+    uint8_t top[32];
+    top_hash(top, f, &l);
+    CHECK(!memcmp(top, f + l.trailer, 32));
+    CHECK(ckks_batch_key_id_offset(p) + CKKS_KEY_ID_BYTES <= l.lens &&
+          !memcmp(f + ckks_batch_key_id_offset(p), info.key_id, CKKS_KEY_ID_BYTES));
+
+    /* A flipped byte in ciphertext k: everything opens, only k is refused, naming it. */
+    for (size_t k = 0; k < NCT; k++) {
+        memcpy(g, f, n);
+        g[l.off[k] + l.len[k] / 2] ^= 0x10;
+        const char *q = write_copy("flip.ct", g, n);
+        CHECK(read_all(q, p, NULL, &bad) == 1 && bad == (int)k);
+        char want[64];
+        snprintf(want, sizeof want, "ciphertext %zu of %d: checksum mismatch", k, NCT);
+        CHECK_MSG(strstr(ppnn_last_error(), want) && !strchr(ppnn_last_error(), '\n'),
+                  "message: %s", ppnn_last_error());
+        pp = p;
+        CHECK_ERR(ckks_batch_load(&loaded, &count, &got, &pp, q), PPNN_ERR_FORMAT);
+        CHECK(strstr(ppnn_last_error(), want) != NULL);
+    }
+    /* A flipped byte in the digest table, the lengths, the metadata (a record head, the key id,
+     * the count) or the top hash: refused at open. */
+    const uint64_t at[] = {l.table + 5, l.table + 32 * 3 + 31, l.lens + 3, l.meta + 40,
+                           l.bodies - 8 - 20 * 2 - 3, ckks_batch_key_id_offset(p) + 1, 56, 64,
+                           l.trailer + 7};
+    for (size_t k = 0; k < sizeof at / sizeof at[0]; k++) {
+        memcpy(g, f, n);
+        g[at[k]] ^= 0x01;
+        CHECK_MSG(read_all(write_copy("meta.ct", g, n), p, NULL, &bad) == -1,
+                  "flip at %llu not refused at open", (unsigned long long)at[k]);
+        pp = p;
+        CHECK_ERR(ckks_batch_load(&loaded, &count, &got, &pp, tu_write("meta.ct", g, n)),
+                  PPNN_ERR_FORMAT);
+    }
+    /* Truncated anywhere (the header's length no longer matches): refused at open. */
+    const size_t cuts[] = {60, 80, l.lens + 4, l.off[2] + 9, l.table + 40, n - 1};
+    for (size_t k = 0; k < sizeof cuts / sizeof cuts[0]; k++) {
+        CHECK(read_all(write_copy("cut.ct", f, cuts[k]), p, NULL, &bad) == -1);
+        pp = p;
+        CHECK_ERR(ckks_batch_load(&loaded, &count, &got, &pp, tu_write("cut.ct", f, cuts[k])),
+                  PPNN_ERR_FORMAT);
+    }
+    /* Bodies 1 and 2 (same length) swapped. Table untouched: both refused at their reads. */
+    CHECK(l.len[1] == l.len[2]);
+    memcpy(g, f, n);
+    memcpy(g + l.off[1], f + l.off[2], l.len[1]);
+    memcpy(g + l.off[2], f + l.off[1], l.len[1]);
+    CHECK(read_all(write_copy("swap.ct", g, n), p, NULL, &bad) == 2 && bad == 1);
+    /* ... table entries swapped too: the top hash no longer matches. */
+    memcpy(g + l.table + 32, f + l.table + 64, 32);
+    memcpy(g + l.table + 64, f + l.table + 32, 32);
+    CHECK(read_all(write_copy("swap.ct", g, n), p, NULL, &bad) == -1);
+    CHECK(strstr(ppnn_last_error(), "checksum mismatch") != NULL);
+    /* ... and the top hash recomputed: each digest still binds its index. */
+    top_hash(g + l.trailer, g, &l);
+    CHECK(read_all(write_copy("swap.ct", g, n), p, NULL, &bad) == 2 && bad == 1);
+    CHECK(strstr(ppnn_last_error(), "ciphertext 1 of 5: checksum mismatch") != NULL);
+    uint8_t d1[32], d2[32];
+    ppnn_chunk_digest(d1, 1, f + l.off[1], l.len[1]);
+    ppnn_chunk_digest(d2, 2, f + l.off[1], l.len[1]);
+    CHECK(memcmp(d1, d2, 32) != 0);
+    ppnn_chunk_digest(d2, 1, f + l.off[1], l.len[1] - 1);
+    CHECK(memcmp(d1, d2, 32) != 0);
+
+    /* A version-1 batch file (one checksum over everything): one line naming the version and
+     * saying to re-encrypt. */
+    memcpy(g, f, n);
+    ppnn_put_u32(g + 12, 1);
+    crypto_generichash(g + n - 32, 32, g, n - 32, NULL, 0);
+    const char *old = write_copy("v1.ct", g, n);
+    pp = p;
+    ckks_batch_set *s = NULL;
+    CHECK_ERR(ckks_batch_set_open(&s, &pp, old), PPNN_ERR_FORMAT);
+    CHECK_MSG(strstr(ppnn_last_error(), "version 1") && strstr(ppnn_last_error(), "re-encrypt") &&
+              !strchr(ppnn_last_error(), '\n'), "message: %s", ppnn_last_error());
+    CHECK_ERR(ckks_batch_load(&loaded, &count, &got, &pp, old), PPNN_ERR_FORMAT);
+    CHECK(strstr(ppnn_last_error(), "version 1") != NULL);
+
+    /* The streaming upload check: the good file in random chunk sizes, its top hash kept. */
+    uint8_t tr[32];
+    for (unsigned seed = 1; seed <= 4; seed++) {
+        CHECK_OK(stream(f, n, seed, NCT, tr));
+        CHECK(!memcmp(tr, f + l.trailer, 32));
+    }
+    /* ... each corruption refused: a body (naming the ciphertext), a table entry, the
+     * metadata, the lengths, truncation, trailing bytes, swapped bodies with a resealed top
+     * hash, more ciphertexts than the caller allows. */
+    for (size_t k = 0; k < NCT; k++) {
+        memcpy(g, f, n);
+        g[l.off[k] + 7] ^= 0x80;
+        char want[64];
+        snprintf(want, sizeof want, "ciphertext %zu of %d: checksum mismatch", k, NCT);
+        CHECK_ERR(stream(g, n, (unsigned)k, NCT, NULL), PPNN_ERR_FORMAT);
+        CHECK_MSG(strstr(ppnn_last_error(), want) != NULL, "message: %s", ppnn_last_error());
+    }
+    for (size_t k = 0; k < sizeof at / sizeof at[0]; k++) {
+        memcpy(g, f, n);
+        g[at[k]] ^= 0x01;
+        CHECK_ERR(stream(g, n, 7, NCT, NULL), PPNN_ERR_FORMAT);
+    }
+    for (size_t k = 0; k < sizeof cuts / sizeof cuts[0]; k++)
+        CHECK_ERR(stream(f, cuts[k], 3, NCT, NULL), PPNN_ERR_FORMAT);
+    uint8_t *more = malloc(n + 3);
+    memcpy(more, f, n), memset(more + n, 0, 3);
+    CHECK_ERR(stream(more, n + 3, 2, NCT, NULL), PPNN_ERR_FORMAT);
+    free(more);
+    CHECK_ERR(stream(g, 0, 1, NCT, NULL), PPNN_ERR_FORMAT); /* nothing at all */
+    memcpy(g, f, n);
+    memcpy(g + l.off[1], f + l.off[2], l.len[1]);
+    memcpy(g + l.off[2], f + l.off[1], l.len[1]);
+    memcpy(g + l.table + 32, f + l.table + 64, 32);
+    memcpy(g + l.table + 64, f + l.table + 32, 32);
+    top_hash(g + l.trailer, g, &l);
+    CHECK_ERR(stream(g, n, 5, NCT, NULL), PPNN_ERR_FORMAT);
+    CHECK(strstr(ppnn_last_error(), "ciphertext 1 of 5") != NULL);
+    CHECK_ERR(stream(f, n, 1, NCT - 1, NULL), PPNN_ERR_FORMAT);
+    /* A resealed file (ppnn_chunked_reseal, as the fuzzers do) passes both checks again. */
+    memcpy(g, f, n);
+    g[l.off[0]] ^= 1;
+    ppnn_chunked_reseal(g, n);
+    CHECK_OK(stream(g, n, 9, NCT, NULL));
+    CHECK(read_all(write_copy("resealed.ct", g, n), p, NULL, &bad) == 0);
+
+    free(f), free(g);
+    for (size_t i = 0; i < NCT; i++)
+        ckks_ct_free(&ct[i]);
+    ckks_secret_key_free(&sk);
+    ckks_params_free(p);
+    return tu_finish("test_batch_digest");
+}
