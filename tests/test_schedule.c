@@ -267,6 +267,66 @@ static void spill_file(fixture *f)
     _hnn_spill_close(sp);
 }
 
+/* A pruned dense layer after the conv (CSR, so ROWS tiles over a sparse B): default-size tiles
+ * would recompute the conv outputs their rows share. The default schedule recomputes at most
+ * 1/16 of them, a tight budget may still trade recomputation for memory, and every schedule
+ * gives the same ciphertexts. */
+static void sparse_after_conv(void)
+{
+    nn_model m;
+    nn_model_init(&m, "pruned", (nn_shape){1, 16, 16});
+    CHECK_OK(nn_model_add_conv2d(&m, 2, 3, 1, 1)); /* 512 conv outputs: more than one tile */
+    CHECK_OK(nn_model_add_poly(&m, NN_POLY_ELEMENT));
+    CHECK_OK(nn_model_add_flatten(&m));
+    CHECK_OK(nn_model_add_dense(&m, 8));
+    CHECK_OK(nn_model_add_poly(&m, NN_POLY_ELEMENT));
+    CHECK_OK(nn_model_add_dense(&m, 3));
+    CHECK_OK(nn_model_finish(&m));
+    m.nclasses = 3;
+    htu_seed_params(&m, 5);
+    nn_layer *fc = &m.layers[3];
+    uint32_t h = 12345;
+    for (size_t t = 0; t < fc->nweight; t++) { /* keep ~20 % of the weights: CSR */
+        h = h * 1103515245u + 12345u;
+        if ((h >> 16) % 5)
+            fc->weight[t] = 0;
+    }
+    for (size_t k = 0; k < m.nlayers; k++)
+        m.layers[k].in_range = (nn_range){-4, 4, 4};
+    m.out_range = (nn_range){-16, 16, 16};
+    fixture f;
+    fixture_init(&f, &m, 10, 6, 50, 16);
+    hnn_schedule *s = NULL, *t = NULL;
+    CHECK_OK(hnn_schedule_new(&s, f.p, f.prm->n, NULL));
+    hnn_schedule_opts small = {.tile = HNN_SCHED_TILE};
+    CHECK_OK(hnn_schedule_new(&t, f.p, f.prm->n, &small));
+    if (s && t) {
+        const hnn_stage *g = &s->stages[0], *gt = &t->stages[0];
+        const size_t conv_out = f.p->steps[g->a].n_out;
+        CHECK_MSG(g->tiling == HNN_TILE_ROWS && !f.p->steps[g->b].dense,
+                  "stage 0 is not a ROWS stage over a sparse layer");
+        CHECK_MSG(gt->recomputed > conv_out / 16, "240-item tiles recompute only %zu of %zu",
+                  gt->recomputed, conv_out);
+        CHECK_MSG(g->recomputed <= conv_out / 16, "default schedule recomputes %zu of %zu",
+                  g->recomputed, conv_out);
+    }
+    hnn_schedule_free(s), hnn_schedule_free(t);
+    hnn_schedule_opts tile240 = {.tile = HNN_SCHED_TILE}, one = {.tile = 1};
+    ckks_ciphertext *ref = run(&f, &one, NULL), *def = run(&f, NULL, NULL);
+    ckks_ciphertext *o240 = run(&f, &tile240, NULL);
+    CHECK_MSG(check_logits(&f, ref) < 0x1p-12, "pruned: encrypted logits off");
+    CHECK_MSG(htu_cts_differing(def, ref, f.p->n_outputs) == 0, "pruned: default differs");
+    CHECK_MSG(htu_cts_differing(o240, ref, f.p->n_outputs) == 0, "pruned: 240 tiles differ");
+    uint64_t min_mem = hnn_schedule_min_bytes(f.p, f.prm->n, 0, 0);
+    hnn_schedule_opts tight = {.budget_bytes = min_mem};
+    ckks_ciphertext *lo = run(&f, &tight, NULL);
+    CHECK_MSG(htu_cts_differing(lo, ref, f.p->n_outputs) == 0, "pruned: minimum budget differs");
+    free_out(ref, f.p->n_outputs), free_out(def, f.p->n_outputs);
+    free_out(o240, f.p->n_outputs), free_out(lo, f.p->n_outputs);
+    fixture_free(&f);
+    nn_model_free(&m);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -291,6 +351,7 @@ int main(void)
     spill_file(&f);
     fixture_free(&f);
     nn_model_free(&m);
+    sparse_after_conv();
 
     /* The deep architecture (arch.c "deep": conv 5x5 -> act -> avgpool 2 -> conv 5x5 -> act ->
      * avgpool 2 -> dense 100 -> act -> dense) on 16x16 inputs (20x20 under the sanitizers'

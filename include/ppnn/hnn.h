@@ -254,7 +254,8 @@ typedef struct hnn_schedule_opts {
 } hnn_schedule_opts;
 
 /* Builds the schedule of plan p on a ring of degree n under o (NULL: no budget, fused). Policy:
- * fuse every stage; tiles of HNN_SCHED_TILE items (kernel efficiency); while the peak exceeds
+ * fuse every stage; tiles of HNN_SCHED_TILE items (kernel efficiency), or one tile for a stage
+ * whose ROWS tiles would recompute more than 1/16 of its A outputs; while the peak exceeds
  * the budget, at the stage with the peak: halve its tiles if one-item tiles would fit, else
  * re-read its streamed inputs per tile, else spill its outputs, else its inputs. Errors:
  * PPNN_ERR_NOMEM when the budget is below the smallest peak this plan can run in; the message
