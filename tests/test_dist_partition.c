@@ -37,8 +37,11 @@ static size_t check_partition(const dist_partition *d, const hnn_plan *p)
         /* stages cover the plan's steps in order */
         bad += (a ? s->a : s->act != HNN_NO_STEP ? s->act : s->b) != k;
         k = s->b + 1;
-        bad += s->tiling != (b->dense && (a || s->act != HNN_NO_STEP) ? HNN_TILE_COLS
-                                                                       : HNN_TILE_ROWS);
+        /* dense B: COLS after A or an activation; sparse B: COLS only after A (pruned) */
+        if (b->dense)
+            bad += s->tiling != (a || s->act != HNN_NO_STEP ? HNN_TILE_COLS : HNN_TILE_ROWS);
+        else
+            bad += s->tiling == HNN_TILE_COLS && !a;
         const size_t nitems = s->tiling == HNN_TILE_ROWS ? b->n_out : a ? a->n_out : s->n_in;
         uint8_t *seen = calloc(nitems ? nitems : 1, 1);
         for (size_t t = 0; t < R; t++) {
@@ -162,9 +165,24 @@ static void prepare(nn_model *m)
     }
 }
 
-static void check_model(nn_model *m, size_t nq, const char *name, size_t max_ranks)
+/* Zeroes about 80 % of layer k's weights (deterministically): a pruned layer, run in CSR. */
+static void prune(nn_model *m, size_t k)
+{
+    nn_layer *l = &m->layers[k];
+    uint32_t h = 2024;
+    for (size_t t = 0; t < l->nweight; t++) {
+        h = h * 1103515245u + 12345u;
+        if ((h >> 16) % 5)
+            l->weight[t] = 0;
+    }
+}
+
+static void check_model(nn_model *m, size_t nq, const char *name, size_t max_ranks,
+                        int prune_layer)
 {
     prepare(m);
+    if (prune_layer >= 0)
+        prune(m, (size_t)prune_layer);
     htu_world w;
     if (!htu_world_new(&w, m, 8, nq, 49, 30, 49)) {
         htu_world_free(&w);
@@ -182,6 +200,13 @@ static void check_model(nn_model *m, size_t nq, const char *name, size_t max_ran
     }
     hnn_exec_opts o = {.threads = 1};
     CHECK_OK(hnn_infer(ref, p, in, rk, &o));
+    if (prune_layer >= 0) { /* the pruned dense layer after the conv: a COLS stage over CSR */
+        hnn_schedule *sc = NULL;
+        CHECK_OK(hnn_schedule_new(&sc, p, prm->n, NULL));
+        CHECK_MSG(sc && sc->stages[0].tiling == HNN_TILE_COLS && sc->stages[0].sparse_cols &&
+                  !p->steps[sc->stages[0].b].dense, "%s: stage 0 is not COLS over CSR", name);
+        hnn_schedule_free(sc);
+    }
     uint64_t single = 0;
     for (size_t R = 1; R <= max_ranks; R++) {
         dist_partition *d = NULL;
@@ -236,7 +261,7 @@ int main(void)
     CHECK_OK(nn_model_add_poly(&a, NN_POLY_ELEMENT));
     CHECK_OK(nn_model_add_dense(&a, 3));
     CHECK_OK(nn_model_finish(&a));
-    check_model(&a, 6, "cryptonets-shaped", maxr);
+    check_model(&a, 6, "cryptonets-shaped", maxr, -1);
     hnn_budget bud = {"test", 5, 30, 49, 8};
     hnn_plan *p = NULL;
     CHECK_OK(hnn_plan_new(&p, &a, &bud, NULL, 0));
@@ -256,6 +281,20 @@ int main(void)
     hnn_plan_free(p);
     nn_model_free(&a);
 
+    /* Pruned: the dense layer after a 405-output conv in CSR, split by columns like the dense
+     * one (each rank's share a CSR restricted to its columns). */
+    nn_model pr;
+    nn_model_init(&pr, "pruned", (nn_shape){1, 20, 20});
+    CHECK_OK(nn_model_add_conv2d(&pr, 5, 5, 2, 1));
+    CHECK_OK(nn_model_add_poly(&pr, NN_POLY_ELEMENT));
+    CHECK_OK(nn_model_add_flatten(&pr));
+    CHECK_OK(nn_model_add_dense(&pr, 12));
+    CHECK_OK(nn_model_add_poly(&pr, NN_POLY_ELEMENT));
+    CHECK_OK(nn_model_add_dense(&pr, 3));
+    CHECK_OK(nn_model_finish(&pr));
+    check_model(&pr, 6, "pruned cryptonets-shaped", maxr, 3);
+    nn_model_free(&pr);
+
     nn_model b; /* two convs and an avgpool: ROWS stages with halos */
     nn_model_init(&b, "twoconv", (nn_shape){1, 10, 10});
     CHECK_OK(nn_model_add_conv2d(&b, 3, 3, 1, 0));
@@ -266,12 +305,12 @@ int main(void)
     CHECK_OK(nn_model_add_flatten(&b));
     CHECK_OK(nn_model_add_dense(&b, 3));
     CHECK_OK(nn_model_finish(&b));
-    check_model(&b, 7, "two convs + avgpool", maxr);
+    check_model(&b, 7, "two convs + avgpool", maxr, -1);
     nn_model_free(&b);
 
     nn_model c; /* the deep architecture on 16x16 inputs */
     CHECK_OK(nn_arch_build(&c, "deep", NN_ACT_ELEMENT, (nn_shape){1, 16, 16}, 10));
-    check_model(&c, 10, "deep", tu_reduced() ? 2 : 3);
+    check_model(&c, 10, "deep", tu_reduced() ? 2 : 3, -1);
     nn_model_free(&c);
 
     CHECK(dist_mode_parse("auto") == DIST_AUTO && dist_mode_parse("model") == DIST_MODEL &&

@@ -267,62 +267,110 @@ static void spill_file(fixture *f)
     _hnn_spill_close(sp);
 }
 
-/* A pruned dense layer after the conv (CSR, so ROWS tiles over a sparse B): default-size tiles
- * would recompute the conv outputs their rows share. The default schedule recomputes at most
- * 1/16 of them, a tight budget may still trade recomputation for memory, and every schedule
- * gives the same ciphertexts. */
-static void sparse_after_conv(void)
+/* A pruned dense layer after the conv (CSR): default-size ROWS tiles would recompute the conv
+ * outputs their rows share, so the default schedule runs COLS tiles over the conv's rows (each
+ * output once, a per-tile CSR of the layer); rows_only keeps ROWS (one tile by default); a
+ * tight budget still fits; every schedule gives the same ciphertexts. */
+static void pruned_model(nn_model *m, size_t fc_out)
 {
-    nn_model m;
-    nn_model_init(&m, "pruned", (nn_shape){1, 16, 16});
-    CHECK_OK(nn_model_add_conv2d(&m, 2, 3, 1, 1)); /* 512 conv outputs: more than one tile */
-    CHECK_OK(nn_model_add_poly(&m, NN_POLY_ELEMENT));
-    CHECK_OK(nn_model_add_flatten(&m));
-    CHECK_OK(nn_model_add_dense(&m, 8));
-    CHECK_OK(nn_model_add_poly(&m, NN_POLY_ELEMENT));
-    CHECK_OK(nn_model_add_dense(&m, 3));
-    CHECK_OK(nn_model_finish(&m));
-    m.nclasses = 3;
-    htu_seed_params(&m, 5);
-    nn_layer *fc = &m.layers[3];
+    nn_model_init(m, "pruned", (nn_shape){1, 16, 16});
+    CHECK_OK(nn_model_add_conv2d(m, 2, 3, 1, 1)); /* 512 conv outputs: more than one tile */
+    CHECK_OK(nn_model_add_poly(m, NN_POLY_ELEMENT));
+    CHECK_OK(nn_model_add_flatten(m));
+    CHECK_OK(nn_model_add_dense(m, fc_out));
+    CHECK_OK(nn_model_add_poly(m, NN_POLY_ELEMENT));
+    CHECK_OK(nn_model_add_dense(m, 3));
+    CHECK_OK(nn_model_finish(m));
+    m->nclasses = 3;
+    htu_seed_params(m, 5);
+    nn_layer *fc = &m->layers[3];
     uint32_t h = 12345;
     for (size_t t = 0; t < fc->nweight; t++) { /* keep ~20 % of the weights: CSR */
         h = h * 1103515245u + 12345u;
         if ((h >> 16) % 5)
             fc->weight[t] = 0;
     }
-    for (size_t k = 0; k < m.nlayers; k++)
-        m.layers[k].in_range = (nn_range){-4, 4, 4};
-    m.out_range = (nn_range){-16, 16, 16};
+    for (size_t k = 0; k < m->nlayers; k++)
+        m->layers[k].in_range = (nn_range){-4, 4, 4};
+    m->out_range = (nn_range){-16, 16, 16};
+}
+
+/* 240 outputs of ~100 terms each: COLS accumulators for all 240 outweigh the ~100 conv outputs
+ * one ROWS row reads, so the smallest budget is reached only by going back to ROWS tiles. */
+static void sparse_cols_fallback(void)
+{
+    nn_model m;
+    pruned_model(&m, 240);
+    fixture f;
+    fixture_init(&f, &m, 8, 6, 50, 16);
+    hnn_schedule *s = NULL;
+    CHECK_OK(hnn_schedule_new(&s, f.p, f.prm->n, NULL));
+    CHECK_MSG(s && s->stages[0].sparse_cols, "default schedule is not COLS over the CSR layer");
+    hnn_schedule_free(s);
+    const uint64_t min_mem = hnn_schedule_min_bytes(f.p, f.prm->n, 0, 0);
+    hnn_schedule_opts tight = {.budget_bytes = min_mem};
+    s = NULL;
+    CHECK_OK(hnn_schedule_new(&s, f.p, f.prm->n, &tight));
+    CHECK_MSG(s && s->stages[0].tiling == HNN_TILE_ROWS && !s->stages[0].sparse_cols,
+              "minimum budget: not back in ROWS tiles");
+    hnn_schedule_free(s);
+    hnn_schedule_opts unfused = {.no_fusion = 1};
+    ckks_ciphertext *ref = run(&f, &unfused, NULL), *def = run(&f, NULL, NULL);
+    ckks_ciphertext *lo = run(&f, &tight, NULL);
+    CHECK_MSG(htu_cts_differing(def, ref, f.p->n_outputs) == 0, "240 outputs: default differs");
+    CHECK_MSG(htu_cts_differing(lo, ref, f.p->n_outputs) == 0, "240 outputs: minimum differs");
+    free_out(ref, f.p->n_outputs), free_out(def, f.p->n_outputs), free_out(lo, f.p->n_outputs);
+    fixture_free(&f);
+    nn_model_free(&m);
+}
+
+static void sparse_after_conv(void)
+{
+    nn_model m;
+    pruned_model(&m, 8);
     fixture f;
     fixture_init(&f, &m, 10, 6, 50, 16);
-    hnn_schedule *s = NULL, *t = NULL;
+    /* Default: COLS tiles over the sparse layer (each conv output once); rows_only: ROWS
+     * tiles, which at 240 items recompute conv outputs, so they start from one tile. */
+    hnn_schedule *s = NULL, *t = NULL, *u = NULL;
+    hnn_schedule_opts rows240 = {.tile = HNN_SCHED_TILE, .rows_only = 1}, rows = {.rows_only = 1};
     CHECK_OK(hnn_schedule_new(&s, f.p, f.prm->n, NULL));
-    hnn_schedule_opts small = {.tile = HNN_SCHED_TILE};
-    CHECK_OK(hnn_schedule_new(&t, f.p, f.prm->n, &small));
-    if (s && t) {
-        const hnn_stage *g = &s->stages[0], *gt = &t->stages[0];
+    CHECK_OK(hnn_schedule_new(&t, f.p, f.prm->n, &rows240));
+    CHECK_OK(hnn_schedule_new(&u, f.p, f.prm->n, &rows));
+    if (s && t && u) {
+        const hnn_stage *g = &s->stages[0], *gt = &t->stages[0], *gu = &u->stages[0];
         const size_t conv_out = f.p->steps[g->a].n_out;
-        CHECK_MSG(g->tiling == HNN_TILE_ROWS && !f.p->steps[g->b].dense,
-                  "stage 0 is not a ROWS stage over a sparse layer");
-        CHECK_MSG(gt->recomputed > conv_out / 16, "240-item tiles recompute only %zu of %zu",
-                  gt->recomputed, conv_out);
-        CHECK_MSG(g->recomputed <= conv_out / 16, "default schedule recomputes %zu of %zu",
-                  g->recomputed, conv_out);
+        CHECK_MSG(g->tiling == HNN_TILE_COLS && g->sparse_cols && !f.p->steps[g->b].dense,
+                  "stage 0 is not a COLS stage over a sparse layer");
+        CHECK_MSG(g->ntiles > 1 && g->recomputed == 0, "default: %zu tiles, %zu recomputed",
+                  g->ntiles, g->recomputed);
+        CHECK_MSG(gt->tiling == HNN_TILE_ROWS && gt->recomputed > conv_out / 16,
+                  "240-item ROWS tiles recompute only %zu of %zu", gt->recomputed, conv_out);
+        CHECK_MSG(gu->tiling == HNN_TILE_ROWS && gu->recomputed <= conv_out / 16,
+                  "rows_only schedule recomputes %zu of %zu", gu->recomputed, conv_out);
+        /* COLS holds the 8 accumulators, not every conv output a B row reads. */
+        CHECK_MSG(s->peak_bytes < u->peak_bytes, "COLS peak %llu >= one ROWS tile's %llu",
+                  (unsigned long long)s->peak_bytes, (unsigned long long)u->peak_bytes);
     }
-    hnn_schedule_free(s), hnn_schedule_free(t);
-    hnn_schedule_opts tile240 = {.tile = HNN_SCHED_TILE}, one = {.tile = 1};
-    ckks_ciphertext *ref = run(&f, &one, NULL), *def = run(&f, NULL, NULL);
-    ckks_ciphertext *o240 = run(&f, &tile240, NULL);
+    hnn_schedule_free(s), hnn_schedule_free(t), hnn_schedule_free(u);
+    hnn_schedule_opts unfused = {.no_fusion = 1}, one = {.tile = 1}, c240 = {.tile = HNN_SCHED_TILE};
+    ckks_ciphertext *ref = run(&f, &unfused, NULL), *def = run(&f, NULL, NULL);
+    ckks_ciphertext *o1 = run(&f, &one, NULL), *o240 = run(&f, &c240, NULL);
+    ckks_ciphertext *r240 = run(&f, &rows240, NULL), *r1 = run(&f, &rows, NULL);
     CHECK_MSG(check_logits(&f, ref) < 0x1p-12, "pruned: encrypted logits off");
     CHECK_MSG(htu_cts_differing(def, ref, f.p->n_outputs) == 0, "pruned: default differs");
-    CHECK_MSG(htu_cts_differing(o240, ref, f.p->n_outputs) == 0, "pruned: 240 tiles differ");
+    CHECK_MSG(htu_cts_differing(o1, ref, f.p->n_outputs) == 0, "pruned: 1-item COLS differ");
+    CHECK_MSG(htu_cts_differing(o240, ref, f.p->n_outputs) == 0, "pruned: 240 COLS differ");
+    CHECK_MSG(htu_cts_differing(r240, ref, f.p->n_outputs) == 0, "pruned: 240 ROWS differ");
+    CHECK_MSG(htu_cts_differing(r1, ref, f.p->n_outputs) == 0, "pruned: one ROWS tile differs");
     uint64_t min_mem = hnn_schedule_min_bytes(f.p, f.prm->n, 0, 0);
     hnn_schedule_opts tight = {.budget_bytes = min_mem};
     ckks_ciphertext *lo = run(&f, &tight, NULL);
     CHECK_MSG(htu_cts_differing(lo, ref, f.p->n_outputs) == 0, "pruned: minimum budget differs");
     free_out(ref, f.p->n_outputs), free_out(def, f.p->n_outputs);
-    free_out(o240, f.p->n_outputs), free_out(lo, f.p->n_outputs);
+    free_out(o1, f.p->n_outputs), free_out(o240, f.p->n_outputs);
+    free_out(r240, f.p->n_outputs), free_out(r1, f.p->n_outputs);
+    free_out(lo, f.p->n_outputs);
     fixture_free(&f);
     nn_model_free(&m);
 }
@@ -352,6 +400,7 @@ int main(void)
     fixture_free(&f);
     nn_model_free(&m);
     sparse_after_conv();
+    sparse_cols_fallback();
 
     /* The deep architecture (arch.c "deep": conv 5x5 -> act -> avgpool 2 -> conv 5x5 -> act ->
      * avgpool 2 -> dense 100 -> act -> dense) on 16x16 inputs (20x20 under the sanitizers'

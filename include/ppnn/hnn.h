@@ -231,6 +231,7 @@ typedef struct hnn_stage {
                                * when a later tile needs them (I/O for memory) */
     uint64_t peak_bytes;      /* peak while this stage runs */
     size_t recomputed;        /* A outputs computed more than once (ROWS tiles sharing inputs) */
+    int sparse_cols;          /* COLS tiles over a sparse B (a pruned dense layer in CSR) */
     uint32_t *a_row_of;       /* A output index -> A row (NULL without A) */
 } hnn_stage;
 
@@ -251,13 +252,16 @@ typedef struct hnn_schedule_opts {
     int no_fusion;         /* tests/benchmarks: every LINEAR its own stage, layers materialised */
     size_t tile;           /* > 0: items per tile (tests); 0: chosen */
     int force_spill;       /* tests: spill every stage output but the last */
+    int rows_only;         /* tests: never COLS over a sparse B (ROWS, recomputing A outputs) */
 } hnn_schedule_opts;
 
 /* Builds the schedule of plan p on a ring of degree n under o (NULL: no budget, fused). Policy:
- * fuse every stage; tiles of HNN_SCHED_TILE items (kernel efficiency), or one tile for a stage
- * whose ROWS tiles would recompute more than 1/16 of its A outputs; while the peak exceeds
- * the budget, at the stage with the peak: halve its tiles if one-item tiles would fit, else
- * re-read its streamed inputs per tile, else spill its outputs, else its inputs. Errors:
+ * fuse every stage; tiles of HNN_SCHED_TILE items (kernel efficiency); a stage whose ROWS
+ * tiles over a sparse B would recompute more than 1/16 of its A outputs (a pruned dense layer
+ * after a conv) runs in COLS tiles instead (each A output computed once); while the peak
+ * exceeds the budget, at the stage with the peak: halve its tiles if one-item tiles would fit,
+ * else (COLS over a sparse B) go back to ROWS tiles, else re-read its streamed inputs per
+ * tile, else spill its outputs, else its inputs. Errors:
  * PPNN_ERR_NOMEM when the budget is below the smallest peak this plan can run in; the message
  * names that minimum (with and without spill) in MB. */
 PPNN_MUST_CHECK ppnn_status hnn_schedule_new(hnn_schedule **out, const hnn_plan *p, size_t n,

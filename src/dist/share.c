@@ -94,9 +94,10 @@ static ppnn_status derive_act(hnn_step *d, const hnn_step *s, const uint32_t *id
     return PPNN_OK;
 }
 
-/* d = dense step s restricted to its input columns cols[0 .. m) (d's input j = s's input
+/* d = linear step s restricted to its input columns cols[0 .. m) (d's input j = s's input
  * cols[j]), every output; s's bias when with_bias, else zero (a partial sum carries the bias
- * once). */
+ * once). A sparse s (a pruned dense layer) gives a sparse d: every row, only its terms on
+ * those columns. */
 static ppnn_status derive_cols(hnn_step *d, const hnn_step *s, const uint32_t *cols, size_t m,
                                int with_bias)
 {
@@ -104,15 +105,44 @@ static ppnn_status derive_cols(hnn_step *d, const hnn_step *s, const uint32_t *c
     d->row_start = d->col = d->row_out = NULL, d->w = d->bias = NULL;
     d->beta = NULL, d->square = NULL, d->umax = d->utyp = NULL;
     d->n_in = m;
-    d->w = malloc((s->n_out * m + 1) * sizeof *d->w);
     d->bias = calloc(s->n_out ? s->n_out : 1, sizeof *d->bias);
-    if (!d->w || !d->bias)
+    if (!d->bias)
         return nomem();
-    for (size_t r = 0; r < s->n_out; r++)
-        for (size_t j = 0; j < m; j++)
-            d->w[r * m + j] = s->w[r * s->n_in + cols[j]];
     if (with_bias)
         memcpy(d->bias, s->bias, s->n_out * sizeof *d->bias);
+    if (s->dense) {
+        d->w = malloc((s->n_out * m + 1) * sizeof *d->w);
+        if (!d->w)
+            return nomem();
+        for (size_t r = 0; r < s->n_out; r++)
+            for (size_t j = 0; j < m; j++)
+                d->w[r * m + j] = s->w[r * s->n_in + cols[j]];
+        return PPNN_OK;
+    }
+    uint32_t *pos = malloc((s->n_in ? s->n_in : 1) * sizeof *pos);
+    d->row_start = malloc((s->n_out + 1) * sizeof *d->row_start);
+    d->row_out = malloc((s->n_out ? s->n_out : 1) * sizeof *d->row_out);
+    d->col = malloc((s->nnz ? s->nnz : 1) * sizeof *d->col);
+    d->w = malloc((s->nnz ? s->nnz : 1) * sizeof *d->w);
+    if (!pos || !d->row_start || !d->row_out || !d->col || !d->w) {
+        free(pos);
+        return nomem();
+    }
+    for (size_t i = 0; i < s->n_in; i++)
+        pos[i] = UINT32_MAX;
+    for (size_t j = 0; j < m; j++)
+        pos[cols[j]] = (uint32_t)j;
+    size_t t = 0;
+    for (size_t r = 0; r < s->n_out; r++) {
+        d->row_start[r] = (uint32_t)t;
+        d->row_out[r] = s->row_out[r];
+        for (size_t u = s->row_start[r]; u < s->row_start[r + 1]; u++)
+            if (pos[s->col[u]] != UINT32_MAX)
+                d->col[t] = pos[s->col[u]], d->w[t++] = s->w[u];
+    }
+    d->row_start[s->n_out] = (uint32_t)t;
+    d->nnz = t;
+    free(pos);
     return PPNN_OK;
 }
 

@@ -158,6 +158,7 @@ typedef struct {
     size_t n, la, lb, nwa, nwb, lin, inter_words;
     double in_scale, a_pre, a_post, a_sout, b_in_scale, b_pre, b_post, b_sout;
     uint64_t *wqa, *bqa, *wqb, *bqb;
+    uint32_t *cs_start, *cs_col;       /* COLS over a sparse B: per-tile CSR (regroup_cols) */
     ckks_ciphertext *inter;            /* b->n_in slots; live only inside a tile */
     const ckks_ciphertext **cur;       /* stage inputs currently held (NULL: not held) */
     uint64_t *zero;
@@ -446,13 +447,14 @@ static ppnn_status tile_cols(stage_run *r, const hnn_tile_needs *nd, size_t t)
     const hnn_step *b = r->b;
     const size_t len = nd->ninter, nout = b->n_out;
     const size_t off = r->g->tile_start[t], planes = (r->lb + 1) * 3;
+    const int sparse = !b->dense;
     double t0 = ppnn_now();
     job_bufs jb;
     ppnn_status st = job_bufs_init(&jb, r, planes, r->lb + 1, planes * nout, planes * len, b);
     if (st)
         return st;
     for (size_t i = 0; i <= r->lb; i++) {
-        const uint64_t *blk = r->wqb + i * r->nwb + nout * off;
+        const uint64_t *blk = sparse ? r->wqb + i * r->nwb : r->wqb + i * r->nwb + nout * off;
         for (size_t k = 0; k < 3; k++) {
             const size_t pl = i * 3 + k;
             const uint64_t **x = jb.x + pl * len;
@@ -461,11 +463,14 @@ static ppnn_status tile_cols(stage_run *r, const hnn_tile_needs *nd, size_t t)
                 const ckks_ciphertext *c = &r->inter[nd->inter[j]];
                 x[j] = k < c->size ? ckks_ct_poly(c, k, i) : r->zero;
             }
+            /* Kernel row o writes output o (dense) or row_out[o] (sparse: CSR row o). */
             for (size_t o = 0; o < nout; o++)
-                y[o] = ckks_ct_poly(&r->out[o], k, i);
+                y[o] = ckks_ct_poly(&r->out[sparse ? b->row_out[o] : o], k, i);
             /* The first tile starts from the bias, later ones accumulate into y in place. */
-            hnn_tile_args a = {y, blk, NULL, NULL, t == 0 && k == 0 ? r->bqb + i * nout : NULL,
-                               len, x, &jb.mods[i], t == 0 ? NULL : (const uint64_t *const *)y};
+            hnn_tile_args a = {y, blk, sparse ? r->cs_start + t * (nout + 1) : NULL,
+                               sparse ? r->cs_col : NULL,
+                               t == 0 && k == 0 ? r->bqb + i * nout : NULL, sparse ? 0 : len, x,
+                               &jb.mods[i], t == 0 ? NULL : (const uint64_t *const *)y};
             jb.jobs[pl] = (hnn_linear_job){a, nout};
         }
     }
@@ -475,30 +480,83 @@ static ppnn_status tile_cols(stage_run *r, const hnn_tile_needs *nd, size_t t)
     return PPNN_OK;
 }
 
-/* Dense B weights regrouped per COLS tile: block t holds columns inter(t) (in tile order) of
- * every row, row-major n_out x len_t, at offset n_out * tile_start[t] within a prime's slab. */
+/* B weights regrouped per COLS tile. Dense: block t holds columns inter(t) (in tile order) of
+ * every row, row-major n_out x len_t, at offset n_out * tile_start[t] within a prime's slab.
+ * Sparse (a pruned dense layer): tile t's terms form a CSR of every row over the tile's local
+ * inputs 0 .. len_t (cs_col), its n_out + 1 row offsets at cs_start + t * (n_out + 1), absolute
+ * into cs_col and into each prime's slab of the regrouped weights; every term lies in the one
+ * tile holding its input, so the slabs keep nnz words. */
 static ppnn_status regroup_cols(stage_run *r)
 {
     const hnn_step *b = r->b;
-    const size_t nout = b->n_out, nin = b->n_in, nw = r->nwb;
+    const size_t nout = b->n_out, nin = b->n_in, nw = r->nwb, nt = r->g->ntiles;
     uint64_t *w = malloc((nw ? nw : 1) * (r->lb + 1) * sizeof *w);
+    uint32_t *tile_of = !b->dense ? malloc((nin ? nin : 1) * sizeof *tile_of) : NULL;
+    uint32_t *pos_of = !b->dense ? malloc((nin ? nin : 1) * sizeof *pos_of) : NULL;
+    if (!b->dense) {
+        r->cs_start = calloc(nt * (nout + 1) + 1, sizeof *r->cs_start);
+        r->cs_col = malloc((nw ? nw : 1) * sizeof *r->cs_col);
+    }
     hnn_tile_needs nd;
-    if (!w)
-        return ppnn_fail(PPNN_ERR_NOMEM, "out of memory in layer %zu", b->layer);
-    ppnn_status st = _hnn_needs_init(&nd, r->p, r->g);
+    ppnn_status st = !w || (!b->dense && (!tile_of || !pos_of || !r->cs_start || !r->cs_col))
+                         ? ppnn_fail(PPNN_ERR_NOMEM, "out of memory in layer %zu", b->layer)
+                         : _hnn_needs_init(&nd, r->p, r->g);
     if (st) {
-        free(w);
+        free(w), free(tile_of), free(pos_of);
         return st;
     }
-    for (size_t t = 0; t < r->g->ntiles; t++) {
+    if (!b->dense)
+        for (size_t c = 0; c < nin; c++)
+            tile_of[c] = UINT32_MAX;
+    for (size_t t = 0; t < nt; t++) {
         _hnn_tile_needs(&nd, r->p, r->g, t);
         const size_t off = r->g->tile_start[t], len = nd.ninter;
+        if (!b->dense) {
+            for (size_t j = 0; j < len; j++)
+                tile_of[nd.inter[j]] = (uint32_t)t, pos_of[nd.inter[j]] = (uint32_t)j;
+            continue;
+        }
         for (size_t i = 0; i <= r->lb; i++)
             for (size_t o = 0; o < nout; o++)
                 for (size_t j = 0; j < len; j++)
                     w[i * nw + nout * off + o * len + j] = r->wqb[i * nw + o * nin + nd.inter[j]];
     }
     _hnn_needs_free(&nd);
+    if (!b->dense) {
+        /* Counts per (tile, row), then prefix sums in tile-major, row-minor order. */
+        uint32_t *cnt = r->cs_start + 1;
+        for (size_t o = 0; o < nout; o++)
+            for (size_t u = b->row_start[o]; u < b->row_start[o + 1]; u++)
+                if (tile_of[b->col[u]] != UINT32_MAX)
+                    cnt[tile_of[b->col[u]] * (nout + 1) + o]++;
+        uint32_t run = 0;
+        for (size_t t = 0; t < nt; t++) {
+            uint32_t *rs = r->cs_start + t * (nout + 1);
+            for (size_t o = 0; o <= nout; o++) {
+                uint32_t c = o < nout ? rs[o + 1] : 0;
+                rs[o] = run, run += c;
+            }
+        }
+        /* Row offsets become fill cursors (rs[o + 1] = end of row o) while terms are placed. */
+        uint32_t *fill = malloc((nt * (nout + 1) + 1) * sizeof *fill);
+        if (!fill) {
+            free(w), free(tile_of), free(pos_of);
+            return ppnn_fail(PPNN_ERR_NOMEM, "out of memory in layer %zu", b->layer);
+        }
+        memcpy(fill, r->cs_start, nt * (nout + 1) * sizeof *fill);
+        for (size_t o = 0; o < nout; o++)
+            for (size_t u = b->row_start[o]; u < b->row_start[o + 1]; u++) {
+                const uint32_t c = b->col[u], t = tile_of[c];
+                if (t == UINT32_MAX)
+                    continue;
+                const uint32_t at = fill[t * (nout + 1) + o]++;
+                r->cs_col[at] = pos_of[c];
+                for (size_t i = 0; i <= r->lb; i++)
+                    w[i * nw + at] = r->wqb[i * nw + u];
+            }
+        free(fill);
+    }
+    free(tile_of), free(pos_of);
     free(r->wqb);
     r->wqb = w;
     return PPNN_OK;
@@ -629,6 +687,7 @@ static ppnn_status run_stage(stage_run *r, hnn_source *src)
     free(first), free(last), free((void *)r->cur), free(r->inter);
     free(r->zero), free(r->rows);
     free(r->wqa), free(r->bqa), free(r->wqb), free(r->bqb);
+    free(r->cs_start), free(r->cs_col);
     return st;
 }
 

@@ -209,7 +209,8 @@ static ppnn_status build_tiles(hnn_stage *g, const hnn_plan *p, size_t items)
         for (size_t r = 0; r < a->n_out; r++)
             g->a_row_of[a_out_of_row(a, r)] = (uint32_t)r;
     }
-    g->tiling = b->dense && (a || g->act != HNN_NO_STEP) ? HNN_TILE_COLS : HNN_TILE_ROWS;
+    g->tiling = (b->dense || g->sparse_cols) && (a || g->act != HNN_NO_STEP) ? HNN_TILE_COLS
+                                                                           : HNN_TILE_ROWS;
     size_t nitems = g->tiling == HNN_TILE_ROWS ? b->n_out : a ? a->n_out : g->n_in;
     g->tile_items = malloc((nitems ? nitems : 1) * sizeof *g->tile_items);
     g->tile_start = malloc((nitems + 1) * sizeof *g->tile_start);
@@ -269,6 +270,20 @@ static ppnn_status build_tiles(hnn_stage *g, const hnn_plan *p, size_t items)
     g->recomputed = a && total > a->n_out ? total - a->n_out : 0;
     free(kr), free(mark);
     return PPNN_OK;
+}
+
+/* *pay = 1 when g (A, a sparse B) would recompute more than 1/16 of A's outputs in ROWS tiles
+ * of the default size (a pruned dense layer after a conv): COLS tiles then pay. Leaves g in
+ * ROWS tiles of that size. */
+static ppnn_status sparse_cols_pay(int *pay, hnn_stage *g, const hnn_plan *p)
+{
+    *pay = 0;
+    if (g->a == HNN_NO_STEP || p->steps[g->b].dense)
+        return PPNN_OK;
+    g->sparse_cols = 0;
+    ppnn_status st = build_tiles(g, p, HNN_SCHED_TILE);
+    *pay = !st && g->recomputed > p->steps[g->a].n_out / 16;
+    return st;
 }
 
 /* ---- peak memory ---------------------------------------------------------------------------- */
@@ -432,6 +447,28 @@ uint64_t hnn_schedule_min_bytes(const hnn_plan *p, size_t n, int inputs_streamed
     set_input_kinds(s, inputs_streamed);
     for (size_t k = 0; k < s->nstages; k++)
         s->stages[k].reload = s->stages[k].input == HNN_INPUT_STREAMED;
+    if (compute_peaks(s, p))
+        goto out;
+    /* A stage hnn_schedule_new runs in COLS tiles over a sparse B may need less there (its
+     * accumulators instead of the intermediates one B row reads), or less back in ROWS tiles
+     * (its fallback): the smaller of the two. */
+    for (size_t k = 0; k < s->nstages; k++) {
+        hnn_stage *g = &s->stages[k];
+        uint64_t rows = g->peak_bytes, cols = UINT64_MAX;
+        int pick = 0;
+        if (sparse_cols_pay(&pick, g, p) || build_tiles(g, p, 1))
+            goto out;
+        if (!pick)
+            continue;
+        g->sparse_cols = 1;
+        if (build_tiles(g, p, 1) || stage_peak(&cols, p, s, k))
+            goto out;
+        if (cols >= rows) {
+            g->sparse_cols = 0;
+            if (build_tiles(g, p, 1))
+                goto out;
+        }
+    }
     if (!compute_peaks(s, p))
         best = s->peak_bytes;
 out:
@@ -460,17 +497,21 @@ ppnn_status hnn_schedule_new(hnn_schedule **out, const hnn_plan *p, size_t n,
         /* Without fusion a stage materialises its layer (one tile), as version 1 did. */
         items[k] = o->tile ? o->tile : o->no_fusion ? SIZE_MAX : HNN_SCHED_TILE;
         g->spill = o->force_spill && o->allow_spill && k + 1 < s->nstages;
-        st = build_tiles(g, p, items[k]);
         /* ROWS tiles of a sparse B (a pruned dense layer in CSR) share A's outputs: every tile
          * computes again the ones its rows read. After the CryptoNets conv, 240-item tiles of a
          * 90 %-pruned dense layer computed the 845 conv outputs ~8 times over (25x the conv's
-         * time). Start from one tile when more than 1/16 of A's outputs would be recomputed;
-         * the loop below halves it only if the budget requires. */
-        const hnn_step *a = g->a != HNN_NO_STEP ? &p->steps[g->a] : NULL;
-        if (!st && !o->tile && a && g->recomputed > a->n_out / 16) {
+         * time). When more than 1/16 of A's outputs would be recomputed, the stage runs in
+         * COLS tiles over A's rows (each A output once, absorbed into every B accumulator
+         * through a per-tile CSR; one tile of all of them held 1.5 GB at 90 % pruning); with
+         * rows_only, in one ROWS tile. The loop below halves tiles if the budget requires. */
+        int pick = 0;
+        st = sparse_cols_pay(&pick, g, p);
+        if (!st && pick && !o->rows_only)
+            g->sparse_cols = 1;
+        else if (!st && pick && !o->tile)
             items[k] = SIZE_MAX;
+        if (!st)
             st = build_tiles(g, p, items[k]);
-        }
     }
     set_input_kinds(s, o->inputs_streamed);
     if (!st)
@@ -495,6 +536,10 @@ ppnn_status hnn_schedule_new(hnn_schedule **out, const hnn_plan *p, size_t n,
             if (now == SIZE_MAX) /* one tile: all intermediates (ROWS) or all items (COLS) */
                 now = g->tiling == HNN_TILE_ROWS ? p->steps[g->b].n_in : g->tile_start[g->ntiles];
             items[k] = now / 2 ? now / 2 : 1;
+            st = build_tiles(g, p, items[k]);
+        } else if (g->sparse_cols) { /* COLS accumulators too big: ROWS tiles, recomputing */
+            g->sparse_cols = 0;
+            items[k] = HNN_SCHED_TILE;
             st = build_tiles(g, p, items[k]);
         } else if (g->input == HNN_INPUT_STREAMED && !g->reload) {
             g->reload = 1;
