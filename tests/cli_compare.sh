@@ -76,6 +76,20 @@ check $((! $?)) "report structure"
 # Second run: the cached models are reused, not retrained.
 "$ppnn" compare "${args[@]}" --batches 1 --channel-images 1 >/dev/null 2>"$dir/log2"
 check $(( $(grep -c "reusing" "$dir/log2") == 3 )) "models reused: $(cat "$dir/log2")"
+# Given models (trained elsewhere) are used as they are; one in the wrong role is refused.
+teach=$(ls "$dir"/m/mnist-teacher-*.ppnn | head -1)
+elem=$(ls "$dir"/m/mnist-element-kd-*.ppnn | head -1)
+chan0=$(ls "$dir"/m/mnist-channel-kd-*.ppnn | head -1)
+"$ppnn" compare "${args[@]}" --out "$dir/g" --models "$dir/none" --batches 1 --channel-images 1 \
+    --teacher-model "$teach" --element-model "$elem" --channel-model "$chan0" >/dev/null 2>"$dir/log3"
+check $(( $? == 0 && $(grep -c "^compare: using" "$dir/log3") == 3 )) "given models used: $(tail -2 "$dir/log3")"
+check $(( $(grep -c '(given) |' "$dir/g/compare.md") == 3 )) "report marks the given models"
+"$ppnn" compare "${args[@]}" --out "$dir/g2" --batches 1 --channel-images 1 \
+    --element-model "$chan0" >/dev/null 2>"$dir/log4"; rc=$?
+err=$(grep -v '^compare: \(reusing\|using\)' "$dir/log4")
+check $(( rc != 0 && $(printf '%s\n' "$err" | wc -l) == 1 )) "channel model as element refused: $err"
+check $([[ ! -e $dir/g2 && $err == *"element-wise student"* ]] && echo 1 || echo 0) \
+      "refusal names the role, no report dir: $err"
 # keygen for the channel-wise plan of the cached student: Galois keys exactly for its rotations.
 chan=$(ls "$dir"/m/mnist-channel-kd-*.ppnn | head -1)
 "$ppnn" keygen --out "$dir/k" --packing channel --model "$chan" 2>"$dir/klog"

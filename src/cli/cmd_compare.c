@@ -19,7 +19,8 @@ static const char *usage_text =
     "                    [--batches 1,16,64,256,1024,4096] [--models MDIR] [--params n13|n14]\n"
     "                    [--count N] [--teacher-arch teacher|teacher-wide] [--teacher-epochs E]\n"
     "                    [--epochs E] [--test N] [--channel-images N] [--threads T]\n"
-    "                    [--skip-element] [--costs FILE]\n"
+    "                    [--skip-element] [--costs FILE] [--teacher-model M]\n"
+    "                    [--element-model M] [--channel-model M]\n"
     "Element-wise (BEAA, one image per slot) vs channel-wise packing (one image per ciphertext)\n"
     "of the CryptoNets-size net (--arch cryptonets, default; n13) or the deep net (--arch deep:\n"
     "two conv + avgpool, n14). Models are trained on first use and cached in MDIR (default\n"
@@ -68,6 +69,32 @@ static void epoch_line(void *ctx, const nn_train_progress *p)
                 p->epoch, p->epochs, p->loss, 100 * p->accuracy);
 }
 
+/* A model stands for what the report calls it: the teacher has ReLU activations only, the
+ * element-wise student per-element quadratics, the channel-wise one per-channel quadratics. */
+static ppnn_status check_role(const nn_model *m, int which)
+{
+    static const char *role[CMP_NMODELS] = {"the ReLU teacher", "the element-wise student",
+                                            "the channel-wise student"};
+    size_t acts = 0;
+    for (size_t k = 0; k < m->nlayers; k++) {
+        const nn_layer *l = &m->layers[k];
+        int ok = 1;
+        if (l->type == NN_LAYER_RELU)
+            ok = which == CMP_TEACHER;
+        else if (l->type == NN_LAYER_POLY)
+            ok = (which == CMP_ELEMENT && l->gran == NN_POLY_ELEMENT) ||
+                 (which == CMP_CHANNEL && l->gran == NN_POLY_CHANNEL);
+        else
+            continue;
+        acts++;
+        if (!ok)
+            return ppnn_fail(PPNN_ERR_PARAM, "layer %zu's activation does not fit %s", k,
+                             role[which]);
+    }
+    return acts ? PPNN_OK
+                : ppnn_fail(PPNN_ERR_PARAM, "no activation layer: not %s", role[which]);
+}
+
 /* Loads MDIR/<data>-<tag>-n<count>-e<epochs>[-t<teacher epochs>].ppnn or trains and saves
  * it (with the activation ranges recorded on the training set). */
 static ppnn_status get_model(nn_model *m, cmp_results *r, int which, const cmp_config *c,
@@ -83,7 +110,9 @@ static ppnn_status get_model(nn_model *m, cmp_results *r, int which, const cmp_c
     else
         snprintf(tname, sizeof tname, "t%zu", c->teacher_epochs);
     int n;
-    if (which == CMP_TEACHER)
+    if (c->given[which]) /* trained elsewhere (e.g. scripts/ablation_deep.sh) */
+        n = snprintf(path, sizeof r->model_path[which], "%s", c->given[which]);
+    else if (which == CMP_TEACHER)
         n = snprintf(path, sizeof r->model_path[which], "%s/%s-%s-n%zu-e%zu.ppnn", c->models,
                      c->data_tag, wide ? c->teacher_arch : model_tag[which], train->count,
                      epochs);
@@ -94,12 +123,12 @@ static ppnn_status get_model(nn_model *m, cmp_results *r, int which, const cmp_c
     if (n < 0 || (size_t)n >= sizeof r->model_path[which])
         return ppnn_fail(PPNN_ERR_PARAM, "model directory path too long: %s", c->models);
     struct stat sb;
-    if (!stat(path, &sb)) {
+    if (c->given[which] || !stat(path, &sb)) {
         r->cached[which] = 1;
-        fprintf(stderr, "compare: reusing %s\n", path);
+        fprintf(stderr, "compare: %s %s\n", c->given[which] ? "using" : "reusing", path);
         ppnn_status st = nn_model_load(m, path);
         if (!st && ((st = nn_model_check_images(m, train->channels, train->rows, train->cols)) ||
-                    (st = data_check_classes(m->nclasses))))
+                    (st = data_check_classes(m->nclasses)) || (st = check_role(m, which))))
             ppnn_error_context("%s", path);
         return st;
     }
@@ -339,6 +368,7 @@ static int parse_args(cmp_config *c, int argc, char **argv, char *models_buf, si
         {"epochs", 1, 0, 'e'}, {"teacher-epochs", 1, 0, 'E'}, {"test", 1, 0, 't'},
         {"channel-images", 1, 0, 'c'}, {"threads", 1, 0, 'j'}, {"skip-element", 0, 0, 'S'},
         {"arch", 1, 0, 'a'}, {"teacher-arch", 1, 0, 'T'}, {"costs", 1, 0, 'C'},
+        {"teacher-model", 1, 0, '0'}, {"element-model", 1, 0, '1'}, {"channel-model", 1, 0, '2'},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     size_t threads = 0;
@@ -368,6 +398,9 @@ static int parse_args(cmp_config *c, int argc, char **argv, char *models_buf, si
         case 'a': c->arch = optarg; break;
         case 'T': c->teacher_arch = optarg; break;
         case 'C': c->costs = optarg; break;
+        case '0': c->given[CMP_TEACHER] = optarg; break;
+        case '1': c->given[CMP_ELEMENT] = optarg; break;
+        case '2': c->given[CMP_CHANNEL] = optarg; break;
         case 'h': fputs(usage_text, stdout); return -1;
         default:
             return cli_usage_error("compare", argc, argv);

@@ -24,13 +24,14 @@ typedef struct cmp_config {
     int threads;
     int skip_element;      /* do not run the element-wise encrypted measurement */
     const char *costs;     /* JSON of `ppnn bench costs` (NULL: built-in figures) */
+    const char *given[CMP_NMODELS]; /* --teacher-model / --element-model / --channel-model */
     char command[1024];    /* the command line, for the report */
     char data_tag[96];     /* data_cache_tag(data): names the cached models */
 } cmp_config;
 
 typedef struct cmp_results {
     char model_path[CMP_NMODELS][1024];
-    int cached[CMP_NMODELS];  /* loaded from MDIR; otherwise trained (and saved) by this run */
+    int cached[CMP_NMODELS];  /* loaded (MDIR or given); otherwise trained (and saved) here */
     int saved[CMP_NMODELS];   /* saved by this run: removed again if the run fails */
     double train_seconds[CMP_NMODELS];
     double plain_acc[CMP_NMODELS]; /* percent on `test_count` test images */

@@ -133,12 +133,20 @@ static void write_setup(FILE *f, const cmp_config *c, const cmp_results *r)
     fprintf(f, "| teacher | %s (ReLU) |\n", c->teacher_arch);
     char imgs[32];
     snprintf(imgs, sizeof imgs, c->count ? "first %zu" : "all", c->count);
-    fprintf(f, "| training | %s, %s training images, teacher %zu epoch(s), students %zu "
-               "epoch(s) (Adam, KD T = 4, alpha = 0.5) |\n",
-            c->data, imgs, c->teacher_epochs, c->epochs);
+    int given = 0;
+    for (int k = 0; k < CMP_NMODELS; k++)
+        given += c->given[k] != NULL;
+    if (given < CMP_NMODELS)
+        fprintf(f, "| training%s | %s, %s training images, teacher %zu epoch(s), students %zu "
+                   "epoch(s) (Adam, KD T = 4, alpha = 0.5) |\n",
+                given ? " (models not given)" : "", c->data, imgs, c->teacher_epochs,
+                c->epochs);
+    if (given)
+        fprintf(f, "| training (given models) | not by this run: how they were trained is not "
+                   "known to compare (see where they come from) |\n");
     for (int k = 0; k < CMP_NMODELS; k++)
         fprintf(f, "| model %d | %s (%s) |\n", k, r->model_path[k],
-                r->cached[k] ? "reused" : "trained by this run");
+                c->given[k] ? "given" : r->cached[k] ? "reused" : "trained by this run");
     fprintf(f, "\n## Commands\n\n```\n%s\n```\n\n", c->command);
 }
 
