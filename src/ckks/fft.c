@@ -16,6 +16,14 @@
 
 #include "ckks/inner.h"
 
+static unsigned log2_exact(size_t n)
+{
+    unsigned l = 0;
+    while (((size_t)1 << l) < n)
+        l++;
+    return l;
+}
+
 ppnn_status ckks_fft_init(ckks_fft *f, size_t n)
 {
     assert(n >= 4 && (n & (n - 1)) == 0);
@@ -24,7 +32,9 @@ ppnn_status ckks_fft_init(ckks_fft *f, size_t n)
     f->slots = slots;
     f->roots = malloc((m + 1) * sizeof *f->roots);
     f->rot_group = malloc(slots * sizeof *f->rot_group);
-    if (!f->roots || !f->rot_group) {
+    f->tw_fwd = malloc(slots * sizeof *f->tw_fwd);
+    f->tw_inv = malloc(slots * sizeof *f->tw_inv);
+    if (!f->roots || !f->rot_group || !f->tw_fwd || !f->tw_inv) {
         ckks_fft_free(f);
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory for encoder tables (N=%zu)", n);
     }
@@ -39,6 +49,19 @@ ppnn_status ckks_fft_init(ckks_fft *f, size_t n)
         f->rot_group[j] = g;
         g = (g * 5) % m;
     }
+    /* Stage twiddles: zeta^((5^j mod 4len) * N/(2 len)) forward, its conjugate inverse. */
+    const unsigned log_m = log2_exact(m), log_slots = log2_exact(slots);
+    for (unsigned loglen = 1; loglen <= log_slots; loglen++) {
+        size_t len = (size_t)1 << loglen, lenh = len >> 1, lenq = len << 2;
+        unsigned log_gap = log_m - 2 - loglen;
+        size_t mask = lenq - 1;
+        for (size_t j = 0; j < lenh; j++) {
+            f->tw_fwd[lenh - 1 + j] = f->roots[(f->rot_group[j] & mask) << log_gap];
+            f->tw_inv[lenh - 1 + j] = f->roots[(lenq - (f->rot_group[j] & mask)) << log_gap];
+        }
+    }
+    f->tw_fwd[slots - 1] = f->tw_inv[slots - 1] = 0; /* unused: slots - 1 entries in all */
+    f->avx512 = slots >= 8 && ring_cpu_has_avx512dq();
     return PPNN_OK;
 }
 
@@ -48,8 +71,11 @@ void ckks_fft_free(ckks_fft *f)
         return;
     free(f->roots);
     free(f->rot_group);
+    free(f->tw_fwd);
+    free(f->tw_inv);
     f->roots = NULL;
     f->rot_group = NULL;
+    f->tw_fwd = f->tw_inv = NULL;
 }
 
 static void bit_reverse(double complex *v, size_t n)
@@ -67,55 +93,69 @@ static void bit_reverse(double complex *v, size_t n)
     }
 }
 
-static unsigned log2_exact(size_t n)
+/* Complex product (ac − bd) + (ad + bc)i without C's infinity/NaN recovery (__muldc3): the
+ * operands are finite, and the AVX-512 butterflies compute exactly this. */
+static inline double complex cmul(double complex x, double complex w)
 {
-    unsigned l = 0;
-    while (((size_t)1 << l) < n)
-        l++;
-    return l;
+    double a = creal(x), b = cimag(x), c = creal(w), d = cimag(w);
+    return CMPLX(a * c - b * d, a * d + b * c);
+}
+
+static void stage_fwd(double complex *v, const double complex *tw, size_t slots, size_t lenh)
+{
+    for (size_t i = 0; i < slots; i += 2 * lenh)
+        for (size_t j = 0; j < lenh; j++) {
+            double complex u = v[i + j], w = cmul(v[i + j + lenh], tw[j]);
+            v[i + j] = u + w;
+            v[i + j + lenh] = u - w;
+        }
+}
+
+static void stage_inv(double complex *v, const double complex *tw, size_t slots, size_t lenh)
+{
+    for (size_t i = 0; i < slots; i += 2 * lenh)
+        for (size_t j = 0; j < lenh; j++) {
+            double complex u = v[i + j] + v[i + j + lenh];
+            double complex w = v[i + j] - v[i + j + lenh];
+            v[i + j] = u;
+            v[i + j + lenh] = cmul(w, tw[j]);
+        }
 }
 
 /* Coefficients (packed as w_i = m_i + i m_{i+N/2}) -> slot values, in place. */
-void ckks_fft_forward(const ckks_fft *f, double complex *v)
+void _ckks_fft_forward_impl(const ckks_fft *f, double complex *v, int avx)
 {
     size_t slots = f->slots;
-    unsigned log_m = log2_exact(2 * f->n), log_slots = log2_exact(slots);
+    assert(!avx || f->avx512);
     bit_reverse(v, slots);
-    for (unsigned loglen = 1; loglen <= log_slots; loglen++) {
-        size_t len = (size_t)1 << loglen, lenh = len >> 1, lenq = len << 2;
-        unsigned log_gap = log_m - 2 - loglen;
-        size_t mask = lenq - 1;
-        for (size_t i = 0; i < slots; i += len) {
-            for (size_t j = 0; j < lenh; j++) {
-                double complex u = v[i + j];
-                double complex w = v[i + j + lenh] * f->roots[(f->rot_group[j] & mask) << log_gap];
-                v[i + j] = u + w;
-                v[i + j + lenh] = u - w;
-            }
-        }
+    for (size_t lenh = 1; lenh < slots; lenh <<= 1) {
+        if (avx)
+            _ckks_fft_stage_fwd_avx512(v, f->tw_fwd + lenh - 1, slots, lenh);
+        else
+            stage_fwd(v, f->tw_fwd + lenh - 1, slots, lenh);
     }
 }
 
 /* Slot values -> packed coefficients, in place (exact inverse of ckks_fft_forward). */
-void ckks_fft_inverse(const ckks_fft *f, double complex *v)
+void _ckks_fft_inverse_impl(const ckks_fft *f, double complex *v, int avx)
 {
     size_t slots = f->slots;
-    unsigned log_m = log2_exact(2 * f->n), log_slots = log2_exact(slots);
-    for (unsigned loglen = log_slots; loglen >= 1; loglen--) {
-        size_t len = (size_t)1 << loglen, lenh = len >> 1, lenq = len << 2;
-        unsigned log_gap = log_m - 2 - loglen;
-        size_t mask = lenq - 1;
-        for (size_t i = 0; i < slots; i += len) {
-            for (size_t j = 0; j < lenh; j++) {
-                double complex u = v[i + j] + v[i + j + lenh];
-                double complex w = v[i + j] - v[i + j + lenh];
-                v[i + j] = u;
-                v[i + j + lenh] = w * f->roots[(lenq - (f->rot_group[j] & mask)) << log_gap];
-            }
-        }
+    assert(!avx || f->avx512);
+    for (size_t lenh = slots >> 1; lenh >= 1; lenh >>= 1) {
+        if (avx)
+            _ckks_fft_stage_inv_avx512(v, f->tw_inv + lenh - 1, slots, lenh);
+        else
+            stage_inv(v, f->tw_inv + lenh - 1, slots, lenh);
     }
     double inv = 1.0 / (double)slots;
-    for (size_t i = 0; i < slots; i++)
-        v[i] *= inv;
+    if (avx)
+        _ckks_fft_scale_avx512(v, slots, inv);
+    else
+        for (size_t i = 0; i < slots; i++)
+            v[i] = CMPLX(creal(v[i]) * inv, cimag(v[i]) * inv);
     bit_reverse(v, slots);
 }
+
+void ckks_fft_forward(const ckks_fft *f, double complex *v) { _ckks_fft_forward_impl(f, v, f->avx512); }
+
+void ckks_fft_inverse(const ckks_fft *f, double complex *v) { _ckks_fft_inverse_impl(f, v, f->avx512); }

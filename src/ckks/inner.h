@@ -18,6 +18,10 @@ typedef struct ckks_fft {
     size_t n, slots;
     double complex *roots; /* exp(2 pi i k / 2N), k = 0..2N */
     size_t *rot_group;     /* 5^j mod 2N, j < slots */
+    /* Butterfly twiddles per stage (len = 2^loglen, lenh = len / 2): entries [lenh - 1,
+     * 2 lenh - 1) hold the stage's lenh twiddles in butterfly order (slots - 1 in all). */
+    double complex *tw_fwd, *tw_inv;
+    int avx512;            /* the AVX-512 butterflies are available (fft_avx512.c) */
 } ckks_fft;
 
 PPNN_MUST_CHECK ppnn_status ckks_fft_init(ckks_fft *f, size_t n);
@@ -26,6 +30,18 @@ void ckks_fft_free(ckks_fft *f);
 void ckks_fft_forward(const ckks_fft *f, double complex *v);
 /* Exact inverse of ckks_fft_forward. */
 void ckks_fft_inverse(const ckks_fft *f, double complex *v);
+/* The same with the AVX-512 butterflies (avx = 1, only where f->avx512) or the portable ones
+ * (avx = 0): bit-identical results (tests compare them). */
+void _ckks_fft_forward_impl(const ckks_fft *f, double complex *v, int avx);
+void _ckks_fft_inverse_impl(const ckks_fft *f, double complex *v, int avx);
+/* One stage of butterflies over all slots with the stage's twiddles tw (lenh of them), AVX-512
+ * (fft_avx512.c; slots >= 8). Forward: (u, x) -> (u + x·tw, u − x·tw); inverse: (u, x) ->
+ * (u + x, (u − x)·tw). Complex products as (ac − bd) + (ad + bc)i, unfused, like C's. */
+void _ckks_fft_stage_fwd_avx512(double complex *v, const double complex *tw, size_t slots,
+                                size_t lenh);
+void _ckks_fft_stage_inv_avx512(double complex *v, const double complex *tw, size_t slots,
+                                size_t lenh);
+void _ckks_fft_scale_avx512(double complex *v, size_t slots, double s);
 
 /* ---- CRT reconstruction tables (params.c), one set per level l ----
  * For Q_l = q_0*...*q_l (words little-endian, `words` = l+1 64-bit words suffice since every
