@@ -145,6 +145,36 @@ static uint64_t ref_bits(const uint8_t *in, size_t bit, unsigned bits)
     return x;
 }
 
+/* Packing against the definition at every width and at counts around the 8-value groups of
+ * the fixed-width path: value i at bits [i·bits, (i+1)·bits), zero padding, and not a byte
+ * written past ppnn_packed_bytes (the guard bytes after it keep their pattern). */
+static void test_bitpack_layout(void)
+{
+    enum { N = 75 };
+    uint64_t v[N];
+    uint8_t packed[N * 8 + 16];
+    const size_t counts[] = {0, 1, 7, 8, 9, 15, 16, 17, 64, 75};
+    for (unsigned bits = 1; bits <= 64; bits++) {
+        const uint64_t mask = bits == 64 ? ~(uint64_t)0 : ((uint64_t)1 << bits) - 1;
+        randombytes_buf(v, sizeof v);
+        for (size_t i = 0; i < N; i++)
+            v[i] &= mask;
+        for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
+            const size_t n = counts[c], nb = ppnn_packed_bytes(n, bits);
+            memset(packed, 0xa5, sizeof packed);
+            ppnn_bitpack(packed, v, n, bits);
+            size_t bad = 0;
+            for (size_t i = 0; i < n; i++)
+                bad += ref_bits(packed, i * bits, bits) != v[i];
+            for (size_t b = n * bits; b < nb * 8; b++)
+                bad += (packed[b / 8] >> (b % 8)) & 1;
+            for (size_t k = nb; k < sizeof packed; k++)
+                bad += packed[k] != 0xa5;
+            CHECK_MSG(bad == 0, "bitpack %u bits, %zu values: %zu wrong bits/bytes", bits, n, bad);
+        }
+    }
+}
+
 /* The unpacker against the bit-by-bit definition, at every width and at lengths whose packed
  * size is below, at and above the 8-byte loads of the fast path (bits <= 57) and the tail;
  * a value >= bound is reported at its own index wherever it lies, also in the fast region. */
@@ -259,6 +289,7 @@ int main(void)
     test_stream_check();
     test_reader();
     test_bitpack();
+    test_bitpack_layout();
     test_bitunpack_paths();
     return tu_finish("test_container");
 }
