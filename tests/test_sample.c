@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ppnn/ring.h"
+#include "ring/inner.h"
 #include "testutil.h"
 
 static const uint8_t seed0[RING_SEED_BYTES] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
@@ -34,6 +35,51 @@ static void test_prg(void)
     ring_seed_random(s1);
     ring_seed_random(s2);
     CHECK(memcmp(s1, s2, sizeof s1) != 0);
+}
+
+/* The vector acceptance (4-, 5- and 8-byte candidates) gives the scalar loop's values, for
+ * primes of the supported widths (20 to 60 bits) and for low-acceptance primes (just above 2^(b-1)),
+ * whose rejections exercise the refill path. */
+static void test_uniform_vector(void)
+{
+    const unsigned logn = 11;
+    const size_t n = 2048;
+    const unsigned widths[] = {20, 25, 28, 31, 32, 33, 36, 38, 39, 40, 50, 57, 60};
+    size_t checked = 0;
+    for (size_t w = 0; w < sizeof widths / sizeof *widths; w++) {
+        uint64_t q[2];
+        CHECK_OK(mq_find_ntt_primes(q, 2, widths[w], 2 * n, NULL, 0));
+        /* mq_find_ntt_primes searches down from 2^bits: q[1] is also near the top; add a prime
+         * just above 2^(bits-1) (acceptance ~1/2) from an upward scan. */
+        uint64_t lo = ((uint64_t)1 << (widths[w] - 1)) + 1;
+        while (lo % (2 * n) != 1)
+            lo++;
+        while (!mq_is_prime(lo))
+            lo += 2 * n;
+        q[1] = lo;
+        ring_context *ctx;
+        CHECK_OK(ring_context_new(&ctx, logn, q, 2, RING_IMPL_AUTO));
+        if (!ctx)
+            continue;
+        uint64_t *a = malloc(2 * n * 8), *b = malloc(2 * n * 8);
+        if (!a || !b)
+            abort();
+        for (uint64_t nonce = 0; nonce < 3; nonce++) {
+            ring_prg g;
+            ring_prg_init(&g, seed0, nonce);
+            _ring_sample_uniform_impl(a, ctx, 2, &g, 1);
+            ring_prg_init(&g, seed0, nonce);
+            _ring_sample_uniform_impl(b, ctx, 2, &g, 0);
+            CHECK_MSG(memcmp(a, b, 2 * n * 8) == 0, "%u-bit primes, nonce %llu: vector != scalar",
+                      widths[w], (unsigned long long)nonce);
+            ring_prg_wipe(&g);
+        }
+        checked += _ring_uniform_vector_ok((widths[w] + 7) / 8);
+        free(a), free(b);
+        ring_context_free(ctx);
+    }
+    if (!checked)
+        fprintf(stderr, "test_sample: no AVX-512, vector acceptance not checked\n");
 }
 
 static void test_uniform(void)
@@ -149,6 +195,20 @@ static void test_ternary_cbd(void)
               "cbd P(|e|=1) %f", (double)hist_pm1 / (double)n);
     ring_prg_wipe(&g);
     free(s);
+    /* The vector step gives the scalar loop's values (counts with and without a tail). */
+    const size_t counts[] = {7, 8, 1000, 4096};
+    for (size_t c = 0; c < 4; c++) {
+        int64_t *x = malloc(counts[c] * sizeof *x), *y = malloc(counts[c] * sizeof *y);
+        if (!x || !y)
+            abort();
+        ring_prg_init(&g, seed0, 40 + c);
+        _ring_sample_cbd_impl(x, counts[c], &g, 1);
+        ring_prg_init(&g, seed0, 40 + c);
+        _ring_sample_cbd_impl(y, counts[c], &g, 0);
+        CHECK_MSG(!memcmp(x, y, counts[c] * sizeof *x), "cbd %zu: vector != scalar", counts[c]);
+        ring_prg_wipe(&g);
+        free(x), free(y);
+    }
 }
 
 int main(void)
@@ -157,6 +217,7 @@ int main(void)
         return 2;
     test_prg();
     test_uniform();
+    test_uniform_vector();
     test_ternary_cbd();
     return tu_finish("test_sample");
 }

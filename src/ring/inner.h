@@ -30,4 +30,21 @@ void ring_sub_mul_scalar_portable(uint64_t *r, const uint64_t *a, const uint64_t
 void ring_extend_single_portable(uint64_t *r, const uint64_t *a, const ring_prime *from,
                                  const ring_prime *to);
 
+/* Uniform sampler (sample.c): accepts the candidates of `groups` groups of 8 (width 4, 5 or 8
+ * bytes each, little-endian, masked to the prime's bits) that are < q into dst in order and
+ * returns how many; dst has room for 8·groups values; chunk has 64 readable bytes from every
+ * group start. Width 5 needs AVX512-VBMI (sample_avx512.c). */
+size_t _ring_accept_avx512(uint64_t *dst, const uint8_t *chunk, size_t groups, size_t width,
+                           uint64_t mask, uint64_t q);
+/* ring_sample_uniform_prg with the vector acceptance (avx = 1, where the CPU has it) or the
+ * scalar loop (0): the same values (tests compare them). */
+void _ring_sample_uniform_impl(uint64_t *r, const ring_context *ctx, size_t nprimes, ring_prg *g,
+                               int avx);
+int _ring_uniform_vector_ok(size_t width);
+/* Centered binomial values of `groups` groups of 8 eight-byte words (sample_avx512.c; needs
+ * AVX512-VPOPCNTDQ); _ring_sample_cbd_impl: ring_sample_cbd with it (avx = 1, where the CPU has
+ * it) or the scalar loop (0), the same values. */
+void _ring_cbd_avx512(int64_t *e, const uint8_t *chunk, size_t groups);
+void _ring_sample_cbd_impl(int64_t *e, size_t n, ring_prg *g, int avx);
+
 #endif

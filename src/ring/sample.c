@@ -1,6 +1,7 @@
 /* Samplers: deterministic ChaCha20 PRG, uniform mod q (rejection), ternary, centered binomial.
  * All randomness comes from libsodium; nothing here keeps global state. */
 #include "ppnn/ring.h"
+#include "inner.h"
 
 #include <assert.h>
 #include <math.h>
@@ -72,26 +73,43 @@ static inline uint64_t load_le(const uint8_t *b, size_t len, int pad)
     return x;
 }
 
+int _ring_uniform_vector_ok(size_t width)
+{
+    static int dq = -1, vbmi = -1; /* benign race: every thread computes the same answer */
+    if (dq < 0) {
+        vbmi = ring_cpu_has_avx512dq() && __builtin_cpu_supports("avx512vbmi");
+        dq = ring_cpu_has_avx512dq();
+    }
+    return (width == 4 || width == 8) ? dq : width == 5 ? vbmi : 0;
+}
+
 /* Candidates are pulled in batches of exactly as many as are still needed, so the stream
  * consumption (candidates * ceil(bits/8) bytes) does not depend on the batch size. */
-void ring_sample_uniform_prg(uint64_t *r, const ring_context *ctx, size_t nprimes, ring_prg *g)
+void _ring_sample_uniform_impl(uint64_t *r, const ring_context *ctx, size_t nprimes, ring_prg *g,
+                               int avx)
 {
     assert(nprimes <= ctx->nprimes);
     enum { BATCH = 256 };
-    uint8_t chunk[BATCH * 8 + 8] = {0}; /* + 8: padding for load_le */
+    /* + 64: padding for load_le and for the vector step's 64-byte loads of the last group */
+    uint8_t chunk[BATCH * 8 + 64] = {0};
     for (size_t i = 0; i < nprimes; i++) {
         const uint64_t q = ctx->primes[i].q;
         const unsigned bits = ctx->primes[i].mod.bits;
         const size_t width = (bits + 7) / 8;
+        const int vec = avx && _ring_uniform_vector_ok(width);
         /* bits(q)-bit candidates: q >= 2^(bits-1), so each is accepted with probability > 1/2,
          * and accepted values are exactly uniform on [0, q). */
         const uint64_t mask = ((uint64_t)1 << bits) - 1;
         uint64_t *ri = r + i * ctx->n;
         size_t j = 0;
         while (j < ctx->n) {
-            size_t want = ctx->n - j < BATCH ? ctx->n - j : BATCH;
+            size_t want = ctx->n - j < BATCH ? ctx->n - j : BATCH, k = 0;
             ring_prg_bytes(g, chunk, want * width);
-            for (size_t k = 0; k < want; k++) {
+            if (vec) { /* whole groups of 8 (want <= n - j: room for every accepted value) */
+                j += _ring_accept_avx512(ri + j, chunk, want / 8, width, mask, q);
+                k = want / 8 * 8;
+            }
+            for (; k < want; k++) {
                 uint64_t x = load_le(chunk + k * width, width, 1) & mask;
                 if (x < q)
                     ri[j++] = x;
@@ -99,6 +117,11 @@ void ring_sample_uniform_prg(uint64_t *r, const ring_context *ctx, size_t nprime
         }
     }
     sodium_memzero(chunk, sizeof chunk);
+}
+
+void ring_sample_uniform_prg(uint64_t *r, const ring_context *ctx, size_t nprimes, ring_prg *g)
+{
+    _ring_sample_uniform_impl(r, ctx, nprimes, g, 1);
 }
 
 void ring_sample_uniform(uint64_t *r, const ring_context *ctx, size_t nprimes,
@@ -135,15 +158,23 @@ static inline int popcount64(uint64_t x)
     return (int)((x * 0x0101010101010101u) >> 56);
 }
 
-void ring_sample_cbd(int64_t *e, size_t n, ring_prg *g)
+void _ring_sample_cbd_impl(int64_t *e, size_t n, ring_prg *g, int avx)
 {
     enum { BATCH = 256 };
     uint8_t chunk[BATCH * 8];
     const uint64_t mask = ((uint64_t)1 << RING_CBD_K) - 1;
+    static int popcnt = -1; /* benign race: every thread computes the same answer */
+    if (popcnt < 0)
+        popcnt = ring_cpu_has_avx512dq() && __builtin_cpu_supports("avx512vpopcntdq");
+    avx = avx && popcnt;
     for (size_t j = 0; j < n; j += BATCH) {
-        size_t want = n - j < BATCH ? n - j : BATCH;
+        size_t want = n - j < BATCH ? n - j : BATCH, k = 0;
         ring_prg_bytes(g, chunk, want * 8);
-        for (size_t k = 0; k < want; k++) {
+        if (avx) {
+            _ring_cbd_avx512(e + j, chunk, want / 8);
+            k = want / 8 * 8;
+        }
+        for (; k < want; k++) {
             uint64_t x = load_le(chunk + 8 * k, 8, 1); /* uses 2k = 42 of the 64 bits */
             e[j + k] = (int64_t)popcount64(x & mask) -
                        (int64_t)popcount64((x >> RING_CBD_K) & mask);
@@ -151,6 +182,8 @@ void ring_sample_cbd(int64_t *e, size_t n, ring_prg *g)
     }
     sodium_memzero(chunk, sizeof chunk);
 }
+
+void ring_sample_cbd(int64_t *e, size_t n, ring_prg *g) { _ring_sample_cbd_impl(e, n, g, 1); }
 
 void ring_sample_gaussian(int64_t *e, size_t n, double sigma, ring_prg *g)
 {
