@@ -168,7 +168,9 @@ static ppnn_status chunked_read(ppnn_chunked *c, const source *s, uint64_t frame
     c->noun = noun;
     const char *name = s->name;
     uint8_t h[PPNN_FILE_HEADER_BYTES + PPNN_CHUNKED_FIXED_BYTES];
-    ppnn_status st = L < PPNN_CHUNKED_FIXED_BYTES + PPNN_FILE_TRAILER_BYTES
+    /* L counts the payload only (the trailer lies after it): the smallest frame, one empty
+     * chunk and no metadata, has L = 16 + 24 (the streaming check accepts it too). */
+    ppnn_status st = L < PPNN_CHUNKED_FIXED_BYTES
                          ? ppnn_fail(PPNN_ERR_FORMAT, "%s: truncated file (no chunk table)", name)
                          : src_read(s, h, sizeof h, frame_off);
     if (st)
