@@ -24,7 +24,7 @@ size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsi
 /* Fixes the payload length and the BLAKE2b checksum of a ppnn container in place, as an
  * attacker who edits a file would: mutations then reach the payload parser instead of dying
  * at the checksum. Inputs shorter than the frame are left alone. */
-/* Whether buf holds a chunked batch frame (format version 2, ppnn/util.h): its metadata then
+/* Whether buf holds a chunked batch frame (format version 3, ppnn/util.h): its metadata then
  * starts PPNN_CHUNKED_FIXED_BYTES into the payload and resealing recomputes every ciphertext's
  * digest and the top hash. */
 static inline int fuzz_chunked(const uint8_t *buf, size_t size)

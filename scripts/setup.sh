@@ -6,12 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Build and core: compiler, CMake, zlib, libsodium (randomness, BLAKE2b), OpenBLAS (training),
-# clang + its runtime (fuzzing). Data: Fashion-MNIST; PNG (libspng, libpng), DICOM (DCMTK).
+# Build and core: compiler, CMake, zlib, libsodium (randomness, BLAKE2b), xxHash (XXH3-128
+# ciphertext digests of batch files), OpenBLAS (training), clang + its runtime (fuzzing).
+# Data: Fashion-MNIST; PNG (libspng, libpng), DICOM (DCMTK).
 # Models: protobuf-c (protoc-c generates the ONNX parser from Debian's onnx.proto in libonnx-dev),
 # the ONNX backend test data. JSON: cJSON. Service: libmicrohttpd + GnuTLS, libcurl, SQLite.
 # Scale-out: OpenMPI.
-PACKAGES=(build-essential cmake pkg-config zlib1g-dev libsodium-dev libopenblas-dev
+PACKAGES=(build-essential cmake pkg-config zlib1g-dev libsodium-dev libxxhash-dev libopenblas-dev
           dataset-fashion-mnist clang libclang-rt-14-dev nodejs npm
           libcjson-dev
           libspng-dev libpng-dev libdcmtk-dev

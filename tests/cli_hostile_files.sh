@@ -29,10 +29,10 @@ elif what.startswith("block-scale="):
 elif what.startswith("ct-scale="):  # first record head of a batch: after the 36-byte batch info
     struct.pack_into("<d", b, body + 36 + 8, float(what.split("=")[1]))
 struct.pack_into("<Q", b, 48, len(b) - 88)
-if chunked:                          # bodies untouched: their digests stand; the top hash
+if chunked:                          # bodies untouched: their 16-byte digests stand; the top hash
     count, meta = struct.unpack_from("<QQ", b, 56)
     front = 72 + meta + 8 * count
-    b[-32:] = hashlib.blake2b(bytes(b[:front]) + bytes(b[-32 - 32 * count:-32]),
+    b[-32:] = hashlib.blake2b(bytes(b[:front]) + bytes(b[-32 - 16 * count:-32]),
                               digest_size=32).digest()
 else:
     b[-32:] = hashlib.blake2b(bytes(b[:-32]), digest_size=32).digest()

@@ -393,6 +393,24 @@ static void test_upload_stream(const char *state)
     CHECK(tmp_files(state) == 0);
     free(buf);
 
+    /* a batch of an older format (version 2: BLAKE2b-256 digests; 1: one checksum): refused on
+     * its header, 415, in one line naming the version and saying to re-encrypt */
+    for (uint32_t ver = 1; ver < CKKS_BATCH_FILE_VERSION; ver++) {
+        buf = make_container(len, CKKS_KIND_BATCH);
+        ppnn_put_u32(buf + 12, ver);
+        crypto_generichash(buf + len - 32, 32, buf, len - 32, NULL, 0);
+        CHECK_OK(srv_upload_open(&u, state, len, CKKS_KIND_BATCH, "stream"));
+        feed_all(&u, buf, len);
+        CHECK(srv_upload_commit(&u, dst) == 1 && u.status == 415 && access(dst, F_OK) != 0);
+        char want[64];
+        snprintf(want, sizeof want, "'CBAT' format version %u (this server reads %d", ver,
+                 CKKS_BATCH_FILE_VERSION);
+        CHECK_MSG(strstr(u.error, want) && strstr(u.error, "re-encrypt") && !strchr(u.error, '\n'),
+                  "message: %s", u.error);
+        CHECK(tmp_files(state) == 0);
+        free(buf);
+    }
+
     /* more bytes than the limit: 413; abandoned half way: nothing left */
     buf = make_container(len, CKKS_KIND_BATCH);
     CHECK_OK(srv_upload_open(&u, state, len - 1, CKKS_KIND_BATCH, "stream"));

@@ -40,10 +40,11 @@ extern "C" {
 /* Format version of the key files ("SKEY", "PKEY", "RKEY", "GKEY"). */
 #define CKKS_FILE_VERSION 1
 /* Format version of the ciphertext batch kinds ("CBAT" batches and results, "BSET" multi-batch
- * index): 2 = chunked frames, one digest per ciphertext (docs/file-formats.md). Version 1
- * (one checksum over the whole batch) is refused with a message saying to re-encrypt: batch
+ * index): 3 = chunked frames, one XXH3-128 digest per ciphertext under a BLAKE2b-256 top hash
+ * (docs/file-formats.md). Version 2 (the same frames with BLAKE2b-256 digests) and version 1
+ * (one checksum over the whole batch) are refused with a message saying to re-encrypt: batch
  * files are transient. */
-#define CKKS_BATCH_FILE_VERSION 2
+#define CKKS_BATCH_FILE_VERSION 3
 /* What a chunk of a batch frame is called in messages ("ciphertext 17 of 784: ..."). */
 #define CKKS_CHUNK_NOUN "ciphertext"
 /* Container kind of ciphertext batch files (input batches and results). */

@@ -210,7 +210,7 @@ typedef struct ppnn_file_check {
     uint64_t count, meta_len, body_at, body_end, next, table_at;
     uint64_t *len;
     uint8_t *digest;
-    void *chunk_state;
+    void *chunk_state; /* XXH3_state_t of the chunk in progress */
     uint8_t item[32]; /* a length or digest entry split between two updates */
     size_t item_fill;
 } ppnn_file_check;
@@ -221,7 +221,7 @@ PPNN_MUST_CHECK ppnn_status ppnn_file_check_finish(ppnn_file_check *c);
 /* Frames of this kind and version are chunked (above): every chunk's digest is computed as its
  * bytes pass and compared with its table entry when that arrives, so a corrupted body is
  * refused naming the chunk (noun) before the upload is accepted. At most max_chunks chunks
- * (the lengths and digests kept: 40 bytes each). Call after _init. */
+ * (the lengths and digests kept: 24 bytes each). Call after _init. */
 void ppnn_file_check_chunked(ppnn_file_check *c, const char kind[4], uint32_t version,
                              uint64_t max_chunks, const char *noun);
 void ppnn_file_check_free(ppnn_file_check *c); /* NULL is a no-op */
@@ -235,16 +235,20 @@ void ppnn_file_check_free(ppnn_file_check *c); /* NULL is a no-op */
  *   72          M   metadata (kind-specific)
  *   72+M       8C   u64 chunk length[C]
  *   72+M+8C     S   the chunk bodies in order (S = sum of the lengths)
- *   72+M+8C+S 32C   digest[C]: digest[i] = ppnn_chunk_digest(i, body i)
+ *   72+M+8C+S 16C   digest[C]: digest[i] = ppnn_chunk_digest(i, body i)
  *   56+L       32   top hash: BLAKE2b-256 of bytes [0, 72+M+8C) followed by the digest table
- * (L = 16 + M + 40C + S). The top hash covers the header, the metadata, the lengths and the
+ * (L = 16 + M + 24C + S). The top hash covers the header, the metadata, the lengths and the
  * digests, not the bodies: opening verifies it (a few KB), each body is verified by its digest.
+ * The digests guard against corruption and truncation, not against a malicious peer (anyone can
+ * recompute them; docs/decisions.md "File integrity"), so they are a fast non-cryptographic
+ * 128-bit hash (XXH3, ~10x BLAKE2b); the top hash over a few KB stays BLAKE2b-256.
  * Which (kind, version) pairs are chunked is the caller's knowledge (ckks_io.h). */
-#define PPNN_CHUNK_DIGEST_BYTES 32
+#define PPNN_CHUNK_DIGEST_BYTES 16
 #define PPNN_CHUNKED_FIXED_BYTES 16
-/* The body's digest bound to its position and length: BLAKE2b-256 with salt = u64 index ||
- * u64 length (little-endian) and personalisation "ppnn chunk dgst1", so a body moved to another
- * index, or cut, never matches. Pure and thread-safe (the writers' workers call it). */
+/* The body's digest bound to its position and length: XXH3-128 (xxHash's
+ * XXH3_128bits_withSeed) of the body with seed = index, stored big-endian
+ * (XXH128_canonicalFromHash: high 64 bits first). XXH3 mixes the length in, so a body moved to
+ * another index, or cut, does not match. Pure and thread-safe (the writers' workers call it). */
 void ppnn_chunk_digest(uint8_t out[PPNN_CHUNK_DIGEST_BYTES], uint64_t index, const void *body,
                        size_t len);
 /* Payload bytes of a chunked frame (what ppnn_frame_begin is told). */
@@ -284,7 +288,7 @@ typedef struct ppnn_chunked {
     size_t meta_len;
     uint64_t *len, *offset;
     uint8_t *digest;
-    uint8_t top[PPNN_CHUNK_DIGEST_BYTES];
+    uint8_t top[PPNN_FILE_TRAILER_BYTES]; /* the verified top hash (BLAKE2b-256) */
 } ppnn_chunked;
 PPNN_MUST_CHECK ppnn_status ppnn_chunked_open(ppnn_chunked *c, int fd, uint64_t frame_off,
                                               uint64_t payload_len, const char *name,

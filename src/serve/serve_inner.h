@@ -124,8 +124,9 @@ const char *srv_bearer(const char *authorization);
  * file (and starts its writeback at once, so the fsync at the end has little left to do). A
  * slot is written only after it was checked and refilled only after it was written: the hash
  * and the file see the same bytes, and nothing after a refusal is stored. The upload then takes
- * about as long as its slowest stage (BLAKE2b) instead of the sum of all three. Without
- * threads (pthread_create failing) every chunk is checked and written inline. */
+ * about as long as its slowest stage instead of the sum of all three (the check was the slowest
+ * while batch digests were BLAKE2b). Without threads (pthread_create failing) every chunk is
+ * checked and written inline. */
 #define SRV_UP_SLOTS 8
 #define SRV_UP_SLOT_BYTES ((size_t)256 << 10)
 struct srv_up_pipe;

@@ -5,26 +5,33 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "util/inner.h"
 
-/* Exactly 16 bytes (crypto_generichash_blake2b_PERSONALBYTES): the domain of chunk digests. */
-static const uint8_t PERSONAL[16] = {'p', 'p', 'n', 'n', ' ', 'c', 'h', 'u',
-                                     'n', 'k', ' ', 'd', 'g', 's', 't', '1'};
+_Static_assert(sizeof(XXH128_canonical_t) == PPNN_CHUNK_DIGEST_BYTES,
+               "a chunk digest is one canonical XXH3-128 hash");
 
-static void chunk_salt(uint8_t salt[16], uint64_t index, uint64_t len)
+/* The XXH3 seed of chunk `index`: the index itself. XXH3 mixes the seed into every lane and the
+ * length into the result, so the same bytes at another index, or cut, hash to another value;
+ * index 0 is plain XXH3-128 (seed 0), which `xxhsum -H2` reproduces. */
+static XXH64_hash_t chunk_seed(uint64_t index)
 {
-    ppnn_put_u64(salt, index);
-    ppnn_put_u64(salt + 8, len);
+    return (XXH64_hash_t)index;
+}
+
+/* Big-endian (XXH128_canonicalFromHash): the stored bytes do not depend on the host. */
+static void chunk_store(uint8_t out[PPNN_CHUNK_DIGEST_BYTES], XXH128_hash_t h)
+{
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, h);
+    memcpy(out, c.digest, PPNN_CHUNK_DIGEST_BYTES);
 }
 
 void ppnn_chunk_digest(uint8_t out[PPNN_CHUNK_DIGEST_BYTES], uint64_t index, const void *body,
                        size_t len)
 {
-    uint8_t salt[16];
-    chunk_salt(salt, index, len);
-    crypto_generichash_blake2b_salt_personal(out, PPNN_CHUNK_DIGEST_BYTES, body, len, NULL, 0,
-                                             salt, PERSONAL);
+    chunk_store(out, XXH3_128bits_withSeed(body, len, chunk_seed(index)));
 }
 
 uint64_t ppnn_chunked_payload_bytes(uint64_t count, uint64_t meta_len, uint64_t bodies_len)
@@ -161,7 +168,9 @@ static ppnn_status chunked_read(ppnn_chunked *c, const source *s, uint64_t frame
     c->noun = noun;
     const char *name = s->name;
     uint8_t h[PPNN_FILE_HEADER_BYTES + PPNN_CHUNKED_FIXED_BYTES];
-    ppnn_status st = L < PPNN_CHUNKED_FIXED_BYTES + PPNN_FILE_TRAILER_BYTES
+    /* L counts the payload only (the trailer lies after it): the smallest frame, one empty
+     * chunk and no metadata, has L = 16 + 24 (the streaming check accepts it too). */
+    ppnn_status st = L < PPNN_CHUNKED_FIXED_BYTES
                          ? ppnn_fail(PPNN_ERR_FORMAT, "%s: truncated file (no chunk table)", name)
                          : src_read(s, h, sizeof h, frame_off);
     if (st)
@@ -308,7 +317,8 @@ void ppnn_file_check_chunked(ppnn_file_check *c, const char kind[4], uint32_t ve
 
 void ppnn_chunk_check_free(ppnn_file_check *c)
 {
-    free(c->len), free(c->digest), free(c->chunk_state);
+    free(c->len), free(c->digest);
+    XXH3_freeState(c->chunk_state);
     c->len = NULL, c->digest = NULL, c->chunk_state = NULL;
 }
 
@@ -316,15 +326,10 @@ void ppnn_chunk_check_free(ppnn_file_check *c)
 static void finish_chunks(ppnn_file_check *c)
 {
     while (c->next < c->count && c->seen == c->body_at + c->len[c->next]) {
-        crypto_generichash_blake2b_state *hs = c->chunk_state;
-        if (!c->chunk_open) {
-            uint8_t salt[16];
-            chunk_salt(salt, c->next, c->len[c->next]);
-            crypto_generichash_blake2b_init_salt_personal(hs, NULL, 0, PPNN_CHUNK_DIGEST_BYTES,
-                                                          salt, PERSONAL);
-        }
-        crypto_generichash_blake2b_final(hs, c->digest + c->next * PPNN_CHUNK_DIGEST_BYTES,
-                                         PPNN_CHUNK_DIGEST_BYTES);
+        XXH3_state_t *hs = c->chunk_state;
+        if (!c->chunk_open) /* a zero-length chunk: no update opened it */
+            (void)XXH3_128bits_reset_withSeed(hs, chunk_seed(c->next));
+        chunk_store(c->digest + c->next * PPNN_CHUNK_DIGEST_BYTES, XXH3_128bits_digest(hs));
         c->chunk_open = 0;
         c->body_at += c->len[c->next];
         c->next++;
@@ -345,7 +350,7 @@ static ppnn_status fixed_done(ppnn_file_check *c)
                          (unsigned long long)c->payload_len);
     c->len = malloc(c->count * sizeof *c->len);
     c->digest = malloc(c->count * PPNN_CHUNK_DIGEST_BYTES);
-    c->chunk_state = malloc(sizeof(crypto_generichash_blake2b_state));
+    c->chunk_state = XXH3_createState(); /* aligned as XXH3 needs */
     if (!c->len || !c->digest || !c->chunk_state)
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
     const uint64_t front = PPNN_FILE_HEADER_BYTES + PPNN_CHUNKED_FIXED_BYTES + c->meta_len;
@@ -401,16 +406,12 @@ ppnn_status ppnn_chunk_check_update(ppnn_file_check *c, const uint8_t *buf, size
             }
         } else if (pos < c->table_at) { /* the body of chunk `next` */
             TAKE_TO(c->body_at + c->len[c->next]);
-            crypto_generichash_blake2b_state *hs = c->chunk_state;
+            XXH3_state_t *hs = c->chunk_state;
             if (!c->chunk_open) {
-                uint8_t salt[16];
-                chunk_salt(salt, c->next, c->len[c->next]);
-                crypto_generichash_blake2b_init_salt_personal(hs, NULL, 0,
-                                                              PPNN_CHUNK_DIGEST_BYTES, salt,
-                                                              PERSONAL);
+                (void)XXH3_128bits_reset_withSeed(hs, chunk_seed(c->next));
                 c->chunk_open = 1;
             }
-            crypto_generichash_blake2b_update(hs, buf, take);
+            (void)XXH3_128bits_update(hs, buf, take);
         } else if (pos < trailer_at) { /* the digest table, entry by entry */
             TAKE_TO(trailer_at);
             crypto_generichash_update(c->hash_state, buf, take);

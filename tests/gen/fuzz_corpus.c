@@ -4,7 +4,7 @@
  * in "16"), and the same at N = 4096, the smallest secure ring (the loaders' rebuild path).
  * Build (from the repository root, after `make build`):
  *   gcc -std=c17 -D_DEFAULT_SOURCE -Iinclude tests/gen/fuzz_corpus.c build/libppnn.a \
- *       -lsodium -lz -lm -lopenblas -lcjson -fopenmp -o /tmp/fuzz_corpus && /tmp/fuzz_corpus */
+ *       -lsodium -lxxhash -lz -lm -lopenblas -lcjson -fopenmp -o /tmp/fuzz_corpus && /tmp/fuzz_corpus */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
