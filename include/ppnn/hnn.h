@@ -602,7 +602,7 @@ typedef struct hnn_op_costs {
     double rotate_hoisted; /* one rotation of a hoisted group of 8 (decomposition shared) */
 } hnn_op_costs;
 
-/* Figures measured on the development machine (2-core Xeon, AVX-512 IFMA) for N = 2^13 and
+/* Figures measured on the development machine (2-core AMD EPYC Zen 5, AVX-512 IFMA) for N = 2^13 and
  * 2^14; other ring degrees are scaled by N log N. Good enough to choose a packing; run
  * `ppnn bench costs` for this machine's own. */
 void hnn_op_costs_default(hnn_op_costs *c, unsigned logn);

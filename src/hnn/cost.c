@@ -24,12 +24,14 @@
 
 void hnn_op_costs_default(hnn_op_costs *c, unsigned logn)
 {
-    /* `ppnn bench costs --logn 13` and `--logn 14` on the development machine (idle, medians),
-     * see docs/compare/README.md; microseconds. */
-    static const hnn_op_costs n13 = {13, 6, 0.033e-9, 0.22e-9, 43e-6, 60e-6, 106e-6, 1242e-6,
-                                     294e-6, 1394e-6, 420e-6};
-    static const hnn_op_costs n14 = {14, 11, 0.033e-9, 0.22e-9, 160e-6, 220e-6, 390e-6, 8114e-6,
-                                     1600e-6, 7978e-6, 1900e-6};
+    /* `ppnn bench costs --logn 13` and `--logn 14` on the development machine (session 6,
+     * trainings paused; the key switches with their per-thread scratch), see
+     * docs/compare/README.md; seconds. Hoisted rotations cost more per rotation than plain ones
+     * today (the gathered digits of dnum = L + 1 against the fused single rotation). */
+    static const hnn_op_costs n13 = {13, 6, 0.0435e-9, 0.0766e-9, 24.3e-6, 43.8e-6, 42.4e-6,
+                                     837e-6, 201e-6, 867e-6, 1177e-6};
+    static const hnn_op_costs n14 = {14, 11, 0.0437e-9, 0.0775e-9, 74.7e-6, 135.6e-6, 147.0e-6,
+                                     7525e-6, 940e-6, 8933e-6, 11095e-6};
     const hnn_op_costs *ref = logn >= 14 ? &n14 : &n13;
     *c = *ref;
     if (logn != ref->logn) {
