@@ -8,8 +8,12 @@
 
 #include "ckks/inner.h"
 
-/* GCC must not contract the products into FMAs (that would change the rounding). */
+/* The products must not be contracted into FMAs (that would change the rounding). */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
 #pragma GCC optimize("fp-contract=off")
+#endif
 
 /* x·w for 4 complex numbers: t1 = (a c, b c), t2 = (b d, a d); re = t1 − t2, im = t1 + t2. */
 static inline __m512d cmul4(__m512d x, __m512d w)
