@@ -75,12 +75,11 @@ static inline uint64_t load_le(const uint8_t *b, size_t len, int pad)
 
 int _ring_uniform_vector_ok(size_t width)
 {
-    static int dq = -1, vbmi = -1; /* benign race: every thread computes the same answer */
-    if (dq < 0) {
-        vbmi = ring_cpu_has_avx512dq() && __builtin_cpu_supports("avx512vbmi");
-        dq = ring_cpu_has_avx512dq();
-    }
-    return (width == 4 || width == 8) ? dq : width == 5 ? vbmi : 0;
+    /* Asked once per prime of a sample: the CPU checks read libgcc's feature word (no cache of
+     * our own, which several threads would race on). */
+    if (width != 4 && width != 5 && width != 8)
+        return 0;
+    return ring_cpu_has_avx512dq() && (width != 5 || __builtin_cpu_supports("avx512vbmi"));
 }
 
 /* Candidates are pulled in batches of exactly as many as are still needed, so the stream
@@ -163,10 +162,7 @@ void _ring_sample_cbd_impl(int64_t *e, size_t n, ring_prg *g, int avx)
     enum { BATCH = 256 };
     uint8_t chunk[BATCH * 8];
     const uint64_t mask = ((uint64_t)1 << RING_CBD_K) - 1;
-    static int popcnt = -1; /* benign race: every thread computes the same answer */
-    if (popcnt < 0)
-        popcnt = ring_cpu_has_avx512dq() && __builtin_cpu_supports("avx512vpopcntdq");
-    avx = avx && popcnt;
+    avx = avx && ring_cpu_has_avx512dq() && __builtin_cpu_supports("avx512vpopcntdq");
     for (size_t j = 0; j < n; j += BATCH) {
         size_t want = n - j < BATCH ? n - j : BATCH, k = 0;
         ring_prg_bytes(g, chunk, want * 8);
