@@ -367,6 +367,14 @@ static void sparse_after_conv(void)
     hnn_schedule_opts tight = {.budget_bytes = min_mem};
     ckks_ciphertext *lo = run(&f, &tight, NULL);
     CHECK_MSG(htu_cts_differing(lo, ref, f.p->n_outputs) == 0, "pruned: minimum budget differs");
+    /* Outputs spilled to scratch and read back; pool buffers poisoned, held within the
+     * schedule's count (the per-tile CSR stage's accounting), on 2 threads. */
+    hnn_schedule_opts fsp = {.allow_spill = 1, .force_spill = 1};
+    ckks_ciphertext *sp = run(&f, &fsp, NULL);
+    CHECK_MSG(htu_cts_differing(sp, ref, f.p->n_outputs) == 0, "pruned: spilled differs");
+    free_out(sp, f.p->n_outputs);
+    pooled(&f, 0, ref, "pruned", 1);
+    pooled(&f, min_mem, ref, "pruned at the minimum", 1);
     free_out(ref, f.p->n_outputs), free_out(def, f.p->n_outputs);
     free_out(o1, f.p->n_outputs), free_out(o240, f.p->n_outputs);
     free_out(r240, f.p->n_outputs), free_out(r1, f.p->n_outputs);
