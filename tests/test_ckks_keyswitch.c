@@ -4,6 +4,7 @@
 #include <complex.h>
 #include <string.h>
 
+#include "ckks/inner.h"
 #include "ckks_tu.h"
 
 /* Rotation and conjugation add one key-switching noise, sum_j [c]_{q_j} e_j / P, dominated by
@@ -258,14 +259,25 @@ int main(void)
     ckks_ct_free(&r);
     relin_levels(p, &sk);
     test_threads(p, &sk, &gk);
-    /* The a part of a key is the expansion of its seed. */
+    /* The a part of a Galois key is the expansion of its seed, held in the hoisting layout:
+     * every row permuted by sigma^-1 (ckks_switch_key_permute), and back again exactly. */
     size_t kw = p->nq * (p->nq + 1) * p->n;
-    uint64_t *a = malloc(kw * sizeof *a);
+    uint64_t *a = malloc(kw * sizeof *a), *b = calloc(kw, sizeof *b);
+    uint64_t *tmp = malloc(p->n * sizeof *tmp);
+    uint32_t *perm = malloc(p->n * sizeof *perm);
     ckks_switch_key copy = gk.keys[0];
     copy.a = a;
+    copy.b = b;
     ckks_switch_key_expand_a(&copy, p);
+    CHECK(memcmp(a, gk.keys[0].a, kw * sizeof *a) != 0); /* not the standard layout */
+    ckks_galois_perm(perm, p, gk.elements[0]);
+    ckks_switch_key_permute(&copy, p, perm, 1, tmp); /* b: whatever the buffer held */
     CHECK(!memcmp(a, gk.keys[0].a, kw * sizeof *a));
-    free(a);
+    memcpy(b, gk.keys[0].b, kw * sizeof *b);
+    ckks_switch_key_permute(&copy, p, perm, 0, tmp);
+    ckks_switch_key_permute(&copy, p, perm, 1, tmp);
+    CHECK(!memcmp(a, gk.keys[0].a, kw * sizeof *a) && !memcmp(b, gk.keys[0].b, kw * sizeof *b));
+    free(a), free(b), free(tmp), free(perm);
     ckks_galois_keys_free(&gk);
     ckks_secret_key_free(&sk);
     ckks_params_free(p);

@@ -318,7 +318,11 @@ typedef struct ckks_relin_key {
 } ckks_relin_key;
 
 /* Galois keys for a set of Galois elements (5^k mod 2N for rotations by k, 2N-1 for
- * conjugation). */
+ * conjugation). In memory each key is held in the hoisting layout: every row of b and a
+ * permuted by sigma_g^-1 (in the NTT domain), so that a rotation multiplies the digits of the
+ * unrotated c1 by the key and permutes only its output rows (src/ckks/keyswitch.c). Files hold
+ * the standard layout (b_j = -a_j s + e_j + P s(X^g) [j], a_j the expansion of the seed);
+ * ckks_keygen_galois and ckks_galois_keys_load return the hoisting layout, save converts. */
 typedef struct ckks_galois_keys {
     const ckks_params *params;
     size_t count;

@@ -75,6 +75,11 @@ void ckks_sample_error_ntt(uint64_t *out, const ckks_params *params, size_t np, 
                            int64_t *e_int);
 /* Permutation of NTT positions realising X -> X^g: (sigma_g a)[k] = a[perm[k]]. */
 void ckks_galois_perm(uint32_t *perm, const ckks_params *params, uint64_t g);
+/* Galois keys live in memory in the hoisting layout (ckks.h, ckks_galois_keys): every row r of
+ * b and a (nq x (nq+1) rows of N words) held as sigma_g^-1(r), i.e. r'[perm[x]] = r[x], with
+ * perm = ckks_galois_perm(g). to_hoisted = 0 is the inverse, r[x] = r'[perm[x]]. tmp: N words. */
+void ckks_switch_key_permute(ckks_switch_key *k, const ckks_params *params, const uint32_t *perm,
+                             int to_hoisted, uint64_t *tmp);
 
 /* Checks that a and b belong to the same parameter set; records a MISMATCH message naming op. */
 PPNN_MUST_CHECK ppnn_status ckks_check_params(const ckks_params *a, const ckks_params *b,

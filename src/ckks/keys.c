@@ -207,6 +207,23 @@ void ckks_galois_perm(uint32_t *perm, const ckks_params *params, uint64_t g)
     }
 }
 
+void ckks_switch_key_permute(ckks_switch_key *k, const ckks_params *params, const uint32_t *perm,
+                             int to_hoisted, uint64_t *tmp)
+{
+    const size_t n = params->n, rows = params->nq * (params->nq + 1);
+    for (int part = 0; part < 2; part++)
+        for (size_t r = 0; r < rows; r++) {
+            uint64_t *row = (part ? k->a : k->b) + r * n;
+            memcpy(tmp, row, n * sizeof *tmp);
+            if (to_hoisted)
+                for (size_t x = 0; x < n; x++)
+                    row[perm[x]] = tmp[x];
+            else
+                for (size_t x = 0; x < n; x++)
+                    row[x] = tmp[perm[x]];
+        }
+}
+
 ppnn_status ckks_keygen_galois(ckks_galois_keys *gk, const ckks_secret_key *sk, const int *steps,
                                size_t nsteps, int conjugate)
 {
@@ -218,9 +235,9 @@ ppnn_status ckks_keygen_galois(ckks_galois_keys *gk, const ckks_secret_key *sk, 
     gk->elements = malloc((cap ? cap : 1) * sizeof *gk->elements);
     gk->keys = calloc(cap ? cap : 1, sizeof *gk->keys);
     uint32_t *perm = malloc(n * sizeof *perm);
-    uint64_t *s2 = sodium_malloc(np * n * sizeof *s2);
+    uint64_t *s2 = sodium_malloc(np * n * sizeof *s2), *tmp = malloc(n * sizeof *tmp);
     ppnn_status st = PPNN_OK;
-    if (!gk->elements || !gk->keys || !perm || !s2) {
+    if (!gk->elements || !gk->keys || !perm || !s2 || !tmp) {
         st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory for Galois keys");
         goto done;
     }
@@ -239,9 +256,11 @@ ppnn_status ckks_keygen_galois(ckks_galois_keys *gk, const ckks_secret_key *sk, 
         st = gen_switch_key(&gk->keys[gk->count], sk, s2);
         if (st)
             goto done;
+        ckks_switch_key_permute(&gk->keys[gk->count], params, perm, 1, tmp);
         gk->elements[gk->count++] = g;
     }
 done:
+    free(tmp);
     free(perm);
     sodium_free(s2);
     if (st)

@@ -120,25 +120,17 @@ static void ks_decompose(uint64_t *ext, uint64_t *digits, const uint64_t *c, siz
 
 /* Inner product of decomposed digits with a key, then mod-down by P: the result pair (level+1
  * rows each, NTT form) is left at acc_b, acc_a ((k+1)*N words each). ext as ks_decompose
- * writes it; with perm != NULL every digit is read through the Galois permutation perm
- * (hoisting: sigma commutes with the decomposition, see ckks_rotate_hoisted). tmp: 2N words. */
-static void ks_inner(uint64_t *acc_b, uint64_t *acc_a, const uint64_t *ext, const uint32_t *perm,
-                     size_t level, const ckks_switch_key *key, const ckks_params *params,
-                     uint64_t *tmp)
+ * writes it. tmp: 2N words. */
+static void ks_inner(uint64_t *acc_b, uint64_t *acc_a, const uint64_t *ext, size_t level,
+                     const ckks_switch_key *key, const ckks_params *params, uint64_t *tmp)
 {
     size_t n = params->n, k = level + 1, nq = params->nq;
     const ring_context *ctx = params->ring;
     for (size_t t = 0; t <= k; t++) {
         size_t kt = t < k ? t : nq; /* row t of the accumulator is prime kt */
-        for (size_t j = 0; j < k; j++) {
-            const uint64_t *src = ext + (j * (k + 1) + t) * n;
-            if (perm) {
-                gather_row(tmp, src, perm, n);
-                src = tmp;
-            }
-            ks_acc(acc_b + t * n, acc_a + t * n, src, key, j, kt, j == 0, params,
-                   &ctx->primes[kt]);
-        }
+        for (size_t j = 0; j < k; j++)
+            ks_acc(acc_b + t * n, acc_a + t * n, ext + (j * (k + 1) + t) * n, key, j, kt, j == 0,
+                   params, &ctx->primes[kt]);
     }
     ring_rescale_ntt(acc_b, k, acc_b + k * n, nq, ctx, tmp);
     ring_rescale_ntt(acc_a, k, acc_a + k * n, nq, ctx, tmp);
@@ -166,13 +158,20 @@ static void ks_p_rows(uint64_t *pb, uint64_t *pa, const uint64_t *digits, size_t
  *   out_b[t] = sigma(c0)[t] + ModDown(B)[t],  out_a[t] = ModDown(A)[t]
  * for every prime t <= level, where (B, A) = sum_j d_j (b_j, a_j) over Q_l P and d_j are the
  * digits of sigma(c1); sigma is the position permutation perm (NTT domain).
+ * The key is held in the hoisting layout (b'_j = sigma^-1(b_j), a'_j = sigma^-1(a_j), ckks.h),
+ * so sigma moves out of the sum and the mod-down: sigma commutes with the digit decomposition
+ * (the centred lift commutes with negation, every q_j odd), position-wise products and the
+ * mod-down (again a centred lift and position-wise arithmetic), hence
+ *   ModDown(sum_j d_j(sigma c1) b_j) = sigma(ModDown(sum_j d_j(c1) b'_j))
+ * residue for residue: c1 is decomposed as it is and only the 2k output rows are permuted
+ * (out_b[t] = sigma(c0[t] + ModDown(B')[t])), instead of c1, the digit rows and c0.
  * Order: the P target first (its two rows are the only accumulator rows kept for the whole
  * call, in coefficient form after one inverse NTT each), then for each prime t the digit
  * products accumulate into one row pair that is mod-downed (ring_rescale_row_ntt) and written
  * out at once, while it is in cache — no 2(k+1)-row accumulator, no separate add pass.
  * Every step is the same modular arithmetic as ks_inner + ring_rescale_ntt + ring_poly_add
  * with canonical intermediates, so results are bit-identical (test_ckks_keyswitch checks
- * ckks_rotate against the hoisted path, which keeps that structure).
+ * ckks_rotate against the hoisted path, and the decryptions against the rotated values).
  * Aliasing: out may be the input (in-place rotate): row t of c0, c1 is last read before row t
  * of the outputs is written, and c1 is copied (digits) before any write.
  * scratch: ks_scratch_words(params, level) words. */
@@ -184,26 +183,25 @@ static void galois_switch(uint64_t *out_b, uint64_t *out_a, const uint64_t *c0,
     const ring_context *ctx = params->ring;
     uint64_t *digits = scratch, *pb = digits + k * n, *pa = pb + n;
     uint64_t *ab = pa + n, *aa = ab + n, *tmp = aa + n;
-    for (size_t j = 0; j < k; j++)
-        gather_row(digits + j * n, c1 + j * n, perm, n);
+    memcpy(digits, c1, k * n * sizeof *digits);
     ring_poly_ntt_inverse(digits, ctx, k);
     ks_p_rows(pb, pa, digits, level, key, params, tmp);
     for (size_t t = 0; t < k; t++) {
         const ring_prime *pt = &ctx->primes[t];
         for (size_t j = 0; j < k; j++) {
+            const uint64_t *src = c1 + t * n; /* digit t at target t: c1's own row */
             if (t != j) {
                 _ring_extend_single(tmp, digits + j * n, &ctx->primes[j], pt);
                 _ring_ntt_forward(tmp, pt);
-            } else {
-                gather_row(tmp, c1 + t * n, perm, n);
+                src = tmp;
             }
-            ks_acc(ab, aa, tmp, key, j, t, j == 0, params, pt);
+            ks_acc(ab, aa, src, key, j, t, j == 0, params, pt);
         }
         ring_rescale_row_ntt(ab, t, pb, nq, ctx, tmp);
         ring_rescale_row_ntt(aa, t, pa, nq, ctx, tmp);
-        gather_row(tmp, c0 + t * n, perm, n);
-        _ring_add(out_b + t * n, tmp, ab, pt);
-        memcpy(out_a + t * n, aa, n * sizeof *aa);
+        _ring_add(tmp, c0 + t * n, ab, pt);
+        gather_row(out_b + t * n, tmp, perm, n);
+        gather_row(out_a + t * n, aa, perm, n);
     }
 }
 
@@ -322,7 +320,9 @@ ppnn_status ckks_conjugate(ckks_ciphertext *out, const ckks_ciphertext *a,
  * sigma_g(c1) is sigma_g applied to the decomposition of c1 — in the NTT domain, the same
  * position permutation on every digit row. One decomposition (k inverse + k*k forward NTTs)
  * then serves every rotation, each costing only the key inner product and the mod-down
- * (2 inverse + 2k forward NTTs): the results are bit-identical to ckks_rotate. */
+ * (2 inverse + 2k forward NTTs): the results are bit-identical to ckks_rotate. With the keys
+ * in the hoisting layout (galois_switch) the digit rows are not even permuted: each rotation
+ * multiplies the one decomposition by its key as it is and permutes its 2k output rows. */
 ppnn_status ckks_rotate_hoisted(ckks_ciphertext *out, const ckks_ciphertext *a, const int *steps,
                                 size_t count, const ckks_galois_keys *gk)
 {
@@ -367,16 +367,14 @@ ppnn_status ckks_rotate_hoisted(ckks_ciphertext *out, const ckks_ciphertext *a, 
             continue;
         }
         ckks_galois_perm(perm, params, gk->elements[idx[r]]);
-        ks_inner(acc_b, acc_a, ext, perm, a->level, &gk->keys[idx[r]], params, tmp);
+        ks_inner(acc_b, acc_a, ext, a->level, &gk->keys[idx[r]], params, tmp);
         if ((st = ckks_ct_shape(&out[r], params, a->level, 2, a->scale)))
             break;
-        uint64_t *d0 = out[r].data;
-        const uint64_t *s0 = a->data;
-        for (size_t i = 0; i < k; i++)
-            for (size_t x = 0; x < n; x++)
-                d0[i * n + x] = s0[i * n + perm[x]];
-        ring_poly_add(d0, d0, acc_b, params->ring, k);
-        memcpy(out[r].data + cw, acc_a, cw * sizeof *acc_a);
+        ring_poly_add(acc_b, acc_b, a->data, params->ring, k);
+        for (size_t i = 0; i < k; i++) {
+            gather_row(out[r].data + i * n, acc_b + i * n, perm, n);
+            gather_row(out[r].data + cw + i * n, acc_a + i * n, perm, n);
+        }
     }
 done:
     free(idx);

@@ -469,12 +469,24 @@ static size_t switch_key_bytes(const ckks_params *p)
     return CKKS_SEED_BYTES + p->nq * ckks_io_rows_bytes(p, 0, p->nq + 1);
 }
 
-static size_t put_switch_key(uint8_t *out, const ckks_switch_key *k, const ckks_params *p)
+/* perm != NULL: a Galois key in the hoisting layout (ckks_switch_key_permute), written in the
+ * standard one (row[x] = held[perm[x]], a digit's nq+1 rows at a time through tmp), so that
+ * files do not depend on the in-memory layout. */
+static size_t put_switch_key(uint8_t *out, const ckks_switch_key *k, const ckks_params *p,
+                             const uint32_t *perm, uint64_t *tmp)
 {
-    size_t o = CKKS_SEED_BYTES, digit = (p->nq + 1) * p->n;
+    size_t o = CKKS_SEED_BYTES, n = p->n, digit = (p->nq + 1) * n;
     memcpy(out, k->seed, CKKS_SEED_BYTES);
-    for (size_t d = 0; d < p->nq; d++)
-        o += ckks_io_put_rows(out + o, k->b + d * digit, p, 0, p->nq + 1);
+    for (size_t d = 0; d < p->nq; d++) {
+        const uint64_t *rows = k->b + d * digit;
+        if (perm) {
+            for (size_t r = 0; r <= p->nq; r++)
+                for (size_t x = 0; x < n; x++)
+                    tmp[r * n + x] = rows[r * n + perm[x]];
+            rows = tmp;
+        }
+        o += ckks_io_put_rows(out + o, rows, p, 0, p->nq + 1);
+    }
     return o;
 }
 
@@ -505,7 +517,7 @@ ppnn_status ckks_relin_key_save(const char *path, const ckks_relin_key *rk,
     uint8_t *buf = begin_payload(&off, switch_key_bytes(p), p, key_id);
     if (!buf)
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
-    off += put_switch_key(buf + off, &rk->k, p);
+    off += put_switch_key(buf + off, &rk->k, p, NULL, NULL);
     ppnn_status st = write_object(path, 0644, KIND_RELIN, p, buf, off);
     free(buf);
     return st;
@@ -537,13 +549,20 @@ ppnn_status ckks_galois_keys_save(const char *path, const ckks_galois_keys *gk,
     const ckks_params *p = gk->params;
     size_t off, body = 8 + gk->count * (8 + switch_key_bytes(p));
     uint8_t *buf = begin_payload(&off, body, p, key_id);
-    if (!buf)
+    uint32_t *perm = malloc(p->n * sizeof *perm);
+    uint64_t *tmp = malloc((p->nq + 1) * p->n * sizeof *tmp);
+    if (!buf || !perm || !tmp) {
+        free(buf), free(perm), free(tmp);
         return ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+    }
     ppnn_put_u64(buf + off, gk->count), off += 8;
     for (size_t g = 0; g < gk->count; g++)
         ppnn_put_u64(buf + off, gk->elements[g]), off += 8;
-    for (size_t g = 0; g < gk->count; g++)
-        off += put_switch_key(buf + off, &gk->keys[g], p);
+    for (size_t g = 0; g < gk->count; g++) {
+        ckks_galois_perm(perm, p, gk->elements[g]);
+        off += put_switch_key(buf + off, &gk->keys[g], p, perm, tmp);
+    }
+    free(perm), free(tmp);
     ppnn_status st = write_object(path, 0644, KIND_GALOIS, p, buf, off);
     free(buf);
     return st;
@@ -595,6 +614,17 @@ ppnn_status ckks_galois_keys_load(ckks_galois_keys *gk, ckks_params **params,
         st = get_switch_key(&gk->keys[g], &r, p);
     if (!st)
         st = ppnn_reader_end(&r);
+    if (!st) { /* to the hoisting layout (ckks.h), once the whole file is known good */
+        uint32_t *perm = malloc(p->n * sizeof *perm);
+        uint64_t *tmp = malloc(p->n * sizeof *tmp);
+        if (!perm || !tmp)
+            st = ppnn_fail(PPNN_ERR_NOMEM, "out of memory");
+        for (size_t g = 0; !st && g < count; g++) {
+            ckks_galois_perm(perm, p, gk->elements[g]);
+            ckks_switch_key_permute(&gk->keys[g], p, perm, 1, tmp);
+        }
+        free(perm), free(tmp);
+    }
 out:
     if (st && gk->params)
         ckks_galois_keys_free(gk);
