@@ -26,12 +26,16 @@ void hnn_op_costs_default(hnn_op_costs *c, unsigned logn)
 {
     /* `ppnn bench costs --logn 13` and `--logn 14` on the development machine (session 6,
      * trainings paused; the key switches with their per-thread scratch), see
-     * docs/compare/README.md; seconds. Hoisted rotations cost more per rotation than plain ones
-     * today (the gathered digits of dnum = L + 1 against the fused single rotation). */
+     * docs/compare/README.md; seconds. The two rotation figures were scaled in session 7 by
+     * the ratio new / old of interleaved medians of the same bench (n13: 5 rounds, rotate
+     * 1671 -> 1452 us, hoisted 2105 -> 1050 us; n14: 3 rounds, 10618 -> 9581 and
+     * 12613 -> 6755 us; the machine ran slower that day, so absolute figures were not
+     * mixed), when Galois keys moved to the hoisting layout (keyswitch.c): a hoisted rotation
+     * no longer gathers the decomposition's digit rows and now costs less than a plain one. */
     static const hnn_op_costs n13 = {13, 6, 0.0435e-9, 0.0766e-9, 24.3e-6, 43.8e-6, 42.4e-6,
-                                     837e-6, 201e-6, 867e-6, 1177e-6};
+                                     837e-6, 201e-6, 753e-6, 587e-6};
     static const hnn_op_costs n14 = {14, 11, 0.0437e-9, 0.0775e-9, 74.7e-6, 135.6e-6, 147.0e-6,
-                                     7525e-6, 940e-6, 8933e-6, 11095e-6};
+                                     7525e-6, 940e-6, 8061e-6, 5942e-6};
     const hnn_op_costs *ref = logn >= 14 ? &n14 : &n13;
     *c = *ref;
     if (logn != ref->logn) {
