@@ -1,6 +1,6 @@
 /* Linear-layer kernels vs a naive __int128 reference: dense and sparse (random rows, runs of
  * rows with the same inputs, conv-like sliding windows that take the banded AVX-512 tiles),
- * several shapes and moduli (tiny, ~30-bit, just below 2^50), worst-case all-(q-1) inputs at
+ * several shapes and moduli (tiny, just below 2^28, ~30-bit, just below 2^44 and 2^50), worst-case all-(q-1) inputs at
  * the maximum length, portable and AVX-512 paths bit-identical, 1 and 2 threads. */
 #include <sodium.h>
 #include <stdlib.h>
@@ -247,6 +247,15 @@ int main(void)
     run_case(3, max_in, 32, q44, 1, 0);
     run_case(9, max_in, 32, q44, 1, 2);
     run_case(6, 120, 96, q44, 1, 3);
+    /* And just below the 32-bit multiply path's bound (q < 2^28: one 64-bit accumulator per
+     * lane, folded after every block of IB products): every value q-1, the longest dot
+     * product (many folds), dense, runs of rows, banded windows; random values too. */
+    const uint64_t q28 = (1ull << 28) - 57; /* largest prime < 2^28 */
+    run_case(7, max_in, 32, q28, 1, 0);
+    run_case(9, max_in, 32, q28, 1, 2);
+    run_case(6, 120, 96, q28, 1, 3);
+    run_case(100, 845, 64, q28, 0, 0);
+    run_case(97, 700, 160, q28, 0, 3);
     run_case(5, 4096, 64, qs[2], 0, 0);
     /* Banded sparse tiles (AVX-512): sliding windows over many inputs -> many bands, several
      * lane blocks of 256 and 512 lanes, a final short lane block, empty rows, runs; with wide

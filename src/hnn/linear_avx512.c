@@ -1,5 +1,8 @@
 /* AVX-512 IFMA tile kernels for the linear layers (compiled with -mavx512ifma; called only
- * after hnn_avx512_available()). Same results as the portable kernel, bit for bit.
+ * after hnn_avx512_available()). Same results as the portable kernel, bit for bit. Primes
+ * below 2^28 (the rescale primes of n13) take a 32-bit multiply path instead (mac_block32:
+ * one vpmuludq + one add per multiply-add instead of two IFMA); the rest of this comment is
+ * the IFMA path's.
  *
  * Accumulation. vpmadd52luq / vpmadd52huq add the low / high 52 bits of the 104-bit product of
  * the low 52 bits of two lanes. Inputs are residues < q < 2^50, so they fit and the product
@@ -31,11 +34,13 @@
 #define CHUNK 4095u
 
 typedef struct {
-    __m512i q, q2, q4, m52, one_s, r52, r52_s, r104, r104_s;
+    __m512i q, q2, q4, m52, one_s, r52, r52_s, r104, r104_s, m32, r32;
     int small; /* q < SMALL_Q: the reduction drops the 2^104 term (see above) */
+    int q28;   /* q < Q28: the 32-bit multiply path (mac_block32) */
 } red_consts;
 
 #define SMALL_Q (1ull << 44)
+#define Q28 (1ull << 28)
 
 static inline red_consts make_consts(const hnn_modulus *m)
 {
@@ -49,7 +54,10 @@ static inline red_consts make_consts(const hnn_modulus *m)
     c.r52_s = _mm512_set1_epi64((long long)m->r52_shoup);
     c.r104 = _mm512_set1_epi64((long long)m->r104);
     c.r104_s = _mm512_set1_epi64((long long)m->r104_shoup);
+    c.m32 = _mm512_set1_epi64((long long)0xffffffffull);
+    c.r32 = _mm512_set1_epi64((long long)(((uint64_t)1 << 32) % m->q));
     c.small = m->q < SMALL_Q;
+    c.q28 = m->q < Q28;
     return c;
 }
 
@@ -93,10 +101,30 @@ static inline __m512i reduce(__m512i lo, __m512i hi, const red_consts *k)
  * 18.9; before packing X, 5 x 2 was ahead (14 vs 13). */
 #define RO 3
 #define NV 4
-_Static_assert(RO == 3, "mac_rows dispatches the row counts 1..RO");
+_Static_assert(RO == 3, "mac_group dispatches the row counts 1..RO");
 #define IB 64 /* terms per block: a packed X slice of IB rows x 8·NV lanes (16 KB) stays in L1 */
 _Static_assert(HNN_AVX_LANES % (8 * NV) == 0, "dispatch lane multiple vs register block");
 _Static_assert(IB <= CHUNK, "one normalisation per block keeps the LO bound");
+
+/* The start of output row o at lanes [j, j+8): its bias, plus the start values y0 when given
+ * (both < q). */
+static inline __m512i start_value(const hnn_tile_args *a, size_t o, size_t j)
+{
+    __m512i s = _mm512_set1_epi64((long long)(a->bias ? a->bias[o] : 0));
+    return a->y0 ? _mm512_add_epi64(s, _mm512_loadu_si512(a->y0[o] + j)) : s;
+}
+
+/* The 8·NV lanes of term i: at xp + 8·NV·(i - i0) (a packed block), or, when gathered, at
+ * xp + 8·NV·(gcols[i] - gbase) (a packed band). */
+static inline __attribute__((always_inline)) void
+load_x(__m512i *xv, const uint64_t *xp, int gathered, const uint32_t *gcols, size_t gbase,
+       size_t i, size_t i0)
+{
+    const uint64_t *xr = xp + (gathered ? gcols[i] - gbase : i - i0) * 8 * NV;
+#pragma GCC unroll 4
+    for (size_t v = 0; v < NV; v++)
+        xv[v] = _mm512_loadu_si512(xr + 8 * v);
+}
 
 /* Accumulators of one output x 8·NV lanes kept between input blocks: lo[NV][8], hi[NV][8]. */
 typedef struct {
@@ -120,10 +148,7 @@ mac_block(const hnn_tile_args *a, size_t ro, int gathered, size_t o, size_t j, c
 #pragma GCC unroll 4
         for (size_t v = 0; v < NV; v++) {
             if (i0 == 0) {
-                lo[r][v] = _mm512_set1_epi64((long long)(a->bias ? a->bias[o + r] : 0));
-                if (a->y0)
-                    lo[r][v] = _mm512_add_epi64(lo[r][v],
-                                                _mm512_loadu_si512(a->y0[o + r] + j + 8 * v));
+                lo[r][v] = start_value(a, o + r, j + 8 * v);
                 hi[r][v] = _mm512_setzero_si512();
             } else {
                 lo[r][v] = _mm512_load_si512(acc[r].v[v]);
@@ -132,11 +157,8 @@ mac_block(const hnn_tile_args *a, size_t ro, int gathered, size_t o, size_t j, c
         }
     }
     for (size_t i = i0; i < i1; i++) {
-        const uint64_t *xr = xp + (gathered ? gcols[i] - gbase : i - i0) * 8 * NV;
         __m512i xv[NV];
-#pragma GCC unroll 4
-        for (size_t v = 0; v < NV; v++)
-            xv[v] = _mm512_loadu_si512(xr + 8 * v);
+        load_x(xv, xp, gathered, gcols, gbase, i, i0);
 #pragma GCC unroll 5
         for (size_t r = 0; r < ro; r++) {
             __m512i wv = _mm512_set1_epi64((long long)wr[r][i]);
@@ -162,23 +184,102 @@ mac_block(const hnn_tile_args *a, size_t ro, int gathered, size_t o, size_t j, c
     }
 }
 
-/* Runs rows [o, o + ro) (ro <= RO) through mac_block with a compile-time row count and
- * addressing (gathered when gcols != NULL). */
-static void mac_rows(const hnn_tile_args *a, size_t ro, size_t o, size_t j, const uint64_t *xp,
-                     const uint32_t *gcols, size_t gbase, const uint64_t *const *wr, size_t i0,
-                     size_t i1, size_t len, accblk *acc, const red_consts *k)
+/* The 32-bit multiply path, for q < 2^28 (the 28-bit rescale primes of n13): residues and
+ * weights are < 2^28, so vpmuludq (32 x 32 -> 64 bits of the low halves of each lane) gives a
+ * product < 2^56 exactly, and one 64-bit accumulator per lane takes a whole block of
+ * IB <= 64 of them: one multiply and one add per multiply-add, against two IFMA (lo, hi) above,
+ * and the multiply pipes are the bottleneck. Bounds: a block starts below 2^60 and adds
+ * < 64 * 2^56 = 2^62, so it ends below 2^63; fold(s) = (s >> 32)·(2^32 mod q) + (s mod 2^32)
+ * ≡ s (mod q) and is < 2^31·2^28 + 2^32 < 2^60, the next block's start. The output value is
+ * fold(s) < 2^60 = lo + 2^52·hi with hi < 2^8, reduced exactly by reduce() (small path). Same
+ * residues as the IFMA path, bit for bit. RO32 rows (5: a conv's channels at one position,
+ * and 20 groups of the CryptoNets fc1) share each X load: 20 accumulators. */
+#define RO32 5
+_Static_assert(RO32 >= RO, "the row-group buffers are sized by RO32");
+_Static_assert(IB <= 64, "a block of the 32-bit path adds < 64 products of < 2^56");
+
+static inline __m512i fold32(__m512i s, const red_consts *k)
 {
-#define MAC(R, G) mac_block(a, R, G, o, j, xp, gcols, gbase, wr, i0, i1, len, acc, k)
-    switch (ro + (gcols ? RO : 0)) {
-    case 1: MAC(1, 0); break;
-    case 2: MAC(2, 0); break;
-    case 3: MAC(3, 0); break;
-    case 1 + RO: MAC(1, 1); break;
-    case 2 + RO: MAC(2, 1); break;
-    case 3 + RO: MAC(3, 1); break;
+    return _mm512_add_epi64(_mm512_mul_epu32(_mm512_srli_epi64(s, 32), k->r32),
+                            _mm512_and_si512(s, k->m32));
+}
+
+static inline __attribute__((always_inline)) void
+mac_block32(const hnn_tile_args *a, size_t ro, int gathered, size_t o, size_t j,
+            const uint64_t *xp, const uint32_t *gcols, size_t gbase, const uint64_t *const *wr,
+            size_t i0, size_t i1, size_t len, accblk *acc, const red_consts *k)
+{
+    __m512i s[RO32][NV];
+#pragma GCC unroll 5
+    for (size_t r = 0; r < ro; r++) {
+#pragma GCC unroll 4
+        for (size_t v = 0; v < NV; v++) {
+            if (i0 == 0) {
+                s[r][v] = start_value(a, o + r, j + 8 * v);
+            } else {
+                s[r][v] = _mm512_load_si512(acc[r].v[v]);
+            }
+        }
+    }
+    for (size_t i = i0; i < i1; i++) {
+        __m512i xv[NV];
+        load_x(xv, xp, gathered, gcols, gbase, i, i0);
+#pragma GCC unroll 5
+        for (size_t r = 0; r < ro; r++) {
+            __m512i wv = _mm512_set1_epi64((long long)wr[r][i]);
+#pragma GCC unroll 4
+            for (size_t v = 0; v < NV; v++)
+                s[r][v] = _mm512_add_epi64(s[r][v], _mm512_mul_epu32(xv[v], wv));
+        }
+    }
+#pragma GCC unroll 5
+    for (size_t r = 0; r < ro; r++) {
+#pragma GCC unroll 4
+        for (size_t v = 0; v < NV; v++) {
+            __m512i t = fold32(s[r][v], k);
+            if (i1 == len)
+                _mm512_storeu_si512(a->y[o + r] + j + 8 * v,
+                                    reduce(_mm512_and_si512(t, k->m52), _mm512_srli_epi64(t, 52),
+                                           k));
+            else
+                _mm512_store_si512(acc[r].v[v], t);
+        }
+    }
+}
+
+/* Rows [o, o + ro) through the path of the prime with a compile-time row count and addressing
+ * (gathered when gcols != NULL): at most RO32 rows on the 32-bit path, RO on the IFMA one
+ * (group_rows gives the group size). */
+static inline size_t group_rows(const red_consts *k) { return k->q28 ? RO32 : RO; }
+
+static void mac_group(const hnn_tile_args *a, size_t ro, size_t o, size_t j, const uint64_t *xp,
+                      const uint32_t *gcols, size_t gbase, const uint64_t *const *wr, size_t i0,
+                      size_t i1, size_t len, accblk *acc, const red_consts *k)
+{
+#define M52(R, G) mac_block(a, R, G, o, j, xp, gcols, gbase, wr, i0, i1, len, acc, k)
+#define M32(R, G) mac_block32(a, R, G, o, j, xp, gcols, gbase, wr, i0, i1, len, acc, k)
+    assert(ro >= 1 && ro <= group_rows(k));
+    switch ((k->q28 ? 16 : 0) + 2 * ro + (gcols != NULL)) {
+    case 2: M52(1, 0); break;
+    case 3: M52(1, 1); break;
+    case 4: M52(2, 0); break;
+    case 5: M52(2, 1); break;
+    case 6: M52(3, 0); break;
+    case 7: M52(3, 1); break;
+    case 18: M32(1, 0); break;
+    case 19: M32(1, 1); break;
+    case 20: M32(2, 0); break;
+    case 21: M32(2, 1); break;
+    case 22: M32(3, 0); break;
+    case 23: M32(3, 1); break;
+    case 24: M32(4, 0); break;
+    case 25: M32(4, 1); break;
+    case 26: M32(5, 0); break;
+    case 27: M32(5, 1); break;
     default: assert(0);
     }
-#undef MAC
+#undef M52
+#undef M32
 }
 
 /* Rows [o0, o1) (at most HNN_TILE_OUT) reading the same len inputs cols[0, len), all inside
@@ -191,12 +292,13 @@ static void band_rows(const hnn_tile_args *a, size_t o0, size_t o1, const uint32
     size_t i0 = 0;
     do {
         size_t i1 = len - i0 > IB ? i0 + IB : len;
-        for (size_t o = o0; o < o1; o += RO) {
-            size_t ro = o1 - o < RO ? o1 - o : RO;
-            const uint64_t *wr[RO];
+        const size_t g = group_rows(k);
+        for (size_t o = o0; o < o1; o += g) {
+            size_t ro = o1 - o < g ? o1 - o : g;
+            const uint64_t *wr[RO32];
             for (size_t r = 0; r < ro; r++)
                 wr[r] = a->w + a->row_start[o + r];
-            mac_rows(a, ro, o, j, xs, cols, c0, wr, i0, i1, len, acc + (o - o0), k);
+            mac_group(a, ro, o, j, xs, cols, c0, wr, i0, i1, len, acc + (o - o0), k);
         }
         i0 = i1;
     } while (i0 < len);
@@ -222,12 +324,13 @@ static void run_rows(const hnn_tile_args *a, size_t o0, size_t o1, const uint32_
                     _mm512_store_si512(xp + (i - i0) * 8 * NV + 8 * v,
                                        _mm512_loadu_si512(xr + 8 * v));
             }
-            for (size_t o = o0; o < o1; o += RO) {
-                size_t ro = o1 - o < RO ? o1 - o : RO;
-                const uint64_t *wr[RO];
+            const size_t g = group_rows(k);
+            for (size_t o = o0; o < o1; o += g) {
+                size_t ro = o1 - o < g ? o1 - o : g;
+                const uint64_t *wr[RO32];
                 for (size_t r = 0; r < ro; r++)
                     wr[r] = a->w + (a->row_start ? a->row_start[o + r] : (o + r) * a->n_in);
-                mac_rows(a, ro, o, j, xp, NULL, 0, wr, i0, i1, len, acc + (o - o0), k);
+                mac_group(a, ro, o, j, xp, NULL, 0, wr, i0, i1, len, acc + (o - o0), k);
             }
             i0 = i1;
         } while (i0 < len);
