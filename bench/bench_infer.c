@@ -337,9 +337,8 @@ void bench_infer_print(FILE *f, const bench_infer_result *r)
 }
 
 double bench_linear_gmacs(size_t n_out, size_t n_in, size_t n, size_t k, int threads,
-                          hnn_kernel kernel)
+                          hnn_kernel kernel, uint64_t q)
 {
-    const uint64_t q = (1ull << 50) - 27; /* largest prime below 2^50 */
     const size_t nw = k ? n_out * k : n_out * n_in;
     uint64_t *xb = malloc(n_in * n * sizeof *xb), *yb = malloc(n_out * n * sizeof *yb);
     uint64_t *w = malloc(nw * sizeof *w);

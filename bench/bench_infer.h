@@ -85,10 +85,11 @@ void bench_infer_json(FILE *f, const bench_infer_result *r);
 /* Human-readable summary. */
 void bench_infer_print(FILE *f, const bench_infer_result *r);
 
-/* Throughput of the linear kernel on one prime < 2^50 and one component: multiply-adds per
+/* Throughput of the linear kernel on one prime q < 2^50 and one component: multiply-adds per
  * second (x 1e9) of an n_out x n_in dense product over n coefficients (or, with k > 0, of a
- * sparse product whose rows have k terms, grouped 5 rows per input set like a 5-channel conv). */
+ * sparse product whose rows have k terms, grouped 5 rows per input set like a 5-channel conv).
+ * The kernel's speed depends on q (primes below 2^28 take the 32-bit multiply path). */
 double bench_linear_gmacs(size_t n_out, size_t n_in, size_t n, size_t k, int threads,
-                          hnn_kernel kernel);
+                          hnn_kernel kernel, uint64_t q);
 
 #endif

@@ -31,8 +31,14 @@ void hnn_op_costs_default(hnn_op_costs *c, unsigned logn)
      * 1671 -> 1452 us, hoisted 2105 -> 1050 us; n14: 3 rounds, 10618 -> 9581 and
      * 12613 -> 6755 us; the machine ran slower that day, so absolute figures were not
      * mixed), when Galois keys moved to the hoisting layout (keyswitch.c): a hoisted rotation
-     * no longer gathers the decomposition's digit rows and now costs less than a plain one. */
-    static const hnn_op_costs n13 = {13, 6, 0.0435e-9, 0.0766e-9, 24.3e-6, 43.8e-6, 42.4e-6,
+     * no longer gathers the decomposition's digit rows and now costs less than a plain one.
+     * The n13 dense MAC cost too (session 7): below 2^28 the linear kernel takes its 32-bit
+     * multiply path, single-thread 100 x 845 dense product 19.6 -> 24.9 G MAC/s on a 28-bit
+     * prime (2 interleaved rounds each; the 38-bit q_0 unchanged), so the chain's average per
+     * multiply-add scales by (1 + 5 * 19.6 / 24.9) / 6 = 0.82; the banded sparse kernel did
+     * not change measurably (12.1-13.5 G MAC/s both). `ppnn bench costs` now times both kinds
+     * of prime and averages over the chain. */
+    static const hnn_op_costs n13 = {13, 6, 0.0359e-9, 0.0766e-9, 24.3e-6, 43.8e-6, 42.4e-6,
                                      837e-6, 201e-6, 753e-6, 587e-6};
     static const hnn_op_costs n14 = {14, 11, 0.0437e-9, 0.0775e-9, 74.7e-6, 135.6e-6, 147.0e-6,
                                      7525e-6, 940e-6, 8061e-6, 5942e-6};
