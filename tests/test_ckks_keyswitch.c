@@ -230,6 +230,79 @@ static void hoisted_check(const ckks_params *p, const ckks_secret_key *sk,
     printf("  hoisted rotations: bit-identical to ckks_rotate (%zu steps, 2 levels)\n", ns);
 }
 
+/* Coefficients of a Galois key in the standard layout that break its defining relation
+ * b_j + a_j s = e_j + P s(X^g) [row j], |e_j| <= RING_CBD_K, over every digit j and prime row t
+ * (q_0..q_{nq-1}, P). */
+static size_t key_relation_bad(const ckks_params *p, const ckks_secret_key *sk,
+                               const ckks_switch_key *k, uint64_t g)
+{
+    const size_t n = p->n, nq = p->nq, dw = (nq + 1) * n;
+    uint32_t *perm = malloc(n * sizeof *perm);
+    uint64_t *r = malloc(n * sizeof *r), *t2 = malloc(n * sizeof *t2);
+    ckks_galois_perm(perm, p, g);
+    size_t bad = 0;
+    for (size_t j = 0; j < nq; j++)
+        for (size_t t = 0; t <= nq; t++) {
+            const ring_prime *pt = &p->ring->primes[t];
+            const uint64_t *s = sk->s + t * n;
+            _ring_mul(r, k->a + j * dw + t * n, s, pt);
+            _ring_add(r, r, k->b + j * dw + t * n, pt);
+            if (t == j) { /* minus (P mod q_t) s(X^g): the NTT positions of s through perm */
+                for (size_t x = 0; x < n; x++)
+                    t2[x] = s[perm[x]];
+                _ring_mul_scalar(t2, t2, mq_reduce64(p->ring->primes[nq].q, &pt->mod), pt);
+                _ring_sub(r, r, t2, pt);
+            }
+            _ring_ntt_inverse(r, pt);
+            for (size_t x = 0; x < n; x++) {
+                uint64_t v = r[x], m = v > pt->q / 2 ? pt->q - v : v;
+                bad += m > RING_CBD_K;
+            }
+        }
+    free(perm), free(r), free(t2);
+    return bad;
+}
+
+/* The hoisting layout is only in memory: a Galois key from keygen or from its file, permuted
+ * back (to_hoisted = 0), satisfies the standard key-switching relation exactly, and the file
+ * round trip keeps it; the held layout itself does not (so the check can fail). */
+static void galois_key_layout(void)
+{
+    ckks_params *p = ctu_file_params(30);
+    ckks_secret_key sk;
+    CHECK_OK(ckks_keygen_secret(&sk, p));
+    int st3[] = {3};
+    ckks_galois_keys gk, gk2;
+    CHECK_OK(ckks_keygen_galois(&gk, &sk, st3, 1, 1)); /* a rotation and the conjugation */
+    const char *path = ctu_tmp_path("galois.key");
+    uint8_t id[CKKS_KEY_ID_BYTES] = {0};
+    CHECK_OK(ckks_galois_keys_save(path, &gk, id));
+    ckks_params *p2 = NULL;
+    CHECK_OK(ckks_galois_keys_load(&gk2, &p2, id, path));
+    uint64_t *tmp = malloc(p->n * sizeof *tmp);
+    uint32_t *perm = malloc(p->n * sizeof *perm);
+    for (size_t g = 0; g < gk.count; g++) {
+        CHECK(gk2.elements[g] == gk.elements[g]);
+        CHECK_MSG(key_relation_bad(p, &sk, &gk.keys[g], gk.elements[g]) > 0,
+                  "element %llu: the held (hoisting) layout passed the standard relation",
+                  (unsigned long long)gk.elements[g]);
+        ckks_galois_perm(perm, p, gk.elements[g]);
+        for (int loaded = 0; loaded < 2; loaded++) {
+            ckks_switch_key *k = loaded ? &gk2.keys[g] : &gk.keys[g];
+            ckks_switch_key_permute(k, p, perm, 0, tmp);
+            size_t bad = key_relation_bad(p, &sk, k, gk.elements[g]);
+            CHECK_MSG(bad == 0, "element %llu (%s): %zu coefficients break the key relation",
+                      (unsigned long long)gk.elements[g], loaded ? "loaded" : "generated", bad);
+        }
+    }
+    free(tmp), free(perm);
+    ckks_galois_keys_free(&gk);
+    ckks_galois_keys_free(&gk2);
+    ckks_params_free(p2);
+    ckks_secret_key_free(&sk);
+    ckks_params_free(p);
+}
+
 int main(void)
 {
     /* N = 2^10, primes 50 (q_0), 3 x 30, P 50; scale 2^30. */
@@ -281,6 +354,7 @@ int main(void)
     ckks_galois_keys_free(&gk);
     ckks_secret_key_free(&sk);
     ckks_params_free(p);
+    galois_key_layout();
 
     ckks_spec s;
     CHECK_OK(ckks_preset(&s, "n13"));
