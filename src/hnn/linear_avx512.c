@@ -1,6 +1,6 @@
 /* AVX-512 IFMA tile kernels for the linear layers (compiled with -mavx512ifma; called only
  * after hnn_avx512_available()). Same results as the portable kernel, bit for bit. Primes
- * below 2^28 (the rescale primes of n13) take a 32-bit multiply path instead (mac_block32:
+ * below 2^28 (the rescale primes of n13) take a 32-bit multiply path instead (mac_block, narrow:
  * one vpmuludq + one add per multiply-add instead of two IFMA); the rest of this comment is
  * the IFMA path's.
  *
@@ -36,7 +36,7 @@
 typedef struct {
     __m512i q, q2, q4, m52, one_s, r52, r52_s, r104, r104_s, m32, r32;
     int small; /* q < SMALL_Q: the reduction drops the 2^104 term (see above) */
-    int q28;   /* q < Q28: the 32-bit multiply path (mac_block32) */
+    int q28;   /* q < Q28: the 32-bit multiply path (mac_block, narrow) */
 } red_consts;
 
 #define SMALL_Q (1ull << 44)
@@ -131,69 +131,16 @@ typedef struct {
     uint64_t v[2 * NV][8];
 } accblk;
 
-/* Register block: outputs [o, o+ro) x coefficients [j, j+8·NV), terms [i0, i1) of rows that read
- * the same inputs (dense: input i; sparse: input cols[i]) with weights wr[r][i]. The 8·NV
- * lanes of term i are at xp + 8·NV·(i - i0) (a packed block), or, when gathered, at
- * xp + 8·NV·(gcols[i] - gbase) (a packed band, see _hnn_tile_banded_avx512). Starts from
- * the bias when i0 == 0, else from acc; reduces into y when i1 == len, else saves to acc.
- * i1 - i0 <= IB <= CHUNK, so one normalisation per block keeps the bound. */
-static inline __attribute__((always_inline)) void
-mac_block(const hnn_tile_args *a, size_t ro, int gathered, size_t o, size_t j, const uint64_t *xp,
-          const uint32_t *gcols, size_t gbase, const uint64_t *const *wr, size_t i0, size_t i1,
-          size_t len, accblk *acc, const red_consts *k)
-{
-    __m512i lo[RO][NV], hi[RO][NV];
-#pragma GCC unroll 5
-    for (size_t r = 0; r < ro; r++) {
-#pragma GCC unroll 4
-        for (size_t v = 0; v < NV; v++) {
-            if (i0 == 0) {
-                lo[r][v] = start_value(a, o + r, j + 8 * v);
-                hi[r][v] = _mm512_setzero_si512();
-            } else {
-                lo[r][v] = _mm512_load_si512(acc[r].v[v]);
-                hi[r][v] = _mm512_load_si512(acc[r].v[NV + v]);
-            }
-        }
-    }
-    for (size_t i = i0; i < i1; i++) {
-        __m512i xv[NV];
-        load_x(xv, xp, gathered, gcols, gbase, i, i0);
-#pragma GCC unroll 5
-        for (size_t r = 0; r < ro; r++) {
-            __m512i wv = _mm512_set1_epi64((long long)wr[r][i]);
-#pragma GCC unroll 4
-            for (size_t v = 0; v < NV; v++) {
-                lo[r][v] = _mm512_madd52lo_epu64(lo[r][v], xv[v], wv);
-                hi[r][v] = _mm512_madd52hi_epu64(hi[r][v], xv[v], wv);
-            }
-        }
-    }
-#pragma GCC unroll 5
-    for (size_t r = 0; r < ro; r++) {
-#pragma GCC unroll 4
-        for (size_t v = 0; v < NV; v++) {
-            normalise(&lo[r][v], &hi[r][v], k);
-            if (i1 == len) {
-                _mm512_storeu_si512(a->y[o + r] + j + 8 * v, reduce(lo[r][v], hi[r][v], k));
-            } else {
-                _mm512_store_si512(acc[r].v[v], lo[r][v]);
-                _mm512_store_si512(acc[r].v[NV + v], hi[r][v]);
-            }
-        }
-    }
-}
-
 /* The 32-bit multiply path, for q < 2^28 (the 28-bit rescale primes of n13): residues and
  * weights are < 2^28, so vpmuludq (32 x 32 -> 64 bits of the low halves of each lane) gives a
  * product < 2^56 exactly, and one 64-bit accumulator per lane takes a whole block of
- * IB <= 64 of them: one multiply and one add per multiply-add, against two IFMA (lo, hi) above,
- * and the multiply pipes are the bottleneck. Bounds: a block starts below 2^60 and adds
- * < 64 * 2^56 = 2^62, so it ends below 2^63; fold(s) = (s >> 32)·(2^32 mod q) + (s mod 2^32)
- * ≡ s (mod q) and is < 2^31·2^28 + 2^32 < 2^60, the next block's start. The output value is
- * fold(s) < 2^60 = lo + 2^52·hi with hi < 2^8, reduced exactly by reduce() (small path). Same
- * residues as the IFMA path, bit for bit. RO32 rows (5: a conv's channels at one position,
- * and 20 groups of the CryptoNets fc1) share each X load: 20 accumulators. */
+ * IB <= 64 of them: one multiply and one add per multiply-add, against two IFMA (lo, hi) on
+ * the 52-bit path, and the multiply pipes are the bottleneck. Bounds: a block starts below
+ * 2^60 and adds < 64 * 2^56 = 2^62, so it ends below 2^63; fold(s) = (s >> 32)·(2^32 mod q) +
+ * (s mod 2^32) ≡ s (mod q) and is < 2^31·2^28 + 2^32 < 2^60, the next block's start. The
+ * output value is fold(s) < 2^60 = lo + 2^52·hi with hi < 2^8, reduced exactly by reduce()
+ * (small path). Same residues as the IFMA path, bit for bit. RO32 rows (5: a conv's channels
+ * at one position, and 20 groups of the CryptoNets fc1) share each X load: 20 accumulators. */
 #define RO32 5
 _Static_assert(RO32 >= RO, "the row-group buffers are sized by RO32");
 _Static_assert(IB <= 64, "a block of the 32-bit path adds < 64 products of < 2^56");
@@ -204,21 +151,28 @@ static inline __m512i fold32(__m512i s, const red_consts *k)
                             _mm512_and_si512(s, k->m32));
 }
 
+/* Register block: outputs [o, o+ro) x coefficients [j, j+8·NV), terms [i0, i1) of rows that read
+ * the same inputs (dense: input i; sparse: input cols[i]) with weights wr[r][i]. The 8·NV
+ * lanes of term i are at xp + 8·NV·(i - i0) (a packed block), or, when gathered, at
+ * xp + 8·NV·(gcols[i] - gbase) (a packed band, see _hnn_tile_banded_avx512). Starts from
+ * the bias when i0 == 0, else from acc; reduces into y when i1 == len, else saves to acc.
+ * narrow (a compile-time constant): the 32-bit path above, one accumulator per lane (ro <=
+ * RO32), folded per block; else the IFMA path, {lo, hi} per lane (ro <= RO), normalised per
+ * block (i1 - i0 <= IB <= CHUNK keeps the bound). */
 static inline __attribute__((always_inline)) void
-mac_block32(const hnn_tile_args *a, size_t ro, int gathered, size_t o, size_t j,
-            const uint64_t *xp, const uint32_t *gcols, size_t gbase, const uint64_t *const *wr,
-            size_t i0, size_t i1, size_t len, accblk *acc, const red_consts *k)
+mac_block(const hnn_tile_args *a, size_t ro, int gathered, int narrow, size_t o, size_t j,
+          const uint64_t *xp, const uint32_t *gcols, size_t gbase, const uint64_t *const *wr,
+          size_t i0, size_t i1, size_t len, accblk *acc, const red_consts *k)
 {
-    __m512i s[RO32][NV];
+    __m512i lo[RO32][NV], hi[RO32][NV];
 #pragma GCC unroll 5
     for (size_t r = 0; r < ro; r++) {
 #pragma GCC unroll 4
         for (size_t v = 0; v < NV; v++) {
-            if (i0 == 0) {
-                s[r][v] = start_value(a, o + r, j + 8 * v);
-            } else {
-                s[r][v] = _mm512_load_si512(acc[r].v[v]);
-            }
+            lo[r][v] = i0 == 0 ? start_value(a, o + r, j + 8 * v)
+                               : _mm512_load_si512(acc[r].v[v]);
+            if (!narrow)
+                hi[r][v] = i0 == 0 ? _mm512_setzero_si512() : _mm512_load_si512(acc[r].v[NV + v]);
         }
     }
     for (size_t i = i0; i < i1; i++) {
@@ -228,21 +182,34 @@ mac_block32(const hnn_tile_args *a, size_t ro, int gathered, size_t o, size_t j,
         for (size_t r = 0; r < ro; r++) {
             __m512i wv = _mm512_set1_epi64((long long)wr[r][i]);
 #pragma GCC unroll 4
-            for (size_t v = 0; v < NV; v++)
-                s[r][v] = _mm512_add_epi64(s[r][v], _mm512_mul_epu32(xv[v], wv));
+            for (size_t v = 0; v < NV; v++) {
+                if (narrow) {
+                    lo[r][v] = _mm512_add_epi64(lo[r][v], _mm512_mul_epu32(xv[v], wv));
+                } else {
+                    lo[r][v] = _mm512_madd52lo_epu64(lo[r][v], xv[v], wv);
+                    hi[r][v] = _mm512_madd52hi_epu64(hi[r][v], xv[v], wv);
+                }
+            }
         }
     }
 #pragma GCC unroll 5
     for (size_t r = 0; r < ro; r++) {
 #pragma GCC unroll 4
         for (size_t v = 0; v < NV; v++) {
-            __m512i t = fold32(s[r][v], k);
-            if (i1 == len)
-                _mm512_storeu_si512(a->y[o + r] + j + 8 * v,
-                                    reduce(_mm512_and_si512(t, k->m52), _mm512_srli_epi64(t, 52),
-                                           k));
-            else
-                _mm512_store_si512(acc[r].v[v], t);
+            if (narrow) { /* the folded sum as lo + 2^52·hi for reduce() */
+                __m512i t = fold32(lo[r][v], k);
+                lo[r][v] = i1 == len ? _mm512_and_si512(t, k->m52) : t;
+                hi[r][v] = _mm512_srli_epi64(t, 52);
+            } else {
+                normalise(&lo[r][v], &hi[r][v], k);
+            }
+            if (i1 == len) {
+                _mm512_storeu_si512(a->y[o + r] + j + 8 * v, reduce(lo[r][v], hi[r][v], k));
+            } else {
+                _mm512_store_si512(acc[r].v[v], lo[r][v]);
+                if (!narrow)
+                    _mm512_store_si512(acc[r].v[NV + v], hi[r][v]);
+            }
         }
     }
 }
@@ -256,8 +223,8 @@ static void mac_group(const hnn_tile_args *a, size_t ro, size_t o, size_t j, con
                       const uint32_t *gcols, size_t gbase, const uint64_t *const *wr, size_t i0,
                       size_t i1, size_t len, accblk *acc, const red_consts *k)
 {
-#define M52(R, G) mac_block(a, R, G, o, j, xp, gcols, gbase, wr, i0, i1, len, acc, k)
-#define M32(R, G) mac_block32(a, R, G, o, j, xp, gcols, gbase, wr, i0, i1, len, acc, k)
+#define M52(R, G) mac_block(a, R, G, 0, o, j, xp, gcols, gbase, wr, i0, i1, len, acc, k)
+#define M32(R, G) mac_block(a, R, G, 1, o, j, xp, gcols, gbase, wr, i0, i1, len, acc, k)
     assert(ro >= 1 && ro <= group_rows(k));
     switch ((k->q28 ? 16 : 0) + 2 * ro + (gcols != NULL)) {
     case 2: M52(1, 0); break;
